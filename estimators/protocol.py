@@ -1,0 +1,42 @@
+"""The scoring protocol: everything besides the architecture that changes a zero-shot score.
+
+Torch-free, so the API can validate protocols and derive cache keys from them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PROTOCOL_VERSION = 1
+
+
+class Protocol(BaseModel):
+    """Defaults follow the paper: batch 128, the same fixed batches for every architecture, BN in
+    train mode. ``seed`` seeds both the network initialisation and the choice of the fixed batches."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    dataset: Literal["cifar10", "cifar100"] = "cifar10"
+    data_root: str | None = Field(
+        default=None, description="folder with cifar-10-batches-py / cifar-100-python data; none: embedded subset"
+    )
+    batch_size: int = Field(default=128, ge=1, le=1024)
+    num_batches: int = Field(default=1, ge=1, le=32)
+    seed: int = Field(default=20, ge=0, le=2**31 - 1)
+    bn_mode: Literal["train", "eval"] = Field(default="train", description="train: batch statistics")
+
+    @property
+    def num_classes(self) -> int:
+        return 100 if self.dataset == "cifar100" else 10
+
+    def key_fields(self) -> dict:
+        return {"v": PROTOCOL_VERSION, **self.model_dump()}
+
+    def hash(self) -> str:
+        """Stable short hash of the protocol, part of every score cache key."""
+        text = json.dumps(self.key_fields(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]

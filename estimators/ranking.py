@@ -1,0 +1,281 @@
+"""Ranking-quality criteria: how well an estimator's scores rank architectures.
+
+Inputs are N architectures with an estimate ``s`` and a ground truth ``g``
+(higher is better for both), plus optional canonical ``ids`` (strings or ints)
+used only to break ties deterministically.  True rank 0 (1-based: 1) is the
+best ground truth.
+
+Tie rule
+    * Correlations (pearson, kendall tau-b, spearman) use average ranks /
+      tie-corrected statistics as computed by ``scipy.stats``.
+    * Every ordering (estimator's top-k / bottom-k, true top-k / bottom-k,
+      true ranks) is a stable sort by (value desc, id asc); without ``ids``,
+      by (value desc, position asc).  Numpy's unstable default sort is never
+      used.  Top-k is the first k of that order, bottom-k the last k.
+
+Missing-score rule
+    An estimate may be None, NaN or -inf when the estimator could not score
+    an architecture.  Such items rank LAST for the estimator (as -inf, ties
+    among them by id), so every top-k criterion stays defined.  For the
+    correlations they are replaced by one value strictly below the minimum
+    finite score, i.e. placed together at the bottom.  With fewer than 2
+    finite scores the correlations are None.  +inf is rejected (ValueError).
+
+Undefined values (constant estimator, k < 2 for kt_in_top, ...) are None,
+never 0 or NaN.  For a fraction K, k = floor(K * N) (with a 1e-9 guard against
+float round-off); a K with k < 1 is skipped (absent from report dicts).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+from scipy import stats
+
+__all__ = [
+    "CRITERIA",
+    "DEFAULT_BR_KS",
+    "DEFAULT_P_KS",
+    "best_rank_at",
+    "format_k",
+    "kendall_tau",
+    "kt_in_top",
+    "p_at_bottom",
+    "p_at_top",
+    "pearson",
+    "ranking_report",
+    "spearman",
+    "worst_rank_at",
+]
+
+DEFAULT_P_KS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0)
+DEFAULT_BR_KS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.2)
+
+CRITERIA: dict[str, str] = {
+    "pearson": "higher",
+    "kendall_tau": "higher",
+    "spearman": "higher",
+    "p_at_top": "higher",
+    "p_at_bottom": "higher",
+    "kt_in_top": "higher",
+    "br_at": "lower",
+    "wr_at": "lower",
+}
+
+
+# --------------------------------------------------------------------------- #
+# Input preparation
+# --------------------------------------------------------------------------- #
+class _Data:
+    """Validated inputs with the two stable orders computed once."""
+
+    def __init__(self, scores, truth, ids=None):
+        try:
+            s = np.asarray(scores, dtype=float)  # None -> NaN
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"scores must be numeric (None/NaN allowed): {exc}") from None
+        try:
+            g = np.asarray(truth, dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"truth must be numeric: {exc}") from None
+        if s.ndim != 1 or g.ndim != 1:
+            raise ValueError(f"scores and truth must be 1-D, got shapes {s.shape} and {g.shape}")
+        if s.shape != g.shape:
+            raise ValueError(f"scores and truth must have the same length, got {s.size} and {g.size}")
+        n = s.size
+        if n == 0:
+            raise ValueError("scores and truth are empty (N=0)")
+        if not np.all(np.isfinite(g)):
+            raise ValueError("truth must be finite (no NaN/inf)")
+        if np.any(s == np.inf):
+            raise ValueError("scores must not contain +inf (use None/NaN/-inf for missing)")
+
+        self.n = n
+        self.truth = g
+        self.finite = np.isfinite(s)
+        self.n_scored = int(self.finite.sum())
+        self.ranked = np.where(self.finite, s, -np.inf)  # missing -> last
+        self.filled = _fill_missing(s, self.finite)  # for correlations
+        tie = _tie_keys(ids, n)
+        # Stable orders by (value desc, tie asc); tie keys are unique ints.
+        self.s_order = np.lexsort((tie, -self.ranked))
+        self.g_order = np.lexsort((tie, -g))
+        self.true_rank = np.empty(n, dtype=np.int64)  # 1-based
+        self.true_rank[self.g_order] = np.arange(1, n + 1)
+
+
+def _tie_keys(ids, n: int) -> np.ndarray:
+    """Unique int key per item: position of the item in the stable (id, position) order."""
+    if ids is None:
+        return np.arange(n)
+    ids = list(ids.tolist() if isinstance(ids, np.ndarray) else ids)
+    if len(ids) != n:
+        raise ValueError(f"ids must have the same length as scores, got {len(ids)} and {n}")
+    try:
+        order = sorted(range(n), key=ids.__getitem__)  # Python sort is stable
+    except TypeError as exc:
+        raise ValueError(f"ids must be mutually comparable (all str or all int): {exc}") from None
+    key = np.empty(n, dtype=np.int64)
+    key[order] = np.arange(n)
+    return key
+
+
+def _fill_missing(s: np.ndarray, finite: np.ndarray) -> np.ndarray:
+    """Replace non-finite scores by one value strictly below the minimum finite score."""
+    if finite.all() or not finite.any():
+        return s.copy()
+    lo, hi = float(s[finite].min()), float(s[finite].max())
+    fill = lo - max(hi - lo, abs(lo), 1.0)
+    if not math.isfinite(fill):
+        fill = float(np.nextafter(lo, -np.inf))
+    return np.where(finite, s, fill)
+
+
+def _k_of(frac: float, n: int) -> int:
+    frac = float(frac)
+    if not (0.0 < frac <= 1.0):
+        raise ValueError(f"K must be a fraction in (0, 1], got {frac!r}")
+    return math.floor(frac * n + 1e-9)
+
+
+def format_k(k: float) -> str:
+    """Stable string key for a fraction K: repr of the float, e.g. '0.001', '0.05', '1.0'."""
+    return repr(float(k))
+
+
+# --------------------------------------------------------------------------- #
+# Correlations
+# --------------------------------------------------------------------------- #
+def _corr(fn, x: np.ndarray, y: np.ndarray) -> float | None:
+    if x.size < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scipy warns on constant/degenerate input
+        r = float(fn(x, y))
+    return r if math.isfinite(r) else None
+
+
+def _pearson(x, y):
+    return stats.pearsonr(x, y).statistic
+
+
+def _kendall(x, y):
+    return stats.kendalltau(x, y, variant="b").statistic
+
+
+def _spearman(x, y):
+    return stats.spearmanr(x, y).statistic
+
+
+def _correlation(fn, d: _Data) -> float | None:
+    if d.n_scored < 2:
+        return None
+    return _corr(fn, d.filled, d.truth)
+
+
+def pearson(scores, truth) -> float | None:
+    """Pearson linear correlation of scores and truth (missing scores at the bottom)."""
+    return _correlation(_pearson, _Data(scores, truth))
+
+
+def kendall_tau(scores, truth) -> float | None:
+    """Kendall tau-b (tie-corrected) of scores and truth (missing scores at the bottom)."""
+    return _correlation(_kendall, _Data(scores, truth))
+
+
+def spearman(scores, truth) -> float | None:
+    """Spearman rho with average ranks for ties (missing scores at the bottom)."""
+    return _correlation(_spearman, _Data(scores, truth))
+
+
+# --------------------------------------------------------------------------- #
+# Top-K criteria (K is a fraction; k = floor(K*N); None when k < 1)
+# --------------------------------------------------------------------------- #
+def _p_top(d: _Data, k: int) -> float:
+    return len(set(d.s_order[:k].tolist()) & set(d.g_order[:k].tolist())) / k
+
+
+def _p_bottom(d: _Data, k: int) -> float:
+    return len(set(d.s_order[-k:].tolist()) & set(d.g_order[-k:].tolist())) / k
+
+
+def _kt_top(d: _Data, k: int) -> float | None:
+    if k < 2:
+        return None
+    idx = d.s_order[:k]
+    return _corr(_kendall, d.filled[idx], d.truth[idx])
+
+
+def _br(d: _Data, k: int) -> float:
+    return int(d.true_rank[d.s_order[:k]].min()) / d.n
+
+
+def _wr(d: _Data, k: int) -> float:
+    return int(d.true_rank[d.s_order[:k]].max()) / d.n
+
+
+def _at(fn, scores, truth, frac, ids):
+    d = _Data(scores, truth, ids)
+    k = _k_of(frac, d.n)
+    return None if k < 1 else fn(d, k)
+
+
+def p_at_top(scores, truth, frac, ids=None) -> float | None:
+    """Share of the estimator's top-k that are in the true top-k."""
+    return _at(_p_top, scores, truth, frac, ids)
+
+
+def p_at_bottom(scores, truth, frac, ids=None) -> float | None:
+    """Share of the estimator's bottom-k that are in the true bottom-k."""
+    return _at(_p_bottom, scores, truth, frac, ids)
+
+
+def kt_in_top(scores, truth, frac, ids=None) -> float | None:
+    """Kendall tau-b between scores and truth over the estimator's top-k (None if k<2 or constant)."""
+    return _at(_kt_top, scores, truth, frac, ids)
+
+
+def best_rank_at(scores, truth, frac, ids=None) -> float | None:
+    """(Best 1-based true rank among the estimator's top-k) / N, in (0, 1]; lower is better."""
+    return _at(_br, scores, truth, frac, ids)
+
+
+def worst_rank_at(scores, truth, frac, ids=None) -> float | None:
+    """(Worst 1-based true rank among the estimator's top-k) / N; lower is better."""
+    return _at(_wr, scores, truth, frac, ids)
+
+
+# --------------------------------------------------------------------------- #
+# Report
+# --------------------------------------------------------------------------- #
+def _by_k(fn, d: _Data, ks) -> dict:
+    out = {}
+    for frac in ks:
+        k = _k_of(frac, d.n)
+        if k >= 1:
+            out[format_k(frac)] = fn(d, k)
+    return out
+
+
+def ranking_report(scores, truth, ids=None, p_ks=DEFAULT_P_KS, br_ks=DEFAULT_BR_KS) -> dict:
+    """All criteria as a JSON-ready dict (plain floats, None for undefined, K-keyed dicts).
+
+    Keys: n, n_scored, pearson, kendall_tau, spearman, p_at_top, p_at_bottom,
+    kt_in_top (over ``p_ks``), br_at, wr_at (over ``br_ks``).  Ks with k < 1
+    are absent.
+    """
+    d = _Data(scores, truth, ids)
+    return {
+        "n": d.n,
+        "n_scored": d.n_scored,
+        "pearson": _correlation(_pearson, d),
+        "kendall_tau": _correlation(_kendall, d),
+        "spearman": _correlation(_spearman, d),
+        "p_at_top": _by_k(_p_top, d, p_ks),
+        "p_at_bottom": _by_k(_p_bottom, d, p_ks),
+        "kt_in_top": _by_k(_kt_top, d, p_ks),
+        "br_at": _by_k(_br, d, br_ks),
+        "wr_at": _by_k(_wr, d, br_ks),
+    }

@@ -1,0 +1,144 @@
+"""Entry points: score any torch module on a batch, or an architecture of a space under a protocol."""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from estimators.datasets import fixed_batches, load_dataset
+from estimators.protocol import Protocol
+from estimators.spaces.base import Arch, get_space
+from estimators.zero_shot.manifest import ZERO_SHOT
+from estimators.zero_shot.proxies import PROXIES, ProxyInput, Undefined
+from estimators.zero_shot.shared_pass import run_shared_pass
+
+# Proxies that do not read the shared pass and depend on the architecture only (not the batch).
+BATCH_FREE = frozenset({"synflow", "params", "flops"})
+
+
+@dataclass
+class ProxyValue:
+    value: float | None
+    reason: str | None = None  # why value is None
+
+    def to_dict(self) -> dict:
+        return {"value": self.value, "reason": self.reason}
+
+
+def resolve_estimators(names: Iterable[str] | None) -> list[str]:
+    """Validate estimator names (None or "all" = every zero-shot proxy); keep the given order, drop repeats."""
+    if names is None:
+        return list(ZERO_SHOT)
+    names = list(names)
+    if names == ["all"]:
+        return list(ZERO_SHOT)
+    unknown = [n for n in names if n not in ZERO_SHOT]
+    if unknown:
+        raise KeyError(f"unknown zero-shot estimator(s) {unknown}; available: {', '.join(ZERO_SHOT)}")
+    return list(dict.fromkeys(names))
+
+
+def _run_proxy(name: str, inp: ProxyInput) -> ProxyValue:
+    try:
+        return ProxyValue(PROXIES[name].compute(inp))
+    except Undefined as exc:
+        return ProxyValue(None, str(exc))
+
+
+def score_module(
+    net: nn.Module,
+    x: torch.Tensor | None,
+    y: torch.Tensor | None,
+    estimators: Sequence[str] | None = None,
+    bn_mode: str = "train",
+) -> dict[str, ProxyValue]:
+    """Score a user's network on one batch with several proxies, sharing one forward pass and
+    the fewest backward passes. The network's weights are left unchanged."""
+    names = resolve_estimators(estimators)
+    needs = set().union(*(PROXIES[n].needs for n in names))
+    if needs and x is None:
+        raise ValueError(f"estimators {sorted(n for n in names if PROXIES[n].needs)} need a data batch")
+    was_training = net.training
+    net.train(bn_mode == "train")
+    try:
+        shared = run_shared_pass(net, x, y, needs) if needs else None
+        inp = ProxyInput(net, x, y, shared)
+        return {n: _run_proxy(n, inp) for n in names}
+    finally:
+        net.train(was_training)
+        net.zero_grad(set_to_none=True)
+
+
+@dataclass
+class ArchScores:
+    """Per-estimator aggregate (mean over batches) and per-batch values of one architecture."""
+
+    arch: Arch
+    scores: dict[str, ProxyValue]
+    per_batch: dict[str, list[float | None]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "scores": {k: v.to_dict() for k, v in self.scores.items()},
+            "per_batch": self.per_batch,
+        }
+
+
+@functools.lru_cache(maxsize=8)
+def protocol_batches(protocol: Protocol) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
+    """The fixed batches of a protocol, loaded once per process."""
+    images = load_dataset(protocol.dataset, "train", protocol.data_root)
+    return tuple(fixed_batches(images, protocol.batch_size, protocol.num_batches, protocol.seed))
+
+
+def _aggregate(values: list[ProxyValue]) -> ProxyValue:
+    missing = [v for v in values if v.value is None]
+    if missing:
+        return ProxyValue(None, missing[0].reason)
+    mean = math.fsum(v.value for v in values) / len(values)
+    return ProxyValue(mean)
+
+
+def score_architecture(
+    arch_encoding,
+    space: str = "nb201",
+    estimators: Sequence[str] | None = None,
+    protocol: Protocol | None = None,
+    batches: Sequence[tuple[torch.Tensor, torch.Tensor]] | None = None,
+) -> ArchScores:
+    """Score one architecture under a protocol: the network is built and initialised from
+    ``protocol.seed`` and scored on each fixed batch; per-batch values are kept and the aggregate is
+    their mean. params and flops come from the space's exact cost model (no build needed)."""
+    protocol = protocol or Protocol()
+    sp = get_space(space)
+    arch = sp.parse(arch_encoding)
+    names = resolve_estimators(estimators)
+    scores: dict[str, ProxyValue] = {}
+    per_batch: dict[str, list[float | None]] = {}
+
+    cost_names = [n for n in names if n in ("params", "flops") and hasattr(sp, "cost")]
+    if cost_names:
+        n_params, n_flops = sp.cost(arch, num_classes=protocol.num_classes)
+        for n in cost_names:
+            scores[n] = ProxyValue((n_params if n == "params" else n_flops) / 1e6)
+    net_names = [n for n in names if n not in cost_names]
+    if net_names:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(protocol.seed)
+            net = sp.build_network(arch, num_classes=protocol.num_classes)
+        data_names = [n for n in net_names if n not in BATCH_FREE]
+        free_names = [n for n in net_names if n in BATCH_FREE]
+        batches = batches if batches is not None else protocol_batches(protocol)
+        if free_names:
+            scores.update(score_module(net, batches[0][0], None, free_names, protocol.bn_mode))
+        if data_names:
+            runs = [score_module(net, x, y, data_names, protocol.bn_mode) for x, y in batches]
+            for n in data_names:
+                per_batch[n] = [r[n].value for r in runs]
+                scores[n] = _aggregate([r[n] for r in runs])
+    return ArchScores(arch, {n: scores[n] for n in names}, per_batch)

@@ -1,0 +1,169 @@
+"""The ten zero-shot proxies, each a small function registered with what it reads from the shared pass.
+
+Definitions follow SPEC §3 (and the reference implementations: zero-cost-nas, NASWOT, GraSP,
+SynFlow). A proxy that cannot give a number for a network raises ``Undefined`` with the reason,
+never returns a silent NaN.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from estimators.zero_shot.manifest import ZERO_SHOT
+from estimators.zero_shot.shared_pass import PassResult, scored_layers
+
+
+class Undefined(Exception):
+    """The proxy has no finite value for this network (e.g. a cell with every edge 'none')."""
+
+
+@dataclass
+class ProxyInput:
+    net: nn.Module
+    x: torch.Tensor | None
+    y: torch.Tensor | None
+    shared: PassResult | None
+
+
+@dataclass(frozen=True)
+class Proxy:
+    name: str
+    needs: frozenset[str]  # shared-pass quantities it reads
+    compute: Callable[[ProxyInput], float]
+
+
+PROXIES: dict[str, Proxy] = {}
+
+
+def register_proxy(name: str, needs: set[str] | frozenset[str] = frozenset()):
+    def decorate(fn: Callable[[ProxyInput], float]) -> Callable[[ProxyInput], float]:
+        if name in PROXIES:
+            raise ValueError(f"proxy {name!r} is already registered")
+        if name not in ZERO_SHOT:
+            raise ValueError(f"proxy {name!r} has no manifest entry")
+        PROXIES[name] = Proxy(name, frozenset(needs), fn)
+        return fn
+
+    return decorate
+
+
+def _finite(value: float, what: str) -> float:
+    value = float(value)
+    if not math.isfinite(value):
+        raise Undefined(f"{what} is {value}")
+    return value
+
+
+@register_proxy("grad_norm", {"weight_grads"})
+def grad_norm(inp: ProxyInput) -> float:
+    return _finite(sum(g.norm().item() for g in inp.shared.weight_grads), "gradient norm")
+
+
+@register_proxy("snip", {"weight_grads"})
+def snip(inp: ProxyInput) -> float:
+    s = inp.shared
+    return _finite(sum((w.detach() * g).abs().sum().item() for w, g in zip(s.weights, s.weight_grads)), "snip")
+
+
+@register_proxy("grasp", {"hessian_grad"})
+def grasp(inp: ProxyInput) -> float:
+    s = inp.shared
+    return _finite(sum((-w.detach() * hg).sum().item() for w, hg in zip(s.weights, s.hessian_grad)), "grasp")
+
+
+@register_proxy("fisher", {"fisher"})
+def fisher(inp: ProxyInput) -> float:
+    s = inp.shared
+    total = 0.0
+    for layer, term in zip(s.layers, s.fisher):
+        fan_in = math.prod(layer.weight.shape[1:])
+        total += term.abs().sum().item() * fan_in
+    return _finite(total, "fisher")
+
+
+@register_proxy("jacob_cov", {"input_grads"})
+def jacob_cov(inp: ProxyInput) -> float:
+    jac = inp.shared.input_grads.reshape(inp.shared.input_grads.shape[0], -1).to(torch.float64).numpy()
+    if jac.shape[0] < 2:
+        raise Undefined("jacob_cov needs a batch of at least 2 samples")
+    if np.any(jac.std(axis=1) == 0):
+        raise Undefined("the output does not depend on some input (constant Jacobian): correlation undefined")
+    with np.errstate(all="ignore"):
+        corr = np.corrcoef(jac)
+    if not np.all(np.isfinite(corr)):
+        raise Undefined("correlation of the input Jacobians is not finite")
+    v = np.linalg.eigvalsh(corr) + 1e-5
+    if np.any(v <= 0):
+        raise Undefined("correlation matrix has negative eigenvalues beyond round-off")
+    return _finite(-np.sum(np.log(v) + 1.0 / v), "jacob_cov")
+
+
+@register_proxy("relu_logdet", {"relu_kernel"})
+def relu_logdet(inp: ProxyInput) -> float:
+    kernel = inp.shared.relu_kernel
+    if kernel is None:
+        raise Undefined("the network has no nn.ReLU module")
+    sign, logdet = torch.linalg.slogdet(kernel)
+    if sign.item() == 0 or not math.isfinite(logdet.item()):
+        raise Undefined("the ReLU code kernel is singular (log det = -inf)")
+    return logdet.item()
+
+
+@register_proxy("relu", {"relu_count"})
+def relu(inp: ProxyInput) -> float:
+    return float(inp.shared.relu_count)
+
+
+def _strip_batchnorm(module: nn.Module) -> None:
+    for name, child in module.named_children():
+        if isinstance(child, nn.modules.batchnorm._BatchNorm):
+            setattr(module, name, nn.Identity())
+        else:
+            _strip_batchnorm(child)
+
+
+@register_proxy("synflow")
+def synflow(inp: ProxyInput) -> float:
+    """On a float64 copy with BatchNorm removed and every parameter made non-negative, so the
+    caller's network is untouched."""
+    net = copy.deepcopy(inp.net)
+    _strip_batchnorm(net)
+    net = net.double()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.abs_()
+    shape = (1, *inp.x.shape[1:]) if inp.x is not None else (1, 3, 32, 32)
+    layers = scored_layers(net)
+    weights = [m.weight for m in layers]
+    with torch.enable_grad():
+        for w in weights:
+            w.requires_grad_(True)
+        r = net(torch.ones(shape, dtype=torch.float64)).sum()
+        if not r.requires_grad:
+            raise Undefined("the output does not depend on any weight")
+        grads = torch.autograd.grad(r, weights, allow_unused=True)
+    total = sum((w.detach() * g).abs().sum().item() for w, g in zip(weights, grads) if g is not None)
+    return _finite(total, "synflow")
+
+
+@register_proxy("params")
+def params(inp: ProxyInput) -> float:
+    return sum(p.numel() for p in inp.net.parameters() if p.requires_grad) / 1e6
+
+
+@register_proxy("flops")
+def flops(inp: ProxyInput) -> float:
+    from estimators.zero_shot.flops import count_flops
+
+    shape = (1, *inp.x.shape[1:]) if inp.x is not None else (1, 3, 32, 32)
+    return count_flops(inp.net, shape) / 1e6
+
+
+assert set(PROXIES) == set(ZERO_SHOT), "every manifest entry needs a proxy"

@@ -1,0 +1,146 @@
+"""One forward pass and the fewest backward passes that serve every requested proxy.
+
+The reference implementations copy the network and redo the passes per proxy. Here the
+intermediate quantities the proxies read are computed once per batch, and only those requested:
+
+- ``weight_grads``   dL/dw of the cross-entropy loss for every Conv2d/Linear weight
+- ``fisher``         per-channel Fisher terms, from the activations and their gradients in that same backward
+- ``hessian_grad``   Hg, by differentiating g.detach() . g (GraSP); reuses the same forward
+- ``input_grads``    d(sum of outputs)/d(input) per sample (jacob_cov), a second backward of the same graph
+- ``relu_kernel``    NASWOT kernel of ReLU activation codes, accumulated by forward hooks
+- ``relu_count``     number of nn.ReLU modules executed
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+NEEDS = frozenset({"weight_grads", "fisher", "hessian_grad", "input_grads", "relu_kernel", "relu_count"})
+
+
+def scored_layers(net: nn.Module) -> list[nn.Module]:
+    """The layers whose weights the proxies sum over: Conv2d and Linear (SPEC §3)."""
+    return [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+
+
+@dataclass
+class PassResult:
+    layers: list[nn.Module]
+    weights: list[torch.Tensor]
+    weight_grads: list[torch.Tensor] | None = None
+    fisher: list[torch.Tensor] | None = None  # per layer, per output channel
+    hessian_grad: list[torch.Tensor] | None = None
+    input_grads: torch.Tensor | None = None
+    relu_kernel: torch.Tensor | None = None  # float64 (B, B)
+    relu_count: int | None = None
+    extras: dict = field(default_factory=dict)
+
+
+class _ReluRecorder:
+    """Forward hooks on nn.ReLU modules: count executions, accumulate the NASWOT kernel."""
+
+    def __init__(self, kernel: bool):
+        self.kernel_wanted = kernel
+        self.count = 0
+        self.kernel: torch.Tensor | None = None
+
+    def __call__(self, module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        self.count += 1
+        if not self.kernel_wanted:
+            return
+        with torch.no_grad():
+            codes = (inputs[0] > 0).flatten(1).to(torch.float32)
+            n = codes.shape[1]
+            ones = codes.sum(1, dtype=torch.float64)
+            # x x^T + (1-x)(1-x)^T = 2 x x^T - r 1^T - 1 r^T + n, with r the per-sample count of ones
+            k = 2.0 * (codes @ codes.T).to(torch.float64) - ones[:, None] - ones[None, :] + n
+            self.kernel = k if self.kernel is None else self.kernel + k
+
+
+class _FisherRecorder:
+    """Keeps each layer's output and, in the first backward only, the per-channel Fisher term."""
+
+    def __init__(self, layers: list[nn.Module]):
+        self.index = {id(m): i for i, m in enumerate(layers)}
+        self.terms: list[torch.Tensor | None] = [None] * len(layers)
+        self.armed = True
+
+    def __call__(self, module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        if not output.requires_grad:
+            return
+        i = self.index[id(module)]
+        act = output.detach()
+
+        def on_grad(grad: torch.Tensor) -> None:
+            if not self.armed:
+                return
+            g = grad.detach()
+            g_nk = (act * g).sum(dim=tuple(range(2, act.dim()))) if act.dim() > 2 else act * g
+            term = 0.5 * g_nk.pow(2).mean(0)
+            self.terms[i] = term if self.terms[i] is None else self.terms[i] + term
+
+        output.register_hook(on_grad)
+
+
+def run_shared_pass(net: nn.Module, x: torch.Tensor, y: torch.Tensor | None, needs: set[str]) -> PassResult:
+    """Run ``net`` on one batch and compute the requested intermediates (see module docstring)."""
+    unknown = set(needs) - NEEDS
+    if unknown:
+        raise ValueError(f"unknown shared-pass needs: {sorted(unknown)}")
+    layers = scored_layers(net)
+    weights = [m.weight for m in layers]
+    result = PassResult(layers=layers, weights=weights)
+    needs_loss = bool(needs & {"weight_grads", "fisher", "hessian_grad"})
+    if needs_loss and y is None:
+        raise ValueError("labels are needed for the cross-entropy proxies")
+
+    handles = []
+    relu = _ReluRecorder(kernel="relu_kernel" in needs)
+    if needs & {"relu_kernel", "relu_count"}:
+        handles += [m.register_forward_hook(relu) for m in net.modules() if isinstance(m, nn.ReLU)]
+    fisher = _FisherRecorder(layers)
+    if "fisher" in needs:
+        handles += [m.register_forward_hook(fisher) for m in layers]
+    try:
+        with torch.enable_grad():
+            x = x.detach().requires_grad_("input_grads" in needs)
+            for w in weights:
+                w.requires_grad_(True)
+            out = net(x)
+            grads = None
+            if needs_loss:
+                loss = F.cross_entropy(out, y)
+                grads = torch.autograd.grad(
+                    loss,
+                    weights,
+                    create_graph="hessian_grad" in needs,
+                    retain_graph=bool(needs & {"hessian_grad", "input_grads"}),
+                    allow_unused=True,
+                )
+                grads = [torch.zeros_like(w) if g is None else g for g, w in zip(grads, weights)]
+                result.weight_grads = [g.detach() for g in grads]
+            fisher.armed = False
+            if "input_grads" in needs:
+                (jac,) = torch.autograd.grad(out.sum(), x, retain_graph="hessian_grad" in needs)
+                result.input_grads = jac.detach()
+            if "hessian_grad" in needs:
+                z = sum((g.detach() * g).sum() for g in grads if g.requires_grad)
+                if isinstance(z, torch.Tensor) and z.requires_grad:
+                    hg = torch.autograd.grad(z, weights, allow_unused=True)
+                    result.hessian_grad = [torch.zeros_like(w) if h is None else h.detach() for h, w in zip(hg, weights)]
+                else:
+                    result.hessian_grad = [torch.zeros_like(w) for w in weights]
+    finally:
+        for h in handles:
+            h.remove()
+    if "fisher" in needs:
+        result.fisher = [
+            torch.zeros(m.weight.shape[0]) if t is None else t for t, m in zip(fisher.terms, layers)
+        ]
+    result.relu_count = relu.count
+    result.relu_kernel = relu.kernel
+    return result
