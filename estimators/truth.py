@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from estimators.spaces.base import Arch, EncodingError, SearchSpace, get_space
+from estimators.spaces.base import Arch, EncodingError, SearchSpace, decode_text_encoding, get_space
 
 NB201_TABLE = "nb201_ground_truth.csv.gz"
 NB201_PUBLISHED_PROXIES = "nb201_suitezero_proxies_cifar10.csv.gz"
@@ -111,17 +111,6 @@ def _coerce_value(value: Any, where: str) -> float:
     return number
 
 
-def _coerce_encoding(text: str) -> Any:
-    """CSV cells hold strings; a JSON list or integer in a cell is decoded (e.g. "[0, 1, 2, 3, 4, 0]")."""
-    stripped = text.strip()
-    if stripped[:1] == "[" or stripped.lstrip("-").isdigit():
-        try:
-            return json.loads(stripped)
-        except json.JSONDecodeError:
-            return stripped
-    return stripped
-
-
 def table_from_pairs(space: SearchSpace, column: str, pairs: list[tuple[Any, Any]], source: str) -> GroundTruth:
     """Validate (encoding, value) pairs; errors name the entry. Duplicate architectures are refused."""
     if not pairs:
@@ -152,7 +141,7 @@ def parse_table(text: str, space: str, column: str | None = None, fmt: str | Non
         except json.JSONDecodeError as exc:
             raise TruthError(f"{source}: invalid JSON ({exc})") from None
         if isinstance(data, dict):
-            pairs = [(_coerce_encoding(k), v) for k, v in data.items()]
+            pairs = [(decode_text_encoding(k), v) for k, v in data.items()]
         elif isinstance(data, list) and all(isinstance(r, dict) and "arch" in r and "value" in r for r in data):
             pairs = [(r["arch"], r["value"]) for r in data]
         else:
@@ -171,7 +160,7 @@ def parse_table(text: str, space: str, column: str | None = None, fmt: str | Non
         column = others[0]
     elif column not in others:
         raise TruthError(f"{source}: CSV has no column {column!r}; it has {others}")
-    pairs = [(_coerce_encoding(r["arch"] or ""), r[column]) for r in reader]
+    pairs = [(decode_text_encoding(r["arch"] or ""), r[column]) for r in reader]
     return table_from_pairs(sp, column, pairs, source)
 
 

@@ -6,6 +6,7 @@ Building networks (torch) is delegated to a per-space module imported lazily.
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -91,6 +92,18 @@ def get_space(name: str) -> SearchSpace:
 
 def list_spaces() -> list[str]:
     return sorted(_SPACES)
+
+
+def decode_text_encoding(text: str) -> Any:
+    """An encoding read from text (a CSV cell, a line of a file): JSON lists and integers are
+    decoded ("[0, 1, 2, 3, 4, 0]", "17"), anything else is kept as a string."""
+    stripped = text.strip()
+    if stripped[:1] == "[" or stripped.lstrip("-").isdigit():
+        try:
+            return json.loads(stripped)
+        except json.JSONDecodeError:
+            return stripped
+    return stripped
 
 
 def parse_many(space: SearchSpace, encodings: Sequence[Any]) -> tuple[list[Arch | None], dict[int, str]]:

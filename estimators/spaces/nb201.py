@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import numbers
 import random
 from collections.abc import Iterator
 from typing import Any
@@ -88,12 +89,12 @@ def naslib_to_arch(indices: Any) -> Arch:
     ops = [""] * NUM_EDGES
     for i, value in enumerate(indices):
         pos = _NASLIB_TO_STRING_POS[i]
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < len(NASLIB_OPS):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= value < len(NASLIB_OPS):
             raise EncodingError(
                 f"{_edge_name(pos)} (NASLib entry {i}): op index {value!r} must be an integer 0..4 "
                 "(0=skip_connect, 1=none, 2=nor_conv_3x3, 3=nor_conv_1x1, 4=avg_pool_3x3)"
             )
-        ops[pos] = NASLIB_OPS[value]
+        ops[pos] = NASLIB_OPS[int(value)]
     return tuple(ops)
 
 

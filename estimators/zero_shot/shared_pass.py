@@ -105,6 +105,7 @@ def run_shared_pass(net: nn.Module, x: torch.Tensor, y: torch.Tensor | None, nee
     fisher = _FisherRecorder(layers)
     if "fisher" in needs:
         handles += [m.register_forward_hook(fisher) for m in layers]
+    requires_grad = [w.requires_grad for w in weights]  # restored below: frozen weights stay frozen
     try:
         with torch.enable_grad():
             x = x.detach().requires_grad_("input_grads" in needs)
@@ -137,6 +138,8 @@ def run_shared_pass(net: nn.Module, x: torch.Tensor, y: torch.Tensor | None, nee
     finally:
         for h in handles:
             h.remove()
+        for w, flag in zip(weights, requires_grad):
+            w.requires_grad_(flag)
     if "fisher" in needs:
         result.fisher = [
             torch.zeros(m.weight.shape[0]) if t is None else t for t, m in zip(fisher.terms, layers)

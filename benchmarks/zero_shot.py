@@ -1,0 +1,84 @@
+"""Zero-shot scoring cost, measured side by side in one run.
+
+For a fixed set of NB201 cells at batch 64 and 128: the time of each proxy alone, the sum of the
+ten separate calls, all ten in one call (shared passes) and the nine without grasp in one call,
+each also as a multiple of one forward pass of the same network on the same batch (the floor).
+Figures are medians over cells of the per-cell median over repeats.
+
+    python benchmarks/zero_shot.py [--cells 6] [--repeats 3] [--batch-sizes 64,128]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from estimators.datasets import fixed_batches, load_embedded_cifar10
+from estimators.spaces import get_space
+from estimators.zero_shot.engine import score_module
+from estimators.zero_shot.manifest import ZERO_SHOT
+
+
+def timed(fn, repeats: int) -> float:
+    fn()  # warm-up
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def bench_cell(arch, x, y, repeats: int) -> dict[str, float]:
+    torch.manual_seed(0)
+    net = get_space("nb201").build_network(arch)
+    net.train()
+
+    def forward():
+        with torch.no_grad():
+            net(x)
+
+    times = {"forward": timed(forward, repeats)}
+    for name in ZERO_SHOT:
+        times[name] = timed(lambda n=name: score_module(net, x, y, [n]), repeats)
+    times["separate_sum"] = sum(times[n] for n in ZERO_SHOT)
+    times["one_call"] = timed(lambda: score_module(net, x, y), repeats)
+    nine = [n for n in ZERO_SHOT if n != "grasp"]
+    times["one_call_no_grasp"] = timed(lambda: score_module(net, x, y, nine), repeats)
+    times["separate_sum_no_grasp"] = sum(times[n] for n in nine)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cells", type=int, default=6)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch-sizes", default="64,128")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    space = get_space("nb201")
+    archs = space.sample(args.cells, args.seed)
+    images = load_embedded_cifar10("train")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.cells} NB201 cells (seed {args.seed}), "
+          f"medians over cells of the median of {args.repeats} repeats")
+    for batch_size in (int(b) for b in args.batch_sizes.split(",")):
+        (x, y), = fixed_batches(images, batch_size, 1, seed=20)
+        per_cell = [bench_cell(a, x, y, args.repeats) for a in archs]
+        rows = ["forward", *ZERO_SHOT, "separate_sum", "one_call", "separate_sum_no_grasp", "one_call_no_grasp"]
+        print(f"\nbatch {batch_size}")
+        print(f"{'':24s}{'ms':>10s}{'x forward':>12s}")
+        for row in rows:
+            ms = statistics.median(c[row] for c in per_cell) * 1e3
+            ratio = statistics.median(c[row] / c["forward"] for c in per_cell)
+            print(f"{row:24s}{ms:10.1f}{ratio:12.2f}")
+        speedup = statistics.median(c["separate_sum"] / c["one_call"] for c in per_cell)
+        speedup_ng = statistics.median(c["separate_sum_no_grasp"] / c["one_call_no_grasp"] for c in per_cell)
+        print(f"{'shared / separate speedup':24s}{'':10s}{speedup:12.2f}  (without grasp {speedup_ng:.2f})")
+
+
+if __name__ == "__main__":
+    main()

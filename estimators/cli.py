@@ -1,0 +1,339 @@
+"""The ``archscore`` command line: list spaces and estimators, score architectures, evaluate estimators.
+
+Bad input exits with status 2 and a one-line reason on stderr.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from estimators.protocol import Protocol
+from estimators.spaces import EncodingError, get_space, list_spaces
+from estimators.spaces.base import Arch, SearchSpace, decode_text_encoding
+from estimators.truth import TruthError, resolve_truth
+from estimators.zero_shot.manifest import ZERO_SHOT
+
+app = typer.Typer(help="Score neural architectures with efficient performance estimators.", no_args_is_help=True)
+out = Console()
+err = Console(stderr=True)
+
+
+class UsageError(Exception):
+    """Bad input from the user: reported in one line, exit status 2."""
+
+
+def fail(message: str) -> None:
+    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def _space(name: str) -> SearchSpace:
+    try:
+        return get_space(name)
+    except KeyError as exc:
+        raise UsageError(exc.args[0]) from None
+
+
+def _estimators(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names or names == ["all"]:
+        return list(ZERO_SHOT)
+    unknown = [n for n in names if n not in ZERO_SHOT]
+    if unknown:
+        raise UsageError(f"unknown estimator(s) {', '.join(unknown)}; available: {', '.join(ZERO_SHOT)}")
+    return list(dict.fromkeys(names))
+
+
+def _protocol(**fields) -> Protocol:
+    try:
+        return Protocol(**fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise UsageError(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']}") from None
+
+
+def _read_archs(space: SearchSpace, source: Path | None) -> list[Arch]:
+    """One encoding per line (blank lines and lines starting with # skipped), from a file or stdin."""
+    name = str(source) if source and str(source) != "-" else "stdin"
+    if source and str(source) != "-":
+        if not source.is_file():
+            raise UsageError(f"{source}: no such file")
+        lines = source.read_text().splitlines()
+    else:
+        lines = sys.stdin.read().splitlines()
+    archs = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        try:
+            archs.append(space.parse(decode_text_encoding(line)))
+        except EncodingError as exc:
+            raise UsageError(f"{name} line {number}: {exc}") from None
+    if not archs:
+        raise UsageError(f"{name}: no architectures given")
+    return archs
+
+
+def _select_archs(
+    space: SearchSpace, source: Path | None, sample: int | None, seed: int, deiso: bool, enumerate_all: bool,
+    from_published: bool,
+) -> list[Arch]:
+    chosen = sum(x for x in (source is not None, sample is not None, enumerate_all))
+    if chosen > 1:
+        raise UsageError("give only one of --file, --sample and --enumerate")
+    if enumerate_all:
+        return list(space.enumerate())
+    if sample is not None:
+        if sample < 1:
+            raise UsageError("--sample must be at least 1")
+        if from_published:
+            import random
+
+            from estimators.evaluation import published_cells
+
+            pool = published_cells(space.name)
+            if not pool:
+                raise UsageError(f"no published scores for space {space.name}")
+            if sample > len(pool):
+                raise UsageError(f"--sample {sample} exceeds the {len(pool)} cells with published scores")
+            return random.Random(seed).sample(pool, sample)
+        try:
+            return space.sample(sample, seed, deisomorphic=deiso)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    return _read_archs(space, source)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("left"), TimeRemainingColumn(), console=err, transient=False,
+    )
+
+
+def _run_scoring(archs, space, names, protocol, jobs):
+    from estimators.zero_shot.many import default_jobs, score_many
+
+    jobs = jobs or default_jobs(len(archs))
+    with _progress() as bar:
+        task = bar.add_task("scoring", total=len(archs))
+        return score_many(archs, space.name, names, protocol, jobs, lambda done, total: bar.update(task, completed=done))
+
+
+# Options shared by `score` and `evaluate`.
+SpaceOpt = Annotated[str, typer.Option("--space", help="search space")]
+EstOpt = Annotated[str, typer.Option("--estimators", "-e", help="comma-separated names, or 'all'")]
+FileOpt = Annotated[Path | None, typer.Option("--file", "-f", help="encodings, one per line ('-' = stdin)")]
+SampleOpt = Annotated[int | None, typer.Option("--sample", help="score N architectures sampled from the space")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="seed of --sample")]
+DeisoOpt = Annotated[bool, typer.Option("--deiso", help="sample uniformly over isomorphism classes")]
+DatasetOpt = Annotated[str, typer.Option("--dataset", help="cifar10 or cifar100")]
+RootOpt = Annotated[str | None, typer.Option("--data-root", help="folder with the full CIFAR python batches")]
+BatchOpt = Annotated[int, typer.Option("--batch-size", help="images per batch")]
+BatchesOpt = Annotated[int, typer.Option("--batches", help="number of fixed batches (scores are their mean)")]
+InitOpt = Annotated[int, typer.Option("--init-seed", help="seed of network initialisation and batch choice")]
+BnOpt = Annotated[str, typer.Option("--bn-mode", help="train (batch statistics) or eval")]
+JobsOpt = Annotated[int, typer.Option("--jobs", "-j", help="worker processes (0: automatic)")]
+
+
+@app.command()
+def spaces(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List the search spaces, their encodings and ground-truth columns."""
+    info = [get_space(n).describe() for n in list_spaces()]
+    if as_json:
+        out.print_json(json.dumps(info))
+        return
+    table = Table("space", "size", "encodings", "ground truth")
+    for s in info:
+        table.add_row(s["name"], f"{s['size']:,}", ", ".join(s["encodings"]), ", ".join(s["ground_truth_columns"]))
+    out.print(table)
+
+
+@app.command()
+def estimators(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List the estimators (name, kind, whether they need data, version)."""
+    if as_json:
+        out.print_json(json.dumps([e.to_dict() for e in ZERO_SHOT.values()]))
+        return
+    table = Table("name", "kind", "data", "version", "unit", "definition")
+    for e in ZERO_SHOT.values():
+        table.add_row(e.name, e.kind, "yes" if e.needs_data else "no", e.version, e.unit, e.description)
+    out.print(table)
+
+
+@app.command()
+def score(
+    space: SpaceOpt = "nb201",
+    estimators: EstOpt = "all",
+    file: FileOpt = None,
+    sample: SampleOpt = None,
+    seed: SeedOpt = 0,
+    deiso: DeisoOpt = False,
+    fmt: Annotated[str, typer.Option("--format", help="jsonl or csv")] = "jsonl",
+    output: Annotated[Path | None, typer.Option("--out", "-o", help="write here instead of stdout")] = None,
+    dataset: DatasetOpt = "cifar10",
+    data_root: RootOpt = None,
+    batch_size: BatchOpt = 128,
+    batches: BatchesOpt = 1,
+    init_seed: InitOpt = 20,
+    bn_mode: BnOpt = "train",
+    jobs: JobsOpt = 0,
+) -> None:
+    """Score architectures (from --file, stdin, or --sample) with zero-shot estimators."""
+    try:
+        if fmt not in ("jsonl", "csv"):
+            raise UsageError(f"--format must be jsonl or csv, not {fmt!r}")
+        sp = _space(space)
+        names = _estimators(estimators)
+        protocol = _protocol(
+            dataset=dataset, data_root=data_root, batch_size=batch_size, num_batches=batches, seed=init_seed,
+            bn_mode=bn_mode,
+        )
+        archs = _select_archs(sp, file, sample, seed, False if file else deiso, False, False)
+        _check_data(protocol)
+    except UsageError as exc:
+        fail(str(exc))
+    records = _run_scoring(archs, sp, names, protocol, jobs)
+    stream = output.open("w", newline="") if output else sys.stdout
+    try:
+        if fmt == "jsonl":
+            for r in records:
+                stream.write(json.dumps({"space": sp.name, "protocol_hash": protocol.hash(), **r}) + "\n")
+        else:
+            writer = csv.writer(stream)
+            writer.writerow(["arch", "canonical_key", *names])
+            for r in records:
+                writer.writerow([r["arch"], r["canonical_key"], *("" if r["scores"][n] is None else r["scores"][n] for n in names)])
+    finally:
+        if output:
+            stream.close()
+
+
+def _check_data(protocol: Protocol) -> None:
+    from estimators.datasets import DatasetError, load_dataset
+
+    try:
+        images = load_dataset(protocol.dataset, "train", protocol.data_root)
+    except DatasetError as exc:
+        raise UsageError(str(exc)) from None
+    needed = protocol.batch_size * protocol.num_batches
+    if needed > len(images):
+        raise UsageError(f"--batch-size x --batches = {needed} exceeds the {len(images)} training images available")
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def print_report(report: dict) -> None:
+    crit, published = report["criteria"], report["published_criteria"]
+    table = Table(
+        title=f"{report['space']}: {report['n']} architectures vs {report['truth']['column']} "
+        f"(batch {report['protocol']['batch_size']} x {report['protocol']['num_batches']}, seed {report['protocol']['seed']})"
+    )
+    for col in ("estimator", "n", "Kendall τ", "Spearman", "Pearson", "P@top5%", "P@top50%", "BR@1%", "WR@1%"):
+        table.add_column(col, justify="left" if col == "estimator" else "right")
+    if published:
+        table.add_column("published τ", justify="right")
+        table.add_column("Δτ", justify="right")
+    for name, r in crit.items():
+        row = [
+            name, str(r["n_scored"]), _fmt(r["kendall_tau"]), _fmt(r["spearman"]), _fmt(r["pearson"]),
+            _fmt(r["p_at_top"].get("0.05")), _fmt(r["p_at_top"].get("0.5")),
+            _fmt(r["br_at"].get("0.01")), _fmt(r["wr_at"].get("0.01")),
+        ]
+        if published:
+            p = published.get(name, {}).get("kendall_tau")
+            delta = None if p is None or r["kendall_tau"] is None else r["kendall_tau"] - p
+            row += [_fmt(p), "-" if delta is None else f"{delta:+.3f}"]
+        table.add_row(*row)
+    out.print(table)
+    out.print(f"scored in {report['seconds']:.1f} s")
+
+
+@app.command()
+def evaluate(
+    space: SpaceOpt = "nb201",
+    estimators: EstOpt = "all",
+    truth: Annotated[str, typer.Option("--truth", help="ground-truth column, or a CSV/JSON table path[:column]")] = "cifar10_test",
+    file: FileOpt = None,
+    sample: SampleOpt = None,
+    seed: SeedOpt = 0,
+    deiso: DeisoOpt = False,
+    enumerate_all: Annotated[bool, typer.Option("--enumerate", help="every architecture of the space")] = False,
+    from_published: Annotated[
+        bool, typer.Option("--from-published", help="sample among cells with published scores and compare with them")
+    ] = False,
+    output: Annotated[Path | None, typer.Option("--out", "-o", help="write the full report as JSON")] = None,
+    dataset: DatasetOpt = "cifar10",
+    data_root: RootOpt = None,
+    batch_size: BatchOpt = 128,
+    batches: BatchesOpt = 1,
+    init_seed: InitOpt = 20,
+    bn_mode: BnOpt = "train",
+    jobs: JobsOpt = 0,
+) -> None:
+    """Score architectures and print the ranking-quality table of each estimator against ground truth."""
+    from estimators.evaluation import evaluate as run_evaluation
+
+    try:
+        sp = _space(space)
+        names = _estimators(estimators)
+        protocol = _protocol(
+            dataset=dataset, data_root=data_root, batch_size=batch_size, num_batches=batches, seed=init_seed,
+            bn_mode=bn_mode,
+        )
+        try:
+            gt = resolve_truth(sp.name, truth)
+        except TruthError as exc:
+            raise UsageError(str(exc)) from None
+        if file is None and sample is None and not enumerate_all:
+            raise UsageError("choose the architectures: --sample N, --enumerate or --file")
+        archs = _select_archs(sp, file, sample, seed, deiso, enumerate_all, from_published)
+        _check_data(protocol)
+    except UsageError as exc:
+        fail(str(exc))
+    from estimators.zero_shot.many import default_jobs
+
+    jobs = jobs or default_jobs(len(archs))
+    with _progress() as bar:
+        task = bar.add_task("scoring", total=len(archs))
+        try:
+            report = run_evaluation(
+                archs, sp.name, names, protocol, gt, jobs, lambda done, total: bar.update(task, completed=done)
+            )
+        except ValueError as exc:
+            fail(str(exc))
+    print_report(report)
+    if output:
+        output.write_text(json.dumps(report, indent=1))
+        out.print(f"report written to {output}")
+
+
+@app.command()
+def demo(
+    sample: Annotated[int, typer.Option("--sample")] = 40,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+) -> None:
+    """Score a sample of NAS-Bench-201 cells with every estimator and print the ranking table."""
+    evaluate(space="nb201", estimators="all", truth="cifar10_test", file=None, sample=sample, seed=seed, deiso=False,
+             enumerate_all=False, from_published=False, output=None, dataset="cifar10", data_root=None,
+             batch_size=128, batches=1, init_seed=20, bn_mode="train", jobs=0)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

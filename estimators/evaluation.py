@@ -1,0 +1,91 @@
+"""Score a set of architectures and judge each estimator's ranking against ground truth."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from estimators.protocol import Protocol
+from estimators.ranking import ranking_report
+from estimators.spaces.base import Arch, get_space
+from estimators.truth import GroundTruth, nb201_published_proxies
+from estimators.zero_shot.many import ProgressCallback, score_many
+
+# Our estimator name -> column of the published NAS-Bench-Suite-Zero table.
+PUBLISHED_COLUMN = {
+    "grad_norm": "grad_norm",
+    "snip": "snip",
+    "grasp": "grasp",
+    "fisher": "fisher",
+    "jacob_cov": "jacov",
+    "synflow": "synflow",
+    "relu_logdet": "nwot",
+    "params": "params",
+    "flops": "flops",
+}
+
+
+def published_cells(space: str) -> list[Arch]:
+    """Architectures that have published proxy scores (NB201: 9,445 cells), in a fixed order."""
+    if get_space(space).name != "nb201":
+        return []
+    return sorted(nb201_published_proxies()["params"])
+
+
+def rank_records(records: Sequence[dict], space: str, estimators: Sequence[str], truth: GroundTruth) -> dict:
+    """Ranking criteria per estimator over the records that have ground truth."""
+    sp = get_space(space)
+    rows = [(r, truth.get(sp.parse(r["arch"]))) for r in records]
+    rows = [(r, g) for r, g in rows if g is not None]
+    if not rows:
+        raise ValueError(f"none of the {len(records)} architectures has ground truth in {truth.column!r}")
+    ids = [r["canonical_key"] + r["arch"] for r, _ in rows]
+    truth_values = [g for _, g in rows]
+    return {name: ranking_report([r["scores"][name] for r, _ in rows], truth_values, ids) for name in estimators}
+
+
+def rank_published(records: Sequence[dict], space: str, truth: GroundTruth, estimators: Sequence[str]) -> dict:
+    """The same criteria for the published scores of the same cells (where every cell has one)."""
+    sp = get_space(space)
+    table = nb201_published_proxies() if sp.name == "nb201" else {}
+    out = {}
+    for name in estimators:
+        column = table.get(PUBLISHED_COLUMN.get(name, ""), None)
+        if column is None:
+            continue
+        archs = [sp.parse(r["arch"]) for r in records]
+        pairs = [(column.get(a), truth.get(a), r) for a, r in zip(archs, records)]
+        if any(s is None for s, g, _ in pairs if g is not None):
+            continue
+        pairs = [(s, g, r) for s, g, r in pairs if g is not None]
+        out[name] = ranking_report(
+            [s for s, _, _ in pairs], [g for _, g, _ in pairs], [r["canonical_key"] + r["arch"] for _, _, r in pairs]
+        )
+    return out
+
+
+def evaluate(
+    archs: Sequence[Arch],
+    space: str,
+    estimators: list[str],
+    protocol: Protocol,
+    truth: GroundTruth,
+    jobs: int = 1,
+    progress: ProgressCallback | None = None,
+) -> dict:
+    """Score ``archs`` and return a JSON-ready report: records, criteria per estimator, and the
+    criteria of the published scores on the same cells where those exist."""
+    started = time.perf_counter()
+    records = score_many(archs, space, estimators, protocol, jobs, progress)
+    seconds = time.perf_counter() - started
+    return {
+        "space": get_space(space).name,
+        "protocol": protocol.model_dump(),
+        "protocol_hash": protocol.hash(),
+        "truth": {"column": truth.column, "source": truth.source},
+        "n": len(records),
+        "seconds": round(seconds, 2),
+        "criteria": rank_records(records, space, estimators, truth),
+        "published_criteria": rank_published(records, space, truth, estimators),
+        "records": list(records),
+    }

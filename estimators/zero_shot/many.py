@@ -1,0 +1,74 @@
+"""Score many architectures, in this process or in a pool of single-threaded processes.
+
+On CPU, two single-threaded processes score about 1.4x more cells per second than one process with
+two threads (small element-wise kernels do not parallelise well), so large runs use a pool.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+
+from estimators.protocol import Protocol
+from estimators.spaces.base import Arch, get_space
+
+ProgressCallback = Callable[[int, int], None]  # (done, total)
+
+
+def result_record(space: str, arch: Arch, scores) -> dict:
+    """A JSON-ready record of one architecture's scores."""
+    sp = get_space(space)
+    return {
+        "arch": sp.to_string(arch),
+        "canonical_key": sp.canonical_key(arch),
+        "scores": {name: v.value for name, v in scores.scores.items()},
+        "reasons": {name: v.reason for name, v in scores.scores.items() if v.reason},
+        "per_batch": scores.per_batch,
+    }
+
+
+def _score_one(space: str, arch: Arch, estimators: list[str], protocol_json: str) -> dict:
+    from estimators.zero_shot.engine import score_architecture
+
+    protocol = Protocol.model_validate_json(protocol_json)
+    return result_record(space, arch, score_architecture(arch, space, estimators, protocol))
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def default_jobs(n: int) -> int:
+    return max(1, min(os.cpu_count() or 1, n // 4))
+
+
+def score_many(
+    archs: Sequence[Arch],
+    space: str,
+    estimators: list[str],
+    protocol: Protocol,
+    jobs: int = 1,
+    progress: ProgressCallback | None = None,
+) -> list[dict]:
+    """Records in the order of ``archs``. ``jobs`` > 1 uses that many single-threaded processes."""
+    total = len(archs)
+    records: list[dict | None] = [None] * total
+    protocol_json = protocol.model_dump_json()
+    if jobs <= 1:
+        for i, arch in enumerate(archs):
+            records[i] = _score_one(space, arch, estimators, protocol_json)
+            if progress:
+                progress(i + 1, total)
+        return records  # type: ignore[return-value]
+    context = multiprocessing.get_context("spawn")  # torch is not fork-safe once its threads started
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(1,)) as pool:
+        futures = {pool.submit(_score_one, space, arch, estimators, protocol_json): i for i, arch in enumerate(archs)}
+        for done, future in enumerate(as_completed(futures), start=1):
+            records[futures[future]] = future.result()
+            if progress:
+                progress(done, total)
+    return records  # type: ignore[return-value]
