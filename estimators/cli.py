@@ -24,7 +24,7 @@ from estimators.truth import TruthError, resolve_truth
 from estimators.zero_shot.manifest import ZERO_SHOT
 
 app = typer.Typer(help="Score neural architectures with efficient performance estimators.", no_args_is_help=True)
-out = Console()
+out = Console(width=None if sys.stdout.isatty() else 120)
 err = Console(stderr=True)
 
 

@@ -44,6 +44,10 @@ class SearchSpace(ABC):
     def sample(self, n: int, seed: int, deisomorphic: bool = False) -> list[Arch]:
         """n architectures drawn reproducibly: i.i.d. uniform, or uniform over isomorphism classes."""
 
+    def representative(self, arch: Arch) -> Arch:
+        """The member of the architecture's isomorphism class that is scored on its behalf."""
+        return arch
+
     @property
     @abstractmethod
     def size(self) -> int:

@@ -257,6 +257,10 @@ class NB201Space(SearchSpace):
     def enumerate(self) -> Iterator[Arch]:
         return iter(_all_archs())
 
+    def representative(self, arch: Arch) -> Arch:
+        """The first member of the class in enumeration order."""
+        return isomorphism_classes()[canonical_key(arch)][0]
+
     @property
     def size(self) -> int:
         return len(OPS) ** NUM_EDGES

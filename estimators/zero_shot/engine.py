@@ -58,20 +58,25 @@ def score_module(
     bn_mode: str = "train",
 ) -> dict[str, ProxyValue]:
     """Score a user's network on one batch with several proxies, sharing one forward pass and
-    the fewest backward passes. The network's weights are left unchanged."""
+    the fewest backward passes. The network is left as it was: weights, gradients, BN statistics
+    and every module's train/eval mode."""
     names = resolve_estimators(estimators)
     needs = set().union(*(PROXIES[n].needs for n in names))
     if needs and x is None:
         raise ValueError(f"estimators {sorted(n for n in names if PROXIES[n].needs)} need a data batch")
-    was_training = net.training
+    modes = {m: m.training for m in net.modules()}
+    buffers = {name: b.detach().clone() for name, b in net.named_buffers()}  # BN running statistics
     net.train(bn_mode == "train")
     try:
         shared = run_shared_pass(net, x, y, needs) if needs else None
         inp = ProxyInput(net, x, y, shared)
         return {n: _run_proxy(n, inp) for n in names}
     finally:
-        net.train(was_training)
-        net.zero_grad(set_to_none=True)
+        for module, training in modes.items():
+            module.training = training
+        with torch.no_grad():
+            for name, b in net.named_buffers():
+                b.copy_(buffers[name])
 
 
 @dataclass
@@ -90,10 +95,20 @@ class ArchScores:
 
 
 @functools.lru_cache(maxsize=8)
-def protocol_batches(protocol: Protocol) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
-    """The fixed batches of a protocol, loaded once per process."""
+def protocol_batches(protocol: Protocol, device: str = "cpu") -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
+    """The fixed batches of a protocol, loaded once per process and device."""
     images = load_dataset(protocol.dataset, "train", protocol.data_root)
-    return tuple(fixed_batches(images, protocol.batch_size, protocol.num_batches, protocol.seed))
+    batches = fixed_batches(images, protocol.batch_size, protocol.num_batches, protocol.seed)
+    return tuple((x.to(device), y.to(device)) for x, y in batches)
+
+
+def pick_device(preference: str = "auto") -> str:
+    """"auto": CUDA when available, else CPU."""
+    if preference == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if preference == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' requested but CUDA is not available")
+    return preference
 
 
 def _aggregate(values: list[ProxyValue]) -> ProxyValue:
@@ -110,6 +125,7 @@ def score_architecture(
     estimators: Sequence[str] | None = None,
     protocol: Protocol | None = None,
     batches: Sequence[tuple[torch.Tensor, torch.Tensor]] | None = None,
+    device: str | torch.device = "cpu",
 ) -> ArchScores:
     """Score one architecture under a protocol: the network is built and initialised from
     ``protocol.seed`` and scored on each fixed batch; per-batch values are kept and the aggregate is
@@ -131,9 +147,10 @@ def score_architecture(
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(protocol.seed)
             net = sp.build_network(arch, num_classes=protocol.num_classes)
+        net = net.to(device)
         data_names = [n for n in net_names if n not in BATCH_FREE]
         free_names = [n for n in net_names if n in BATCH_FREE]
-        batches = batches if batches is not None else protocol_batches(protocol)
+        batches = batches if batches is not None else protocol_batches(protocol, str(device))
         if free_names:
             scores.update(score_module(net, batches[0][0], None, free_names, protocol.bn_mode))
         if data_names:

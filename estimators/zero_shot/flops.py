@@ -49,7 +49,8 @@ def count_flops(net: nn.Module, input_shape: tuple[int, ...]) -> int:
     try:
         net.eval()
         with torch.no_grad():
-            net(torch.zeros(input_shape))
+            device = next(net.parameters(), torch.empty(0)).device
+            net(torch.zeros(input_shape, device=device))
     finally:
         net.train(was_training)
         for h in handles:

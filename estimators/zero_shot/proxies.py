@@ -90,7 +90,7 @@ def fisher(inp: ProxyInput) -> float:
 
 @register_proxy("jacob_cov", {"input_grads"})
 def jacob_cov(inp: ProxyInput) -> float:
-    jac = inp.shared.input_grads.reshape(inp.shared.input_grads.shape[0], -1).to(torch.float64).numpy()
+    jac = inp.shared.input_grads.reshape(inp.shared.input_grads.shape[0], -1).to(torch.float64).cpu().numpy()
     if jac.shape[0] < 2:
         raise Undefined("jacob_cov needs a batch of at least 2 samples")
     if np.any(jac.std(axis=1) == 0):
@@ -121,6 +121,10 @@ def relu(inp: ProxyInput) -> float:
     return float(inp.shared.relu_count)
 
 
+def _device(net: nn.Module) -> torch.device:
+    return next(net.parameters(), torch.empty(0)).device
+
+
 def _strip_batchnorm(module: nn.Module) -> None:
     for name, child in module.named_children():
         if isinstance(child, nn.modules.batchnorm._BatchNorm):
@@ -145,7 +149,7 @@ def synflow(inp: ProxyInput) -> float:
     with torch.enable_grad():
         for w in weights:
             w.requires_grad_(True)
-        r = net(torch.ones(shape, dtype=torch.float64)).sum()
+        r = net(torch.ones(shape, dtype=torch.float64, device=_device(net))).sum()
         if not r.requires_grad:
             raise Undefined("the output does not depend on any weight")
         grads = torch.autograd.grad(r, weights, allow_unused=True)

@@ -142,7 +142,7 @@ def run_shared_pass(net: nn.Module, x: torch.Tensor, y: torch.Tensor | None, nee
             w.requires_grad_(flag)
     if "fisher" in needs:
         result.fisher = [
-            torch.zeros(m.weight.shape[0]) if t is None else t for t, m in zip(fisher.terms, layers)
+            torch.zeros(m.weight.shape[0], device=m.weight.device) if t is None else t for t, m in zip(fisher.terms, layers)
         ]
     result.relu_count = relu.count
     result.relu_kernel = relu.kernel

@@ -1,0 +1,233 @@
+"""The HTTP API. Never imports torch: validation and canonicalisation use the torch-free library parts."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.concurrency import run_in_threadpool
+
+from estimators.spaces import get_space, list_spaces
+from estimators.truth import TruthError, parse_table
+from estimators.zero_shot.manifest import ZERO_SHOT
+from service import jobs, store
+from service.deps import RedisDep, SettingsDep, celery_app, chunk_sender, require_api_key
+from service.errors import ApiError, error_response, install_error_handlers
+from service.rankings import rankings, select
+from service.schemas import EXAMPLE_ARCH, ErrorResponse, Job, ScoreRequest
+from service.settings import get_settings
+
+REQUESTS = Counter("archscore_http_requests_total", "HTTP requests", ["method", "route", "status"])
+LATENCY = Histogram("archscore_http_request_seconds", "HTTP request latency", ["method", "route"])
+CACHE = Counter("archscore_score_cache_total", "architecture classes answered from the cache or enqueued", ["outcome"])
+MAX_WAIT = 60.0
+TRUTH_NAME = re.compile(r"^[a-zA-Z0-9_\-]{1,64}$")
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse, "description": "missing or invalid API key"},
+    404: {"model": ErrorResponse, "description": "not found"},
+    413: {"model": ErrorResponse, "description": "request body too large"},
+    422: {"model": ErrorResponse, "description": "invalid request; details name each offending field"},
+}
+
+v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)], responses=ERRORS)
+
+
+def _wait_seconds(wait: float, settings) -> float:
+    return max(0.0, min(wait, settings.max_wait_seconds))
+
+
+@v1.post(
+    "/scores",
+    response_model=Job,
+    status_code=202,
+    summary="Score architectures",
+    description="Validates and canonicalises every encoding, answers what the cache holds, enqueues the rest "
+    "in chunks and returns the job (202). With `wait` (seconds, bounded by the server) the response waits for the "
+    "job and returns 200 with the results when it finishes in time. Isomorphic duplicates are scored once.",
+    responses={200: {"model": Job, "description": "finished within `wait`"}},
+)
+async def post_scores(
+    body: ScoreRequest,
+    redis: RedisDep,
+    settings: SettingsDep,
+    send=Depends(chunk_sender),
+    wait: Annotated[float, Query(ge=0, description="seconds to wait for the result")] = 0.0,
+) -> JSONResponse:
+    valid = await jobs.validate(body, settings, redis)
+    job_id = await jobs.create_job(valid, settings, redis, send)
+    job = await jobs.load_job(redis, job_id)
+    CACHE.labels("hit").inc(job["cached"])
+    CACHE.labels("miss").inc(sum(job["chunk_sizes"]))
+    if wait:
+        await jobs.wait_for_job(redis, job, _wait_seconds(wait, settings))
+    stats = None
+    if valid.truth:
+        stats = select(await rankings(redis, valid.space, valid.protocol_hash, valid.truth), valid.estimators)
+    rendered = await jobs.render_job(redis, job, stats)
+    return JSONResponse(rendered, status_code=200 if rendered["status"] == "done" else 202)
+
+
+@v1.get("/jobs/{job_id}", response_model=Job, summary="Job status, progress and results")
+async def get_job(
+    job_id: str,
+    redis: RedisDep,
+    settings: SettingsDep,
+    wait: Annotated[float, Query(ge=0, description="long-poll: seconds to wait for the job to finish")] = 0.0,
+) -> dict:
+    job = await jobs.load_job(redis, job_id)
+    if wait:
+        await jobs.wait_for_job(redis, job, _wait_seconds(wait, settings))
+    space = get_space(job["space"])
+    stats = None
+    if job["truth"]:
+        stats = select(await rankings(redis, space, job["protocol_hash"], job["truth"]), job["estimators"])
+    return await jobs.render_job(redis, job, stats)
+
+
+@v1.get("/rankings/{space}", summary="Ranking-quality statistics of every estimator over everything scored so far")
+async def get_rankings(
+    space: str,
+    redis: RedisDep,
+    truth: Annotated[str | None, Query(description="ground-truth column; default: the space's first")] = None,
+    protocol_hash: Annotated[str | None, Query(description="one protocol; default: every protocol used")] = None,
+) -> dict:
+    sp = _space(space)
+    truth = truth or (sp.ground_truth_columns[0] if sp.ground_truth_columns else None)
+    if truth is None or not await jobs.truth_exists(redis, sp, truth):
+        raise ApiError(422, "unknown ground truth", [("truth", f"no ground-truth column {truth!r} for {sp.name}")])
+    protocols = await redis.hgetall(store.protocols_key(sp.name))
+    if protocol_hash is not None:
+        if protocol_hash not in protocols:
+            raise ApiError(404, f"no scores under protocol {protocol_hash!r}")
+        protocols = {protocol_hash: protocols[protocol_hash]}
+    out = []
+    for phash, protocol in sorted(protocols.items()):
+        report = await rankings(redis, sp, phash, truth)
+        out.append({**report, "protocol": store.decode(protocol)})
+    return {"space": sp.name, "truth": truth, "rankings": out}
+
+
+@v1.get("/estimators", summary="Estimators: name, kind, direction, needs data, version")
+async def get_estimators() -> list[dict]:
+    return [e.to_dict() for e in ZERO_SHOT.values()]
+
+
+@v1.get("/spaces", summary="Search spaces: encodings accepted, size, ground-truth columns")
+async def get_spaces() -> list[dict]:
+    return [get_space(n).describe() for n in list_spaces()]
+
+
+def _space(name: str):
+    try:
+        return get_space(name)
+    except KeyError as exc:
+        raise ApiError(404, exc.args[0]) from None
+
+
+@v1.get("/spaces/{space}/canonical", summary="Validate an encoding and return its string form and canonical key")
+async def get_canonical(
+    space: str,
+    arch: Annotated[str, Query(description="encoding; JSON lists and integers are decoded", examples=[EXAMPLE_ARCH])],
+) -> dict:
+    from estimators.spaces.base import decode_text_encoding
+
+    sp = _space(space)
+    try:
+        parsed = sp.parse(decode_text_encoding(arch))
+    except ValueError as exc:
+        raise ApiError(422, "invalid architecture", [("arch", str(exc))]) from None
+    return {
+        "space": sp.name,
+        "arch": sp.to_string(parsed),
+        "canonical_key": sp.canonical_key(parsed),
+        "representative": sp.to_string(sp.representative(parsed)),
+    }
+
+
+@v1.put(
+    "/truth/{space}/{name}",
+    summary="Upload a ground-truth table",
+    description="Body: CSV (`arch,value`) or JSON (`{encoding: value}` or `[{\"arch\", \"value\"}]`). Replaces a "
+    "table of the same name; built-in column names are reserved.",
+)
+async def put_truth(
+    space: str,
+    name: str,
+    redis: RedisDep,
+    settings: SettingsDep,
+    content: Annotated[str, Body(media_type="text/plain", description="the table, CSV or JSON")],
+) -> dict:
+    sp = _space(space)
+    if not TRUTH_NAME.match(name):
+        raise ApiError(422, "invalid table name", [("name", "use 1-64 letters, digits, '_' or '-'")])
+    if name in sp.ground_truth_columns:
+        raise ApiError(422, "reserved table name", [("name", f"{name!r} is a built-in column of {sp.name}")])
+    try:
+        table = await run_in_threadpool(parse_table, content, sp.name, None, None, "body")
+    except TruthError as exc:
+        raise ApiError(422, "invalid ground-truth table", [("body", str(exc))]) from None
+    if len(table) > settings.max_truth_rows:
+        raise ApiError(413, "table too large", [("body", f"{len(table)} rows, at most {settings.max_truth_rows}")])
+    key = store.truth_key(sp.name, name)
+    pipe = redis.pipeline()
+    pipe.delete(key)
+    pipe.hset(key, mapping={sp.to_string(a): v for a, v in table.values.items()})
+    await pipe.execute()
+    return {"space": sp.name, "name": name, "rows": len(table)}
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="archscore",
+        version="0.1.0",
+        description="Score neural architectures with efficient performance estimators and measure how well "
+        "they rank (Kendall tau, Spearman, Pearson, P@topK, BR@K, WR@K).",
+    )
+    install_error_handlers(app)
+    app.include_router(v1)
+
+    @app.middleware("http")
+    async def limits_and_metrics(request: Request, call_next):
+        limit = get_settings().max_body_bytes
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            return error_response(413, "request body too large", [("body", f"{length} bytes, at most {limit}")])
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        REQUESTS.labels(request.method, path, str(response.status_code)).inc()
+        LATENCY.labels(request.method, path).observe(time.perf_counter() - started)
+        return response
+
+    @app.get("/healthz", summary="The API process is up")
+    async def healthz() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/readyz", summary="Redis and at least one worker answer")
+    async def readyz(redis: RedisDep, settings: SettingsDep) -> JSONResponse:
+        checks = {"redis": False, "workers": 0}
+        try:
+            checks["redis"] = bool(await redis.ping())
+        except Exception:  # noqa: BLE001 - any failure means not ready
+            pass
+        if checks["redis"]:
+            celery = celery_app(settings)
+            replies = await run_in_threadpool(lambda: celery.control.ping(timeout=1.0) or [])
+            checks["workers"] = len(replies)
+        ready = checks["redis"] and checks["workers"] > 0
+        return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
+
+    @app.get("/metrics", summary="Prometheus metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+app = create_app()

@@ -1,0 +1,60 @@
+"""Typed dependencies shared by the routes: settings, the Redis client, the task sender, API keys."""
+
+from __future__ import annotations
+
+import functools
+import secrets
+from typing import Annotated
+
+from fastapi import Depends, Header
+from redis.asyncio import Redis
+
+from service.errors import ApiError
+from service.settings import Settings, get_settings
+
+
+def redis_url(settings: Settings) -> str:
+    return settings.redis_url or "redis://127.0.0.1:6379/0"
+
+
+@functools.lru_cache(maxsize=4)
+def _redis_for(url: str) -> Redis:
+    return Redis.from_url(url, decode_responses=True)
+
+
+def redis_client(settings: Annotated[Settings, Depends(get_settings)]) -> Redis:
+    return _redis_for(redis_url(settings))
+
+
+@functools.lru_cache(maxsize=4)
+def _celery_for(url: str):
+    from workers.celery_app import make_celery
+
+    return make_celery(url)
+
+
+def celery_app(settings: Annotated[Settings, Depends(get_settings)]):
+    return _celery_for(redis_url(settings))
+
+
+def chunk_sender(celery=Depends(celery_app)):
+    def send(job_id: str, chunk_index: int, space: str, protocol: dict, estimators: list[str], archs: list[str]):
+        celery.send_task("archscore.score_chunk", args=[job_id, chunk_index, space, protocol, estimators, archs])
+
+    return send
+
+
+def require_api_key(
+    settings: Annotated[Settings, Depends(get_settings)],
+    x_api_key: Annotated[str | None, Header(description="required when the server has API keys configured")] = None,
+) -> None:
+    if not settings.api_keys:
+        return
+    if x_api_key is None:
+        raise ApiError(401, "missing API key", [("X-API-Key", "this server requires an API key")])
+    if not any(secrets.compare_digest(x_api_key, key) for key in settings.api_keys):
+        raise ApiError(401, "invalid API key", [("X-API-Key", "not a valid key")])
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+RedisDep = Annotated[Redis, Depends(redis_client)]

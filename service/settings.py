@@ -1,0 +1,33 @@
+"""All service and worker settings, from environment variables prefixed ARCHSCORE_."""
+
+from __future__ import annotations
+
+import functools
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ARCHSCORE_", extra="ignore")
+
+    redis_url: str | None = Field(
+        default=None, description="Redis used as broker, result store and score cache; none: `archscore up` starts one"
+    )
+    api_keys: list[str] = Field(default_factory=list, description="when set, every /v1 call needs X-API-Key")
+    max_archs_per_request: int = 2000
+    max_body_bytes: int = 2_000_000
+    max_truth_rows: int = 100_000
+    chunk_size: int = 8
+    max_wait_seconds: float = 60.0
+    job_ttl_seconds: int = 7 * 24 * 3600
+    data_dir: str = ".archscore"
+    # The broker redelivers an unacknowledged task after this many seconds; keep it above the
+    # longest chunk (a chunk of 8 NB201 cells with all ten proxies takes well under a minute on CPU).
+    visibility_timeout: int = 3600
+    device: str = Field(default="auto", description="auto (cuda when available), cpu or cuda")
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

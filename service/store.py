@@ -1,0 +1,66 @@
+"""Everything archscore keeps in Redis: the score cache, jobs, ranking statistics, uploaded truth.
+
+Keys (all under ``archscore:v1:``):
+  score:{space}:{protocol}:{estimator}@{version}   hash canonical key -> {"value", "reason", "per_batch"}
+  members:{space}:{protocol}                        hash architecture string -> canonical key (scored so far)
+  gen:{space}:{protocol}                            counter, bumped whenever new scores land
+  protocols:{space}                                 hash protocol hash -> protocol JSON
+  rankings:{space}:{protocol}:{truth}               JSON of the criteria, with the generation it was computed at
+  job:{id}                                          JSON of the job; job:{id}:done set of finished chunks;
+                                                    job:{id}:errors hash canonical key -> error
+  truth:{space}:{name}                              hash architecture string -> value (uploaded tables)
+
+Torch-free, used by the API (redis.asyncio) and the workers (sync client) alike: the functions here
+build keys and encode values; callers run the commands.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+PREFIX = "archscore:v1"
+
+
+def score_key(space: str, protocol_hash: str, estimator: str, version: str) -> str:
+    return f"{PREFIX}:score:{space}:{protocol_hash}:{estimator}@{version}"
+
+
+def members_key(space: str, protocol_hash: str) -> str:
+    return f"{PREFIX}:members:{space}:{protocol_hash}"
+
+
+def generation_key(space: str, protocol_hash: str) -> str:
+    return f"{PREFIX}:gen:{space}:{protocol_hash}"
+
+
+def protocols_key(space: str) -> str:
+    return f"{PREFIX}:protocols:{space}"
+
+
+def rankings_key(space: str, protocol_hash: str, truth: str) -> str:
+    return f"{PREFIX}:rankings:{space}:{protocol_hash}:{truth}"
+
+
+def job_key(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}"
+
+
+def job_done_key(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}:done"
+
+
+def job_errors_key(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}:errors"
+
+
+def truth_key(space: str, name: str) -> str:
+    return f"{PREFIX}:truth:{space}:{name}"
+
+
+def encode(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+
+
+def decode(raw: str | bytes | None) -> Any:
+    return None if raw is None else json.loads(raw)

@@ -1,0 +1,32 @@
+"""The Celery application: Redis broker and result store, JSON only, at-least-once delivery."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from service.settings import get_settings
+
+
+def make_celery(redis_url: str | None = None) -> Celery:
+    settings = get_settings()
+    url = redis_url or settings.redis_url or "redis://127.0.0.1:6379/0"
+    app = Celery("archscore", broker=url, backend=url, include=["workers.tasks"])
+    app.conf.update(
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        result_accept_content=["json"],
+        task_acks_late=True,  # a task is acknowledged after it ran: a killed worker's chunk is redelivered
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        broker_transport_options={"visibility_timeout": settings.visibility_timeout},
+        result_backend_transport_options={"visibility_timeout": settings.visibility_timeout},
+        result_expires=3600,
+        task_track_started=True,
+        worker_hijack_root_logger=False,
+        broker_connection_retry_on_startup=True,
+    )
+    return app
+
+
+app = make_celery()
