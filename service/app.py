@@ -16,7 +16,7 @@ from estimators.truth import TruthError, parse_table
 from estimators.zero_shot.manifest import ZERO_SHOT
 from service import jobs, store
 from service.deps import RedisDep, SettingsDep, celery_app, chunk_sender, require_api_key
-from service.errors import ApiError, error_response, install_error_handlers
+from service.errors import ApiError, BodyTooLarge, error_response, install_error_handlers
 from service.rankings import rankings, select
 from service.schemas import EXAMPLE_ARCH, ErrorResponse, Job, ScoreRequest
 from service.settings import get_settings
@@ -59,8 +59,7 @@ async def post_scores(
     wait: Annotated[float, Query(ge=0, description="seconds to wait for the result")] = 0.0,
 ) -> JSONResponse:
     valid = await jobs.validate(body, settings, redis)
-    job_id = await jobs.create_job(valid, settings, redis, send)
-    job = await jobs.load_job(redis, job_id)
+    job = await jobs.create_job(valid, settings, redis, send)
     CACHE.labels("hit").inc(job["cached"])
     CACHE.labels("miss").inc(sum(job["chunk_sizes"]))
     if wait:
@@ -174,11 +173,40 @@ async def put_truth(
     if len(table) > settings.max_truth_rows:
         raise ApiError(413, "table too large", [("body", f"{len(table)} rows, at most {settings.max_truth_rows}")])
     key = store.truth_key(sp.name, name)
+    protocols = await redis.hkeys(store.protocols_key(sp.name))
     pipe = redis.pipeline()
     pipe.delete(key)
     pipe.hset(key, mapping={sp.to_string(a): v for a, v in table.values.items()})
+    stale = [store.rankings_key(sp.name, p, name) for p in protocols]  # statistics over the replaced table
+    if stale:
+        pipe.delete(*stale)
     await pipe.execute()
     return {"space": sp.name, "name": name, "rows": len(table)}
+
+
+class StreamedBodyLimit:
+    """Counts the bytes actually received against max_body_bytes, so that a body sent without
+    Content-Length (chunked) cannot bypass the limit that the middleware checks on the header."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        limit = get_settings().max_body_bytes
+        received = 0
+
+        async def counted():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        await self.app(scope, counted, send)
 
 
 def create_app() -> FastAPI:
@@ -190,6 +218,7 @@ def create_app() -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(v1)
+    app.add_middleware(StreamedBodyLimit)
 
     @app.middleware("http")
     async def limits_and_metrics(request: Request, call_next):
@@ -217,7 +246,7 @@ def create_app() -> FastAPI:
         except Exception:  # noqa: BLE001 - any failure means not ready
             pass
         if checks["redis"]:
-            celery = celery_app(settings)
+            celery = await celery_app(settings)
             replies = await run_in_threadpool(lambda: celery.control.ping(timeout=1.0) or [])
             checks["workers"] = len(replies)
         ready = checks["redis"] and checks["workers"] > 0

@@ -13,6 +13,11 @@ from service.errors import ApiError
 from service.settings import Settings, get_settings
 
 
+async def settings_dep() -> Settings:
+    """Async, so FastAPI resolves it without a threadpool hop on every request."""
+    return get_settings()
+
+
 def redis_url(settings: Settings) -> str:
     return settings.redis_url or "redis://127.0.0.1:6379/0"
 
@@ -22,7 +27,7 @@ def _redis_for(url: str) -> Redis:
     return Redis.from_url(url, decode_responses=True)
 
 
-def redis_client(settings: Annotated[Settings, Depends(get_settings)]) -> Redis:
+async def redis_client(settings: Annotated[Settings, Depends(settings_dep)]) -> Redis:
     return _redis_for(redis_url(settings))
 
 
@@ -33,19 +38,19 @@ def _celery_for(url: str):
     return make_celery(url)
 
 
-def celery_app(settings: Annotated[Settings, Depends(get_settings)]):
+async def celery_app(settings: Annotated[Settings, Depends(settings_dep)]):
     return _celery_for(redis_url(settings))
 
 
-def chunk_sender(celery=Depends(celery_app)):
+async def chunk_sender(celery=Depends(celery_app)):
     def send(job_id: str, chunk_index: int, space: str, protocol: dict, estimators: list[str], archs: list[str]):
         celery.send_task("archscore.score_chunk", args=[job_id, chunk_index, space, protocol, estimators, archs])
 
     return send
 
 
-def require_api_key(
-    settings: Annotated[Settings, Depends(get_settings)],
+async def require_api_key(
+    settings: Annotated[Settings, Depends(settings_dep)],
     x_api_key: Annotated[str | None, Header(description="required when the server has API keys configured")] = None,
 ) -> None:
     if not settings.api_keys:
@@ -56,5 +61,5 @@ def require_api_key(
         raise ApiError(401, "invalid API key", [("X-API-Key", "not a valid key")])
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(settings_dep)]
 RedisDep = Annotated[Redis, Depends(redis_client)]

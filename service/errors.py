@@ -16,6 +16,15 @@ class ApiError(Exception):
         self.details = details or []
 
 
+class BodyTooLarge(StarletteHTTPException):
+    """Raised while a body without Content-Length is read past the limit (an HTTPException, so FastAPI's
+    body reader lets it through to the handler instead of turning it into a 400)."""
+
+    def __init__(self, limit: int):
+        super().__init__(413, "request body too large")
+        self.limit = limit
+
+
 def error_response(status: int, message: str, details: list[tuple[str, str]] | None = None) -> JSONResponse:
     body = {"status": status, "message": message, "details": [{"field": f, "reason": r} for f, r in details or []]}
     return JSONResponse({"error": body}, status_code=status)
@@ -37,6 +46,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         return error_response(422, "invalid request", [(_field(e["loc"]), e["msg"]) for e in exc.errors()])
+
+    @app.exception_handler(BodyTooLarge)
+    async def _too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
+        return error_response(413, exc.detail, [("body", f"more than {exc.limit} bytes, at most {exc.limit}")])
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -14,6 +14,7 @@ from estimators.spaces import get_space
 from estimators.spaces.base import Arch, SearchSpace
 from estimators.zero_shot.manifest import ZERO_SHOT
 from service import store
+from service.analytic import analytic_names, analytic_scores
 from service.errors import ApiError
 from service.schemas import ScoreRequest
 from service.settings import Settings
@@ -69,16 +70,19 @@ def _score_keys(v: ValidRequest) -> dict[str, str]:
     return {n: store.score_key(v.space.name, v.protocol_hash, n, ZERO_SHOT[n].version) for n in v.estimators}
 
 
-async def create_job(v: ValidRequest, settings: Settings, redis: Redis, send_chunk) -> str:
+async def create_job(v: ValidRequest, settings: Settings, redis: Redis, send_chunk) -> dict:
     """Store the job and enqueue a task per chunk of classes that the cache does not hold yet."""
     space = v.space
     canonical = [space.canonical_key(a) for a in v.archs]
     unique = list(dict.fromkeys(canonical))
-    keys = _score_keys(v)
-    pipe = redis.pipeline()
-    for key in keys.values():
-        pipe.hmget(key, unique)
-    cached_rows = await pipe.execute()
+    analytic = analytic_names(space, v.estimators)
+    keys = {n: k for n, k in _score_keys(v).items() if n not in analytic}
+    cached_rows = []
+    if keys:
+        pipe = redis.pipeline()
+        for key in keys.values():
+            pipe.hmget(key, unique)
+        cached_rows = await pipe.execute()
     missing = [c for j, c in enumerate(unique) if any(row[j] is None for row in cached_rows)]
     representative = {}
     for arch, c in zip(v.archs, canonical):
@@ -99,18 +103,22 @@ async def create_job(v: ValidRequest, settings: Settings, redis: Redis, send_chu
         "created": time.time(),
     }
     pipe = redis.pipeline()
-    pipe.set(store.job_key(job_id), store.encode(job), ex=settings.job_ttl_seconds)
+    # a job answered entirely from the cache is kept only briefly: it is there for GET /v1/jobs/{id}
+    ttl = settings.job_ttl_seconds if chunks else min(settings.job_ttl_seconds, 3600)
+    pipe.set(store.job_key(job_id), store.encode(job), ex=ttl)
     pipe.hset(store.members_key(space.name, v.protocol_hash), mapping=dict(zip(job["archs"], canonical)))
     pipe.hset(store.protocols_key(space.name), v.protocol_hash, store.encode(v.protocol))
-    await pipe.execute()
+    _, new_members, _ = await pipe.execute()
+    if new_members:  # architectures joined the ranking population (cached or analytic scores): stats are stale
+        await redis.incr(store.generation_key(space.name, v.protocol_hash))
     if chunks:
         await run_in_threadpool(
             lambda: [
-                send_chunk(job_id, i, space.name, v.protocol, v.estimators, [representative[c] for c in chunk])
+                send_chunk(job_id, i, space.name, v.protocol, list(keys), [representative[c] for c in chunk])
                 for i, chunk in enumerate(chunks)
             ]
         )
-    return job_id
+    return job
 
 
 async def load_job(redis: Redis, job_id: str) -> dict:
@@ -121,8 +129,10 @@ async def load_job(redis: Redis, job_id: str) -> dict:
 
 
 async def job_progress(redis: Redis, job: dict) -> tuple[int, int]:
-    done_chunks = await redis.smembers(store.job_done_key(job["job_id"]))
     sizes = job["chunk_sizes"]
+    if not sizes:
+        return 0, 0
+    done_chunks = await redis.smembers(store.job_done_key(job["job_id"]))
     done = sum(sizes[int(i)] for i in done_chunks if int(i) < len(sizes))
     return done, sum(sizes)
 
@@ -141,7 +151,7 @@ async def wait_for_job(redis: Redis, job: dict, seconds: float) -> None:
 
 async def render_job(redis: Redis, job: dict, rankings: dict | None) -> dict:
     done, total = await job_progress(redis, job)
-    status = "done" if done >= total else ("running" if done or total else "queued")
+    status = "done" if done >= total else ("running" if done else "queued")
     body = {
         "job_id": job["job_id"],
         "status": status,
@@ -163,7 +173,12 @@ async def render_job(redis: Redis, job: dict, rankings: dict | None) -> dict:
 async def _results(redis: Redis, job: dict) -> list[dict]:
     space = get_space(job["space"])
     unique = list(dict.fromkeys(job["canonical"]))
-    keys = {n: store.score_key(space.name, job["protocol_hash"], n, ZERO_SHOT[n].version) for n in job["estimators"]}
+    analytic = analytic_names(space, job["estimators"])
+    keys = {
+        n: store.score_key(space.name, job["protocol_hash"], n, ZERO_SHOT[n].version)
+        for n in job["estimators"]
+        if n not in analytic
+    }
     pipe = redis.pipeline()
     for key in keys.values():
         pipe.hmget(key, unique)
@@ -177,12 +192,14 @@ async def _results(redis: Redis, job: dict) -> list[dict]:
     results = []
     for i, (arch, c) in enumerate(zip(job["archs"], job["canonical"])):
         cells, error = by_class[c]
+        scores = {n: (cell or {}).get("value") for n, cell in cells.items()}
+        scores.update(analytic_scores(space, arch, analytic, job["protocol"]))
         results.append(
             {
                 "index": i,
                 "arch": arch,
                 "canonical_key": c,
-                "scores": {n: (cell or {}).get("value") for n, cell in cells.items()},
+                "scores": {n: scores[n] for n in job["estimators"]},
                 "reasons": {n: cell["reason"] for n, cell in cells.items() if cell and cell.get("reason")},
                 "ground_truth": truth.get(arch),
                 "error": error,

@@ -13,22 +13,25 @@ from estimators.ranking import ranking_report
 from estimators.spaces.base import SearchSpace
 from estimators.zero_shot.manifest import ZERO_SHOT
 from service import store
+from service.analytic import analytic_names, analytic_scores
 from service.truth_tables import truth_values
 
 
 async def rankings(redis: Redis, space: SearchSpace, protocol_hash: str, truth: str) -> dict:
     """{"protocol_hash", "truth", "generation", "n", "estimators": {name: criteria}} for every
     estimator that has scores under this protocol."""
-    generation = int(await redis.get(store.generation_key(space.name, protocol_hash)) or 0)
     key = store.rankings_key(space.name, protocol_hash, truth)
-    cached = store.decode(await redis.get(key))
+    raw_generation, raw_cached = await redis.mget(store.generation_key(space.name, protocol_hash), key)
+    generation = int(raw_generation or 0)
+    cached = store.decode(raw_cached)
     if cached is not None and cached["generation"] == generation:
         return cached
     members = await redis.hgetall(store.members_key(space.name, protocol_hash))  # arch -> canonical
     truth_by_arch = await truth_values(redis, space, truth, list(members))
     archs = [a for a in members if a in truth_by_arch]
     canon = list(dict.fromkeys(members[a] for a in archs))
-    names = list(ZERO_SHOT)
+    analytic = analytic_names(space, list(ZERO_SHOT))
+    names = [n for n in ZERO_SHOT if n not in analytic]
     pipe = redis.pipeline()
     for name in names:
         pipe.hmget(store.score_key(space.name, protocol_hash, name, ZERO_SHOT[name].version), canon) if canon else pipe.ping()
@@ -44,6 +47,15 @@ async def rankings(redis: Redis, space: SearchSpace, protocol_hash: str, truth: 
         ids = [members[a] + a for a in scored]
         report["estimators"][name] = await run_in_threadpool(ranking_report, scores, values, ids)
         report["n"] = max(report["n"], len(scored))
+    if len(archs) >= 2 and analytic:
+        protocol = store.decode(await redis.hget(store.protocols_key(space.name), protocol_hash)) or {}
+        per_arch = [analytic_scores(space, a, analytic, protocol) for a in archs]
+        for name in analytic:
+            scores = [row[name] for row in per_arch]
+            values = [truth_by_arch[a] for a in archs]
+            ids = [members[a] + a for a in archs]
+            report["estimators"][name] = await run_in_threadpool(ranking_report, scores, values, ids)
+        report["n"] = max(report["n"], len(archs))
     await redis.set(key, store.encode(report))
     return report
 

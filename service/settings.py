@@ -20,12 +20,16 @@ class Settings(BaseSettings):
     max_truth_rows: int = 100_000
     chunk_size: int = 8
     max_wait_seconds: float = 60.0
-    job_ttl_seconds: int = 7 * 24 * 3600
+    job_ttl_seconds: int = 24 * 3600
     data_dir: str = ".archscore"
     # The broker redelivers an unacknowledged task after this many seconds; keep it above the
-    # longest chunk (a chunk of 8 NB201 cells with all ten proxies takes well under a minute on CPU).
+    # longest chunk (8 NB201 cells with all ten proxies at batch 128 take a few minutes on 2 CPU cores).
     visibility_timeout: int = 3600
     device: str = Field(default="auto", description="auto (cuda when available), cpu or cuda")
+    torch_threads: int = Field(
+        default=0, ge=0, description="CPU threads per worker process; 0: torch's default (all cores). "
+        "With several worker processes use cores / processes."
+    )
 
 
 @functools.lru_cache(maxsize=1)

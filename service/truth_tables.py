@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from redis.asyncio import Redis
-from starlette.concurrency import run_in_threadpool
 
 from estimators.spaces.base import SearchSpace
 from estimators.truth import load_builtin
@@ -13,7 +12,7 @@ from service import store
 async def truth_values(redis: Redis, space: SearchSpace, name: str, archs: list[str]) -> dict[str, float]:
     """Ground truth of the given architecture strings (those that have one)."""
     if name in space.ground_truth_columns:
-        table = await run_in_threadpool(load_builtin, space.name, name)
+        table = load_builtin(space.name, name)  # cached after the first call
         values = {}
         for arch in archs:
             v = table.get(space.parse(arch))

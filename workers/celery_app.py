@@ -19,7 +19,14 @@ def make_celery(redis_url: str | None = None) -> Celery:
         task_acks_late=True,  # a task is acknowledged after it ran: a killed worker's chunk is redelivered
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        broker_transport_options={"visibility_timeout": settings.visibility_timeout},
+        broker_transport_options={
+            "visibility_timeout": settings.visibility_timeout,
+            # kombu sweeps for unacknowledged messages older than the visibility timeout only every
+            # interval * throttle seconds (10 * 10 by default): sweep every few seconds instead, so the
+            # chunk of a killed worker comes back soon after the visibility timeout, not up to 100 s later.
+            "unacked_restore_interval": max(1, min(10, settings.visibility_timeout // 5)),
+            "unacked_restore_throttle": 1,
+        },
         result_backend_transport_options={"visibility_timeout": settings.visibility_timeout},
         result_expires=3600,
         task_track_started=True,

@@ -34,8 +34,13 @@ def _client() -> redis.Redis:
 
 @functools.lru_cache(maxsize=1)
 def _device() -> str:
+    """Chosen on the first task of the process (torch is imported lazily, not at worker start)."""
+    import torch
+
     from estimators.zero_shot.engine import pick_device
 
+    if get_settings().torch_threads:
+        torch.set_num_threads(get_settings().torch_threads)
     return pick_device(get_settings().device)
 
 

@@ -1,0 +1,23 @@
+"""Estimators the API computes itself, per architecture and without torch: params and flops.
+
+They are exact functions of the architecture (not of its isomorphism class: cells that compute the
+same function can still differ in ops on edges that do not reach the output), cost microseconds,
+and so are never cached or sent to a worker.
+"""
+
+from __future__ import annotations
+
+from estimators.spaces.base import SearchSpace
+
+ANALYTIC = ("params", "flops")
+
+
+def analytic_names(space: SearchSpace, estimators: list[str]) -> list[str]:
+    return [n for n in estimators if n in ANALYTIC and hasattr(space, "cost")]
+
+
+def analytic_scores(space: SearchSpace, arch: str, names: list[str], protocol: dict) -> dict[str, float]:
+    num_classes = 100 if protocol.get("dataset") == "cifar100" else 10
+    params, flops = space.cost(space.parse(arch), num_classes=num_classes)
+    values = {"params": params / 1e6, "flops": flops / 1e6}
+    return {n: values[n] for n in names}

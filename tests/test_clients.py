@@ -1,0 +1,343 @@
+"""The clients against the live service: real Redis, a real Celery worker and the API over a socket.
+
+Redis: the server on 127.0.0.1:6379 when it answers (database 12, flushed first; a lock key keeps two
+concurrent runs from sharing it), otherwise a private redis-server started here. Other test modules use
+database 13; nothing here depends on their fixtures.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from estimators.spaces import get_space
+from service import runner
+from service.client import ArchscoreClient, ArchscoreError, JobTimeout
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_REDIS = "redis://127.0.0.1:6379/12"
+LOCK_KEY = "archscore:test_clients:lock"
+PROTOCOL = {"batch_size": 16}
+ESTIMATORS = ["synflow", "params"]
+# The three encodings of examples/client.mjs: string form, NASLib op list, NB201 index.
+NODE_ARCHS = [
+    "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",
+    [0, 1, 2, 3, 4, 0],
+    1234,
+]
+NB201 = get_space("nb201")
+
+
+def arch_string(encoding) -> str:
+    return NB201.to_string(NB201.parse(encoding))
+
+
+def _claim_shared_redis() -> tuple[redis.Redis, str] | None:
+    """Database 12 of the Redis on 6379, emptied, when that server answers and no other run holds it."""
+    client = redis.Redis.from_url(SHARED_REDIS, socket_connect_timeout=0.5, socket_timeout=5)
+    try:
+        client.ping()
+    except redis.RedisError:
+        return None
+    token = uuid.uuid4().hex
+    if not client.set(LOCK_KEY, token, nx=True, ex=600):
+        return None  # another run uses database 12 right now
+    stale = [k for k in client.scan_iter(count=1000) if k != LOCK_KEY.encode()]
+    for i in range(0, len(stale), 500):
+        client.delete(*stale[i : i + 500])
+    return client, token
+
+
+def _release_shared_redis(client: redis.Redis, token: str) -> None:
+    try:
+        if client.get(LOCK_KEY) == token.encode():
+            client.flushdb()
+    except redis.RedisError:
+        pass
+    finally:
+        client.close()
+
+
+def _tail(path: Path, n: int = 3000) -> str:
+    try:
+        return path.read_text(errors="replace")[-n:]
+    except OSError:
+        return ""
+
+
+def _wait_ready(base_url: str, procs: dict[str, subprocess.Popen], logs: dict[str, Path], timeout: float = 60.0):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        for name, proc in procs.items():
+            if proc.poll() is not None:
+                pytest.fail(f"the {name} exited with status {proc.returncode}:\n{_tail(logs[name])}")
+        try:
+            response = httpx.get(f"{base_url}/readyz", timeout=5)
+            last = f"{response.status_code} {response.text}"
+            if response.status_code == 200:
+                return
+        except httpx.HTTPError as exc:
+            last = repr(exc)
+        time.sleep(0.25)
+    pytest.fail(
+        f"{base_url}/readyz not 200 within {timeout} s (last: {last})\n"
+        + "\n".join(f"--- {name} log:\n{_tail(path)}" for name, path in logs.items())
+    )
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    """{"url", "redis_url"} of a running stack; everything started here is stopped at the end."""
+    tmp = tmp_path_factory.mktemp("live")
+    started: list[subprocess.Popen] = []
+    shared = _claim_shared_redis()
+    try:
+        if shared is not None:
+            redis_url = SHARED_REDIS
+        else:
+            port = runner.free_port()
+            started.append(runner.start_redis(tmp / "redis", port))
+            redis_url = f"redis://127.0.0.1:{port}/12"
+        # Only the Redis URL from outside: no API keys or other ARCHSCORE_ settings leak into the stack.
+        env = {k: v for k, v in runner.child_env(redis_url).items() if not k.startswith("ARCHSCORE_")}
+        env.update(ARCHSCORE_REDIS_URL=redis_url, ARCHSCORE_DEVICE="cpu", ARCHSCORE_DATA_DIR=str(tmp / "data"))
+        # One torch thread: batch 16 needs no more, and the other test processes keep their cores.
+        env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        api_port = runner.free_port()
+        logs = {"worker": tmp / "worker.log", "API": tmp / "api.log"}
+        with open(logs["worker"], "wb") as log:
+            started.append(
+                subprocess.Popen(runner.worker_command(), env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+            )
+        with open(logs["API"], "wb") as log:
+            started.append(
+                subprocess.Popen(
+                    runner.api_command("127.0.0.1", api_port), env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+                )
+            )
+        base_url = f"http://127.0.0.1:{api_port}"
+        _wait_ready(base_url, {"worker": started[-2], "API": started[-1]}, logs)
+        yield {"url": base_url, "redis_url": redis_url}
+    finally:
+        runner.stop(started)
+        if shared is not None:
+            _release_shared_redis(*shared)
+
+
+@pytest.fixture
+def client(live):
+    with ArchscoreClient(live["url"], timeout=30) as c:
+        yield c
+
+
+# --------------------------------------------------------------------------- #
+# Node.js example
+# --------------------------------------------------------------------------- #
+def test_node_example(live):
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not on PATH")
+    env = {**os.environ, "ARCHSCORE_URL": "http://127.0.0.1:9"}  # argv wins over the environment
+    env.pop("ARCHSCORE_API_KEY", None)
+    proc = subprocess.run(
+        [node, str(ROOT / "examples" / "client.mjs"), live["url"], "--protocol", json.dumps(PROTOCOL)],
+        capture_output=True, text=True, timeout=120, env=env, cwd=ROOT,
+    )
+    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    lines = proc.stdout.splitlines()
+    arch_lines = [line for line in lines if line.startswith("arch=")]
+    assert len(arch_lines) == 3, proc.stdout
+    for encoding, line in zip(NODE_ARCHS, arch_lines):
+        assert line.split()[0] == f"arch={arch_string(encoding)}", line
+        for name in ESTIMATORS:
+            value = re.search(rf"\b{name}=(\S+)", line)
+            assert value is not None, line
+            assert math.isfinite(float(value.group(1))), line
+        truth = re.search(r"\bcifar10_test=(\S+)", line)
+        assert truth is not None and 0 < float(truth.group(1)) <= 100, line
+    for name in ESTIMATORS:
+        tau = [line for line in lines if line.startswith(f"kendall_tau {name}=")]
+        assert len(tau) == 1, proc.stdout
+        assert -1.0 <= float(tau[0].split("=")[1].split()[0]) <= 1.0, tau[0]
+
+
+def test_node_example_reports_http_errors(live):
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not on PATH")
+    proc = subprocess.run(
+        [node, str(ROOT / "examples" / "client.mjs"), live["url"], "--estimators", "no_such_estimator"],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )
+    assert proc.returncode != 0
+    assert "HTTP 422" in proc.stderr and "estimators[0]" in proc.stderr, proc.stderr
+    closed = f"http://127.0.0.1:{runner.free_port()}"  # nothing listens there
+    refused = subprocess.run(
+        [node, str(ROOT / "examples" / "client.mjs"), closed],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )
+    assert refused.returncode != 0 and "cannot reach" in refused.stderr, refused.stderr
+
+
+# --------------------------------------------------------------------------- #
+# Python client
+# --------------------------------------------------------------------------- #
+def test_client_score_and_rankings(client):
+    archs = [[2, 3, 4, 0, 1, 2], 12000, "|nor_conv_1x1~0|+|nor_conv_3x3~0|skip_connect~1|+|avg_pool_3x3~0|none~1|nor_conv_3x3~2|"]
+    job = client.score(archs, ESTIMATORS, protocol=PROTOCOL, wait=60)
+    assert job["status"] == "done"
+    assert job["protocol"]["batch_size"] == 16
+    assert [r["arch"] for r in job["results"]] == [arch_string(a) for a in archs]
+    for row in job["results"]:
+        assert row["error"] is None
+        assert set(row["scores"]) == set(ESTIMATORS)
+        assert all(isinstance(v, float) and math.isfinite(v) for v in row["scores"].values()), row
+        assert isinstance(row["ground_truth"], float)
+    assert set(job["rankings"]["estimators"]) == set(ESTIMATORS)
+
+    report = client.rankings("nb201", protocol_hash=job["protocol_hash"])
+    assert report["space"] == "nb201" and report["truth"] == "cifar10_test"
+    [entry] = report["rankings"]
+    assert entry["protocol_hash"] == job["protocol_hash"] and entry["protocol"]["batch_size"] == 16
+    for name in ESTIMATORS:
+        stats = entry["estimators"][name]
+        assert stats["n"] >= 3
+        assert isinstance(stats["kendall_tau"], float) and -1.0 <= stats["kendall_tau"] <= 1.0, stats
+
+    # archs[0] and archs[2] are isomorphic: one class, scored once, same scores
+    keys = [r["canonical_key"] for r in job["results"]]
+    assert keys[0] == keys[2] != keys[1]
+    assert job["results"][0]["scores"] == job["results"][2]["scores"]
+    again = client.score(archs, ESTIMATORS, protocol=PROTOCOL, wait=60)  # all cached now
+    assert again["cached"] == 2 and again["status"] == "done"
+    assert [r["scores"] for r in again["results"]] == [r["scores"] for r in job["results"]]
+
+
+def test_client_bad_encoding_is_a_422_naming_the_arch(client):
+    with pytest.raises(ArchscoreError) as info:
+        client.score([[0, 1, 2, 3, 4, 9], 1234], ESTIMATORS, protocol=PROTOCOL)
+    err = info.value
+    assert err.status == 422
+    assert err.message == "invalid request"
+    assert [d["field"] for d in err.details] == ["archs[0]"]
+    assert "op index 9" in err.reasons("archs[0]")[0]
+    assert "archs[0]" in str(err) and "HTTP 422" in str(err)
+
+
+def test_client_errors(client, live):
+    with pytest.raises(ArchscoreError) as info:
+        client.job("no-such-job")
+    assert info.value.status == 404
+    with pytest.raises(ArchscoreError) as info:
+        client.rankings("no-such-space")
+    assert info.value.status == 404
+    with pytest.raises(ArchscoreError) as info:
+        client.score(["|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|"], ["nope"], truth="missing")
+    assert info.value.status == 422
+    assert {d["field"] for d in info.value.details} == {"estimators[0]", "truth"}
+    with ArchscoreClient("http://127.0.0.1:9", timeout=2) as unreachable, pytest.raises(ArchscoreError) as info:
+        unreachable.spaces()
+    assert info.value.status is None and "cannot reach" in str(info.value)
+
+
+def test_client_wait_zero_returns_the_submitted_job(client):
+    submitted = client.score([777], ["params"], protocol={**PROTOCOL, "seed": 7}, wait=0)  # no polling at all
+    assert submitted["job_id"] and submitted["status"] in ("queued", "running", "done")
+    done = client.job(submitted["job_id"], wait=30)
+    assert done["status"] == "done" and done["results"][0]["arch"] == arch_string(777)
+    again = client.score([777], ["params"], protocol={**PROTOCOL, "seed": 7}, wait=0)
+    assert again["status"] == "done" and again["cached"] == 1
+
+
+def test_client_metadata_canonical_and_truth_upload(client):
+    assert {"synflow", "params"} <= {e["name"] for e in client.estimators()}
+    spaces = {s["name"]: s for s in client.spaces()}
+    assert "cifar10_test" in spaces["nb201"]["ground_truth_columns"]
+
+    one = client.canonical("nb201", [0, 1, 2, 3, 4, 0])
+    assert one["arch"] == arch_string([0, 1, 2, 3, 4, 0])
+    assert client.canonical("nb201", one["arch"])["canonical_key"] == one["canonical_key"]
+    assert client.canonical("nb201", 1234)["arch"] == arch_string(1234)
+    with pytest.raises(ArchscoreError) as info:
+        client.canonical("nb201", "not-a-cell")
+    assert info.value.status == 422 and info.value.details[0]["field"] == "arch"
+
+    archs = [arch_string(a) for a in NODE_ARCHS]
+    csv = "arch,value\n" + "".join(f"{a},{v}\n" for a, v in zip(archs, (3.0, 1.0, 2.0)))
+    assert client.upload_truth("nb201", "client_test", csv) == {"space": "nb201", "name": "client_test", "rows": 3}
+    job = client.score(archs, ["params"], protocol=PROTOCOL, truth="client_test", wait=60)
+    assert [r["ground_truth"] for r in job["results"]] == [3.0, 1.0, 2.0]
+    with pytest.raises(ArchscoreError) as info:
+        client.upload_truth("nb201", "cifar10_test", {archs[0]: 1.0})
+    assert info.value.status == 422 and info.value.details[0]["field"] == "name"
+
+
+# --------------------------------------------------------------------------- #
+# Without a server
+# --------------------------------------------------------------------------- #
+def test_client_module_does_not_import_torch():
+    code = "import sys, service.client; sys.exit(1 if 'torch' in sys.modules else 0)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+
+
+def test_client_error_parsing_without_server():
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/spaces":
+            return httpx.Response(502, text="<html>bad gateway</html>")
+        if request.url.path == "/v1/estimators":
+            return httpx.Response(200, text="not json")
+        assert request.headers["X-API-Key"] == "k"
+        return httpx.Response(
+            401, json={"error": {"status": 401, "message": "invalid API key", "details": [{"field": "X-API-Key", "reason": "not a valid key"}]}}
+        )
+
+    with ArchscoreClient("http://archscore.test/", api_key="k", transport=httpx.MockTransport(handler)) as c:
+        with pytest.raises(ArchscoreError) as info:
+            c.spaces()
+        assert info.value.status == 502 and "bad gateway" in info.value.message
+        with pytest.raises(ArchscoreError) as info:
+            c.estimators()
+        assert info.value.status == 200
+        with pytest.raises(ArchscoreError) as info:
+            c.job("abc")
+        assert info.value.status == 401 and info.value.reasons("X-API-Key") == ["not a valid key"]
+
+
+def test_client_deadline_without_server():
+    """A job that never finishes: long-polls with ?wait= bounded by poll_seconds, then JobTimeout."""
+    polls = []
+    running = {"job_id": "j1", "status": "running", "progress": {"done": 1, "total": 4}}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            assert json.loads(request.content)["protocol"] == PROTOCOL
+            return httpx.Response(202, json=running)
+        assert request.url.path == "/v1/jobs/j1"
+        polls.append(float(request.url.params["wait"]))
+        time.sleep(0.05)
+        return httpx.Response(200, json=running)
+
+    transport = httpx.MockTransport(handler)
+    with ArchscoreClient("http://archscore.test", poll_seconds=0.1, transport=transport) as c:
+        started = time.monotonic()
+        with pytest.raises(JobTimeout) as info:
+            c.score([1], ["params"], protocol=PROTOCOL, wait=0.3)
+        elapsed = time.monotonic() - started
+    assert info.value.job == running and info.value.status is None
+    assert "j1" in str(info.value) and "1/4" in str(info.value)
+    assert isinstance(info.value, ArchscoreError)
+    assert polls and all(0 < w <= 0.1 for w in polls)
+    assert 0.3 <= elapsed < 2.0
