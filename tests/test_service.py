@@ -347,7 +347,10 @@ def test_rankings_are_recomputed_only_when_new_scores_land(client, r):
     # an isomorphic sibling of a scored cell is answered from the cache (no task), yet it is a new
     # architecture with its own ground truth: the statistics must include it
     sibling = next(
-        SP.to_string(m) for a in archs for m in isomorphism_classes()[SP.canonical_key(SP.parse(a))] if SP.to_string(m) != a
+        SP.to_string(m)
+        for a in archs
+        for m in isomorphism_classes()[SP.canonical_key(SP.parse(a))]
+        if SP.to_string(m) != a
     )
     third = score([sibling])
     assert third["cached"] == 1 and third["progress"]["total"] == 0
@@ -385,7 +388,8 @@ def test_uploaded_truth_table_is_used_for_results(client):
     params = [x["scores"]["params"] for x in job["results"][1:]]
     assert stats["rankings"][0]["estimators"]["params"] == ranking_report(params, [30.0, 10.0])
 
-    fields = error_fields(client.put("/v1/truth/nb201/bad", content=f"arch,acc\n{c},1\n{BAD_OP},2\n", headers=text), 422)
+    bad = f"arch,acc\n{c},1\n{BAD_OP},2\n"
+    fields = error_fields(client.put("/v1/truth/nb201/bad", content=bad, headers=text), 422)
     assert "entry 1" in fields["body"] and "bogus_op" in fields["body"]
     fields = error_fields(client.put("/v1/truth/nb201/bad", content=f"arch,acc\n{c},high\n", headers=text), 422)
     assert "entry 0" in fields["body"] and "not a number" in fields["body"]
@@ -418,7 +422,8 @@ def test_discovery_health_and_metrics(client):
         "canonical_key": SP.canonical_key(arch),
         "representative": SP.to_string(SP.representative(arch)),
     }
-    assert client.get("/v1/spaces/nb201/canonical", params={"arch": "1234"}).json()["arch"] == SP.to_string(SP.parse(1234))
+    by_index = client.get("/v1/spaces/nb201/canonical", params={"arch": "1234"}).json()
+    assert by_index["arch"] == SP.to_string(SP.parse(1234))
     fields = error_fields(client.get("/v1/spaces/nb201/canonical", params={"arch": "[0,1,2]"}), 422)
     assert "6 entries" in fields["arch"]
     error_fields(client.get("/v1/spaces/nb999/canonical", params={"arch": "1"}), 404)
