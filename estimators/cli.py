@@ -46,7 +46,9 @@ def _space(name: str) -> SearchSpace:
 
 def _estimators(text: str) -> list[str]:
     names = [n.strip() for n in text.split(",") if n.strip()]
-    if not names or names == ["all"]:
+    if not names:
+        raise UsageError("--estimators: give estimator names separated by commas, or 'all'")
+    if names == ["all"]:
         return list(ZERO_SHOT)
     unknown = [n for n in names if n not in ZERO_SHOT]
     if unknown:
@@ -54,21 +56,43 @@ def _estimators(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+# Protocol field -> the option that sets it
+PROTOCOL_OPTIONS = {
+    "dataset": "--dataset", "data_root": "--data-root", "batch_size": "--batch-size", "num_batches": "--batches",
+    "seed": "--init-seed", "bn_mode": "--bn-mode", "data_seed": "--data-seed",
+}
+
+
 def _protocol(**fields) -> Protocol:
     try:
         return Protocol(**fields)
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise UsageError(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']}") from None
+        raise UsageError(f"{PROTOCOL_OPTIONS.get(str(first['loc'][0]), first['loc'][0])}: {first['msg']}") from None
+
+
+def _check_output(path: Path | None) -> None:
+    """Fail before any scoring when the output cannot be written."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise UsageError(f"{path}: is a folder, not a file")
+    if not path.parent.is_dir():
+        raise UsageError(f"{path}: folder {path.parent} does not exist")
 
 
 def _read_archs(space: SearchSpace, source: Path | None) -> list[Arch]:
     """One encoding per line (blank lines and lines starting with # skipped), from a file or stdin."""
     name = str(source) if source and str(source) != "-" else "stdin"
     if source and str(source) != "-":
-        if not source.is_file():
+        if not source.exists():
             raise UsageError(f"{source}: no such file")
-        lines = source.read_text().splitlines()
+        if not source.is_file():
+            raise UsageError(f"{source}: not a file")
+        try:
+            lines = source.read_text().splitlines()
+        except (UnicodeDecodeError, OSError) as exc:
+            raise UsageError(f"{source}: cannot be read as text ({exc.__class__.__name__})") from None
     else:
         lines = sys.stdin.read().splitlines()
     archs = []
@@ -141,8 +165,9 @@ DatasetOpt = Annotated[str, typer.Option("--dataset", help="cifar10 or cifar100"
 RootOpt = Annotated[str | None, typer.Option("--data-root", help="folder with the full CIFAR python batches")]
 BatchOpt = Annotated[int, typer.Option("--batch-size", help="images per batch")]
 BatchesOpt = Annotated[int, typer.Option("--batches", help="number of fixed batches (scores are their mean)")]
-InitOpt = Annotated[int, typer.Option("--init-seed", help="seed of network initialisation and batch choice")]
+InitOpt = Annotated[int, typer.Option("--init-seed", help="seed of the network initialisation")]
 BnOpt = Annotated[str, typer.Option("--bn-mode", help="train (batch statistics) or eval")]
+DataSeedOpt = Annotated[int, typer.Option("--data-seed", help="seed of the choice of the fixed batches")]
 JobsOpt = Annotated[int, typer.Option("--jobs", "-j", help="worker processes (0: automatic)")]
 
 
@@ -187,6 +212,7 @@ def score(
     batches: BatchesOpt = 1,
     init_seed: InitOpt = 20,
     bn_mode: BnOpt = "train",
+    data_seed: DataSeedOpt = 20,
     jobs: JobsOpt = 0,
 ) -> None:
     """Score architectures (from --file, stdin, or --sample) with zero-shot estimators."""
@@ -197,8 +223,11 @@ def score(
         names = _estimators(estimators)
         protocol = _protocol(
             dataset=dataset, data_root=data_root, batch_size=batch_size, num_batches=batches, seed=init_seed,
-            bn_mode=bn_mode,
+            bn_mode=bn_mode, data_seed=data_seed,
         )
+        _check_output(output)
+        if jobs < 0:
+            raise UsageError("--jobs must be 0 (automatic) or more")
         archs = _select_archs(sp, file, sample, seed, False if file else deiso, False, False)
         _check_data(protocol)
     except UsageError as exc:
@@ -211,9 +240,10 @@ def score(
                 stream.write(json.dumps({"space": sp.name, "protocol_hash": protocol.hash(), **r}) + "\n")
         else:
             writer = csv.writer(stream)
-            writer.writerow(["arch", "canonical_key", *names])
+            writer.writerow(["arch", "canonical_key", *names, "reasons"])
             for r in records:
-                writer.writerow([r["arch"], r["canonical_key"], *("" if r["scores"][n] is None else r["scores"][n] for n in names)])
+                values = ("" if r["scores"][n] is None else r["scores"][n] for n in names)
+                writer.writerow([r["arch"], r["canonical_key"], *values, json.dumps(r["reasons"]) if r["reasons"] else ""])
     finally:
         if output:
             stream.close()
@@ -281,6 +311,7 @@ def evaluate(
     batches: BatchesOpt = 1,
     init_seed: InitOpt = 20,
     bn_mode: BnOpt = "train",
+    data_seed: DataSeedOpt = 20,
     jobs: JobsOpt = 0,
 ) -> None:
     """Score architectures and print the ranking-quality table of each estimator against ground truth."""
@@ -291,8 +322,11 @@ def evaluate(
         names = _estimators(estimators)
         protocol = _protocol(
             dataset=dataset, data_root=data_root, batch_size=batch_size, num_batches=batches, seed=init_seed,
-            bn_mode=bn_mode,
+            bn_mode=bn_mode, data_seed=data_seed,
         )
+        _check_output(output)
+        if jobs < 0:
+            raise UsageError("--jobs must be 0 (automatic) or more")
         try:
             gt = resolve_truth(sp.name, truth)
         except TruthError as exc:
@@ -301,6 +335,8 @@ def evaluate(
             raise UsageError("choose the architectures: --sample N, --enumerate or --file")
         archs = _select_archs(sp, file, sample, seed, deiso, enumerate_all, from_published)
         _check_data(protocol)
+        if sum(gt.get(a) is not None for a in archs) < 2:
+            raise UsageError(f"fewer than 2 of the {len(archs)} architectures have ground truth in {gt.column!r}")
     except UsageError as exc:
         fail(str(exc))
     from estimators.zero_shot.many import default_jobs
@@ -328,7 +364,7 @@ def demo(
     """Score a sample of NAS-Bench-201 cells with every estimator and print the ranking table."""
     evaluate(space="nb201", estimators="all", truth="cifar10_test", file=None, sample=sample, seed=seed, deiso=False,
              enumerate_all=False, from_published=False, output=None, dataset="cifar10", data_root=None,
-             batch_size=128, batches=1, init_seed=20, bn_mode="train", jobs=0)
+             batch_size=128, batches=1, init_seed=20, bn_mode="train", data_seed=20, jobs=0)
 
 
 def main() -> None:

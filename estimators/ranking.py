@@ -123,11 +123,12 @@ def _tie_keys(ids, n: int) -> np.ndarray:
 
 
 def _fill_missing(s: np.ndarray, finite: np.ndarray) -> np.ndarray:
-    """Replace non-finite scores by one value strictly below the minimum finite score."""
+    """Replace non-finite scores by one value just below the minimum finite score: they rank last,
+    and (for Pearson) they sit at the bottom of the range instead of far outside it."""
     if finite.all() or not finite.any():
         return s.copy()
     lo, hi = float(s[finite].min()), float(s[finite].max())
-    fill = lo - max(hi - lo, abs(lo), 1.0)
+    fill = lo - 1e-6 * max(hi - lo, abs(lo), 1e-12)
     if not math.isfinite(fill):
         fill = float(np.nextafter(lo, -np.inf))
     return np.where(finite, s, fill)

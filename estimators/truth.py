@@ -169,7 +169,11 @@ def load_table(path: str | Path, space: str, column: str | None = None) -> Groun
     if not path.is_file():
         raise TruthError(f"{path}: no such file")
     fmt = "json" if path.suffix.lower() == ".json" else "csv" if path.suffix.lower() == ".csv" else None
-    return parse_table(path.read_text(), space, column, fmt, source=str(path))
+    try:
+        text = path.read_text()
+    except (UnicodeDecodeError, OSError) as exc:
+        raise TruthError(f"{path}: cannot be read as text ({exc.__class__.__name__})") from None
+    return parse_table(text, space, column, fmt, source=str(path))
 
 
 def resolve_truth(space: str, spec: str) -> GroundTruth:

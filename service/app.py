@@ -6,7 +6,7 @@ import re
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.concurrency import run_in_threadpool
@@ -24,7 +24,6 @@ from service.settings import get_settings
 REQUESTS = Counter("archscore_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("archscore_http_request_seconds", "HTTP request latency", ["method", "route"])
 CACHE = Counter("archscore_score_cache_total", "architecture classes answered from the cache or enqueued", ["outcome"])
-MAX_WAIT = 60.0
 TRUTH_NAME = re.compile(r"^[a-zA-Z0-9_\-]{1,64}$")
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -73,7 +72,7 @@ async def post_scores(
 
 @v1.get("/jobs/{job_id}", response_model=Job, summary="Job status, progress and results")
 async def get_job(
-    job_id: str,
+    job_id: Annotated[str, Path(pattern="^[0-9a-f]{32}$", description="the job id returned by POST /v1/scores")],
     redis: RedisDep,
     settings: SettingsDep,
     wait: Annotated[float, Query(ge=0, description="long-poll: seconds to wait for the job to finish")] = 0.0,
@@ -138,8 +137,8 @@ async def get_canonical(
     sp = _space(space)
     try:
         parsed = sp.parse(decode_text_encoding(arch))
-    except ValueError as exc:
-        raise ApiError(422, "invalid architecture", [("arch", str(exc))]) from None
+    except (ValueError, RecursionError) as exc:
+        raise ApiError(422, "invalid architecture", [("arch", str(exc) or "too deeply nested")]) from None
     return {
         "space": sp.name,
         "arch": sp.to_string(parsed),

@@ -57,7 +57,8 @@ async def require_api_key(
         return
     if x_api_key is None:
         raise ApiError(401, "missing API key", [("X-API-Key", "this server requires an API key")])
-    if not any(secrets.compare_digest(x_api_key, key) for key in settings.api_keys):
+    given = x_api_key.encode()
+    if not any(secrets.compare_digest(given, key.encode()) for key in settings.api_keys):
         raise ApiError(401, "invalid API key", [("X-API-Key", "not a valid key")])
 
 

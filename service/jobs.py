@@ -45,7 +45,7 @@ async def validate(request: ScoreRequest, settings: Settings, redis: Redis) -> V
         )
     for i, name in enumerate(request.estimators):
         if name not in ZERO_SHOT:
-            details.append((f"estimators[{i}]", f"unknown estimator {name!r}; available: {', '.join(ZERO_SHOT)}"))
+            details.append((f"estimators[{i}]", f"unknown estimator {name!r}"))
     archs: list[Arch] = []
     for i, encoding in enumerate(request.archs):
         try:
@@ -55,7 +55,10 @@ async def validate(request: ScoreRequest, settings: Settings, redis: Redis) -> V
     if request.truth is not None and not await truth_exists(redis, space, request.truth):
         details.append(("truth", f"no ground-truth column {request.truth!r} for {space.name}"))
     if details:
-        raise ApiError(422, "invalid request", details)
+        message = "invalid request"
+        if any(field.startswith("estimators") for field, _ in details):
+            message += f"; available estimators: {', '.join(ZERO_SHOT)}"
+        raise ApiError(422, message, details)
     protocol = request.protocol.to_protocol()
     return ValidRequest(
         space, archs, list(dict.fromkeys(request.estimators)), protocol.model_dump(), protocol.hash(), request.truth

@@ -34,7 +34,7 @@ async def rankings(redis: Redis, space: SearchSpace, protocol_hash: str, truth: 
     names = [n for n in ZERO_SHOT if n not in analytic]
     pipe = redis.pipeline()
     for name in names:
-        pipe.hmget(store.score_key(space.name, protocol_hash, name, ZERO_SHOT[name].version), canon) if canon else pipe.ping()
+        pipe.hmget(store.score_key(space.name, protocol_hash, name, ZERO_SHOT[name].version), canon)
     rows = await pipe.execute() if canon else [[] for _ in names]
     report = {"protocol_hash": protocol_hash, "truth": truth, "generation": generation, "n": 0, "estimators": {}}
     for name, row in zip(names, rows):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from estimators.protocol import Protocol
 
+MAX_IMAGES_PER_ARCH = 4096  # the embedded CIFAR-10 subset has 4,000 training images
 EXAMPLE_ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
 
 
@@ -21,6 +22,13 @@ class ApiProtocol(BaseModel):
     num_batches: int = Field(default=1, ge=1, le=32)
     seed: int = Field(default=20, ge=0, le=2**31 - 1)
     bn_mode: Literal["train", "eval"] = "train"
+    data_seed: int = Field(default=20, ge=0, le=2**31 - 1, description="chooses the fixed batches")
+
+    @model_validator(mode="after")
+    def _bounded_work(self) -> ApiProtocol:
+        if self.batch_size * self.num_batches > MAX_IMAGES_PER_ARCH:
+            raise ValueError(f"batch_size x num_batches must be at most {MAX_IMAGES_PER_ARCH}")
+        return self
 
     def to_protocol(self, data_root: str | None = None) -> Protocol:
         return Protocol(data_root=data_root, **self.model_dump())
@@ -44,7 +52,7 @@ class ScoreRequest(BaseModel):
 
     space: str = Field(default="nb201", description="search space name (GET /v1/spaces)")
     archs: list[Any] = Field(min_length=1, description="architecture encodings, any the space accepts")
-    estimators: list[str] = Field(min_length=1, description="estimator names (GET /v1/estimators)")
+    estimators: list[str] = Field(min_length=1, max_length=64, description="estimator names (GET /v1/estimators)")
     protocol: ApiProtocol = Field(default_factory=ApiProtocol)
     truth: str | None = Field(
         default="cifar10_test", description="ground-truth column (built-in or uploaded) for results and statistics"

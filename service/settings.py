@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -30,6 +30,14 @@ class Settings(BaseSettings):
         default=0, ge=0, description="CPU threads per worker process; 0: torch's default (all cores). "
         "With several worker processes use cores / processes."
     )
+
+
+    @field_validator("api_keys")
+    @classmethod
+    def _no_empty_keys(cls, keys: list[str]) -> list[str]:
+        if any(not k.strip() for k in keys):
+            raise ValueError("API keys must not be empty")
+        return keys
 
 
 @functools.lru_cache(maxsize=1)

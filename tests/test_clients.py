@@ -239,8 +239,11 @@ def test_client_bad_encoding_is_a_422_naming_the_arch(client):
 
 def test_client_errors(client, live):
     with pytest.raises(ArchscoreError) as info:
-        client.job("no-such-job")
+        client.job("0" * 32)  # well-formed, unknown
     assert info.value.status == 404
+    with pytest.raises(ArchscoreError) as info:
+        client.job("no-such-job")  # not a job id at all
+    assert info.value.status == 422 and info.value.details[0]["field"] == "job_id"
     with pytest.raises(ArchscoreError) as info:
         client.rankings("no-such-space")
     assert info.value.status == 404

@@ -137,7 +137,8 @@ def test_scores_without_wait_is_202_then_job_long_poll_finishes(client):
     assert [res["arch"] for res in done["results"]] == archs
     for res in done["results"]:
         assert isinstance(res["scores"]["relu"], float) and isinstance(res["scores"]["params"], float)
-    assert error_fields(client.get("/v1/jobs/no-such-job"), 404) == {}
+    assert error_fields(client.get("/v1/jobs/" + "0" * 32), 404) == {}
+    assert "job_id" in error_fields(client.get("/v1/jobs/no-such-job"), 422)
 
 
 # --- 3, 4: validation ----------------------------------------------------------------------------------
@@ -221,7 +222,7 @@ def test_api_keys_guard_every_v1_route(client, r, settings_env):
         ("GET", "/v1/estimators", {}, 200),
         ("GET", "/v1/spaces/nb201/canonical?arch=[0,1,2,3,4,0]", {}, 200),
         ("GET", "/v1/rankings/nb201", {}, 200),
-        ("GET", "/v1/jobs/no-such-job", {}, 404),
+        ("GET", "/v1/jobs/" + "0" * 32, {}, 404),
         ("PUT", "/v1/truth/nb201/keyed", {"content": csv, "headers": {"content-type": "text/plain"}}, 200),
         ("POST", "/v1/scores?wait=60", {"json": request([EXAMPLE_ARCH], ["params"], seed=106)}, 200),
     ]

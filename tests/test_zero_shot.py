@@ -345,10 +345,10 @@ def test_per_batch_and_aggregate(protocol_runs):
 
 
 def test_score_architecture_is_score_module_on_seeded_network(protocol_runs):
-    """Network initialised from protocol.seed, scored on the protocol's fixed batches."""
+    """Network initialised from protocol.seed, scored on the fixed batches chosen by protocol.data_seed."""
     protocol, first, _ = protocol_runs
     batches = protocol_batches(protocol)
-    expected = fixed_batches(load_embedded_cifar10(), 32, 2, 1)
+    expected = fixed_batches(load_embedded_cifar10(), 32, 2, protocol.data_seed)
     for (xa, ya), (xb, yb) in zip(batches, expected):
         assert torch.equal(xa, xb) and torch.equal(ya, yb)
     torch.manual_seed(protocol.seed)
@@ -566,6 +566,7 @@ def test_protocol_hash_stable_for_equal_protocols():
         {"num_batches": 3},
         {"seed": 21},
         {"bn_mode": "eval"},
+        {"data_seed": 3},
     ],
     ids=lambda c: next(iter(c)),
 )
@@ -576,7 +577,7 @@ def test_protocol_hash_changes_with_every_field(change):
     assert changed.hash() != base.hash()
     # covered: every field of the model is exercised by this parametrisation
     assert set(Protocol.model_fields) == {
-        "dataset", "data_root", "batch_size", "num_batches", "seed", "bn_mode"
+        "dataset", "data_root", "batch_size", "num_batches", "seed", "bn_mode", "data_seed"
     }
 
 

@@ -44,30 +44,67 @@ def _device() -> str:
     return pick_device(get_settings().device)
 
 
-def _finish_chunk(r: redis.Redis, job_id: str, chunk_index: int, space: str, protocol_hash: str) -> None:
+MAX_ATTEMPTS = 3  # a chunk delivered this often (its workers died) is given up with an error per architecture
+
+
+def _finish_chunk(r: redis.Redis, job_id: str, chunk_index: int, space: str, protocol_hash: str, scored: int) -> None:
+    ttl = get_settings().job_ttl_seconds
     pipe = r.pipeline()
     pipe.sadd(store.job_done_key(job_id), chunk_index)
-    pipe.incr(store.generation_key(space, protocol_hash))
-    pipe.expire(store.job_done_key(job_id), get_settings().job_ttl_seconds)
+    if scored:
+        pipe.incr(store.generation_key(space, protocol_hash))  # new scores: ranking statistics are stale
+    pipe.expire(store.job_done_key(job_id), ttl)
+    pipe.expire(store.job_errors_key(job_id), ttl)
     pipe.execute()
+
+
+def _record_errors(r: redis.Redis, job_id: str, space, archs: list[str], message: str) -> None:
+    errors = {space.canonical_key(space.parse(a)): message for a in archs}
+    if errors:
+        r.hset(store.job_errors_key(job_id), mapping=errors)
 
 
 @app.task(name="archscore.score_chunk", bind=True)
 def score_chunk(
     self, job_id: str, chunk_index: int, space: str, protocol: dict, estimators: list[str], archs: list[str]
 ) -> dict:
-    """Score ``archs`` (representatives of isomorphism classes, string form) with ``estimators``."""
-    from estimators.zero_shot.engine import score_architecture
+    """Score ``archs`` (representatives of isomorphism classes, string form) with ``estimators``.
 
+    The chunk is always marked done, with an error per architecture it could not score: a job never
+    waits on a chunk that failed. A chunk whose workers keep dying is given up after MAX_ATTEMPTS."""
     r = _client()
+    sp = get_space(space)
+    attempts_key = f"{store.job_key(job_id)}:attempts:{chunk_index}"
+    attempts = r.incr(attempts_key)
+    r.expire(attempts_key, get_settings().job_ttl_seconds)
     proto = Protocol.model_validate(protocol)
     phash = proto.hash()
-    sp = get_space(space)
+    if attempts > MAX_ATTEMPTS:
+        _record_errors(r, job_id, sp, archs, f"given up after {MAX_ATTEMPTS} attempts: the worker died each time")
+        _finish_chunk(r, job_id, chunk_index, sp.name, phash, 0)
+        return {"scored": 0, "skipped": 0, "given_up": True}
+    scored = skipped = 0
+    started = time.perf_counter()
+    remaining = list(archs)
+    try:
+        scored, skipped = _score_archs(r, job_id, sp, proto, estimators, remaining)
+    except Exception as exc:  # noqa: BLE001 - the job must still finish; the error is reported per architecture
+        log.exception("chunk %s of job %s failed", chunk_index, job_id)
+        _record_errors(r, job_id, sp, remaining, f"{type(exc).__name__}: {exc}")
+    _finish_chunk(r, job_id, chunk_index, sp.name, phash, scored)
+    return {"scored": scored, "skipped": skipped, "seconds": round(time.perf_counter() - started, 3)}
+
+
+def _score_archs(r: redis.Redis, job_id: str, sp, proto: Protocol, estimators: list[str], remaining: list[str]):
+    """Score and write each architecture; ``remaining`` shrinks as architectures are done."""
+    from estimators.zero_shot.engine import score_architecture
+
+    phash = proto.hash()
     keys = {name: store.score_key(sp.name, phash, name, ZERO_SHOT[name].version) for name in estimators}
     device = _device()
     scored = skipped = 0
-    started = time.perf_counter()
-    for arch_text in archs:
+    while remaining:
+        arch_text = remaining[0]
         arch = sp.parse(arch_text)
         canonical = sp.canonical_key(arch)
         pipe = r.pipeline()
@@ -76,12 +113,14 @@ def score_chunk(
         missing = [name for name, present in zip(keys, pipe.execute()) if not present]
         if not missing:
             skipped += 1
+            remaining.pop(0)
             continue
         try:
             result = score_architecture(arch, sp.name, missing, proto, device=device)
         except Exception as exc:  # one bad architecture must not sink the chunk
             log.exception("scoring %s failed", arch_text)
             r.hset(store.job_errors_key(job_id), canonical, f"{type(exc).__name__}: {exc}")
+            remaining.pop(0)
             continue
         pipe = r.pipeline()
         for name in missing:
@@ -91,8 +130,8 @@ def score_chunk(
                 canonical,
                 store.encode({"value": value.value, "reason": value.reason, "per_batch": result.per_batch.get(name)}),
             )
-        pipe.incr(store.generation_key(sp.name, phash))
+        pipe.hdel(store.job_errors_key(job_id), canonical)  # an earlier failed attempt no longer applies
         pipe.execute()
         scored += 1
-    _finish_chunk(r, job_id, chunk_index, sp.name, phash)
-    return {"scored": scored, "skipped": skipped, "seconds": round(time.perf_counter() - started, 3), "device": device}
+        remaining.pop(0)
+    return scored, skipped

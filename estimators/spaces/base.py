@@ -34,7 +34,8 @@ class SearchSpace(ABC):
 
     @abstractmethod
     def canonical_key(self, arch: Arch) -> str:
-        """A key shared by exactly the architectures that compute the same function."""
+        """A key shared by architectures that compute the same function (isomorphic cells). Members can
+        still differ in ops on edges that do not reach the output, and so in op-counting estimators."""
 
     @abstractmethod
     def enumerate(self) -> Iterator[Arch]:

@@ -98,7 +98,7 @@ class ArchScores:
 def protocol_batches(protocol: Protocol, device: str = "cpu") -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
     """The fixed batches of a protocol, loaded once per process and device."""
     images = load_dataset(protocol.dataset, "train", protocol.data_root)
-    batches = fixed_batches(images, protocol.batch_size, protocol.num_batches, protocol.seed)
+    batches = fixed_batches(images, protocol.batch_size, protocol.num_batches, protocol.data_seed)
     return tuple((x.to(device), y.to(device)) for x, y in batches)
 
 
