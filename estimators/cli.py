@@ -71,6 +71,17 @@ def _protocol(**fields) -> Protocol:
         raise UsageError(f"{PROTOCOL_OPTIONS.get(str(first['loc'][0]), first['loc'][0])}: {first['msg']}") from None
 
 
+def _prepare(space: str, estimators: str, output: Path | None, jobs: int, **protocol_fields):
+    """Validate what `score` and `evaluate` share: space, estimators, protocol, output, jobs."""
+    sp = _space(space)
+    names = _estimators(estimators)
+    protocol = _protocol(**protocol_fields)
+    _check_output(output)
+    if jobs < 0:
+        raise UsageError("--jobs must be 0 (automatic) or more")
+    return sp, names, protocol
+
+
 def _check_output(path: Path | None) -> None:
     """Fail before any scoring when the output cannot be written."""
     if path is None:
@@ -219,15 +230,10 @@ def score(
     try:
         if fmt not in ("jsonl", "csv"):
             raise UsageError(f"--format must be jsonl or csv, not {fmt!r}")
-        sp = _space(space)
-        names = _estimators(estimators)
-        protocol = _protocol(
-            dataset=dataset, data_root=data_root, batch_size=batch_size, num_batches=batches, seed=init_seed,
-            bn_mode=bn_mode, data_seed=data_seed,
+        sp, names, protocol = _prepare(
+            space, estimators, output, jobs, dataset=dataset, data_root=data_root, batch_size=batch_size,
+            num_batches=batches, seed=init_seed, bn_mode=bn_mode, data_seed=data_seed,
         )
-        _check_output(output)
-        if jobs < 0:
-            raise UsageError("--jobs must be 0 (automatic) or more")
         archs = _select_archs(sp, file, sample, seed, False if file else deiso, False, False)
         _check_data(protocol)
     except UsageError as exc:
@@ -318,15 +324,10 @@ def evaluate(
     from estimators.evaluation import evaluate as run_evaluation
 
     try:
-        sp = _space(space)
-        names = _estimators(estimators)
-        protocol = _protocol(
-            dataset=dataset, data_root=data_root, batch_size=batch_size, num_batches=batches, seed=init_seed,
-            bn_mode=bn_mode, data_seed=data_seed,
+        sp, names, protocol = _prepare(
+            space, estimators, output, jobs, dataset=dataset, data_root=data_root, batch_size=batch_size,
+            num_batches=batches, seed=init_seed, bn_mode=bn_mode, data_seed=data_seed,
         )
-        _check_output(output)
-        if jobs < 0:
-            raise UsageError("--jobs must be 0 (automatic) or more")
         try:
             gt = resolve_truth(sp.name, truth)
         except TruthError as exc:

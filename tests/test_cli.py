@@ -71,6 +71,11 @@ def test_score_sample_as_csv(tmp_path):
         (("evaluate", "--truth", "cifar10_test"), None, "choose the architectures"),
         (("evaluate", "--sample", "5", "--enumerate"), None, "give only one of"),
         (("evaluate", "--sample", "99999"), None, "exceeds"),
+        (("score", "-e", "params", "--sample", "1", "--out", "/no/such/dir/x.jsonl"), None, "folder /no/such/dir does not exist"),
+        (("score", "--batches", "0", "--sample", "1"), None, "--batches:"),
+        (("score", "--init-seed", "-1", "--sample", "1"), None, "--init-seed:"),
+        (("score", "-e", ",,", "--sample", "1"), None, "--estimators: give estimator names"),
+        (("score", "--jobs", "-3", "--sample", "1"), None, "--jobs must be 0"),
     ],
 )
 def test_bad_input_exits_2_with_a_one_line_reason(args, stdin, needle):
