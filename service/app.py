@@ -176,9 +176,11 @@ async def put_truth(
     pipe = redis.pipeline()
     pipe.delete(key)
     pipe.hset(key, mapping={sp.to_string(a): v for a, v in table.values.items()})
-    stale = [store.rankings_key(sp.name, p, name) for p in protocols]  # statistics over the replaced table
-    if stale:
-        pipe.delete(*stale)
+    for protocol_hash in protocols:
+        # statistics over the replaced table are stale; bumping the generation also voids a
+        # recomputation that is running right now on the old table
+        pipe.delete(store.rankings_key(sp.name, protocol_hash, name))
+        pipe.incr(store.generation_key(sp.name, protocol_hash))
     await pipe.execute()
     return {"space": sp.name, "name": name, "rows": len(table)}
 
@@ -206,6 +208,18 @@ class StreamedBodyLimit:
             return message
 
         await self.app(scope, counted, send)
+
+
+_worker_ping = {"at": 0.0, "count": 0}
+WORKER_PING_TTL = 5.0  # seconds a readiness answer is reused: a Celery ping blocks a thread for up to 1 s
+
+
+async def _workers_answering(celery) -> int:
+    now = time.monotonic()
+    if now - _worker_ping["at"] > WORKER_PING_TTL or not _worker_ping["count"]:
+        replies = await run_in_threadpool(lambda: celery.control.ping(timeout=1.0) or [])
+        _worker_ping.update(at=time.monotonic(), count=len(replies))
+    return _worker_ping["count"]
 
 
 def create_app() -> FastAPI:
@@ -245,9 +259,7 @@ def create_app() -> FastAPI:
         except Exception:  # noqa: BLE001 - any failure means not ready
             pass
         if checks["redis"]:
-            celery = await celery_app(settings)
-            replies = await run_in_threadpool(lambda: celery.control.ping(timeout=1.0) or [])
-            checks["workers"] = len(replies)
+            checks["workers"] = await _workers_answering(await celery_app(settings))
         ready = checks["redis"] and checks["workers"] > 0
         return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
 

@@ -6,57 +6,89 @@ scores bump the counter, so statistics are recomputed only when new scores have 
 
 from __future__ import annotations
 
+import asyncio
+
 from redis.asyncio import Redis
 from starlette.concurrency import run_in_threadpool
 
 from estimators.ranking import ranking_report
 from estimators.spaces.base import SearchSpace
+from estimators.truth import load_builtin
 from estimators.zero_shot.manifest import ZERO_SHOT
 from service import store
 from service.analytic import analytic_names, analytic_scores
-from service.truth_tables import truth_values
+
+
+_locks: dict[str, asyncio.Lock] = {}
 
 
 async def rankings(redis: Redis, space: SearchSpace, protocol_hash: str, truth: str) -> dict:
     """{"protocol_hash", "truth", "generation", "n", "estimators": {name: criteria}} for every
-    estimator that has scores under this protocol."""
+    estimator that has scores under this protocol. One recomputation at a time per entry and API
+    process; the computing runs in a worker thread, off the event loop."""
     key = store.rankings_key(space.name, protocol_hash, truth)
+    cached, generation = await _cached(redis, space, protocol_hash, key)
+    if cached is not None:
+        return cached
+    async with _locks.setdefault(key, asyncio.Lock()):
+        cached, generation = await _cached(redis, space, protocol_hash, key)  # another request may have done it
+        if cached is not None:
+            return cached
+        members = await redis.hgetall(store.members_key(space.name, protocol_hash))  # arch -> canonical
+        uploaded = None
+        if truth not in space.ground_truth_columns:
+            raw = await redis.hmget(store.truth_key(space.name, truth), list(members)) if members else []
+            uploaded = {a: float(v) for a, v in zip(members, raw) if v is not None}
+        canon = list(dict.fromkeys(members.values()))
+        analytic = analytic_names(space, list(ZERO_SHOT))
+        names = [n for n in ZERO_SHOT if n not in analytic]
+        rows: list = [[] for _ in names]
+        if canon:
+            pipe = redis.pipeline()
+            for name in names:
+                pipe.hmget(store.score_key(space.name, protocol_hash, name, ZERO_SHOT[name].version), canon)
+            rows = await pipe.execute()
+        protocol = store.decode(await redis.hget(store.protocols_key(space.name), protocol_hash)) or {}
+        report = await run_in_threadpool(
+            _compute, space, truth, members, uploaded, dict(zip(names, rows)), canon, analytic, protocol
+        )
+        report = {"protocol_hash": protocol_hash, "truth": truth, "generation": generation, **report}
+        await redis.set(key, store.encode(report))
+        return report
+
+
+async def _cached(redis: Redis, space: SearchSpace, protocol_hash: str, key: str) -> tuple[dict | None, int]:
     raw_generation, raw_cached = await redis.mget(store.generation_key(space.name, protocol_hash), key)
     generation = int(raw_generation or 0)
     cached = store.decode(raw_cached)
-    if cached is not None and cached["generation"] == generation:
-        return cached
-    members = await redis.hgetall(store.members_key(space.name, protocol_hash))  # arch -> canonical
-    truth_by_arch = await truth_values(redis, space, truth, list(members))
+    return (cached if cached is not None and cached["generation"] == generation else None), generation
+
+
+def _compute(space, truth, members, uploaded, rows_by_name, canon, analytic, protocol) -> dict:
+    if uploaded is None:
+        table = load_builtin(space.name, truth)
+        truth_by_arch = {a: v for a in members if (v := table.get(space.parse(a))) is not None}
+    else:
+        truth_by_arch = uploaded
     archs = [a for a in members if a in truth_by_arch]
-    canon = list(dict.fromkeys(members[a] for a in archs))
-    analytic = analytic_names(space, list(ZERO_SHOT))
-    names = [n for n in ZERO_SHOT if n not in analytic]
-    pipe = redis.pipeline()
-    for name in names:
-        pipe.hmget(store.score_key(space.name, protocol_hash, name, ZERO_SHOT[name].version), canon)
-    rows = await pipe.execute() if canon else [[] for _ in names]
-    report = {"protocol_hash": protocol_hash, "truth": truth, "generation": generation, "n": 0, "estimators": {}}
-    for name, row in zip(names, rows):
+    report: dict = {"n": 0, "estimators": {}}
+    for name, row in rows_by_name.items():
         cells = {c: store.decode(raw) for c, raw in zip(canon, row) if raw is not None}
         scored = [a for a in archs if members[a] in cells]
         if len(scored) < 2:
             continue
         scores = [cells[members[a]]["value"] for a in scored]
-        values = [truth_by_arch[a] for a in scored]
-        ids = [members[a] + a for a in scored]
-        report["estimators"][name] = await run_in_threadpool(ranking_report, scores, values, ids)
+        report["estimators"][name] = ranking_report(
+            scores, [truth_by_arch[a] for a in scored], [members[a] + a for a in scored]
+        )
         report["n"] = max(report["n"], len(scored))
     if len(archs) >= 2 and analytic:
-        protocol = store.decode(await redis.hget(store.protocols_key(space.name), protocol_hash)) or {}
         per_arch = [analytic_scores(space, a, analytic, protocol) for a in archs]
         for name in analytic:
-            scores = [row[name] for row in per_arch]
-            values = [truth_by_arch[a] for a in archs]
-            ids = [members[a] + a for a in archs]
-            report["estimators"][name] = await run_in_threadpool(ranking_report, scores, values, ids)
+            report["estimators"][name] = ranking_report(
+                [row[name] for row in per_arch], [truth_by_arch[a] for a in archs], [members[a] + a for a in archs]
+            )
         report["n"] = max(report["n"], len(archs))
-    await redis.set(key, store.encode(report))
     return report
 
 
