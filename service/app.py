@@ -6,9 +6,9 @@ import re
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, FastAPI, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, FastAPI, Path, Query, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 from starlette.concurrency import run_in_threadpool
 
 from estimators.spaces import get_space, list_spaces
@@ -16,13 +16,11 @@ from estimators.truth import TruthError, parse_table
 from estimators.zero_shot.manifest import ZERO_SHOT
 from service import jobs, store
 from service.deps import RedisDep, SettingsDep, celery_app, chunk_sender, require_api_key
-from service.errors import ApiError, BodyTooLarge, error_response, install_error_handlers
+from service.errors import ApiError, install_error_handlers
+from service.middleware import LimitsAndMetrics
 from service.rankings import rankings, select
 from service.schemas import EXAMPLE_ARCH, ErrorResponse, Job, ScoreRequest
-from service.settings import get_settings
 
-REQUESTS = Counter("archscore_http_requests_total", "HTTP requests", ["method", "route", "status"])
-LATENCY = Histogram("archscore_http_request_seconds", "HTTP request latency", ["method", "route"])
 CACHE = Counter("archscore_score_cache_total", "architecture classes answered from the cache or enqueued", ["outcome"])
 TRUTH_NAME = re.compile(r"^[a-zA-Z0-9_\-]{1,64}$")
 
@@ -185,31 +183,6 @@ async def put_truth(
     return {"space": sp.name, "name": name, "rows": len(table)}
 
 
-class StreamedBodyLimit:
-    """Counts the bytes actually received against max_body_bytes, so that a body sent without
-    Content-Length (chunked) cannot bypass the limit that the middleware checks on the header."""
-
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        limit = get_settings().max_body_bytes
-        received = 0
-
-        async def counted():
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise BodyTooLarge(limit)
-            return message
-
-        await self.app(scope, counted, send)
-
-
 _worker_ping = {"at": 0.0, "count": 0}
 WORKER_PING_TTL = 5.0  # seconds a readiness answer is reused: a Celery ping blocks a thread for up to 1 s
 
@@ -231,21 +204,7 @@ def create_app() -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(v1)
-    app.add_middleware(StreamedBodyLimit)
-
-    @app.middleware("http")
-    async def limits_and_metrics(request: Request, call_next):
-        limit = get_settings().max_body_bytes
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > limit:
-            return error_response(413, "request body too large", [("body", f"{length} bytes, at most {limit}")])
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        REQUESTS.labels(request.method, path, str(response.status_code)).inc()
-        LATENCY.labels(request.method, path).observe(time.perf_counter() - started)
-        return response
+    app.add_middleware(LimitsAndMetrics)
 
     @app.get("/healthz", summary="The API process is up")
     async def healthz() -> dict:

@@ -1,0 +1,56 @@
+"""Plain ASGI middleware (cheaper per request than Starlette's BaseHTTPMiddleware): request body
+limit and Prometheus metrics."""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import Counter, Histogram
+
+from service.errors import BodyTooLarge, error_response
+from service.settings import get_settings
+
+REQUESTS = Counter("archscore_http_requests_total", "HTTP requests", ["method", "route", "status"])
+LATENCY = Histogram("archscore_http_request_seconds", "HTTP request latency", ["method", "route"])
+
+
+class LimitsAndMetrics:
+    """Refuses bodies over max_body_bytes, by Content-Length or by the bytes actually received (a
+    chunked body has no Content-Length), and counts requests and their latency per route."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        limit = get_settings().max_body_bytes
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        if length.isdigit() and int(length) > limit:
+            response = error_response(413, "request body too large", [("body", f"{int(length)} bytes, at most {limit}")])
+            return await response(scope, receive, send)
+        received = 0
+        status = 500
+
+        async def counted_receive():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        async def send_with_status(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        started = time.perf_counter()
+        try:
+            await self.app(scope, counted_receive, send_with_status)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            REQUESTS.labels(scope["method"], route, str(status)).inc()
+            LATENCY.labels(scope["method"], route).observe(time.perf_counter() - started)
