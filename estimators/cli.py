@@ -21,7 +21,7 @@ from estimators.protocol import Protocol
 from estimators.spaces import EncodingError, get_space, list_spaces
 from estimators.spaces.base import Arch, SearchSpace, decode_text_encoding
 from estimators.truth import TruthError, resolve_truth
-from estimators.zero_shot.manifest import ZERO_SHOT
+from estimators.zero_shot.manifest import ZERO_SHOT, resolve_estimators
 
 app = typer.Typer(help="Score neural architectures with efficient performance estimators.", no_args_is_help=True)
 out = Console(width=None if sys.stdout.isatty() else 120)
@@ -48,12 +48,10 @@ def _estimators(text: str) -> list[str]:
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
         raise UsageError("--estimators: give estimator names separated by commas, or 'all'")
-    if names == ["all"]:
-        return list(ZERO_SHOT)
-    unknown = [n for n in names if n not in ZERO_SHOT]
-    if unknown:
-        raise UsageError(f"unknown estimator(s) {', '.join(unknown)}; available: {', '.join(ZERO_SHOT)}")
-    return list(dict.fromkeys(names))
+    try:
+        return resolve_estimators(names)
+    except KeyError as exc:
+        raise UsageError(exc.args[0]) from None
 
 
 # Protocol field -> the option that sets it

@@ -58,7 +58,7 @@ def test_score_sample_as_csv(tmp_path):
 @pytest.mark.parametrize(
     "args, stdin, needle",
     [
-        (("score", "-e", "nope", "--sample", "2"), None, "unknown estimator(s) nope"),
+        (("score", "-e", "nope", "--sample", "2"), None, "unknown zero-shot estimator(s) nope"),
         (("score", "--space", "nb999", "--sample", "2"), None, "unknown search space"),
         (("score", "-e", "params"), "[0, 1, 2, 3, 9, 0]\n", "stdin line 1: edge 1->3"),
         (("score", "-e", "params"), "|conv~0|+|none~0|none~1|+|none~0|none~1|none~2|\n", "unknown op 'conv'"),

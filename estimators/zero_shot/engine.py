@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -13,7 +13,7 @@ from torch import nn
 from estimators.datasets import fixed_batches, load_dataset
 from estimators.protocol import Protocol
 from estimators.spaces.base import Arch, get_space
-from estimators.zero_shot.manifest import ZERO_SHOT
+from estimators.zero_shot.manifest import ZERO_SHOT, resolve_estimators  # noqa: F401 (re-exported)
 from estimators.zero_shot.proxies import PROXIES, ProxyInput, Undefined
 from estimators.zero_shot.shared_pass import run_shared_pass
 
@@ -28,19 +28,6 @@ class ProxyValue:
 
     def to_dict(self) -> dict:
         return {"value": self.value, "reason": self.reason}
-
-
-def resolve_estimators(names: Iterable[str] | None) -> list[str]:
-    """Validate estimator names (None or "all" = every zero-shot proxy); keep the given order, drop repeats."""
-    if names is None:
-        return list(ZERO_SHOT)
-    names = list(names)
-    if names == ["all"]:
-        return list(ZERO_SHOT)
-    unknown = [n for n in names if n not in ZERO_SHOT]
-    if unknown:
-        raise KeyError(f"unknown zero-shot estimator(s) {unknown}; available: {', '.join(ZERO_SHOT)}")
-    return list(dict.fromkeys(names))
 
 
 def _run_proxy(name: str, inp: ProxyInput) -> ProxyValue:

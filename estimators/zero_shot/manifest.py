@@ -5,6 +5,7 @@ Bump an estimator's version whenever its numbers change; the version is part of 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 
@@ -45,3 +46,16 @@ ZERO_SHOT: dict[str, EstimatorInfo] = {
 
 def list_zero_shot() -> list[str]:
     return list(ZERO_SHOT)
+
+
+def resolve_estimators(names: Iterable[str] | None) -> list[str]:
+    """Validate estimator names (None or "all" = every zero-shot proxy); keep the given order, drop repeats."""
+    if names is None:
+        return list(ZERO_SHOT)
+    names = list(names)
+    if names == ["all"]:
+        return list(ZERO_SHOT)
+    unknown = [n for n in names if n not in ZERO_SHOT]
+    if unknown:
+        raise KeyError(f"unknown zero-shot estimator(s) {', '.join(unknown)}; available: {', '.join(ZERO_SHOT)}")
+    return list(dict.fromkeys(names))
