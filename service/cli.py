@@ -11,8 +11,12 @@ from typing import Annotated
 import typer
 
 from estimators.cli import app, fail, out
+from estimators.one_shot.cli import app as supernet_app
 from service import runner
 from service.settings import get_settings
+
+
+app.add_typer(supernet_app, name="supernet")
 
 
 @app.command()

@@ -103,3 +103,33 @@ def test_evaluate_prints_the_table_and_matches_published_ranking_for_exact_proxi
     truth = load_builtin("nb201", "cifar10_test")
     record = report["records"][0]
     assert truth.lookup(record["arch"]) is not None
+
+
+def test_supernet_train_resume_and_eval_from_the_command_line(tmp_path):
+    out = tmp_path / "sn"
+    args = ("supernet", "train", "--out", str(out), "--channels", "4", "--cells", "1", "--batch-size", "100")
+    first = run(*args, "--epochs", "1")
+    assert first.exit_code == 0, first.output
+    assert json.loads((out / "manifest.json").read_text())["epochs"] == 1
+    resumed = run(*args, "--epochs", "2", "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads((out / "manifest.json").read_text())["epochs"] == 2
+    report = tmp_path / "eval.json"
+    result = run("supernet", "eval", "--checkpoint", str(out), "--sample", "12", "--batches", "1", "--out", str(report))
+    assert result.exit_code == 0, result.output
+    body = json.loads(report.read_text())
+    assert set(body["criteria"]) == {"oneshot_acc", "oneshot_loss"} and len(body["scores"]) == 12
+    assert body["checkpoint"]["sha256"] == json.loads((out / "manifest.json").read_text())["sha256"]
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (("supernet", "train", "--out", "/tmp/x", "--sampler", "nope"), "--sampler: unknown sampler"),
+        (("supernet", "train", "--out", "/tmp/x", "--epochs", "0"), "must be positive"),
+        (("supernet", "eval", "--checkpoint", "/no/such/dir"), "not a checkpoint folder"),
+    ],
+)
+def test_supernet_bad_input_exits_2(args, needle):
+    result = run(*args)
+    assert result.exit_code == 2 and needle in result.stderr
