@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from estimators.spaces.nb201 import EDGES, OPS, Arch, live_edges
-from estimators.spaces.nb201_net import ResNetBasicBlock, make_op
+from estimators.spaces.nb201_net import build_stages, make_op
 
 CANDIDATE_OPS = tuple(op for op in OPS if op != "none")  # none has no weights and is never run
 
@@ -47,13 +47,7 @@ class NB201Supernet(nn.Module):
         super().__init__()
         self.config = {"C": C, "N": N, "num_classes": num_classes, "affine": affine}
         self.stem = nn.Sequential(nn.Conv2d(3, C, 3, padding=1, bias=False), nn.BatchNorm2d(C, affine=affine))
-        cells: list[nn.Module] = []
-        c = C
-        for stage in range(3):
-            if stage > 0:
-                cells.append(ResNetBasicBlock(c, 2 * c, affine))
-                c *= 2
-            cells.extend(SuperCell(c, affine) for _ in range(N))
+        cells, c = build_stages(C, N, affine, lambda width: SuperCell(width, affine))
         self.cells = nn.ModuleList(cells)
         self.lastact = nn.Sequential(nn.BatchNorm2d(c, affine=affine), nn.ReLU(inplace=False))
         self.global_pooling = nn.AdaptiveAvgPool2d(1)

@@ -92,6 +92,19 @@ class InferCell(nn.Module):
         return nodes[3]
 
 
+def build_stages(C: int, N: int, affine: bool, make_cell) -> tuple[list[nn.Module], int]:
+    """Three stages of N cells (C, 2C, 4C channels) joined by reduction blocks; returns the
+    modules and the final width. Shared by the standalone network and the supernet."""
+    cells: list[nn.Module] = []
+    c = C
+    for stage in range(3):
+        if stage > 0:
+            cells.append(ResNetBasicBlock(c, 2 * c, affine))
+            c *= 2
+        cells.extend(make_cell(c) for _ in range(N))
+    return cells, c
+
+
 class NB201Network(nn.Module):
     def __init__(
         self, arch: Arch, C: int = 16, N: int = 5, num_classes: int = 10, input_size: int = 32, affine: bool = True
@@ -100,13 +113,7 @@ class NB201Network(nn.Module):
         self.arch = tuple(arch)
         self.input_size = input_size  # the network is size-agnostic; kept for cost accounting
         self.stem = nn.Sequential(nn.Conv2d(3, C, 3, padding=1, bias=False), nn.BatchNorm2d(C, affine=affine))
-        cells: list[nn.Module] = []
-        c = C
-        for stage in range(3):
-            if stage > 0:
-                cells.append(ResNetBasicBlock(c, 2 * c, affine))
-                c *= 2
-            cells.extend(InferCell(self.arch, c, affine) for _ in range(N))
+        cells, c = build_stages(C, N, affine, lambda width: InferCell(self.arch, width, affine))
         self.cells = nn.Sequential(*cells)
         self.lastact = nn.Sequential(nn.BatchNorm2d(c, affine=affine), nn.ReLU(inplace=False))
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
