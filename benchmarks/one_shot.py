@@ -23,6 +23,8 @@ from scipy import stats
 
 from estimators.datasets import fixed_batches, load_dataset
 from estimators.one_shot import training
+from estimators.one_shot.checkpoints import load_checkpoint
+from estimators.one_shot.evaluation import score_arch, validation_batches
 from estimators.one_shot.samplers import SAMPLERS
 from estimators.one_shot.supernet import NB201Supernet
 from estimators.protocol import Protocol
@@ -86,15 +88,14 @@ def experiment(samplers: list[str], epochs: int, cells: int, out: Path) -> None:
     truth = load_builtin("nb201", "cifar10_test")
     values = [truth.get(a) for a in archs]
     ids = [SPACE.canonical_key(a) + SPACE.to_string(a) for a in archs]
-    _, val = training.split(load_dataset("cifar10", "train"))
-    val_batches = fixed_batches(val, 100, 5, seed=0)
     rows = {}
     for sampler in samplers:
         started = time.perf_counter()
         manifest = training.train(training.TrainConfig(sampler=sampler, epochs=epochs), out / sampler)
         train_seconds = time.perf_counter() - started
-        supernet, _ = training.load_checkpoint(out / sampler)
-        scores = [training.evaluate_arch(supernet, a, val_batches) for a in archs]
+        supernet, manifest = load_checkpoint(out / sampler)
+        val_batches = validation_batches(manifest, 100, 5)
+        scores = [score_arch(supernet, a, val_batches) for a in archs]
         for name in ("oneshot_acc", "oneshot_loss"):
             rows[f"{name} ({sampler})"] = [s[name] for s in scores]
         last = manifest["history"][-1]

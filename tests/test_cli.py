@@ -105,21 +105,41 @@ def test_evaluate_prints_the_table_and_matches_published_ranking_for_exact_proxi
     assert truth.lookup(record["arch"]) is not None
 
 
-def test_supernet_train_resume_and_eval_from_the_command_line(tmp_path):
-    out = tmp_path / "sn"
+def test_supernet_train_resume_eval_average_and_list_from_the_command_line(tmp_path):
+    root = tmp_path / "supernets"
+    out = root / "sn"
     args = ("supernet", "train", "--out", str(out), "--channels", "4", "--cells", "1", "--batch-size", "100")
     first = run(*args, "--epochs", "1")
     assert first.exit_code == 0, first.output
     assert json.loads((out / "manifest.json").read_text())["epochs"] == 1
+    epoch1 = root / "epoch1"
+    epoch1.mkdir()
+    for name in ("weights.pt", "optimizer.pt", "manifest.json"):
+        (epoch1 / name).write_bytes((out / name).read_bytes())
     resumed = run(*args, "--epochs", "2", "--resume")
     assert resumed.exit_code == 0, resumed.output
-    assert json.loads((out / "manifest.json").read_text())["epochs"] == 2
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["epochs"] == 2 and manifest["complete"]
+    again = run(*args, "--epochs", "2")
+    assert again.exit_code == 2 and "already holds a checkpoint" in again.stderr
     report = tmp_path / "eval.json"
-    result = run("supernet", "eval", "--checkpoint", str(out), "--sample", "12", "--batches", "1", "--out", str(report))
+    result = run("supernet", "eval", "--checkpoint", str(out), "--sample", "12", "--batches", "1",
+                 "--bn-mode", "recalibrate", "--post-deiso", "--out", str(report))
     assert result.exit_code == 0, result.output
     body = json.loads(report.read_text())
     assert set(body["criteria"]) == {"oneshot_acc", "oneshot_loss"} and len(body["scores"]) == 12
-    assert body["checkpoint"]["sha256"] == json.loads((out / "manifest.json").read_text())["sha256"]
+    assert body["checkpoint"]["sha256"] == manifest["sha256"]
+    assert body["evaluation"] == {"batches": 1, "batch_size": 100, "bn_mode": "recalibrate", "post_deiso": True}
+    averaged = run("supernet", "average", str(epoch1), str(out), "--out", str(root / "avg"))
+    assert averaged.exit_code == 0, averaged.output
+    listed = run("supernet", "list", "--dir", str(root), "--json")
+    assert listed.exit_code == 0, listed.output
+    names = {c["name"]: c for c in json.loads(listed.stdout)}
+    assert set(names) == {"sn", "epoch1", "avg"}
+    assert names["sn"]["sha256"] == manifest["sha256"] and names["sn"]["epochs"] == 2
+    assert [s["sha256"] for s in names["avg"]["averaged_from"]] == [names["epoch1"]["sha256"], manifest["sha256"]]
+    table = run("supernet", "list", "--dir", str(root))
+    assert "epoch1" in table.stdout and manifest["sha256"][:16] in table.stdout
 
 
 @pytest.mark.parametrize(
@@ -128,6 +148,8 @@ def test_supernet_train_resume_and_eval_from_the_command_line(tmp_path):
         (("supernet", "train", "--out", "/tmp/x", "--sampler", "nope"), "--sampler: unknown sampler"),
         (("supernet", "train", "--out", "/tmp/x", "--epochs", "0"), "must be positive"),
         (("supernet", "eval", "--checkpoint", "/no/such/dir"), "not a checkpoint folder"),
+        (("supernet", "average", "/no/such/dir", "/no/other", "--out", "/tmp/x"), "not a checkpoint folder"),
+        (("supernet", "train", "--out", "/tmp/x", "--device", "tpu"), "--device must be"),
     ],
 )
 def test_supernet_bad_input_exits_2(args, needle):

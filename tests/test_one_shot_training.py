@@ -1,20 +1,31 @@
-"""Supernet samplers, training, resume, checkpoints and evaluation on tiny configurations."""
+"""Supernet samplers, training, resume, checkpoints, averaging and evaluation on tiny configurations."""
 
 from __future__ import annotations
 
 import json
 import random
-from collections import Counter
 from pathlib import Path
 
 import pytest
 import torch
 
+from estimators.datasets import load_dataset
 from estimators.one_shot import training
+from estimators.one_shot.checkpoints import average_checkpoints, load_checkpoint
+from estimators.one_shot.evaluation import (
+    calibration_batches,
+    class_paths,
+    evaluate_arch,
+    live_form,
+    score_arch,
+    validation_batches,
+)
+from estimators.one_shot.registry import CheckpointError, list_checkpoints, resolve, sha256_file
 from estimators.one_shot.samplers import SAMPLERS
-from estimators.spaces.nb201 import OPS, canonical_key, has_conv_path
+from estimators.one_shot.split import VALIDATION_IMAGES, split
+from estimators.spaces.nb201 import OPS, canonical_key, has_conv_path, isomorphism_classes
 
-TINY = dict(C=4, N=1, batch_size=100, epochs=1)
+TINY = dict(C=4, N=1, batch_size=100, epochs=1, steps_per_epoch=6)
 
 
 def test_every_sampler_resamples_cells_without_a_conv_path():
@@ -34,8 +45,6 @@ def test_fair_sampler_uses_every_op_once_per_edge():
 def test_deiso_sampler_is_uniform_over_classes_not_cells():
     """Classes with many members (e.g. all dead-node variants) are drawn far less often than by the
     uniform sampler: count how often the drawn cell's class is large."""
-    from estimators.spaces.nb201 import isomorphism_classes
-
     sizes = {k: len(v) for k, v in isomorphism_classes().items()}
     share_large = {}
     for name in ("uniform", "deiso"):
@@ -46,73 +55,156 @@ def test_deiso_sampler_is_uniform_over_classes_not_cells():
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    out = tmp_path_factory.mktemp("supernet")
+    out = tmp_path_factory.mktemp("supernet") / "tiny"
     seen = []
     manifest = training.train(training.TrainConfig(sampler="uniform", **TINY), out, progress=seen.append)
     return out, manifest, seen
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    dst.mkdir(parents=True, exist_ok=True)
+    for name in ("weights.pt", "optimizer.pt", "manifest.json"):
+        (dst / name).write_bytes((src / name).read_bytes())
+    return dst
 
 
 def test_training_writes_a_checkpoint_that_loads_safely(trained):
     out, manifest, seen = trained
     assert {p.name for p in Path(out).iterdir()} == {"weights.pt", "optimizer.pt", "manifest.json"}
     on_disk = json.loads((out / "manifest.json").read_text())
-    assert on_disk["sha256"] == training.sha256_file(out / "weights.pt")
+    assert on_disk["sha256"] == sha256_file(out / "weights.pt")
     assert on_disk["space"] == "nb201" and on_disk["sampler"] == "uniform" and on_disk["epochs"] == 1
+    assert on_disk["complete"] is True and on_disk["dataset"] == "cifar10" and on_disk["seed"] == 0
     assert on_disk["network"] == {"C": 4, "N": 1, "num_classes": 10, "affine": True}
-    supernet, _ = training.load_checkpoint(out)
+    supernet, _ = load_checkpoint(out)
     state = torch.load(out / "weights.pt", weights_only=True)
     assert all(torch.equal(state[k], v) for k, v in supernet.state_dict().items())
     # progress reports every step with a time estimate
-    assert [p["step"] for p in seen] == list(range(1, seen[0]["steps"] + 1))
+    assert [p["step"] for p in seen] == list(range(1, 7))
     assert seen[-1]["seconds_left"] == pytest.approx(0, abs=1e-6)
 
 
 def test_tampered_weights_are_refused(trained, tmp_path):
-    out, _, _ = trained
-    for name in ("weights.pt", "optimizer.pt", "manifest.json"):
-        (tmp_path / name).write_bytes((out / name).read_bytes())
-    state = torch.load(tmp_path / "weights.pt", weights_only=True)
+    copy = _copy(trained[0], tmp_path / "copy")
+    state = torch.load(copy / "weights.pt", weights_only=True)
     state["classifier.bias"] += 1
-    torch.save(state, tmp_path / "weights.pt")
-    with pytest.raises(ValueError, match="sha256"):
-        training.load_checkpoint(tmp_path)
+    torch.save(state, copy / "weights.pt")
+    with pytest.raises(CheckpointError, match="sha256"):
+        load_checkpoint(copy)
 
 
 def test_resume_continues_from_the_checkpoint(trained, tmp_path):
     out, first, _ = trained
-    for name in ("weights.pt", "optimizer.pt", "manifest.json"):
-        (tmp_path / name).write_bytes((out / name).read_bytes())
-    resumed = training.train(training.TrainConfig(sampler="uniform", **{**TINY, "epochs": 2}), tmp_path, resume=True)
+    copy = _copy(out, tmp_path / "copy")
+    config = training.TrainConfig(sampler="uniform", **{**TINY, "epochs": 2})
+    resumed = training.train(config, copy, resume=True)
     assert [h["epoch"] for h in resumed["history"]] == [1, 2]
     assert resumed["history"][0] == first["history"][0]
     assert resumed["sha256"] != first["sha256"]
-    with pytest.raises(ValueError, match="nothing to train"):
-        training.train(training.TrainConfig(sampler="uniform", **{**TINY, "epochs": 2}), tmp_path, resume=True)
+    with pytest.raises(CheckpointError, match="nothing to train"):
+        training.train(config, copy, resume=True)
+    with pytest.raises(CheckpointError, match="already holds a checkpoint"):
+        training.train(config, copy)  # never overwrite a checkpoint by accident
+
+
+def test_augmentation_crops_and_flips_without_changing_shape():
+    x = torch.arange(2 * 3 * 32 * 32, dtype=torch.float32).reshape(2, 3, 32, 32)
+    out = training.augment_batch(x, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape and not torch.equal(out, x)
+    same = training.augment_batch(x, torch.Generator().manual_seed(0))
+    assert torch.equal(out, same)
 
 
 def test_evaluation_gives_accuracy_and_negated_loss(trained):
     out, _, _ = trained
-    supernet, _ = training.load_checkpoint(out)
-    _, val = training.split(training.load_dataset("cifar10", "train"))
-    batches = training.fixed_batches(val, 100, 2, seed=0)
+    supernet, manifest = load_checkpoint(out)
+    batches = validation_batches(manifest, 100, 2)
     arch = ("nor_conv_3x3",) * 6
-    result = training.evaluate_arch(supernet, arch, batches)
+    result = evaluate_arch(supernet, arch, batches)
     assert 0 <= result["oneshot_acc"] <= 1 and result["oneshot_loss"] < 0
-    assert result == training.evaluate_arch(supernet, arch, batches)  # deterministic
-    counts = Counter(int(y) for _, ys in batches for y in ys)
-    assert sum(counts.values()) == 200
+    assert result == evaluate_arch(supernet, arch, batches)  # deterministic
+    assert sum(len(y) for _, y in batches) == 200
+
+
+def test_recalibration_uses_its_own_statistics_and_restores_the_supernets(trained):
+    out, _, _ = trained
+    supernet, manifest = load_checkpoint(out)
+    before = {k: v.clone() for k, v in supernet.state_dict().items()}
+    batches, calib = validation_batches(manifest, 100, 1), calibration_batches(manifest, 100, 2)
+    arch = ("nor_conv_3x3", "skip_connect", "nor_conv_1x1", "avg_pool_3x3", "nor_conv_3x3", "none")
+    recal = evaluate_arch(supernet, arch, batches, "recalibrate", calib)
+    assert recal != evaluate_arch(supernet, arch, batches, "train")
+    assert recal == evaluate_arch(supernet, arch, batches, "recalibrate", calib)
+    assert all(torch.equal(before[k], v) for k, v in supernet.state_dict().items())
+    with pytest.raises(ValueError, match="calibration"):
+        evaluate_arch(supernet, arch, batches, "recalibrate")
+
+
+def test_post_deisomorphism_is_the_mean_over_the_class(trained):
+    out, _, _ = trained
+    supernet, manifest = load_checkpoint(out)
+    batches = validation_batches(manifest, 100, 1)
+    # a class whose members run different supernet paths (edges swapped between the two inner nodes)
+    members = next(m for m in isomorphism_classes().values() if has_conv_path(m[0]) and len(class_paths(m[0])) == 3)
+    arch = members[0]
+    by_member = [evaluate_arch(supernet, m, batches) for m in members]
+    expected = sum(s["oneshot_acc"] for s in by_member) / len(members)
+    result = score_arch(supernet, arch, batches, post_deiso=True)
+    assert result["oneshot_acc"] == pytest.approx(expected)
+    assert sum(n for _, n in class_paths(arch)) == len(members)
+    # every member of a class gets the same score
+    assert score_arch(supernet, members[-1], batches, post_deiso=True) == pytest.approx(result)
+
+
+def test_dead_edges_do_not_change_the_supernet_path(trained):
+    arch = ("nor_conv_3x3", "nor_conv_1x1", "none", "none", "none", "nor_conv_3x3")  # node 1 leads nowhere
+    assert live_form(arch) == ("none", "nor_conv_1x1", "none", "none", "none", "nor_conv_3x3")
+    supernet, manifest = load_checkpoint(trained[0])
+    batches = validation_batches(manifest, 100, 1)
+    assert evaluate_arch(supernet, arch, batches) == evaluate_arch(supernet, live_form(arch), batches)
+
+
+def test_averaging_checkpoints(trained, tmp_path):
+    out, first, _ = trained
+    second_dir = _copy(out, tmp_path / "two")
+    second = training.train(training.TrainConfig(sampler="uniform", **{**TINY, "epochs": 2}), second_dir, resume=True)
+    averaged = average_checkpoints([out, second_dir], tmp_path / "avg")
+    net, manifest = load_checkpoint(tmp_path / "avg")
+    a, b = load_checkpoint(out)[0].state_dict(), load_checkpoint(second_dir)[0].state_dict()
+    name = "classifier.weight"
+    assert torch.allclose(net.state_dict()[name], (a[name] + b[name]) / 2)
+    assert [s["sha256"] for s in averaged["averaged_from"]] == [first["sha256"], second["sha256"]]
+    assert not (tmp_path / "avg" / "optimizer.pt").exists()
+    with pytest.raises(CheckpointError, match="at least two"):
+        average_checkpoints([out], tmp_path / "avg2")
+
+
+def test_registry_lists_and_resolves_by_name_or_sha_prefix(trained, tmp_path):
+    out, manifest, _ = trained
+    root = out.parent
+    listed = list_checkpoints(root)
+    assert [c["name"] for c in listed] == ["tiny"] and listed[0]["sha256"] == manifest["sha256"]
+    assert resolve(root, "tiny")["sha256"] == manifest["sha256"]
+    assert resolve(root, manifest["sha256"][:10])["name"] == "tiny"
+    assert resolve(root, None)["name"] == "tiny"  # the newest complete one
+    with pytest.raises(CheckpointError, match="no supernet checkpoint 'nope'"):
+        resolve(root, "nope")
+    with pytest.raises(CheckpointError, match="no complete supernet"):
+        resolve(tmp_path, None)
 
 
 def test_train_and_validation_splits_are_disjoint_and_fixed():
-    images = training.load_dataset("cifar10", "train")
-    a_train, a_val = training.split(images)
-    b_train, b_val = training.split(images)
-    assert len(a_val) == training.VALIDATION_IMAGES and len(a_train) == len(images) - training.VALIDATION_IMAGES
+    images = load_dataset("cifar10", "train")
+    a_train, a_val = split(images)
+    b_train, b_val = split(images)
+    assert len(a_val) == VALIDATION_IMAGES and len(a_train) == len(images) - VALIDATION_IMAGES
     assert (a_val.x == b_val.x).all()
     train_rows = {row.tobytes() for row in a_train.x.reshape(len(a_train), -1)}
     assert not any(row.tobytes() in train_rows for row in a_val.x.reshape(len(a_val), -1))
 
 
-def test_unknown_sampler_is_refused(tmp_path):
+def test_bad_configurations_are_refused(tmp_path):
     with pytest.raises(ValueError, match="unknown sampler"):
         training.train(training.TrainConfig(sampler="nope", **TINY), tmp_path)
+    with pytest.raises(ValueError, match="out of range"):
+        training.train(training.TrainConfig(**{**TINY, "epochs": 0}), tmp_path)

@@ -1,8 +1,9 @@
-"""`archscore supernet train | eval`: the one-shot estimator from the command line."""
+"""`archscore supernet train | eval | average | list`: the one-shot estimator from the command line."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -15,46 +16,66 @@ from estimators.truth import TruthError, resolve_truth
 
 app = typer.Typer(help="Train and evaluate weight-sharing supernets (one-shot estimators).", no_args_is_help=True)
 
+DEFAULT_DIR = Path(os.environ.get("ARCHSCORE_SUPERNET_DIR", ".archscore/supernets"))
+
+
+def _is_checkpoint(folder: Path) -> None:
+    if not (folder / "manifest.json").is_file():
+        fail(f"{folder}: not a checkpoint folder (no manifest.json)")
+
 
 @app.command()
 def train(
-    out_dir: Annotated[Path, typer.Option("--out", help="checkpoint folder")],
+    out_dir: Annotated[Path, typer.Option("--out", help="checkpoint folder (the service serves those under "
+                                          "ARCHSCORE_SUPERNET_DIR, default .archscore/supernets)")],
     sampler: Annotated[str, typer.Option(help="uniform, deiso or fair")] = "uniform",
     archs_per_step: Annotated[int, typer.Option("--archs-per-step", help="S architectures per step")] = 1,
     epochs: Annotated[int, typer.Option(help="total epochs (with --resume: continue up to this)")] = 1,
     batch_size: Annotated[int, typer.Option("--batch-size")] = 128,
     lr: Annotated[float, typer.Option()] = 0.05,
+    patience: Annotated[int, typer.Option(help="epochs without improvement before the LR is halved")] = 3,
+    augment: Annotated[bool, typer.Option("--augment/--no-augment", help="random crops and flips")] = True,
     channels: Annotated[int, typer.Option("--channels", help="C of the network")] = 16,
     cells: Annotated[int, typer.Option("--cells", help="N cells per stage")] = 5,
     seed: Annotated[int, typer.Option()] = 0,
     data_root: Annotated[str | None, typer.Option("--data-root", help="full CIFAR-10 python batches")] = None,
+    device: Annotated[str, typer.Option(help="auto (cuda when available), cpu or cuda")] = "auto",
     resume: Annotated[bool, typer.Option("--resume", help="continue from the checkpoint in --out")] = False,
 ) -> None:
     """Train an NB201 supernet on the embedded CIFAR-10 subset (or --data-root) and write a checkpoint."""
+    from estimators.one_shot.registry import CheckpointError
     from estimators.one_shot.samplers import SAMPLERS
     from estimators.one_shot.training import TrainConfig
     from estimators.one_shot.training import train as run_training
+    from estimators.zero_shot.engine import pick_device
 
     if sampler not in SAMPLERS:
         fail(f"--sampler: unknown sampler {sampler!r}; available: {', '.join(SAMPLERS)}")
-    if min(archs_per_step, epochs, batch_size, channels, cells) < 1 or lr <= 0:
+    if min(archs_per_step, epochs, batch_size, channels, cells) < 1 or lr <= 0 or patience < 0:
         fail("--archs-per-step, --epochs, --batch-size, --channels, --cells and --lr must be positive")
+    if device not in ("auto", "cpu", "cuda"):
+        fail("--device must be auto, cpu or cuda")
+    try:
+        device = pick_device(device)
+    except RuntimeError as exc:
+        fail(str(exc))
     config = TrainConfig(sampler=sampler, archs_per_step=archs_per_step, epochs=epochs, batch_size=batch_size,
-                         lr=lr, seed=seed, data_root=data_root, C=channels, N=cells)
+                         lr=lr, patience=patience, augment=augment, seed=seed, data_root=data_root,
+                         C=channels, N=cells)
     with _progress() as bar:
         task = bar.add_task("training", total=None)
 
         def report(p: dict) -> None:
             bar.update(task, total=p["steps"], completed=p["step"],
-                       description=f"epoch {p['epoch']}/{epochs} loss {p['loss']:.3f}")
+                       description=f"epoch {p['epoch']}/{p['epochs']} loss {p['loss']:.3f}")
 
         try:
-            manifest = run_training(config, out_dir, resume=resume, progress=report)
-        except ValueError as exc:
+            manifest = run_training(config, out_dir, resume=resume, progress=report, device=device)
+        except (CheckpointError, ValueError) as exc:
             fail(str(exc))
     last = manifest["history"][-1]
     out.print(f"checkpoint {out_dir} (sha256 {manifest['sha256'][:16]}…): epoch {last['epoch']}, "
-              f"train loss {last['train_loss']:.3f}, validation loss {last['val_loss']:.3f}")
+              f"train loss {last['train_loss']:.3f}, validation loss {last['val_loss']:.3f}, lr {last['lr']:.4g}")
 
 
 @app.command("eval")
@@ -64,30 +85,32 @@ def evaluate(
     seed: Annotated[int, typer.Option()] = 0,
     truth: Annotated[str, typer.Option(help="ground-truth column")] = "cifar10_test",
     batches: Annotated[int, typer.Option(help="validation batches of 100 images (at most 5)")] = 5,
-    bn_mode: Annotated[str, typer.Option("--bn-mode", help="train (batch statistics) or eval")] = "train",
+    bn_mode: Annotated[str, typer.Option("--bn-mode", help="train (batch statistics) or recalibrate")] = "train",
+    post_deiso: Annotated[bool, typer.Option("--post-deiso", help="average over each isomorphism class")] = False,
     output: Annotated[Path | None, typer.Option("--out", help="write the report as JSON")] = None,
 ) -> None:
     """Evaluate sampled cells with the supernet and rank oneshot_acc / oneshot_loss against ground truth."""
-    from estimators.one_shot.training import evaluate_arch, fixed_batches, load_checkpoint, load_dataset, split
+    from estimators.one_shot.checkpoints import load_checkpoint
+    from estimators.one_shot.evaluation import BN_MODES, calibration_batches, score_arch, validation_batches
+    from estimators.one_shot.registry import CheckpointError
 
-    if not (checkpoint / "manifest.json").is_file():
-        fail(f"{checkpoint}: not a checkpoint folder (no manifest.json)")
-    if not 1 <= batches <= 5 or bn_mode not in ("train", "eval") or sample < 2:
-        fail("--batches must be 1..5, --bn-mode train or eval, --sample at least 2")
+    _is_checkpoint(checkpoint)
+    if not 1 <= batches <= 5 or bn_mode not in BN_MODES or sample < 2:
+        fail(f"--batches must be 1..5, --bn-mode one of {', '.join(BN_MODES)}, --sample at least 2")
     try:
         gt = resolve_truth("nb201", truth)
         supernet, manifest = load_checkpoint(checkpoint)
-    except (TruthError, ValueError) as exc:
+    except (TruthError, CheckpointError) as exc:
         fail(str(exc))
     space = get_space("nb201")
     archs = space.sample(sample, seed)
-    _, val = split(load_dataset(manifest["dataset"], "train", manifest["train_config"].get("data_root")))
-    val_batches = fixed_batches(val, 100, batches, seed=0)
+    val_batches = validation_batches(manifest, 100, batches)
+    calibration = calibration_batches(manifest) if bn_mode == "recalibrate" else None
     scores = []
     with _progress() as bar:
         task = bar.add_task("evaluating", total=len(archs))
         for arch in archs:
-            scores.append(evaluate_arch(supernet, arch, val_batches, bn_mode))
+            scores.append(score_arch(supernet, arch, val_batches, bn_mode, post_deiso, calibration))
             bar.advance(task)
     ids = [space.canonical_key(a) + space.to_string(a) for a in archs]
     values = [gt.get(a) for a in archs]
@@ -96,6 +119,53 @@ def evaluate(
         out.print(f"{name}: Kendall τ {r['kendall_tau']:.3f}, Spearman {r['spearman']:.3f}, "
                   f"P@top5% {r['p_at_top'].get('0.05', float('nan')):.3f} over {r['n']} cells vs {truth}")
     if output:
-        output.write_text(json.dumps({"checkpoint": manifest, "criteria": report,
+        settings = {"batches": batches, "batch_size": 100, "bn_mode": bn_mode, "post_deiso": post_deiso}
+        output.write_text(json.dumps({"checkpoint": manifest, "evaluation": settings, "criteria": report,
                                       "archs": [space.to_string(a) for a in archs], "scores": scores}, indent=1))
         err.print(f"report written to {output}")
+
+
+@app.command()
+def average(
+    checkpoints: Annotated[list[Path], typer.Argument(help="checkpoint folders of the same network")],
+    out_dir: Annotated[Path, typer.Option("--out", help="folder for the averaged checkpoint")],
+) -> None:
+    """Average the weights of several checkpoints (e.g. the last epochs of one run) into a new one."""
+    from estimators.one_shot.checkpoints import average_checkpoints
+    from estimators.one_shot.registry import CheckpointError
+
+    for folder in checkpoints:
+        _is_checkpoint(folder)
+    if (out_dir / "manifest.json").exists():
+        fail(f"--out: {out_dir} already holds a checkpoint")
+    try:
+        manifest = average_checkpoints(checkpoints, out_dir)
+    except CheckpointError as exc:
+        fail(str(exc))
+    out.print(f"checkpoint {out_dir} (sha256 {manifest['sha256'][:16]}…): average of {len(checkpoints)}")
+
+
+@app.command("list")
+def list_command(
+    directory: Annotated[Path, typer.Option("--dir", help="folder holding checkpoint folders")] = DEFAULT_DIR,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Checkpoints under a folder (the service's ARCHSCORE_SUPERNET_DIR by default), newest first."""
+    from rich.table import Table
+
+    from estimators.one_shot.registry import list_checkpoints
+
+    found = list_checkpoints(directory)
+    if as_json:
+        out.print_json(data=found)
+        return
+    if not found:
+        err.print(f"no checkpoints in {directory}")
+        return
+    table = Table("name", "sha256", "sampler", "epochs", "network", "train loss")
+    for c in found:
+        epochs = f"{c['epochs']}/{c['planned_epochs']}" + ("" if c["complete"] else " (training)")
+        loss = "-" if c["train_loss"] is None else f"{c['train_loss']:.3f}"
+        network = ", ".join(f"{k}={v}" for k, v in (c["network"] or {}).items() if k in ("C", "N"))
+        table.add_row(c["name"], c["sha256"][:16], str(c["sampler"]), epochs, network, loss)
+    out.print(table)

@@ -1,19 +1,15 @@
-"""Train, checkpoint and evaluate the NB201 supernet (SPEC §4).
+"""Train the NB201 supernet (SPEC §4).
 
 A step samples S architectures, averages each parameter's gradient over the architectures that used
-it, clips the global norm at 5 and takes an SGD step (momentum, weight decay); the learning rate is
-halved when the validation loss stops improving. Data: a fixed train/validation split of the
-training images (the embedded CIFAR-10 subset by default), no augmentation.
-
-Checkpoint folder: ``weights.pt`` (a state dict, loaded with ``weights_only=True``), ``optimizer.pt``
-(for resuming) and ``manifest.json`` (space, network config, sampler, epochs, dataset, seed, sha256
-of the weights).
+it, clips the global norm at 5 and takes an SGD step (momentum, weight decay). The learning rate is
+halved when the validation loss has not improved for ``patience`` epochs; the validation loss is the
+mean over a fixed set of cells on fixed validation batches, so that epochs are comparable. Data: a
+fixed train/validation split of the training images (the embedded CIFAR-10 subset by default),
+with random crops and horizontal flips (``augment``). Runs on CUDA when available.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import random
 import time
@@ -21,17 +17,19 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-from estimators.datasets import ImageSet, fixed_batches, load_dataset
+from estimators.datasets import fixed_batches, load_dataset
+from estimators.one_shot.checkpoints import load_checkpoint, save_checkpoint
+from estimators.one_shot.evaluation import evaluate_arch
+from estimators.one_shot.registry import MANIFEST, OPTIMIZER, CheckpointError
 from estimators.one_shot.samplers import SAMPLERS
+from estimators.one_shot.split import split
 from estimators.one_shot.supernet import NB201Supernet
 from estimators.spaces.nb201 import Arch
 
-WEIGHTS, OPTIMIZER, MANIFEST = "weights.pt", "optimizer.pt", "manifest.json"
-VALIDATION_IMAGES = 500
+VALIDATION_CELLS = 16  # fixed cells whose mean validation loss drives the plateau schedule
 
 
 @dataclass
@@ -44,21 +42,32 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     grad_clip: float = 5.0
+    patience: int = 3
+    augment: bool = True
     seed: int = 0
     dataset: str = "cifar10"
     data_root: str | None = None
     C: int = 16
     N: int = 5
+    steps_per_epoch: int | None = None  # default: one pass over the training split
+
+    def check(self) -> None:
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"unknown sampler {self.sampler!r}; available: {', '.join(SAMPLERS)}")
+        positive = ("archs_per_step", "epochs", "batch_size", "C", "N")
+        bad = [name for name in positive if getattr(self, name) < 1]
+        if bad or self.lr <= 0 or self.patience < 0 or (self.steps_per_epoch is not None and self.steps_per_epoch < 1):
+            raise ValueError(f"{', '.join(bad) or 'lr, patience or steps_per_epoch'} out of range")
 
 
-def split(images: ImageSet) -> tuple[ImageSet, ImageSet]:
-    """The fixed train/validation split: the last VALIDATION_IMAGES of a seed-0 permutation validate."""
-    order = np.random.default_rng(0).permutation(len(images))
-    val, train = order[-VALIDATION_IMAGES:], order[:-VALIDATION_IMAGES]
-    def part(idx: np.ndarray, tag: str) -> ImageSet:
-        return ImageSet(images.x[idx], images.y[idx], images.num_classes, images.name, f"{images.source} ({tag})")
-
-    return part(train, "train split"), part(val, "validation split")
+def augment_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Random 32x32 crops of the zero-padded (by 4) images and random horizontal flips."""
+    n = x.shape[0]
+    padded = F.pad(x, (4, 4, 4, 4))
+    offsets = torch.randint(0, 9, (n, 2), generator=generator).tolist()
+    crops = torch.stack([padded[i, :, a : a + 32, b : b + 32] for i, (a, b) in enumerate(offsets)])
+    flip = torch.rand(n, generator=generator) < 0.5
+    return torch.where(flip[:, None, None, None].to(x.device), crops.flip(3), crops)
 
 
 def _step(supernet: NB201Supernet, archs: list[Arch], x, y, optimizer, clip: float) -> float:
@@ -82,98 +91,78 @@ def _step(supernet: NB201Supernet, archs: list[Arch], x, y, optimizer, clip: flo
     return total / len(archs)
 
 
-def evaluate_arch(supernet: NB201Supernet, arch: Arch, batches, bn_mode: str = "train") -> dict[str, float]:
-    """Top-1 accuracy and negated mean loss over ``batches``; BN in train mode by default (the paper's)."""
-    supernet.train(bn_mode == "train")
-    correct = seen = 0
-    loss = 0.0
-    with torch.no_grad():
-        for x, y in batches:
-            out = supernet(x, arch)
-            loss += F.cross_entropy(out, y, reduction="sum").item()
-            correct += (out.argmax(1) == y).sum().item()
-            seen += len(y)
-    return {"oneshot_acc": correct / seen, "oneshot_loss": -loss / seen}
-
-
-def sha256_file(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def save_checkpoint(folder: Path, supernet: NB201Supernet, optimizer, config: TrainConfig, epochs_done: int, history: list) -> dict:
-    folder.mkdir(parents=True, exist_ok=True)
-    torch.save(supernet.state_dict(), folder / WEIGHTS)
-    torch.save(optimizer.state_dict(), folder / OPTIMIZER)
-    manifest = {
-        "space": "nb201",
-        "network": supernet.config,
-        "sampler": config.sampler,
-        "epochs": epochs_done,
-        "dataset": config.dataset,
-        "seed": config.seed,
-        "train_config": asdict(config),
-        "history": history,
-        "sha256": sha256_file(folder / WEIGHTS),
-    }
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1))
-    return manifest
-
-
-def load_checkpoint(folder: Path) -> tuple[NB201Supernet, dict]:
-    """Load safely (weights_only) and check the weights against the manifest's sha256."""
-    folder = Path(folder)
-    manifest = json.loads((folder / MANIFEST).read_text())
-    if sha256_file(folder / WEIGHTS) != manifest["sha256"]:
-        raise ValueError(f"{folder / WEIGHTS}: sha256 differs from the manifest")
-    supernet = NB201Supernet(**manifest["network"])
-    supernet.load_state_dict(torch.load(folder / WEIGHTS, map_location="cpu", weights_only=True))
-    return supernet, manifest
+def _optimizer(supernet: NB201Supernet, config: TrainConfig):
+    optimizer = torch.optim.SGD(
+        supernet.parameters(), config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+    )
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=config.patience)
+    return optimizer, scheduler
 
 
 def train(
-    config: TrainConfig, out: Path, resume: bool = False, progress: Callable[[dict], None] | None = None
+    config: TrainConfig,
+    out: Path,
+    resume: bool = False,
+    progress: Callable[[dict], None] | None = None,
+    device: str = "cpu",
 ) -> dict:
-    """Train for ``config.epochs`` epochs in total (continuing from ``out`` when ``resume``)."""
-    if config.sampler not in SAMPLERS:
-        raise ValueError(f"unknown sampler {config.sampler!r}; available: {', '.join(SAMPLERS)}")
+    """Train for ``config.epochs`` epochs in total (continuing from ``out`` when ``resume``); a
+    checkpoint is written after every epoch. ``progress`` gets epoch, step, loss and seconds left."""
+    config.check()
+    out = Path(out)
     train_set, val_set = split(load_dataset(config.dataset, "train", config.data_root))
-    val_batches = fixed_batches(val_set, 100, len(val_set) // 100, seed=0)
+    val_batches = [(x.to(device), y.to(device)) for x, y in fixed_batches(val_set, 100, 2, seed=0)]
+    val_cells = SAMPLERS["uniform"](random.Random(12345), VALIDATION_CELLS)
     torch.manual_seed(config.seed)
-    supernet = NB201Supernet(C=config.C, N=config.N, num_classes=train_set.num_classes)
-    optimizer = torch.optim.SGD(supernet.parameters(), config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=1)
+    supernet = NB201Supernet(C=config.C, N=config.N, num_classes=train_set.num_classes).to(device)
+    optimizer, scheduler = _optimizer(supernet, config)
     start, history = 0, []
-    if resume and (Path(out) / MANIFEST).exists():
-        supernet, manifest = load_checkpoint(Path(out))
-        optimizer = torch.optim.SGD(supernet.parameters(), config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-        optimizer.load_state_dict(torch.load(Path(out) / OPTIMIZER, weights_only=True))
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=1)
+    if resume and (out / MANIFEST).exists():
+        supernet, manifest = load_checkpoint(out, device)
+        if manifest["network"] != supernet.config or not (out / OPTIMIZER).exists():
+            raise CheckpointError(f"{out}: cannot resume (no optimizer state or another network)")
+        optimizer, scheduler = _optimizer(supernet, config)
+        optimizer.load_state_dict(torch.load(out / OPTIMIZER, map_location=device, weights_only=True))
         start, history = manifest["epochs"], manifest["history"]
+        for h in history:  # replay the schedule's memory of the validation losses
+            scheduler.step(h["val_loss"])
+        for group in optimizer.param_groups:
+            group["lr"] = history[-1]["lr"] if history else config.lr
+    elif (out / MANIFEST).exists():
+        raise CheckpointError(f"{out} already holds a checkpoint; resume it or choose another folder")
+    if start >= config.epochs:
+        raise CheckpointError(f"nothing to train: the checkpoint in {out} already has {start} epochs")
     rng = random.Random(config.seed * 1000 + start)
-    steps = len(train_set) // config.batch_size
+    generator = torch.Generator().manual_seed(config.seed * 1000 + start)
+    steps = config.steps_per_epoch or len(train_set) // config.batch_size
     started = time.perf_counter()
-    manifest = None
+    manifest: dict = {}
     for epoch in range(start, config.epochs):
         supernet.train()
-        batches = fixed_batches(train_set, config.batch_size, steps, seed=config.seed * 1000 + epoch)
+        batches = fixed_batches(train_set, config.batch_size, min(steps, len(train_set) // config.batch_size),
+                                seed=config.seed * 1000 + epoch)
         losses = []
-        for step, (x, y) in enumerate(batches):
+        for step in range(steps):
+            x, y = batches[step % len(batches)]
+            if config.augment:
+                x = augment_batch(x, generator)
             archs = SAMPLERS[config.sampler](rng, config.archs_per_step)
-            losses.append(_step(supernet, archs, x, y, optimizer, config.grad_clip))
+            losses.append(_step(supernet, archs, x.to(device), y.to(device), optimizer, config.grad_clip))
             if progress:
                 done = (epoch - start) * steps + step + 1
                 total = (config.epochs - start) * steps
                 elapsed = time.perf_counter() - started
-                progress({"epoch": epoch + 1, "step": step + 1, "steps": steps, "loss": losses[-1],
-                          "seconds_left": elapsed / done * (total - done)})
-        val = [evaluate_arch(supernet, a, val_batches)["oneshot_loss"] for a in SAMPLERS["uniform"](random.Random(epoch), 8)]
-        val_loss = -sum(val) / len(val)
+                progress({"epoch": epoch + 1, "epochs": config.epochs, "step": step + 1, "steps": steps,
+                          "loss": losses[-1], "seconds_left": elapsed / done * (total - done)})
+        if not all(math.isfinite(loss) for loss in losses):
+            raise RuntimeError(f"training diverged in epoch {epoch + 1} (non-finite loss)")
+        val_loss = -sum(evaluate_arch(supernet, a, val_batches)["oneshot_loss"] for a in val_cells) / len(val_cells)
         scheduler.step(val_loss)
         history.append({"epoch": epoch + 1, "train_loss": sum(losses) / len(losses), "val_loss": val_loss,
-                        "lr": optimizer.param_groups[0]["lr"]})
-        manifest = save_checkpoint(Path(out), supernet, optimizer, config, epoch + 1, history)
-    if manifest is None:
-        raise ValueError(f"nothing to train: the checkpoint in {out} already has {start} epochs")
-    if not all(math.isfinite(h["train_loss"]) for h in history):
-        raise RuntimeError("training diverged (non-finite loss)")
+                        "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - started})
+        manifest = save_checkpoint(out, supernet, optimizer, {
+            "sampler": config.sampler, "epochs": epoch + 1, "complete": epoch + 1 == config.epochs,
+            "dataset": config.dataset, "seed": config.seed, "train_config": asdict(config),
+            "history": history, "updated": time.time(),
+        })
     return manifest

@@ -1,0 +1,82 @@
+"""Supernet checkpoints: a folder with ``weights.pt`` (a state dict, always loaded with
+``weights_only=True``), ``optimizer.pt`` (for resuming; absent from averaged checkpoints) and
+``manifest.json`` (space, network config, sampler, epochs, dataset, seed, sha256 of the weights).
+
+Files are written to a temporary name and renamed, the manifest last, so a reader sees either the
+old or the new checkpoint; a reader that catches the two files mid-swap gets a sha256 mismatch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from estimators.one_shot.registry import MANIFEST, OPTIMIZER, WEIGHTS, CheckpointError, sha256_file
+from estimators.one_shot.supernet import NB201Supernet
+
+
+def _atomic_save(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def write_manifest(folder: Path, manifest: dict) -> None:
+    tmp = folder / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=1))
+    os.replace(tmp, folder / MANIFEST)
+
+
+def save_checkpoint(folder: Path, supernet: NB201Supernet, optimizer, fields: dict) -> dict:
+    """Write weights (and optimizer state when given), then the manifest with the weights' sha256."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    _atomic_save({k: v.detach().cpu() for k, v in supernet.state_dict().items()}, folder / WEIGHTS)
+    if optimizer is not None:
+        _atomic_save(optimizer.state_dict(), folder / OPTIMIZER)
+    manifest = {"space": "nb201", "network": supernet.config, **fields, "sha256": sha256_file(folder / WEIGHTS)}
+    write_manifest(folder, manifest)
+    return manifest
+
+
+def load_checkpoint(folder: Path, device: str = "cpu") -> tuple[NB201Supernet, dict]:
+    """Load safely (weights_only) and check the weights against the manifest's sha256."""
+    folder = Path(folder)
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{folder}: not a readable checkpoint ({exc})") from None
+    if sha256_file(folder / WEIGHTS) != manifest.get("sha256"):
+        raise CheckpointError(f"{folder / WEIGHTS}: sha256 differs from the manifest (changed or being written)")
+    supernet = NB201Supernet(**manifest["network"])
+    supernet.load_state_dict(torch.load(folder / WEIGHTS, map_location="cpu", weights_only=True))
+    return supernet.to(device), manifest
+
+
+def average_checkpoints(folders: list[Path], out: Path) -> dict:
+    """Average the weights of checkpoints of the same network (SPEC §4 mitigation); BN running
+    statistics are averaged too, integer buffers (batch counters) taken from the last checkpoint."""
+    if len(folders) < 2:
+        raise CheckpointError("averaging needs at least two checkpoints")
+    loaded = [load_checkpoint(f) for f in folders]
+    configs = {json.dumps(m["network"], sort_keys=True) for _, m in loaded}
+    if len(configs) > 1:
+        raise CheckpointError("checkpoints have different network configurations; cannot average")
+    states = [net.state_dict() for net, _ in loaded]
+    averaged = {}
+    for name, last in states[-1].items():
+        if last.is_floating_point():
+            averaged[name] = torch.stack([s[name] for s in states]).mean(0)
+        else:
+            averaged[name] = last
+    supernet = NB201Supernet(**loaded[0][1]["network"])
+    supernet.load_state_dict(averaged)
+    first = loaded[-1][1]
+    fields = {k: first[k] for k in ("sampler", "dataset", "seed", "train_config") if k in first}
+    fields.update(epochs=first.get("epochs"), complete=True, history=[],
+                  averaged_from=[{"path": str(f), "sha256": m["sha256"], "epochs": m.get("epochs")}
+                                 for f, (_, m) in zip(folders, loaded)])
+    return save_checkpoint(out, supernet, None, fields)

@@ -1,0 +1,128 @@
+"""One-shot scores of an architecture from a trained supernet (SPEC §4).
+
+``oneshot_acc`` is top-1 accuracy and ``oneshot_loss`` the negated mean cross-entropy (higher is
+better for both) over fixed batches of the checkpoint's validation split, dropout off. BatchNorm
+uses batch statistics (``train``, the paper's default) or statistics recalibrated for the
+architecture on training batches (``recalibrate``). With post de-isomorphism the score is the mean
+over every member of the architecture's isomorphism class; members that differ only on dead edges
+run the same supernet path, so each distinct live path is evaluated once and weighted by its count.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from estimators.datasets import fixed_batches, load_dataset
+from estimators.one_shot.split import split
+from estimators.one_shot.supernet import NB201Supernet
+from estimators.spaces.nb201 import Arch, canonical_key, isomorphism_classes, live_edges
+
+BN_MODES = ("train", "recalibrate")
+RECALIBRATION_BATCHES = 4
+
+
+def validation_batches(manifest: dict, batch_size: int = 100, num_batches: int = 5, seed: int = 0, device="cpu"):
+    """Fixed batches of the checkpoint's validation split (500 images for the embedded subset)."""
+    data_root = manifest.get("train_config", {}).get("data_root")
+    _, val = split(load_dataset(manifest["dataset"], "train", data_root))
+    return [(x.to(device), y.to(device)) for x, y in fixed_batches(val, batch_size, num_batches, seed)]
+
+
+def calibration_batches(manifest: dict, batch_size: int = 100, num_batches: int = RECALIBRATION_BATCHES,
+                        seed: int = 0, device="cpu"):
+    data_root = manifest.get("train_config", {}).get("data_root")
+    train, _ = split(load_dataset(manifest["dataset"], "train", data_root))
+    return [(x.to(device), y.to(device)) for x, y in fixed_batches(train, batch_size, num_batches, seed)]
+
+
+def live_form(arch: Arch) -> Arch:
+    """The architecture with dead edges set to none: what the supernet actually runs."""
+    return tuple(op if live else "none" for op, live in zip(arch, live_edges(arch)))
+
+
+def class_paths(arch: Arch) -> list[tuple[Arch, int]]:
+    """Distinct live paths of the isomorphism class of ``arch``, with how many members run each."""
+    counts = Counter(live_form(member) for member in isomorphism_classes()[canonical_key(arch)])
+    return sorted(counts.items())
+
+
+@contextlib.contextmanager
+def batch_statistics(supernet: NB201Supernet):
+    """BN normalises with each batch's statistics and leaves the running statistics untouched."""
+    norms = [m for m in supernet.modules() if isinstance(m, nn.BatchNorm2d)]
+    supernet.train()
+    try:
+        for m in norms:
+            m.track_running_stats = False
+        yield
+    finally:
+        for m in norms:
+            m.track_running_stats = True
+
+
+@contextlib.contextmanager
+def recalibrated(supernet: NB201Supernet, arch: Arch, batches):
+    """BN running statistics re-estimated for ``arch`` on ``batches``; the supernet's own are restored after."""
+    norms = [m for m in supernet.modules() if isinstance(m, nn.BatchNorm2d)]
+    saved = [(m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone(), m.momentum) for m in norms]
+    try:
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the calibration batches
+        supernet.train()
+        with torch.no_grad():
+            for x, _ in batches:
+                supernet(x, arch)
+        supernet.eval()
+        yield
+    finally:
+        for m, (mean, var, count, momentum) in zip(norms, saved):
+            m.running_mean.copy_(mean)
+            m.running_var.copy_(var)
+            m.num_batches_tracked.copy_(count)
+            m.momentum = momentum
+
+
+def _run(supernet: NB201Supernet, arch: Arch, batches) -> dict[str, float]:
+    correct = seen = 0
+    loss = 0.0
+    with torch.no_grad():
+        for x, y in batches:
+            out = supernet(x, arch)
+            loss += F.cross_entropy(out, y, reduction="sum").item()
+            correct += (out.argmax(1) == y).sum().item()
+            seen += len(y)
+    return {"oneshot_acc": correct / seen, "oneshot_loss": -loss / seen}
+
+
+def evaluate_arch(supernet: NB201Supernet, arch: Arch, batches, bn_mode: str = "train", calibration=None) -> dict:
+    """Scores of one architecture. ``calibration``: training batches, needed for ``recalibrate``."""
+    arch = tuple(arch)
+    if bn_mode == "train":
+        with batch_statistics(supernet):
+            return _run(supernet, arch, batches)
+    if bn_mode == "recalibrate":
+        if not calibration:
+            raise ValueError("bn_mode 'recalibrate' needs calibration batches")
+        with recalibrated(supernet, arch, calibration):
+            return _run(supernet, arch, batches)
+    raise ValueError(f"unknown bn_mode {bn_mode!r}; use one of {', '.join(BN_MODES)}")
+
+
+def score_arch(supernet, arch: Arch, batches, bn_mode: str = "train", post_deiso: bool = False,
+               calibration=None) -> dict[str, float]:
+    """``evaluate_arch``, or with ``post_deiso`` its mean over the isomorphism class."""
+    if not post_deiso:
+        return evaluate_arch(supernet, arch, batches, bn_mode, calibration)
+    paths = class_paths(arch)
+    total = sum(n for _, n in paths)
+    sums = Counter()
+    for path, n in paths:
+        for name, value in evaluate_arch(supernet, path, batches, bn_mode, calibration).items():
+            sums[name] += value * n
+    return {name: value / total for name, value in sums.items()}

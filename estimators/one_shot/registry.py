@@ -1,0 +1,88 @@
+"""Find supernet checkpoints on disk by name or sha256, without torch (the API lists them)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+WEIGHTS, OPTIMIZER, MANIFEST = "weights.pt", "optimizer.pt", "manifest.json"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, unreadable, ambiguous or does not match its manifest."""
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_manifest(folder: Path) -> dict | None:
+    try:
+        return json.loads((Path(folder) / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def summary(name: str, manifest: dict) -> dict:
+    """What a listing shows of a checkpoint."""
+    config = manifest.get("train_config", {})
+    return {
+        "name": name,
+        "sha256": manifest["sha256"],
+        "space": manifest.get("space"),
+        "network": manifest.get("network"),
+        "sampler": manifest.get("sampler"),
+        "epochs": manifest.get("epochs"),
+        "planned_epochs": config.get("epochs", manifest.get("epochs")),
+        "complete": bool(manifest.get("complete")),
+        "dataset": manifest.get("dataset"),
+        "seed": manifest.get("seed"),
+        "train_loss": (manifest.get("history") or [{}])[-1].get("train_loss"),
+        "averaged_from": manifest.get("averaged_from"),
+        "updated": manifest.get("updated"),
+    }
+
+
+def list_checkpoints(root: Path) -> list[dict]:
+    """Every checkpoint folder directly under ``root``, newest first."""
+    root = Path(root)
+    found = []
+    if root.is_dir():
+        for folder in root.iterdir():
+            manifest = read_manifest(folder) if folder.is_dir() else None
+            if manifest and "sha256" in manifest:
+                found.append(summary(folder.name, manifest))
+    return sorted(found, key=lambda c: (c["updated"] or 0, c["name"]), reverse=True)
+
+
+def resolve(root: Path, ref: str | None) -> dict:
+    """A checkpoint by folder name, full sha256 or a sha256 prefix of at least 8 hex digits; with no
+    ``ref``, the newest complete one."""
+    checkpoints = list_checkpoints(root)
+    if ref is None:
+        complete = [c for c in checkpoints if c["complete"]]
+        if not complete:
+            raise CheckpointError(f"no complete supernet checkpoint in {root}; train one first")
+        return complete[0]
+    matches = [c for c in checkpoints if c["name"] == ref]
+    if not matches and len(ref) >= 8 and all(ch in "0123456789abcdef" for ch in ref.lower()):
+        matches = [c for c in checkpoints if c["sha256"].startswith(ref.lower())]
+    if not matches:
+        names = ", ".join(c["name"] for c in checkpoints) or "none"
+        raise CheckpointError(f"no supernet checkpoint {ref!r} (available: {names})")
+    if len({c["sha256"] for c in matches}) > 1:
+        raise CheckpointError(f"{ref!r} matches several checkpoints; give more of the sha256")
+    return matches[0]
+
+
+def folder_of(root: Path, sha256: str) -> Path:
+    """The folder currently holding the checkpoint with this exact sha256."""
+    for c in list_checkpoints(root):
+        if c["sha256"] == sha256:
+            return Path(root) / c["name"]
+    raise CheckpointError(f"no supernet checkpoint with sha256 {sha256[:16]}… in {root} (replaced or removed)")
