@@ -1,4 +1,4 @@
-"""The scoring protocol: everything besides the architecture that changes a zero-shot score.
+"""The scoring protocol: everything besides the architecture that changes a score.
 
 Torch-free, so the API can validate protocols and derive cache keys from them.
 """
@@ -12,6 +12,21 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 PROTOCOL_VERSION = 2
+
+
+VALIDATION_IMAGES = 500  # size of the supernets' fixed validation split (estimators.one_shot.split)
+
+
+class OneShotSettings(BaseModel):
+    """How one-shot scores are taken from a supernet checkpoint (SPEC §4)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    supernet: str = Field(pattern="^[0-9a-f]{64}$", description="sha256 of the checkpoint's weights")
+    bn_mode: Literal["train", "recalibrate"] = "train"
+    post_deiso: bool = Field(default=True, description="average over the isomorphism class")
+    batch_size: int = Field(default=100, ge=1, le=VALIDATION_IMAGES)
+    num_batches: int = Field(default=5, ge=1, le=VALIDATION_IMAGES)
 
 
 class Protocol(BaseModel):
@@ -30,13 +45,17 @@ class Protocol(BaseModel):
     seed: int = Field(default=20, ge=0, le=2**31 - 1)
     bn_mode: Literal["train", "eval"] = Field(default="train", description="train: batch statistics")
     data_seed: int = Field(default=20, ge=0, le=2**31 - 1, description="chooses the fixed batches")
+    oneshot: OneShotSettings | None = Field(default=None, description="set when one-shot estimators are asked for")
 
     @property
     def num_classes(self) -> int:
         return 100 if self.dataset == "cifar100" else 10
 
     def key_fields(self) -> dict:
-        return {"v": PROTOCOL_VERSION, **self.model_dump()}
+        fields = self.model_dump()
+        if fields["oneshot"] is None:  # zero-shot protocols keep the hashes they had before one-shot existed
+            del fields["oneshot"]
+        return {"v": PROTOCOL_VERSION, **fields}
 
     def hash(self) -> str:
         """Stable short hash of the protocol, part of every score cache key."""

@@ -13,13 +13,13 @@ from starlette.concurrency import run_in_threadpool
 
 from estimators.spaces import get_space, list_spaces
 from estimators.truth import TruthError, parse_table
-from estimators.zero_shot.manifest import ZERO_SHOT
-from service import jobs, store
-from service.deps import RedisDep, SettingsDep, celery_app, chunk_sender, require_api_key
+from estimators.catalog import ESTIMATORS
+from service import jobs, store, supernets
+from service.deps import RedisDep, SettingsDep, celery_app, chunk_sender, require_api_key, training_sender
 from service.errors import ApiError, install_error_handlers
 from service.middleware import LimitsAndMetrics
 from service.rankings import rankings, select
-from service.schemas import EXAMPLE_ARCH, ErrorResponse, Job, ScoreRequest
+from service.schemas import EXAMPLE_ARCH, ErrorResponse, Job, ScoreRequest, TrainingJob, TrainRequest
 
 CACHE = Counter("archscore_score_cache_total", "architecture classes answered from the cache or enqueued", ["outcome"])
 TRUTH_NAME = re.compile(r"^[a-zA-Z0-9_\-]{1,64}$")
@@ -27,6 +27,7 @@ TRUTH_NAME = re.compile(r"^[a-zA-Z0-9_\-]{1,64}$")
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "missing or invalid API key"},
     404: {"model": ErrorResponse, "description": "not found"},
+    409: {"model": ErrorResponse, "description": "conflicts with an existing checkpoint or job"},
     413: {"model": ErrorResponse, "description": "request body too large"},
     422: {"model": ErrorResponse, "description": "invalid request; details name each offending field"},
 }
@@ -68,14 +69,25 @@ async def post_scores(
     return JSONResponse(rendered, status_code=200 if rendered["status"] == "done" else 202)
 
 
-@v1.get("/jobs/{job_id}", response_model=Job, summary="Job status, progress and results")
+@v1.get(
+    "/jobs/{job_id}",
+    response_model=Job | TrainingJob,
+    summary="Job status, progress and results",
+    description="A scoring job (`kind` scores) or a supernet training job (`kind` supernet_training).",
+)
 async def get_job(
-    job_id: Annotated[str, Path(pattern="^[0-9a-f]{32}$", description="the job id returned by POST /v1/scores")],
+    job_id: Annotated[
+        str, Path(pattern="^[0-9a-f]{32}$", description="the job id returned by POST /v1/scores or /v1/supernets")
+    ],
     redis: RedisDep,
     settings: SettingsDep,
     wait: Annotated[float, Query(ge=0, description="long-poll: seconds to wait for the job to finish")] = 0.0,
 ) -> dict:
     job = await jobs.load_job(redis, job_id)
+    if job.get("kind") == "supernet_training":
+        if wait:
+            await supernets.wait_for_training(redis, job, _wait_seconds(wait, settings))
+        return await supernets.render_training_job(redis, job)
     if wait:
         await jobs.wait_for_job(redis, job, _wait_seconds(wait, settings))
     space = get_space(job["space"])
@@ -83,6 +95,27 @@ async def get_job(
     if job["truth"]:
         stats = select(await rankings(redis, space, job["protocol_hash"], job["truth"]), job["estimators"])
     return await jobs.render_job(redis, job, stats)
+
+
+@v1.post(
+    "/supernets",
+    response_model=TrainingJob,
+    status_code=202,
+    summary="Train a supernet checkpoint",
+    description="Starts a training job on a training worker (queue `training`) and returns it (202); follow it "
+    "with GET /v1/jobs/{job_id} (epoch, step, loss, seconds left). The checkpoint is written after every epoch "
+    "under the given name and can be scored with as soon as it exists (`protocol.oneshot.supernet`).",
+)
+async def post_supernets(
+    body: TrainRequest, redis: RedisDep, settings: SettingsDep, send=Depends(training_sender)
+) -> dict:
+    job = await supernets.start_training(body, settings, redis, send)
+    return await supernets.render_training_job(redis, job)
+
+
+@v1.get("/supernets", summary="Supernet checkpoints available for one-shot scoring, newest first")
+async def get_supernets(settings: SettingsDep) -> list[dict]:
+    return await supernets.list_supernets(settings)
 
 
 @v1.get("/rankings/{space}", summary="Ranking-quality statistics of every estimator over everything scored so far")
@@ -110,7 +143,7 @@ async def get_rankings(
 
 @v1.get("/estimators", summary="Estimators: name, kind, direction, needs data, version")
 async def get_estimators() -> list[dict]:
-    return [e.to_dict() for e in ZERO_SHOT.values()]
+    return [e.to_dict() for e in ESTIMATORS.values()]
 
 
 @v1.get("/spaces", summary="Search spaces: encodings accepted, size, ground-truth columns")

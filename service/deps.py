@@ -49,6 +49,13 @@ async def chunk_sender(celery=Depends(celery_app)):
     return send
 
 
+async def training_sender(celery=Depends(celery_app)):
+    def send(job_id: str, name: str, config: dict, resume: bool):
+        celery.send_task("archscore.train_supernet", args=[job_id, name, config, resume], queue="training")
+
+    return send
+
+
 async def require_api_key(
     settings: Annotated[Settings, Depends(settings_dep)],
     x_api_key: Annotated[str | None, Header(description="required when the server has API keys configured")] = None,

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from starlette.concurrency import run_in_threadpool
 
+from estimators.catalog import ESTIMATORS, is_one_shot
+from estimators.one_shot.registry import CheckpointError, resolve
 from estimators.spaces import get_space
 from estimators.spaces.base import Arch, SearchSpace
-from estimators.zero_shot.manifest import ZERO_SHOT
 from service import store
 from service.analytic import analytic_names, analytic_scores
 from service.errors import ApiError
@@ -44,8 +45,17 @@ async def validate(request: ScoreRequest, settings: Settings, redis: Redis) -> V
             [("archs", f"{len(request.archs)} given, at most {settings.max_archs_per_request} per request")],
         )
     for i, name in enumerate(request.estimators):
-        if name not in ZERO_SHOT:
+        if name not in ESTIMATORS:
             details.append((f"estimators[{i}]", f"unknown estimator {name!r}"))
+        elif is_one_shot(name) and space.name != "nb201":
+            details.append((f"estimators[{i}]", f"one-shot estimators exist for nb201 only, not {space.name}"))
+    supernet_sha256 = None
+    if any(is_one_shot(n) for n in request.estimators):
+        try:
+            checkpoint = await run_in_threadpool(resolve, settings.supernet_path, request.protocol.oneshot.supernet)
+            supernet_sha256 = checkpoint["sha256"]
+        except CheckpointError as exc:
+            details.append(("protocol.oneshot.supernet", str(exc)))
     archs: list[Arch] = []
     for i, encoding in enumerate(request.archs):
         try:
@@ -57,9 +67,9 @@ async def validate(request: ScoreRequest, settings: Settings, redis: Redis) -> V
     if details:
         message = "invalid request"
         if any(field.startswith("estimators") for field, _ in details):
-            message += f"; available estimators: {', '.join(ZERO_SHOT)}"
+            message += f"; available estimators: {', '.join(ESTIMATORS)}"
         raise ApiError(422, message, details)
-    protocol = request.protocol.to_protocol()
+    protocol = request.protocol.to_protocol(supernet_sha256=supernet_sha256)
     return ValidRequest(
         space, archs, list(dict.fromkeys(request.estimators)), protocol.model_dump(), protocol.hash(), request.truth
     )
@@ -70,7 +80,7 @@ async def truth_exists(redis: Redis, space: SearchSpace, name: str) -> bool:
 
 
 def _score_keys(v: ValidRequest) -> dict[str, str]:
-    return {n: store.score_key(v.space.name, v.protocol_hash, n, ZERO_SHOT[n].version) for n in v.estimators}
+    return {n: store.score_key(v.space.name, v.protocol_hash, n, ESTIMATORS[n].version) for n in v.estimators}
 
 
 async def create_job(v: ValidRequest, settings: Settings, redis: Redis, send_chunk) -> dict:
@@ -157,6 +167,7 @@ async def render_job(redis: Redis, job: dict, rankings: dict | None) -> dict:
     status = "done" if done >= total else ("running" if done else "queued")
     body = {
         "job_id": job["job_id"],
+        "kind": "scores",
         "status": status,
         "progress": {"done": done, "total": total},
         "space": job["space"],
@@ -178,7 +189,7 @@ async def _results(redis: Redis, job: dict) -> list[dict]:
     unique = list(dict.fromkeys(job["canonical"]))
     analytic = analytic_names(space, job["estimators"])
     keys = {
-        n: store.score_key(space.name, job["protocol_hash"], n, ZERO_SHOT[n].version)
+        n: store.score_key(space.name, job["protocol_hash"], n, ESTIMATORS[n].version)
         for n in job["estimators"]
         if n not in analytic
     }

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from estimators.ranking import ranking_report
 from estimators.spaces.base import SearchSpace
 from estimators.truth import load_builtin
-from estimators.zero_shot.manifest import ZERO_SHOT
+from estimators.catalog import ESTIMATORS
 from service import store
 from service.analytic import analytic_names, analytic_scores
 
@@ -40,13 +40,13 @@ async def rankings(redis: Redis, space: SearchSpace, protocol_hash: str, truth: 
             raw = await redis.hmget(store.truth_key(space.name, truth), list(members)) if members else []
             uploaded = {a: float(v) for a, v in zip(members, raw) if v is not None}
         canon = list(dict.fromkeys(members.values()))
-        analytic = analytic_names(space, list(ZERO_SHOT))
-        names = [n for n in ZERO_SHOT if n not in analytic]
+        analytic = analytic_names(space, list(ESTIMATORS))
+        names = [n for n in ESTIMATORS if n not in analytic]
         rows: list = [[] for _ in names]
         if canon:
             pipe = redis.pipeline()
             for name in names:
-                pipe.hmget(store.score_key(space.name, protocol_hash, name, ZERO_SHOT[name].version), canon)
+                pipe.hmget(store.score_key(space.name, protocol_hash, name, ESTIMATORS[name].version), canon)
             rows = await pipe.execute()
         protocol = store.decode(await redis.hget(store.protocols_key(space.name), protocol_hash)) or {}
         report = await run_in_threadpool(

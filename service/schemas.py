@@ -6,10 +6,40 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from estimators.protocol import Protocol
+from estimators.protocol import VALIDATION_IMAGES, OneShotSettings, Protocol
 
 MAX_IMAGES_PER_ARCH = 4096  # the embedded CIFAR-10 subset has 4,000 training images
 EXAMPLE_ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+
+
+class ApiOneShot(BaseModel):
+    """How one-shot estimators (oneshot_acc, oneshot_loss) are taken from a supernet checkpoint."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    supernet: str | None = Field(
+        default=None,
+        description="checkpoint name or sha256 (a prefix of at least 8 hex digits; GET /v1/supernets); "
+        "default: the newest complete checkpoint",
+    )
+    bn_mode: Literal["train", "recalibrate"] = Field(
+        default="train", description="train: batch statistics (the paper's default); recalibrate: statistics "
+        "re-estimated for the architecture on 4 training batches"
+    )
+    post_deiso: bool = Field(
+        default=True, description="score = mean over the isomorphism class (false: the class representative)"
+    )
+    batch_size: int = Field(default=100, ge=1, le=VALIDATION_IMAGES)
+    num_batches: int = Field(default=5, ge=1, le=VALIDATION_IMAGES)
+
+    @model_validator(mode="after")
+    def _within_validation_split(self) -> ApiOneShot:
+        if self.batch_size * self.num_batches > VALIDATION_IMAGES:
+            raise ValueError(f"batch_size x num_batches must be at most {VALIDATION_IMAGES} (the validation split)")
+        return self
+
+    def to_settings(self, sha256: str) -> OneShotSettings:
+        return OneShotSettings(supernet=sha256, **self.model_dump(exclude={"supernet"}))
 
 
 class ApiProtocol(BaseModel):
@@ -23,6 +53,9 @@ class ApiProtocol(BaseModel):
     seed: int = Field(default=20, ge=0, le=2**31 - 1)
     bn_mode: Literal["train", "eval"] = "train"
     data_seed: int = Field(default=20, ge=0, le=2**31 - 1, description="chooses the fixed batches")
+    oneshot: ApiOneShot = Field(
+        default_factory=ApiOneShot, description="used only when one-shot estimators are asked for"
+    )
 
     @model_validator(mode="after")
     def _bounded_work(self) -> ApiProtocol:
@@ -30,8 +63,10 @@ class ApiProtocol(BaseModel):
             raise ValueError(f"batch_size x num_batches must be at most {MAX_IMAGES_PER_ARCH}")
         return self
 
-    def to_protocol(self, data_root: str | None = None) -> Protocol:
-        return Protocol(data_root=data_root, **self.model_dump())
+    def to_protocol(self, data_root: str | None = None, supernet_sha256: str | None = None) -> Protocol:
+        """The library protocol; one-shot settings only when a checkpoint was resolved for them."""
+        oneshot = self.oneshot.to_settings(supernet_sha256) if supernet_sha256 else None
+        return Protocol(data_root=data_root, oneshot=oneshot, **self.model_dump(exclude={"oneshot"}))
 
 
 class ScoreRequest(BaseModel):
@@ -76,6 +111,7 @@ class ArchResult(BaseModel):
 
 class Job(BaseModel):
     job_id: str
+    kind: Literal["scores"] = "scores"
     status: Literal["queued", "running", "done"]
     progress: Progress
     space: str
@@ -101,3 +137,54 @@ class ErrorBody(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: ErrorBody
+
+
+SUPERNET_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+
+
+class TrainRequest(BaseModel):
+    """Train an NB201 supernet on the server's training data (the embedded CIFAR-10 subset)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"name": "uniform-30", "sampler": "uniform", "epochs": 30}]},
+    )
+
+    name: str = Field(pattern=SUPERNET_NAME, description="checkpoint name (its folder under the supernet directory)")
+    sampler: Literal["uniform", "deiso", "fair"] = "uniform"
+    epochs: int = Field(default=30, ge=1, le=2000, description="total epochs (with resume: continue up to this)")
+    archs_per_step: int = Field(default=1, ge=1, le=32, description="S architectures per step")
+    batch_size: int = Field(default=128, ge=2, le=1024)
+    lr: float = Field(default=0.05, gt=0, le=10)
+    patience: int = Field(default=3, ge=0, le=1000, description="epochs without improvement before the LR halves")
+    augment: bool = Field(default=True, description="random crops and horizontal flips")
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    channels: int = Field(default=16, ge=1, le=128, description="C of the network")
+    cells: int = Field(default=5, ge=1, le=20, description="N cells per stage")
+    steps_per_epoch: int | None = Field(default=None, ge=1, le=1_000_000, description="default: one pass")
+    resume: bool = Field(default=False, description="continue the checkpoint of this name")
+
+    def train_config(self) -> dict:
+        fields = self.model_dump(exclude={"name", "resume", "channels", "cells"})
+        return {**fields, "C": self.channels, "N": self.cells}
+
+
+class TrainingProgress(BaseModel):
+    epoch: int = 0
+    epochs: int
+    step: int = 0
+    steps: int = 0
+    loss: float | None = None
+    seconds_left: float | None = None
+
+
+class TrainingJob(BaseModel):
+    job_id: str
+    kind: Literal["supernet_training"] = "supernet_training"
+    status: Literal["queued", "running", "done", "failed"]
+    name: str
+    config: dict
+    resume: bool
+    progress: TrainingProgress
+    checkpoint: dict | None = Field(default=None, description="the checkpoint (as in GET /v1/supernets) when done")
+    error: str | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,6 +23,9 @@ class Settings(BaseSettings):
     max_wait_seconds: float = 60.0
     job_ttl_seconds: int = 24 * 3600
     data_dir: str = ".archscore"
+    supernet_dir: str | None = Field(
+        default=None, description="folder of supernet checkpoints (one folder each); none: {data_dir}/supernets"
+    )
     # The broker redelivers an unacknowledged task after this many seconds; keep it above the
     # longest chunk (8 NB201 cells with all ten proxies at batch 128 take a few minutes on 2 CPU cores).
     visibility_timeout: int = 3600
@@ -31,6 +35,10 @@ class Settings(BaseSettings):
         "With several worker processes use cores / processes."
     )
 
+
+    @property
+    def supernet_path(self) -> Path:
+        return Path(self.supernet_dir or Path(self.data_dir) / "supernets")
 
     @field_validator("api_keys")
     @classmethod

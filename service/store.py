@@ -9,6 +9,8 @@ Keys (all under ``archscore:v1:``):
   job:{id}                                          JSON of the job; job:{id}:done set of finished chunks;
                                                     job:{id}:errors hash canonical key -> error
   truth:{space}:{name}                              hash architecture string -> value (uploaded tables)
+  job:{id}:training                                 JSON status of a supernet training job (written by the worker)
+  supernet-lock:{name}                              id of the training job that owns a checkpoint name
 
 Torch-free, used by the API (redis.asyncio) and the workers (sync client) alike: the functions here
 build keys and encode values; callers run the commands.
@@ -52,6 +54,14 @@ def job_done_key(job_id: str) -> str:
 
 def job_errors_key(job_id: str) -> str:
     return f"{PREFIX}:job:{job_id}:errors"
+
+
+def training_status_key(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}:training"
+
+
+def supernet_lock_key(name: str) -> str:
+    return f"{PREFIX}:supernet-lock:{name}"
 
 
 def truth_key(space: str, name: str) -> str:

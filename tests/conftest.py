@@ -138,6 +138,7 @@ def celery_worker(test_redis) -> Iterator[object]:
 
     import workers.celery_app as celery_module
     import workers.tasks  # noqa: F401 - registers archscore.score_chunk
+    import workers.training  # noqa: F401 - registers archscore.train_supernet
 
     app = celery_module.app
     if app.conf.broker_url != test_redis.url:  # imported before the fixture set the env: repoint it
@@ -161,6 +162,7 @@ def celery_worker(test_redis) -> Iterator[object]:
         loglevel="WARNING",
         perform_ping_check=False,  # the celery.ping test task is not registered in this app
         shutdown_timeout=60.0,  # a chunk in flight at teardown finishes first
+        queues=["celery", "training"],  # scoring and supernet training
     ) as worker:
         yield worker
     task_prerun.disconnect(count)

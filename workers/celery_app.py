@@ -10,7 +10,7 @@ from service.settings import get_settings
 def make_celery(redis_url: str | None = None) -> Celery:
     settings = get_settings()
     url = redis_url or settings.redis_url or "redis://127.0.0.1:6379/0"
-    app = Celery("archscore", broker=url, backend=url, include=["workers.tasks"])
+    app = Celery("archscore", broker=url, backend=url, include=["workers.tasks", "workers.training"])
     app.conf.update(
         task_serializer="json",
         result_serializer="json",
@@ -19,6 +19,7 @@ def make_celery(redis_url: str | None = None) -> Celery:
         task_acks_late=True,  # a task is acknowledged after it ran: a killed worker's chunk is redelivered
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
+        task_routes={"archscore.train_supernet": {"queue": "training"}},
         broker_transport_options={
             "visibility_timeout": settings.visibility_timeout,
             # kombu sweeps for unacknowledged messages older than the visibility timeout only every

@@ -13,9 +13,9 @@ import time
 
 import redis
 
+from estimators.catalog import ESTIMATORS, is_one_shot
 from estimators.protocol import Protocol
 from estimators.spaces import get_space
-from estimators.zero_shot.manifest import ZERO_SHOT
 from service import store
 from service.settings import get_settings
 from workers.celery_app import app
@@ -97,10 +97,8 @@ def score_chunk(
 
 def _score_archs(r: redis.Redis, job_id: str, sp, proto: Protocol, estimators: list[str], remaining: list[str]):
     """Score and write each architecture; ``remaining`` shrinks as architectures are done."""
-    from estimators.zero_shot.engine import score_architecture
-
     phash = proto.hash()
-    keys = {name: store.score_key(sp.name, phash, name, ZERO_SHOT[name].version) for name in estimators}
+    keys = {name: store.score_key(sp.name, phash, name, ESTIMATORS[name].version) for name in estimators}
     device = _device()
     scored = skipped = 0
     while remaining:
@@ -116,7 +114,7 @@ def _score_archs(r: redis.Redis, job_id: str, sp, proto: Protocol, estimators: l
             remaining.pop(0)
             continue
         try:
-            result = score_architecture(arch, sp.name, missing, proto, device=device)
+            cells = _score_one(arch, sp.name, missing, proto, device)
         except Exception as exc:  # one bad architecture must not sink the chunk
             log.exception("scoring %s failed", arch_text)
             r.hset(store.job_errors_key(job_id), canonical, f"{type(exc).__name__}: {exc}")
@@ -124,14 +122,31 @@ def _score_archs(r: redis.Redis, job_id: str, sp, proto: Protocol, estimators: l
             continue
         pipe = r.pipeline()
         for name in missing:
-            value = result.scores[name]
-            pipe.hset(
-                keys[name],
-                canonical,
-                store.encode({"value": value.value, "reason": value.reason, "per_batch": result.per_batch.get(name)}),
-            )
+            pipe.hset(keys[name], canonical, store.encode(cells[name]))
         pipe.hdel(store.job_errors_key(job_id), canonical)  # an earlier failed attempt no longer applies
         pipe.execute()
         scored += 1
         remaining.pop(0)
     return scored, skipped
+
+
+def _score_one(arch, space: str, names: list[str], proto: Protocol, device: str) -> dict[str, dict]:
+    """Cache cells {"value", "reason", "per_batch"} of one architecture for the estimators ``names``."""
+    from estimators.zero_shot.engine import score_architecture
+    from workers.supernets import one_shot_scores
+
+    cells = {}
+    zero_shot = [n for n in names if not is_one_shot(n)]
+    if zero_shot:
+        result = score_architecture(arch, space, zero_shot, proto, device=device)
+        for name in zero_shot:
+            value = result.scores[name]
+            cells[name] = {"value": value.value, "reason": value.reason, "per_batch": result.per_batch.get(name)}
+    if len(zero_shot) < len(names):
+        if proto.oneshot is None:
+            raise ValueError("one-shot estimators need protocol.oneshot")
+        values = one_shot_scores(arch, proto.oneshot, device)
+        for name in names:
+            if is_one_shot(name):
+                cells[name] = {"value": values[name], "reason": None, "per_batch": None}
+    return cells

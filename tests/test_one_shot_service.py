@@ -1,0 +1,151 @@
+"""One-shot estimators through the service: training jobs over the API, checkpoint listing, and
+oneshot_acc / oneshot_loss through POST /v1/scores, with a real Redis and a real Celery worker.
+
+Supernets here are tiny (C=4, N=1, a few steps): the point is the plumbing and the numbers' identity
+with the library, not their quality (benchmarks/one_shot.py measures that)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from conftest import _clear_caches, tasks_run
+from estimators.one_shot.checkpoints import load_checkpoint
+from estimators.one_shot.evaluation import calibration_batches, score_arch, validation_batches
+from estimators.protocol import Protocol
+from estimators.spaces import get_space
+from estimators.spaces.nb201 import has_conv_path
+from service import store
+
+pytestmark = pytest.mark.usefixtures("celery_worker")
+
+SP = get_space("nb201")
+TINY = {"channels": 4, "cells": 1, "epochs": 1, "steps_per_epoch": 3, "batch_size": 64}
+
+
+@pytest.fixture(scope="module")
+def supernet_dir(tmp_path_factory, test_redis):
+    folder = tmp_path_factory.mktemp("supernets")
+    os.environ["ARCHSCORE_SUPERNET_DIR"] = str(folder)
+    _clear_caches()
+    yield folder
+    os.environ.pop("ARCHSCORE_SUPERNET_DIR", None)
+    _clear_caches()
+
+
+def cells(n: int, seed: int) -> list[str]:
+    picked = [a for a in SP.sample(4 * n, seed=seed, deisomorphic=True) if has_conv_path(a)][:n]
+    return [SP.to_string(a) for a in picked]
+
+
+def train(client, name: str, **extra) -> dict:
+    resp = client.post("/v1/supernets", json={"name": name, **TINY, **extra})
+    assert resp.status_code == 202, resp.text
+    job = resp.json()
+    assert job["kind"] == "supernet_training" and job["status"] in ("queued", "running", "done")
+    done = client.get(f"/v1/jobs/{job['job_id']}", params={"wait": 60}).json()
+    assert done["status"] == "done", done
+    return done
+
+
+def score(client, archs: list[str], oneshot: dict, estimators=("oneshot_acc", "oneshot_loss")) -> dict:
+    body = {"space": "nb201", "archs": archs, "estimators": list(estimators), "protocol": {"oneshot": oneshot}}
+    resp = client.post("/v1/scores", params={"wait": 60}, json=body)
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def in_process(folder, archs, post_deiso=True, bn_mode="train", num_batches=2) -> list[dict]:
+    net, manifest = load_checkpoint(folder)
+    batches = validation_batches(manifest, 100, num_batches)
+    calib = calibration_batches(manifest) if bn_mode == "recalibrate" else None
+    return [score_arch(net, SP.representative(SP.parse(a)), batches, bn_mode, post_deiso, calib) for a in archs]
+
+
+def test_one_shot_scores_need_a_checkpoint(client, settings_env, tmp_path):
+    settings_env(supernet_dir=str(tmp_path))
+    resp = client.post("/v1/scores", json={"archs": cells(1, 1), "estimators": ["oneshot_acc"]})
+    assert resp.status_code == 422
+    (detail,) = resp.json()["error"]["details"]
+    assert detail["field"] == "protocol.oneshot.supernet" and "no complete supernet checkpoint" in detail["reason"]
+    resp = client.post("/v1/scores", json={"archs": cells(1, 1), "estimators": ["oneshot_acc"],
+                                           "protocol": {"oneshot": {"supernet": "missing"}}})
+    assert resp.status_code == 422 and "no supernet checkpoint 'missing'" in resp.text
+
+
+def test_train_list_and_score_new_checkpoints_without_a_worker_restart(client, r, supernet_dir):
+    import workers.supernets as held
+
+    alpha = train(client, "alpha")
+    assert alpha["progress"]["epoch"] == 1 and alpha["progress"]["step"] == alpha["progress"]["steps"] == 3
+    sha_alpha = alpha["checkpoint"]["sha256"]
+    assert load_checkpoint(supernet_dir / "alpha")[1]["sha256"] == sha_alpha
+    listed = client.get("/v1/supernets").json()
+    assert [(c["name"], c["sha256"], c["complete"]) for c in listed] == [("alpha", sha_alpha, True)]
+
+    archs = cells(3, seed=31)
+    loads = held.loads
+    first = score(client, archs, {"supernet": "alpha", "num_batches": 2})
+    assert first["protocol"]["oneshot"]["supernet"] == sha_alpha
+    assert first["protocol_hash"] != Protocol().hash()
+    expected = in_process(supernet_dir / "alpha", archs)
+    for result, want in zip(first["results"], expected):
+        assert result["scores"]["oneshot_acc"] == pytest.approx(want["oneshot_acc"])
+        assert result["scores"]["oneshot_loss"] == pytest.approx(want["oneshot_loss"])
+    assert held.loads == loads + 1  # read from disk once, then kept in memory
+    assert "oneshot_acc" in first["rankings"]["estimators"]
+    key = store.score_key("nb201", first["protocol_hash"], "oneshot_acc", "1")
+    assert r.hlen(key) == 3
+
+    # a checkpoint trained after the worker started is served by the same worker
+    beta = train(client, "beta", seed=1)
+    sha_beta = beta["checkpoint"]["sha256"]
+    assert sha_beta != sha_alpha
+    assert client.get("/v1/supernets").json()[0]["name"] == "beta"  # newest first
+    tasks = tasks_run()
+    second = score(client, archs, {"supernet": sha_beta[:12], "num_batches": 2})
+    assert second["protocol"]["oneshot"]["supernet"] == sha_beta and second["cached"] == 0
+    assert tasks_run() > tasks
+    for result, want in zip(second["results"], in_process(supernet_dir / "beta", archs)):
+        assert result["scores"]["oneshot_acc"] == pytest.approx(want["oneshot_acc"])
+    assert held.loads == loads + 2 and {sha_alpha, sha_beta} <= set(held._loaded)
+    # the checkpoint hash is part of the cache key: alpha's scores are still there, answered from the cache
+    again = score(client, archs, {"supernet": "alpha", "num_batches": 2})
+    assert again["cached"] == 3 and [x["scores"] for x in again["results"]] == [x["scores"] for x in first["results"]]
+    # the newest complete checkpoint is the default
+    assert score(client, archs[:1], {"num_batches": 2})["protocol"]["oneshot"]["supernet"] == sha_beta
+
+
+def test_one_shot_evaluation_options_reach_the_worker(client, supernet_dir):
+    if not (supernet_dir / "gamma").exists():
+        train(client, "gamma", seed=2)
+    archs = cells(2, seed=32)
+    plain = score(client, archs, {"supernet": "gamma", "num_batches": 2, "post_deiso": False})
+    recal = score(client, archs, {"supernet": "gamma", "num_batches": 2, "bn_mode": "recalibrate"})
+    assert plain["protocol_hash"] != recal["protocol_hash"]
+    for result, want in zip(plain["results"], in_process(supernet_dir / "gamma", archs, post_deiso=False)):
+        assert result["scores"]["oneshot_acc"] == pytest.approx(want["oneshot_acc"])
+    for result, want in zip(recal["results"], in_process(supernet_dir / "gamma", archs, bn_mode="recalibrate")):
+        assert result["scores"]["oneshot_loss"] == pytest.approx(want["oneshot_loss"])
+    # mixing zero-shot and one-shot estimators in one request
+    mixed = score(client, archs, {"supernet": "gamma", "num_batches": 1}, ("params", "relu", "oneshot_acc"))
+    assert all(isinstance(x["scores"]["relu"], float) and isinstance(x["scores"]["oneshot_acc"], float)
+               for x in mixed["results"])
+
+
+def test_training_requests_are_validated_and_resumable(client, supernet_dir):
+    def fields(resp, status):
+        assert resp.status_code == status, resp.text
+        return {d["field"]: d["reason"] for d in resp.json()["error"]["details"]}
+
+    assert "sampler" in fields(client.post("/v1/supernets", json={"name": "x", "sampler": "nope"}), 422)
+    assert "epochs" in fields(client.post("/v1/supernets", json={"name": "x", "epochs": 0}), 422)
+    assert "name" in fields(client.post("/v1/supernets", json={"name": "../etc"}), 422)
+    assert "resume" in fields(client.post("/v1/supernets", json={"name": "nothing", "resume": True}), 422)
+    train(client, "delta")
+    assert "name" in fields(client.post("/v1/supernets", json={"name": "delta", **TINY}), 409)
+    assert "epochs" in fields(client.post("/v1/supernets", json={"name": "delta", **TINY, "resume": True}), 422)
+    resumed = train(client, "delta", epochs=2, resume=True)
+    assert resumed["checkpoint"]["epochs"] == 2 and resumed["progress"]["epoch"] == 2
+    assert not (supernet_dir / "x").exists() and not (supernet_dir / "nothing").exists()

@@ -1,0 +1,62 @@
+"""Celery task: train a supernet checkpoint under the supernet directory, reporting progress to Redis.
+
+Training runs on its own queue (``training``) so that it never holds up scoring workers, and is
+acknowledged when it starts: an hours-long task must not be redelivered after the visibility
+timeout. A training whose worker dies is continued by submitting it again with ``resume``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from service import store
+from service.settings import get_settings
+from workers.celery_app import app
+from workers.tasks import _client, _device
+
+log = logging.getLogger(__name__)
+
+TRAINING_QUEUE = "training"
+LOCK_SECONDS = 600  # a name stays locked this long after the last progress report of a dead worker
+REPORT_EVERY = 1.0  # seconds between progress writes
+
+
+def _write(r, job_id: str, status: dict) -> None:
+    ttl = get_settings().job_ttl_seconds
+    r.set(store.training_status_key(job_id), store.encode(status), ex=ttl)
+
+
+@app.task(name="archscore.train_supernet", acks_late=False, reject_on_worker_lost=False)
+def train_supernet(job_id: str, name: str, config: dict, resume: bool) -> dict:
+    from estimators.one_shot.registry import summary
+    from estimators.one_shot.training import TrainConfig, train
+
+    r = _client()
+    lock = store.supernet_lock_key(name)
+    status = {"status": "running", "progress": {"epochs": config["epochs"]}, "checkpoint": None, "error": None}
+    _write(r, job_id, status)
+    last = 0.0
+
+    def report(p: dict) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last < REPORT_EVERY and p["step"] < p["steps"]:
+            return
+        last = now
+        status["progress"] = {k: p[k] for k in ("epoch", "epochs", "step", "steps", "loss", "seconds_left")}
+        _write(r, job_id, status)
+        r.expire(lock, LOCK_SECONDS)
+
+    try:
+        manifest = train(TrainConfig(**config), get_settings().supernet_path / name, resume=resume,
+                         progress=report, device=_device())
+        status.update(status="done", checkpoint=summary(name, manifest))
+    except Exception as exc:  # noqa: BLE001 - reported on the job; the worker goes on
+        log.exception("training %s failed", name)
+        status.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+    finally:
+        _write(r, job_id, status)
+        if r.get(lock) == job_id:
+            r.delete(lock)
+    return {"status": status["status"]}
