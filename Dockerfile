@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
-# archscore image: the API by default; the worker is the same image with `archscore worker`.
+# archscore image: the API by default; workers are the same image with `archscore worker`
+# (`--queues training` for the supernet trainer).
 #
 #   docker build -t archscore .                                   # CPU (python:3.11-slim, CPU torch)
 #   docker build -t archscore:cuda \
@@ -43,12 +44,14 @@ RUN pip install --no-cache-dir . \
 
 FROM base AS runtime
 COPY --from=build /opt/venv /opt/venv
+# /app/supernets exists owned by the service user, so a fresh named volume mounted there is writable
 RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin archscore \
- && mkdir -p /app \
- && chown archscore:archscore /app
+ && mkdir -p /app/supernets \
+ && chown -R archscore:archscore /app
 WORKDIR /app
 USER archscore
-ENV ARCHSCORE_DATA_DIR=/app/.archscore
+ENV ARCHSCORE_DATA_DIR=/app/.archscore \
+    ARCHSCORE_SUPERNET_DIR=/app/supernets
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; r = urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4); sys.exit(0 if r.status == 200 else 1)"]

@@ -25,7 +25,8 @@ def up(
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     workers: Annotated[int, typer.Option("--workers", help="worker processes")] = 1,
 ) -> None:
-    """Run everything: Redis (embedded unless ARCHSCORE_REDIS_URL is set), a worker and the API. Ctrl-C stops all."""
+    """Run everything: Redis (embedded unless ARCHSCORE_REDIS_URL is set), a scoring worker, a supernet
+    training worker and the API. Ctrl-C stops all."""
     settings = get_settings()
     procs: list[subprocess.Popen] = []
     try:
@@ -41,6 +42,7 @@ def up(
             out.print(f"Redis: embedded redis-server on {redis_url}, append-only file in {data_dir}")
         env = runner.child_env(redis_url)
         procs.append(subprocess.Popen(runner.worker_command(workers), env=env))
+        procs.append(subprocess.Popen(runner.worker_command(1, queues=runner.TRAINING_QUEUE), env=env))
         procs.append(subprocess.Popen(runner.api_command(host, port), env=env))
         url = f"http://{host}:{port}"
         _wait_http(f"{url}/healthz", procs[-1])
@@ -89,9 +91,18 @@ def api(
 
 
 @app.command()
-def worker(concurrency: Annotated[int, typer.Option("--concurrency", "-c")] = 1) -> None:
+def worker(
+    concurrency: Annotated[int, typer.Option("--concurrency", "-c")] = 1,
+    queues: Annotated[str, typer.Option("--queues", "-Q", help="celery (scoring), training (supernets) or both, "
+                                        "comma-separated")] = runner.SCORING_QUEUE,
+) -> None:
     """Run a Celery worker only (uses ARCHSCORE_REDIS_URL)."""
-    os.execv(runner.worker_command(concurrency)[0], runner.worker_command(concurrency, "info"))
+    names = [q.strip() for q in queues.split(",") if q.strip()]
+    known = (runner.SCORING_QUEUE, runner.TRAINING_QUEUE)
+    if not names or any(q not in known for q in names):
+        fail(f"--queues: use {' or '.join(known)} (comma-separated), got {queues!r}")
+    command = runner.worker_command(concurrency, "info", ",".join(names))
+    os.execv(command[0], command)
 
 
 def main() -> None:

@@ -8,6 +8,9 @@
             print(row["arch"], row["scores"], row["ground_truth"])
         print(client.rankings("nb201", protocol_hash=job["protocol_hash"]))
 
+        client.train_supernet("uniform-30", epochs=30, wait=3600)          # one-shot estimators
+        job = client.score(archs, ["oneshot_acc"], protocol={"oneshot": {"supernet": "uniform-30"}})
+
 Every HTTP error (4xx/5xx) raises :class:`ArchscoreError` with the server's ``status``, ``message`` and
 ``details`` (``[{"field", "reason"}]``); an unreachable server raises it with ``status=None``; a job that is
 not done by the deadline raises :class:`JobTimeout` (a subclass) carrying the last job body.
@@ -74,12 +77,11 @@ class JobTimeout(ArchscoreError):
     def __init__(self, job: dict, waited: float):
         self.job = job
         progress = job.get("progress") or {}
-        super().__init__(
-            None,
-            f"job {job.get('job_id')} not done after {waited:.0f} s "
-            f"({progress.get('done', '?')}/{progress.get('total', '?')} architectures scored)",
-            body=job,
-        )
+        if job.get("kind") == "supernet_training":
+            where = f"epoch {progress.get('epoch', 0)}/{progress.get('epochs', '?')}"
+        else:
+            where = f"{progress.get('done', '?')}/{progress.get('total', '?')} architectures scored"
+        super().__init__(None, f"job {job.get('job_id')} not done after {waited:.0f} s ({where})", body=job)
 
 
 class ArchscoreClient:
@@ -149,6 +151,25 @@ class ArchscoreClient:
                 raise JobTimeout(job, time.monotonic() - started)
             job = self.job(job["job_id"], wait=min(remaining, self.poll_seconds))
         return job
+
+    def train_supernet(self, name: str, wait: float = 0.0, **options: Any) -> dict:
+        """Start training a supernet checkpoint ``name`` (options as in POST /v1/supernets: sampler,
+        epochs, resume ...). With ``wait`` (seconds), long-poll until the job is done or failed;
+        a failed training raises :class:`ArchscoreError` with the worker's message."""
+        started = time.monotonic()
+        job = self._request("POST", "/v1/supernets", json={"name": name, **options})
+        while job["status"] in ("queued", "running") and wait > 0:
+            remaining = wait - (time.monotonic() - started)
+            if remaining <= 0:
+                raise JobTimeout(job, time.monotonic() - started)
+            job = self.job(job["job_id"], wait=min(remaining, self.poll_seconds))
+        if job["status"] == "failed":
+            raise ArchscoreError(None, f"training {name!r} failed: {job.get('error')}", body=job)
+        return job
+
+    def supernets(self) -> list[dict]:
+        """Supernet checkpoints available for one-shot scoring, newest first."""
+        return self._request("GET", "/v1/supernets")
 
     def job(self, job_id: str, wait: float = 0.0) -> dict:
         """A job's status, progress and (when done) results; ``wait`` long-polls up to that many seconds."""

@@ -72,10 +72,16 @@ def wait_for_redis(url: str, timeout: float = 15.0, proc: subprocess.Popen | Non
         time.sleep(0.1)
 
 
-def worker_command(concurrency: int = 1, loglevel: str = "warning") -> list[str]:
+SCORING_QUEUE, TRAINING_QUEUE = "celery", "training"
+
+
+def worker_command(concurrency: int = 1, loglevel: str = "warning", queues: str = SCORING_QUEUE) -> list[str]:
+    """A Celery worker consuming ``queues`` (comma-separated): scoring chunks go to ``celery``,
+    supernet training to ``training``."""
     return [
         sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "--pool", "prefork",
         "--concurrency", str(concurrency), "--loglevel", loglevel, "--without-gossip", "--without-mingle",
+        "--queues", queues, "--hostname", f"{queues.replace(',', '+')}@%h",
     ]
 
 

@@ -117,7 +117,10 @@ def live(tmp_path_factory):
         # One torch thread: batch 16 needs no more, and the other test processes keep their cores.
         env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
         api_port = runner.free_port()
-        logs = {"worker": tmp / "worker.log", "API": tmp / "api.log"}
+        logs = {"trainer": tmp / "trainer.log", "worker": tmp / "worker.log", "API": tmp / "api.log"}
+        with open(logs["trainer"], "wb") as log:
+            started.append(subprocess.Popen(runner.worker_command(queues=runner.TRAINING_QUEUE), env=env, cwd=ROOT,
+                                            stdout=log, stderr=subprocess.STDOUT))
         with open(logs["worker"], "wb") as log:
             started.append(
                 subprocess.Popen(runner.worker_command(), env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
@@ -129,8 +132,8 @@ def live(tmp_path_factory):
                 )
             )
         base_url = f"http://127.0.0.1:{api_port}"
-        _wait_ready(base_url, {"worker": started[-2], "API": started[-1]}, logs)
-        yield {"url": base_url, "redis_url": redis_url}
+        _wait_ready(base_url, {"trainer": started[-3], "worker": started[-2], "API": started[-1]}, logs)
+        yield {"url": base_url, "redis_url": redis_url, "data_dir": tmp / "data", "worker": started[-2]}
     finally:
         runner.stop(started)
         if shared is not None:
@@ -224,6 +227,36 @@ def test_client_score_and_rankings(client):
     again = client.score(archs, ESTIMATORS, protocol=PROTOCOL, wait=60)  # all cached now
     assert again["cached"] == 2 and again["status"] == "done"
     assert [r["scores"] for r in again["results"]] == [r["scores"] for r in job["results"]]
+
+
+def test_client_trains_supernets_and_the_running_worker_serves_each_new_one(client, live):
+    """Training on the trainer process; one-shot scoring on the scoring worker process, which was
+    started before either checkpoint existed and is never restarted."""
+    from estimators.one_shot.checkpoints import load_checkpoint
+    from estimators.one_shot.evaluation import score_arch, validation_batches
+
+    tiny = {"channels": 4, "cells": 1, "epochs": 1, "steps_per_epoch": 2, "batch_size": 32}
+    archs = ["|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|avg_pool_3x3~0|none~1|nor_conv_3x3~2|", 4321]
+    pid = live["worker"].pid
+    for name, seed in (("live-a", 0), ("live-b", 1)):
+        trained = client.train_supernet(name, wait=120, seed=seed, **tiny)
+        assert trained["status"] == "done" and trained["progress"]["step"] == 2
+        sha = trained["checkpoint"]["sha256"]
+        assert sha in {c["sha256"] for c in client.supernets()}
+        job = client.score(archs, ["oneshot_acc", "oneshot_loss"], wait=120,
+                           protocol={"oneshot": {"supernet": name, "num_batches": 1}})
+        assert job["protocol"]["oneshot"]["supernet"] == sha
+        net, manifest = load_checkpoint(live["data_dir"] / "supernets" / name)
+        batches = validation_batches(manifest, 100, 1)
+        for row in job["results"]:
+            arch = NB201.representative(NB201.parse(row["arch"]))
+            want = score_arch(net, arch, batches, post_deiso=True)
+            assert row["scores"]["oneshot_acc"] == pytest.approx(want["oneshot_acc"])
+            assert row["scores"]["oneshot_loss"] == pytest.approx(want["oneshot_loss"], rel=1e-5)
+        assert live["worker"].poll() is None and live["worker"].pid == pid
+    with pytest.raises(ArchscoreError) as info:
+        client.train_supernet("live-a", **tiny)
+    assert info.value.status == 409
 
 
 def test_client_bad_encoding_is_a_422_naming_the_arch(client):

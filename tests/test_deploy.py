@@ -103,7 +103,7 @@ def _cli_accepts(argv: list[str]) -> None:
 # docker-compose.yml
 # --------------------------------------------------------------------------- #
 def test_services_present(compose):
-    assert {"redis", "api", "worker", "flower"} <= set(compose["services"])
+    assert {"redis", "api", "worker", "trainer", "flower"} <= set(compose["services"])
 
 
 def test_redis_service(compose):
@@ -155,6 +155,29 @@ def test_worker_command(compose):
     assert "ports" not in compose["services"]["worker"]
 
 
+def test_trainer_consumes_the_training_queue_with_the_same_image(compose):
+    trainer, worker = compose["services"]["trainer"], compose["services"]["worker"]
+    command = _command(trainer)
+    _cli_accepts(command)
+    assert command[:2] == ["archscore", "worker"] and command[command.index("--queues") + 1] == "training"
+    assert trainer["image"] == worker["image"] and trainer["build"] == worker["build"]
+    assert "training@" in " ".join(trainer["healthcheck"]["test"])
+    from workers.celery_app import app as celery
+
+    assert celery.conf.task_routes["archscore.train_supernet"]["queue"] == "training"
+
+
+def test_supernet_checkpoints_are_one_volume_shared_by_api_workers_and_trainer(compose, dockerfile):
+    for name in ("api", "worker", "trainer"):
+        service = compose["services"][name]
+        folder = _env(service)[f"{ENV_PREFIX}SUPERNET_DIR"]
+        mounts = {v.split(":")[1]: v.split(":")[0] for v in service["volumes"]}
+        assert mounts.get(folder) == "supernets", (name, service["volumes"])
+    assert "supernets" in compose["volumes"]
+    runtime = " ".join(a for w, a in _runtime_stage(dockerfile) if w == "RUN")
+    assert "mkdir -p /app/supernets" in runtime and "chown -R archscore:archscore /app" in runtime
+
+
 def test_flower_only_in_a_profile(compose):
     flower = compose["services"]["flower"]
     assert flower["image"].startswith("mher/flower")
@@ -184,8 +207,9 @@ def test_compose_env_vars_are_settings_fields(compose, gpu, dockerfile):
 # --------------------------------------------------------------------------- #
 # docker-compose.gpu.yml
 # --------------------------------------------------------------------------- #
-def test_gpu_override_reserves_an_nvidia_device(gpu):
-    worker = gpu["services"]["worker"]
+@pytest.mark.parametrize("name", ["worker", "trainer"])
+def test_gpu_override_reserves_an_nvidia_device(gpu, name):
+    worker = gpu["services"][name]
     devices = worker["deploy"]["resources"]["reservations"]["devices"]
     assert any(
         d.get("driver") == "nvidia" and d.get("count") in (1, "1") and "gpu" in d.get("capabilities", [])
