@@ -411,7 +411,8 @@ def test_discovery_health_and_metrics(client):
     assert set(nb201["encodings"]) >= {"string", "naslib", "index"}
 
     estimators = client.get("/v1/estimators").json()
-    assert {e["name"] for e in estimators} == set(ZERO_SHOT)
+    assert {e["name"] for e in estimators} == set(ZERO_SHOT) | {"oneshot_acc", "oneshot_loss"}
+    assert {e["kind"] for e in estimators if e["name"].startswith("oneshot")} == {"one_shot"}
     assert all(e["version"] and e["direction"] == "higher" for e in estimators)
 
     arch = SP.parse([0, 1, 2, 3, 4, 0])

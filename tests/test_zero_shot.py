@@ -567,6 +567,7 @@ def test_protocol_hash_stable_for_equal_protocols():
         {"seed": 21},
         {"bn_mode": "eval"},
         {"data_seed": 3},
+        {"oneshot": {"supernet": "a" * 64}},
     ],
     ids=lambda c: next(iter(c)),
 )
@@ -577,8 +578,20 @@ def test_protocol_hash_changes_with_every_field(change):
     assert changed.hash() != base.hash()
     # covered: every field of the model is exercised by this parametrisation
     assert set(Protocol.model_fields) == {
-        "dataset", "data_root", "batch_size", "num_batches", "seed", "bn_mode", "data_seed"
+        "dataset", "data_root", "batch_size", "num_batches", "seed", "bn_mode", "data_seed", "oneshot"
     }
+
+
+def test_one_shot_settings_change_the_hash_and_leave_zero_shot_hashes_alone():
+    from estimators.protocol import OneShotSettings
+
+    assert Protocol().hash() == "444d4719d950e139"  # the hash of the defaults before one-shot settings existed
+    base = OneShotSettings(supernet="a" * 64)
+    hashes = {Protocol(oneshot=base).hash()}
+    for change in ({"supernet": "b" * 64}, {"bn_mode": "recalibrate"}, {"post_deiso": False},
+                   {"batch_size": 50}, {"num_batches": 2}):
+        hashes.add(Protocol(oneshot=base.model_copy(update=change)).hash())
+    assert len(hashes) == 6
 
 
 def test_protocol_rejects_extra_and_invalid_fields():
