@@ -7,12 +7,16 @@
    print the criteria of oneshot_acc and oneshot_loss against cifar10_test next to params and synflow
    on those cells.
 
-    python benchmarks/one_shot.py [--epochs 30] [--cells 500] [--samplers uniform,deiso] [--out runs/]
+    python benchmarks/one_shot.py [--epochs 30] [--cells 500] [--samplers uniform,deiso] [--out runs/one_shot]
+        [--channels 16] [--cells-per-stage 5] [--archs-per-step 1] [--patience 3]
+
+A checkpoint already in --out with the same training configuration is reused (only evaluated again).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import time
 from pathlib import Path
@@ -25,6 +29,7 @@ from estimators.datasets import fixed_batches, load_dataset
 from estimators.one_shot import training
 from estimators.one_shot.checkpoints import load_checkpoint
 from estimators.one_shot.evaluation import score_arch, validation_batches
+from estimators.one_shot.registry import read_manifest
 from estimators.one_shot.samplers import SAMPLERS
 from estimators.one_shot.supernet import NB201Supernet
 from estimators.protocol import Protocol
@@ -83,35 +88,47 @@ def cost(cells: int) -> None:
     print(f"  supernet training step / standalone step   {statistics.median(step_ratio):.3f}   (target <= 1.3)")
 
 
-def experiment(samplers: list[str], epochs: int, cells: int, out: Path) -> None:
-    archs = SPACE.sample(cells, 0)
+def experiment(args) -> None:
+    archs = SPACE.sample(args.cells, 0)
     truth = load_builtin("nb201", "cifar10_test")
     values = [truth.get(a) for a in archs]
     ids = [SPACE.canonical_key(a) + SPACE.to_string(a) for a in archs]
     rows = {}
-    for sampler in samplers:
-        started = time.perf_counter()
-        manifest = training.train(training.TrainConfig(sampler=sampler, epochs=epochs), out / sampler)
-        train_seconds = time.perf_counter() - started
-        supernet, manifest = load_checkpoint(out / sampler)
+    for sampler in args.samplers.split(","):
+        folder = args.out / sampler
+        config = training.TrainConfig(sampler=sampler, epochs=args.epochs, archs_per_step=args.archs_per_step,
+                                      patience=args.patience, C=args.channels, N=args.cells_per_stage)
+        existing = read_manifest(folder)
+        if existing and existing.get("train_config") == dataclasses.asdict(config) and existing.get("complete"):
+            print(f"{sampler}: reusing the checkpoint in {folder}")
+        else:
+            training.train(config, folder, resume=existing is not None)
+        supernet, manifest = load_checkpoint(folder)
+        history = manifest["history"]
+        last = history[-1]
+        print(f"{sampler}: {last['epoch']} epochs in {last['seconds'] / 60:.1f} min (C={args.channels}, "
+              f"N={args.cells_per_stage}, S={args.archs_per_step}), train loss {last['train_loss']:.3f}, "
+              f"validation loss {last['val_loss']:.3f}, final lr {last['lr']:.4g}")
         val_batches = validation_batches(manifest, 100, 5)
+        started = time.perf_counter()
         scores = [score_arch(supernet, a, val_batches) for a in archs]
+        deiso = [score_arch(supernet, a, val_batches, post_deiso=True) for a in archs]
+        print(f"  evaluated {len(archs)} cells (and their isomorphism classes) in {time.perf_counter() - started:.0f} s")
         for name in ("oneshot_acc", "oneshot_loss"):
             rows[f"{name} ({sampler})"] = [s[name] for s in scores]
-        last = manifest["history"][-1]
-        print(f"{sampler}: {epochs} epochs in {train_seconds / 60:.1f} min, train loss {last['train_loss']:.3f}, "
-              f"validation loss {last['val_loss']:.3f}")
+            rows[f"{name} ({sampler}, post-deiso)"] = [s[name] for s in deiso]
     rows["params"] = [SPACE.cost(a)[0] / 1e6 for a in archs]
-    synflow = [score_architecture(a, "nb201", ["synflow"], Protocol()).scores["synflow"].value for a in archs]
-    rows["synflow"] = synflow
-    print(f"\n{cells} NB201 cells (seed 0) vs cifar10_test; one-shot on 5 validation batches of 100, BN in train mode")
-    print(f"{'estimator':26s}{'Kendall τ':>10s}{'p':>10s}{'Spearman':>10s}{'P@top5%':>9s}{'P@top50%':>9s}{'BR@1%':>8s}{'WR@1%':>8s}")
+    rows["synflow"] = [score_architecture(a, "nb201", ["synflow"], Protocol()).scores["synflow"].value for a in archs]
+    print(f"\n{args.cells} NB201 cells (seed 0) vs cifar10_test; one-shot on 5 validation batches of 100, "
+          "BN in train mode")
+    print(f"{'estimator':36s}{'Kendall τ':>10s}{'p':>10s}{'Spearman':>10s}{'P@top5%':>9s}{'P@top50%':>9s}"
+          f"{'BR@1%':>8s}{'WR@1%':>8s}")
     for name, scores in rows.items():
         r = ranking_report(scores, values, ids)
         finite = [(s, g) for s, g in zip(scores, values) if s is not None]
         p = stats.kendalltau([s for s, _ in finite], [g for _, g in finite]).pvalue
         fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
-        print(f"{name:26s}{fmt(r['kendall_tau']):>10s}{p:10.1e}{fmt(r['spearman']):>10s}"
+        print(f"{name:36s}{fmt(r['kendall_tau']):>10s}{p:10.1e}{fmt(r['spearman']):>10s}"
               f"{fmt(r['p_at_top'].get('0.05')):>9s}{fmt(r['p_at_top'].get('0.5')):>9s}"
               f"{fmt(r['br_at'].get('0.01')):>8s}{fmt(r['wr_at'].get('0.01')):>8s}")
 
@@ -119,7 +136,11 @@ def experiment(samplers: list[str], epochs: int, cells: int, out: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--cells", type=int, default=500)
+    parser.add_argument("--cells", type=int, default=500, help="NB201 cells to evaluate")
+    parser.add_argument("--channels", type=int, default=16, help="C of the supernet")
+    parser.add_argument("--cells-per-stage", type=int, default=5, help="N of the supernet")
+    parser.add_argument("--archs-per-step", type=int, default=1)
+    parser.add_argument("--patience", type=int, default=3)
     parser.add_argument("--cost-cells", type=int, default=8)
     parser.add_argument("--samplers", default="uniform,deiso")
     parser.add_argument("--out", type=Path, default=Path("runs/one_shot"))
@@ -128,7 +149,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     if not args.skip_cost:
         cost(args.cost_cells)
-    experiment(args.samplers.split(","), args.epochs, args.cells, args.out)
+    experiment(args)
 
 
 if __name__ == "__main__":

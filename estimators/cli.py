@@ -195,12 +195,15 @@ def spaces(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 @app.command()
 def estimators(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """List the estimators (name, kind, whether they need data, version)."""
+    """List the estimators (name, kind, whether they need data, version). One-shot estimators are
+    scored with `archscore supernet eval` or through the service."""
+    from estimators.catalog import ESTIMATORS
+
     if as_json:
-        out.print_json(json.dumps([e.to_dict() for e in ZERO_SHOT.values()]))
+        out.print_json(json.dumps([e.to_dict() for e in ESTIMATORS.values()]))
         return
     table = Table("name", "kind", "data", "version", "unit", "definition")
-    for e in ZERO_SHOT.values():
+    for e in ESTIMATORS.values():
         table.add_row(e.name, e.kind, "yes" if e.needs_data else "no", e.version, e.unit, e.description)
     out.print(table)
 

@@ -27,7 +27,8 @@ def test_spaces_and_estimators_list_what_exists():
     assert [s["name"] for s in spaces] == ["nb201"]
     assert spaces[0]["size"] == 15625 and "cifar10_test" in spaces[0]["ground_truth_columns"]
     names = [e["name"] for e in json.loads(run("estimators", "--json").stdout)]
-    assert names == ["grad_norm", "snip", "grasp", "fisher", "jacob_cov", "synflow", "relu_logdet", "relu", "params", "flops"]
+    assert names == ["grad_norm", "snip", "grasp", "fisher", "jacob_cov", "synflow", "relu_logdet", "relu", "params",
+                     "flops", "oneshot_acc", "oneshot_loss"]
 
 
 def test_score_reads_any_encoding_from_stdin_and_writes_json_lines():

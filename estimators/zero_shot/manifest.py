@@ -57,5 +57,10 @@ def resolve_estimators(names: Iterable[str] | None) -> list[str]:
         return list(ZERO_SHOT)
     unknown = [n for n in names if n not in ZERO_SHOT]
     if unknown:
-        raise KeyError(f"unknown zero-shot estimator(s) {', '.join(unknown)}; available: {', '.join(ZERO_SHOT)}")
+        hint = ""
+        if any(n.startswith("oneshot") for n in unknown):
+            hint = " (one-shot estimators need a supernet: `archscore supernet eval`, or the service)"
+        raise KeyError(
+            f"unknown zero-shot estimator(s) {', '.join(unknown)}; available: {', '.join(ZERO_SHOT)}{hint}"
+        )
     return list(dict.fromkeys(names))
