@@ -45,8 +45,12 @@ async def start_training(body: TrainRequest, settings: Settings, redis: Redis, s
 
 
 async def render_training_job(redis: Redis, job: dict) -> dict:
-    status = store.decode(await redis.get(store.training_status_key(job["job_id"]))) or {"status": "failed",
-                                                                                       "error": "status expired"}
+    raw_status, owner = await redis.mget(store.training_status_key(job["job_id"]), store.supernet_lock_key(job["name"]))
+    status = store.decode(raw_status) or {"status": "failed", "error": "the job's status expired"}
+    if status["status"] in ("queued", "running") and owner != job["job_id"]:
+        # the trainer refreshes the name's lock with every progress report; an expired lock means it died
+        status = {**status, "status": "failed",
+                  "error": "the training worker stopped reporting (lost); submit again with resume to continue"}
     progress = {"epochs": job["config"]["epochs"], **(status.get("progress") or {})}
     return {
         "job_id": job["job_id"],

@@ -149,3 +149,17 @@ def test_training_requests_are_validated_and_resumable(client, supernet_dir):
     resumed = train(client, "delta", epochs=2, resume=True)
     assert resumed["checkpoint"]["epochs"] == 2 and resumed["progress"]["epoch"] == 2
     assert not (supernet_dir / "x").exists() and not (supernet_dir / "nothing").exists()
+
+
+def test_a_training_whose_worker_died_is_reported_failed(client, r):
+    """The trainer refreshes the checkpoint name's lock with each progress report; once the lock has
+    expired, a job still marked running is reported failed, and the name can be trained again."""
+    job_id = "f" * 32
+    job = {"job_id": job_id, "kind": "supernet_training", "name": "orphan", "config": {"epochs": 3}, "resume": False}
+    r.set(store.job_key(job_id), store.encode(job), ex=60)
+    r.set(store.training_status_key(job_id), store.encode({"status": "running", "progress": {"epoch": 1}}), ex=60)
+    r.set(store.supernet_lock_key("orphan"), job_id, ex=60)
+    assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "running"
+    r.delete(store.supernet_lock_key("orphan"))  # what expiry does when the worker stops reporting
+    body = client.get(f"/v1/jobs/{job_id}").json()
+    assert body["status"] == "failed" and "resume" in body["error"] and body["progress"]["epoch"] == 1

@@ -16,7 +16,10 @@ from estimators.truth import TruthError, resolve_truth
 
 app = typer.Typer(help="Train and evaluate weight-sharing supernets (one-shot estimators).", no_args_is_help=True)
 
-DEFAULT_DIR = Path(os.environ.get("ARCHSCORE_SUPERNET_DIR", ".archscore/supernets"))
+# where the service keeps checkpoints (service.settings: SUPERNET_DIR, else DATA_DIR/supernets)
+DEFAULT_DIR = Path(
+    os.environ.get("ARCHSCORE_SUPERNET_DIR") or Path(os.environ.get("ARCHSCORE_DATA_DIR", ".archscore")) / "supernets"
+)
 
 
 def _is_checkpoint(folder: Path) -> None:

@@ -136,6 +136,7 @@ def train(
     generator = torch.Generator().manual_seed(config.seed * 1000 + start)
     steps = config.steps_per_epoch or len(train_set) // config.batch_size
     started = time.perf_counter()
+    seconds_before = history[-1]["seconds"] if history else 0.0  # training time of earlier runs (resume)
     manifest: dict = {}
     for epoch in range(start, config.epochs):
         supernet.train()
@@ -159,7 +160,8 @@ def train(
         val_loss = -sum(evaluate_arch(supernet, a, val_batches)["oneshot_loss"] for a in val_cells) / len(val_cells)
         scheduler.step(val_loss)
         history.append({"epoch": epoch + 1, "train_loss": sum(losses) / len(losses), "val_loss": val_loss,
-                        "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - started})
+                        "lr": optimizer.param_groups[0]["lr"],
+                        "seconds": seconds_before + time.perf_counter() - started})
         manifest = save_checkpoint(out, supernet, optimizer, {
             "sampler": config.sampler, "epochs": epoch + 1, "complete": epoch + 1 == config.epochs,
             "dataset": config.dataset, "seed": config.seed, "train_config": asdict(config),
