@@ -8,7 +8,7 @@
    on those cells.
 
     python benchmarks/one_shot.py [--epochs 30] [--cells 500] [--samplers uniform,deiso] [--out runs/one_shot]
-        [--channels 16] [--cells-per-stage 5] [--archs-per-step 1] [--patience 3]
+        [--channels 16] [--cells-per-stage 5] [--archs-per-step 1] [--patience 3] [--average-last K]
 
 A checkpoint already in --out with the same training configuration is reused (only evaluated again).
 """
@@ -27,7 +27,7 @@ from scipy import stats
 
 from estimators.datasets import fixed_batches, load_dataset
 from estimators.one_shot import training
-from estimators.one_shot.checkpoints import load_checkpoint
+from estimators.one_shot.checkpoints import average_checkpoints, load_checkpoint
 from estimators.one_shot.evaluation import score_arch, validation_batches
 from estimators.one_shot.registry import read_manifest
 from estimators.one_shot.samplers import SAMPLERS
@@ -97,12 +97,17 @@ def experiment(args) -> None:
     for sampler in args.samplers.split(","):
         folder = args.out / sampler
         config = training.TrainConfig(sampler=sampler, epochs=args.epochs, archs_per_step=args.archs_per_step,
-                                      patience=args.patience, C=args.channels, N=args.cells_per_stage)
+                                      patience=args.patience, C=args.channels, N=args.cells_per_stage,
+                                      keep_snapshots=args.average_last)
         existing = read_manifest(folder)
         if existing and existing.get("train_config") == dataclasses.asdict(config) and existing.get("complete"):
             print(f"{sampler}: reusing the checkpoint in {folder}")
         else:
             training.train(config, folder, resume=existing is not None)
+        checkpoints = {"": folder}
+        if args.average_last > 1:
+            average_checkpoints(training.snapshots(folder), folder.with_name(f"{sampler}-avg"))
+            checkpoints[f", avg of last {args.average_last}"] = folder.with_name(f"{sampler}-avg")
         supernet, manifest = load_checkpoint(folder)
         history = manifest["history"]
         last = history[-1]
@@ -110,25 +115,28 @@ def experiment(args) -> None:
               f"N={args.cells_per_stage}, S={args.archs_per_step}), train loss {last['train_loss']:.3f}, "
               f"validation loss {last['val_loss']:.3f}, final lr {last['lr']:.4g}")
         val_batches = validation_batches(manifest, 100, 5)
-        started = time.perf_counter()
-        scores = [score_arch(supernet, a, val_batches) for a in archs]
-        deiso = [score_arch(supernet, a, val_batches, post_deiso=True) for a in archs]
-        print(f"  evaluated {len(archs)} cells (and their isomorphism classes) in {time.perf_counter() - started:.0f} s")
-        for name in ("oneshot_acc", "oneshot_loss"):
-            rows[f"{name} ({sampler})"] = [s[name] for s in scores]
-            rows[f"{name} ({sampler}, post-deiso)"] = [s[name] for s in deiso]
+        for tag, path in checkpoints.items():
+            supernet, _ = load_checkpoint(path)
+            started = time.perf_counter()
+            scores = [score_arch(supernet, a, val_batches) for a in archs]
+            deiso = [score_arch(supernet, a, val_batches, post_deiso=True) for a in archs]
+            print(f"  {path.name}: evaluated {len(archs)} cells (and their isomorphism classes) "
+                  f"in {time.perf_counter() - started:.0f} s")
+            for name in ("oneshot_acc", "oneshot_loss"):
+                rows[f"{name} ({sampler}{tag})"] = [s[name] for s in scores]
+                rows[f"{name} ({sampler}{tag}, post-deiso)"] = [s[name] for s in deiso]
     rows["params"] = [SPACE.cost(a)[0] / 1e6 for a in archs]
     rows["synflow"] = [score_architecture(a, "nb201", ["synflow"], Protocol()).scores["synflow"].value for a in archs]
     print(f"\n{args.cells} NB201 cells (seed 0) vs cifar10_test; one-shot on 5 validation batches of 100, "
           "BN in train mode")
-    print(f"{'estimator':36s}{'Kendall τ':>10s}{'p':>10s}{'Spearman':>10s}{'P@top5%':>9s}{'P@top50%':>9s}"
+    print(f"{'estimator':50s}{'Kendall τ':>10s}{'p':>10s}{'Spearman':>10s}{'P@top5%':>9s}{'P@top50%':>9s}"
           f"{'BR@1%':>8s}{'WR@1%':>8s}")
     for name, scores in rows.items():
         r = ranking_report(scores, values, ids)
         finite = [(s, g) for s, g in zip(scores, values) if s is not None]
         p = stats.kendalltau([s for s, _ in finite], [g for _, g in finite]).pvalue
         fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
-        print(f"{name:36s}{fmt(r['kendall_tau']):>10s}{p:10.1e}{fmt(r['spearman']):>10s}"
+        print(f"{name:50s}{fmt(r['kendall_tau']):>10s}{p:10.1e}{fmt(r['spearman']):>10s}"
               f"{fmt(r['p_at_top'].get('0.05')):>9s}{fmt(r['p_at_top'].get('0.5')):>9s}"
               f"{fmt(r['br_at'].get('0.01')):>8s}{fmt(r['wr_at'].get('0.01')):>8s}")
 
@@ -141,6 +149,7 @@ def main() -> None:
     parser.add_argument("--cells-per-stage", type=int, default=5, help="N of the supernet")
     parser.add_argument("--archs-per-step", type=int, default=1)
     parser.add_argument("--patience", type=int, default=3)
+    parser.add_argument("--average-last", type=int, default=0, help="also evaluate the average of the last K epochs")
     parser.add_argument("--cost-cells", type=int, default=8)
     parser.add_argument("--samplers", default="uniform,deiso")
     parser.add_argument("--out", type=Path, default=Path("runs/one_shot"))

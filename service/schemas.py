@@ -162,6 +162,7 @@ class TrainRequest(BaseModel):
     channels: int = Field(default=16, ge=1, le=128, description="C of the network")
     cells: int = Field(default=5, ge=1, le=20, description="N cells per stage")
     steps_per_epoch: int | None = Field(default=None, ge=1, le=1_000_000, description="default: one pass")
+    keep_snapshots: int = Field(default=0, ge=0, le=50, description="also keep the weights of the last K epochs")
     resume: bool = Field(default=False, description="continue the checkpoint of this name")
 
     def train_config(self) -> dict:

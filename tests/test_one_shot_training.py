@@ -164,6 +164,18 @@ def test_dead_edges_do_not_change_the_supernet_path(trained):
     assert evaluate_arch(supernet, arch, batches) == evaluate_arch(supernet, live_form(arch), batches)
 
 
+def test_snapshots_keep_the_last_epochs_for_averaging(tmp_path):
+    config = training.TrainConfig(sampler="uniform", **{**TINY, "epochs": 3}, keep_snapshots=2)
+    final = training.train(config, tmp_path / "run")
+    kept = training.snapshots(tmp_path / "run")
+    assert [p.name for p in kept] == ["epoch-0002", "epoch-0003"]
+    assert load_checkpoint(kept[-1])[1]["sha256"] == final["sha256"]
+    assert not (kept[0] / "optimizer.pt").exists()
+    assert [c["name"] for c in list_checkpoints(tmp_path)] == ["run"]  # snapshots are not listed
+    average_checkpoints(kept, tmp_path / "avg")
+    assert load_checkpoint(tmp_path / "avg")[1]["averaged_from"][0]["epochs"] == 2
+
+
 def test_averaging_checkpoints(trained, tmp_path):
     out, first, _ = trained
     second_dir = _copy(out, tmp_path / "two")

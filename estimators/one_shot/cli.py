@@ -43,6 +43,8 @@ def train(
     seed: Annotated[int, typer.Option()] = 0,
     data_root: Annotated[str | None, typer.Option("--data-root", help="full CIFAR-10 python batches")] = None,
     device: Annotated[str, typer.Option(help="auto (cuda when available), cpu or cuda")] = "auto",
+    keep_snapshots: Annotated[int, typer.Option("--keep-snapshots", help="keep the weights of the last K epochs in "
+                                                "OUT/snapshots/ (to average them: archscore supernet average)")] = 0,
     resume: Annotated[bool, typer.Option("--resume", help="continue from the checkpoint in --out")] = False,
 ) -> None:
     """Train an NB201 supernet on the embedded CIFAR-10 subset (or --data-root) and write a checkpoint."""
@@ -54,7 +56,7 @@ def train(
 
     if sampler not in SAMPLERS:
         fail(f"--sampler: unknown sampler {sampler!r}; available: {', '.join(SAMPLERS)}")
-    if min(archs_per_step, epochs, batch_size, channels, cells) < 1 or lr <= 0 or patience < 0:
+    if min(archs_per_step, epochs, batch_size, channels, cells) < 1 or lr <= 0 or min(patience, keep_snapshots) < 0:
         fail("--archs-per-step, --epochs, --batch-size, --channels, --cells and --lr must be positive")
     if device not in ("auto", "cpu", "cuda"):
         fail("--device must be auto, cpu or cuda")
@@ -64,7 +66,7 @@ def train(
         fail(str(exc))
     config = TrainConfig(sampler=sampler, archs_per_step=archs_per_step, epochs=epochs, batch_size=batch_size,
                          lr=lr, patience=patience, augment=augment, seed=seed, data_root=data_root,
-                         C=channels, N=cells)
+                         C=channels, N=cells, keep_snapshots=keep_snapshots)
     with _progress() as bar:
         task = bar.add_task("training", total=None)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import random
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -29,6 +30,7 @@ from estimators.one_shot.split import split
 from estimators.one_shot.supernet import NB201Supernet
 from estimators.spaces.nb201 import Arch
 
+SNAPSHOTS = "snapshots"
 VALIDATION_CELLS = 16  # fixed cells whose mean validation loss drives the plateau schedule
 
 
@@ -50,14 +52,18 @@ class TrainConfig:
     C: int = 16
     N: int = 5
     steps_per_epoch: int | None = None  # default: one pass over the training split
+    keep_snapshots: int = 0  # also keep the weights of the last K epochs in out/snapshots/ (for averaging)
 
     def check(self) -> None:
         if self.sampler not in SAMPLERS:
             raise ValueError(f"unknown sampler {self.sampler!r}; available: {', '.join(SAMPLERS)}")
         positive = ("archs_per_step", "epochs", "batch_size", "C", "N")
         bad = [name for name in positive if getattr(self, name) < 1]
-        if bad or self.lr <= 0 or self.patience < 0 or (self.steps_per_epoch is not None and self.steps_per_epoch < 1):
-            raise ValueError(f"{', '.join(bad) or 'lr, patience or steps_per_epoch'} out of range")
+        bad += [name for name in ("patience", "keep_snapshots") if getattr(self, name) < 0]
+        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
+            bad.append("steps_per_epoch")
+        if bad or self.lr <= 0:
+            raise ValueError(f"{', '.join(bad) or 'lr'} out of range")
 
 
 def augment_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -162,9 +168,24 @@ def train(
         history.append({"epoch": epoch + 1, "train_loss": sum(losses) / len(losses), "val_loss": val_loss,
                         "lr": optimizer.param_groups[0]["lr"],
                         "seconds": seconds_before + time.perf_counter() - started})
-        manifest = save_checkpoint(out, supernet, optimizer, {
+        fields = {
             "sampler": config.sampler, "epochs": epoch + 1, "complete": epoch + 1 == config.epochs,
             "dataset": config.dataset, "seed": config.seed, "train_config": asdict(config),
             "history": history, "updated": time.time(),
-        })
+        }
+        manifest = save_checkpoint(out, supernet, optimizer, fields)
+        if config.keep_snapshots:
+            _snapshot(out / SNAPSHOTS, supernet, fields, epoch + 1, config.keep_snapshots)
     return manifest
+
+
+def _snapshot(folder: Path, supernet: NB201Supernet, fields: dict, epoch: int, keep: int) -> None:
+    """The weights of this epoch as a checkpoint of its own (no optimizer state); only the last ``keep`` stay."""
+    save_checkpoint(folder / f"epoch-{epoch:04d}", supernet, None, fields)
+    for old in sorted(folder.glob("epoch-*"))[:-keep]:
+        shutil.rmtree(old)
+
+
+def snapshots(out: Path) -> list[Path]:
+    """Snapshot checkpoints kept by ``keep_snapshots``, oldest first."""
+    return sorted((Path(out) / SNAPSHOTS).glob("epoch-*"))
