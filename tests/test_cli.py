@@ -117,8 +117,9 @@ def test_supernet_train_resume_eval_average_and_list_from_the_command_line(tmp_p
     epoch1.mkdir()
     for name in ("weights.pt", "optimizer.pt", "manifest.json"):
         (epoch1 / name).write_bytes((out / name).read_bytes())
-    resumed = run(*args, "--epochs", "2", "--resume")
+    resumed = run(*args, "--epochs", "2", "--resume", "--keep-snapshots", "1")
     assert resumed.exit_code == 0, resumed.output
+    assert [p.name for p in (out / "snapshots").iterdir()] == ["epoch-0002"]
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["epochs"] == 2 and manifest["complete"]
     again = run(*args, "--epochs", "2")
