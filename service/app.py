@@ -15,11 +15,27 @@ from estimators.spaces import get_space, list_spaces
 from estimators.truth import TruthError, parse_table
 from estimators.catalog import ESTIMATORS
 from service import jobs, store, supernets
-from service.deps import RedisDep, SettingsDep, celery_app, chunk_sender, require_api_key, training_sender
+from service.deps import (
+    RedisDep,
+    SettingsDep,
+    average_sender,
+    celery_app,
+    chunk_sender,
+    require_api_key,
+    training_sender,
+)
 from service.errors import ApiError, install_error_handlers
 from service.middleware import LimitsAndMetrics
 from service.rankings import rankings, select
-from service.schemas import EXAMPLE_ARCH, ErrorResponse, Job, ScoreRequest, TrainingJob, TrainRequest
+from service.schemas import (
+    EXAMPLE_ARCH,
+    AverageRequest,
+    ErrorResponse,
+    Job,
+    ScoreRequest,
+    TrainingJob,
+    TrainRequest,
+)
 
 CACHE = Counter("archscore_score_cache_total", "architecture classes answered from the cache or enqueued", ["outcome"])
 TRUTH_NAME = re.compile(r"^[a-zA-Z0-9_\-]{1,64}$")
@@ -84,7 +100,7 @@ async def get_job(
     wait: Annotated[float, Query(ge=0, description="long-poll: seconds to wait for the job to finish")] = 0.0,
 ) -> dict:
     job = await jobs.load_job(redis, job_id)
-    if job.get("kind") == "supernet_training":
+    if job.get("kind") in ("supernet_training", "supernet_average"):
         if wait:
             await supernets.wait_for_training(redis, job, _wait_seconds(wait, settings))
         return await supernets.render_training_job(redis, job)
@@ -110,6 +126,22 @@ async def post_supernets(
     body: TrainRequest, redis: RedisDep, settings: SettingsDep, send=Depends(training_sender)
 ) -> dict:
     job = await supernets.start_training(body, settings, redis, send)
+    return await supernets.render_training_job(redis, job)
+
+
+@v1.post(
+    "/supernets/average",
+    response_model=TrainingJob,
+    status_code=202,
+    summary="Average supernet checkpoints",
+    description="Averages the weights of checkpoints of the same network (named ones, and/or the snapshots a "
+    "checkpoint kept of its last epochs) into a new checkpoint, on the training worker; follow the job with "
+    "GET /v1/jobs/{job_id}.",
+)
+async def post_supernet_average(
+    body: AverageRequest, redis: RedisDep, settings: SettingsDep, send=Depends(average_sender)
+) -> dict:
+    job = await supernets.start_average(body, settings, redis, send)
     return await supernets.render_training_job(redis, job)
 
 

@@ -56,6 +56,13 @@ async def training_sender(celery=Depends(celery_app)):
     return send
 
 
+async def average_sender(celery=Depends(celery_app)):
+    def send(job_id: str, name: str, sources: list[str]):
+        celery.send_task("archscore.average_supernets", args=[job_id, name, sources], queue="training")
+
+    return send
+
+
 async def require_api_key(
     settings: Annotated[Settings, Depends(settings_dep)],
     x_api_key: Annotated[str | None, Header(description="required when the server has API keys configured")] = None,

@@ -170,6 +170,21 @@ class TrainRequest(BaseModel):
         return {**fields, "C": self.channels, "N": self.cells}
 
 
+class AverageRequest(BaseModel):
+    """Average the weights of checkpoints of the same network into a new checkpoint (SPEC §4)."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"name": "uniform-avg", "snapshots_of": "uniform"}]}
+    )
+
+    name: str = Field(pattern=SUPERNET_NAME, description="name of the averaged checkpoint")
+    checkpoints: list[str] = Field(default_factory=list, max_length=100, description="checkpoint names to average")
+    snapshots_of: str | None = Field(
+        default=None, pattern=SUPERNET_NAME,
+        description="also average the snapshots this checkpoint kept of its last epochs (keep_snapshots)",
+    )
+
+
 class TrainingProgress(BaseModel):
     epoch: int = 0
     epochs: int
@@ -181,10 +196,10 @@ class TrainingProgress(BaseModel):
 
 class TrainingJob(BaseModel):
     job_id: str
-    kind: Literal["supernet_training"] = "supernet_training"
+    kind: Literal["supernet_training", "supernet_average"] = "supernet_training"
     status: Literal["queued", "running", "done", "failed"]
     name: str
-    config: dict
+    config: dict = Field(description="training configuration, or {\"average_of\": [...]} for an average")
     resume: bool
     progress: TrainingProgress
     checkpoint: dict | None = Field(default=None, description="the checkpoint (as in GET /v1/supernets) when done")

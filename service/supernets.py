@@ -1,4 +1,7 @@
-"""Supernet checkpoints over the API: list them, start a training job, report its progress."""
+"""Supernet checkpoints over the API: list them, start training or averaging jobs, report progress.
+
+Both kinds of job run on the training queue and write a checkpoint folder under the supernet
+directory; the checkpoint's name is locked (in Redis) by its job until the job ends."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from estimators.one_shot.registry import list_checkpoints, read_manifest
 from service import store
 from service.errors import ApiError
-from service.schemas import TrainRequest
+from service.schemas import AverageRequest, TrainRequest
 from service.settings import Settings
 
 
@@ -31,16 +34,46 @@ async def start_training(body: TrainRequest, settings: Settings, redis: Redis, s
     if manifest is not None and manifest.get("epochs", 0) >= body.epochs:
         raise ApiError(422, "nothing to train",
                        [("epochs", f"{body.name!r} already has {manifest['epochs']} epochs; ask for more")])
+    job = await _store_job(redis, settings, "supernet_training", body.name, body.train_config(), body.resume)
+    await run_in_threadpool(send_training, job["job_id"], body.name, job["config"], body.resume)
+    return job
+
+
+async def start_average(body: AverageRequest, settings: Settings, redis: Redis, send_average) -> dict:
+    """Resolve the sources (folders relative to the supernet directory) and enqueue the averaging."""
+    root = settings.supernet_path
+    details = []
+    sources = []
+    for i, name in enumerate(body.checkpoints):
+        if await run_in_threadpool(read_manifest, root / name) is None:
+            details.append((f"checkpoints[{i}]", f"no checkpoint named {name!r}"))
+        sources.append(name)
+    if body.snapshots_of is not None:
+        kept = await run_in_threadpool(lambda: sorted((root / body.snapshots_of / "snapshots").glob("epoch-*")))
+        if not kept:
+            details.append(("snapshots_of", f"{body.snapshots_of!r} kept no snapshots (train it with keep_snapshots)"))
+        sources += [str(p.relative_to(root)) for p in kept]
+    if not details and len(sources) < 2:
+        details.append(("checkpoints", "averaging needs at least two checkpoints"))
+    if details:
+        raise ApiError(422, "invalid average request", details)
+    if await run_in_threadpool(read_manifest, root / body.name) is not None:
+        raise ApiError(409, f"a checkpoint named {body.name!r} exists", [("name", "choose another name")])
+    job = await _store_job(redis, settings, "supernet_average", body.name, {"average_of": sources}, False)
+    await run_in_threadpool(send_average, job["job_id"], body.name, sources)
+    return job
+
+
+async def _store_job(redis: Redis, settings: Settings, kind: str, name: str, config: dict, resume: bool) -> dict:
+    """Lock the checkpoint name for a new job, and store the job with status queued."""
     job_id = uuid.uuid4().hex
-    if not await redis.set(store.supernet_lock_key(body.name), job_id, nx=True, ex=settings.job_ttl_seconds):
-        raise ApiError(409, f"{body.name!r} is being trained by another job", [("name", "wait for that job")])
-    job = {"job_id": job_id, "kind": "supernet_training", "name": body.name, "config": body.train_config(),
-           "resume": body.resume, "created": time.time()}
+    if not await redis.set(store.supernet_lock_key(name), job_id, nx=True, ex=settings.job_ttl_seconds):
+        raise ApiError(409, f"{name!r} is being written by another job", [("name", "wait for that job")])
+    job = {"job_id": job_id, "kind": kind, "name": name, "config": config, "resume": resume, "created": time.time()}
     pipe = redis.pipeline()
     pipe.set(store.job_key(job_id), store.encode(job), ex=settings.job_ttl_seconds)
     pipe.set(store.training_status_key(job_id), store.encode({"status": "queued"}), ex=settings.job_ttl_seconds)
     await pipe.execute()
-    await run_in_threadpool(send_training, job_id, body.name, job["config"], body.resume)
     return job
 
 
@@ -51,10 +84,10 @@ async def render_training_job(redis: Redis, job: dict) -> dict:
         # the trainer refreshes the name's lock with every progress report; an expired lock means it died
         status = {**status, "status": "failed",
                   "error": "the training worker stopped reporting (lost); submit again with resume to continue"}
-    progress = {"epochs": job["config"]["epochs"], **(status.get("progress") or {})}
+    progress = {"epochs": job["config"].get("epochs", 0), **(status.get("progress") or {})}
     return {
         "job_id": job["job_id"],
-        "kind": "supernet_training",
+        "kind": job["kind"],
         "status": status["status"],
         "name": job["name"],
         "config": job["config"],

@@ -163,3 +163,33 @@ def test_a_training_whose_worker_died_is_reported_failed(client, r):
     r.delete(store.supernet_lock_key("orphan"))  # what expiry does when the worker stops reporting
     body = client.get(f"/v1/jobs/{job_id}").json()
     assert body["status"] == "failed" and "resume" in body["error"] and body["progress"]["epoch"] == 1
+
+
+def test_averaging_checkpoints_over_the_api(client, supernet_dir):
+    def fields(resp, status):
+        assert resp.status_code == status, resp.text
+        return {d["field"]: d["reason"] for d in resp.json()["error"]["details"]}
+
+    train(client, "snap", epochs=2, keep_snapshots=2, seed=3)
+    train(client, "plain", seed=4)
+    resp = client.post("/v1/supernets/average", json={"name": "snap-avg", "snapshots_of": "snap"})
+    assert resp.status_code == 202, resp.text
+    job = client.get(f"/v1/jobs/{resp.json()['job_id']}", params={"wait": 60}).json()
+    assert job["kind"] == "supernet_average" and job["status"] == "done", job
+    assert job["config"]["average_of"] == ["snap/snapshots/epoch-0001", "snap/snapshots/epoch-0002"]
+    averaged = job["checkpoint"]
+    assert [s["epochs"] for s in averaged["averaged_from"]] == [1, 2]
+    net = load_checkpoint(supernet_dir / "snap-avg")[0].state_dict()
+    one, two = (load_checkpoint(supernet_dir / "snap" / "snapshots" / f"epoch-000{i}")[0].state_dict() for i in (1, 2))
+    assert (net["classifier.weight"] - (one["classifier.weight"] + two["classifier.weight"]) / 2).abs().max() < 1e-6
+    scored = score(client, cells(2, seed=33), {"supernet": "snap-avg", "num_batches": 1})
+    assert scored["protocol"]["oneshot"]["supernet"] == averaged["sha256"]
+
+    assert "snapshots_of" in fields(client.post("/v1/supernets/average",
+                                                json={"name": "x", "snapshots_of": "plain"}), 422)
+    assert "checkpoints[1]" in fields(client.post("/v1/supernets/average",
+                                                  json={"name": "x", "checkpoints": ["plain", "nope"]}), 422)
+    assert "checkpoints" in fields(client.post("/v1/supernets/average", json={"name": "x", "checkpoints": ["plain"]}), 422)
+    assert "name" in fields(client.post("/v1/supernets/average",
+                                        json={"name": "plain", "checkpoints": ["plain", "snap"]}), 409)
+    assert not (supernet_dir / "x").exists()

@@ -19,7 +19,7 @@ def make_celery(redis_url: str | None = None) -> Celery:
         task_acks_late=True,  # a task is acknowledged after it ran: a killed worker's chunk is redelivered
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        task_routes={"archscore.train_supernet": {"queue": "training"}},
+        task_routes={name: {"queue": "training"} for name in ("archscore.train_supernet", "archscore.average_supernets")},
         broker_transport_options={
             "visibility_timeout": settings.visibility_timeout,
             # kombu sweeps for unacknowledged messages older than the visibility timeout only every

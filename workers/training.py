@@ -56,7 +56,32 @@ def train_supernet(job_id: str, name: str, config: dict, resume: bool) -> dict:
         log.exception("training %s failed", name)
         status.update(status="failed", error=f"{type(exc).__name__}: {exc}")
     finally:
-        _write(r, job_id, status)
-        if r.get(lock) == job_id:
-            r.delete(lock)
+        _finish(r, job_id, lock, status)
     return {"status": status["status"]}
+
+
+@app.task(name="archscore.average_supernets", acks_late=False, reject_on_worker_lost=False)
+def average_supernets(job_id: str, name: str, sources: list[str]) -> dict:
+    """Average the checkpoints ``sources`` (folders relative to the supernet directory) into ``name``."""
+    from estimators.one_shot.checkpoints import average_checkpoints
+    from estimators.one_shot.registry import summary
+
+    r = _client()
+    root = get_settings().supernet_path
+    status = {"status": "running", "progress": {"epochs": 0}, "checkpoint": None, "error": None}
+    _write(r, job_id, status)
+    try:
+        manifest = average_checkpoints([root / s for s in sources], root / name)
+        status.update(status="done", checkpoint=summary(name, manifest))
+    except Exception as exc:  # noqa: BLE001 - reported on the job
+        log.exception("averaging into %s failed", name)
+        status.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+    finally:
+        _finish(r, job_id, store.supernet_lock_key(name), status)
+    return {"status": status["status"]}
+
+
+def _finish(r, job_id: str, lock: str, status: dict) -> None:
+    _write(r, job_id, status)
+    if r.get(lock) == job_id:
+        r.delete(lock)

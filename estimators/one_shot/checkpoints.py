@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import torch
@@ -76,7 +77,7 @@ def average_checkpoints(folders: list[Path], out: Path) -> dict:
     supernet.load_state_dict(averaged)
     first = loaded[-1][1]
     fields = {k: first[k] for k in ("sampler", "dataset", "seed", "train_config") if k in first}
-    fields.update(epochs=first.get("epochs"), complete=True, history=[],
+    fields.update(epochs=first.get("epochs"), complete=True, history=[], updated=time.time(),
                   averaged_from=[{"path": str(f), "sha256": m["sha256"], "epochs": m.get("epochs")}
                                  for f, (_, m) in zip(folders, loaded)])
     return save_checkpoint(out, supernet, None, fields)
