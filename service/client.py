@@ -156,15 +156,27 @@ class ArchscoreClient:
         """Start training a supernet checkpoint ``name`` (options as in POST /v1/supernets: sampler,
         epochs, resume ...). With ``wait`` (seconds), long-poll until the job is done or failed;
         a failed training raises :class:`ArchscoreError` with the worker's message."""
-        started = time.monotonic()
         job = self._request("POST", "/v1/supernets", json={"name": name, **options})
+        return self._follow_supernet_job(job, wait)
+
+    def average_supernets(
+        self, name: str, checkpoints: Iterable[str] = (), snapshots_of: str | None = None, wait: float = 0.0
+    ) -> dict:
+        """Average checkpoints (by name) and/or the last-epoch snapshots of one into checkpoint ``name``."""
+        body: dict[str, Any] = {"name": name, "checkpoints": list(checkpoints)}
+        if snapshots_of is not None:
+            body["snapshots_of"] = snapshots_of
+        return self._follow_supernet_job(self._request("POST", "/v1/supernets/average", json=body), wait)
+
+    def _follow_supernet_job(self, job: dict, wait: float) -> dict:
+        started = time.monotonic()
         while job["status"] in ("queued", "running") and wait > 0:
             remaining = wait - (time.monotonic() - started)
             if remaining <= 0:
                 raise JobTimeout(job, time.monotonic() - started)
             job = self.job(job["job_id"], wait=min(remaining, self.poll_seconds))
         if job["status"] == "failed":
-            raise ArchscoreError(None, f"training {name!r} failed: {job.get('error')}", body=job)
+            raise ArchscoreError(None, f"{job['kind']} {job['name']!r} failed: {job.get('error')}", body=job)
         return job
 
     def supernets(self) -> list[dict]:

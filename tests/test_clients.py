@@ -257,6 +257,9 @@ def test_client_trains_supernets_and_the_running_worker_serves_each_new_one(clie
     with pytest.raises(ArchscoreError) as info:
         client.train_supernet("live-a", **tiny)
     assert info.value.status == 409
+    averaged = client.average_supernets("live-ab", ["live-a", "live-b"], wait=60)
+    assert averaged["status"] == "done" and len(averaged["checkpoint"]["averaged_from"]) == 2
+    assert client.supernets()[0]["name"] == "live-ab"
 
 
 def test_client_bad_encoding_is_a_422_naming_the_arch(client):
