@@ -193,3 +193,13 @@ def test_averaging_checkpoints_over_the_api(client, supernet_dir):
     assert "name" in fields(client.post("/v1/supernets/average",
                                         json={"name": "plain", "checkpoints": ["plain", "snap"]}), 409)
     assert not (supernet_dir / "x").exists()
+
+
+def test_a_checkpoint_removed_after_the_request_is_an_error_per_architecture(supernet_dir):
+    """The worker finds checkpoints by the sha256 the API resolved; one that is gone (or was replaced
+    by retraining) is reported, never silently swapped for another."""
+    from estimators.one_shot.registry import CheckpointError
+    from workers.supernets import supernet
+
+    with pytest.raises(CheckpointError, match="replaced or removed"):
+        supernet("0" * 64, "cpu")
