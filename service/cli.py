@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -29,6 +30,10 @@ def up(
     training worker and the API. Ctrl-C stops all."""
     settings = get_settings()
     procs: list[subprocess.Popen] = []
+    # SIGTERM (kill, a service manager, a container stop) stops the children like Ctrl-C does; so does
+    # SIGINT when a shell started this in the background with SIGINT ignored
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     try:
         if settings.redis_url:
             redis_url = settings.redis_url
@@ -63,6 +68,10 @@ def up(
         fail(str(exc))
     finally:
         runner.stop(procs)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
