@@ -31,7 +31,7 @@ from estimators.one_shot.checkpoints import average_checkpoints, load_checkpoint
 from estimators.one_shot.evaluation import score_arch, validation_batches
 from estimators.one_shot.registry import read_manifest
 from estimators.one_shot.samplers import SAMPLERS
-from estimators.one_shot.supernet import NB201Supernet
+from estimators.spaces.nb201.supernet import NB201Supernet
 from estimators.protocol import Protocol
 from estimators.ranking import ranking_report
 from estimators.spaces import get_space
@@ -59,7 +59,7 @@ def cost(cells: int) -> None:
     eval_ratio, step_ratio = [], []
     import random
 
-    for arch in SAMPLERS["uniform"](random.Random(0), cells):
+    for arch in SAMPLERS["uniform"](SPACE, random.Random(0), cells):
         net = SPACE.build_network(arch)
         net.load_state_dict(supernet.standalone_state_dict(arch))
         net_opt = torch.optim.SGD(net.parameters(), 0.0, momentum=0.9)

@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from estimators.protocol import Protocol
-from estimators.spaces import EncodingError, get_space, list_spaces
+from estimators.spaces import DEFAULT_SPACE, EncodingError, get_space, list_spaces
 from estimators.spaces.base import Arch, SearchSpace, decode_text_encoding
 from estimators.truth import TruthError, resolve_truth
 from estimators.zero_shot.manifest import ZERO_SHOT, resolve_estimators
@@ -189,7 +189,7 @@ def spaces(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         return
     table = Table("space", "size", "encodings", "ground truth")
     for s in info:
-        table.add_row(s["name"], f"{s['size']:,}", ", ".join(s["encodings"]), ", ".join(s["ground_truth_columns"]))
+        table.add_row(s["name"], "-" if s["size"] is None else f"{s['size']:,}", ", ".join(s["encodings"]), ", ".join(s["ground_truth_columns"]))
     out.print(table)
 
 
@@ -210,7 +210,7 @@ def estimators(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
 
 @app.command()
 def score(
-    space: SpaceOpt = "nb201",
+    space: SpaceOpt = DEFAULT_SPACE,
     estimators: EstOpt = "all",
     file: FileOpt = None,
     sample: SampleOpt = None,
@@ -300,9 +300,12 @@ def print_report(report: dict) -> None:
 
 @app.command()
 def evaluate(
-    space: SpaceOpt = "nb201",
+    space: SpaceOpt = DEFAULT_SPACE,
     estimators: EstOpt = "all",
-    truth: Annotated[str, typer.Option("--truth", help="ground-truth column, or a CSV/JSON table path[:column]")] = "cifar10_test",
+    truth: Annotated[
+        str | None,
+        typer.Option("--truth", help="ground-truth column, or a CSV/JSON table path[:column]; default: the space's first column"),
+    ] = None,
     file: FileOpt = None,
     sample: SampleOpt = None,
     seed: SeedOpt = 0,
@@ -330,7 +333,9 @@ def evaluate(
             num_batches=batches, seed=init_seed, bn_mode=bn_mode, data_seed=data_seed,
         )
         try:
-            gt = resolve_truth(sp.name, truth)
+            if truth is None and not sp.ground_truth_columns:
+                raise UsageError(f"{sp.name} has no built-in ground truth; give --truth path[:column]")
+            gt = resolve_truth(sp.name, truth or sp.ground_truth_columns[0])
         except TruthError as exc:
             raise UsageError(str(exc)) from None
         if file is None and sample is None and not enumerate_all:
@@ -363,8 +368,9 @@ def demo(
     sample: Annotated[int, typer.Option("--sample")] = 40,
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ) -> None:
-    """Score a sample of NAS-Bench-201 cells with every estimator and print the ranking table."""
-    evaluate(space="nb201", estimators="all", truth="cifar10_test", file=None, sample=sample, seed=seed, deiso=False,
+    """Score a sample of the default space (NAS-Bench-201) with every estimator and print the ranking table."""
+    space = get_space(DEFAULT_SPACE)
+    evaluate(space=space.name, estimators="all", truth=space.ground_truth_columns[0], file=None, sample=sample, seed=seed, deiso=False,
              enumerate_all=False, from_published=False, output=None, dataset="cifar10", data_root=None,
              batch_size=128, batches=1, init_seed=20, bn_mode="train", data_seed=20, jobs=0)
 

@@ -7,29 +7,15 @@ from collections.abc import Sequence
 
 from estimators.protocol import Protocol
 from estimators.ranking import ranking_report
-from estimators.spaces.base import Arch, get_space
-from estimators.truth import GroundTruth, nb201_published_proxies
+from estimators.spaces.base import PUBLISHED, Arch, get_space
+from estimators.truth import GroundTruth
 from estimators.zero_shot.many import ProgressCallback, score_many
-
-# Our estimator name -> column of the published NAS-Bench-Suite-Zero table.
-PUBLISHED_COLUMN = {
-    "grad_norm": "grad_norm",
-    "snip": "snip",
-    "grasp": "grasp",
-    "fisher": "fisher",
-    "jacob_cov": "jacov",
-    "synflow": "synflow",
-    "relu_logdet": "nwot",
-    "params": "params",
-    "flops": "flops",
-}
 
 
 def published_cells(space: str) -> list[Arch]:
     """Architectures that have published proxy scores (NB201: 9,445 cells), in a fixed order."""
-    if get_space(space).name != "nb201":
-        return []
-    return sorted(nb201_published_proxies()["params"])
+    sp = get_space(space)
+    return sp.published_archs() if sp.has(PUBLISHED) else []
 
 
 def rank_records(records: Sequence[dict], space: str, estimators: Sequence[str], truth: GroundTruth) -> dict:
@@ -47,14 +33,14 @@ def rank_records(records: Sequence[dict], space: str, estimators: Sequence[str],
 def rank_published(records: Sequence[dict], space: str, truth: GroundTruth, estimators: Sequence[str]) -> dict:
     """The same criteria for the published scores of the same cells (where every cell has one)."""
     sp = get_space(space)
-    table = nb201_published_proxies() if sp.name == "nb201" else {}
+    table = sp.published_proxies() if sp.has(PUBLISHED) else {}
+    keys = [sp.truth_key(sp.parse(r["arch"])) for r in records]
     out = {}
     for name in estimators:
-        column = table.get(PUBLISHED_COLUMN.get(name, ""), None)
+        column = table.get(name)
         if column is None:
             continue
-        archs = [sp.parse(r["arch"]) for r in records]
-        pairs = [(column.get(a), truth.get(a), r) for a, r in zip(archs, records)]
+        pairs = [(column.get(k), truth.values.get(k), r) for k, r in zip(keys, records)]
         if any(s is None for s, g, _ in pairs if g is not None):
             continue
         pairs = [(s, g, r) for s, g, r in pairs if g is not None]

@@ -1,26 +1,23 @@
-"""Ground truth: the embedded NAS-Bench-201 table and user tables (CSV/JSON of encoding -> value).
+"""Ground truth: each space's built-in columns and user tables (CSV/JSON of encoding -> value).
 
-Values are looked up by architecture (any encoding the space accepts), not by isomorphism class:
-isomorphic cells were trained separately and their accuracies differ. Torch-free.
+Values are looked up by the space's ``truth_key``: per cell in NAS-Bench-201 (isomorphic cells were
+trained separately and their accuracies differ), per canonical key in benchmarks that hold one entry
+per class (NAS-Bench-101's module hash). Torch-free.
 """
 
 from __future__ import annotations
 
 import csv
 import functools
-import gzip
 import io
 import json
 import math
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from estimators.spaces.base import Arch, EncodingError, SearchSpace, decode_text_encoding, get_space
+from estimators.spaces.base import GROUND_TRUTH, Arch, EncodingError, SearchSpace, decode_text_encoding, get_space
 
-NB201_TABLE = "nb201_ground_truth.csv.gz"
-NB201_PUBLISHED_PROXIES = "nb201_suitezero_proxies_cifar10.csv.gz"
 MAX_USER_TABLE_ROWS = 1_000_000
 
 
@@ -30,41 +27,22 @@ class TruthError(ValueError):
 
 @dataclass(frozen=True)
 class GroundTruth:
-    """One column of ground truth for one space: architecture -> value (higher is better)."""
+    """One column of ground truth for one space: truth key -> value (higher is better)."""
 
     space: str
     column: str
-    values: dict[Arch, float] = field(repr=False)
+    values: dict[str, float] = field(repr=False)
     source: str = "embedded"
 
     def __len__(self) -> int:
         return len(self.values)
 
     def get(self, arch: Arch) -> float | None:
-        return self.values.get(tuple(arch))
+        return self.values.get(get_space(self.space).truth_key(arch))
 
     def lookup(self, encoding: Any) -> float | None:
         """Value for any accepted encoding, None when the table has no entry for it."""
         return self.get(get_space(self.space).parse(encoding))
-
-
-def _read_embedded_csv(name: str) -> list[dict[str, str]]:
-    raw = (resources.files("estimators.data") / name).read_bytes()
-    with gzip.open(io.BytesIO(raw), "rt", newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
-@functools.lru_cache(maxsize=1)
-def _nb201_rows() -> tuple[dict[str, str], ...]:
-    return tuple(_read_embedded_csv(NB201_TABLE))
-
-
-@functools.lru_cache(maxsize=1)
-def nb201_index_table() -> tuple[str, ...]:
-    """NAS-Bench-201 index -> architecture string."""
-    rows = _nb201_rows()
-    assert all(int(r["index"]) == i for i, r in enumerate(rows)), "embedded table out of index order"
-    return tuple(r["arch"] for r in rows)
 
 
 def builtin_columns(space: str) -> tuple[str, ...]:
@@ -72,31 +50,12 @@ def builtin_columns(space: str) -> tuple[str, ...]:
 
 
 @functools.lru_cache(maxsize=16)
-def load_builtin(space: str = "nb201", column: str = "cifar10_test") -> GroundTruth:
+def load_builtin(space: str, column: str) -> GroundTruth:
     sp = get_space(space)
-    if column not in sp.ground_truth_columns:
-        raise TruthError(
-            f"unknown ground-truth column {column!r} for {sp.name}; available: {', '.join(sp.ground_truth_columns)}"
-        )
-    from estimators.spaces.nb201 import string_to_arch
-
-    values = {string_to_arch(r["arch"]): float(r[column]) for r in _nb201_rows() if r[column] not in ("", "nan")}
-    return GroundTruth(sp.name, column, values)
-
-
-@functools.lru_cache(maxsize=1)
-def nb201_published_proxies() -> dict[str, dict[Arch, float]]:
-    """NAS-Bench-Suite-Zero's published proxy scores (9,445 cells): column -> {arch: value}."""
-    from estimators.spaces.nb201 import string_to_arch
-
-    rows = _read_embedded_csv(NB201_PUBLISHED_PROXIES)
-    columns = [c for c in rows[0] if c != "arch"]
-    table: dict[str, dict[Arch, float]] = {c: {} for c in columns}
-    for r in rows:
-        arch = string_to_arch(r["arch"])
-        for c in columns:
-            table[c][arch] = float(r[c])
-    return table
+    if column not in sp.ground_truth_columns or not sp.has(GROUND_TRUTH):
+        available = ", ".join(sp.ground_truth_columns) or "none"
+        raise TruthError(f"unknown ground-truth column {column!r} for {sp.name}; available: {available}")
+    return GroundTruth(sp.name, column, dict(sp.ground_truth(column)))
 
 
 def _coerce_value(value: Any, where: str) -> float:
@@ -117,16 +76,17 @@ def table_from_pairs(space: SearchSpace, column: str, pairs: list[tuple[Any, Any
         raise TruthError(f"{source}: the table is empty")
     if len(pairs) > MAX_USER_TABLE_ROWS:
         raise TruthError(f"{source}: {len(pairs)} entries exceed the limit of {MAX_USER_TABLE_ROWS}")
-    values: dict[Arch, float] = {}
+    values: dict[str, float] = {}
     for i, (encoding, value) in enumerate(pairs):
         where = f"{source}: entry {i}"
         try:
             arch = space.parse(encoding)
         except EncodingError as exc:
             raise TruthError(f"{where}: {exc}") from None
-        if arch in values:
-            raise TruthError(f"{where}: architecture {space.to_string(arch)} appears twice")
-        values[arch] = _coerce_value(value, where)
+        key = space.truth_key(arch)
+        if key in values:
+            raise TruthError(f"{where}: architecture {space.to_string(arch)} appears twice (key {key})")
+        values[key] = _coerce_value(value, where)
     return GroundTruth(space.name, column, values, source)
 
 

@@ -7,13 +7,13 @@ and so are never cached or sent to a worker.
 
 from __future__ import annotations
 
-from estimators.spaces.base import SearchSpace
+from estimators.spaces.base import COST, SearchSpace
 
 ANALYTIC = ("params", "flops")
 
 
 def analytic_names(space: SearchSpace, estimators: list[str]) -> list[str]:
-    return [n for n in estimators if n in ANALYTIC and hasattr(space, "cost")]
+    return [n for n in estimators if n in ANALYTIC and space.has(COST)]
 
 
 def analytic_scores(space: SearchSpace, arch: str, names: list[str], protocol: dict) -> dict[str, float]:

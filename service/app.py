@@ -238,7 +238,7 @@ async def put_truth(
     protocols = await redis.hkeys(store.protocols_key(sp.name))
     pipe = redis.pipeline()
     pipe.delete(key)
-    pipe.hset(key, mapping={sp.to_string(a): v for a, v in table.values.items()})
+    pipe.hset(key, mapping=table.values)  # truth key -> value
     for protocol_hash in protocols:
         # statistics over the replaced table are stale; bumping the generation also voids a
         # recomputation that is running right now on the old table

@@ -28,6 +28,8 @@ import httpx
 
 __all__ = ["ArchscoreClient", "ArchscoreError", "JobTimeout"]
 
+SERVER_DEFAULT: Any = object()  # leave the field out: the server's default (space: nb201; truth: its first column)
+
 DEFAULT_URL = "http://127.0.0.1:8000"
 
 
@@ -132,15 +134,19 @@ class ArchscoreClient:
         self,
         archs: Iterable[Any],
         estimators: Iterable[str],
-        space: str = "nb201",
+        space: str | None = None,
         protocol: Mapping[str, Any] | None = None,
-        truth: str | None = "cifar10_test",
+        truth: str | None | object = SERVER_DEFAULT,
         wait: float = 300.0,
     ) -> dict:
         """Submit a score request and long-poll the job until it is done; returns the job body
         (``results``, ``rankings``, ``protocol_hash`` ...). ``wait`` is the overall deadline in seconds
         (0: return the job as submitted)."""
-        body: dict[str, Any] = {"space": space, "archs": list(archs), "estimators": list(estimators), "truth": truth}
+        body: dict[str, Any] = {"archs": list(archs), "estimators": list(estimators)}
+        if space is not None:
+            body["space"] = space
+        if truth is not SERVER_DEFAULT:
+            body["truth"] = truth
         if protocol is not None:
             body["protocol"] = dict(protocol)
         started = time.monotonic()

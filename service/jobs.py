@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from estimators.catalog import ESTIMATORS, is_one_shot
 from estimators.one_shot.registry import CheckpointError, resolve
 from estimators.spaces import get_space
-from estimators.spaces.base import Arch, SearchSpace
+from estimators.spaces.base import SUPERNET, Arch, SearchSpace
 from service import store
 from service.analytic import analytic_names, analytic_scores
 from service.errors import ApiError
@@ -47,8 +47,8 @@ async def validate(request: ScoreRequest, settings: Settings, redis: Redis) -> V
     for i, name in enumerate(request.estimators):
         if name not in ESTIMATORS:
             details.append((f"estimators[{i}]", f"unknown estimator {name!r}"))
-        elif is_one_shot(name) and space.name != "nb201":
-            details.append((f"estimators[{i}]", f"one-shot estimators exist for nb201 only, not {space.name}"))
+        elif is_one_shot(name) and not space.has(SUPERNET):
+            details.append((f"estimators[{i}]", f"search space {space.name} has no supernet for one-shot estimators"))
     supernet_sha256 = None
     if any(is_one_shot(n) for n in request.estimators):
         try:
@@ -62,8 +62,9 @@ async def validate(request: ScoreRequest, settings: Settings, redis: Redis) -> V
             archs.append(space.parse(encoding))
         except ValueError as exc:
             details.append((f"archs[{i}]", str(exc)))
-    if request.truth is not None and not await truth_exists(redis, space, request.truth):
-        details.append(("truth", f"no ground-truth column {request.truth!r} for {space.name}"))
+    truth = request.truth_column(space)
+    if truth is not None and not await truth_exists(redis, space, truth):
+        details.append(("truth", f"no ground-truth column {truth!r} for {space.name}"))
     if details:
         message = "invalid request"
         if any(field.startswith("estimators") for field, _ in details):
@@ -71,7 +72,7 @@ async def validate(request: ScoreRequest, settings: Settings, redis: Redis) -> V
         raise ApiError(422, message, details)
     protocol = request.protocol.to_protocol(supernet_sha256=supernet_sha256)
     return ValidRequest(
-        space, archs, list(dict.fromkeys(request.estimators)), protocol.model_dump(), protocol.hash(), request.truth
+        space, archs, list(dict.fromkeys(request.estimators)), protocol.model_dump(), protocol.hash(), truth
     )
 
 
@@ -111,6 +112,7 @@ async def create_job(v: ValidRequest, settings: Settings, redis: Redis, send_chu
         "truth": v.truth,
         "archs": [space.to_string(a) for a in v.archs],
         "canonical": canonical,
+        "truth_keys": [space.truth_key(a) for a in v.archs],
         "chunk_sizes": [len(c) for c in chunks],
         "cached": len(unique) - len(missing),
         "created": time.time(),
@@ -202,9 +204,9 @@ async def _results(redis: Redis, job: dict) -> list[dict]:
     for j, c in enumerate(unique):
         cells = {n: store.decode(row[j]) for n, row in zip(keys, rows)}
         by_class[c] = (cells, errors[j])
-    truth = await truth_values(redis, space, job["truth"], job["archs"]) if job["truth"] else {}
+    truth = await truth_values(redis, space, job["truth"], job["truth_keys"]) if job["truth"] else {}
     results = []
-    for i, (arch, c) in enumerate(zip(job["archs"], job["canonical"])):
+    for i, (arch, c, truth_key) in enumerate(zip(job["archs"], job["canonical"], job["truth_keys"])):
         cells, error = by_class[c]
         scores = {n: (cell or {}).get("value") for n, cell in cells.items()}
         scores.update(analytic_scores(space, arch, analytic, job["protocol"]))
@@ -215,7 +217,7 @@ async def _results(redis: Redis, job: dict) -> list[dict]:
                 "canonical_key": c,
                 "scores": {n: scores[n] for n in job["estimators"]},
                 "reasons": {n: cell["reason"] for n, cell in cells.items() if cell and cell.get("reason")},
-                "ground_truth": truth.get(arch),
+                "ground_truth": truth.get(truth_key),
                 "error": error,
             }
         )

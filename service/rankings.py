@@ -13,10 +13,10 @@ from starlette.concurrency import run_in_threadpool
 
 from estimators.ranking import ranking_report
 from estimators.spaces.base import SearchSpace
-from estimators.truth import load_builtin
 from estimators.catalog import ESTIMATORS
 from service import store
 from service.analytic import analytic_names, analytic_scores
+from service.truth_tables import truth_values
 
 
 _locks: dict[str, asyncio.Lock] = {}
@@ -35,10 +35,9 @@ async def rankings(redis: Redis, space: SearchSpace, protocol_hash: str, truth: 
         if cached is not None:
             return cached
         members = await redis.hgetall(store.members_key(space.name, protocol_hash))  # arch -> canonical
-        uploaded = None
-        if truth not in space.ground_truth_columns:
-            raw = await redis.hmget(store.truth_key(space.name, truth), list(members)) if members else []
-            uploaded = {a: float(v) for a, v in zip(members, raw) if v is not None}
+        truth_keys = await run_in_threadpool(lambda: {a: space.truth_key(space.parse(a)) for a in members})
+        truth_by_key = await truth_values(redis, space, truth, list(dict.fromkeys(truth_keys.values())))
+        truth_by_arch = {a: truth_by_key[k] for a, k in truth_keys.items() if k in truth_by_key}
         canon = list(dict.fromkeys(members.values()))
         analytic = analytic_names(space, list(ESTIMATORS))
         names = [n for n in ESTIMATORS if n not in analytic]
@@ -50,7 +49,7 @@ async def rankings(redis: Redis, space: SearchSpace, protocol_hash: str, truth: 
             rows = await pipe.execute()
         protocol = store.decode(await redis.hget(store.protocols_key(space.name), protocol_hash)) or {}
         report = await run_in_threadpool(
-            _compute, space, truth, members, uploaded, dict(zip(names, rows)), canon, analytic, protocol
+            _compute, space, members, truth_by_arch, dict(zip(names, rows)), canon, analytic, protocol
         )
         report = {"protocol_hash": protocol_hash, "truth": truth, "generation": generation, **report}
         await redis.set(key, store.encode(report))
@@ -64,12 +63,7 @@ async def _cached(redis: Redis, space: SearchSpace, protocol_hash: str, key: str
     return (cached if cached is not None and cached["generation"] == generation else None), generation
 
 
-def _compute(space, truth, members, uploaded, rows_by_name, canon, analytic, protocol) -> dict:
-    if uploaded is None:
-        table = load_builtin(space.name, truth)
-        truth_by_arch = {a: v for a in members if (v := table.get(space.parse(a))) is not None}
-    else:
-        truth_by_arch = uploaded
+def _compute(space, members, truth_by_arch, rows_by_name, canon, analytic, protocol) -> dict:
     archs = [a for a in members if a in truth_by_arch]
     report: dict = {"n": 0, "estimators": {}}
     for name, row in rows_by_name.items():

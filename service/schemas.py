@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from estimators.protocol import VALIDATION_IMAGES, OneShotSettings, Protocol
+from estimators.spaces import DEFAULT_SPACE
 
 MAX_IMAGES_PER_ARCH = 4096  # the embedded CIFAR-10 subset has 4,000 training images
 EXAMPLE_ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
@@ -85,13 +86,21 @@ class ScoreRequest(BaseModel):
         },
     )
 
-    space: str = Field(default="nb201", description="search space name (GET /v1/spaces)")
+    space: str = Field(default=DEFAULT_SPACE, description="search space name (GET /v1/spaces)")
     archs: list[Any] = Field(min_length=1, description="architecture encodings, any the space accepts")
     estimators: list[str] = Field(min_length=1, max_length=64, description="estimator names (GET /v1/estimators)")
     protocol: ApiProtocol = Field(default_factory=ApiProtocol)
     truth: str | None = Field(
-        default="cifar10_test", description="ground-truth column (built-in or uploaded) for results and statistics"
+        default=None,
+        description="ground-truth column (built-in or uploaded) for results and statistics; omitted: the space's "
+        "first built-in column (nb201: cifar10_test, nb101/nb301: val_accuracy); null: none",
     )
+
+    def truth_column(self, space) -> str | None:
+        """The column asked for, or when the field was omitted the space's first built-in column."""
+        if "truth" in self.model_fields_set:
+            return self.truth
+        return space.ground_truth_columns[0] if space.ground_truth_columns else None
 
 
 class Progress(BaseModel):

@@ -8,7 +8,7 @@ Keys (all under ``archscore:v1:``):
   rankings:{space}:{protocol}:{truth}               JSON of the criteria, with the generation it was computed at
   job:{id}                                          JSON of the job; job:{id}:done set of finished chunks;
                                                     job:{id}:errors hash canonical key -> error
-  truth:{space}:{name}                              hash architecture string -> value (uploaded tables)
+  truth:{space}:{name}                              hash truth key -> value (uploaded tables; SearchSpace.truth_key)
   job:{id}:training                                 JSON status of a supernet training job (written by the worker)
   supernet-lock:{name}                              id of the training job that owns a checkpoint name
 

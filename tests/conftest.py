@@ -10,6 +10,7 @@ Nothing here starts unless a test asks for it: the library tests pay nothing for
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import subprocess
@@ -231,3 +232,13 @@ def child_env(redis_url: str, **settings: str) -> dict[str, str]:
 
 
 PYTHON = sys.executable
+
+
+@functools.lru_cache(maxsize=4)
+def published_by_arch(space_name: str) -> dict:
+    """A space's published proxy scores keyed by architecture: estimator -> {arch: value}."""
+    from estimators.spaces import get_space
+
+    sp = get_space(space_name)
+    by_key = {sp.truth_key(a): a for a in sp.published_archs()}
+    return {est: {by_key[k]: v for k, v in col.items()} for est, col in sp.published_proxies().items()}

@@ -9,8 +9,9 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from estimators.spaces import get_space
-from estimators.truth import load_builtin, nb201_published_proxies
+from estimators.spaces import get_space, list_spaces
+from conftest import published_by_arch
+from estimators.truth import load_builtin
 from service.cli import app
 
 runner = CliRunner()
@@ -24,8 +25,10 @@ def run(*args: str, stdin: str | None = None):
 
 def test_spaces_and_estimators_list_what_exists():
     spaces = json.loads(run("spaces", "--json").stdout)
-    assert [s["name"] for s in spaces] == ["nb201"]
-    assert spaces[0]["size"] == 15625 and "cifar10_test" in spaces[0]["ground_truth_columns"]
+    by_name = {s["name"]: s for s in spaces}
+    assert [s["name"] for s in spaces] == list_spaces() and {"nb101", "nb201", "nb301"} <= set(by_name)
+    assert by_name["nb201"]["size"] == 15625 and "cifar10_test" in by_name["nb201"]["ground_truth_columns"]
+    assert by_name["nb101"]["ground_truth_columns"] == ["val_accuracy"] and "spec" in by_name["nb101"]["encodings"]
     names = [e["name"] for e in json.loads(run("estimators", "--json").stdout)]
     assert names == ["grad_norm", "snip", "grasp", "fisher", "jacob_cov", "synflow", "relu_logdet", "relu", "params",
                      "flops", "oneshot_acc", "oneshot_loss"]
@@ -41,7 +44,7 @@ def test_score_reads_any_encoding_from_stdin_and_writes_json_lines():
         NB201.to_string(NB201.parse([0, 1, 2, 3, 4, 0])),
         NB201.to_string(NB201.parse(1234)),
     ]
-    published = nb201_published_proxies()["params"]
+    published = published_by_arch("nb201")["params"]
     assert lines[0]["scores"]["params"] == pytest.approx(published[NB201.parse(CELL)], abs=1e-9)
     assert lines[0]["canonical_key"] == NB201.canonical_key(NB201.parse(CELL))
     assert set(lines[0]["per_batch"]) == {"relu"}

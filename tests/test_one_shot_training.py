@@ -16,14 +16,17 @@ from estimators.one_shot.evaluation import (
     calibration_batches,
     class_paths,
     evaluate_arch,
-    live_form,
     score_arch,
     validation_batches,
 )
 from estimators.one_shot.registry import CheckpointError, list_checkpoints, resolve, sha256_file
 from estimators.one_shot.samplers import SAMPLERS
 from estimators.one_shot.split import VALIDATION_IMAGES, split
+from estimators.spaces import get_space
 from estimators.spaces.nb201 import OPS, canonical_key, has_conv_path, isomorphism_classes
+
+NB201 = get_space("nb201")
+live_form = NB201.supernet_path
 
 TINY = dict(C=4, N=1, batch_size=100, epochs=1, steps_per_epoch=6)
 
@@ -31,12 +34,12 @@ TINY = dict(C=4, N=1, batch_size=100, epochs=1, steps_per_epoch=6)
 def test_every_sampler_resamples_cells_without_a_conv_path():
     for name, sampler in SAMPLERS.items():
         rng = random.Random(0)
-        archs = [a for _ in range(50) for a in sampler(rng, 5)]
+        archs = [a for _ in range(50) for a in sampler(NB201, rng, 5)]
         assert all(has_conv_path(a) for a in archs), name
 
 
 def test_fair_sampler_uses_every_op_once_per_edge():
-    archs = SAMPLERS["fair"](random.Random(1), 5)
+    archs = SAMPLERS["fair"](NB201, random.Random(1), 5)
     assert len(archs) == len(OPS)
     for edge in range(6):
         assert sorted(a[edge] for a in archs) == sorted(OPS)
@@ -48,7 +51,7 @@ def test_deiso_sampler_is_uniform_over_classes_not_cells():
     sizes = {k: len(v) for k, v in isomorphism_classes().items()}
     share_large = {}
     for name in ("uniform", "deiso"):
-        archs = SAMPLERS[name](random.Random(2), 3000)
+        archs = SAMPLERS[name](NB201, random.Random(2), 3000)
         share_large[name] = sum(sizes[canonical_key(a)] > 5 for a in archs) / len(archs)
     assert share_large["deiso"] < share_large["uniform"] / 2
 
@@ -145,13 +148,13 @@ def test_post_deisomorphism_is_the_mean_over_the_class(trained):
     supernet, manifest = load_checkpoint(out)
     batches = validation_batches(manifest, 100, 1)
     # a class whose members run different supernet paths (edges swapped between the two inner nodes)
-    members = next(m for m in isomorphism_classes().values() if has_conv_path(m[0]) and len(class_paths(m[0])) == 3)
+    members = next(m for m in isomorphism_classes().values() if has_conv_path(m[0]) and len(class_paths(NB201, m[0])) == 3)
     arch = members[0]
     by_member = [evaluate_arch(supernet, m, batches) for m in members]
     expected = sum(s["oneshot_acc"] for s in by_member) / len(members)
     result = score_arch(supernet, arch, batches, post_deiso=True)
     assert result["oneshot_acc"] == pytest.approx(expected)
-    assert sum(n for _, n in class_paths(arch)) == len(members)
+    assert sum(n for _, n in class_paths(NB201, arch)) == len(members)
     # every member of a class gets the same score
     assert score_arch(supernet, members[-1], batches, post_deiso=True) == pytest.approx(result)
 

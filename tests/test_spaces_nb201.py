@@ -24,8 +24,8 @@ from estimators.spaces.nb201 import (
     naslib_to_arch,
     network_cost,
 )
-from estimators.spaces.nb201_net import AvgPool3x3, InferCell
-from estimators.truth import nb201_published_proxies
+from estimators.spaces.nb201.network import AvgPool3x3, InferCell
+from conftest import published_by_arch
 from estimators.zero_shot.flops import count_flops
 
 SP = get_space("nb201")
@@ -57,7 +57,7 @@ def gt_strings():
 
 @pytest.fixture(scope="module")
 def published():
-    return nb201_published_proxies()
+    return published_by_arch("nb201")
 
 
 # --------------------------------------------------------------------------- encodings

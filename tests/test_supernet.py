@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from estimators.one_shot.supernet import NB201Supernet
+from estimators.spaces.nb201.supernet import NB201Supernet
 from estimators.spaces import get_space
 from estimators.spaces.nb201 import CONV_OPS, EDGES, live_edges
 

@@ -24,7 +24,7 @@ from estimators.datasets import fixed_batches, load_embedded_cifar10
 from estimators.protocol import Protocol
 from estimators.spaces import get_space
 from estimators.spaces.nb201 import network_cost
-from estimators.truth import nb201_published_proxies
+from conftest import published_by_arch
 from estimators.zero_shot.engine import (
     BATCH_FREE,
     protocol_batches,
@@ -368,14 +368,14 @@ def test_other_seed_gives_other_grad_norm(protocol_runs):
 
 
 def _published_cells(n: int = 4):
-    pub = nb201_published_proxies()
+    pub = published_by_arch("nb201")
     cells = list(pub["params"])
     return [cells[i] for i in np.linspace(0, len(cells) - 1, n).astype(int)]
 
 
 @pytest.mark.parametrize("arch", _published_cells(), ids=lambda a: SPACE.to_string(a))
 def test_params_flops_equal_published(arch):
-    pub = nb201_published_proxies()
+    pub = published_by_arch("nb201")
     res = score_architecture(arch, estimators=["flops", "params"])
     assert list(res.scores) == ["flops", "params"]
     assert res.per_batch == {}
@@ -386,7 +386,7 @@ def test_params_flops_equal_published(arch):
 @pytest.mark.parametrize("arch", _published_cells(2), ids=lambda a: SPACE.to_string(a))
 def test_built_network_counts_equal_published(arch):
     """Counting the built standard network (C=16, N=5) gives the published params/flops too."""
-    pub = nb201_published_proxies()
+    pub = published_by_arch("nb201")
     net = SPACE.build_network(arch)
     got = values(score_module(net, None, None, ["params", "flops"]))
     assert got["params"] == pytest.approx(pub["params"][arch], abs=1e-6)

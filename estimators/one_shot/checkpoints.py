@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from estimators.one_shot.registry import MANIFEST, OPTIMIZER, WEIGHTS, CheckpointError, sha256_file
-from estimators.one_shot.supernet import NB201Supernet
+from estimators.spaces import DEFAULT_SPACE, get_space
 
 
 def _atomic_save(obj, path: Path) -> None:
@@ -31,19 +31,19 @@ def write_manifest(folder: Path, manifest: dict) -> None:
     os.replace(tmp, folder / MANIFEST)
 
 
-def save_checkpoint(folder: Path, supernet: NB201Supernet, optimizer, fields: dict) -> dict:
+def save_checkpoint(folder: Path, supernet: torch.nn.Module, optimizer, fields: dict) -> dict:
     """Write weights (and optimizer state when given), then the manifest with the weights' sha256."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     _atomic_save({k: v.detach().cpu() for k, v in supernet.state_dict().items()}, folder / WEIGHTS)
     if optimizer is not None:
         _atomic_save(optimizer.state_dict(), folder / OPTIMIZER)
-    manifest = {"space": "nb201", "network": supernet.config, **fields, "sha256": sha256_file(folder / WEIGHTS)}
+    manifest = {"space": supernet.space, "network": supernet.config, **fields, "sha256": sha256_file(folder / WEIGHTS)}
     write_manifest(folder, manifest)
     return manifest
 
 
-def load_checkpoint(folder: Path, device: str = "cpu") -> tuple[NB201Supernet, dict]:
+def load_checkpoint(folder: Path, device: str = "cpu") -> tuple[torch.nn.Module, dict]:
     """Load safely (weights_only) and check the weights against the manifest's sha256."""
     folder = Path(folder)
     try:
@@ -52,7 +52,7 @@ def load_checkpoint(folder: Path, device: str = "cpu") -> tuple[NB201Supernet, d
         raise CheckpointError(f"{folder}: not a readable checkpoint ({exc})") from None
     if sha256_file(folder / WEIGHTS) != manifest.get("sha256"):
         raise CheckpointError(f"{folder / WEIGHTS}: sha256 differs from the manifest (changed or being written)")
-    supernet = NB201Supernet(**manifest["network"])
+    supernet = get_space(manifest.get("space", DEFAULT_SPACE)).build_supernet(**manifest["network"])
     supernet.load_state_dict(torch.load(folder / WEIGHTS, map_location="cpu", weights_only=True))
     return supernet.to(device), manifest
 
@@ -73,7 +73,7 @@ def average_checkpoints(folders: list[Path], out: Path) -> dict:
             averaged[name] = torch.stack([s[name] for s in states]).mean(0)
         else:
             averaged[name] = last
-    supernet = NB201Supernet(**loaded[0][1]["network"])
+    supernet = get_space(loaded[0][1].get("space", DEFAULT_SPACE)).build_supernet(**loaded[0][1]["network"])
     supernet.load_state_dict(averaged)
     first = loaded[-1][1]
     fields = {k: first[k] for k in ("sampler", "dataset", "seed", "train_config") if k in first}

@@ -11,7 +11,7 @@ import typer
 
 from estimators.cli import _progress, err, fail, out
 from estimators.ranking import ranking_report
-from estimators.spaces import get_space
+from estimators.spaces import DEFAULT_SPACE, get_space
 from estimators.truth import TruthError, resolve_truth
 
 app = typer.Typer(help="Train and evaluate weight-sharing supernets (one-shot estimators).", no_args_is_help=True)
@@ -103,11 +103,11 @@ def evaluate(
     if not 1 <= batches <= 5 or bn_mode not in BN_MODES or sample < 2:
         fail(f"--batches must be 1..5, --bn-mode one of {', '.join(BN_MODES)}, --sample at least 2")
     try:
-        gt = resolve_truth("nb201", truth)
+        gt = resolve_truth(DEFAULT_SPACE, truth)
         supernet, manifest = load_checkpoint(checkpoint)
     except (TruthError, CheckpointError) as exc:
         fail(str(exc))
-    space = get_space("nb201")
+    space = get_space(DEFAULT_SPACE)
     archs = space.sample(sample, seed)
     val_batches = validation_batches(manifest, 100, batches)
     calibration = calibration_batches(manifest) if bn_mode == "recalibrate" else None

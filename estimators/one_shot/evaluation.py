@@ -19,8 +19,8 @@ from torch import nn
 
 from estimators.datasets import fixed_batches, load_dataset
 from estimators.one_shot.split import split
-from estimators.one_shot.supernet import NB201Supernet
-from estimators.spaces.nb201 import Arch, canonical_key, isomorphism_classes, live_edges
+from estimators.spaces import get_space
+from estimators.spaces.base import ISOMORPHISM, Arch
 
 BN_MODES = ("train", "recalibrate")
 RECALIBRATION_BATCHES = 4
@@ -40,19 +40,17 @@ def calibration_batches(manifest: dict, batch_size: int = 100, num_batches: int 
     return [(x.to(device), y.to(device)) for x, y in fixed_batches(train, batch_size, num_batches, seed)]
 
 
-def live_form(arch: Arch) -> Arch:
-    """The architecture with dead edges set to none: what the supernet actually runs."""
-    return tuple(op if live else "none" for op, live in zip(arch, live_edges(arch)))
-
-
-def class_paths(arch: Arch) -> list[tuple[Arch, int]]:
-    """Distinct live paths of the isomorphism class of ``arch``, with how many members run each."""
-    counts = Counter(live_form(member) for member in isomorphism_classes()[canonical_key(arch)])
-    return sorted(counts.items())
+def class_paths(space, arch: Arch) -> list[tuple[Arch, int]]:
+    """Distinct supernet paths of the isomorphism class of ``arch``, with how many members run each
+    (the architecture alone in spaces without isomorphism classes)."""
+    if not space.has(ISOMORPHISM):
+        return [(space.supernet_path(arch), 1)]
+    members = space.isomorphism_classes()[space.canonical_key(arch)]
+    return sorted(Counter(space.supernet_path(m) for m in members).items())
 
 
 @contextlib.contextmanager
-def batch_statistics(supernet: NB201Supernet):
+def batch_statistics(supernet: nn.Module):
     """BN normalises with each batch's statistics and leaves the running statistics untouched."""
     norms = [m for m in supernet.modules() if isinstance(m, nn.BatchNorm2d)]
     supernet.train()
@@ -66,7 +64,7 @@ def batch_statistics(supernet: NB201Supernet):
 
 
 @contextlib.contextmanager
-def recalibrated(supernet: NB201Supernet, arch: Arch, batches):
+def recalibrated(supernet: nn.Module, arch: Arch, batches):
     """BN running statistics re-estimated for ``arch`` on ``batches``; the supernet's own are restored after."""
     norms = [m for m in supernet.modules() if isinstance(m, nn.BatchNorm2d)]
     saved = [(m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone(), m.momentum) for m in norms]
@@ -88,7 +86,7 @@ def recalibrated(supernet: NB201Supernet, arch: Arch, batches):
             m.momentum = momentum
 
 
-def _run(supernet: NB201Supernet, arch: Arch, batches) -> dict[str, float]:
+def _run(supernet: nn.Module, arch: Arch, batches) -> dict[str, float]:
     correct = seen = 0
     loss = 0.0
     with torch.no_grad():
@@ -100,9 +98,8 @@ def _run(supernet: NB201Supernet, arch: Arch, batches) -> dict[str, float]:
     return {"oneshot_acc": correct / seen, "oneshot_loss": -loss / seen}
 
 
-def evaluate_arch(supernet: NB201Supernet, arch: Arch, batches, bn_mode: str = "train", calibration=None) -> dict:
+def evaluate_arch(supernet: nn.Module, arch: Arch, batches, bn_mode: str = "train", calibration=None) -> dict:
     """Scores of one architecture. ``calibration``: training batches, needed for ``recalibrate``."""
-    arch = tuple(arch)
     if bn_mode == "train":
         with batch_statistics(supernet):
             return _run(supernet, arch, batches)
@@ -119,7 +116,7 @@ def score_arch(supernet, arch: Arch, batches, bn_mode: str = "train", post_deiso
     """``evaluate_arch``, or with ``post_deiso`` its mean over the isomorphism class."""
     if not post_deiso:
         return evaluate_arch(supernet, arch, batches, bn_mode, calibration)
-    paths = class_paths(arch)
+    paths = class_paths(get_space(supernet.space), arch)
     total = sum(n for _, n in paths)
     sums = Counter()
     for path, n in paths:

@@ -1,14 +1,14 @@
 """Architecture samplers for supernet training (SPEC §4). Each returns the architectures of one step;
-architectures without a conv on an input-to-output path are resampled."""
+architectures the space does not train (NB201: no conv on an input-to-output path) are resampled."""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable
 
-from estimators.spaces.nb201 import NUM_EDGES, OPS, Arch, has_conv_path, isomorphism_classes
+from estimators.spaces.base import Arch, SearchSpace
 
-Sampler = Callable[[random.Random, int], list[Arch]]
+Sampler = Callable[[SearchSpace, random.Random, int], list[Arch]]
 SAMPLERS: dict[str, Sampler] = {}
 
 
@@ -22,32 +22,35 @@ def register_sampler(name: str):
     return decorate
 
 
-def _draw(rng: random.Random, draw_one: Callable[[random.Random], Arch]) -> Arch:
+def _draw(space: SearchSpace, rng: random.Random, draw_one: Callable[[random.Random], Arch]) -> Arch:
     while True:
         arch = draw_one(rng)
-        if has_conv_path(arch):
+        if space.trainable(arch):
             return arch
 
 
 @register_sampler("uniform")
-def uniform(rng: random.Random, n: int) -> list[Arch]:
-    """Ops drawn i.i.d. per edge."""
-    return [_draw(rng, lambda r: tuple(r.choice(OPS) for _ in range(NUM_EDGES))) for _ in range(n)]
+def uniform(space: SearchSpace, rng: random.Random, n: int) -> list[Arch]:
+    """Every choice drawn i.i.d."""
+    return [_draw(space, rng, space.random_arch) for _ in range(n)]
 
 
 @register_sampler("deiso")
-def deisomorphic(rng: random.Random, n: int) -> list[Arch]:
+def deisomorphic(space: SearchSpace, rng: random.Random, n: int) -> list[Arch]:
     """Uniform over isomorphism classes (6,466 for NB201), then a member of the class."""
-    classes = list(isomorphism_classes().values())
-    return [_draw(rng, lambda r: r.choice(r.choice(classes))) for _ in range(n)]
+    classes = list(space.isomorphism_classes().values())
+    return [_draw(space, rng, lambda r: r.choice(r.choice(classes))) for _ in range(n)]
 
 
 @register_sampler("fair")
-def fair(rng: random.Random, n: int = len(OPS)) -> list[Arch]:
-    """FairNAS: len(OPS) architectures per step, every op used exactly once on every edge. The
-    whole set is redrawn until each architecture has a conv path, which keeps the fairness."""
+def fair(space: SearchSpace, rng: random.Random, n: int | None = None) -> list[Arch]:
+    """FairNAS: as many architectures per step as a slot has options, every option used exactly once
+    in every slot. The whole set is redrawn until each architecture is trainable, which keeps the
+    fairness."""
+    slots = space.choice_slots()
+    k = len(slots[0])
     while True:
-        columns = [rng.sample(OPS, len(OPS)) for _ in range(NUM_EDGES)]
-        archs = [tuple(columns[e][k] for e in range(NUM_EDGES)) for k in range(len(OPS))]
-        if all(has_conv_path(a) for a in archs):
+        columns = [rng.sample(options, k) for options in slots]
+        archs = [space.from_choices([column[i] for column in columns]) for i in range(k)]
+        if all(space.trainable(a) for a in archs):
             return archs

@@ -1,4 +1,4 @@
-"""Train the NB201 supernet (SPEC §4).
+"""Train a search space's supernet (SPEC §4).
 
 A step samples S architectures, averages each parameter's gradient over the architectures that used
 it, clips the global norm at 5 and takes an SGD step (momentum, weight decay). The learning rate is
@@ -27,8 +27,8 @@ from estimators.one_shot.evaluation import evaluate_arch
 from estimators.one_shot.registry import MANIFEST, OPTIMIZER, CheckpointError
 from estimators.one_shot.samplers import SAMPLERS
 from estimators.one_shot.split import split
-from estimators.one_shot.supernet import NB201Supernet
-from estimators.spaces.nb201 import Arch
+from estimators.spaces import DEFAULT_SPACE, get_space
+from estimators.spaces.base import Arch
 
 SNAPSHOTS = "snapshots"
 VALIDATION_CELLS = 16  # fixed cells whose mean validation loss drives the plateau schedule
@@ -37,6 +37,7 @@ VALIDATION_CELLS = 16  # fixed cells whose mean validation loss drives the plate
 @dataclass
 class TrainConfig:
     sampler: str = "uniform"
+    space: str = DEFAULT_SPACE
     archs_per_step: int = 1
     epochs: int = 1
     batch_size: int = 128
@@ -76,7 +77,7 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return torch.where(flip[:, None, None, None].to(x.device), crops.flip(3), crops)
 
 
-def _step(supernet: NB201Supernet, archs: list[Arch], x, y, optimizer, clip: float) -> float:
+def _step(supernet: torch.nn.Module, archs: list[Arch], x, y, optimizer, clip: float) -> float:
     """Per-parameter gradient averaging over the architectures that used the parameter."""
     params = [p for p in supernet.parameters() if p.requires_grad]
     sums: list[torch.Tensor | None] = [None] * len(params)
@@ -97,7 +98,7 @@ def _step(supernet: NB201Supernet, archs: list[Arch], x, y, optimizer, clip: flo
     return total / len(archs)
 
 
-def _optimizer(supernet: NB201Supernet, config: TrainConfig):
+def _optimizer(supernet: torch.nn.Module, config: TrainConfig):
     optimizer = torch.optim.SGD(
         supernet.parameters(), config.lr, momentum=config.momentum, weight_decay=config.weight_decay
     )
@@ -118,9 +119,10 @@ def train(
     out = Path(out)
     train_set, val_set = split(load_dataset(config.dataset, "train", config.data_root))
     val_batches = [(x.to(device), y.to(device)) for x, y in fixed_batches(val_set, 100, 2, seed=0)]
-    val_cells = SAMPLERS["uniform"](random.Random(12345), VALIDATION_CELLS)
+    space = get_space(config.space)
+    val_cells = SAMPLERS["uniform"](space, random.Random(12345), VALIDATION_CELLS)
     torch.manual_seed(config.seed)
-    supernet = NB201Supernet(C=config.C, N=config.N, num_classes=train_set.num_classes).to(device)
+    supernet = space.build_supernet(C=config.C, N=config.N, num_classes=train_set.num_classes).to(device)
     optimizer, scheduler = _optimizer(supernet, config)
     start, history = 0, []
     if resume and (out / MANIFEST).exists():
@@ -153,7 +155,7 @@ def train(
             x, y = batches[step % len(batches)]
             if config.augment:
                 x = augment_batch(x, generator)
-            archs = SAMPLERS[config.sampler](rng, config.archs_per_step)
+            archs = SAMPLERS[config.sampler](space, rng, config.archs_per_step)
             losses.append(_step(supernet, archs, x.to(device), y.to(device), optimizer, config.grad_clip))
             if progress:
                 done = (epoch - start) * steps + step + 1
@@ -179,7 +181,7 @@ def train(
     return manifest
 
 
-def _snapshot(folder: Path, supernet: NB201Supernet, fields: dict, epoch: int, keep: int) -> None:
+def _snapshot(folder: Path, supernet: torch.nn.Module, fields: dict, epoch: int, keep: int) -> None:
     """The weights of this epoch as a checkpoint of its own (no optimizer state); only the last ``keep`` stay."""
     save_checkpoint(folder / f"epoch-{epoch:04d}", supernet, None, fields)
     for old in sorted(folder.glob("epoch-*"))[:-keep]:

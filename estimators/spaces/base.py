@@ -1,17 +1,32 @@
-"""The small interface every search space implements, and the space registry.
+"""The contract every search space implements, and the space registry.
 
 Everything here is torch-free: the API process validates and canonicalises encodings with it.
-Building networks (torch) is delegated to a per-space module imported lazily.
+Networks (torch) are built by per-space modules imported lazily.
+
+Required of every space: ``parse`` (every accepted encoding -> the space's own hashable ``Arch``),
+``to_string`` / ``to_json`` (round trips through ``parse``), ``canonical_key`` and ``sample``.
+Everything else is an optional capability, declared in ``capabilities`` and asked with ``has``;
+a space that does not declare one raises ``NotImplementedError`` naming it.
 """
 
 from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import Any
 
-Arch = tuple[str, ...]
+Arch = Hashable  # each space owns its architecture type (a tuple, a frozen dataclass, ...)
+
+# Optional capabilities a space may declare.
+ENUMERATE = "enumerate"  # enumerate() and size: every architecture, in a fixed order
+ISOMORPHISM = "isomorphism"  # isomorphism_classes(), representative(), de-isomorphic sampling
+COST = "cost"  # cost(): exact params and FLOPs of the standalone network, torch-free
+GROUND_TRUTH = "ground_truth"  # ground_truth(column) for the built-in ground_truth_columns
+PUBLISHED = "published_proxies"  # published_proxies(): published scores of the zero-shot estimators
+NETWORK = "network"  # build_network(): the standalone torch network
+SUPERNET = "supernet"  # build_supernet(), trainable(): one-shot estimators
+CAPABILITIES = (ENUMERATE, ISOMORPHISM, COST, GROUND_TRUTH, PUBLISHED, NETWORK, SUPERNET)
 
 
 class EncodingError(ValueError):
@@ -22,41 +37,109 @@ class SearchSpace(ABC):
     name: str
     description: str
     encodings: dict[str, str]  # encoding name -> how it looks
+    capabilities: frozenset[str] = frozenset()
     ground_truth_columns: tuple[str, ...] = ()
+    default_network: dict[str, Any] = {}
 
+    # --- required ---
     @abstractmethod
     def parse(self, encoding: Any) -> Arch:
         """Validate any accepted encoding and return the architecture (raises EncodingError)."""
 
     @abstractmethod
     def to_string(self, arch: Arch) -> str:
-        """The space's canonical string form of an architecture (not isomorphism-reduced)."""
+        """The space's string form of an architecture; ``parse`` of it gives ``arch`` back."""
+
+    @abstractmethod
+    def to_json(self, arch: Arch) -> Any:
+        """A JSON-ready form of an architecture; ``parse`` of it gives ``arch`` back."""
 
     @abstractmethod
     def canonical_key(self, arch: Arch) -> str:
-        """A key shared by architectures that compute the same function (isomorphic cells). Members can
-        still differ in ops on edges that do not reach the output, and so in op-counting estimators."""
-
-    @abstractmethod
-    def enumerate(self) -> Iterator[Arch]:
-        """Every architecture of the space, in a fixed order."""
+        """A key shared by architectures that compute the same function (isomorphic cells); scores
+        other than params and flops are computed once per key."""
 
     @abstractmethod
     def sample(self, n: int, seed: int, deisomorphic: bool = False) -> list[Arch]:
-        """n architectures drawn reproducibly: i.i.d. uniform, or uniform over isomorphism classes."""
+        """n distinct architectures drawn reproducibly: uniformly, or (spaces with isomorphism
+        classes) uniformly over classes. Raises ValueError when n is more than the space holds."""
 
-    def representative(self, arch: Arch) -> Arch:
-        """The member of the architecture's isomorphism class that is scored on its behalf."""
-        return arch
+    # --- capabilities ---
+    def has(self, capability: str) -> bool:
+        if capability not in CAPABILITIES:
+            raise ValueError(f"unknown capability {capability!r}; known: {', '.join(CAPABILITIES)}")
+        return capability in self.capabilities
+
+    def _missing(self, capability: str):
+        return NotImplementedError(f"search space {self.name} does not provide {capability!r}")
+
+    def enumerate(self) -> Iterator[Arch]:
+        """Every architecture of the space, in a fixed order."""
+        raise self._missing(ENUMERATE)
 
     @property
-    @abstractmethod
-    def size(self) -> int:
-        """Number of architectures in the space."""
+    def size(self) -> int | None:
+        """Number of architectures (None where the space does not enumerate)."""
+        return None
 
-    @abstractmethod
+    def isomorphism_classes(self) -> dict[str, tuple[Arch, ...]]:
+        """Canonical key -> members in enumeration order."""
+        raise self._missing(ISOMORPHISM)
+
+    def representative(self, arch: Arch) -> Arch:
+        """The member of the architecture's class that is scored on its behalf."""
+        return arch
+
+    def truth_key(self, arch: Arch) -> str:
+        """The key ground-truth tables are looked up by. Default: the canonical key (benchmarks that
+        hold one entry per class); NB201 trained isomorphic cells separately and keys by the string."""
+        return self.canonical_key(arch)
+
+    def cost(self, arch: Arch, **config: Any) -> tuple[int, int]:
+        """(trainable parameters, FLOPs of one sample) of the standalone network."""
+        raise self._missing(COST)
+
+    def ground_truth(self, column: str) -> dict[str, float]:
+        """Built-in ground truth: truth_key -> value (higher is better)."""
+        raise self._missing(GROUND_TRUTH)
+
+    def published_proxies(self) -> dict[str, dict[str, float]]:
+        """Published scores: estimator name -> {truth_key: value}."""
+        raise self._missing(PUBLISHED)
+
+    def published_archs(self) -> list[Arch]:
+        """The architectures that have published scores, in a fixed order."""
+        raise self._missing(PUBLISHED)
+
     def build_network(self, arch: Arch, **config: Any):
         """The standalone torch network of an architecture."""
+        raise self._missing(NETWORK)
+
+    def build_supernet(self, **config: Any):
+        """A weight-sharing supernet whose forward takes (x, arch)."""
+        raise self._missing(SUPERNET)
+
+    def trainable(self, arch: Arch) -> bool:
+        """Whether the supernet trains this architecture (samplers resample the others)."""
+        raise self._missing(SUPERNET)
+
+    def random_arch(self, rng) -> Arch:
+        """One architecture with every choice drawn i.i.d. from ``rng`` (a random.Random): the
+        uniform supernet sampler."""
+        raise self._missing(SUPERNET)
+
+    def choice_slots(self) -> tuple[tuple[Any, ...], ...]:
+        """The independent choices an architecture is made of (NB201: the op of each edge), for the
+        fair sampler; ``from_choices`` builds the architecture of one value per slot."""
+        raise self._missing(SUPERNET)
+
+    def from_choices(self, values: Sequence[Any]) -> Arch:
+        raise self._missing(SUPERNET)
+
+    def supernet_path(self, arch: Arch) -> Arch:
+        """The form of ``arch`` the supernet actually runs (architectures with equal paths get
+        equal one-shot scores). Default: the architecture itself."""
+        return arch
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -64,6 +147,7 @@ class SearchSpace(ABC):
             "description": self.description,
             "size": self.size,
             "encodings": dict(self.encodings),
+            "capabilities": sorted(self.capabilities),
             "ground_truth_columns": list(self.ground_truth_columns),
         }
 
@@ -77,6 +161,9 @@ def register_space(*aliases: str) -> Callable[[type[SearchSpace]], type[SearchSp
 
     def decorate(cls: type[SearchSpace]) -> type[SearchSpace]:
         space = cls()
+        unknown = set(space.capabilities) - set(CAPABILITIES)
+        if unknown:
+            raise ValueError(f"search space {space.name!r} declares unknown capabilities {sorted(unknown)}")
         for key in (space.name, *aliases):
             if key in _SPACES or key in _ALIASES:
                 raise ValueError(f"search space name {key!r} is already registered")
@@ -100,13 +187,13 @@ def list_spaces() -> list[str]:
 
 
 def decode_text_encoding(text: str) -> Any:
-    """An encoding read from text (a CSV cell, a line of a file): JSON lists and integers are
-    decoded ("[0, 1, 2, 3, 4, 0]", "17"), anything else is kept as a string."""
+    """An encoding read from text (a CSV cell, a line of a file): JSON lists, objects and integers
+    are decoded ("[0, 1, 2, 3, 4, 0]", "{\\"matrix\\": ...}", "17"), anything else is kept as a string."""
     stripped = text.strip()
-    if stripped[:1] == "[" or stripped.lstrip("-").isdigit():
+    if stripped[:1] in ("[", "{") or stripped.lstrip("-").isdigit():
         try:
             return json.loads(stripped)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             return stripped
     return stripped
 

@@ -12,7 +12,8 @@ from torch import nn
 
 from estimators.datasets import fixed_batches, load_dataset
 from estimators.protocol import Protocol
-from estimators.spaces.base import Arch, get_space
+from estimators.spaces import DEFAULT_SPACE
+from estimators.spaces.base import COST, Arch, get_space
 from estimators.zero_shot.manifest import ZERO_SHOT, resolve_estimators  # noqa: F401 (re-exported)
 from estimators.zero_shot.proxies import PROXIES, ProxyInput, Undefined
 from estimators.zero_shot.shared_pass import run_shared_pass
@@ -108,7 +109,7 @@ def _aggregate(values: list[ProxyValue]) -> ProxyValue:
 
 def score_architecture(
     arch_encoding,
-    space: str = "nb201",
+    space: str = DEFAULT_SPACE,
     estimators: Sequence[str] | None = None,
     protocol: Protocol | None = None,
     batches: Sequence[tuple[torch.Tensor, torch.Tensor]] | None = None,
@@ -124,7 +125,7 @@ def score_architecture(
     scores: dict[str, ProxyValue] = {}
     per_batch: dict[str, list[float | None]] = {}
 
-    cost_names = [n for n in names if n in ("params", "flops") and hasattr(sp, "cost")]
+    cost_names = [n for n in names if n in ("params", "flops") and sp.has(COST)]
     if cost_names:
         n_params, n_flops = sp.cost(arch, num_classes=protocol.num_classes)
         for n in cost_names:

@@ -2,7 +2,7 @@
 
 Conv/Linear multiply-accumulates (plus one add per output for a bias), BatchNorm 2 per element,
 ReLU 1 per element, average/max pooling k*k per output element, adaptive pooling 1 per input
-element. ``estimators.spaces.nb201.network_cost`` computes the same number without torch.
+element. The spaces' cost models compute the same numbers without torch.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import math
 import torch
 from torch import nn
 
-from estimators.spaces.nb201 import FLOPS_BN_PER_ELEMENT, FLOPS_RELU_PER_ELEMENT
+from estimators.spaces.counting import FLOPS_BN_PER_ELEMENT, FLOPS_RELU_PER_ELEMENT
 
 
 def _module_flops(module: nn.Module, inp: torch.Tensor, out: torch.Tensor) -> int:

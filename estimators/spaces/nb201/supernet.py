@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from estimators.spaces.nb201 import EDGES, OPS, Arch, live_edges
-from estimators.spaces.nb201_net import build_stages, make_op
+from estimators.spaces.nb201.network import build_stages, make_op
 
 CANDIDATE_OPS = tuple(op for op in OPS if op != "none")  # none has no weights and is never run
 
@@ -45,6 +45,7 @@ class SuperCell(nn.Module):
 class NB201Supernet(nn.Module):
     def __init__(self, C: int = 16, N: int = 5, num_classes: int = 10, affine: bool = True):
         super().__init__()
+        self.space = "nb201"
         self.config = {"C": C, "N": N, "num_classes": num_classes, "affine": affine}
         self.stem = nn.Sequential(nn.Conv2d(3, C, 3, padding=1, bias=False), nn.BatchNorm2d(C, affine=affine))
         cells, c = build_stages(C, N, affine, lambda width: SuperCell(width, affine))

@@ -8,7 +8,7 @@ Accepted encodings:
 - ops: the six op names in string edge order
 - index: the NAS-Bench-201 architecture index (0..15624)
 
-This module is torch-free; networks are built by ``estimators.spaces.nb201_net``.
+This module is torch-free; networks are built by ``estimators.spaces.nb201.network``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,12 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
-from estimators.spaces.base import Arch, EncodingError, SearchSpace, register_space
+from estimators.spaces import base
+from estimators.spaces.base import EncodingError, SearchSpace, register_space
+from estimators.spaces.counting import FLOPS_BN_PER_ELEMENT, FLOPS_RELU_PER_ELEMENT
+from estimators.spaces.nb201 import data
+
+Arch = tuple[str, ...]  # the six op names in string edge order
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 CONV_OPS = frozenset({"nor_conv_1x1", "nor_conv_3x3"})
@@ -32,16 +37,6 @@ NUM_EDGES = len(EDGES)
 NASLIB_OPS = ("skip_connect", "none", "nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3")
 NASLIB_EDGES = ((0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3))  # 0-based (source, target)
 _NASLIB_TO_STRING_POS = tuple(EDGES.index(e) for e in NASLIB_EDGES)
-
-GROUND_TRUTH_COLUMNS = (
-    "cifar10_test",
-    "cifar100_test",
-    "imagenet16_120_test",
-    "cifar10valid_valid",
-    "cifar10valid_test",
-    "cifar10_val_suitezero",
-)
-
 
 def _edge_name(pos: int) -> str:
     s, t = EDGES[pos]
@@ -160,8 +155,6 @@ def isomorphism_classes() -> dict[str, tuple[Arch, ...]]:
 # bias adds), BatchNorm 2 per element, ReLU 1 per element, average pooling k*k per output element,
 # global pooling 1 per input element; additions of the cell sum are free. This reproduces the
 # published column up to a constant 1,078 FLOPs per network (< 0.02%) whose origin is unknown.
-FLOPS_BN_PER_ELEMENT = 2
-FLOPS_RELU_PER_ELEMENT = 1
 
 
 def _cell_op_cost(op: str, c: int, hw: int) -> tuple[int, int]:
@@ -220,7 +213,10 @@ class NB201Space(SearchSpace):
         "ops": "list of 6 op names in string edge order 0->1, 0->2, 1->2, 0->3, 1->3, 2->3",
         "index": "NAS-Bench-201 architecture index, integer 0..15624",
     }
-    ground_truth_columns = GROUND_TRUTH_COLUMNS
+    capabilities = frozenset(
+        {base.ENUMERATE, base.ISOMORPHISM, base.COST, base.GROUND_TRUTH, base.PUBLISHED, base.NETWORK, base.SUPERNET}
+    )
+    ground_truth_columns = data.GROUND_TRUTH_COLUMNS
     default_network = {"C": 16, "N": 5, "num_classes": 10, "input_size": 32}
 
     def parse(self, encoding: Any) -> Arch:
@@ -241,9 +237,7 @@ class NB201Space(SearchSpace):
         )
 
     def from_index(self, index: int) -> Arch:
-        from estimators.truth import nb201_index_table
-
-        table = nb201_index_table()
+        table = data.index_table()
         if not 0 <= index < len(table):
             raise EncodingError(f"NAS-Bench-201 index {index} out of range 0..{len(table) - 1}")
         return string_to_arch(table[index])
@@ -251,19 +245,29 @@ class NB201Space(SearchSpace):
     def to_string(self, arch: Arch) -> str:
         return arch_to_string(arch)
 
+    def to_json(self, arch: Arch) -> list[str]:
+        return list(arch)
+
     def canonical_key(self, arch: Arch) -> str:
         return canonical_key(arch)
+
+    def truth_key(self, arch: Arch) -> str:
+        """Isomorphic cells were trained separately in NAS-Bench-201: ground truth is per cell."""
+        return arch_to_string(arch)
 
     def enumerate(self) -> Iterator[Arch]:
         return iter(_all_archs())
 
-    def representative(self, arch: Arch) -> Arch:
-        """The first member of the class in enumeration order."""
-        return isomorphism_classes()[canonical_key(arch)][0]
-
     @property
     def size(self) -> int:
         return len(OPS) ** NUM_EDGES
+
+    def isomorphism_classes(self) -> dict[str, tuple[Arch, ...]]:
+        return isomorphism_classes()
+
+    def representative(self, arch: Arch) -> Arch:
+        """The first member of the class in enumeration order."""
+        return isomorphism_classes()[canonical_key(arch)][0]
 
     def sample(self, n: int, seed: int, deisomorphic: bool = False) -> list[Arch]:
         """n distinct architectures (n distinct classes when de-isomorphic), reproducible for a seed."""
@@ -280,7 +284,38 @@ class NB201Space(SearchSpace):
     def cost(self, arch: Arch, **config: Any) -> tuple[int, int]:
         return network_cost(arch, **{**self.default_network, **config})
 
+    def ground_truth(self, column: str) -> dict[str, float]:
+        return data.ground_truth(column)
+
+    def published_proxies(self) -> dict[str, dict[str, float]]:
+        return data.published_proxies()
+
+    def published_archs(self) -> list[Arch]:
+        return sorted(string_to_arch(s) for s in data.published_proxies()["params"])
+
     def build_network(self, arch: Arch, **config: Any):
-        from estimators.spaces.nb201_net import NB201Network
+        from estimators.spaces.nb201.network import NB201Network
 
         return NB201Network(arch, **{**self.default_network, **config})
+
+    def build_supernet(self, **config: Any):
+        from estimators.spaces.nb201.supernet import NB201Supernet
+
+        return NB201Supernet(**config)
+
+    def trainable(self, arch: Arch) -> bool:
+        """A conv on an input-to-output path (SPEC §4)."""
+        return has_conv_path(arch)
+
+    def random_arch(self, rng: random.Random) -> Arch:
+        return tuple(rng.choice(OPS) for _ in range(NUM_EDGES))
+
+    def choice_slots(self) -> tuple[tuple[str, ...], ...]:
+        return (OPS,) * NUM_EDGES
+
+    def from_choices(self, values) -> Arch:
+        return tuple(values)
+
+    def supernet_path(self, arch: Arch) -> Arch:
+        """Dead edges set to none: the supernet skips them."""
+        return tuple(op if live else "none" for op, live in zip(arch, live_edges(arch)))
