@@ -263,7 +263,8 @@ def _factorized_reduce_cost(c_in: int, c_out: int, hw: int, affine: bool) -> tup
 def _relu_conv_bn_cost(c_in: int, c_out: int, hw: int) -> tuple[int, int]:
     """ReLU, 1x1 conv, affine BN (the preprocessing of a cell input)."""
     e = hw * hw
-    return c_in * c_out + 2 * c_out, FLOPS_RELU_PER_ELEMENT * c_in * e + c_in * c_out * e + FLOPS_BN_PER_ELEMENT * c_out * e
+    flops = FLOPS_RELU_PER_ELEMENT * c_in * e + c_in * c_out * e + FLOPS_BN_PER_ELEMENT * c_out * e
+    return c_in * c_out + 2 * c_out, flops
 
 
 def op_cost(op: str, c: int, hw: int, stride: int) -> tuple[int, int]:
