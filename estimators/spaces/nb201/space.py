@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import json
 import numbers
 import random
 from collections.abc import Iterator
@@ -221,6 +222,14 @@ class NB201Space(SearchSpace):
 
     def parse(self, encoding: Any) -> Arch:
         if isinstance(encoding, str):
+            if encoding.lstrip()[:1] == "[":  # a list form given as JSON text
+                try:
+                    decoded = json.loads(encoding)
+                except (json.JSONDecodeError, RecursionError):
+                    raise EncodingError("a list given as text must be valid JSON") from None
+                if not isinstance(decoded, list):
+                    raise EncodingError("a list given as text must decode to a list")
+                return self.parse(decoded)
             return string_to_arch(encoding)
         if isinstance(encoding, bool):
             raise EncodingError("a boolean is not an architecture encoding")
