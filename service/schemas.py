@@ -11,6 +11,28 @@ from estimators.spaces import DEFAULT_SPACE
 
 MAX_IMAGES_PER_ARCH = 4096  # the embedded CIFAR-10 subset has 4,000 training images
 EXAMPLE_ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+# NAS-Bench-101's Inception-like cell (its colab), and the module hash of a cell of the shipped table
+EXAMPLE_NB101_SPEC = {
+    "matrix": [[0, 1, 1, 1, 0, 1, 0], [0, 0, 0, 0, 0, 0, 1], [0, 0, 0, 0, 0, 0, 1], [0, 0, 0, 0, 1, 0, 0],
+               [0, 0, 0, 0, 0, 0, 1], [0, 0, 0, 0, 0, 0, 1], [0, 0, 0, 0, 0, 0, 0]],
+    "ops": ["input", "conv1x1-bn-relu", "conv3x3-bn-relu", "conv3x3-bn-relu", "conv3x3-bn-relu", "maxpool3x3", "output"],
+}
+EXAMPLE_NB101_HASH = "4a0ab8bbe2441a002e07b0f445ec2d63"
+# DARTS V2 as DARTS prints it, and a genotype of the shipped NB301 table in the JSON form
+EXAMPLE_NB301_DARTS = (
+    "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), "
+    "('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), ('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, 5], "
+    "reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), "
+    "('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])"
+)
+EXAMPLE_NB301_JSON = {
+    "normal": [["max_pool_3x3", 0], ["dil_conv_3x3", 1], ["avg_pool_3x3", 1], ["avg_pool_3x3", 0],
+               ["sep_conv_3x3", 1], ["sep_conv_3x3", 0], ["sep_conv_3x3", 1], ["skip_connect", 3]],
+    "normal_concat": [2, 3, 4, 5],
+    "reduce": [["max_pool_3x3", 1], ["skip_connect", 0], ["sep_conv_3x3", 1], ["sep_conv_3x3", 0],
+               ["max_pool_3x3", 3], ["avg_pool_3x3", 0], ["max_pool_3x3", 2], ["dil_conv_5x5", 3]],
+    "reduce_concat": [2, 3, 4, 5],
+}
 
 
 class ApiOneShot(BaseModel):
@@ -81,7 +103,21 @@ class ScoreRequest(BaseModel):
                     "estimators": ["synflow", "jacob_cov", "params"],
                     "protocol": {"batch_size": 128, "num_batches": 1, "seed": 20},
                     "truth": "cifar10_test",
-                }
+                },
+                {
+                    "space": "nb101",
+                    "archs": [EXAMPLE_NB101_SPEC, EXAMPLE_NB101_HASH],
+                    "estimators": ["synflow", "jacob_cov", "params"],
+                    "protocol": {"batch_size": 64, "num_batches": 1, "seed": 20},
+                    "truth": "val_accuracy",
+                },
+                {
+                    "space": "nb301",
+                    "archs": [EXAMPLE_NB301_DARTS, EXAMPLE_NB301_JSON],
+                    "estimators": ["synflow", "relu_logdet", "flops"],
+                    "protocol": {"batch_size": 64, "num_batches": 1, "seed": 20},
+                    "truth": "val_accuracy",
+                },
             ]
         },
     )

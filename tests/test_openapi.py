@@ -116,3 +116,16 @@ def test_every_client_route_is_documented(schema):
     assert "wait" in job_params
     ranking_params = {p["name"] for p in paths["/v1/rankings/{space}"]["get"]["parameters"]}
     assert {"truth", "protocol_hash"} <= ranking_params
+
+
+def test_score_examples_cover_every_space_and_parse(schema):
+    """Each space has a POST /v1/scores example whose encodings the space accepts."""
+    from estimators.spaces import get_space, list_spaces
+
+    request = _resolve(schema, schema["paths"]["/v1/scores"]["post"]["requestBody"]["content"]["application/json"]["schema"])
+    by_space = {e["space"]: e for e in request["examples"]}
+    assert set(by_space) == set(list_spaces())
+    for name, example in by_space.items():
+        space = get_space(name)
+        assert [space.parse(a) for a in example["archs"]]
+        assert example["truth"] in space.ground_truth_columns
