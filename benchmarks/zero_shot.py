@@ -1,11 +1,11 @@
 """Zero-shot scoring cost, measured side by side in one run.
 
-For a fixed set of NB201 cells at batch 64 and 128: the time of each proxy alone, the sum of the
-ten separate calls, all ten in one call (shared passes) and the nine without grasp in one call,
-each also as a multiple of one forward pass of the same network on the same batch (the floor).
-Figures are medians over cells of the per-cell median over repeats.
+For a fixed sample of architectures of each space: the time of each proxy alone, the sum of the ten
+separate calls, all ten in one call (shared passes) and the nine without grasp in one call, each also
+as a multiple of one forward pass of the same network on the same batch (the floor). Figures are
+medians over architectures of the per-architecture median over repeats.
 
-    python benchmarks/zero_shot.py [--cells 6] [--repeats 3] [--batch-sizes 64,128]
+    python benchmarks/zero_shot.py [--space all|nb201|nb101|nb301] [--cells 6] [--repeats 3] [--batch-sizes 64,128]
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import time
 import torch
 
 from estimators.datasets import fixed_batches, load_embedded_cifar10
-from estimators.spaces import get_space
+from estimators.spaces import get_space, list_spaces
+from estimators.spaces.base import NETWORK
 from estimators.zero_shot.engine import score_module
 from estimators.zero_shot.manifest import ZERO_SHOT
 
@@ -32,9 +33,9 @@ def timed(fn, repeats: int) -> float:
     return statistics.median(samples)
 
 
-def bench_cell(arch, x, y, repeats: int) -> dict[str, float]:
+def bench_cell(space, arch, x, y, repeats: int) -> dict[str, float]:
     torch.manual_seed(0)
-    net = get_space("nb201").build_network(arch)
+    net = space.build_network(arch)
     net.train()
 
     def forward():
@@ -58,18 +59,25 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-sizes", default="64,128")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--space", default="all", help="a space name, or all")
     args = parser.parse_args()
 
-    space = get_space("nb201")
-    archs = space.sample(args.cells, args.seed)
+    names = list_spaces() if args.space == "all" else [get_space(args.space).name]
     images = load_embedded_cifar10("train")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.cells} NB201 cells (seed {args.seed}), "
-          f"medians over cells of the median of {args.repeats} repeats")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.cells} architectures per space "
+          f"(seed {args.seed}), medians over architectures of the median of {args.repeats} repeats")
+    for name in names:
+        space = get_space(name)
+        if space.has(NETWORK):
+            bench_space(space, space.sample(args.cells, args.seed), images, args)
+
+
+def bench_space(space, archs, images, args) -> None:
     for batch_size in (int(b) for b in args.batch_sizes.split(",")):
         (x, y), = fixed_batches(images, batch_size, 1, seed=20)
-        per_cell = [bench_cell(a, x, y, args.repeats) for a in archs]
+        per_cell = [bench_cell(space, a, x, y, args.repeats) for a in archs]
         rows = ["forward", *ZERO_SHOT, "separate_sum", "one_call", "separate_sum_no_grasp", "one_call_no_grasp"]
-        print(f"\nbatch {batch_size}")
+        print(f"\n{space.name}, batch {batch_size}")
         print(f"{'':24s}{'ms':>10s}{'x forward':>12s}")
         for row in rows:
             ms = statistics.median(c[row] for c in per_cell) * 1e3
