@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from collections import defaultdict
 
 from estimators.spaces.tables import SUITEZERO_ESTIMATORS, read_embedded_csv
@@ -33,8 +34,13 @@ def _modules() -> tuple[dict, dict[str, list[dict[str, str]]]]:
     return cells, dict(rows)
 
 
+def _mean(values: list[float]) -> float:
+    """The mean; exactly the value when all are equal (params, flops), so ties stay ties."""
+    return values[0] if len(set(values)) == 1 else math.fsum(values) / len(values)
+
+
 def _mean_column(column: str) -> dict[str, float]:
-    return {k: sum(float(r[column]) for r in rs) / len(rs) for k, rs in _modules()[1].items()}
+    return {k: _mean([float(r[column]) for r in rs]) for k, rs in _modules()[1].items()}
 
 
 def cells_by_hash() -> dict:
