@@ -198,6 +198,14 @@ def decode_text_encoding(text: str) -> Any:
     return stripped
 
 
+def decode_json_text(text: str, what: str) -> Any:
+    """The value of an encoding given as JSON text (a CLI line, a CSV cell, a string in a request)."""
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        raise EncodingError(f"{what} given as text must be valid JSON") from None
+
+
 def parse_many(space: SearchSpace, encodings: Sequence[Any]) -> tuple[list[Arch | None], dict[int, str]]:
     """Parse every encoding; return the architectures (None where invalid) and errors by index."""
     archs: list[Arch | None] = []

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from estimators.spaces import base
-from estimators.spaces.base import EncodingError, SearchSpace, register_space
+from estimators.spaces.base import EncodingError, SearchSpace, decode_json_text, register_space
 from estimators.spaces.nb101 import cost as cost_model
 from estimators.spaces.nb101 import data
 
@@ -188,10 +188,7 @@ class NB101Space(SearchSpace):
                     )
                 return cell
             if text.startswith("{"):
-                try:
-                    encoding = json.loads(text)
-                except (json.JSONDecodeError, RecursionError):
-                    raise EncodingError("a spec given as text must be valid JSON") from None
+                encoding = decode_json_text(text, "a spec")
             else:
                 raise EncodingError(
                     f"unrecognised text {text[:40]!r}; give a spec {{\"matrix\", \"ops\"}} or a module hash"

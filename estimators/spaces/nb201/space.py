@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import functools
 import itertools
-import json
 import numbers
 import random
 from collections.abc import Iterator
 from typing import Any
 
 from estimators.spaces import base
-from estimators.spaces.base import EncodingError, SearchSpace, register_space
+from estimators.spaces.base import EncodingError, SearchSpace, decode_json_text, register_space
 from estimators.spaces.counting import FLOPS_BN_PER_ELEMENT, FLOPS_RELU_PER_ELEMENT
 from estimators.spaces.nb201 import data
 
@@ -223,10 +222,7 @@ class NB201Space(SearchSpace):
     def parse(self, encoding: Any) -> Arch:
         if isinstance(encoding, str):
             if encoding.lstrip()[:1] == "[":  # a list form given as JSON text
-                try:
-                    decoded = json.loads(encoding)
-                except (json.JSONDecodeError, RecursionError):
-                    raise EncodingError("a list given as text must be valid JSON") from None
+                decoded = decode_json_text(encoding, "a list")
                 if not isinstance(decoded, list):
                     raise EncodingError("a list given as text must decode to a list")
                 return self.parse(decoded)

@@ -17,14 +17,13 @@ This module is torch-free; networks are built by ``estimators.spaces.nb301.netwo
 from __future__ import annotations
 
 import ast
-import json
 import numbers
 import random
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from estimators.spaces import base
-from estimators.spaces.base import EncodingError, SearchSpace, register_space
+from estimators.spaces.base import EncodingError, SearchSpace, decode_json_text, register_space
 from estimators.spaces.counting import FLOPS_BN_PER_ELEMENT, FLOPS_RELU_PER_ELEMENT
 from estimators.spaces.nb301 import data
 
@@ -372,10 +371,7 @@ class NB301Space(SearchSpace):
             if text.startswith("{"):
                 if len(text) > _MAX_TEXT:
                     raise EncodingError(f"genotype text of {len(text)} characters is too long (at most {_MAX_TEXT})")
-                try:
-                    encoding = json.loads(text)
-                except (json.JSONDecodeError, RecursionError):
-                    raise EncodingError("a genotype given as text starting with '{' must be valid JSON") from None
+                encoding = decode_json_text(text, "a genotype starting with '{'")
             elif text.startswith("Genotype"):
                 return genotype_from_darts(text)
             else:
