@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -223,7 +223,10 @@ class AverageRequest(BaseModel):
     )
 
     name: str = Field(pattern=SUPERNET_NAME, description="name of the averaged checkpoint")
-    checkpoints: list[str] = Field(default_factory=list, max_length=100, description="checkpoint names to average")
+    checkpoints: list[Annotated[str, Field(pattern=SUPERNET_NAME)]] = Field(
+        default_factory=list, max_length=100,
+        description="checkpoints to average, each by name or sha256 (a prefix of at least 8 hex digits)",
+    )
     snapshots_of: str | None = Field(
         default=None, pattern=SUPERNET_NAME,
         description="also average the snapshots this checkpoint kept of its last epochs (keep_snapshots)",

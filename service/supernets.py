@@ -11,7 +11,7 @@ import uuid
 from redis.asyncio import Redis
 from starlette.concurrency import run_in_threadpool
 
-from estimators.one_shot.registry import list_checkpoints, read_manifest
+from estimators.one_shot.registry import CheckpointError, list_checkpoints, read_manifest, resolve
 from service import store
 from service.errors import ApiError
 from service.schemas import AverageRequest, TrainRequest
@@ -44,10 +44,11 @@ async def start_average(body: AverageRequest, settings: Settings, redis: Redis, 
     root = settings.supernet_path
     details = []
     sources = []
-    for i, name in enumerate(body.checkpoints):
-        if await run_in_threadpool(read_manifest, root / name) is None:
-            details.append((f"checkpoints[{i}]", f"no checkpoint named {name!r}"))
-        sources.append(name)
+    for i, ref in enumerate(body.checkpoints):
+        try:  # by name or sha256 among the checkpoints directly under the supernet directory
+            sources.append((await run_in_threadpool(resolve, root, ref))["name"])
+        except CheckpointError as exc:
+            details.append((f"checkpoints[{i}]", str(exc)))
     if body.snapshots_of is not None:
         kept = await run_in_threadpool(lambda: sorted((root / body.snapshots_of / "snapshots").glob("epoch-*")))
         if not kept:

@@ -195,6 +195,46 @@ def test_averaging_checkpoints_over_the_api(client, supernet_dir):
     assert not (supernet_dir / "x").exists()
 
 
+def test_averaging_names_checkpoints_only_under_the_supernet_folder(client, supernet_dir, tmp_path):
+    """Sources are checkpoints by name or sha256 under the supernet folder: absolute paths, '..' and
+    folders elsewhere holding a manifest are refused before anything runs, and listings show names,
+    never server paths."""
+    first = train(client, "conf-a", seed=5)["checkpoint"]
+    train(client, "conf-b", seed=6)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    for name in ("weights.pt", "manifest.json"):  # a valid checkpoint, but not under the supernet folder
+        (outside / name).write_bytes((supernet_dir / "conf-a" / name).read_bytes())
+    relative = os.path.relpath(outside, supernet_dir)
+    for sources in ([str(outside), "conf-b"], [relative, "conf-b"], ["conf-b", "../conf-a"], ["conf-a/..", "conf-b"]):
+        resp = client.post("/v1/supernets/average", json={"name": "escaped", "checkpoints": sources})
+        assert resp.status_code == 422, (sources, resp.text)
+        assert resp.json()["error"]["details"][0]["field"].startswith("checkpoints[")
+    assert not (supernet_dir / "escaped").exists()
+
+    resp = client.post("/v1/supernets/average", json={"name": "by-sha", "checkpoints": [first["sha256"][:12], "conf-b"]})
+    assert resp.status_code == 202, resp.text
+    job = client.get(f"/v1/jobs/{resp.json()['job_id']}", params={"wait": 60}).json()
+    assert job["status"] == "done" and job["config"]["average_of"] == ["conf-a", "conf-b"]
+    listing = client.get("/v1/supernets").text
+    assert str(supernet_dir) not in listing and str(tmp_path) not in listing
+    averaged = next(c for c in client.get("/v1/supernets").json() if c["name"] == "by-sha")
+    assert [s["name"] for s in averaged["averaged_from"]] == ["conf-a", "conf-b"]
+
+
+def test_the_worker_confines_sources_to_the_supernet_folder(tmp_path):
+    from estimators.one_shot.registry import CheckpointError, inside
+
+    (tmp_path / "root" / "a" / "snapshots" / "epoch-0001").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "root" / "link").symlink_to(tmp_path / "elsewhere")
+    root = tmp_path / "root"
+    assert inside(root, "a/snapshots/epoch-0001") == (root / "a" / "snapshots" / "epoch-0001").resolve()
+    for bad in ("/etc", str(tmp_path / "elsewhere"), "../elsewhere", "a/../..", "link", ".", ""):
+        with pytest.raises(CheckpointError):
+            inside(root, bad)
+
+
 def test_a_checkpoint_removed_after_the_request_is_an_error_per_architecture(supernet_dir):
     """The worker finds checkpoints by the sha256 the API resolved; one that is gone (or was replaced
     by retraining) is reported, never silently swapped for another."""

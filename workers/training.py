@@ -64,14 +64,14 @@ def train_supernet(job_id: str, name: str, config: dict, resume: bool) -> dict:
 def average_supernets(job_id: str, name: str, sources: list[str]) -> dict:
     """Average the checkpoints ``sources`` (folders relative to the supernet directory) into ``name``."""
     from estimators.one_shot.checkpoints import average_checkpoints
-    from estimators.one_shot.registry import summary
+    from estimators.one_shot.registry import inside, summary
 
     r = _client()
     root = get_settings().supernet_path
     status = {"status": "running", "progress": {"epochs": 0}, "checkpoint": None, "error": None}
     _write(r, job_id, status)
     try:
-        manifest = average_checkpoints([root / s for s in sources], root / name)
+        manifest = average_checkpoints([inside(root, s) for s in sources], inside(root, name))
         status.update(status="done", checkpoint=summary(name, manifest))
     except Exception as exc:  # noqa: BLE001 - reported on the job
         log.exception("averaging into %s failed", name)

@@ -57,6 +57,14 @@ def load_checkpoint(folder: Path, device: str = "cpu") -> tuple[torch.nn.Module,
     return supernet.to(device), manifest
 
 
+def _relative_name(folder: Path, out: Path) -> str:
+    """A source checkpoint as named beside the output (``deiso/snapshots/epoch-0250``), never a
+    server path: listings show manifests to every API client."""
+    root = out.resolve().parent
+    folder = folder.resolve()
+    return folder.relative_to(root).as_posix() if folder.is_relative_to(root) else folder.name
+
+
 def average_checkpoints(folders: list[Path], out: Path) -> dict:
     """Average the weights of checkpoints of the same network (SPEC §4 mitigation); BN running
     statistics are averaged too, integer buffers (batch counters) taken from the last checkpoint."""
@@ -78,6 +86,6 @@ def average_checkpoints(folders: list[Path], out: Path) -> dict:
     first = loaded[-1][1]
     fields = {k: first[k] for k in ("sampler", "dataset", "seed", "train_config") if k in first}
     fields.update(epochs=first.get("epochs"), complete=True, history=[], updated=time.time(),
-                  averaged_from=[{"path": str(f), "sha256": m["sha256"], "epochs": m.get("epochs")}
-                                 for f, (_, m) in zip(folders, loaded)])
+                  averaged_from=[{"name": _relative_name(Path(f), Path(out)), "sha256": m["sha256"],
+                                  "epochs": m.get("epochs")} for f, (_, m) in zip(folders, loaded)])
     return save_checkpoint(out, supernet, None, fields)

@@ -43,7 +43,10 @@ def summary(name: str, manifest: dict) -> dict:
         "dataset": manifest.get("dataset"),
         "seed": manifest.get("seed"),
         "train_loss": (manifest.get("history") or [{}])[-1].get("train_loss"),
-        "averaged_from": manifest.get("averaged_from"),
+        "averaged_from": [  # by name only (manifests written before kept server paths)
+            {"name": s.get("name") or Path(s.get("path", "")).name, "sha256": s.get("sha256"), "epochs": s.get("epochs")}
+            for s in manifest.get("averaged_from") or []
+        ] or None,
         "updated": manifest.get("updated"),
     }
 
@@ -78,6 +81,16 @@ def resolve(root: Path, ref: str | None) -> dict:
     if len({c["sha256"] for c in matches}) > 1:
         raise CheckpointError(f"{ref!r} matches several checkpoints; give more of the sha256")
     return matches[0]
+
+
+def inside(root: Path, relative: str) -> Path:
+    """``root / relative``, refused unless it resolves to a folder below ``root`` (no absolute paths,
+    no '..', no links out)."""
+    base = Path(root).resolve()
+    folder = (base / relative).resolve()
+    if Path(relative).is_absolute() or folder == base or not folder.is_relative_to(base):
+        raise CheckpointError(f"{relative!r} is not a checkpoint below the supernet directory")
+    return folder
 
 
 def folder_of(root: Path, sha256: str) -> Path:
