@@ -129,3 +129,22 @@ def test_score_examples_cover_every_space_and_parse(schema):
         space = get_space(name)
         assert [space.parse(a) for a in example["archs"]]
         assert example["truth"] in space.ground_truth_columns
+
+
+def test_readme_score_requests_are_valid_for_their_space():
+    """The JSON bodies of the README's POST /v1/scores examples parse as requests whose every
+    encoding the named space accepts (what `curl` sends to `make run`)."""
+    import re
+
+    from estimators.spaces import get_space
+    from service.schemas import ScoreRequest
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    bodies = re.findall(r"curl -s -X POST '[^']*/v1/scores[^']*'[^\n]*-d '(\{.*?\})'", readme, flags=re.S)
+    spaces = set()
+    for text in bodies:
+        request = ScoreRequest.model_validate_json(text)
+        space = get_space(request.space)
+        assert all(space.parse(a) is not None for a in request.archs)
+        spaces.add(space.name)
+    assert {"nb201", "nb101", "nb301"} <= spaces
