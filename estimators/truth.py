@@ -64,7 +64,9 @@ def _coerce_value(value: Any, where: str) -> float:
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise TruthError(f"{where}: value {value!r} is not a number") from None
+        raise TruthError(f"{where}: value {str(value)[:40]!r} is not a number") from None
+    except OverflowError:
+        raise TruthError(f"{where}: value {str(value)[:40]!r}... is too large") from None
     if not math.isfinite(number):
         raise TruthError(f"{where}: value {value!r} is not finite")
     return number
@@ -100,6 +102,9 @@ def parse_table(text: str, space: str, column: str | None = None, fmt: str | Non
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise TruthError(f"{source}: invalid JSON ({exc})") from None
+        except (RecursionError, ValueError) as exc:  # nested too deeply; an integer of too many digits
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:120]
+            raise TruthError(f"{source}: JSON cannot be read ({reason})") from None
         if isinstance(data, dict):
             pairs = [(decode_text_encoding(k), v) for k, v in data.items()]
         elif isinstance(data, list) and all(isinstance(r, dict) and "arch" in r and "value" in r for r in data):
@@ -120,7 +125,10 @@ def parse_table(text: str, space: str, column: str | None = None, fmt: str | Non
         column = others[0]
     elif column not in others:
         raise TruthError(f"{source}: CSV has no column {column!r}; it has {others}")
-    pairs = [(decode_text_encoding(r["arch"] or ""), r[column]) for r in reader]
+    try:
+        pairs = [(decode_text_encoding(r["arch"] or ""), r[column]) for r in reader]
+    except csv.Error as exc:  # e.g. a field over the csv module's size limit
+        raise TruthError(f"{source}: CSV cannot be read (line {reader.line_num}: {exc})") from None
     return table_from_pairs(sp, column, pairs, source)
 
 

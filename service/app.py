@@ -34,11 +34,12 @@ from service.schemas import (
     Job,
     ScoreRequest,
     TrainingJob,
+    TRUTH_NAME,
     TrainRequest,
 )
 
 CACHE = Counter("archscore_score_cache_total", "architecture classes answered from the cache or enqueued", ["outcome"])
-TRUTH_NAME = re.compile(r"^[a-zA-Z0-9_\-]{1,64}$")
+TRUTH_NAME_PATTERN = re.compile(TRUTH_NAME)
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "missing or invalid API key"},
@@ -224,7 +225,7 @@ async def put_truth(
     content: Annotated[str, Body(media_type="text/plain", description="the table, CSV or JSON")],
 ) -> dict:
     sp = _space(space)
-    if not TRUTH_NAME.match(name):
+    if not TRUTH_NAME_PATTERN.fullmatch(name):  # fullmatch: "$" alone would accept a trailing newline
         raise ApiError(422, "invalid table name", [("name", "use 1-64 letters, digits, '_' or '-'")])
     if name in sp.ground_truth_columns:
         raise ApiError(422, "reserved table name", [("name", f"{name!r} is a built-in column of {sp.name}")])

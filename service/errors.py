@@ -63,4 +63,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error_response(exc.status_code, str(exc.detail))
+        details = []
+        if exc.status_code == 400:  # FastAPI's body reader: bytes that are not JSON, or nested too deeply
+            details = [("body", "the body could not be decoded: not UTF-8 JSON, or nested too deeply")]
+        return error_response(exc.status_code, str(exc.detail), details)

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from estimators.protocol import VALIDATION_IMAGES, OneShotSettings, Protocol
 from estimators.spaces import DEFAULT_SPACE
 
+TRUTH_NAME = r"^[A-Za-z0-9_\-]{1,64}$"  # ground-truth column names (built-in and uploaded)
 MAX_IMAGES_PER_ARCH = 4096  # the embedded CIFAR-10 subset has 4,000 training images
 EXAMPLE_ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
 # NAS-Bench-101's Inception-like cell (its colab), and the module hash of a cell of the shipped table
@@ -128,6 +129,7 @@ class ScoreRequest(BaseModel):
     protocol: ApiProtocol = Field(default_factory=ApiProtocol)
     truth: str | None = Field(
         default=None,
+        pattern=TRUTH_NAME,
         description="ground-truth column (built-in or uploaded) for results and statistics; omitted: the space's "
         "first built-in column (nb201: cifar10_test, nb101/nb301: val_accuracy); null: none",
     )

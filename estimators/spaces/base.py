@@ -193,7 +193,7 @@ def decode_text_encoding(text: str) -> Any:
     if stripped[:1] in ("[", "{") or stripped.lstrip("-").isdigit():
         try:
             return json.loads(stripped)
-        except (json.JSONDecodeError, RecursionError):
+        except (ValueError, RecursionError):  # not JSON, too deep, an integer of too many digits
             return stripped
     return stripped
 
@@ -202,8 +202,8 @@ def decode_json_text(text: str, what: str) -> Any:
     """The value of an encoding given as JSON text (a CLI line, a CSV cell, a string in a request)."""
     try:
         return json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
-        raise EncodingError(f"{what} given as text must be valid JSON") from None
+    except (ValueError, RecursionError):
+        raise EncodingError(f"{what} given as text must be valid JSON, at most 1000 levels deep") from None
 
 
 def parse_many(space: SearchSpace, encodings: Sequence[Any]) -> tuple[list[Arch | None], dict[int, str]]:

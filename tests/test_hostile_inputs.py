@@ -1,0 +1,54 @@
+"""Inputs that once crashed the API with a 500: each now gets a 4xx in the one error shape, with a
+reason, and stores nothing (real Redis behind the app)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from service import store
+from test_service import error_fields
+
+TEXT = {"content-type": "text/plain"}
+JSON = {"content-type": "application/json"}
+
+
+@pytest.mark.parametrize(
+    "body, needle",
+    [
+        ("arch,v\n1," + "9" * 5000 + "\n", "not finite"),  # a 5,000-digit integer in a CSV cell
+        ("arch,v\n" + "x" * 200_000 + ",1\n", "field larger"),  # over the csv module's field limit
+        ('{"1": ' + "9" * 400 + "}", "too large"),  # float overflow
+        ("[" * 10_000 + "]" * 10_000, "nested too deeply"),  # a too-deep body
+        ('arch,v\n"' + "[" * 10_000 + '",1\n', "entry 0"),  # a too-deep CSV cell
+        (json.dumps({"[" * 10_000: 1}), "entry 0"),  # a too-deep JSON key
+        (json.dumps({"9" * 5000: 1}), "entry 0"),  # a 5,000-digit JSON key
+    ],
+    ids=["int-5000-digits", "csv-field-200k", "json-number-400-digits", "nested-body", "nested-csv-cell",
+         "nested-json-key", "json-key-5000-digits"],
+)
+def test_hostile_truth_tables_are_422_with_a_reason(client, r, body, needle):
+    fields = error_fields(client.put("/v1/truth/nb201/hostile", content=body, headers=TEXT), 422)
+    assert needle in fields["body"]
+    assert not r.exists(store.truth_key("nb201", "hostile"))
+
+
+def test_truth_names_with_a_trailing_newline_are_refused(client, r):
+    fields = error_fields(client.put("/v1/truth/nb201/name%0A", content="arch,v\n1,2\n", headers=TEXT), 422)
+    assert "letters" in fields["name"]
+    assert not list(r.scan_iter(store.truth_key("nb201", "name*")))
+
+
+def test_a_lone_surrogate_as_truth_is_422(client):
+    body = b'{"archs": [1], "estimators": ["params"], "truth": "\\ud800"}'
+    fields = error_fields(client.post("/v1/scores", content=body, headers=JSON), 422)
+    assert "truth" in fields
+
+
+def test_an_undecodable_or_too_deep_body_is_400_with_a_reason(client):
+    for body in (b"[" * 10_000, b'{"archs": "\xff\xfe"}'):
+        resp = client.post("/v1/scores", content=body, headers=JSON)
+        assert resp.status_code in (400, 422), resp.text
+        details = resp.json()["error"]["details"]
+        assert details and details[0]["field"].startswith("body") and details[0]["reason"]
