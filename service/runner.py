@@ -4,6 +4,7 @@ Celery worker and the API; stop them all cleanly."""
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -81,8 +82,8 @@ def worker_command(concurrency: int = 1, loglevel: str = "warning", queues: str 
     return [
         sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "--pool", "prefork",
         "--concurrency", str(concurrency), "--loglevel", loglevel, "--without-gossip", "--without-mingle",
-        "--queues", queues, "--hostname", f"{queues.replace(',', '+')}@%h",
-    ]
+        "--queues", queues, "--hostname", f"{queues.replace(',', '+')}-{secrets.token_hex(3)}@%h",
+    ]  # a node name of its own: workers on one host would otherwise merge their ping replies
 
 
 def api_command(host: str, port: int) -> list[str]:

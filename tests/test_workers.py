@@ -1,0 +1,24 @@
+"""Worker processes as operators start them (`archscore worker`, `archscore up`)."""
+
+from __future__ import annotations
+
+import time
+
+from celery import Celery
+
+from conftest import child, child_env
+from service import runner
+
+
+def test_two_workers_on_one_host_answer_ping_as_two_nodes(test_redis, tmp_path):
+    test_redis.client(test_redis.crash_db).flushdb()
+    env = child_env(test_redis.crash_url)
+    ping = Celery(broker=test_redis.crash_url)
+    with child(runner.worker_command(1, "info"), env, tmp_path / "w1.log"), \
+            child(runner.worker_command(1, "info"), env, tmp_path / "w2.log"):
+        deadline = time.monotonic() + 60
+        replies: list = []
+        while time.monotonic() < deadline and len(replies) < 2:
+            replies = ping.control.ping(timeout=1.0) or []
+    names = {name for reply in replies for name in reply}
+    assert len(names) == 2, replies
