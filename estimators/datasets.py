@@ -277,6 +277,18 @@ def load_cifar_folder(
     )
 
 
+EMBEDDED_TRAIN_IMAGES = 4000
+FULL_TRAIN_IMAGES = 50_000  # the CIFAR-10 and CIFAR-100 training sets
+
+
+def training_images_available(root: str | os.PathLike[str] | None) -> dict[str, int]:
+    """Datasets a protocol can draw its batches from, with their number of training images: the
+    embedded CIFAR-10 subset without a root, else the standard folders present under ``root``."""
+    if root is None:
+        return {"cifar10": EMBEDDED_TRAIN_IMAGES}
+    return {d: FULL_TRAIN_IMAGES for d in DATASETS if (Path(root) / _LAYOUT[d][0]).is_dir()}
+
+
 def load_dataset(
     dataset: str = "cifar10", split: str = "train", root: str | os.PathLike[str] | None = None
 ) -> ImageSet:

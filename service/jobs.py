@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from starlette.concurrency import run_in_threadpool
 
 from estimators.catalog import ESTIMATORS, is_one_shot
+from estimators.datasets import training_images_available
 from estimators.one_shot.registry import CheckpointError, resolve
 from estimators.spaces import get_space
 from estimators.spaces.base import SUPERNET, Arch, SearchSpace
@@ -62,6 +63,7 @@ async def validate(request: ScoreRequest, settings: Settings, redis: Redis) -> V
             archs.append(space.parse(encoding))
         except ValueError as exc:
             details.append((f"archs[{i}]", str(exc)))
+    details += _protocol_problems(request, settings)
     truth = request.truth_column(space)
     if truth is not None and not await truth_exists(redis, space, truth):
         details.append(("truth", f"no ground-truth column {truth!r} for {space.name}"))
@@ -70,10 +72,25 @@ async def validate(request: ScoreRequest, settings: Settings, redis: Redis) -> V
         if any(field.startswith("estimators") for field, _ in details):
             message += f"; available estimators: {', '.join(ESTIMATORS)}"
         raise ApiError(422, message, details)
-    protocol = request.protocol.to_protocol(supernet_sha256=supernet_sha256)
+    protocol = request.protocol.to_protocol(data_root=settings.cifar_root, supernet_sha256=supernet_sha256)
     return ValidRequest(
         space, archs, list(dict.fromkeys(request.estimators)), protocol.model_dump(), protocol.hash(), truth
     )
+
+
+def _protocol_problems(request: ScoreRequest, settings: Settings) -> list[tuple[str, str]]:
+    """What the workers could not run: a dataset this server has no data for, or more images per
+    architecture than the dataset holds."""
+    available = training_images_available(settings.cifar_root)
+    p = request.protocol
+    if p.dataset not in available:
+        names = ", ".join(available) or "none"
+        return [("protocol.dataset", f"{p.dataset} is not configured on this server (available: {names})")]
+    needed = p.batch_size * p.num_batches
+    if needed > available[p.dataset]:
+        return [("protocol.batch_size", f"batch_size x num_batches = {needed} exceeds the "
+                 f"{available[p.dataset]} training images of {p.dataset} on this server")]
+    return []
 
 
 async def truth_exists(redis: Redis, space: SearchSpace, name: str) -> bool:

@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     # The broker redelivers an unacknowledged task after this many seconds; keep it above the
     # longest chunk (8 NB201 cells with all ten proxies at batch 128 take a few minutes on 2 CPU cores).
     visibility_timeout: int = 3600
+    cifar_root: str | None = Field(
+        default=None, description="folder holding cifar-10-batches-py and/or cifar-100-python for zero-shot "
+        "batches; none: the embedded CIFAR-10 subset (4,000 training images)",
+    )
     device: str = Field(default="auto", description="auto (cuda when available), cpu or cuda")
     torch_threads: int = Field(
         default=0, ge=0, description="CPU threads per worker process; 0: torch's default (all cores). "

@@ -52,3 +52,30 @@ def test_an_undecodable_or_too_deep_body_is_400_with_a_reason(client):
         assert resp.status_code in (400, 422), resp.text
         details = resp.json()["error"]["details"]
         assert details and details[0]["field"].startswith("body") and details[0]["reason"]
+
+
+def _snapshot(r) -> dict:
+    return {"jobs": sorted(r.scan_iter(f"{store.PREFIX}:job:*")), "queue": r.llen("celery")}
+
+
+@pytest.mark.parametrize(
+    "protocol, field, needle",
+    [
+        ({"batch_size": 1024, "num_batches": 4}, "protocol.batch_size", "exceeds the 4000 training images"),
+        ({"dataset": "cifar100"}, "protocol.dataset", "not configured on this server (available: cifar10)"),
+    ],
+)
+def test_protocols_the_workers_cannot_run_are_422_before_anything_is_enqueued(client, r, protocol, field, needle):
+    before = _snapshot(r)
+    body = {"archs": [1, 2], "estimators": ["synflow", "params"], "protocol": protocol}
+    fields = error_fields(client.post("/v1/scores", json=body), 422)
+    assert needle in fields[field]
+    assert _snapshot(r) == before
+
+
+def test_the_embedded_dataset_size_is_what_the_server_checks_against(tmp_path):
+    from estimators.datasets import load_embedded_cifar10, training_images_available
+
+    assert training_images_available(None) == {"cifar10": len(load_embedded_cifar10("train"))}
+    (tmp_path / "cifar-100-python").mkdir()
+    assert training_images_available(tmp_path) == {"cifar100": 50_000}
