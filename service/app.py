@@ -47,6 +47,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorResponse, "description": "conflicts with an existing checkpoint or job"},
     413: {"model": ErrorResponse, "description": "request body too large"},
     422: {"model": ErrorResponse, "description": "invalid request; details name each offending field"},
+    503: {"model": ErrorResponse, "description": "Redis (the score store and broker) is unavailable; retry after "
+          "the Retry-After header's seconds"},
 }
 
 v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)], responses=ERRORS)

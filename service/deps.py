@@ -24,7 +24,8 @@ def redis_url(settings: Settings) -> str:
 
 @functools.lru_cache(maxsize=4)
 def _redis_for(url: str) -> Redis:
-    return Redis.from_url(url, decode_responses=True)
+    # a short connect timeout: during an outage requests fail fast (503) instead of hanging
+    return Redis.from_url(url, decode_responses=True, socket_connect_timeout=2, socket_timeout=10)
 
 
 async def redis_client(settings: Annotated[Settings, Depends(settings_dep)]) -> Redis:

@@ -7,10 +7,14 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from kombu.exceptions import OperationalError as BrokerError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
 log = logging.getLogger("archscore.api")
+RETRY_AFTER_SECONDS = 2  # the Redis client reconnects on the next command once Redis is back
 
 
 class ApiError(Exception):
@@ -55,6 +59,17 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(BodyTooLarge)
     async def _too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
         return error_response(413, exc.detail, [("body", f"more than {exc.limit} bytes, at most {exc.limit}")])
+
+    async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("Redis unavailable on %s %s: %s", request.method, request.url.path, exc)
+        response = error_response(
+            503, "the score store is unavailable", [("redis", f"{type(exc).__name__}; retry in a few seconds")]
+        )
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+
+    for kind in (RedisConnectionError, RedisTimeoutError, BrokerError):
+        app.add_exception_handler(kind, _store_unavailable)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -79,3 +79,26 @@ def test_the_embedded_dataset_size_is_what_the_server_checks_against(tmp_path):
     assert training_images_available(None) == {"cifar10": len(load_embedded_cifar10("train"))}
     (tmp_path / "cifar-100-python").mkdir()
     assert training_images_available(tmp_path) == {"cifar100": 50_000}
+
+
+def test_redis_down_gives_503_with_retry_after_on_every_redis_backed_route(client, settings_env):
+    import socket
+
+    with socket.socket() as s:  # a port where nothing listens
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings_env(redis_url=f"redis://127.0.0.1:{port}/0")
+    calls = [
+        ("POST", "/v1/scores", {"json": {"archs": [1], "estimators": ["params"]}}),
+        ("GET", "/v1/jobs/" + "a" * 32, {}),
+        ("GET", "/v1/rankings/nb201", {}),
+        ("PUT", "/v1/truth/nb201/t", {"content": "arch,v\n1,2\n", "headers": TEXT}),
+    ]
+    for method, path, kwargs in calls:
+        resp = client.request(method, path, **kwargs)
+        assert resp.status_code == 503, (path, resp.text)
+        assert resp.headers["Retry-After"] == "2"
+        assert error_fields(resp, 503)["redis"]
+    assert client.get("/healthz").status_code == 200
+    ready = client.get("/readyz")
+    assert ready.status_code == 503 and ready.json()["redis"] is False
