@@ -63,7 +63,7 @@ async def validate(request: ScoreRequest, settings: Settings, redis: Redis) -> V
             archs.append(space.parse(encoding))
         except ValueError as exc:
             details.append((f"archs[{i}]", str(exc)))
-    details += _protocol_problems(request, settings)
+    details += _protocol_problems(request, settings) + _work_problems(request, space, settings)
     truth = request.truth_column(space)
     if truth is not None and not await truth_exists(redis, space, truth):
         details.append(("truth", f"no ground-truth column {truth!r} for {space.name}"))
@@ -76,6 +76,18 @@ async def validate(request: ScoreRequest, settings: Settings, redis: Redis) -> V
     return ValidRequest(
         space, archs, list(dict.fromkeys(request.estimators)), protocol.model_dump(), protocol.hash(), truth
     )
+
+
+def _work_problems(request: ScoreRequest, space: SearchSpace, settings: Settings) -> list[tuple[str, str]]:
+    """A bound on the work one request may enqueue: architectures x estimators x images each (params
+    and flops, answered by the API itself, do not count)."""
+    names = set(request.estimators) - set(analytic_names(space, list(request.estimators)))
+    images = request.protocol.batch_size * request.protocol.num_batches
+    work = len(request.archs) * len(names) * images
+    if work <= settings.max_work_per_request:
+        return []
+    return [("archs", f"{len(request.archs)} architectures x {len(names)} estimators x {images} images = "
+             f"{work:,} exceeds this server's bound of {settings.max_work_per_request:,} per request; split it")]
 
 
 def _protocol_problems(request: ScoreRequest, settings: Settings) -> list[tuple[str, str]]:

@@ -17,6 +17,10 @@ class Settings(BaseSettings):
     )
     api_keys: list[str] = Field(default_factory=list, description="when set, every /v1 call needs X-API-Key")
     max_archs_per_request: int = 2000
+    max_work_per_request: int = Field(
+        default=3_000_000, ge=1, description="bound on architectures x estimators x images per architecture "
+        "of one score request (2,000 cells x 10 estimators x 128 images fit)",
+    )
     max_body_bytes: int = 2_000_000
     max_truth_rows: int = 100_000
     chunk_size: int = 8

@@ -102,3 +102,14 @@ def test_redis_down_gives_503_with_retry_after_on_every_redis_backed_route(clien
     assert client.get("/healthz").status_code == 200
     ready = client.get("/readyz")
     assert ready.status_code == 503 and ready.json()["redis"] is False
+
+
+def test_a_request_over_the_work_bound_is_422_with_the_figure(client, r, settings_env):
+    settings_env(max_work_per_request="10000")
+    before = _snapshot(r)
+    body = {"archs": list(range(20)), "estimators": ["synflow", "snip", "params"], "protocol": {"batch_size": 256}}
+    fields = error_fields(client.post("/v1/scores", json=body), 422)
+    assert "20 architectures x 2 estimators x 256 images = 10,240 exceeds" in fields["archs"]
+    assert _snapshot(r) == before
+    body = {"archs": list(range(20)), "estimators": ["synflow", "params", "flops"], "protocol": {"batch_size": 500}}
+    assert client.post("/v1/scores?wait=60", json=body).status_code == 200  # 20 x 1 x 500: within the bound
