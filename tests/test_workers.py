@@ -22,3 +22,17 @@ def test_two_workers_on_one_host_answer_ping_as_two_nodes(test_redis, tmp_path):
             replies = ping.control.ping(timeout=1.0) or []
     names = {name for reply in replies for name in reply}
     assert len(names) == 2, replies
+
+
+def test_the_embedded_redis_keeps_its_port_across_restarts_of_one_data_folder(tmp_path):
+    import socket
+
+    with socket.socket() as taken:  # the default port is busy at the first start
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        default = taken.getsockname()[1]
+        first = runner.embedded_redis_port(tmp_path / "redis", default=default)
+        assert first != default
+    # at the next start the default is free again, but the folder keeps the port it had
+    assert runner.embedded_redis_port(tmp_path / "redis", default=default) == first
+    assert runner.embedded_redis_port(tmp_path / "other", default=default) == default
