@@ -7,7 +7,7 @@ import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, FastAPI, Path, Query, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 from starlette.concurrency import run_in_threadpool
 
@@ -42,6 +42,7 @@ CACHE = Counter("archscore_score_cache_total", "architecture classes answered fr
 TRUTH_NAME_PATTERN = re.compile(TRUTH_NAME)
 
 ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "the body could not be decoded (not UTF-8 JSON, or nested too deeply)"},
     401: {"model": ErrorResponse, "description": "missing or invalid API key"},
     404: {"model": ErrorResponse, "description": "not found"},
     409: {"model": ErrorResponse, "description": "conflicts with an existing checkpoint or job"},
@@ -290,7 +291,10 @@ def create_app() -> FastAPI:
         ready = checks["redis"] and checks["workers"] > 0
         return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
 
-    @app.get("/metrics", summary="Prometheus metrics")
+    @app.get(
+        "/metrics", summary="Prometheus metrics", response_class=PlainTextResponse,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "text format 0.0.4"}},
+    )
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 

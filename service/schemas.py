@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from estimators.catalog import ESTIMATORS
 from estimators.protocol import VALIDATION_IMAGES, OneShotSettings, Protocol
 from estimators.spaces import DEFAULT_SPACE
 
@@ -125,7 +126,10 @@ class ScoreRequest(BaseModel):
 
     space: str = Field(default=DEFAULT_SPACE, description="search space name (GET /v1/spaces)")
     archs: list[Any] = Field(min_length=1, description="architecture encodings, any the space accepts")
-    estimators: list[str] = Field(min_length=1, max_length=64, description="estimator names (GET /v1/estimators)")
+    estimators: list[str] = Field(
+        min_length=1, max_length=64, description="estimator names (GET /v1/estimators)",
+        json_schema_extra={"items": {"type": "string", "enum": list(ESTIMATORS)}},  # documented; checked in jobs.py
+    )
     protocol: ApiProtocol = Field(default_factory=ApiProtocol)
     truth: str | None = Field(
         default=None,

@@ -148,3 +148,12 @@ def test_readme_score_requests_are_valid_for_their_space():
         assert all(space.parse(a) is not None for a in request.archs)
         spaces.add(space.name)
     assert {"nb201", "nb101", "nb301"} <= spaces
+
+
+def test_metrics_are_text_and_estimator_names_an_enum(schema):
+    from estimators.catalog import ESTIMATORS
+
+    content = schema["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+    assert list(content) == ["text/plain"]
+    request = _resolve(schema, schema["paths"]["/v1/scores"]["post"]["requestBody"]["content"]["application/json"]["schema"])
+    assert request["properties"]["estimators"]["items"]["enum"] == list(ESTIMATORS)
