@@ -194,7 +194,7 @@ class ArchscoreClient:
         params = {"wait": wait} if wait > 0 else None
         return self._request("GET", f"/v1/jobs/{quote(job_id, safe='')}", params=params, wait=wait)
 
-    def rankings(self, space: str = "nb201", truth: str | None = None, protocol_hash: str | None = None) -> dict:
+    def rankings(self, space: str, truth: str | None = None, protocol_hash: str | None = None) -> dict:
         """Ranking-quality statistics of every estimator over everything scored so far."""
         params = {k: v for k, v in (("truth", truth), ("protocol_hash", protocol_hash)) if v is not None}
         return self._request("GET", f"/v1/rankings/{quote(space, safe='')}", params=params or None)
