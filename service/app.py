@@ -252,16 +252,22 @@ async def put_truth(
     return {"space": sp.name, "name": name, "rows": len(table)}
 
 
-_worker_ping = {"at": 0.0, "count": 0}
-WORKER_PING_TTL = 5.0  # seconds a readiness answer is reused: a Celery ping blocks a thread for up to 1 s
+_worker_census = {"at": 0.0, "queues": {}}
+WORKER_CENSUS_TTL = 2.0  # seconds a readiness answer is reused: the broadcast blocks a thread for up to 1 s
+QUEUES = {"celery": "scoring worker", "training": "training worker"}
 
 
-async def _workers_answering(celery) -> int:
+async def _workers_by_queue(celery) -> dict[str, int]:
+    """How many live workers consume each queue (a broadcast to every worker, answered within 1 s)."""
     now = time.monotonic()
-    if now - _worker_ping["at"] > WORKER_PING_TTL or not _worker_ping["count"]:
-        replies = await run_in_threadpool(lambda: celery.control.ping(timeout=1.0) or [])
-        _worker_ping.update(at=time.monotonic(), count=len(replies))
-    return _worker_ping["count"]
+    if now - _worker_census["at"] > WORKER_CENSUS_TTL or not any(_worker_census["queues"].values()):
+        replies = await run_in_threadpool(lambda: celery.control.inspect(timeout=1.0).active_queues() or {})
+        counts = dict.fromkeys(QUEUES, 0)
+        for queues in replies.values():
+            for queue in {q["name"] for q in queues} & set(QUEUES):
+                counts[queue] += 1
+        _worker_census.update(at=time.monotonic(), queues=counts)
+    return _worker_census["queues"]
 
 
 def create_app() -> FastAPI:
@@ -279,17 +285,24 @@ def create_app() -> FastAPI:
     async def healthz() -> dict:
         return {"status": "ok"}
 
-    @app.get("/readyz", summary="Redis and at least one worker answer")
+    @app.get("/readyz", summary="Ready when Redis and a scoring worker answer; `missing` lists every part that does not "
+             "(without a training worker, supernet jobs wait in their queue)")
     async def readyz(redis: RedisDep, settings: SettingsDep) -> JSONResponse:
-        checks = {"redis": False, "workers": 0}
+        checks = {"redis": False, "workers": 0, "queues": dict.fromkeys(QUEUES, 0)}
         try:
             checks["redis"] = bool(await redis.ping())
         except Exception:  # noqa: BLE001 - any failure means not ready
             pass
         if checks["redis"]:
-            checks["workers"] = await _workers_answering(await celery_app(settings))
-        ready = checks["redis"] and checks["workers"] > 0
-        return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
+            try:
+                checks["queues"] = await _workers_by_queue(await celery_app(settings))
+            except Exception:  # noqa: BLE001 - the broker went away between the two checks
+                checks["redis"] = False
+        checks["workers"] = sum(checks["queues"].values())
+        missing = [] if checks["redis"] else ["redis"]
+        missing += [f"{role} (queue {queue})" for queue, role in QUEUES.items() if not checks["queues"][queue]]
+        ready = checks["redis"] and checks["queues"]["celery"] > 0  # scores can be served; training may wait
+        return JSONResponse({"ready": ready, **checks, "missing": missing}, status_code=200 if ready else 503)
 
     @app.get(
         "/metrics", summary="Prometheus metrics", response_class=PlainTextResponse,

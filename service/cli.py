@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -15,6 +16,7 @@ from estimators.cli import app, fail, out
 from estimators.one_shot.cli import app as supernet_app
 from service import runner
 from service.settings import get_settings
+from service.supervisor import Child, Supervisor, popen_in_own_session
 
 
 app.add_typer(supernet_app, name="supernet")
@@ -27,30 +29,43 @@ def up(
     workers: Annotated[int, typer.Option("--workers", help="worker processes")] = 1,
 ) -> None:
     """Run everything: Redis (embedded unless ARCHSCORE_REDIS_URL is set), a scoring worker, a supernet
-    training worker and the API. Ctrl-C stops all."""
+    training worker and the API. A part that dies is restarted; Ctrl-C stops the API, then the workers
+    (each may finish its chunk), then Redis."""
     settings = get_settings()
-    procs: list[subprocess.Popen] = []
     # SIGTERM (kill, a service manager, a container stop) stops the children like Ctrl-C does; so does
     # SIGINT when a shell started this in the background with SIGINT ignored
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
+    children: list[Child] = []
+    if settings.redis_url:
+        redis_url = settings.redis_url
+    else:
+        data_dir = Path(settings.data_dir) / "redis"
+        redis_port = runner.embedded_redis_port(data_dir)
+        redis_url = f"redis://127.0.0.1:{redis_port}/0"
+        children.append(Child("redis-server", lambda: runner.start_redis(data_dir, redis_port, settings.redis_maxmemory)))
+    env = runner.child_env(redis_url)
+    url = f"http://{host}:{port}"
+
+    def api() -> subprocess.Popen:
+        proc = popen_in_own_session(runner.api_command(host, port), env)
+        _wait_http(f"{url}/healthz", proc)
+        return proc
+
+    children += [
+        Child("scoring worker", lambda: popen_in_own_session(runner.worker_command(workers), env), WORKER_GRACE),
+        Child("training worker", lambda: popen_in_own_session(
+            runner.worker_command(1, queues=runner.TRAINING_QUEUE), env), WORKER_GRACE),
+        Child("API", api),
+    ]
+    supervisor = Supervisor(children, report=lambda line: out.print(line, markup=False, highlight=False))
     try:
         if settings.redis_url:
-            redis_url = settings.redis_url
             runner.wait_for_redis(redis_url)
             out.print(f"Redis: {redis_url}")
         else:
-            data_dir = Path(settings.data_dir) / "redis"
-            redis_port = runner.embedded_redis_port(data_dir)
-            procs.append(runner.start_redis(data_dir, redis_port))
-            redis_url = f"redis://127.0.0.1:{redis_port}/0"
             out.print(f"Redis: embedded redis-server on {redis_url}, append-only file in {data_dir}")
-        env = runner.child_env(redis_url)
-        procs.append(subprocess.Popen(runner.worker_command(workers), env=env))
-        procs.append(subprocess.Popen(runner.worker_command(1, queues=runner.TRAINING_QUEUE), env=env))
-        procs.append(subprocess.Popen(runner.api_command(host, port), env=env))
-        url = f"http://{host}:{port}"
-        _wait_http(f"{url}/healthz", procs[-1])
+        supervisor.start_all()
         out.print(f"archscore is up: {url}  (API docs: {url}/docs)")
         out.print("Try:", style="bold")
         out.print(
@@ -58,16 +73,16 @@ def up(
             "-d '{\"space\": \"nb201\", \"archs\": [[0,1,2,3,4,0], 1234], \"estimators\": [\"synflow\", \"params\", \"jacob_cov\"]}'",
             markup=False, highlight=False, soft_wrap=True,
         )
-        while all(p.poll() is None for p in procs):
-            time.sleep(0.5)
-        dead = next(p for p in procs if p.poll() is not None)
-        fail(f"{' '.join(map(str, dead.args[:4]))} exited with status {dead.returncode}")
+        supervisor.run()
     except KeyboardInterrupt:
-        out.print("stopping")
+        out.print("stopping: the API, the workers, then Redis")
     except RuntimeError as exc:
         fail(str(exc))
     finally:
-        runner.stop(procs)
+        supervisor.stop_all()
+
+
+WORKER_GRACE = 20.0  # seconds a stopping worker may finish its chunk; after that the broker redelivers it
 
 
 def _interrupt(signum, frame) -> None:
@@ -104,13 +119,18 @@ def worker(
     concurrency: Annotated[int, typer.Option("--concurrency", "-c")] = 1,
     queues: Annotated[str, typer.Option("--queues", "-Q", help="celery (scoring), training (supernets) or both, "
                                         "comma-separated")] = runner.SCORING_QUEUE,
+    name: Annotated[str | None, typer.Option("--name", help="node name (NAME@host); default: unique per "
+                                             "process. Give one where the host is the worker's own, e.g. "
+                                             "a container, so a health check can address it")] = None,
 ) -> None:
     """Run a Celery worker only (uses ARCHSCORE_REDIS_URL)."""
     names = [q.strip() for q in queues.split(",") if q.strip()]
     known = (runner.SCORING_QUEUE, runner.TRAINING_QUEUE)
     if not names or any(q not in known for q in names):
         fail(f"--queues: use {' or '.join(known)} (comma-separated), got {queues!r}")
-    command = runner.worker_command(concurrency, "info", ",".join(names))
+    if name is not None and not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
+        fail(f"--name: use 1-64 letters, digits, '_', '.' or '-', got {name!r}")
+    command = runner.worker_command(concurrency, "info", ",".join(names), name)
     os.execv(command[0], command)
 
 

@@ -43,9 +43,15 @@ async def celery_app(settings: Annotated[Settings, Depends(settings_dep)]):
     return _celery_for(redis_url(settings))
 
 
+def chunk_task_id(job_id: str, chunk_index: int) -> str:
+    """The Celery task id of a job's chunk: known without asking anyone, so a cancel can revoke it."""
+    return f"{job_id}.{chunk_index}"
+
+
 async def chunk_sender(celery=Depends(celery_app)):
     def send(job_id: str, chunk_index: int, space: str, protocol: dict, estimators: list[str], archs: list[str]):
-        celery.send_task("archscore.score_chunk", args=[job_id, chunk_index, space, protocol, estimators, archs])
+        celery.send_task("archscore.score_chunk", args=[job_id, chunk_index, space, protocol, estimators, archs],
+                         task_id=chunk_task_id(job_id, chunk_index))
 
     return send
 

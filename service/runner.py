@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -14,6 +13,8 @@ import time
 from pathlib import Path
 
 import redis
+
+from service.supervisor import popen_in_own_session, stop_process
 
 
 def free_port(preferred: int | None = None) -> int:
@@ -56,16 +57,21 @@ def redis_server_binary() -> str:
     return found
 
 
-def start_redis(data_dir: Path, port: int) -> subprocess.Popen:
-    """redis-server on 127.0.0.1:port with the append-only file on, data kept in data_dir."""
+def start_redis(data_dir: Path, port: int, maxmemory: str = "0") -> subprocess.Popen:
+    """redis-server on 127.0.0.1:port with the append-only file on, data kept in data_dir.
+
+    With ``maxmemory`` (e.g. "512mb"; "0": no cap) Redis evicts only keys that carry a TTL, least
+    recently used first (volatile-lru): archscore gives TTLs to cache entries and finished jobs only,
+    so broker queues, unacknowledged chunks and unfinished jobs are never evicted (service/store.py)."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(
+    proc = popen_in_own_session(
         [
             redis_server_binary(), "--bind", "127.0.0.1", "--port", str(port), "--dir", str(data_dir.resolve()),
             "--appendonly", "yes", "--save", "", "--daemonize", "no", "--protected-mode", "yes",
             "--logfile", str((data_dir / "redis.log").resolve()),
+            "--maxmemory", maxmemory, "--maxmemory-policy", "volatile-lru",
         ],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=None, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     wait_for_redis(f"redis://127.0.0.1:{port}/0", proc=proc)
     return proc
@@ -90,14 +96,18 @@ def wait_for_redis(url: str, timeout: float = 15.0, proc: subprocess.Popen | Non
 SCORING_QUEUE, TRAINING_QUEUE = "celery", "training"
 
 
-def worker_command(concurrency: int = 1, loglevel: str = "warning", queues: str = SCORING_QUEUE) -> list[str]:
+def worker_command(
+    concurrency: int = 1, loglevel: str = "warning", queues: str = SCORING_QUEUE, name: str | None = None
+) -> list[str]:
     """A Celery worker consuming ``queues`` (comma-separated): scoring chunks go to ``celery``,
-    supernet training to ``training``."""
+    supernet training to ``training``. Its node name is ``name@host``; without a name, one of its own
+    (workers on one host would otherwise merge their ping replies)."""
+    name = name or f"{queues.replace(',', '+')}-{secrets.token_hex(3)}"
     return [
         sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "--pool", "prefork",
         "--concurrency", str(concurrency), "--loglevel", loglevel, "--without-gossip", "--without-mingle",
-        "--queues", queues, "--hostname", f"{queues.replace(',', '+')}-{secrets.token_hex(3)}@%h",
-    ]  # a node name of its own: workers on one host would otherwise merge their ping replies
+        "--queues", queues, "--hostname", f"{name}@%h",
+    ]
 
 
 def api_command(host: str, port: int) -> list[str]:
@@ -105,17 +115,9 @@ def api_command(host: str, port: int) -> list[str]:
 
 
 def stop(procs: list[subprocess.Popen], timeout: float = 10.0) -> None:
-    """SIGTERM in reverse start order, then SIGKILL what is left."""
+    """Stop in reverse start order, each fully (SIGTERM, then SIGKILL after ``timeout``) before the next."""
     for proc in reversed(procs):
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    for proc in reversed(procs):
-        try:
-            proc.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout)
 
 
 def child_env(redis_url: str) -> dict[str, str]:

@@ -25,14 +25,26 @@ class Settings(BaseSettings):
     max_truth_rows: int = 100_000
     chunk_size: int = 8
     max_wait_seconds: float = 60.0
-    job_ttl_seconds: int = 24 * 3600
+    job_ttl_seconds: int = Field(default=24 * 3600, ge=1, description="how long a finished job stays readable")
+    cached_job_ttl_seconds: int = Field(
+        default=300, ge=1, description="how long the job record of a request answered wholly from the cache stays"
+    )
+    cache_ttl_seconds: int = Field(
+        default=30 * 24 * 3600, ge=1, description="scores, rankings and protocol records expire this long after "
+        "they were last used (every use renews it)",
+    )
+    redis_maxmemory: str = Field(
+        default="512mb", description="memory cap of the embedded Redis (`archscore up`); when full it evicts "
+        "least recently used cache entries, never queues or unfinished jobs; 0: no cap",
+    )
     data_dir: str = ".archscore"
     supernet_dir: str | None = Field(
         default=None, description="folder of supernet checkpoints (one folder each); none: {data_dir}/supernets"
     )
-    # The broker redelivers an unacknowledged task after this many seconds; keep it above the
-    # longest chunk (8 NB201 cells with all ten proxies at batch 128 take a few minutes on 2 CPU cores).
-    visibility_timeout: int = 3600
+    visibility_timeout: int = Field(
+        default=30, ge=3, description="seconds after which the chunk of a worker that died whole is redelivered; "
+        "live workers refresh the chunks they hold every third of it (workers/heartbeat.py)",
+    )
     cifar_root: str | None = Field(
         default=None, description="folder holding cifar-10-batches-py and/or cifar-100-python for zero-shot "
         "batches; none: the embedded CIFAR-10 subset (4,000 training images)",

@@ -155,6 +155,19 @@ def test_worker_command(compose):
     assert "ports" not in compose["services"]["worker"]
 
 
+@pytest.mark.parametrize("name", ["worker", "trainer"])
+def test_worker_healthcheck_addresses_the_node_name_the_command_gives(compose, name):
+    """The health check pings ``--destination NAME@$HOSTNAME``: the command must name the node so."""
+    service = compose["services"][name]
+    command = _command(service)
+    node = command[command.index("--name") + 1]
+    assert f"--destination {node}@$$HOSTNAME" in " ".join(service["healthcheck"]["test"])
+    from service import runner
+
+    built = runner.worker_command(name=node)
+    assert built[built.index("--hostname") + 1] == f"{node}@%h"
+
+
 def test_trainer_consumes_the_training_queue_with_the_same_image(compose):
     trainer, worker = compose["services"]["trainer"], compose["services"]["worker"]
     command = _command(trainer)

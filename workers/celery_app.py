@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import Celery
 
 from service.settings import get_settings
+from workers.heartbeat import Heartbeat
 
 
 def make_celery(redis_url: str | None = None) -> Celery:
@@ -22,6 +23,7 @@ def make_celery(redis_url: str | None = None) -> Celery:
         task_routes={name: {"queue": "training"} for name in ("archscore.train_supernet", "archscore.average_supernets")},
         broker_transport_options={
             "visibility_timeout": settings.visibility_timeout,
+            # a short timeout, refreshed for every message a live worker holds (workers/heartbeat.py)
             # kombu sweeps for unacknowledged messages older than the visibility timeout only every
             # interval * throttle seconds (10 * 10 by default): sweep every few seconds instead, so the
             # chunk of a killed worker comes back soon after the visibility timeout, not up to 100 s later.
@@ -34,6 +36,7 @@ def make_celery(redis_url: str | None = None) -> Celery:
         worker_hijack_root_logger=False,
         broker_connection_retry_on_startup=True,
     )
+    app.steps["consumer"].add(Heartbeat)
     return app
 
 

@@ -1,0 +1,169 @@
+"""Faults with real processes: workers that die whole, a live worker's long chunk, a supervised
+`archscore up` losing a worker and Redis, a Redis outage seen from a real API process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import child, child_env
+from service import runner, store
+from test_service import cells, request
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _children(pid: int) -> list[int]:
+    """Direct children of ``pid`` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _until(predicate, seconds: float, what: str, poll: float = 0.2):
+    deadline = time.monotonic() + seconds
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"not within {seconds} s: {what}"
+        time.sleep(poll)
+
+
+def _worker(name: str, concurrency: int = 1) -> list[str]:
+    return runner.worker_command(concurrency, "info", name=name)
+
+
+def _api(test_redis, settings_env, **settings):
+    settings_env(redis_url=test_redis.crash_url, **settings)
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+
+    return TestClient(create_app())
+
+
+def _stop_all(pids: list[int], sig: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _stopped(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("T", "t")
+    except OSError:
+        return True
+
+
+def _running_on(crash, job_id: str, n: int, node: str, done: set[int]) -> int | None:
+    """A chunk the worker ``node`` has started and not finished (Celery's STARTED record)."""
+    import json
+
+    for i in range(n):
+        meta = crash.get(f"celery-task-meta-{job_id}.{i}")
+        if meta and i not in done:
+            meta = json.loads(meta)
+            if meta["status"] == "STARTED" and meta["result"]["hostname"].startswith(f"{node}@"):
+                return i
+    return None
+
+
+@pytest.mark.slow
+def test_a_live_worker_keeps_its_long_chunk_past_the_visibility_timeout(test_redis, settings_env, tmp_path):
+    """A chunk running for several visibility timeouts is not handed to the idle second worker: the
+    running worker's heartbeat keeps refreshing it (without the heartbeat it is redelivered after 3 s)."""
+    crash = test_redis.client(test_redis.crash_db)
+    crash.flushdb()
+    n = 12
+    env = child_env(test_redis.crash_url, visibility_timeout="3", torch_threads="1")
+    with _api(test_redis, settings_env, chunk_size=str(n)) as api:
+        with child(_worker("busy"), env, tmp_path / "busy.log"), child(_worker("idle"), env, tmp_path / "idle.log"):
+            started = time.monotonic()
+            resp = api.post("/v1/scores", json=request(cells(n, seed=31), ["jacob_cov", "snip", "grad_norm"],
+                                                       seed=131, batch_size=64))
+            assert resp.status_code == 202, resp.text
+            job_id = resp.json()["job_id"]
+            job = api.get(f"/v1/jobs/{job_id}", params={"wait": 120}).json()
+            elapsed = time.monotonic() - started
+    assert job["status"] == "done" and all(r["error"] is None for r in job["results"]), job
+    assert elapsed > 2 * 3, f"the chunk ran {elapsed:.1f} s: too short to show anything"
+    assert crash.get(f"{store.job_key(job_id)}:attempts:0") == "1", "the chunk was delivered twice"
+    assert crash.hlen("unacked") == 0
+    crash.flushdb()
+
+
+@pytest.mark.slow
+def test_sigkill_of_a_whole_worker_mid_chunk_the_live_worker_finishes_the_job(test_redis, settings_env, tmp_path):
+    """The issue's criterion, on default settings (visibility timeout 30 s, prefork pool): SIGKILL of a
+    worker's main and pool processes mid-chunk, with another worker live: the job completes within
+    90 s with every result present exactly once."""
+    crash = test_redis.client(test_redis.crash_db)
+    crash.flushdb()
+    n = 6
+    archs = cells(n, seed=41)
+    env = child_env(test_redis.crash_url, torch_threads="1")
+    env.pop("ARCHSCORE_VISIBILITY_TIMEOUT", None)
+    with _api(test_redis, settings_env, chunk_size="1") as api:
+        with child(_worker("victim"), env, tmp_path / "victim.log") as victim, \
+                child(_worker("survivor"), env, tmp_path / "survivor.log"):
+            resp = api.post("/v1/scores", json=request(archs, ["jacob_cov", "snip", "grad_norm", "fisher"],
+                                                       seed=141, batch_size=64))
+            job_id = resp.json()["job_id"]
+            deadline = time.monotonic() + 90
+            while True:  # freeze the victim and look: is it mid-chunk? (no race with its next step)
+                assert time.monotonic() < deadline, "the victim never ran a chunk"
+                assert victim.poll() is None, (tmp_path / "victim.log").read_text()
+                group = [victim.pid, *_children(victim.pid)]
+                _stop_all(group, signal.SIGSTOP)
+                _until(lambda: all(_stopped(p) for p in group), 5, "the victim frozen", poll=0.001)
+                done = {int(i) for i in crash.smembers(store.job_done_key(job_id))}
+                lost = _running_on(crash, job_id, n, "victim", done)
+                if lost is not None:
+                    break
+                _stop_all(group, signal.SIGCONT)
+                time.sleep(0.05)
+            _stop_all(group, signal.SIGKILL)  # the worker's main and pool processes
+            killed = time.monotonic()
+            victim.wait(10)
+            job = api.get(f"/v1/jobs/{job_id}", params={"wait": 60}).json()
+            if job["status"] != "done":
+                job = api.get(f"/v1/jobs/{job_id}", params={"wait": 40}).json()
+            took = time.monotonic() - killed
+    assert job["status"] == "done", (job["progress"], (tmp_path / "survivor.log").read_text()[-3000:])
+    assert took < 90
+    assert [r["arch"] for r in job["results"]] == archs  # each architecture once, in order
+    for result in job["results"]:
+        assert result["error"] is None
+        assert all(isinstance(v, float) for v in result["scores"].values()), result
+    attempts = [int(crash.get(f"{store.job_key(job_id)}:attempts:{i}") or 0) for i in range(n)]
+    assert attempts[lost] == 2, attempts  # the lost chunk ran again ...
+    assert [a for i, a in enumerate(attempts) if i != lost] == [1] * (n - 1), attempts  # ... and only it
+    crash.flushdb()
