@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from conftest import child, child_env
@@ -167,3 +170,82 @@ def test_sigkill_of_a_whole_worker_mid_chunk_the_live_worker_finishes_the_job(te
     assert attempts[lost] == 2, attempts  # the lost chunk ran again ...
     assert [a for i, a in enumerate(attempts) if i != lost] == [1] * (n - 1), attempts  # ... and only it
     crash.flushdb()
+
+
+def _up(tmp_path, port: int) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARCHSCORE_")}
+    env.update(ARCHSCORE_DATA_DIR=str(tmp_path / "data"), ARCHSCORE_TORCH_THREADS="1", PYTHONUNBUFFERED="1")
+    command = [sys.executable, "-c", "from service.cli import main; main()", "up", "--port", str(port)]
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=open(tmp_path / "up.log", "wb"),
+                            stderr=subprocess.STDOUT)
+
+
+def _part(up: subprocess.Popen, marker: str) -> int:
+    (pid,) = [p for p in _children(up.pid) if marker in _cmdline(p)]
+    return pid
+
+
+def _readyz(base: str) -> dict:
+    try:
+        resp = httpx.get(f"{base}/readyz", timeout=5)
+    except httpx.TransportError as exc:
+        return {"ready": False, "missing": [f"no answer: {exc}"]}
+    return resp.json()
+
+
+def _readyz_if(base: str, condition) -> dict | None:
+    answer = _readyz(base)
+    return answer if condition(answer) else None
+
+
+@pytest.mark.slow
+def test_up_restarts_a_dead_worker_and_redis_and_stops_redis_last(tmp_path):
+    port = runner.free_port()
+    base = f"http://127.0.0.1:{port}"
+    up = _up(tmp_path, port)
+    log = lambda: (tmp_path / "up.log").read_text()  # noqa: E731
+    body = {"archs": [[0, 1, 2, 3, 4, 0]], "estimators": ["params", "relu"]}
+    try:
+        _until(lambda: up.poll() is None and _readyz(base)["ready"], 90, "ready")
+        first = httpx.post(f"{base}/v1/scores", params={"wait": 30}, timeout=40, json=body).json()
+        assert first["status"] == "done", first
+
+        scoring = _part(up, "--queues celery")
+        _stop_all([scoring, *_children(scoring)], signal.SIGKILL)
+        assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200  # the API stays up
+        gone = _until(lambda: _readyz_if(base, lambda r: not r["ready"]), 15, "readyz notices", poll=0.1)
+        assert gone["missing"] == ["scoring worker (queue celery)"], gone
+        _until(lambda: _readyz(base)["ready"], 60, "the scoring worker restarted\n" + log())
+        assert _part(up, "--queues celery") != scoring
+        assert "scoring worker exited with status -9; restarting" in log()
+
+        server = _part(up, "redis-server")
+        time.sleep(1.5)  # the append-only file is synced every second
+        os.kill(server, signal.SIGKILL)
+        outage = _until(lambda: _readyz_if(base, lambda r: "redis" in r["missing"]), 10,
+                        "readyz notices Redis is gone", poll=0.05)
+        assert outage["ready"] is False and httpx.get(f"{base}/healthz", timeout=5).status_code == 200
+        _until(lambda: _readyz(base)["ready"], 60, "Redis restarted\n" + log())
+        again = httpx.post(f"{base}/v1/scores", params={"wait": 30}, timeout=40, json=body).json()
+        assert again["cached"] == 1 and again["results"][0]["scores"] == first["results"][0]["scores"]
+
+        parts = {name: _part(up, marker) for name, marker in
+                 [("redis", "redis-server"), ("scoring", "--queues celery"), ("training", "--queues training"),
+                  ("api", "uvicorn")]}
+        up.send_signal(signal.SIGINT)
+        ended: dict[str, float] = {}
+        deadline = time.monotonic() + 60
+        while len(ended) < len(parts) and time.monotonic() < deadline:
+            for name, pid in parts.items():
+                if name not in ended and not _alive(pid):
+                    ended[name] = time.monotonic()
+            time.sleep(0.02)
+        assert up.wait(30) == 0, log()
+        assert set(ended) == set(parts), ended
+        assert ended["api"] <= ended["scoring"] <= ended["redis"] and ended["training"] <= ended["redis"], ended
+        assert "Couldn't ack" not in log()
+    finally:
+        if up.poll() is None:
+            up.kill()
+        for pid in _children(up.pid):
+            os.kill(pid, signal.SIGKILL)
