@@ -249,3 +249,38 @@ def test_up_restarts_a_dead_worker_and_redis_and_stops_redis_last(tmp_path):
             up.kill()
         for pid in _children(up.pid):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_redis_outage_is_503_with_retry_after_from_a_real_api_process_and_it_recovers(tmp_path):
+    port, api_port = runner.free_port(), runner.free_port()
+    data = tmp_path / "redis"
+    server = runner.start_redis(data, port)
+    env = child_env(f"redis://127.0.0.1:{port}/0")
+    base = f"http://127.0.0.1:{api_port}"
+    score = {"archs": [[0, 1, 2, 3, 4, 0]], "estimators": ["params"]}
+    try:
+        with child(runner.api_command("127.0.0.1", api_port), env, tmp_path / "api.log"):
+            _until(lambda: _get(f"{base}/healthz") == 200, 30, "the API answers")
+            assert httpx.post(f"{base}/v1/scores", json=score, timeout=10).status_code == 200
+            runner.stop([server])
+            for method, path, kwargs in [("POST", "/v1/scores", {"json": score}), ("GET", "/v1/rankings/nb201", {}),
+                                         ("GET", f"/v1/jobs/{'0' * 32}", {})]:
+                resp = httpx.request(method, f"{base}{path}", timeout=10, **kwargs)
+                assert resp.status_code == 503, (path, resp.text)
+                assert resp.headers["Retry-After"] == "2"
+                assert set(resp.json()) == {"error"} and resp.json()["error"]["details"][0]["field"] == "redis"
+            assert _get(f"{base}/healthz") == 200
+            server = runner.start_redis(data, port)
+            restarted = time.monotonic()
+            _until(lambda: httpx.post(f"{base}/v1/scores", json=score, timeout=10).status_code == 200, 10,
+                   "requests succeed again", poll=0.1)
+            assert time.monotonic() - restarted < 5
+    finally:
+        runner.stop([server])
+
+
+def _get(url: str) -> int:
+    try:
+        return httpx.get(url, timeout=5).status_code
+    except httpx.TransportError:
+        return 0
