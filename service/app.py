@@ -77,7 +77,12 @@ async def post_scores(
     wait: Annotated[float, Query(ge=0, description="seconds to wait for the result")] = 0.0,
 ) -> JSONResponse:
     valid = await jobs.validate(body, settings, redis)
-    job = await jobs.create_job(valid, settings, redis, send)
+    plan = jobs.plan(valid)
+    answer = await jobs.answer_from_cache(plan, settings, redis)
+    if isinstance(answer, dict):  # every score cached: answered in one Redis round trip
+        CACHE.labels("hit").inc(len(plan.unique))
+        return JSONResponse(answer)
+    job = await jobs.create_job(plan, answer, settings, redis, send)
     CACHE.labels("hit").inc(job["cached"])
     CACHE.labels("miss").inc(sum(job["chunk_sizes"]))
     if wait:
@@ -117,6 +122,30 @@ async def get_job(
     return await jobs.render_job(redis, job, stats)
 
 
+@v1.delete(
+    "/jobs/{job_id}",
+    response_model=Job | TrainingJob,
+    summary="Cancel a job",
+    description="A scoring job: its queued chunks are revoked and a running chunk stops after its current "
+    "architecture; the job reports `cancelled`, with the results scored so far. A supernet training: it stops at "
+    "its next step (the last checkpoint written stays) and its checkpoint name is free at once. 409 when the job "
+    "has already finished.",
+)
+async def delete_job(
+    job_id: Annotated[str, Path(pattern="^[0-9a-f]{32}$", description="the job id")],
+    redis: RedisDep,
+    settings: SettingsDep,
+    celery=Depends(celery_app),
+) -> dict:
+    job = await jobs.load_job(redis, job_id)
+    revoke = lambda ids: celery.control.revoke(ids)  # noqa: E731 - a broadcast: live workers drop them
+    if job.get("kind") in ("supernet_training", "supernet_average"):
+        await supernets.cancel_training(redis, job, settings, revoke)
+        return await supernets.render_training_job(redis, job)
+    await jobs.cancel_job(redis, job, settings, revoke)
+    return await jobs.render_job(redis, job, None)
+
+
 @v1.post(
     "/supernets",
     response_model=TrainingJob,
@@ -154,27 +183,42 @@ async def get_supernets(settings: SettingsDep) -> list[dict]:
     return await supernets.list_supernets(settings)
 
 
-@v1.get("/rankings/{space}", summary="Ranking-quality statistics of every estimator over everything scored so far")
+@v1.get(
+    "/rankings/{space}",
+    summary="Ranking-quality statistics of every estimator, per protocol, most recently used protocol first",
+    description="Paginated with `offset` and `limit`; `protocol_hash` selects one protocol. Protocols unused "
+    "for the cache lifetime (ARCHSCORE_CACHE_TTL_SECONDS) are forgotten with their scores.",
+)
 async def get_rankings(
     space: str,
     redis: RedisDep,
     truth: Annotated[str | None, Query(description="ground-truth column; default: the space's first")] = None,
-    protocol_hash: Annotated[str | None, Query(description="one protocol; default: every protocol used")] = None,
+    protocol_hash: Annotated[str | None, Query(pattern="^[0-9a-f]{16}$", description="one protocol")] = None,
+    offset: Annotated[int, Query(ge=0, description="protocols to skip")] = 0,
+    limit: Annotated[int, Query(ge=1, le=100, description="protocols per page")] = 20,
 ) -> dict:
     sp = _space(space)
     truth = truth or (sp.ground_truth_columns[0] if sp.ground_truth_columns else None)
     if truth is None or not await jobs.truth_exists(redis, sp, truth):
         raise ApiError(422, "unknown ground truth", [("truth", f"no ground-truth column {truth!r} for {sp.name}")])
-    protocols = await redis.hgetall(store.protocols_key(sp.name))
+    index = store.protocols_key(sp.name)
     if protocol_hash is not None:
-        if protocol_hash not in protocols:
+        if await redis.zscore(index, protocol_hash) is None:
             raise ApiError(404, f"no scores under protocol {protocol_hash!r}")
-        protocols = {protocol_hash: protocols[protocol_hash]}
+        total, page = 1, [protocol_hash]
+    else:
+        total = await redis.zcard(index)
+        page = await redis.zrevrange(index, offset, offset + limit - 1)
     out = []
-    for phash, protocol in sorted(protocols.items()):
+    protocols = await redis.mget([store.protocol_key(sp.name, h) for h in page]) if page else []
+    for phash, protocol in zip(page, protocols):
+        if protocol is None:  # expired or evicted with its scores
+            continue
         report = await rankings(redis, sp, phash, truth)
         out.append({**report, "protocol": store.decode(protocol)})
-    return {"space": sp.name, "truth": truth, "rankings": out}
+    next_offset = offset + limit if protocol_hash is None and offset + limit < total else None
+    return {"space": sp.name, "truth": truth, "total": total, "offset": offset, "next_offset": next_offset,
+            "rankings": out}
 
 
 @v1.get("/estimators", summary="Estimators: name, kind, direction, needs data, version")
@@ -239,7 +283,7 @@ async def put_truth(
     if len(table) > settings.max_truth_rows:
         raise ApiError(413, "table too large", [("body", f"{len(table)} rows, at most {settings.max_truth_rows}")])
     key = store.truth_key(sp.name, name)
-    protocols = await redis.hkeys(store.protocols_key(sp.name))
+    protocols = await redis.zrange(store.protocols_key(sp.name), 0, -1)
     pipe = redis.pipeline()
     pipe.delete(key)
     pipe.hset(key, mapping=table.values)  # truth key -> value

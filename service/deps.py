@@ -58,14 +58,16 @@ async def chunk_sender(celery=Depends(celery_app)):
 
 async def training_sender(celery=Depends(celery_app)):
     def send(job_id: str, name: str, config: dict, resume: bool):
-        celery.send_task("archscore.train_supernet", args=[job_id, name, config, resume], queue="training")
+        celery.send_task("archscore.train_supernet", args=[job_id, name, config, resume], queue="training",
+                         task_id=job_id)
 
     return send
 
 
 async def average_sender(celery=Depends(celery_app)):
     def send(job_id: str, name: str, sources: list[str]):
-        celery.send_task("archscore.average_supernets", args=[job_id, name, sources], queue="training")
+        celery.send_task("archscore.average_supernets", args=[job_id, name, sources], queue="training",
+                         task_id=job_id)
 
     return send
 

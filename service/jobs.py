@@ -17,6 +17,9 @@ from estimators.spaces import get_space
 from estimators.spaces.base import SUPERNET, Arch, SearchSpace
 from service import store
 from service.analytic import analytic_names, analytic_scores
+from service.cached import answer_from_cache as answer_from_cache_script
+from service.deps import chunk_task_id
+from service.rankings import rankings, select
 from service.errors import ApiError
 from service.schemas import ScoreRequest
 from service.settings import Settings
@@ -109,31 +112,32 @@ async def truth_exists(redis: Redis, space: SearchSpace, name: str) -> bool:
     return name in space.ground_truth_columns or bool(await redis.exists(store.truth_key(space.name, name)))
 
 
-def _score_keys(v: ValidRequest) -> dict[str, str]:
-    return {n: store.score_key(v.space.name, v.protocol_hash, n, ESTIMATORS[n].version) for n in v.estimators}
+@dataclass
+class Plan:
+    """What a valid request asks of the store, worked out without touching it."""
+
+    request: ValidRequest
+    job: dict  # the job record, as for a request answered wholly from the cache
+    unique: list[str]  # canonical keys, each once, in order of first appearance
+    score_keys: dict[str, str]  # estimator -> score cache key, for the estimators workers compute
+    representative: dict[str, str]  # canonical key -> the architecture a worker scores for its class
 
 
-async def create_job(v: ValidRequest, settings: Settings, redis: Redis, send_chunk) -> dict:
-    """Store the job and enqueue a task per chunk of classes that the cache does not hold yet."""
+def plan(v: ValidRequest) -> Plan:
     space = v.space
     canonical = [space.canonical_key(a) for a in v.archs]
     unique = list(dict.fromkeys(canonical))
     analytic = analytic_names(space, v.estimators)
-    keys = {n: k for n, k in _score_keys(v).items() if n not in analytic}
-    cached_rows = []
-    if keys:
-        pipe = redis.pipeline()
-        for key in keys.values():
-            pipe.hmget(key, unique)
-        cached_rows = await pipe.execute()
-    missing = [c for j, c in enumerate(unique) if any(row[j] is None for row in cached_rows)]
+    score_keys = {
+        n: store.score_key(space.name, v.protocol_hash, n, ESTIMATORS[n].version) for n in v.estimators
+        if n not in analytic
+    }
     representative = {}
     for arch, c in zip(v.archs, canonical):
-        representative.setdefault(c, space.to_string(space.representative(arch)))
-    chunks = [missing[i : i + settings.chunk_size] for i in range(0, len(missing), settings.chunk_size)]
-    job_id = uuid.uuid4().hex
+        if c not in representative:
+            representative[c] = space.to_string(space.representative(arch))
     job = {
-        "job_id": job_id,
+        "job_id": uuid.uuid4().hex,
         "space": space.name,
         "estimators": v.estimators,
         "protocol": v.protocol,
@@ -142,26 +146,75 @@ async def create_job(v: ValidRequest, settings: Settings, redis: Redis, send_chu
         "archs": [space.to_string(a) for a in v.archs],
         "canonical": canonical,
         "truth_keys": [space.truth_key(a) for a in v.archs],
-        "chunk_sizes": [len(c) for c in chunks],
-        "cached": len(unique) - len(missing),
+        "chunk_sizes": [],
+        "cached": len(unique),
         "created": time.time(),
     }
+    return Plan(v, job, unique, score_keys, representative)
+
+
+async def answer_from_cache(p: Plan, settings: Settings, redis: Redis) -> dict | list[str]:
+    """The finished job's body (results and ranking statistics) when the cache holds every score;
+    else the canonical keys of the classes to score (nothing written)."""
+    v, job = p.request, p.job
+    space, phash = v.space.name, v.protocol_hash
+    uploaded = v.truth is not None and v.truth not in v.space.ground_truth_columns
+    answer = await answer_from_cache_script(
+        redis, score_keys=list(p.score_keys.values()), unique=p.unique,
+        members=dict(zip(job["archs"], job["canonical"])), members_key=store.members_key(space, phash),
+        protocol_key=store.protocol_key(space, phash), protocols_key=store.protocols_key(space),
+        generation_key=store.generation_key(space, phash),
+        rankings_key=store.rankings_key(space, phash, v.truth or ""), job_key=store.job_key(job["job_id"]),
+        truth_key=store.truth_key(space, v.truth or ""), protocol_json=store.encode(v.protocol),
+        protocol_hash=phash, now=time.time(), cache_ttl=settings.cache_ttl_seconds,
+        job_ttl=min(settings.cached_job_ttl_seconds, settings.job_ttl_seconds), job_json=store.encode(job),
+        truth_keys=job["truth_keys"] if uploaded else [],
+    )
+    if isinstance(answer, list):
+        return [c for c, missing in zip(p.unique, answer) if missing]
+    if v.truth is None:
+        truth: dict[str, float] = {}
+    elif uploaded:
+        truth = {k: float(x) for k, x in zip(job["truth_keys"], answer.truth) if x is not None}
+    else:
+        truth = await truth_values(redis, v.space, v.truth, job["truth_keys"])
+    cells = {n: dict(zip(p.unique, map(store.decode, row))) for n, row in zip(p.score_keys, answer.rows)}
+    stats = None
+    if v.truth is not None:
+        report = store.decode(answer.rankings)
+        if report is None or report["generation"] != answer.generation:  # new scores since: recompute
+            report = await rankings(redis, v.space, phash, v.truth)
+        stats = select(report, v.estimators)
+    results = assemble_results(v.space, job, cells, {}, truth)
+    return job_body(job, "done", (0, 0), results, stats)
+
+
+async def create_job(p: Plan, missing: list[str], settings: Settings, redis: Redis, send_chunk) -> dict:
+    """Store the job (without a TTL until it finishes) and enqueue a task per chunk of missing classes."""
+    v, job = p.request, p.job
+    space, phash = v.space.name, v.protocol_hash
+    chunks = [missing[i : i + settings.chunk_size] for i in range(0, len(missing), settings.chunk_size)]
+    job.update(chunk_sizes=[len(c) for c in chunks], cached=len(p.unique) - len(missing))
+    ttl = settings.cache_ttl_seconds
     pipe = redis.pipeline()
-    # a job answered entirely from the cache is kept only briefly: it is there for GET /v1/jobs/{id}
-    ttl = settings.job_ttl_seconds if chunks else min(settings.job_ttl_seconds, 3600)
-    pipe.set(store.job_key(job_id), store.encode(job), ex=ttl)
-    pipe.hset(store.members_key(space.name, v.protocol_hash), mapping=dict(zip(job["archs"], canonical)))
-    pipe.hset(store.protocols_key(space.name), v.protocol_hash, store.encode(v.protocol))
-    _, new_members, _ = await pipe.execute()
+    pipe.set(store.job_key(job["job_id"]), store.encode(job))
+    pipe.hset(store.members_key(space, phash), mapping=dict(zip(job["archs"], job["canonical"])))
+    pipe.set(store.protocol_key(space, phash), store.encode(v.protocol), ex=ttl)
+    pipe.zadd(store.protocols_key(space), {phash: int(time.time())})
+    for key in (store.members_key(space, phash), store.protocols_key(space), *p.score_keys.values()):
+        pipe.expire(key, ttl)
+    _, new_members, *_ = await pipe.execute()
     if new_members:  # architectures joined the ranking population (cached or analytic scores): stats are stale
-        await redis.incr(store.generation_key(space.name, v.protocol_hash))
-    if chunks:
-        await run_in_threadpool(
-            lambda: [
-                send_chunk(job_id, i, space.name, v.protocol, list(keys), [representative[c] for c in chunk])
-                for i, chunk in enumerate(chunks)
-            ]
-        )
+        pipe = redis.pipeline()
+        pipe.incr(store.generation_key(space, phash))
+        pipe.expire(store.generation_key(space, phash), ttl)
+        await pipe.execute()
+    await run_in_threadpool(
+        lambda: [
+            send_chunk(job["job_id"], i, space, v.protocol, list(p.score_keys), [p.representative[c] for c in chunk])
+            for i, chunk in enumerate(chunks)
+        ]
+    )
     return job
 
 
@@ -187,35 +240,58 @@ async def wait_for_job(redis: Redis, job: dict, seconds: float) -> None:
     delay = 0.02
     while time.monotonic() < deadline:
         done, total = await job_progress(redis, job)
-        if done >= total:
+        if done >= total or await redis.exists(store.job_cancelled_key(job["job_id"])):
             return
         await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
         delay = min(delay * 1.5, 0.25)
 
 
+async def cancel_job(redis: Redis, job: dict, settings: Settings, revoke) -> None:
+    """Mark the job cancelled (workers skip its chunks, and a running chunk stops after its current
+    architecture) and revoke its queued chunks (``revoke(task_ids)``, a broadcast to live workers)."""
+    done, total = await job_progress(redis, job)
+    if done >= total:
+        raise ApiError(409, "the job has finished", [("job_id", "only a queued or running job can be cancelled")])
+    job_id = job["job_id"]
+    pipe = redis.pipeline()
+    pipe.set(store.job_cancelled_key(job_id), "1")
+    for key in store.job_keys(job_id):  # the job has ended: it may expire now
+        pipe.expire(key, settings.job_ttl_seconds)
+    await pipe.execute()
+    finished = {int(i) for i in await redis.smembers(store.job_done_key(job_id))}
+    pending = [chunk_task_id(job_id, i) for i in range(len(job["chunk_sizes"])) if i not in finished]
+    await run_in_threadpool(revoke, pending)
+
+
 async def render_job(redis: Redis, job: dict, rankings: dict | None) -> dict:
     done, total = await job_progress(redis, job)
     status = "done" if done >= total else ("running" if done else "queued")
-    body = {
+    if await redis.exists(store.job_cancelled_key(job["job_id"])):  # only an unfinished job can be cancelled
+        status = "cancelled"
+    results = None
+    if status in ("done", "cancelled"):
+        results = await _results(redis, job, cancelled=status == "cancelled")
+    return job_body(job, status, (done, total), results, rankings)
+
+
+def job_body(job: dict, status: str, progress: tuple[int, int], results: list | None, rankings: dict | None) -> dict:
+    return {
         "job_id": job["job_id"],
         "kind": "scores",
         "status": status,
-        "progress": {"done": done, "total": total},
+        "progress": {"done": progress[0], "total": progress[1]},
         "space": job["space"],
         "estimators": job["estimators"],
         "protocol": job["protocol"],
         "protocol_hash": job["protocol_hash"],
         "truth": job["truth"],
         "cached": job["cached"],
-        "results": None,
+        "results": results,
         "rankings": rankings,
     }
-    if status == "done":
-        body["results"] = await _results(redis, job)
-    return body
 
 
-async def _results(redis: Redis, job: dict) -> list[dict]:
+async def _results(redis: Redis, job: dict, cancelled: bool = False) -> list[dict]:
     space = get_space(job["space"])
     unique = list(dict.fromkeys(job["canonical"]))
     analytic = analytic_names(space, job["estimators"])
@@ -229,25 +305,34 @@ async def _results(redis: Redis, job: dict) -> list[dict]:
         pipe.hmget(key, unique)
     pipe.hmget(store.job_errors_key(job["job_id"]), unique)
     *rows, errors = await pipe.execute()
-    by_class = {}
-    for j, c in enumerate(unique):
-        cells = {n: store.decode(row[j]) for n, row in zip(keys, rows)}
-        by_class[c] = (cells, errors[j])
+    cells = {n: dict(zip(unique, map(store.decode, row))) for n, row in zip(keys, rows)}
+    if cancelled:
+        errors = [e or ("cancelled before it was scored" if any(cells[n][c] is None for n in cells) else None)
+                  for c, e in zip(unique, errors)]
     truth = await truth_values(redis, space, job["truth"], job["truth_keys"]) if job["truth"] else {}
+    return assemble_results(space, job, cells, dict(zip(unique, errors)), truth)
+
+
+def assemble_results(space: SearchSpace, job: dict, cells: dict[str, dict[str, dict | None]],
+                     errors: dict[str, str | None], truth: dict[str, float]) -> list[dict]:
+    """One result per requested architecture, in request order; ``cells`` holds each estimator's
+    cache cell per canonical key (params and flops are computed here, per architecture)."""
+    analytic = analytic_names(space, job["estimators"])
     results = []
     for i, (arch, c, truth_key) in enumerate(zip(job["archs"], job["canonical"], job["truth_keys"])):
-        cells, error = by_class[c]
-        scores = {n: (cell or {}).get("value") for n, cell in cells.items()}
-        scores.update(analytic_scores(space, arch, analytic, job["protocol"]))
+        row = {n: by_class.get(c) for n, by_class in cells.items()}
+        scores = {n: (cell or {}).get("value") for n, cell in row.items()}
+        if analytic:
+            scores.update(analytic_scores(space, arch, analytic, job["protocol"]))
         results.append(
             {
                 "index": i,
                 "arch": arch,
                 "canonical_key": c,
                 "scores": {n: scores[n] for n in job["estimators"]},
-                "reasons": {n: cell["reason"] for n, cell in cells.items() if cell and cell.get("reason")},
+                "reasons": {n: cell["reason"] for n, cell in row.items() if cell and cell.get("reason")},
                 "ground_truth": truth.get(truth_key),
-                "error": error,
+                "error": errors.get(c),
             }
         )
     return results

@@ -16,6 +16,7 @@ from estimators.spaces.base import SearchSpace
 from estimators.catalog import ESTIMATORS
 from service import store
 from service.analytic import analytic_names, analytic_scores
+from service.settings import get_settings
 from service.truth_tables import truth_values
 
 
@@ -47,12 +48,12 @@ async def rankings(redis: Redis, space: SearchSpace, protocol_hash: str, truth: 
             for name in names:
                 pipe.hmget(store.score_key(space.name, protocol_hash, name, ESTIMATORS[name].version), canon)
             rows = await pipe.execute()
-        protocol = store.decode(await redis.hget(store.protocols_key(space.name), protocol_hash)) or {}
+        protocol = store.decode(await redis.get(store.protocol_key(space.name, protocol_hash))) or {}
         report = await run_in_threadpool(
             _compute, space, members, truth_by_arch, dict(zip(names, rows)), canon, analytic, protocol
         )
         report = {"protocol_hash": protocol_hash, "truth": truth, "generation": generation, **report}
-        await redis.set(key, store.encode(report))
+        await redis.set(key, store.encode(report), ex=get_settings().cache_ttl_seconds)
         return report
 
 

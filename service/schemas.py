@@ -163,7 +163,7 @@ class ArchResult(BaseModel):
 class Job(BaseModel):
     job_id: str
     kind: Literal["scores"] = "scores"
-    status: Literal["queued", "running", "done"]
+    status: Literal["queued", "running", "done", "cancelled"]
     progress: Progress
     space: str
     estimators: list[str]
@@ -171,7 +171,8 @@ class Job(BaseModel):
     protocol_hash: str
     truth: str | None
     cached: int = Field(description="distinct architectures answered from the cache when the job was created")
-    results: list[ArchResult] | None = Field(default=None, description="present when status is done")
+    results: list[ArchResult] | None = Field(default=None, description="present when status is done, "
+                                                 "or cancelled (architectures not scored carry an error)")
     rankings: dict | None = Field(default=None, description="current ranking statistics of the requested estimators")
 
 
@@ -251,7 +252,7 @@ class TrainingProgress(BaseModel):
 class TrainingJob(BaseModel):
     job_id: str
     kind: Literal["supernet_training", "supernet_average"] = "supernet_training"
-    status: Literal["queued", "running", "done", "failed"]
+    status: Literal["queued", "running", "done", "failed", "cancelled"]
     name: str
     config: dict = Field(description="training configuration, or {\"average_of\": [...]} for an average")
     resume: bool

@@ -4,13 +4,23 @@ Keys (all under ``archscore:v1:``):
   score:{space}:{protocol}:{estimator}@{version}   hash canonical key -> {"value", "reason", "per_batch"}
   members:{space}:{protocol}                        hash architecture string -> canonical key (scored so far)
   gen:{space}:{protocol}                            counter, bumped whenever new scores land
-  protocols:{space}                                 hash protocol hash -> protocol JSON
+  protocol:{space}:{protocol}                       JSON of the protocol
+  protocols:{space}                                 sorted set protocol hash -> last use (unix time)
   rankings:{space}:{protocol}:{truth}               JSON of the criteria, with the generation it was computed at
   job:{id}                                          JSON of the job; job:{id}:done set of finished chunks;
                                                     job:{id}:errors hash canonical key -> error
   truth:{space}:{name}                              hash truth key -> value (uploaded tables; SearchSpace.truth_key)
   job:{id}:training                                 JSON status of a supernet training job (written by the worker)
   supernet-lock:{name}                              id of the training job that owns a checkpoint name
+  job:{id}:cancelled                                set by DELETE /v1/jobs/{id}; workers skip or stop the job
+
+Lifetimes (Redis runs with a maxmemory and the volatile-lru policy: only keys with a TTL are evicted):
+  - cache entries (score, members, gen, protocol, protocols, rankings) expire ARCHSCORE_CACHE_TTL_SECONDS
+    after their last use; every request that reads or writes one renews its TTL;
+  - a job's keys (job:{id}*) have no TTL while the job is unfinished, so neither expiry nor eviction can
+    drop work in flight; the job gets ARCHSCORE_JOB_TTL_SECONDS once its last chunk is done or it is
+    cancelled, ARCHSCORE_CACHED_JOB_TTL_SECONDS when the cache answered it wholly;
+  - uploaded truth tables never expire; Celery's queues and kombu's unacknowledged set carry no TTL.
 
 Torch-free, used by the API (redis.asyncio) and the workers (sync client) alike: the functions here
 build keys and encode values; callers run the commands.
@@ -34,6 +44,10 @@ def members_key(space: str, protocol_hash: str) -> str:
 
 def generation_key(space: str, protocol_hash: str) -> str:
     return f"{PREFIX}:gen:{space}:{protocol_hash}"
+
+
+def protocol_key(space: str, protocol_hash: str) -> str:
+    return f"{PREFIX}:protocol:{space}:{protocol_hash}"
 
 
 def protocols_key(space: str) -> str:
@@ -60,12 +74,22 @@ def training_status_key(job_id: str) -> str:
     return f"{PREFIX}:job:{job_id}:training"
 
 
+def job_cancelled_key(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}:cancelled"
+
+
 def supernet_lock_key(name: str) -> str:
     return f"{PREFIX}:supernet-lock:{name}"
 
 
 def truth_key(space: str, name: str) -> str:
     return f"{PREFIX}:truth:{space}:{name}"
+
+
+def job_keys(job_id: str) -> list[str]:
+    """The keys that live and die with a job."""
+    return [job_key(job_id), job_done_key(job_id), job_errors_key(job_id), job_cancelled_key(job_id),
+            training_status_key(job_id)]
 
 
 def encode(value: Any) -> str:

@@ -71,17 +71,44 @@ async def _store_job(redis: Redis, settings: Settings, kind: str, name: str, con
     if not await redis.set(store.supernet_lock_key(name), job_id, nx=True, ex=settings.job_ttl_seconds):
         raise ApiError(409, f"{name!r} is being written by another job", [("name", "wait for that job")])
     job = {"job_id": job_id, "kind": kind, "name": name, "config": config, "resume": resume, "created": time.time()}
-    pipe = redis.pipeline()
-    pipe.set(store.job_key(job_id), store.encode(job), ex=settings.job_ttl_seconds)
-    pipe.set(store.training_status_key(job_id), store.encode({"status": "queued"}), ex=settings.job_ttl_seconds)
+    pipe = redis.pipeline()  # no TTL until the job ends (workers/training.py sets it), so never evicted
+    pipe.set(store.job_key(job_id), store.encode(job))
+    pipe.set(store.training_status_key(job_id), store.encode({"status": "queued"}))
     await pipe.execute()
     return job
 
 
+# Delete a key only while it holds the given value: a lock that has passed to another job stays.
+RELEASE_LOCK = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+
+
+async def cancel_training(redis: Redis, job: dict, settings: Settings, revoke) -> None:
+    """Cancel a queued or running training/averaging: the worker stops at its next progress report
+    (a queued one never starts), and the checkpoint name is released now."""
+    job_id = job["job_id"]
+    status = store.decode(await redis.get(store.training_status_key(job_id))) or {}
+    if status.get("status") not in ("queued", "running"):
+        raise ApiError(409, "the job has finished", [("job_id", "only a queued or running job can be cancelled")])
+    pipe = redis.pipeline()
+    pipe.set(store.job_cancelled_key(job_id), "1", ex=settings.job_ttl_seconds)
+    pipe.set(store.training_status_key(job_id), store.encode({**status, "status": "cancelled"}),
+             ex=settings.job_ttl_seconds)
+    pipe.eval(RELEASE_LOCK, 1, store.supernet_lock_key(job["name"]), job_id)
+    for key in store.job_keys(job_id):  # the job has ended: it may expire now
+        pipe.expire(key, settings.job_ttl_seconds)
+    await pipe.execute()
+    await run_in_threadpool(revoke, [job_id])
+
+
 async def render_training_job(redis: Redis, job: dict) -> dict:
-    raw_status, owner = await redis.mget(store.training_status_key(job["job_id"]), store.supernet_lock_key(job["name"]))
+    raw_status, owner, cancelled = await redis.mget(
+        store.training_status_key(job["job_id"]), store.supernet_lock_key(job["name"]),
+        store.job_cancelled_key(job["job_id"]),
+    )
     status = store.decode(raw_status) or {"status": "failed", "error": "the job's status expired"}
-    if status["status"] in ("queued", "running") and owner != job["job_id"]:
+    if cancelled:  # the worker may report once more before it notices
+        status = {**status, "status": "cancelled"}
+    elif status["status"] in ("queued", "running") and owner != job["job_id"]:
         # the trainer refreshes the name's lock with every progress report; an expired lock means it died
         status = {**status, "status": "failed",
                   "error": "the training worker stopped reporting (lost); submit again with resume to continue"}
@@ -105,6 +132,6 @@ async def wait_for_training(redis: Redis, job: dict, seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         status = store.decode(await redis.get(store.training_status_key(job["job_id"]))) or {}
-        if status.get("status") in ("done", "failed", None):
+        if status.get("status") in ("done", "failed", "cancelled", None):
             return
         await asyncio.sleep(min(0.25, max(0.0, deadline - time.monotonic())))

@@ -48,14 +48,23 @@ MAX_ATTEMPTS = 3  # a chunk delivered this often (its workers died) is given up 
 
 
 def _finish_chunk(r: redis.Redis, job_id: str, chunk_index: int, space: str, protocol_hash: str, scored: int) -> None:
-    ttl = get_settings().job_ttl_seconds
+    """Mark the chunk done; after the job's last chunk the job's keys get their TTL (until then
+    they have none, so that no eviction can drop an unfinished job)."""
+    settings = get_settings()
     pipe = r.pipeline()
     pipe.sadd(store.job_done_key(job_id), chunk_index)
     if scored:
         pipe.incr(store.generation_key(space, protocol_hash))  # new scores: ranking statistics are stale
-    pipe.expire(store.job_done_key(job_id), ttl)
-    pipe.expire(store.job_errors_key(job_id), ttl)
-    pipe.execute()
+        pipe.expire(store.generation_key(space, protocol_hash), settings.cache_ttl_seconds)
+    pipe.scard(store.job_done_key(job_id))
+    pipe.get(store.job_key(job_id))
+    *_, done, raw_job = pipe.execute()
+    job = store.decode(raw_job)
+    if job is None or done >= len(job["chunk_sizes"]):
+        pipe = r.pipeline()
+        for key in store.job_keys(job_id):
+            pipe.expire(key, settings.job_ttl_seconds)
+        pipe.execute()
 
 
 def _record_errors(r: redis.Redis, job_id: str, space, archs: list[str], message: str) -> None:
@@ -79,6 +88,8 @@ def score_chunk(
     r.expire(attempts_key, get_settings().job_ttl_seconds)
     proto = Protocol.model_validate(protocol)
     phash = proto.hash()
+    if r.exists(store.job_cancelled_key(job_id)):
+        return {"scored": 0, "skipped": 0, "cancelled": True}
     if attempts > MAX_ATTEMPTS:
         _record_errors(r, job_id, sp, archs, f"given up after {MAX_ATTEMPTS} attempts: the worker died each time")
         _finish_chunk(r, job_id, chunk_index, sp.name, phash, 0)
@@ -101,7 +112,10 @@ def _score_archs(r: redis.Redis, job_id: str, sp, proto: Protocol, estimators: l
     keys = {name: store.score_key(sp.name, phash, name, ESTIMATORS[name].version) for name in estimators}
     device = _device()
     scored = skipped = 0
+    cache_ttl = get_settings().cache_ttl_seconds
     while remaining:
+        if r.exists(store.job_cancelled_key(job_id)):  # cancelled: stop after the architecture just scored
+            break
         arch_text = remaining[0]
         arch = sp.parse(arch_text)
         canonical = sp.canonical_key(arch)
@@ -123,6 +137,7 @@ def _score_archs(r: redis.Redis, job_id: str, sp, proto: Protocol, estimators: l
         pipe = r.pipeline()
         for name in missing:
             pipe.hset(keys[name], canonical, store.encode(cells[name]))
+            pipe.expire(keys[name], cache_ttl)
         pipe.hdel(store.job_errors_key(job_id), canonical)  # an earlier failed attempt no longer applies
         pipe.execute()
         scored += 1

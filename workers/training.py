@@ -11,6 +11,7 @@ import logging
 import time
 
 from service import store
+from service.supernets import RELEASE_LOCK
 from service.settings import get_settings
 from workers.celery_app import app
 from workers.tasks import _client, _device
@@ -22,9 +23,13 @@ LOCK_SECONDS = 600  # a name stays locked this long after the last progress repo
 REPORT_EVERY = 1.0  # seconds between progress writes
 
 
+class Cancelled(Exception):
+    """DELETE /v1/jobs/{id} asked this job to stop."""
+
+
 def _write(r, job_id: str, status: dict) -> None:
-    ttl = get_settings().job_ttl_seconds
-    r.set(store.training_status_key(job_id), store.encode(status), ex=ttl)
+    """Progress of a running job: no TTL, so that no eviction drops it (store.py)."""
+    r.set(store.training_status_key(job_id), store.encode(status))
 
 
 @app.task(name="archscore.train_supernet", acks_late=False, reject_on_worker_lost=False)
@@ -34,6 +39,8 @@ def train_supernet(job_id: str, name: str, config: dict, resume: bool) -> dict:
 
     r = _client()
     lock = store.supernet_lock_key(name)
+    if r.exists(store.job_cancelled_key(job_id)):
+        return {"status": "cancelled"}
     status = {"status": "running", "progress": {"epochs": config["epochs"]}, "checkpoint": None, "error": None}
     _write(r, job_id, status)
     last = 0.0
@@ -44,6 +51,8 @@ def train_supernet(job_id: str, name: str, config: dict, resume: bool) -> dict:
         if now - last < REPORT_EVERY and p["step"] < p["steps"]:
             return
         last = now
+        if r.exists(store.job_cancelled_key(job_id)):
+            raise Cancelled
         status["progress"] = {k: p[k] for k in ("epoch", "epochs", "step", "steps", "loss", "seconds_left")}
         _write(r, job_id, status)
         r.expire(lock, LOCK_SECONDS)
@@ -52,6 +61,8 @@ def train_supernet(job_id: str, name: str, config: dict, resume: bool) -> dict:
         manifest = train(TrainConfig(**config), get_settings().supernet_path / name, resume=resume,
                          progress=report, device=_device())
         status.update(status="done", checkpoint=summary(name, manifest))
+    except Cancelled:
+        status.update(status="cancelled")
     except Exception as exc:  # noqa: BLE001 - reported on the job; the worker goes on
         log.exception("training %s failed", name)
         status.update(status="failed", error=f"{type(exc).__name__}: {exc}")
@@ -67,6 +78,8 @@ def average_supernets(job_id: str, name: str, sources: list[str]) -> dict:
     from estimators.one_shot.registry import inside, summary
 
     r = _client()
+    if r.exists(store.job_cancelled_key(job_id)):
+        return {"status": "cancelled"}
     root = get_settings().supernet_path
     status = {"status": "running", "progress": {"epochs": 0}, "checkpoint": None, "error": None}
     _write(r, job_id, status)
@@ -82,6 +95,11 @@ def average_supernets(job_id: str, name: str, sources: list[str]) -> dict:
 
 
 def _finish(r, job_id: str, lock: str, status: dict) -> None:
-    _write(r, job_id, status)
-    if r.get(lock) == job_id:
-        r.delete(lock)
+    """The final status; the job's keys expire from now on, and the name is released if still ours."""
+    ttl = get_settings().job_ttl_seconds
+    pipe = r.pipeline()
+    pipe.set(store.training_status_key(job_id), store.encode(status), ex=ttl)
+    for key in store.job_keys(job_id):
+        pipe.expire(key, ttl)
+    pipe.eval(RELEASE_LOCK, 1, lock, job_id)
+    pipe.execute()
