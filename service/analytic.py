@@ -7,6 +7,9 @@ and so are never cached or sent to a worker.
 
 from __future__ import annotations
 
+import functools
+
+from estimators.spaces import get_space
 from estimators.spaces.base import COST, SearchSpace
 
 ANALYTIC = ("params", "flops")
@@ -18,6 +21,12 @@ def analytic_names(space: SearchSpace, estimators: list[str]) -> list[str]:
 
 def analytic_scores(space: SearchSpace, arch: str, names: list[str], protocol: dict) -> dict[str, float]:
     num_classes = 100 if protocol.get("dataset") == "cifar100" else 10
-    params, flops = space.cost(space.parse(arch), num_classes=num_classes)
-    values = {"params": params / 1e6, "flops": flops / 1e6}
+    values = _cost(space.name, arch, num_classes)
     return {n: values[n] for n in names}
+
+
+@functools.lru_cache(maxsize=50_000)  # the cached path asks for the same architectures again and again
+def _cost(space_name: str, arch: str, num_classes: int) -> dict[str, float]:
+    space = get_space(space_name)
+    params, flops = space.cost(space.parse(arch), num_classes=num_classes)
+    return {"params": params / 1e6, "flops": flops / 1e6}

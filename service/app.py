@@ -73,7 +73,6 @@ async def post_scores(
     body: ScoreRequest,
     redis: RedisDep,
     settings: SettingsDep,
-    send=Depends(chunk_sender),
     wait: Annotated[float, Query(ge=0, description="seconds to wait for the result")] = 0.0,
 ) -> JSONResponse:
     valid = await jobs.validate(body, settings, redis)
@@ -82,6 +81,7 @@ async def post_scores(
     if isinstance(answer, dict):  # every score cached: answered in one Redis round trip
         CACHE.labels("hit").inc(len(plan.unique))
         return JSONResponse(answer)
+    send = chunk_sender(await celery_app(settings))  # only here: the cached path needs no broker
     job = await jobs.create_job(plan, answer, settings, redis, send)
     CACHE.labels("hit").inc(job["cached"])
     CACHE.labels("miss").inc(sum(job["chunk_sizes"]))

@@ -24,8 +24,9 @@ def redis_url(settings: Settings) -> str:
 
 @functools.lru_cache(maxsize=4)
 def _redis_for(url: str) -> Redis:
-    # a short connect timeout: during an outage requests fail fast (503) instead of hanging
-    return Redis.from_url(url, decode_responses=True, socket_connect_timeout=2, socket_timeout=10)
+    # a short connect timeout: during an outage requests fail fast (503) instead of hanging; no per-command
+    # timeout, which costs a timer per command on the cached path (a Redis that is down refuses connections)
+    return Redis.from_url(url, decode_responses=True, socket_connect_timeout=2)
 
 
 async def redis_client(settings: Annotated[Settings, Depends(settings_dep)]) -> Redis:
@@ -48,7 +49,7 @@ def chunk_task_id(job_id: str, chunk_index: int) -> str:
     return f"{job_id}.{chunk_index}"
 
 
-async def chunk_sender(celery=Depends(celery_app)):
+def chunk_sender(celery):
     def send(job_id: str, chunk_index: int, space: str, protocol: dict, estimators: list[str], archs: list[str]):
         celery.send_task("archscore.score_chunk", args=[job_id, chunk_index, space, protocol, estimators, archs],
                          task_id=chunk_task_id(job_id, chunk_index))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import uuid
 from dataclasses import dataclass
@@ -123,9 +124,19 @@ class Plan:
     representative: dict[str, str]  # canonical key -> the architecture a worker scores for its class
 
 
+@functools.lru_cache(maxsize=50_000)  # the cached path meets the same architectures again and again
+def arch_facts(space_name: str, arch: str) -> tuple[str, str, str]:
+    """(canonical key, truth key, representative's string form) of an architecture in string form."""
+    space = get_space(space_name)
+    parsed = space.parse(arch)
+    return space.canonical_key(parsed), space.truth_key(parsed), space.to_string(space.representative(parsed))
+
+
 def plan(v: ValidRequest) -> Plan:
     space = v.space
-    canonical = [space.canonical_key(a) for a in v.archs]
+    texts = [space.to_string(a) for a in v.archs]
+    facts = [arch_facts(space.name, t) for t in texts]
+    canonical = [f[0] for f in facts]
     unique = list(dict.fromkeys(canonical))
     analytic = analytic_names(space, v.estimators)
     score_keys = {
@@ -133,9 +144,8 @@ def plan(v: ValidRequest) -> Plan:
         if n not in analytic
     }
     representative = {}
-    for arch, c in zip(v.archs, canonical):
-        if c not in representative:
-            representative[c] = space.to_string(space.representative(arch))
+    for c, (_, _, rep) in zip(canonical, facts):
+        representative.setdefault(c, rep)
     job = {
         "job_id": uuid.uuid4().hex,
         "space": space.name,
@@ -143,9 +153,9 @@ def plan(v: ValidRequest) -> Plan:
         "protocol": v.protocol,
         "protocol_hash": v.protocol_hash,
         "truth": v.truth,
-        "archs": [space.to_string(a) for a in v.archs],
+        "archs": texts,
         "canonical": canonical,
-        "truth_keys": [space.truth_key(a) for a in v.archs],
+        "truth_keys": [f[1] for f in facts],
         "chunk_sizes": [],
         "cached": len(unique),
         "created": time.time(),
