@@ -45,6 +45,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "the body could not be decoded (not UTF-8 JSON, or nested too deeply)"},
     401: {"model": ErrorResponse, "description": "missing or invalid API key"},
     404: {"model": ErrorResponse, "description": "not found"},
+    408: {"model": ErrorResponse, "description": "the request body did not arrive within the upload timeout"},
     409: {"model": ErrorResponse, "description": "conflicts with an existing checkpoint or job"},
     413: {"model": ErrorResponse, "description": "request body too large"},
     422: {"model": ErrorResponse, "description": "invalid request; details name each offending field"},

@@ -25,6 +25,15 @@ class ApiError(Exception):
         self.details = details or []
 
 
+class UploadTimeout(StarletteHTTPException):
+    """Raised when a request body has not arrived whole within upload_timeout_seconds (a slow or
+    stalled client would otherwise hold its connection and its share of the server indefinitely)."""
+
+    def __init__(self, seconds: float):
+        super().__init__(408, "request body not received in time")
+        self.seconds = seconds
+
+
 class BodyTooLarge(StarletteHTTPException):
     """Raised while a body without Content-Length is read past the limit (an HTTPException, so FastAPI's
     body reader lets it through to the handler instead of turning it into a 400)."""
@@ -55,6 +64,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         return error_response(422, "invalid request", [(_field(e["loc"]), e["msg"]) for e in exc.errors()])
+
+    @app.exception_handler(UploadTimeout)
+    async def _upload_timeout(request: Request, exc: UploadTimeout) -> JSONResponse:
+        response = error_response(408, exc.detail, [("body", f"not received within {exc.seconds:g} s")])
+        response.headers["Connection"] = "close"
+        return response
 
     @app.exception_handler(BodyTooLarge)
     async def _too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:

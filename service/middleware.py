@@ -3,11 +3,12 @@ limit and Prometheus metrics."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from prometheus_client import Counter, Histogram
 
-from service.errors import BodyTooLarge, error_response
+from service.errors import BodyTooLarge, UploadTimeout, error_response
 from service.settings import get_settings
 
 REQUESTS = Counter("archscore_http_requests_total", "HTTP requests", ["method", "route", "status"])
@@ -16,7 +17,8 @@ LATENCY = Histogram("archscore_http_request_seconds", "HTTP request latency", ["
 
 class LimitsAndMetrics:
     """Refuses bodies over max_body_bytes, by Content-Length or by the bytes actually received (a
-    chunked body has no Content-Length), and counts requests and their latency per route."""
+    chunked body has no Content-Length), and bodies not received whole within upload_timeout_seconds
+    (408), and counts requests and their latency per route."""
 
     def __init__(self, app):
         self.app = app
@@ -24,17 +26,27 @@ class LimitsAndMetrics:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        limit = get_settings().max_body_bytes
+        settings = get_settings()
+        limit = settings.max_body_bytes
         length = dict(scope["headers"]).get(b"content-length", b"")
         if length.isdigit() and int(length) > limit:
             response = error_response(413, "request body too large", [("body", f"{int(length)} bytes, at most {limit}")])
             return await response(scope, receive, send)
         received = 0
         status = 500
+        deadline = asyncio.get_running_loop().time() + settings.upload_timeout_seconds
+        body_complete = False
 
         async def counted_receive():
-            nonlocal received
-            message = await receive()
+            nonlocal received, body_complete
+            if body_complete:  # later receives wait for the client to disconnect: no deadline
+                return await receive()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise UploadTimeout(settings.upload_timeout_seconds) from None
+            body_complete = message["type"] != "http.request" or not message.get("more_body", False)
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:

@@ -22,6 +22,9 @@ class Settings(BaseSettings):
         "of one score request (2,000 cells x 10 estimators x 128 images fit)",
     )
     max_body_bytes: int = 2_000_000
+    upload_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="a request body must arrive whole within this many seconds (else 408)"
+    )
     max_truth_rows: int = 100_000
     chunk_size: int = 8
     max_wait_seconds: float = 60.0

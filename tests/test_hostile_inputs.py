@@ -113,3 +113,36 @@ def test_a_request_over_the_work_bound_is_422_with_the_figure(client, r, setting
     assert _snapshot(r) == before
     body = {"archs": list(range(20)), "estimators": ["synflow", "params", "flops"], "protocol": {"batch_size": 500}}
     assert client.post("/v1/scores?wait=60", json=body).status_code == 200  # 20 x 1 x 500: within the bound
+
+
+def test_a_stalled_upload_times_out_with_408_over_a_real_socket(test_redis, tmp_path):
+    """A client that sends part of a body and stops gets 408 after the upload timeout, and the
+    connection is closed, instead of holding it open for ever."""
+    import socket
+    import time
+
+    from conftest import child, child_env
+    from service import runner
+
+    port = runner.free_port()
+    env = child_env(test_redis.url, upload_timeout_seconds="1")
+    with child(runner.api_command("127.0.0.1", port), env, tmp_path / "api.log"):
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, (tmp_path / "api.log").read_text()
+                time.sleep(0.1)
+        with sock:
+            sock.sendall(b"PUT /v1/truth/nb201/slow HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+                         b"Content-Length: 1000\r\n\r\narch,value\n")
+            started = time.monotonic()
+            reply = b""
+            while chunk := sock.recv(65536):
+                reply += chunk
+            waited = time.monotonic() - started
+    assert reply.startswith(b"HTTP/1.1 408"), reply
+    assert b"not received within 1 s" in reply
+    assert 0.9 < waited < 10
