@@ -82,7 +82,7 @@ async def answer_from_cache(
     args: list = [len(score_keys), len(unique), *unique, len(members)]
     for arch, canonical in members.items():
         args += (arch, canonical)
-    args += [protocol_json, protocol_hash, int(now), cache_ttl, job_ttl, job_json, len(truth_keys), *truth_keys]
+    args += [protocol_json, protocol_hash, repr(now), cache_ttl, job_ttl, job_json, len(truth_keys), *truth_keys]
     keys = [members_key, protocol_key, protocols_key, generation_key, rankings_key, job_key, truth_key, *score_keys]
     reply = await _script(redis)(keys=keys, args=args)
     if reply[0] == 0:

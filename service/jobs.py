@@ -210,7 +210,7 @@ async def create_job(p: Plan, missing: list[str], settings: Settings, redis: Red
     pipe.set(store.job_key(job["job_id"]), store.encode(job))
     pipe.hset(store.members_key(space, phash), mapping=dict(zip(job["archs"], job["canonical"])))
     pipe.set(store.protocol_key(space, phash), store.encode(v.protocol), ex=ttl)
-    pipe.zadd(store.protocols_key(space), {phash: int(time.time())})
+    pipe.zadd(store.protocols_key(space), {phash: time.time()})
     for key in (store.members_key(space, phash), store.protocols_key(space), *p.score_keys.values()):
         pipe.expire(key, ttl)
     _, new_members, *_ = await pipe.execute()

@@ -120,6 +120,12 @@ def test_redis_service(compose):
     assert "redis-cli" in " ".join(test) and "ping" in " ".join(test)
 
 
+def test_redis_has_a_memory_cap_that_evicts_only_entries_with_a_ttl(compose):
+    command = _command(compose["services"]["redis"])
+    assert command[command.index("--maxmemory-policy") + 1] == "volatile-lru"
+    assert command[command.index("--maxmemory") + 1] not in ("0", "")
+
+
 def test_api_and_worker_share_the_image(compose):
     api, worker = compose["services"]["api"], compose["services"]["worker"]
     assert api.get("image") and api["image"] == worker.get("image")

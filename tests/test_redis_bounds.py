@@ -1,0 +1,60 @@
+"""Redis stays bounded: cache entries carry TTLs renewed on use, the server's memory cap evicts only
+those (volatile-lru), never queues or unfinished jobs, while thousands of protocols arrive."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service import runner, store
+from test_service import cells
+
+MAXMEMORY = 4 * 1024 * 1024
+
+
+@pytest.fixture
+def capped_redis(tmp_path):
+    port = runner.free_port()
+    proc = runner.start_redis(tmp_path / "redis", port, maxmemory=str(MAXMEMORY))
+    yield f"redis://127.0.0.1:{port}/0"
+    runner.stop([proc])
+
+
+@pytest.mark.slow
+def test_memory_stays_under_the_cap_while_2000_protocols_arrive(capped_redis, settings_env):
+    import redis
+
+    settings_env(redis_url=capped_redis)
+    r = redis.Redis.from_url(capped_redis, decode_responses=True)
+    from service.app import create_app
+
+    archs = cells(40, seed=61)
+    with TestClient(create_app()) as api:
+        # work in flight: no worker consumes this Redis, so the job stays queued through the flood
+        pending = api.post("/v1/scores", json={"archs": archs[:3], "estimators": ["synflow"]}).json()
+        assert pending["status"] == "queued"
+        queued = r.llen("celery")
+        assert queued == 1 and r.ttl(store.job_key(pending["job_id"])) == -1
+        peak = 0
+        for i in range(2000):
+            body = {"archs": archs, "estimators": ["params", "flops"], "protocol": {"seed": 1000 + i}}
+            if i % 10:
+                body["truth"] = None  # most without statistics; every tenth computes and caches them
+            resp = api.post("/v1/scores", json=body)
+            assert resp.status_code == 200, (i, resp.text)
+            if i % 100 == 99:
+                peak = max(peak, r.info("memory")["used_memory"])
+        stats = r.info("stats")
+        assert stats["evicted_keys"] > 0, "the flood should have filled the cap"
+        assert peak <= MAXMEMORY * 1.05, f"used_memory peaked at {peak} bytes"
+        # nothing that is not a cache entry was evicted
+        assert r.llen("celery") == queued
+        assert r.exists(store.job_key(pending["job_id"]))
+        job = api.get(f"/v1/jobs/{pending['job_id']}").json()
+        assert job["status"] == "queued" and job["progress"] == {"done": 0, "total": 3}
+        # cache entries carry TTLs; the newest protocol answers and is listed first
+        last = resp.json()["protocol_hash"]
+        assert 0 < r.ttl(store.members_key("nb201", last)) <= 30 * 24 * 3600
+        listed = api.get("/v1/rankings/nb201", params={"limit": 5}).json()
+        assert listed["rankings"][0]["protocol_hash"] == last and len(listed["rankings"]) <= 5
+        assert listed["next_offset"] == 5
