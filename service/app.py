@@ -331,7 +331,8 @@ def create_app() -> FastAPI:
         return {"status": "ok"}
 
     @app.get("/readyz", summary="Ready when Redis and a scoring worker answer; `missing` lists every part that does not "
-             "(without a training worker, supernet jobs wait in their queue)")
+             "(without a training worker, supernet jobs wait in their queue)",
+             responses={503: {"description": "not ready; the body says what is missing"}})
     async def readyz(redis: RedisDep, settings: SettingsDep) -> JSONResponse:
         checks = {"redis": False, "workers": 0, "queues": dict.fromkeys(QUEUES, 0)}
         try:
