@@ -9,19 +9,21 @@ Being a script, the reads and writes are atomic: no chunk can land between them.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
 # KEYS: members, protocol, protocols index, generation, rankings, job, truth table, score keys...
-# ARGV: n_scores, n_unique, canonical keys..., n_members, (arch, canonical) pairs...,
-#       protocol JSON, protocol hash, now, cache TTL, job TTL, job JSON, n_truth, truth keys...
+# ARGV[1]: JSON {"unique": [canonical keys], "members": [arch, canonical, ...], "protocol": protocol JSON,
+#   "phash", "now", "ttl", "job_ttl", "job": job JSON, "truth_keys": [...]} -- one argument, not dozens:
+#   redis-py packs every argument in Python, a fifth of the cached path's cost before this
 SCRIPT = """
-local n_scores, n_unique = tonumber(ARGV[1]), tonumber(ARGV[2])
-local canonical = {unpack(ARGV, 3, 2 + n_unique)}
+local p = cjson.decode(ARGV[1])
+local n_scores, n_unique = #KEYS - 7, #p.unique
 local rows, missing = {}, {}
 for s = 1, n_scores do
-  rows[s] = redis.call('HMGET', KEYS[7 + s], unpack(canonical))
+  rows[s] = redis.call('HMGET', KEYS[7 + s], unpack(p.unique))
   for i = 1, n_unique do
     if not rows[s][i] then missing[i] = 1 end
   end
@@ -31,22 +33,17 @@ if next(missing) then
   for i = 1, n_unique do flags[i] = missing[i] or 0 end
   return {0, flags}
 end
-local at = 3 + n_unique
-local n_members = tonumber(ARGV[at])
-local new = redis.call('HSET', KEYS[1], unpack(ARGV, at + 1, at + 2 * n_members))
-at = at + 2 * n_members
-local protocol, phash, now, ttl = ARGV[at + 1], ARGV[at + 2], tonumber(ARGV[at + 3]), ARGV[at + 4]
+local new = redis.call('HSET', KEYS[1], unpack(p.members))
 local generation
 if new > 0 then generation = redis.call('INCR', KEYS[4]) else generation = redis.call('GET', KEYS[4]) end
-redis.call('SET', KEYS[2], protocol, 'EX', ttl)
-redis.call('ZADD', KEYS[3], now, phash)
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(ttl))
-for _, key in ipairs({KEYS[1], KEYS[3], KEYS[4], KEYS[5]}) do redis.call('EXPIRE', key, ttl) end
-for s = 1, n_scores do redis.call('EXPIRE', KEYS[7 + s], ttl) end
-redis.call('SET', KEYS[6], ARGV[at + 6], 'EX', ARGV[at + 5])
-local n_truth = tonumber(ARGV[at + 7])
+redis.call('SET', KEYS[2], p.protocol, 'EX', p.ttl)
+redis.call('ZADD', KEYS[3], p.now, p.phash)
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', p.now - p.ttl)
+for _, key in ipairs({KEYS[1], KEYS[3], KEYS[4], KEYS[5]}) do redis.call('EXPIRE', key, p.ttl) end
+for s = 1, n_scores do redis.call('EXPIRE', KEYS[7 + s], p.ttl) end
+redis.call('SET', KEYS[6], p.job, 'EX', p.job_ttl)
 local truth = {}
-if n_truth > 0 then truth = redis.call('HMGET', KEYS[7], unpack(ARGV, at + 8, at + 7 + n_truth)) end
+if #p.truth_keys > 0 then truth = redis.call('HMGET', KEYS[7], unpack(p.truth_keys)) end
 local reply = {1, generation or false, redis.call('GET', KEYS[5]) or false, truth}
 for s = 1, n_scores do reply[4 + s] = rows[s] end
 return reply
@@ -79,12 +76,13 @@ async def answer_from_cache(
 ) -> CacheAnswer | list[bool]:
     """A CacheAnswer when every score is cached (and the request's writes are done), else the
     per-class missing flags (and nothing was written)."""
-    args: list = [len(score_keys), len(unique), *unique, len(members)]
-    for arch, canonical in members.items():
-        args += (arch, canonical)
-    args += [protocol_json, protocol_hash, repr(now), cache_ttl, job_ttl, job_json, len(truth_keys), *truth_keys]
+    payload = {
+        "unique": unique, "members": [x for pair in members.items() for x in pair], "protocol": protocol_json,
+        "phash": protocol_hash, "now": now, "ttl": cache_ttl, "job_ttl": job_ttl, "job": job_json,
+        "truth_keys": truth_keys,
+    }
     keys = [members_key, protocol_key, protocols_key, generation_key, rankings_key, job_key, truth_key, *score_keys]
-    reply = await _script(redis)(keys=keys, args=args)
+    reply = await _script(redis)(keys=keys, args=[json.dumps(payload, separators=(",", ":"))])
     if reply[0] == 0:
         return [bool(flag) for flag in reply[1]]
     _, generation, rankings, truth, *rows = reply

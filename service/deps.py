@@ -29,8 +29,12 @@ def _redis_for(url: str) -> Redis:
     return Redis.from_url(url, decode_responses=True, socket_connect_timeout=2)
 
 
-async def redis_client(settings: Annotated[Settings, Depends(settings_dep)]) -> Redis:
+def redis_for(settings: Settings) -> Redis:
     return _redis_for(redis_url(settings))
+
+
+async def redis_client(settings: Annotated[Settings, Depends(settings_dep)]) -> Redis:
+    return redis_for(settings)
 
 
 @functools.lru_cache(maxsize=4)
@@ -74,9 +78,9 @@ async def average_sender(celery=Depends(celery_app)):
 
 
 async def require_api_key(
-    settings: Annotated[Settings, Depends(settings_dep)],
     x_api_key: Annotated[str | None, Header(description="required when the server has API keys configured")] = None,
 ) -> None:
+    settings = get_settings()  # directly, not as a dependency: this runs on every /v1 request
     if not settings.api_keys:
         return
     if x_api_key is None:
