@@ -234,6 +234,27 @@ def child_env(redis_url: str, **settings: str) -> dict[str, str]:
 PYTHON = sys.executable
 
 
+def child_pids(pid: int) -> list[int]:
+    """Live (not zombie) direct children of ``pid``, from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 @functools.lru_cache(maxsize=4)
 def published_by_arch(space_name: str) -> dict:
     """A space's published proxy scores keyed by architecture: estimator -> {arch: value}."""
