@@ -14,7 +14,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 MIN_BACKOFF, MAX_BACKOFF = 1.0, 30.0
 STABLE_SECONDS = 60.0  # a child that ran this long before dying restarts after MIN_BACKOFF again
@@ -31,7 +31,6 @@ class Child:
     started_at: float = 0.0
     failures: int = 0
     restart_at: float | None = None
-    history: list[int] = field(default_factory=list)  # exit statuses seen, newest last
 
     def launch(self) -> None:
         self.proc = self.start()
@@ -62,7 +61,6 @@ class Supervisor:
                 continue
             if child.restart_at is None:
                 status = child.proc.returncode if child.proc is not None else None
-                child.history.append(status)
                 if now - child.started_at >= STABLE_SECONDS:
                     child.failures = 0
                 delay = min(MAX_BACKOFF, MIN_BACKOFF * 2**child.failures)
