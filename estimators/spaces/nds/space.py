@@ -1,0 +1,354 @@
+"""NDS ResNet and NDS ResNeXt-A (Radosavovic et al., "On Network Design Spaces for Visual
+Recognition", 2019): macro spaces of whole CIFAR networks described per stage.
+
+A network is a CIFAR stem (conv3x3 3->16, BN, ReLU), three stages of residual blocks with strides
+1, 2, 2, and a head (global average pooling, linear). Each stage has a depth (blocks) and a width
+(output channels); ResNeXt-A stages also have a bottleneck multiplier and a number of groups.
+
+Accepted encodings (see ``NDSSpace.encodings``):
+- mapping: ``{"depths": [d1, d2, d3], "widths": [w1, w2, w3]}`` (+ ``"bot_muls"``, ``"groups"`` for
+  ResNeXt-A), as an object or as its JSON text
+- net record: the ``net`` object of the published NDS data (``block_type`` and the length-4 lists
+  ``ds``, ``ws``, ``ss``, ``bot_muls``, ``num_gs``, entry 0 being the stem), or a whole record that
+  holds one under ``"net"``
+- compact string: ``d1-2-4_w16-32-64`` (ResNet), ``d1-2-4_w16-32-64_b0.25-0.5-1_g1-2-4``
+  (ResNeXt-A): a letter per field, the three stage values joined by ``-``; no commas or spaces, so
+  it is safe in CSV cells, URLs and file names. It is also the canonical key.
+
+No two architectures compute the same function, so every architecture is its own class. The cost
+model counts like ``estimators.zero_shot.flops`` (conv and linear multiply-adds, a linear layer's
+bias adds, BatchNorm 2 and ReLU 1 per output element, global average pooling 1 per input element;
+residual additions are free), so it equals counting the built network.
+
+This module is torch-free; networks are built by ``estimators.spaces.nds.network``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import random
+from collections.abc import Iterator
+from typing import Any, NamedTuple
+
+from estimators.spaces import base
+from estimators.spaces.base import EncodingError, SearchSpace, decode_json_text, register_space
+from estimators.spaces.counting import FLOPS_BN_PER_ELEMENT, FLOPS_RELU_PER_ELEMENT
+
+BASIC = "res_basic_block"  # the block types of the NDS records
+BOTTLENECK = "res_bottleneck_block"
+NUM_STAGES = 3
+STRIDES = (1, 2, 2)
+STEM_WIDTH = 16
+_MAX_TEXT = 2_000  # longest encoding text accepted (a real one is under 300 characters)
+
+
+class Stages(NamedTuple):
+    """Per-stage choices; ``bot_muls`` and ``groups`` are empty in spaces of basic blocks."""
+
+    depths: tuple[int, ...]
+    widths: tuple[int, ...]
+    bot_muls: tuple[float, ...] = ()
+    groups: tuple[int, ...] = ()
+
+
+Arch = Stages
+
+
+def _number(value: Any) -> float | None:
+    """The value as a number (ints stay ints; 1.0 becomes 1), None when it is not one."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    value = float(value)
+    return int(value) if value.is_integer() else value
+
+
+def _format(value: float) -> str:
+    return str(value)
+
+
+def inner_width(width: int, bot_mul: float) -> int:
+    """Channels inside a bottleneck block (pycls: round(w * bot_mul))."""
+    return int(round(width * bot_mul))
+
+
+class NDSSpace(SearchSpace):
+    """One NDS macro space: the value sets and the block type are the subclass's."""
+
+    block_type: str  # the NDS record's block_type
+    fields: dict[str, tuple[float, ...]]  # mapping key -> allowed values per stage, in Stages order
+    record_fields: dict[str, str]  # mapping key -> net record key
+    letters: dict[str, str]  # mapping key -> letter of the compact string
+    capabilities = frozenset({base.ENUMERATE, base.COST, base.NETWORK})
+    default_network = {"num_classes": 10, "input_size": 32}
+
+    # --- parsing ---
+    def parse(self, encoding: Any) -> Stages:
+        if isinstance(encoding, Stages):
+            return self._from_mapping({k: getattr(encoding, k) for k in self.fields})
+        if isinstance(encoding, str):
+            text = encoding.strip()
+            if len(text) > _MAX_TEXT:
+                raise EncodingError(f"encoding text of {len(text)} characters is too long (at most {_MAX_TEXT})")
+            if text.startswith("{"):
+                encoding = decode_json_text(text, "an encoding starting with '{'")
+            else:
+                return self._from_compact(text)
+        if isinstance(encoding, dict):
+            if "net" in encoding and isinstance(encoding["net"], dict):
+                return self.from_record(encoding["net"])
+            if "block_type" in encoding or "ds" in encoding:
+                return self.from_record(encoding)
+            return self._from_mapping(encoding)
+        raise EncodingError(
+            f"unsupported encoding of type {type(encoding).__name__}; accepted: {', '.join(self.encodings)}"
+        )
+
+    def _check_stage_values(self, key: str, values: Any) -> tuple:
+        allowed = self.fields[key]
+        listed = ", ".join(_format(v) for v in allowed)
+        if not isinstance(values, (list, tuple)):
+            raise EncodingError(f"{key}: must be a list of {NUM_STAGES} values (one per stage), got {type(values).__name__}")
+        if len(values) != NUM_STAGES:
+            raise EncodingError(f"{key}: expected {NUM_STAGES} values (one per stage), got {len(values)}")
+        out = []
+        for stage, value in enumerate(values, start=1):
+            number = _number(value)
+            if number is None or number not in allowed:
+                raise EncodingError(f"stage {stage} {key[:-1]} {value!r} is not allowed; allowed: {listed}")
+            out.append(number)
+        return tuple(out)
+
+    def _from_mapping(self, mapping: dict) -> Stages:
+        required = list(self.fields)
+        missing = [k for k in required if k not in mapping]
+        unknown = sorted(str(k) for k in mapping if k not in required)
+        if unknown:
+            raise EncodingError(f"unknown key(s) {', '.join(unknown)}; {self.name} takes {', '.join(required)}")
+        if missing:
+            raise EncodingError(f"missing key(s) {', '.join(missing)}; {self.name} takes {', '.join(required)}")
+        return Stages(**{k: self._check_stage_values(k, mapping[k]) for k in required})
+
+    def from_record(self, net: dict) -> Stages:
+        """An NDS ``net`` record: entry 0 of each list is the stem (width 16, stride 1); the
+        strides of the stages must be 1, 2, 2."""
+        block = net.get("block_type")
+        if block != self.block_type:
+            owner = next((s.name for s in _NDS_SPACES if s.block_type == block), None)
+            hint = f" (that is {owner}'s block type)" if owner else ""
+            raise EncodingError(f"block_type {block!r} is not {self.name}'s {self.block_type!r}{hint}")
+        needed = ["ss", *self.record_fields.values()]
+        for key in needed:
+            values = net.get(key)
+            if not isinstance(values, (list, tuple)) or len(values) != NUM_STAGES + 1:
+                raise EncodingError(f"net record: {key} must be a list of {NUM_STAGES + 1} values (stem first), got {values!r}"[:200])
+        if [_number(s) for s in net["ss"]] != [1, *STRIDES]:
+            raise EncodingError(f"net record: ss must be [1, 1, 2, 2] (stem, then the stages), got {net['ss']!r}")
+        if _number(net["ws"][0]) != STEM_WIDTH:
+            raise EncodingError(f"net record: the stem width ws[0] must be {STEM_WIDTH}, got {net['ws'][0]!r}")
+        return self._from_mapping({k: list(net[r][1:]) for k, r in self.record_fields.items()})
+
+    def _from_compact(self, text: str) -> Stages:
+        by_letter = {letter: key for key, letter in self.letters.items()}
+        example = self.compact_example
+        parts = text.split("_")
+        if len(parts) != len(self.fields):
+            raise EncodingError(f"compact string {text[:40]!r}: expected {len(self.fields)} '_'-separated fields like {example}")
+        mapping: dict[str, list] = {}
+        for part, key in zip(parts, self.fields):
+            if part[:1] != self.letters[key]:
+                got = by_letter.get(part[:1], part[:1] or "nothing")
+                raise EncodingError(f"compact string {text[:40]!r}: field {self.letters[key]!r} ({key}) expected, got {got!r}; e.g. {example}")
+            values = []
+            for item in part[1:].split("-"):
+                try:
+                    values.append(float(item) if "." in item else int(item))
+                except ValueError:
+                    raise EncodingError(f"compact string {text[:40]!r}: {key}: {item!r} is not a number") from None
+            mapping[key] = values
+        return self._from_mapping(mapping)
+
+    # --- forms ---
+    def to_mapping(self, arch: Stages) -> dict[str, list]:
+        return {k: list(getattr(arch, k)) for k in self.fields}
+
+    def to_json(self, arch: Stages) -> dict[str, list]:
+        return self.to_mapping(arch)
+
+    def to_string(self, arch: Stages) -> str:
+        return "_".join(self.letters[k] + "-".join(_format(v) for v in getattr(arch, k)) for k in self.fields)
+
+    def to_record(self, arch: Stages) -> dict[str, Any]:
+        """The NDS ``net`` record of an architecture."""
+        bot_muls = [0.0, *arch.bot_muls] if arch.bot_muls else [0.0] * (NUM_STAGES + 1)
+        groups = [1, *arch.groups] if arch.groups else [1] * (NUM_STAGES + 1)
+        return {"block_type": self.block_type, "ds": [1, *arch.depths], "ws": [STEM_WIDTH, *arch.widths],
+                "ss": [1, *STRIDES], "bot_muls": bot_muls, "num_gs": groups}
+
+    def canonical_key(self, arch: Stages) -> str:
+        """The compact string: every architecture is its own class."""
+        return self.to_string(arch)
+
+    @property
+    def compact_example(self) -> str:
+        return self.to_string(Stages(**{k: (v[0], v[1], v[2]) for k, v in self.fields.items()}))
+
+    # --- enumeration and sampling ---
+    def _choices(self) -> list[tuple[float, ...]]:
+        """The value set of each (field, stage) slot, in Stages order."""
+        return [values for values in self.fields.values() for _ in range(NUM_STAGES)]
+
+    @property
+    def size(self) -> int:
+        return math.prod(len(c) for c in self._choices())
+
+    def _from_index(self, index: int) -> Stages:
+        values = []
+        for choices in reversed(self._choices()):  # the last slot varies fastest
+            index, digit = divmod(index, len(choices))
+            values.append(choices[digit])
+        values.reverse()
+        keys = list(self.fields)
+        return Stages(**{k: tuple(values[i * NUM_STAGES : (i + 1) * NUM_STAGES]) for i, k in enumerate(keys)})
+
+    def enumerate(self) -> Iterator[Stages]:
+        return (self._from_index(i) for i in range(self.size))
+
+    def sample(self, n: int, seed: int, deisomorphic: bool = False) -> list[Stages]:
+        """n distinct architectures drawn uniformly, reproducible for a seed."""
+        if deisomorphic:
+            raise ValueError(f"{self.name} has no isomorphism classes; de-isomorphic sampling does not apply")
+        if not 0 <= n <= self.size:
+            raise ValueError(f"n={n} must be between 0 and the space size {self.size}")
+        return [self._from_index(i) for i in random.Random(seed).sample(range(self.size), n)]
+
+    # --- cost ---
+    def cost(self, arch: Stages, **config: Any) -> tuple[int, int]:
+        return network_cost(self.block_type, arch, **{**self.default_network, **config})
+
+    def build_network(self, arch: Stages, **config: Any):
+        from estimators.spaces.nds.network import NDSNetwork
+
+        return NDSNetwork(self.block_type, arch, **{**self.default_network, **config})
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "value_sets": {k: list(v) for k, v in self.fields.items()}}
+
+
+# --- analytic cost (torch-free; equal to counting the built network) ---
+def _conv_bn(c_in: int, c_out: int, kernel: int, elements_out: int, groups: int = 1) -> tuple[int, int]:
+    """(params, FLOPs) of a conv without bias followed by an affine BN."""
+    macs = kernel * kernel * (c_in // groups) * c_out
+    return macs + 2 * c_out, macs * elements_out // c_out + FLOPS_BN_PER_ELEMENT * elements_out
+
+
+def check_network_config(num_classes: int, input_size: int) -> None:
+    for name, value in (("num_classes", num_classes), ("input_size", input_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def blocks(block_type: str, arch: Stages) -> Iterator[tuple[int, int, int, int, int, int]]:
+    """(stage, c_in, c_out, stride, inner width, groups) of every residual block, in order."""
+    c_in = STEM_WIDTH
+    for stage in range(NUM_STAGES):
+        width = arch.widths[stage]
+        inner = inner_width(width, arch.bot_muls[stage]) if block_type == BOTTLENECK else width
+        groups = arch.groups[stage] if block_type == BOTTLENECK else 1
+        for j in range(arch.depths[stage]):
+            yield stage, c_in if j == 0 else width, width, STRIDES[stage] if j == 0 else 1, inner, groups
+        c_in = width
+
+
+def network_cost(block_type: str, arch: Stages, num_classes: int = 10, input_size: int = 32) -> tuple[int, int]:
+    """(parameters, FLOPs of one sample) of the network ``NDSNetwork`` builds."""
+    check_network_config(num_classes, input_size)
+    hw = input_size
+    params, flops = _conv_bn(3, STEM_WIDTH, 3, STEM_WIDTH * hw * hw)
+    flops += FLOPS_RELU_PER_ELEMENT * STEM_WIDTH * hw * hw
+    for _, c_in, c_out, stride, inner, groups in blocks(block_type, arch):
+        hw_out = (hw - 1) // stride + 1
+        e_out, e_inner_in = c_out * hw_out * hw_out, inner * hw * hw
+        if block_type == BASIC:  # 3x3 (stride) BN ReLU, 3x3 BN
+            parts = [_conv_bn(c_in, c_out, 3, e_out), _conv_bn(c_out, c_out, 3, e_out)]
+            relus = e_out
+        else:  # 1x1 BN ReLU, grouped 3x3 (stride) BN ReLU, 1x1 BN
+            e_inner_out = inner * hw_out * hw_out
+            parts = [_conv_bn(c_in, inner, 1, e_inner_in), _conv_bn(inner, inner, 3, e_inner_out, groups),
+                     _conv_bn(inner, c_out, 1, e_out)]
+            relus = e_inner_in + e_inner_out
+        if c_in != c_out or stride != 1:  # projection shortcut: 1x1 (stride) BN
+            parts.append(_conv_bn(c_in, c_out, 1, e_out))
+        params += sum(p for p, _ in parts)
+        flops += sum(f for _, f in parts) + FLOPS_RELU_PER_ELEMENT * (relus + e_out)  # + the ReLU after the sum
+        hw = hw_out
+    width = arch.widths[-1]
+    params += width * num_classes + num_classes
+    flops += width * hw * hw + width * num_classes + num_classes  # global average pooling, linear with bias
+    return params, flops
+
+
+_NDS_SPACES: list[NDSSpace] = []
+
+
+def _registered(cls: type[NDSSpace]) -> type[NDSSpace]:
+    from estimators.spaces.base import get_space
+
+    _NDS_SPACES.append(get_space(cls.name))
+    return cls
+
+
+@_registered
+@register_space("nds-resnet", "resnet")
+class NDSResNetSpace(NDSSpace):
+    name = "nds_resnet"
+    description = (
+        "NDS ResNet (Radosavovic et al. 2019): CIFAR stem of width 16, three stages (strides 1, 2, 2) of basic "
+        "residual blocks, each stage with its own depth and width"
+    )
+    block_type = BASIC
+    fields = {"depths": (1, 2, 3, 4, 6, 8, 12, 16, 24), "widths": (16, 24, 32, 40, 48, 64, 80, 96, 128, 160, 192, 256)}
+    record_fields = {"depths": "ds", "widths": "ws"}
+    letters = {"depths": "d", "widths": "w"}
+    encodings = {
+        "mapping": '{"depths": [d1, d2, d3], "widths": [w1, w2, w3]} (object or JSON text), depths in '
+        "1, 2, 3, 4, 6, 8, 12, 16, 24 and widths in 16, 24, 32, 40, 48, 64, 80, 96, 128, 160, 192, 256",
+        "record": 'the NDS net record {"block_type": "res_basic_block", "ds": [1, d1, d2, d3], "ws": [16, w1, w2, '
+        'w3], "ss": [1, 1, 2, 2], ...} (stem first), or a whole NDS record holding it under "net"',
+        "compact": "d1-2-4_w16-32-64 (also the canonical key)",
+    }
+
+
+@_registered
+@register_space("nds-resnexta", "resnext-a", "resnexta")
+class NDSResNeXtASpace(NDSSpace):
+    name = "nds_resnexta"
+    description = (
+        "NDS ResNeXt-A (Radosavovic et al. 2019): CIFAR stem of width 16, three stages (strides 1, 2, 2) of "
+        "bottleneck residual blocks (1x1, grouped 3x3 of inner width round(w * bot_mul), 1x1), each stage with "
+        "its own depth, width, bottleneck multiplier and groups"
+    )
+    block_type = BOTTLENECK
+    fields = {"depths": (1, 2, 4, 8, 16), "widths": (16, 32, 64, 128, 256), "bot_muls": (0.25, 0.5, 1),
+              "groups": (1, 2, 4)}
+    record_fields = {"depths": "ds", "widths": "ws", "bot_muls": "bot_muls", "groups": "num_gs"}
+    letters = {"depths": "d", "widths": "w", "bot_muls": "b", "groups": "g"}
+    encodings = {
+        "mapping": '{"depths": [d1, d2, d3], "widths": [...], "bot_muls": [...], "groups": [...]} (object or JSON '
+        "text), depths in 1, 2, 4, 8, 16, widths in 16, 32, 64, 128, 256, bot_muls in 0.25, 0.5, 1, groups in 1, 2, 4",
+        "record": 'the NDS net record {"block_type": "res_bottleneck_block", "ds": [1, d1, d2, d3], "ws": [16, ...], '
+        '"ss": [1, 1, 2, 2], "bot_muls": [0, b1, b2, b3], "num_gs": [1, g1, g2, g3]} (stem first), or a whole NDS '
+        'record holding it under "net"',
+        "compact": "d1-2-4_w16-32-64_b0.25-0.5-1_g1-2-4 (also the canonical key)",
+    }
+
+
+def record_block_type(record: Any) -> str | None:
+    """The block type of an NDS record (whole or its ``net``), None when it has none."""
+    if isinstance(record, dict):
+        net = record.get("net", record)
+        if isinstance(net, dict) and isinstance(net.get("block_type"), str):
+            return net["block_type"]
+    return None
