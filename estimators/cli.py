@@ -304,7 +304,9 @@ def evaluate(
     estimators: EstOpt = "all",
     truth: Annotated[
         str | None,
-        typer.Option("--truth", help="ground-truth column, or a CSV/JSON table path[:column]; default: the space's first column"),
+        typer.Option("--truth", "--truth-file", help="ground-truth column, or a table path[:column]: CSV, JSON or NDS "
+                     "records (column min_test_top1, the default, or test_ep_top1: accuracy = 100 - that error); "
+                     "default: the space's first column"),
     ] = None,
     file: FileOpt = None,
     sample: SampleOpt = None,
@@ -336,6 +338,8 @@ def evaluate(
             if truth is None and not sp.ground_truth_columns:
                 raise UsageError(f"{sp.name} has no built-in ground truth; give --truth path[:column]")
             gt = resolve_truth(sp.name, truth or sp.ground_truth_columns[0])
+            for reason, count in gt.skipped.items():
+                err.print(f"ground truth: left out {count} entries: {reason}")
         except TruthError as exc:
             raise UsageError(str(exc)) from None
         if file is None and sample is None and not enumerate_all:

@@ -16,9 +16,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from estimators.spaces.base import GROUND_TRUTH, Arch, EncodingError, SearchSpace, decode_text_encoding, get_space
+from estimators.spaces.base import (
+    GROUND_TRUTH,
+    Arch,
+    EncodingError,
+    ForeignEncoding,
+    SearchSpace,
+    decode_text_encoding,
+    get_space,
+)
 
 MAX_USER_TABLE_ROWS = 1_000_000
+# NDS records (facebookresearch/nds data) hold top-1 errors in percent; accuracy = 100 - error of:
+NDS_COLUMNS = {
+    "min_test_top1": "the lowest test error over the epochs (NDS's own choice; the default)",
+    "test_ep_top1": "the test error of the last epoch, test_ep_top1[-1] (NASWOT's choice)",
+}
 
 
 class TruthError(ValueError):
@@ -33,6 +46,7 @@ class GroundTruth:
     column: str
     values: dict[str, float] = field(repr=False)
     source: str = "embedded"
+    skipped: dict[str, int] = field(default_factory=dict)  # reason -> entries of another space left out
 
     def __len__(self) -> int:
         return len(self.values)
@@ -73,27 +87,61 @@ def _coerce_value(value: Any, where: str) -> float:
 
 
 def table_from_pairs(space: SearchSpace, column: str, pairs: list[tuple[Any, Any]], source: str) -> GroundTruth:
-    """Validate (encoding, value) pairs; errors name the entry. Duplicate architectures are refused."""
+    """Validate (encoding, value) pairs; errors name the entry. Duplicate architectures are refused;
+    entries that are encodings of another space (``ForeignEncoding``) are left out and counted."""
     if not pairs:
         raise TruthError(f"{source}: the table is empty")
     if len(pairs) > MAX_USER_TABLE_ROWS:
         raise TruthError(f"{source}: {len(pairs)} entries exceed the limit of {MAX_USER_TABLE_ROWS}")
     values: dict[str, float] = {}
+    skipped: dict[str, int] = {}
     for i, (encoding, value) in enumerate(pairs):
         where = f"{source}: entry {i}"
         try:
             arch = space.parse(encoding)
+        except ForeignEncoding as exc:
+            skipped[str(exc)] = skipped.get(str(exc), 0) + 1
+            continue
         except EncodingError as exc:
             raise TruthError(f"{where}: {exc}") from None
         key = space.truth_key(arch)
         if key in values:
             raise TruthError(f"{where}: architecture {space.to_string(arch)} appears twice (key {key})")
         values[key] = _coerce_value(value, where)
-    return GroundTruth(space.name, column, values, source)
+    if not values:
+        reasons = "; ".join(f"{n} x {reason}" for reason, n in skipped.items())
+        raise TruthError(f"{source}: no entry is an architecture of {space.name} ({reasons})")
+    return GroundTruth(space.name, column, values, source, skipped)
+
+
+def _nds_records(data: Any) -> list[dict] | None:
+    """The records of the published NDS format (a list of records holding ``net``, or
+    ``{"top": [...], "mid": [...]}``), None when ``data`` is not in that format."""
+    lists = list(data.values()) if isinstance(data, dict) and data else [data]
+    if not all(isinstance(x, list) and all(isinstance(r, dict) and "net" in r for r in x) for x in lists):
+        return None
+    return [record for records in lists for record in records] or None
+
+
+def _nds_pairs(records: list[dict], column: str, source: str) -> list[tuple[Any, float]]:
+    """(record, accuracy in percent) of each record: 100 - the chosen top-1 error."""
+    if column not in NDS_COLUMNS:
+        choices = "; ".join(f"{k}: {v}" for k, v in NDS_COLUMNS.items())
+        raise TruthError(f"{source}: NDS records have no column {column!r}; use {choices}")
+    pairs = []
+    for i, record in enumerate(records):
+        error = record.get(column)
+        if column == "test_ep_top1":
+            error = error[-1] if isinstance(error, list) and error else None
+        if error is None:
+            raise TruthError(f"{source}: record {i} has no {column}" + (" epochs" if column == "test_ep_top1" else ""))
+        pairs.append((record, 100.0 - _coerce_value(error, f"{source}: record {i}: {column}")))
+    return pairs
 
 
 def parse_table(text: str, space: str, column: str | None = None, fmt: str | None = None, source: str = "table") -> GroundTruth:
-    """Parse a user table. JSON: {encoding: value} or [{"arch": encoding, "value": v}, ...].
+    """Parse a user table. JSON: {encoding: value}, [{"arch": encoding, "value": v}, ...], or NDS
+    records (``column``: one of NDS_COLUMNS, default min_test_top1).
     CSV: a header with an ``arch`` column and the value column (``column``, or the only other one)."""
     sp = get_space(space)
     fmt = fmt or ("json" if text.lstrip()[:1] in "{[" else "csv")
@@ -105,12 +153,19 @@ def parse_table(text: str, space: str, column: str | None = None, fmt: str | Non
         except (RecursionError, ValueError) as exc:  # nested too deeply; an integer of too many digits
             reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:120]
             raise TruthError(f"{source}: JSON cannot be read ({reason})") from None
+        records = _nds_records(data)
+        if records is not None:
+            column = column or "min_test_top1"
+            return table_from_pairs(sp, column, _nds_pairs(records, column, source), source)
         if isinstance(data, dict):
             pairs = [(decode_text_encoding(k), v) for k, v in data.items()]
         elif isinstance(data, list) and all(isinstance(r, dict) and "arch" in r and "value" in r for r in data):
             pairs = [(r["arch"], r["value"]) for r in data]
         else:
-            raise TruthError(f"{source}: JSON must be {{encoding: value}} or a list of {{\"arch\", \"value\"}} objects")
+            raise TruthError(
+                f"{source}: JSON must be {{encoding: value}}, a list of {{\"arch\", \"value\"}} objects, or NDS records "
+                "(a list of records holding \"net\", or {\"top\": [...], \"mid\": [...]})"
+            )
         return table_from_pairs(sp, column or "value", pairs, source)
     if fmt != "csv":
         raise TruthError(f"{source}: unknown format {fmt!r}; use csv or json")

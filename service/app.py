@@ -266,8 +266,10 @@ async def get_canonical(
 @v1.put(
     "/truth/{space}/{name}",
     summary="Upload a ground-truth table",
-    description="Body: CSV (`arch,value`) or JSON (`{encoding: value}` or `[{\"arch\", \"value\"}]`). Replaces a "
-    "table of the same name; built-in column names are reserved.",
+    description="Body: CSV (`arch,value`) or JSON (`{encoding: value}` or `[{\"arch\", \"value\"}]`), or the "
+    "published NDS records (a list of records holding `net`, or `{\"top\": [...], \"mid\": [...]}`; value = 100 - "
+    "the chosen top-1 error). Records of another space (an NDS record of the other block type) are left out and "
+    "counted in `skipped`. Replaces a table of the same name; built-in column names are reserved.",
 )
 async def put_truth(
     space: str,
@@ -275,6 +277,11 @@ async def put_truth(
     redis: RedisDep,
     settings: SettingsDep,
     content: Annotated[str, Body(media_type="text/plain", description="the table, CSV or JSON")],
+    column: Annotated[
+        str | None,
+        Query(max_length=64, description="CSV: the value column (default: the only one besides arch). NDS records: "
+              "min_test_top1 (default: the lowest test error) or test_ep_top1 (the last epoch's, NASWOT's choice)"),
+    ] = None,
 ) -> dict:
     sp = _space(space)
     if not TRUTH_NAME_PATTERN.fullmatch(name):  # fullmatch: "$" alone would accept a trailing newline
@@ -282,7 +289,7 @@ async def put_truth(
     if name in sp.ground_truth_columns:
         raise ApiError(422, "reserved table name", [("name", f"{name!r} is a built-in column of {sp.name}")])
     try:
-        table = await run_in_threadpool(parse_table, content, sp.name, None, None, "body")
+        table = await run_in_threadpool(parse_table, content, sp.name, column, None, "body")
     except TruthError as exc:
         raise ApiError(422, "invalid ground-truth table", [("body", str(exc))]) from None
     if len(table) > settings.max_truth_rows:
@@ -298,7 +305,8 @@ async def put_truth(
         pipe.delete(store.rankings_key(sp.name, protocol_hash, name))
         pipe.incr(store.generation_key(sp.name, protocol_hash))
     await pipe.execute()
-    return {"space": sp.name, "name": name, "rows": len(table)}
+    return {"space": sp.name, "name": name, "rows": len(table), "column": table.column,
+            "skipped": [{"count": n, "reason": reason} for reason, n in table.skipped.items()]}
 
 
 _worker_census = {"at": 0.0, "queues": {}}

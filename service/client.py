@@ -210,12 +210,17 @@ class ArchscoreClient:
         text = arch if isinstance(arch, str) else json.dumps(arch)
         return self._request("GET", f"/v1/spaces/{quote(space, safe='')}/canonical", params={"arch": text})
 
-    def upload_truth(self, space: str, name: str, text: str | Mapping[str, float] | list) -> dict:
-        """Upload (replace) a ground-truth table: CSV text (``arch,value``) or JSON text / a mapping."""
+    def upload_truth(
+        self, space: str, name: str, text: str | Mapping[str, float] | list, column: str | None = None
+    ) -> dict:
+        """Upload (replace) a ground-truth table: CSV text (``arch,value``), JSON text / a mapping, or NDS
+        records (``column`` min_test_top1 or test_ep_top1). The answer counts the rows kept and the
+        entries of another space left out (``skipped``)."""
         content = text if isinstance(text, str) else json.dumps(text)
         return self._request(
             "PUT",
             f"/v1/truth/{quote(space, safe='')}/{quote(name, safe='')}",
+            params={"column": column} if column else None,
             content=content.encode("utf-8"),
             headers={"Content-Type": "text/plain; charset=utf-8"},
         )

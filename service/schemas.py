@@ -120,6 +120,20 @@ class ScoreRequest(BaseModel):
                     "protocol": {"batch_size": 64, "num_batches": 1, "seed": 20},
                     "truth": "val_accuracy",
                 },
+                {
+                    "space": "nds_resnet",
+                    "archs": ["d1-2-4_w16-32-64", {"depths": [2, 2, 2], "widths": [32, 64, 128]}],
+                    "estimators": ["synflow", "relu_logdet", "params"],
+                    "protocol": {"batch_size": 64, "num_batches": 1, "seed": 20},
+                },
+                {
+                    "space": "nds_resnexta",
+                    "archs": ["d1-2-4_w16-32-64_b0.25-0.5-1_g1-2-4",
+                              {"depths": [1, 1, 2], "widths": [32, 64, 128], "bot_muls": [0.5, 0.5, 0.5],
+                               "groups": [2, 2, 2]}],
+                    "estimators": ["synflow", "relu_logdet", "params"],
+                    "protocol": {"batch_size": 64, "num_batches": 1, "seed": 20},
+                },
             ]
         },
     )

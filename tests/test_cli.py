@@ -9,6 +9,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from estimators.ranking import ranking_report
 from estimators.spaces import get_space, list_spaces
 from conftest import published_by_arch
 from estimators.truth import load_builtin
@@ -160,3 +161,28 @@ def test_supernet_train_resume_eval_average_and_list_from_the_command_line(tmp_p
 def test_supernet_bad_input_exits_2(args, needle):
     result = run(*args)
     assert result.exit_code == 2 and needle in result.stderr
+
+
+def test_evaluate_reads_nds_records_with_truth_file(tmp_path):
+    from nds_records import nds_records
+
+    resnet, resnexta = get_space("nds_resnet"), get_space("nds_resnexta")
+    archs = [resnet.parse(f"d1-1-1_w16-{w}-32") for w in (16, 24, 32, 40)]
+    path = tmp_path / "ResNet.json"
+    records = nds_records(resnet, archs)
+    path.write_text(json.dumps(records + nds_records(resnexta, resnexta.sample(1, seed=0))))
+    (tmp_path / "archs.txt").write_text("\n".join(resnet.to_string(a) for a in archs))
+    result = run("evaluate", "--space", "nds_resnet", "--truth-file", f"{path}:test_ep_top1", "-f",
+                 str(tmp_path / "archs.txt"), "-e", "params,flops", "--batch-size", "4", "--out", str(tmp_path / "r.json"))
+    assert result.exit_code == 0, result.output
+    assert "left out 1 entries: block_type 'res_bottleneck_block'" in result.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["n"] == 4 and report["truth"]["column"] == "test_ep_top1"
+    truth = [100 - r["test_ep_top1"][-1] for r in records]
+    expected = ranking_report([resnet.cost(a)[0] / 1e6 for a in archs], truth)
+    assert report["criteria"]["params"]["kendall_tau"] == pytest.approx(expected["kendall_tau"])
+
+
+def test_evaluate_without_ground_truth_for_an_nds_space_exits_2():
+    result = run("evaluate", "--space", "nds_resnet", "--sample", "3")
+    assert result.exit_code == 2 and "nds_resnet has no built-in ground truth" in result.output

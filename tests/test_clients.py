@@ -316,7 +316,8 @@ def test_client_metadata_canonical_and_truth_upload(client):
 
     archs = [arch_string(a) for a in NODE_ARCHS]
     csv = "arch,value\n" + "".join(f"{a},{v}\n" for a, v in zip(archs, (3.0, 1.0, 2.0)))
-    assert client.upload_truth("nb201", "client_test", csv) == {"space": "nb201", "name": "client_test", "rows": 3}
+    assert client.upload_truth("nb201", "client_test", csv) == {"space": "nb201", "name": "client_test", "rows": 3,
+                                                                "column": "value", "skipped": []}
     job = client.score(archs, ["params"], protocol=PROTOCOL, truth="client_test", wait=60)
     assert [r["ground_truth"] for r in job["results"]] == [3.0, 1.0, 2.0]
     with pytest.raises(ArchscoreError) as info:

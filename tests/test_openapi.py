@@ -128,7 +128,8 @@ def test_score_examples_cover_every_space_and_parse(schema):
     for name, example in by_space.items():
         space = get_space(name)
         assert [space.parse(a) for a in example["archs"]]
-        assert example["truth"] in space.ground_truth_columns
+        # spaces without built-in ground truth (NDS: users upload it) show a request without one
+        assert example.get("truth") in (space.ground_truth_columns or (None,))
 
 
 def test_readme_score_requests_are_valid_for_their_space():

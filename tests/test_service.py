@@ -373,7 +373,7 @@ def test_uploaded_truth_table_is_used_for_results(client):
     text = {"content-type": "text/plain"}
     resp = client.put("/v1/truth/nb201/mytable", content=csv, headers=text)
     assert resp.status_code == 200, resp.text
-    assert resp.json() == {"space": "nb201", "name": "mytable", "rows": 2}
+    assert resp.json() == {"space": "nb201", "name": "mytable", "rows": 2, "column": "acc", "skipped": []}
 
     job = client.post("/v1/scores?wait=60", json=request([a, b, c], ["params"], seed=110, truth="mytable")).json()
     assert job["status"] == "done" and job["truth"] == "mytable"

@@ -1,14 +1,17 @@
 """The HTTP service on every search space: scoring, canonical keys, ground truth (built-in and
 uploaded), rankings and bad encodings, against a real Redis and a real Celery worker.
 
-Parametrised over the spaces with built-in ground truth and published architectures, so a new space
-with a shipped table is covered by registering it. Kept cheap: batch 4, cheap estimators.
+Parametrised over every registered space, so a new space is covered by registering it: spaces with
+published architectures score those, the others the first of their enumeration (the smallest
+networks); spaces without built-in ground truth get an uploaded table first. Kept cheap: batch 4,
+cheap estimators.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 
 import pytest
@@ -21,7 +24,7 @@ from test_service import error_fields
 pytestmark = pytest.mark.usefixtures("celery_worker")
 
 CHEAP = ["params", "flops", "synflow", "relu"]
-SPACES = [n for n in list_spaces() if get_space(n).has("ground_truth") and get_space(n).has("published_proxies")]
+SPACES = list_spaces()
 # An encoding each space refuses, and words its reason must contain.
 BAD = {
     "nb201": ("|nor_conv_3x3~0|+|nor_conv_3x3~0|bogus~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|", "unknown op"),
@@ -29,7 +32,28 @@ BAD = {
               "not connected"),
     "nb301": ({"normal": [["sep_conv_3x3", 0]] * 8, "normal_concat": [2, 3, 4, 5],
                "reduce": [["sep_conv_3x3", 0]] * 8, "reduce_concat": [2, 3, 4, 5]}, "distinct"),
+    "nds_resnet": ({"depths": [1, 5, 2], "widths": [16, 16, 16]}, "stage 2 depth 5 is not allowed"),
+    "nds_resnexta": ("d1-1-1_w16-16-16_b1-1-1_g1-1-8", "stage 3 group 8 is not allowed"),
 }
+
+
+def archs_of(space, count: int) -> list:
+    """Architectures to score: the published ones, else the first of the enumeration."""
+    if space.has("published_proxies"):
+        return space.published_archs()[:count]
+    return list(itertools.islice(space.enumerate(), count))
+
+
+def truth_of(client, space) -> tuple[str, dict[str, float]]:
+    """A ground-truth column and its values: the first built-in one, else a table uploaded here."""
+    if space.has("ground_truth"):
+        column = space.ground_truth_columns[0]
+        return column, space.ground_truth(column)
+    values = {space.truth_key(a): 90.0 - i for i, a in enumerate(archs_of(space, 8))}
+    table = {space.to_string(a): values[space.truth_key(a)] for a in archs_of(space, 8)}
+    resp = client.put(f"/v1/truth/{space.name}/bench", content=json.dumps(table), headers={"content-type": "text/plain"})
+    assert resp.status_code == 200, resp.text
+    return "bench", values
 
 
 def body(space: str, archs: list, seed: int, estimators=CHEAP, **extra) -> dict:
@@ -42,20 +66,21 @@ def space(request):
     return get_space(request.param)
 
 
-def test_every_space_with_a_table_is_covered():
-    assert {"nb101", "nb201", "nb301"} <= set(SPACES) and set(SPACES) <= set(BAD)
+def test_every_space_is_covered():
+    assert {"nb101", "nb201", "nb301", "nds_resnet", "nds_resnexta"} <= set(SPACES) and set(SPACES) <= set(BAD)
 
 
 def test_scores_ground_truth_and_rankings(client, space):
-    archs = space.published_archs()[:3]
+    archs = archs_of(space, 3)
+    column, truth = truth_of(client, space)
     # three encoding forms: the space's JSON form, its string form, and the JSON form as text
     encodings = [space.to_json(archs[0]), space.to_string(archs[1]), json.dumps(space.to_json(archs[2]))]
-    resp = client.post("/v1/scores?wait=120", json=body(space.name, encodings, seed=301))
+    extra = {} if space.has("ground_truth") else {"truth": column}
+    resp = client.post("/v1/scores?wait=120", json=body(space.name, encodings, seed=301, **extra))
     assert resp.status_code == 200, resp.text
     job = resp.json()
     assert job["status"] == "done" and job["space"] == space.name
-    truth = space.ground_truth(space.ground_truth_columns[0])
-    assert job["truth"] == space.ground_truth_columns[0]  # omitted: the space's first column
+    assert job["truth"] == column  # built-in: omitted means the space's first column
     for arch, res in zip(archs, job["results"]):
         assert res["arch"] == space.to_string(arch) and res["canonical_key"] == space.canonical_key(arch)
         assert res["ground_truth"] == truth[space.truth_key(arch)]
@@ -68,14 +93,14 @@ def test_scores_ground_truth_and_rankings(client, space):
     expected = ranking_report([r["scores"]["synflow"] for r in job["results"]], [r["ground_truth"] for r in job["results"]])
     assert stats["estimators"]["synflow"]["kendall_tau"] == pytest.approx(expected["kendall_tau"])
 
-    listed = client.get(f"/v1/rankings/{space.name}").json()
+    listed = client.get(f"/v1/rankings/{space.name}", params={"truth": column}).json()
     phash = Protocol(batch_size=4, num_batches=1, seed=301).hash()
     entry = next(x for x in listed["rankings"] if x["protocol_hash"] == phash)
-    assert listed["truth"] == space.ground_truth_columns[0] and entry["n"] == 3
+    assert listed["truth"] == column and entry["n"] == 3
 
 
 def test_equivalent_encodings_are_scored_once(client, r, space):
-    arch = space.published_archs()[3]
+    arch = archs_of(space, 4)[3]
     twin = space.parse(space.to_json(arch))
     job = client.post("/v1/scores?wait=120", json=body(space.name, [space.to_json(arch), space.to_string(twin)],
                                                        seed=302, estimators=["synflow"])).json()
@@ -85,7 +110,7 @@ def test_equivalent_encodings_are_scored_once(client, r, space):
 
 def test_bad_encoding_is_422_naming_the_index_and_rule(client, r, space):
     bad, needle = BAD[space.name]
-    good = space.to_json(space.published_archs()[0])
+    good = space.to_json(archs_of(space, 1)[0])
     fields = error_fields(client.post("/v1/scores", json=body(space.name, [good, bad], seed=303)), 422)
     assert set(fields) == {"archs[1]"} and needle in fields["archs[1]"]
     text = bad if isinstance(bad, str) else json.dumps(bad)
@@ -94,7 +119,7 @@ def test_bad_encoding_is_422_naming_the_index_and_rule(client, r, space):
 
 
 def test_canonical_route_accepts_the_json_text_form(client, space):
-    arch = space.published_archs()[1]
+    arch = archs_of(space, 2)[1]
     resp = client.get(f"/v1/spaces/{space.name}/canonical", params={"arch": json.dumps(space.to_json(arch))})
     assert resp.status_code == 200, resp.text
     assert resp.json()["canonical_key"] == space.canonical_key(arch)
@@ -102,7 +127,7 @@ def test_canonical_route_accepts_the_json_text_form(client, space):
 
 
 def test_uploaded_truth_in_csv_with_json_cells(client, space):
-    a, b, c = space.published_archs()[4:7]
+    a, b, c = archs_of(space, 7)[4:7]
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["arch", "acc"])
@@ -110,10 +135,39 @@ def test_uploaded_truth_in_csv_with_json_cells(client, space):
     writer.writerow([space.to_string(b), 42.25])
     resp = client.put(f"/v1/truth/{space.name}/mine", content=out.getvalue(), headers={"content-type": "text/plain"})
     assert resp.status_code == 200, resp.text
-    assert resp.json() == {"space": space.name, "name": "mine", "rows": 2}
+    assert resp.json() == {"space": space.name, "name": "mine", "rows": 2, "column": "acc", "skipped": []}
     job = client.post("/v1/scores?wait=120", json=body(space.name, [space.to_json(x) for x in (a, b, c)], seed=304,
                                                        estimators=["params"], truth="mine")).json()
     assert [x["ground_truth"] for x in job["results"]] == [91.5, 42.25, None]
     stats = client.get(f"/v1/rankings/{space.name}", params={"truth": "mine"}).json()
     entry = next(x for x in stats["rankings"] if x["protocol_hash"] == job["protocol_hash"])
     assert entry["n"] == 2 and "params" in entry["estimators"]
+
+
+def test_ground_truth_in_the_nds_record_format_drives_the_rankings(client):
+    from nds_records import nds_records
+
+    resnet, resnexta = get_space("nds_resnet"), get_space("nds_resnexta")
+    archs = archs_of(resnet, 5)
+    records = nds_records(resnet, archs, seed=7) + nds_records(resnexta, archs_of(resnexta, 2), seed=8)
+    resp = client.put("/v1/truth/nds_resnet/nds_last?column=test_ep_top1", content=json.dumps(records),
+                      headers={"content-type": "text/plain"})
+    assert resp.status_code == 200, resp.text
+    answer = resp.json()
+    assert answer["rows"] == 5 and answer["column"] == "test_ep_top1"
+    assert answer["skipped"] == [{"count": 2, "reason": "block_type 'res_bottleneck_block' is not nds_resnet's "
+                                  "'res_basic_block' (that is nds_resnexta's block type)"}]
+    job = client.post("/v1/scores?wait=120", json=body("nds_resnet", [resnet.to_string(a) for a in archs], seed=305,
+                                                       estimators=["params", "synflow"], truth="nds_last")).json()
+    assert job["status"] == "done", job
+    expected = [100 - r["test_ep_top1"][-1] for r in records[:5]]
+    assert [x["ground_truth"] for x in job["results"]] == pytest.approx(expected)
+    listed = client.get("/v1/rankings/nds_resnet", params={"truth": "nds_last", "protocol_hash": job["protocol_hash"]})
+    entry = listed.json()["rankings"][0]
+    params = [x["scores"]["params"] for x in job["results"]]
+    assert entry["n"] == 5 and entry["estimators"]["params"]["kendall_tau"] == pytest.approx(
+        ranking_report(params, expected)["kendall_tau"])
+
+    fields = error_fields(client.put("/v1/truth/nds_resnet/bad?column=max_test_top1", content=json.dumps(records),
+                                     headers={"content-type": "text/plain"}), 422)
+    assert "use min_test_top1" in fields["body"]

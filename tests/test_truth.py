@@ -180,3 +180,52 @@ def test_files_and_resolve_truth(tmp_path):
         resolve_truth("nb201", str(multi))  # column needed
     with pytest.raises(TruthError, match="cifar10_test"):
         resolve_truth("nb201", "no_such_column_or_file")
+
+
+# --- the published NDS record format ---
+def test_nds_records_give_100_minus_the_chosen_error_and_skip_the_other_block_type(tmp_path):
+    from nds_records import nds_records
+
+    resnet, resnexta = get_space("nds_resnet"), get_space("nds_resnexta")
+    archs = resnet.sample(6, seed=0)
+    records = nds_records(resnet, archs, seed=1)
+    foreign = nds_records(resnexta, resnexta.sample(3, seed=0), seed=2)
+    table = parse_table(json.dumps(records + foreign), "nds_resnet", source="nds")
+    assert table.column == "min_test_top1" and len(table) == 6
+    for arch, record in zip(archs, records):
+        assert table.get(arch) == pytest.approx(100 - record["min_test_top1"])
+        assert table.lookup(resnet.to_string(arch)) == table.get(arch)
+    assert table.skipped == {
+        "block_type 'res_bottleneck_block' is not nds_resnet's 'res_basic_block' (that is nds_resnexta's block type)": 3}
+
+    last = parse_table(json.dumps({"top": records[:2], "mid": records[2:]}), "nds_resnet", column="test_ep_top1")
+    assert [last.get(a) for a in archs] == pytest.approx([100 - r["test_ep_top1"][-1] for r in records])
+
+    path = tmp_path / "ResNet.json"
+    path.write_text(json.dumps(records))
+    assert resolve_truth("nds_resnet", f"{path}:test_ep_top1").values == last.values
+    assert resolve_truth("nds_resnet", str(path)).values == table.values
+
+
+@pytest.mark.parametrize(
+    "mutate, column, needle",
+    [
+        (lambda rs: rs, "max_test_top1", "NDS records have no column 'max_test_top1'; use min_test_top1:"),
+        (lambda rs: [{k: v for k, v in r.items() if k != "min_test_top1"} for r in rs], None, "record 0 has no min_test_top1"),
+        (lambda rs: [{**r, "test_ep_top1": []} for r in rs], "test_ep_top1", "record 0 has no test_ep_top1 epochs"),
+        (lambda rs: [rs[0], {**rs[1], "net": {**rs[1]["net"], "ds": [1, 5, 1, 1]}}], None,
+         "entry 1: stage 1 depth 5 is not allowed"),
+        (lambda rs: [rs[0], rs[0]], None, "appears twice"),
+        (lambda rs: [{**r, "net": {**r["net"], "block_type": "res_bottleneck_block"}} for r in rs], None,
+         "no entry is an architecture of nds_resnet (2 x block_type"),
+        (lambda rs: [{**rs[0], "min_test_top1": "n/a"}], None, "record 0: min_test_top1: value 'n/a' is not a number"),
+    ],
+)
+def test_unusable_nds_records_are_refused_with_a_reason(mutate, column, needle):
+    from nds_records import nds_records
+
+    resnet = get_space("nds_resnet")
+    records = mutate(nds_records(resnet, resnet.sample(2, seed=3)))
+    with pytest.raises(TruthError) as info:
+        parse_table(json.dumps(records), "nds_resnet", column=column, source="body")
+    assert needle in str(info.value)

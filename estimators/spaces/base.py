@@ -33,6 +33,11 @@ class EncodingError(ValueError):
     """An architecture encoding that the space does not accept; the message says what and why."""
 
 
+class ForeignEncoding(EncodingError):
+    """A well-formed encoding of another space (e.g. an NDS record of the other block type): tables
+    that mix spaces skip these, with a count, instead of refusing the whole table."""
+
+
 class SearchSpace(ABC):
     name: str
     description: str

@@ -9,5 +9,4 @@ from estimators.spaces.nds.space import (  # noqa: F401  (importing registers bo
     NDSSpace,
     Stages,
     network_cost,
-    record_block_type,
 )

@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from estimators.spaces import base
-from estimators.spaces.base import EncodingError, SearchSpace, decode_json_text, register_space
+from estimators.spaces.base import EncodingError, ForeignEncoding, SearchSpace, decode_json_text, register_space
 from estimators.spaces.counting import FLOPS_BN_PER_ELEMENT, FLOPS_RELU_PER_ELEMENT
 
 BASIC = "res_basic_block"  # the block types of the NDS records
@@ -137,8 +137,9 @@ class NDSSpace(SearchSpace):
         block = net.get("block_type")
         if block != self.block_type:
             owner = next((s.name for s in _NDS_SPACES if s.block_type == block), None)
-            hint = f" (that is {owner}'s block type)" if owner else ""
-            raise EncodingError(f"block_type {block!r} is not {self.name}'s {self.block_type!r}{hint}")
+            if owner:
+                raise ForeignEncoding(f"block_type {block!r} is not {self.name}'s {self.block_type!r} (that is {owner}'s block type)")
+            raise EncodingError(f"block_type {block!r} is not {self.name}'s {self.block_type!r}")
         needed = ["ss", *self.record_fields.values()]
         for key in needed:
             values = net.get(key)
@@ -344,11 +345,3 @@ class NDSResNeXtASpace(NDSSpace):
         "compact": "d1-2-4_w16-32-64_b0.25-0.5-1_g1-2-4 (also the canonical key)",
     }
 
-
-def record_block_type(record: Any) -> str | None:
-    """The block type of an NDS record (whole or its ``net``), None when it has none."""
-    if isinstance(record, dict):
-        net = record.get("net", record)
-        if isinstance(net, dict) and isinstance(net.get("block_type"), str):
-            return net["block_type"]
-    return None
