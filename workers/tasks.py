@@ -134,11 +134,18 @@ def _score_archs(r: redis.Redis, job_id: str, sp, proto: Protocol, estimators: l
             r.hset(store.job_errors_key(job_id), canonical, f"{type(exc).__name__}: {exc}")
             remaining.pop(0)
             continue
+        # a reason of this worker's (a network too large for its memory) is reported, never cached:
+        # another worker, or this one with a smaller batch size, may score it
+        refused = [name for name in missing if cells[name].pop("transient")]
         pipe = r.pipeline()
         for name in missing:
-            pipe.hset(keys[name], canonical, store.encode(cells[name]))
-            pipe.expire(keys[name], cache_ttl)
-        pipe.hdel(store.job_errors_key(job_id), canonical)  # an earlier failed attempt no longer applies
+            if name not in refused:
+                pipe.hset(keys[name], canonical, store.encode(cells[name]))
+                pipe.expire(keys[name], cache_ttl)
+        if refused:
+            pipe.hset(store.job_errors_key(job_id), canonical, "; ".join(sorted({cells[n]["reason"] for n in refused})))
+        else:
+            pipe.hdel(store.job_errors_key(job_id), canonical)  # an earlier failed attempt no longer applies
         pipe.execute()
         scored += 1
         remaining.pop(0)
@@ -156,12 +163,13 @@ def _score_one(arch, space: str, names: list[str], proto: Protocol, device: str)
         result = score_architecture(arch, space, zero_shot, proto, device=device)
         for name in zero_shot:
             value = result.scores[name]
-            cells[name] = {"value": value.value, "reason": value.reason, "per_batch": result.per_batch.get(name)}
+            cells[name] = {"value": value.value, "reason": value.reason, "per_batch": result.per_batch.get(name),
+                           "transient": value.transient}
     if len(zero_shot) < len(names):
         if proto.oneshot is None:
             raise ValueError("one-shot estimators need protocol.oneshot")
         values = one_shot_scores(arch, proto.oneshot, device)
         for name in names:
             if is_one_shot(name):
-                cells[name] = {"value": values[name], "reason": None, "per_batch": None}
+                cells[name] = {"value": values[name], "reason": None, "per_batch": None, "transient": False}
     return cells

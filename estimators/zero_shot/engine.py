@@ -26,6 +26,7 @@ BATCH_FREE = frozenset({"synflow", "params", "flops"})
 class ProxyValue:
     value: float | None
     reason: str | None = None  # why value is None
+    transient: bool = False  # the reason is this machine's (not enough memory), not the architecture's
 
     def to_dict(self) -> dict:
         return {"value": self.value, "reason": self.reason}
@@ -107,6 +108,24 @@ def _aggregate(values: list[ProxyValue]) -> ProxyValue:
     return ProxyValue(mean)
 
 
+def _memory_refusal(sp, arch, protocol: Protocol, device, memory_limit: int | None) -> str | None:
+    """Why the network is too large to score here, or None when its estimate fits."""
+    from estimators.zero_shot import memory
+
+    limit = memory.memory_limit(device) if memory_limit is None else memory_limit
+    with torch.device("meta"):
+        meta_net = sp.build_network(arch, num_classes=protocol.num_classes)
+    elements = memory.feature_elements(meta_net)
+    params = sum(p.numel() for p in meta_net.parameters())
+    needed = memory.scoring_bytes(elements, params, protocol.batch_size)
+    if needed <= limit:
+        return None
+    fits = memory.largest_batch(elements, params, limit)
+    advice = f"a batch_size of at most {fits} fits" if fits else "no batch size fits"
+    return (f"not scored: needs about {needed / 2**30:.1f} GiB at batch_size {protocol.batch_size}, over this "
+            f"worker's limit of {limit / 2**30:.1f} GiB ({memory.MEMORY_LIMIT_ENV}); {advice}")
+
+
 def score_architecture(
     arch_encoding,
     space: str = DEFAULT_SPACE,
@@ -114,10 +133,15 @@ def score_architecture(
     protocol: Protocol | None = None,
     batches: Sequence[tuple[torch.Tensor, torch.Tensor]] | None = None,
     device: str | torch.device = "cpu",
+    memory_limit: int | None = None,
 ) -> ArchScores:
     """Score one architecture under a protocol: the network is built and initialised from
     ``protocol.seed`` and scored on each fixed batch; per-batch values are kept and the aggregate is
-    their mean. params and flops come from the space's exact cost model (no build needed)."""
+    their mean. params and flops come from the space's exact cost model (no build needed).
+
+    A network whose estimated scoring memory exceeds ``memory_limit`` bytes (default:
+    ``memory.memory_limit()``) is not built: its network-based estimators get a null with a
+    transient reason naming the batch size that would fit."""
     protocol = protocol or Protocol()
     sp = get_space(space)
     arch = sp.parse(arch_encoding)
@@ -131,7 +155,10 @@ def score_architecture(
         for n in cost_names:
             scores[n] = ProxyValue((n_params if n == "params" else n_flops) / 1e6)
     net_names = [n for n in names if n not in cost_names]
-    if net_names:
+    too_large = _memory_refusal(sp, arch, protocol, device, memory_limit) if net_names else None
+    if too_large:
+        scores.update({n: ProxyValue(None, too_large, transient=True) for n in net_names})
+    elif net_names:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(protocol.seed)
             net = sp.build_network(arch, num_classes=protocol.num_classes)

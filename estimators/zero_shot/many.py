@@ -29,11 +29,11 @@ def result_record(space: str, arch: Arch, scores) -> dict:
     }
 
 
-def _score_one(space: str, arch: Arch, estimators: list[str], protocol_json: str) -> dict:
+def _score_one(space: str, arch: Arch, estimators: list[str], protocol_json: str, memory_limit: int) -> dict:
     from estimators.zero_shot.engine import score_architecture
 
     protocol = Protocol.model_validate_json(protocol_json)
-    return result_record(space, arch, score_architecture(arch, space, estimators, protocol))
+    return result_record(space, arch, score_architecture(arch, space, estimators, protocol, memory_limit=memory_limit))
 
 
 def _init_worker(threads: int) -> None:
@@ -55,18 +55,22 @@ def score_many(
     progress: ProgressCallback | None = None,
 ) -> list[dict]:
     """Records in the order of ``archs``. ``jobs`` > 1 uses that many single-threaded processes."""
+    from estimators.zero_shot.memory import memory_limit
+
     total = len(archs)
     records: list[dict | None] = [None] * total
     protocol_json = protocol.model_dump_json()
+    share = memory_limit() // max(1, jobs)  # the processes of a pool score side by side
     if jobs <= 1:
         for i, arch in enumerate(archs):
-            records[i] = _score_one(space, arch, estimators, protocol_json)
+            records[i] = _score_one(space, arch, estimators, protocol_json, share)
             if progress:
                 progress(i + 1, total)
         return records  # type: ignore[return-value]
     context = multiprocessing.get_context("spawn")  # torch is not fork-safe once its threads started
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(1,)) as pool:
-        futures = {pool.submit(_score_one, space, arch, estimators, protocol_json): i for i, arch in enumerate(archs)}
+        futures = {pool.submit(_score_one, space, arch, estimators, protocol_json, share): i
+                   for i, arch in enumerate(archs)}
         for done, future in enumerate(as_completed(futures), start=1):
             records[futures[future]] = future.result()
             if progress:

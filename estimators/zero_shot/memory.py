@@ -1,0 +1,79 @@
+"""How much memory scoring a network needs, estimated before building it, and how much there is.
+
+Scoring keeps the forward graph of one batch for backward passes (and GraSP a second-order one), so
+its peak grows with batch size x the feature-map elements the network produces. Those are counted
+exactly on the meta device (shapes only: no memory, no arithmetic), for any space's network. The
+bytes per element are measured (benchmarks/memory.py, results in benchmarks/results/memory.txt): the
+estimate is meant to be an upper bound, so that a worker refuses, with a batch size that fits, an
+architecture it could not score, instead of being killed by the kernel.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+# Peak bytes of scoring with every zero-shot estimator, per feature-map element per sample (float32
+# activations kept for backward, their gradients, GraSP's second graph, allocator slack), and per
+# parameter (weights, gradients, synflow's float64 copy). Measured slopes on the largest network of
+# each space (benchmarks/memory.py): 6.4 (nb201, nb101), 9.0 (nds_resnet), 9.3 (nb301) bytes per
+# element; 15.3 bytes per parameter (nds_resnet); both rounded up by about a third.
+BYTES_PER_FEATURE_ELEMENT = 12
+BYTES_PER_PARAMETER = 20
+BASELINE_BYTES = 400 * 2**20  # the process itself: torch and the data batches (measured: about 310 MiB)
+MEMORY_LIMIT_ENV = "ARCHSCORE_MEMORY_LIMIT_MB"
+
+
+def feature_elements(meta_net: nn.Module, input_size: int = 32) -> int:
+    """Output elements of every leaf module in one forward pass of one sample, for a network built
+    on the meta device (shapes only)."""
+    total = 0
+
+    def count(module, inputs, output) -> None:
+        nonlocal total
+        if isinstance(output, torch.Tensor):
+            total += output.numel()
+
+    handles = [m.register_forward_hook(count) for m in meta_net.modules() if not list(m.children())]
+    try:
+        with torch.no_grad():
+            meta_net(torch.empty(1, 3, input_size, input_size, device="meta"))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return total
+
+
+def scoring_bytes(elements: int, params: int, batch_size: int) -> int:
+    """Estimated peak bytes of scoring a network of ``elements`` feature elements per sample."""
+    return BASELINE_BYTES + BYTES_PER_PARAMETER * params + BYTES_PER_FEATURE_ELEMENT * elements * batch_size
+
+
+def largest_batch(elements: int, params: int, limit: int) -> int:
+    """The largest batch size whose estimate fits in ``limit`` bytes (0 when none does)."""
+    spare = limit - BASELINE_BYTES - BYTES_PER_PARAMETER * params
+    return max(0, spare // (BYTES_PER_FEATURE_ELEMENT * elements))
+
+
+def memory_limit(device: str | torch.device = "cpu") -> int:
+    """Bytes a scoring process may use: ``ARCHSCORE_MEMORY_LIMIT_MB`` when set; else 80% of the GPU's
+    memory on CUDA, or of the container's limit (cgroup v2 memory.max) or the machine's memory."""
+    configured = os.environ.get(MEMORY_LIMIT_ENV, "").strip()
+    if configured:
+        try:
+            return int(float(configured) * 2**20)
+        except ValueError:
+            raise ValueError(f"{MEMORY_LIMIT_ENV} must be a number of MiB, got {configured!r}") from None
+    if torch.device(device).type == "cuda":
+        return int(0.8 * torch.cuda.get_device_properties(torch.device(device)).total_memory)
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try:
+        cgroup = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if cgroup.isdigit():
+            total = min(total, int(cgroup))
+    except OSError:
+        pass
+    return int(0.8 * total)

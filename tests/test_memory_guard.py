@@ -1,0 +1,79 @@
+"""Networks too large for a worker's memory are refused before they are built, with the batch size
+that fits, and the refusal is never cached; the estimate counts feature maps exactly on every space."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+
+from estimators.protocol import Protocol
+from estimators.spaces import get_space, list_spaces
+from estimators.zero_shot import memory
+from estimators.zero_shot.engine import score_architecture
+
+NETWORK_SPACES = [n for n in list_spaces() if get_space(n).has("network")]
+MEDIUM = "d4-4-4_w64-64-64"  # an NDS ResNet of about 2 million feature elements per sample
+
+
+@pytest.mark.parametrize("name", NETWORK_SPACES)
+def test_feature_elements_on_the_meta_device_equal_a_real_forward(name):
+    space = get_space(name)
+    arch = min(space.sample(5, seed=0), key=lambda a: space.cost(a)[1])
+    with torch.device("meta"):
+        meta_net = space.build_network(arch)
+    real_net = space.build_network(arch)
+    seen = []
+    hooks = [m.register_forward_hook(lambda m, i, o: seen.append(o.numel()))
+             for m in real_net.modules() if not list(m.children())]
+    with torch.no_grad():
+        real_net(torch.zeros(1, 3, 32, 32))
+    for hook in hooks:
+        hook.remove()
+    assert memory.feature_elements(meta_net) == sum(seen) > 0
+
+
+def test_a_network_over_the_limit_gets_nulls_naming_the_batch_size_that_fits():
+    space = get_space("nds_resnet")
+    limit = 1000 * 2**20
+    result = score_architecture(MEDIUM, space.name, ["synflow", "jacob_cov", "params"], Protocol(batch_size=128),
+                                memory_limit=limit)
+    assert result.scores["params"].value == space.cost(space.parse(MEDIUM))[0] / 1e6  # no network needed
+    for name in ("synflow", "jacob_cov"):
+        value = result.scores[name]
+        assert value.value is None and value.transient
+        assert "needs about" in value.reason and "at batch_size 128" in value.reason
+    fits = int(re.search(r"a batch_size of at most (\d+) fits", result.scores["synflow"].reason).group(1))
+    assert 1 <= fits < 128
+    again = score_architecture(MEDIUM, space.name, ["synflow", "jacob_cov"], Protocol(batch_size=fits), memory_limit=limit)
+    assert all(v.value is not None and not v.transient for v in again.scores.values())
+    nothing = score_architecture(MEDIUM, space.name, ["synflow"], Protocol(batch_size=8), memory_limit=2**20)
+    assert "no batch size fits" in nothing.scores["synflow"].reason
+
+
+def test_the_limit_comes_from_the_environment_and_a_bad_value_is_refused(monkeypatch):
+    monkeypatch.setenv(memory.MEMORY_LIMIT_ENV, "1500")
+    assert memory.memory_limit() == 1500 * 2**20
+    monkeypatch.setenv(memory.MEMORY_LIMIT_ENV, "lots")
+    with pytest.raises(ValueError, match="ARCHSCORE_MEMORY_LIMIT_MB must be a number of MiB"):
+        memory.memory_limit()
+    monkeypatch.delenv(memory.MEMORY_LIMIT_ENV)
+    assert 0 < memory.memory_limit() < 2**50
+
+
+@pytest.mark.usefixtures("celery_worker")  # the worker runs in a thread of this process: it sees the variable
+def test_the_service_reports_a_refusal_as_an_error_and_does_not_cache_it(client, monkeypatch):
+    monkeypatch.setenv(memory.MEMORY_LIMIT_ENV, "1000")
+    request = {"space": "nds_resnet", "archs": [MEDIUM], "estimators": ["synflow", "params"],
+               "protocol": {"batch_size": 128, "seed": 411}}
+    job = client.post("/v1/scores?wait=120", json=request).json()
+    assert job["status"] == "done", job
+    result = job["results"][0]
+    assert "needs about" in result["error"] and "a batch_size of at most" in result["error"]
+    # a worker with more memory scores it: nothing of the refusal was cached
+    monkeypatch.setenv(memory.MEMORY_LIMIT_ENV, str(64 * 1024))
+    job = client.post("/v1/scores?wait=120", json={**request, "protocol": {"batch_size": 8, "seed": 411}}).json()
+    assert job["status"] == "done" and job["results"][0]["error"] is None
+    job = client.post("/v1/scores?wait=120", json=request).json()
+    assert job["results"][0]["error"] is None and job["results"][0]["scores"]["synflow"] is not None
