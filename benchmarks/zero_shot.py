@@ -5,7 +5,12 @@ separate calls, all ten in one call (shared passes) and the nine without grasp i
 as a multiple of one forward pass of the same network on the same batch (the floor). Figures are
 medians over architectures of the per-architecture median over repeats.
 
-    python benchmarks/zero_shot.py [--space all|nb201|nb101|nb301] [--cells 6] [--repeats 3] [--batch-sizes 64,128]
+    python benchmarks/zero_shot.py [--space all|nb201|...] [--cells 6] [--repeats 3] [--batch-sizes 64,128]
+
+With ``--extremes``, each space is measured instead on three architectures of a sample of ``--cells``
+(by FLOPs: the smallest, the median and the largest), one table each:
+
+    python benchmarks/zero_shot.py --space nds_resnet --extremes --cells 50 --batch-sizes 16 --repeats 1
 """
 
 from __future__ import annotations
@@ -60,6 +65,8 @@ def main() -> None:
     parser.add_argument("--batch-sizes", default="64,128")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--space", default="all", help="a space name, or all")
+    parser.add_argument("--extremes", action="store_true",
+                        help="the smallest, median and largest (by FLOPs) of the sample, each on its own")
     args = parser.parse_args()
 
     names = list_spaces() if args.space == "all" else [get_space(args.space).name]
@@ -68,16 +75,26 @@ def main() -> None:
           f"(seed {args.seed}), medians over architectures of the median of {args.repeats} repeats")
     for name in names:
         space = get_space(name)
-        if space.has(NETWORK):
-            bench_space(space, space.sample(args.cells, args.seed), images, args)
+        if not space.has(NETWORK):
+            continue
+        archs = space.sample(args.cells, args.seed)
+        if not args.extremes:
+            bench_space(space, archs, images, args, "")
+            continue
+        by_flops = sorted(archs, key=lambda a: space.cost(a)[1])
+        for label, arch in (("smallest", by_flops[0]), ("median", by_flops[len(by_flops) // 2]),
+                            ("largest", by_flops[-1])):
+            mflops = space.cost(arch)[1] / 1e6
+            bench_space(space, [arch], images, args, f", {label} of {len(archs)}: {space.to_string(arch)} "
+                                                     f"({mflops:,.0f} MFLOPs)")
 
 
-def bench_space(space, archs, images, args) -> None:
+def bench_space(space, archs, images, args, title: str) -> None:
     for batch_size in (int(b) for b in args.batch_sizes.split(",")):
         (x, y), = fixed_batches(images, batch_size, 1, seed=20)
         per_cell = [bench_cell(space, a, x, y, args.repeats) for a in archs]
         rows = ["forward", *ZERO_SHOT, "separate_sum", "one_call", "separate_sum_no_grasp", "one_call_no_grasp"]
-        print(f"\n{space.name}, batch {batch_size}")
+        print(f"\n{space.name}{title}, batch {batch_size}", flush=True)
         print(f"{'':24s}{'ms':>10s}{'x forward':>12s}")
         for row in rows:
             ms = statistics.median(c[row] for c in per_cell) * 1e3

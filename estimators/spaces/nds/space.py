@@ -65,10 +65,6 @@ def _number(value: Any) -> float | None:
     return int(value) if value.is_integer() else value
 
 
-def _format(value: float) -> str:
-    return str(value)
-
-
 def inner_width(width: int, bot_mul: float) -> int:
     """Channels inside a bottleneck block (pycls: round(w * bot_mul))."""
     return int(round(width * bot_mul))
@@ -108,7 +104,7 @@ class NDSSpace(SearchSpace):
 
     def _check_stage_values(self, key: str, values: Any) -> tuple:
         allowed = self.fields[key]
-        listed = ", ".join(_format(v) for v in allowed)
+        listed = ", ".join(str(v) for v in allowed)
         if not isinstance(values, (list, tuple)):
             raise EncodingError(f"{key}: must be a list of {NUM_STAGES} values (one per stage), got {type(values).__name__}")
         if len(values) != NUM_STAGES:
@@ -117,7 +113,7 @@ class NDSSpace(SearchSpace):
         for stage, value in enumerate(values, start=1):
             number = _number(value)
             if number is None or number not in allowed:
-                raise EncodingError(f"stage {stage} {key[:-1]} {value!r} is not allowed; allowed: {listed}")
+                raise EncodingError(f"stage {stage} {key[:-1]} {value!r:.40} is not allowed; allowed: {listed}")
             out.append(number)
         return tuple(out)
 
@@ -179,7 +175,7 @@ class NDSSpace(SearchSpace):
         return self.to_mapping(arch)
 
     def to_string(self, arch: Stages) -> str:
-        return "_".join(self.letters[k] + "-".join(_format(v) for v in getattr(arch, k)) for k in self.fields)
+        return "_".join(self.letters[k] + "-".join(str(v) for v in getattr(arch, k)) for k in self.fields)
 
     def to_record(self, arch: Stages) -> dict[str, Any]:
         """The NDS ``net`` record of an architecture."""
