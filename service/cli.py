@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from estimators.analysis.cli import study
 from estimators.cli import app, fail, out
 from estimators.one_shot.cli import app as supernet_app
 from service import runner
@@ -20,6 +21,7 @@ from service.supervisor import Child, Supervisor, popen_in_own_session
 
 
 app.add_typer(supernet_app, name="supernet")
+app.command()(study)
 
 
 @app.command()

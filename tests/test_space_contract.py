@@ -118,6 +118,7 @@ def test_undeclared_capabilities_refuse_clearly(space):
         "published_proxies": lambda: space.published_proxies(),
         "network": lambda: space.build_network(space.sample(1, 0)[0]),
         "supernet": lambda: space.build_supernet(),
+        "operations": lambda: space.operation_counts(space.sample(1, 0)[0]),
     }
     assert set(calls) == set(CAPABILITIES)
     for capability, call in calls.items():

@@ -26,7 +26,8 @@ GROUND_TRUTH = "ground_truth"  # ground_truth(column) for the built-in ground_tr
 PUBLISHED = "published_proxies"  # published_proxies(): published scores of the zero-shot estimators
 NETWORK = "network"  # build_network(): the standalone torch network
 SUPERNET = "supernet"  # build_supernet(), trainable(): one-shot estimators
-CAPABILITIES = (ENUMERATE, ISOMORPHISM, COST, GROUND_TRUTH, PUBLISHED, NETWORK, SUPERNET)
+OPERATIONS = "operations"  # operation_counts(): how often each candidate operation appears (op-level bias)
+CAPABILITIES = (ENUMERATE, ISOMORPHISM, COST, GROUND_TRUTH, PUBLISHED, NETWORK, SUPERNET, OPERATIONS)
 
 
 class EncodingError(ValueError):
@@ -115,6 +116,10 @@ class SearchSpace(ABC):
     def published_archs(self) -> list[Arch]:
         """The architectures that have published scores, in a fixed order."""
         raise self._missing(PUBLISHED)
+
+    def operation_counts(self, arch: Arch) -> dict[str, int]:
+        """How many times each candidate operation appears in the architecture (operations that run)."""
+        raise self._missing(OPERATIONS)
 
     def build_network(self, arch: Arch, **config: Any):
         """The standalone torch network of an architecture."""

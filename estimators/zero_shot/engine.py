@@ -122,8 +122,8 @@ def _memory_refusal(sp, arch, protocol: Protocol, device, memory_limit: int | No
         return None
     fits = memory.largest_batch(elements, params, limit)
     advice = f"a batch_size of at most {fits} fits" if fits else "no batch size fits"
-    return (f"not scored: needs about {needed / 2**30:.1f} GiB at batch_size {protocol.batch_size}, over this "
-            f"worker's limit of {limit / 2**30:.1f} GiB ({memory.MEMORY_LIMIT_ENV}); {advice}")
+    return (f"not scored: needs about {needed / 2**30:.1f} GiB at batch_size {protocol.batch_size}, over the "
+            f"{limit / 2**30:.1f} GiB a scoring process may use here ({memory.MEMORY_LIMIT_ENV}); {advice}")
 
 
 def score_architecture(

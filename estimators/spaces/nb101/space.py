@@ -14,6 +14,8 @@ isomorphic cells share a key and keys agree with every NAS-Bench-101 table. Torc
 
 from __future__ import annotations
 
+import collections
+
 import hashlib
 import json
 import random
@@ -170,7 +172,7 @@ class NB101Space(SearchSpace):
         + ", ".join(OPS),
         "hash": "NAS-Bench-101 module hash (32 hex digits) of an architecture of the shipped table",
     }
-    capabilities = frozenset({base.COST, base.GROUND_TRUTH, base.PUBLISHED, base.NETWORK})
+    capabilities = frozenset({base.COST, base.GROUND_TRUTH, base.PUBLISHED, base.NETWORK, base.OPERATIONS})
     ground_truth_columns = data.GROUND_TRUTH_COLUMNS
     default_network = {"stem_channels": 128, "num_stacks": 3, "cells_per_stack": 3, "num_classes": 10, "input_size": 32}
 
@@ -204,6 +206,10 @@ class NB101Space(SearchSpace):
 
     def to_json(self, arch: Cell) -> dict:
         return cell_to_spec(arch)
+
+    def operation_counts(self, arch: Cell) -> dict[str, int]:
+        """The ops of the interior vertices of the pruned cell."""
+        return dict(collections.Counter(arch.ops[1:-1]))
 
     def canonical_key(self, arch: Cell) -> str:
         return module_hash(arch)

@@ -214,7 +214,8 @@ class NB201Space(SearchSpace):
         "index": "NAS-Bench-201 architecture index, integer 0..15624",
     }
     capabilities = frozenset(
-        {base.ENUMERATE, base.ISOMORPHISM, base.COST, base.GROUND_TRUTH, base.PUBLISHED, base.NETWORK, base.SUPERNET}
+        {base.ENUMERATE, base.ISOMORPHISM, base.COST, base.GROUND_TRUTH, base.PUBLISHED, base.NETWORK, base.SUPERNET,
+         base.OPERATIONS}
     )
     ground_truth_columns = data.GROUND_TRUTH_COLUMNS
     default_network = {"C": 16, "N": 5, "num_classes": 10, "input_size": 32}
@@ -252,6 +253,13 @@ class NB201Space(SearchSpace):
 
     def to_json(self, arch: Arch) -> list[str]:
         return list(arch)
+
+    def operation_counts(self, arch: Arch) -> dict[str, int]:
+        """The op on each of the six edges (none included: it is a choice like the others)."""
+        counts: dict[str, int] = {}
+        for op in arch:
+            counts[op] = counts.get(op, 0) + 1
+        return counts
 
     def canonical_key(self, arch: Arch) -> str:
         return canonical_key(arch)

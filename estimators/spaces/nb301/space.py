@@ -359,7 +359,7 @@ class NB301Space(SearchSpace):
         "darts": "Genotype(normal=[('sep_conv_3x3', 0), ...], normal_concat=[2, 3, 4, 5], reduce=[...], "
         "reduce_concat=range(2, 6)) as DARTS prints it (read, never evaluated)",
     }
-    capabilities = frozenset({base.COST, base.GROUND_TRUTH, base.PUBLISHED, base.NETWORK})
+    capabilities = frozenset({base.COST, base.GROUND_TRUTH, base.PUBLISHED, base.NETWORK, base.OPERATIONS})
     ground_truth_columns = data.GROUND_TRUTH_COLUMNS
     default_network = {"C": 32, "layers": 8, "num_classes": 10, "input_size": 32}
 
@@ -392,6 +392,15 @@ class NB301Space(SearchSpace):
 
     def canonical_key(self, arch: Genotype) -> str:
         return canonical_key(arch)
+
+    def operation_counts(self, arch: Genotype) -> dict[str, int]:
+        """The ops of the nodes that run, normal and reduction cell together."""
+        counts: dict[str, int] = {}
+        for pairs, concat in ((arch.normal, arch.normal_concat), (arch.reduce, arch.reduce_concat)):
+            for node in live_nodes(pairs, concat):
+                for op, _ in pairs[2 * (node - 2) : 2 * (node - 2) + 2]:
+                    counts[op] = counts.get(op, 0) + 1
+        return counts
 
     def sample(self, n: int, seed: int, deisomorphic: bool = False) -> list[Genotype]:
         """n genotypes with distinct canonical keys, reproducible for a seed."""

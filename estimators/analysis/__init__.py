@@ -1,0 +1,10 @@
+"""The paper's analyses as studies (SPEC §6): each module registers one study, a function of a
+``StudyContext`` that returns JSON-ready numbers, and a function that draws its figures from those
+numbers. Studies over scores and ground truth only are pure; the others ask the context to score
+under other protocols, so the library (CLI) and the service can each supply scores their own way."""
+
+from estimators.analysis.registry import STUDIES, Study, get_study, list_studies, register_study
+from estimators.analysis.context import StudyContext
+from estimators.analysis import complexity_bias, operation_bias, architecture_bias, variance  # noqa: F401,E402
+
+__all__ = ["STUDIES", "Study", "StudyContext", "get_study", "list_studies", "register_study"]

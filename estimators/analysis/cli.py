@@ -1,0 +1,94 @@
+"""`archscore study`: run one of the paper's analyses on architectures of a space with ground truth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from estimators.cli import (
+    BatchesOpt, BatchOpt, BnOpt, DataSeedOpt, DatasetOpt, DeisoOpt, EstOpt, FileOpt, InitOpt, JobsOpt, RootOpt,
+    SampleOpt, SeedOpt, SpaceOpt, UsageError, _prepare, _progress, _select_archs, err, fail, out,
+)
+from estimators.spaces import DEFAULT_SPACE
+
+
+def study(
+    name: Annotated[str | None, typer.Argument(help="the study; --list shows them")] = None,
+    list_them: Annotated[bool, typer.Option("--list", help="list the studies and exit")] = False,
+    space: SpaceOpt = DEFAULT_SPACE,
+    estimators: EstOpt = "grad_norm,snip,synflow,jacob_cov,relu_logdet,params,flops",
+    truth: Annotated[str | None, typer.Option("--truth", "--truth-file", help="ground-truth column or table "
+                                              "path[:column]; default: the space's first column")] = None,
+    file: FileOpt = None,
+    sample: SampleOpt = None,
+    seed: SeedOpt = 0,
+    deiso: DeisoOpt = False,
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="folder for result.json and the figures")] = None,
+    bins: Annotated[int, typer.Option("--bins", help="complexity_bias: bins of equal size")] = 5,
+    top: Annotated[int, typer.Option("--top", help="architecture_bias: architectures listed each way")] = 10,
+    dataset: DatasetOpt = "cifar10",
+    data_root: RootOpt = None,
+    batch_size: BatchOpt = 128,
+    batches: BatchesOpt = 1,
+    init_seed: InitOpt = 20,
+    bn_mode: BnOpt = "train",
+    data_seed: DataSeedOpt = 20,
+    jobs: JobsOpt = 0,
+) -> None:
+    """Run a study (complexity, operation and architecture bias, variance ...): writes result.json and PNG
+    figures to --out."""
+    from estimators.analysis import StudyContext, get_study, list_studies
+    from estimators.analysis.run import local_source, run_study
+    from estimators.truth import TruthError, resolve_truth
+
+    if list_them:
+        for s in list_studies():
+            out.print(f"[bold]{s.name}[/bold]  {s.description}")
+        return
+    try:
+        if name is None:
+            raise UsageError("name a study (archscore study --list shows them)")
+        try:
+            chosen = get_study(name)
+        except KeyError as exc:
+            raise UsageError(str(exc.args[0])) from None
+        if out_dir is None:
+            raise UsageError("--out: give a folder for result.json and the figures")
+        if out_dir.exists() and not out_dir.is_dir():
+            raise UsageError(f"--out {out_dir}: exists and is not a folder")
+        sp, names, protocol = _prepare(space, estimators, None, jobs, dataset=dataset, data_root=data_root,
+                                       batch_size=batch_size, num_batches=batches, seed=init_seed, bn_mode=bn_mode,
+                                       data_seed=data_seed)
+        try:
+            if truth is None and not sp.ground_truth_columns:
+                raise UsageError(f"{sp.name} has no built-in ground truth; give --truth path[:column]")
+            gt = resolve_truth(sp.name, truth or sp.ground_truth_columns[0])
+        except TruthError as exc:
+            raise UsageError(str(exc)) from None
+        if file is None and sample is None:
+            raise UsageError("choose the architectures: --sample N or --file")
+        archs = [a for a in _select_archs(sp, file, sample, seed, deiso, False, False) if gt.get(a) is not None]
+        if len(archs) < 4:
+            raise UsageError(f"{len(archs)} of the architectures have ground truth in {gt.column!r}; at least 4 needed")
+        for reason, count in gt.skipped.items():
+            err.print(f"ground truth: left out {count} entries: {reason}")
+    except UsageError as exc:
+        fail(str(exc))
+    from estimators.zero_shot.many import default_jobs
+
+    jobs = jobs or default_jobs(len(archs))
+    with _progress() as bar:
+        def on_protocol(p):
+            task = bar.add_task(f"scoring (seed {p.seed}, {p.num_batches} batch(es))", total=len(archs))
+            return lambda done, total: bar.update(task, completed=done)
+
+        ctx = StudyContext(sp, archs, [gt.get(a) for a in archs], names, protocol,
+                           local_source(sp.name, archs, names, jobs, on_protocol), {"bins": bins, "top": top})
+        try:
+            result = run_study(chosen, ctx, out_dir, gt.column)
+        except ValueError as exc:
+            fail(str(exc))
+    out.print(f"{chosen.name}: {len(archs)} architectures of {sp.name}, {len(ctx._cache)} protocol(s) scored, "
+              f"{result['seconds']:.1f} s; wrote {out_dir / 'result.json'} and {len(result['figures'])} figure(s)")

@@ -1,0 +1,57 @@
+"""Running a study: numbers, then result.json (every number with the inputs that produced it) and
+one PNG per figure in the output folder."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from estimators.analysis.context import ScoreSource, StudyContext
+from estimators.analysis.registry import Study
+from estimators.protocol import Protocol
+from estimators.spaces.base import Arch
+
+
+def run_study(study: Study, ctx: StudyContext, out_dir: Path | None = None, truth_name: str = "") -> dict:
+    started = time.perf_counter()
+    numbers = study.run(ctx)
+    result = {
+        "study": study.name,
+        "description": study.description,
+        "inputs": {**ctx.describe(), "truth": truth_name, "truth_values": list(ctx.truth),
+                   "protocols_scored": sorted(ctx._cache)},
+        "result": numbers,
+        "seconds": round(time.perf_counter() - started, 2),
+        "figures": [],
+    }
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        result["figures"] = write_figures(study, numbers, out_dir)
+        (out_dir / "result.json").write_text(json.dumps(result, indent=1, allow_nan=False))
+    return result
+
+
+def write_figures(study: Study, numbers: dict, out_dir: Path) -> list[str]:
+    from estimators.analysis.plots import save
+
+    names = []
+    for name, fig in study.figures(numbers).items():
+        save(fig, out_dir / f"{name}.png")
+        names.append(name)
+    return names
+
+
+def local_source(
+    space: str, archs: Sequence[Arch], estimators: list[str], jobs: int,
+    on_protocol: Callable[[Protocol], Callable[[int, int], None] | None] = lambda p: None,
+) -> ScoreSource:
+    """Scores computed in this process (or a pool of ``jobs`` processes), one pass per protocol."""
+    from estimators.zero_shot.many import score_many
+
+    def source(protocol: Protocol) -> dict[str, list[float | None]]:
+        records = score_many(archs, space, estimators, protocol, jobs, on_protocol(protocol))
+        return {e: [r["scores"][e] for r in records] for e in estimators}
+
+    return source

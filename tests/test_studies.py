@@ -1,0 +1,153 @@
+"""The paper's analyses as studies: the registry, each study's numbers on real published scores and
+ground truth (no scoring needed), the variance study with real scoring, and `archscore study`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from estimators.analysis import StudyContext, get_study, list_studies
+from estimators.analysis.run import local_source, run_study
+from estimators.protocol import Protocol
+from estimators.ranking import kendall_tau
+from estimators.spaces import get_space
+from estimators.truth import load_builtin
+from service.cli import app
+
+PUBLISHED_SPACES = ["nb201", "nb101", "nb301"]
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def published_context(space_name: str, n: int = 200, estimators=("params", "synflow", "jacob_cov")) -> StudyContext:
+    """Architectures with published scores: the source returns those scores, nothing is computed."""
+    space = get_space(space_name)
+    truth = load_builtin(space.name, space.ground_truth_columns[0])
+    archs = [a for a in space.published_archs() if truth.get(a) is not None][:n]
+    published = space.published_proxies()
+    scores = {e: [published[e].get(space.truth_key(a)) for a in archs] for e in estimators}
+    scores["oracle"] = [truth.get(a) for a in archs]  # ranks exactly as the truth does
+    return StudyContext(space, archs, [truth.get(a) for a in archs], [*estimators, "oracle"], Protocol(),
+                        lambda protocol: scores, {"bins": 4, "top": 5})
+
+
+def test_the_registry_lists_every_study_with_a_description():
+    names = [s.name for s in list_studies()]
+    assert {"complexity_bias", "operation_bias", "architecture_bias", "variance"} <= set(names)
+    assert all(s.description for s in list_studies())
+    with pytest.raises(KeyError, match="unknown study 'nope'"):
+        get_study("nope")
+
+
+@pytest.mark.parametrize("space_name", PUBLISHED_SPACES)
+def test_complexity_bias_on_published_scores(space_name, tmp_path):
+    ctx = published_context(space_name)
+    result = run_study(get_study("complexity_bias"), ctx, tmp_path)["result"]
+    assert result["global"]["params"] == pytest.approx(kendall_tau(ctx.scores()["params"], ctx.truth))
+    for measure in ("flops", "params"):
+        rows = result["by"][measure]["bins"]
+        assert sum(r["n"] for r in rows) == len(ctx.archs) and max(r["n"] for r in rows) - min(r["n"] for r in rows) <= 1
+        assert all(a["range"][1] <= b["range"][0] for a, b in zip(rows, rows[1:]))  # bins follow the measure
+        assert all(r["kendall_tau"]["oracle"] == pytest.approx(1.0) for r in rows)
+    # params only tracks size: inside bins of nearly equal params it ranks far worse than globally
+    assert result["by"]["params"]["mean_in_bin_tau"]["params"] < result["global"]["params"] - 0.1
+    assert {p.name for p in tmp_path.glob("*.png")} == {"complexity_bias_flops.png", "complexity_bias_params.png"}
+    assert json.loads((tmp_path / "result.json").read_text())["result"] == json.loads(json.dumps(result))
+
+
+@pytest.mark.parametrize("space_name", PUBLISHED_SPACES)
+def test_operation_bias_on_published_scores(space_name, tmp_path):
+    ctx = published_context(space_name)
+    result = run_study(get_study("operation_bias"), ctx, tmp_path)["result"]
+    space = ctx.space
+    assert set(result["operations"]) == {op for a in ctx.archs for op in space.operation_counts(a)}
+    for op, groups in result["rank_error"]["oracle"].items():
+        assert all(g["mean"] == 0 for g in groups.values())  # the oracle has no bias
+        assert sum(g["n"] for g in groups.values()) == len(ctx.archs)
+    for e in ("params", "synflow"):
+        assert any(abs(g["mean"]) > 0.01 for groups in result["rank_error"][e].values() for g in groups.values())
+    assert (tmp_path / "operation_bias_synflow.png").read_bytes().startswith(PNG)
+
+
+def test_operation_bias_of_nb201_params_punishes_parameter_free_ops():
+    # a cell full of skip/pool/none has few parameters: params ranks it low, lower than it is
+    result = get_study("operation_bias").run(published_context("nb201", 1000))
+    none_counts = result["rank_error"]["params"]["none"]
+    conv = result["rank_error"]["params"]["nor_conv_3x3"]
+    assert conv["3"]["mean"] < conv["0"]["mean"] and none_counts["0"]["mean"] < none_counts["3"]["mean"]
+
+
+@pytest.mark.parametrize("space_name", PUBLISHED_SPACES)
+def test_architecture_bias_lists_the_largest_gaps(space_name):
+    ctx = published_context(space_name)
+    result = get_study("architecture_bias").run(ctx)["estimators"]
+    assert all(r["gap"] == 0 for r in result["oracle"]["over_estimated"])
+    over, under = result["synflow"]["over_estimated"], result["synflow"]["under_estimated"]
+    assert len(over) == 5 and over[0]["gap"] > 0 > under[0]["gap"]
+    assert [r["gap"] for r in over] == sorted((r["gap"] for r in over), reverse=True)
+    assert over[0]["estimated_rank"] < over[0]["true_rank"]
+
+
+def test_variance_scores_each_seed_and_batch_count():
+    space = get_space("nb201")
+    truth = load_builtin("nb201", "cifar10_test")
+    archs = space.sample(12, seed=4)
+    names = ["params", "synflow", "relu"]
+    passes = []
+    source = local_source("nb201", archs, names, 1, lambda p: passes.append((p.seed, p.num_batches)))
+    ctx = StudyContext(space, archs, [truth.get(a) for a in archs], names, Protocol(batch_size=4), source,
+                       {"seeds": [20, 2020], "batches": [1, 3]})
+    result = get_study("variance").run(ctx)
+    assert sorted(passes) == [(20, 1), (20, 3), (2020, 1)]  # (20, 1) is shared by both halves
+    params, synflow = result["estimators"]["params"], result["estimators"]["synflow"]
+    assert params["std"] == 0 and params["seed_agreement"] == {"20-2020": 1.0}
+    taus = list(synflow["kendall_tau_by_seed"].values())
+    assert taus[0] != taus[1] and synflow["std"] > 0 and synflow["seed_agreement"]["20-2020"] < 1
+    assert set(result["estimators"]["relu"]["kendall_tau_by_batches"]) == {"1", "3"}
+
+
+runner = CliRunner()
+
+
+def test_study_command_writes_result_and_figures(tmp_path):
+    listed = runner.invoke(app, ["study", "--list"])
+    assert listed.exit_code == 0 and "complexity_bias" in listed.stdout and "variance" in listed.stdout
+    out = tmp_path / "cb"
+    result = runner.invoke(app, ["study", "complexity_bias", "--space", "nb201", "--sample", "24", "--seed", "1",
+                                 "-e", "params,synflow", "--batch-size", "4", "--bins", "3", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    written = json.loads((out / "result.json").read_text())
+    space, truth = get_space("nb201"), load_builtin("nb201", "cifar10_test")
+    archs = [space.parse(a) for a in written["inputs"]["archs"]]
+    assert len(archs) == 24 and written["inputs"]["truth"] == "cifar10_test"
+    params = [space.cost(a)[0] / 1e6 for a in archs]
+    assert written["result"]["global"]["params"] == pytest.approx(kendall_tau(params, [truth.get(a) for a in archs]))
+    assert (out / "complexity_bias_flops.png").read_bytes().startswith(PNG)
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["study", "nope", "--out", "x"], "unknown study 'nope'"),
+        (["study", "variance", "--sample", "5"], "--out: give a folder"),
+        (["study", "variance", "--space", "nds_resnet", "--sample", "5", "--out", "x"], "no built-in ground truth"),
+        (["study", "complexity_bias", "--out", "x"], "choose the architectures"),
+    ],
+)
+def test_study_command_bad_input_exits_2(args, needle):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and needle in result.output
+
+
+def test_operation_bias_on_a_space_without_operations_exits_2(tmp_path):
+    from nds_records import nds_records
+
+    space = get_space("nds_resnet")
+    archs = space.sample(6, seed=0)
+    path = tmp_path / "ResNet.json"
+    path.write_text(json.dumps(nds_records(space, archs)))
+    (tmp_path / "archs.txt").write_text("\n".join(space.to_string(a) for a in archs))
+    result = runner.invoke(app, ["study", "operation_bias", "--space", "nds_resnet", "--truth-file", str(path),
+                                 "-f", str(tmp_path / "archs.txt"), "-e", "params", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "does not describe its architectures by operations" in result.output
