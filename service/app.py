@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from estimators.spaces import get_space, list_spaces
 from estimators.truth import TruthError, parse_table
 from estimators.catalog import ESTIMATORS
-from service import jobs, store, supernets
+from service import jobs, store, studies, supernets
 from service.deps import (
     RedisDep,
     SettingsDep,
@@ -25,7 +25,7 @@ from service.deps import (
     require_api_key,
     training_sender,
 )
-from service.errors import ApiError, install_error_handlers
+from service.errors import ERRORS, ApiError, install_error_handlers
 from service.settings import get_settings
 from service.middleware import LimitsAndMetrics
 from service.rankings import rankings, select
@@ -43,17 +43,6 @@ from service.schemas import (
 CACHE = Counter("archscore_score_cache_total", "architecture classes answered from the cache or enqueued", ["outcome"])
 TRUTH_NAME_PATTERN = re.compile(TRUTH_NAME)
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorResponse, "description": "the body could not be decoded (not UTF-8 JSON, or nested too deeply)"},
-    401: {"model": ErrorResponse, "description": "missing or invalid API key"},
-    404: {"model": ErrorResponse, "description": "not found"},
-    408: {"model": ErrorResponse, "description": "the request body did not arrive within the upload timeout"},
-    409: {"model": ErrorResponse, "description": "conflicts with an existing checkpoint or job"},
-    413: {"model": ErrorResponse, "description": "request body too large"},
-    422: {"model": ErrorResponse, "description": "invalid request; details name each offending field"},
-    503: {"model": ErrorResponse, "description": "Redis (the score store and broker) is unavailable; retry after "
-          "the Retry-After header's seconds"},
-}
 
 v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)], responses=ERRORS)
 
@@ -336,6 +325,7 @@ def create_app() -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(v1)
+    app.include_router(studies.router)
     app.add_middleware(LimitsAndMetrics)
 
     @app.get("/healthz", summary="The API process is up")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -12,6 +13,20 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service.schemas import ErrorResponse
+
+# the error answers every /v1 route documents
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "the body could not be decoded (not UTF-8 JSON, or nested too deeply)"},
+    401: {"model": ErrorResponse, "description": "missing or invalid API key"},
+    404: {"model": ErrorResponse, "description": "not found"},
+    408: {"model": ErrorResponse, "description": "the request body did not arrive within the upload timeout"},
+    409: {"model": ErrorResponse, "description": "conflicts with an existing checkpoint or job"},
+    413: {"model": ErrorResponse, "description": "request body too large"},
+    422: {"model": ErrorResponse, "description": "invalid request; details name each offending field"},
+    503: {"model": ErrorResponse, "description": "Redis (the score store and broker) is unavailable; retry after "
+          "the Retry-After header's seconds"},
+}
 
 log = logging.getLogger("archscore.api")
 RETRY_AFTER_SECONDS = 2  # the Redis client reconnects on the next command once Redis is back

@@ -280,7 +280,7 @@ async def render_job(redis: Redis, job: dict, rankings: dict | None) -> dict:
         status = "cancelled"
     results = None
     if status in ("done", "cancelled"):
-        results = await _results(redis, job, cancelled=status == "cancelled")
+        results = await job_results(redis, job, cancelled=status == "cancelled")
     return job_body(job, status, (done, total), results, rankings)
 
 
@@ -301,7 +301,8 @@ def job_body(job: dict, status: str, progress: tuple[int, int], results: list | 
     }
 
 
-async def _results(redis: Redis, job: dict, cancelled: bool = False) -> list[dict]:
+async def job_results(redis: Redis, job: dict, cancelled: bool = False) -> list[dict]:
+    """One result per requested architecture, from the cache (scores) and the job's errors."""
     space = get_space(job["space"])
     unique = list(dict.fromkeys(job["canonical"]))
     analytic = analytic_names(space, job["estimators"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from estimators.catalog import ESTIMATORS
 from estimators.protocol import VALIDATION_IMAGES, OneShotSettings, Protocol
@@ -157,6 +157,45 @@ class ScoreRequest(BaseModel):
         if "truth" in self.model_fields_set:
             return self.truth
         return space.ground_truth_columns[0] if space.ground_truth_columns else None
+
+
+class StudyOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    bins: int = Field(default=5, ge=1, le=50, description="complexity_bias: bins of equal size")
+    top: int = Field(default=10, ge=1, le=100, description="architecture_bias: architectures listed each way")
+    seeds: list[int] = Field(default=[20, 2020, 202020], min_length=2, max_length=5,
+                             description="variance: initialisation seeds")
+    batches: list[int] = Field(default=[1, 3, 5], min_length=1, max_length=5,
+                               description="variance: numbers of fixed batches averaged (each 1-32)")
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v) or any(not 0 <= s < 2**31 for s in v):
+            raise ValueError("seeds must be distinct integers in 0..2^31-1")
+        return v
+
+    @field_validator("batches")
+    @classmethod
+    def _batches(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v) or any(not 1 <= b <= 32 for b in v):
+            raise ValueError("batches must be distinct integers in 1..32")
+        return v
+
+
+class StudyRequest(ScoreRequest):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{
+            "study": "complexity_bias", "space": "nb201", "archs": [EXAMPLE_ARCH, [0, 1, 2, 3, 4, 0], 1234, 77, 4000],
+            "estimators": ["synflow", "params"], "protocol": {"batch_size": 64}, "truth": "cifar10_test",
+            "options": {"bins": 2},
+        }]},
+    )
+
+    study: str = Field(description="the study (GET /v1/studies)")
+    options: StudyOptions = Field(default_factory=StudyOptions)
 
 
 class Progress(BaseModel):

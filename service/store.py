@@ -13,6 +13,8 @@ Keys (all under ``archscore:v1:``):
   job:{id}:training                                 JSON status of a supernet training job (written by the worker)
   supernet-lock:{name}                              id of the training job that owns a checkpoint name
   job:{id}:cancelled                                set by DELETE /v1/jobs/{id}; workers skip or stop the job
+  study:{id}                                        JSON of a study: its request, its scoring jobs, its result
+  study:{id}:figures                                hash figure name -> PNG, base64
 
 Lifetimes (Redis runs with a maxmemory and the volatile-lru policy: only keys with a TTL are evicted):
   - cache entries (score, members, gen, protocol, protocols, rankings) expire ARCHSCORE_CACHE_TTL_SECONDS
@@ -20,6 +22,7 @@ Lifetimes (Redis runs with a maxmemory and the volatile-lru policy: only keys wi
   - a job's keys (job:{id}*) have no TTL while the job is unfinished, so neither expiry nor eviction can
     drop work in flight; the job gets ARCHSCORE_JOB_TTL_SECONDS once its last chunk is done or it is
     cancelled, ARCHSCORE_CACHED_JOB_TTL_SECONDS when the cache answered it wholly;
+  - a study's keys have no TTL until its result is computed, then ARCHSCORE_JOB_TTL_SECONDS;
   - uploaded truth tables never expire; Celery's queues and kombu's unacknowledged set carry no TTL.
 
 Torch-free, used by the API (redis.asyncio) and the workers (sync client) alike: the functions here
@@ -76,6 +79,14 @@ def training_status_key(job_id: str) -> str:
 
 def job_cancelled_key(job_id: str) -> str:
     return f"{PREFIX}:job:{job_id}:cancelled"
+
+
+def study_key(study_id: str) -> str:
+    return f"{PREFIX}:study:{study_id}"
+
+
+def study_figures_key(study_id: str) -> str:
+    return f"{PREFIX}:study:{study_id}:figures"
 
 
 def supernet_lock_key(name: str) -> str:

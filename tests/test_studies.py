@@ -150,4 +150,4 @@ def test_operation_bias_on_a_space_without_operations_exits_2(tmp_path):
     (tmp_path / "archs.txt").write_text("\n".join(space.to_string(a) for a in archs))
     result = runner.invoke(app, ["study", "operation_bias", "--space", "nds_resnet", "--truth-file", str(path),
                                  "-f", str(tmp_path / "archs.txt"), "-e", "params", "--out", str(tmp_path / "o")])
-    assert result.exit_code == 2 and "does not describe its architectures by operations" in result.output
+    assert result.exit_code == 2 and "operation_bias needs a space with operations; nds_resnet has none" in result.output

@@ -67,6 +67,9 @@ def study(
             gt = resolve_truth(sp.name, truth or sp.ground_truth_columns[0])
         except TruthError as exc:
             raise UsageError(str(exc)) from None
+        missing = chosen.missing_capabilities(sp)
+        if missing:
+            raise UsageError(f"{chosen.name} needs a space with {', '.join(missing)}; {sp.name} has none")
         if file is None and sample is None:
             raise UsageError("choose the architectures: --sample N or --file")
         archs = [a for a in _select_archs(sp, file, sample, seed, deiso, False, False) if gt.get(a) is not None]

@@ -72,4 +72,6 @@ def figures(result: dict) -> dict:
     return out
 
 
-register_study(Study("complexity_bias", __doc__.split("\n\n")[0].replace("\n", " "), run, figures))
+register_study(
+    Study("complexity_bias", __doc__.split("\n\n")[0].replace("\n", " "), run, figures, requires=(COST,))
+)

@@ -49,4 +49,6 @@ def figures(result: dict) -> dict:
     return out
 
 
-register_study(Study("operation_bias", __doc__.split("\n\n")[0].replace("\n", " "), run, figures))
+register_study(
+    Study("operation_bias", __doc__.split("\n\n")[0].replace("\n", " "), run, figures, requires=(OPERATIONS,))
+)

@@ -6,7 +6,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from estimators.protocol import Protocol
+
 Figures = dict[str, Any]  # figure name -> matplotlib Figure
+
+
+def only_the_protocol(protocol: Protocol, options: dict) -> list[Protocol]:
+    return [protocol]
 
 
 @dataclass(frozen=True)
@@ -15,7 +21,13 @@ class Study:
     description: str
     run: Callable[..., dict]  # (StudyContext) -> JSON-ready numbers
     figures: Callable[[dict], Figures]  # numbers -> figures
-    protocols: str = "one"  # "one": the context's protocol only (pure over scores); "several": scores others too
+    # the protocols whose scores the study reads, so a service can have them scored before it runs;
+    # the default, the request's protocol only, makes the study a pure function of cached scores
+    protocols: Callable[[Protocol, dict], list[Protocol]] = only_the_protocol
+    requires: tuple[str, ...] = ()  # capabilities the space must declare (estimators.spaces.base)
+
+    def missing_capabilities(self, space) -> list[str]:
+        return [c for c in self.requires if not space.has(c)]
 
 
 STUDIES: dict[str, Study] = {}

@@ -14,11 +14,24 @@ SEEDS = (20, 2020, 202020)
 BATCHES = (1, 3, 5)
 
 
+def _variants(protocol, options: dict) -> tuple[dict, dict]:
+    seeds = tuple(options.get("seeds", SEEDS))
+    batches = tuple(options.get("batches", BATCHES))
+    return ({s: protocol.model_copy(update={"seed": s}) for s in seeds},
+            {b: protocol.model_copy(update={"num_batches": b}) for b in batches})
+
+
+def protocols(protocol, options: dict) -> list:
+    by_seed, by_batches = _variants(protocol, options)
+    unique = {p.hash(): p for p in [*by_seed.values(), *by_batches.values()]}
+    return list(unique.values())
+
+
 def run(ctx) -> dict:
-    seeds = tuple(ctx.options.get("seeds", SEEDS))
-    batches = tuple(ctx.options.get("batches", BATCHES))
-    by_seed = {s: ctx.scores(ctx.protocol.model_copy(update={"seed": s})) for s in seeds}
-    by_batches = {b: ctx.scores(ctx.protocol.model_copy(update={"num_batches": b})) for b in batches}
+    seed_protocols, batch_protocols = _variants(ctx.protocol, ctx.options)
+    seeds, batches = tuple(seed_protocols), tuple(batch_protocols)
+    by_seed = {s: ctx.scores(p) for s, p in seed_protocols.items()}
+    by_batches = {b: ctx.scores(p) for b, p in batch_protocols.items()}
     result = {"seeds": list(seeds), "batches": list(batches), "estimators": {}}
     for e in ctx.estimators:
         taus = [kendall_tau(by_seed[s][e], ctx.truth) for s in seeds]
@@ -57,4 +70,4 @@ def figures(result: dict) -> dict:
     return {"variance_seeds": seeds_fig, "variance_batches": fig}
 
 
-register_study(Study("variance", __doc__.split("\n\n")[0].replace("\n", " "), run, figures, protocols="several"))
+register_study(Study("variance", __doc__.split("\n\n")[0].replace("\n", " "), run, figures, protocols))

@@ -1,0 +1,167 @@
+"""The studies resource: POST /v1/studies has every protocol a study reads scored (from the cache, the
+rest enqueued like POST /v1/scores), GET /v1/studies/{id} runs the study once those scores exist and
+keeps its numbers and figures in Redis, GET .../figures/{name}.png serves a figure."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import io
+import time
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Response
+from redis.asyncio import Redis
+from starlette.concurrency import run_in_threadpool
+
+from estimators.analysis import StudyContext, get_study, list_studies
+from estimators.analysis.run import run_study
+from estimators.protocol import Protocol
+from estimators.spaces.base import get_space
+from service import jobs, store
+from service.deps import RedisDep, SettingsDep, celery_app, chunk_sender, require_api_key
+from service.errors import ERRORS, ApiError
+from service.schemas import StudyRequest
+from service.settings import Settings
+
+router = APIRouter(prefix="/v1/studies", dependencies=[Depends(require_api_key)], responses=ERRORS, tags=["studies"])
+StudyId = Annotated[str, Path(pattern="^[0-9a-f]{32}$", description="the id returned by POST /v1/studies")]
+MIN_ARCHS = 4
+
+
+@router.get("", summary="The studies: name and what each measures")
+async def get_studies() -> list[dict]:
+    return [{"name": s.name, "description": s.description} for s in list_studies()]
+
+
+@router.post("", status_code=202, summary="Run a study on architectures with ground truth")
+async def post_study(body: StudyRequest, redis: RedisDep, settings: SettingsDep) -> dict:
+    try:
+        study = get_study(body.study)
+    except KeyError as exc:
+        raise ApiError(422, "unknown study", [("study", exc.args[0])]) from None
+    valid = await jobs.validate(body, settings, redis)
+    missing = study.missing_capabilities(valid.space)
+    if missing:
+        raise ApiError(422, "the study does not apply to this space", [("study", f"{study.name} needs a space with "
+                       f"{', '.join(missing)}; {valid.space.name} has none")])
+    if valid.truth is None:
+        raise ApiError(422, "a study needs ground truth", [("truth", f"{valid.space.name} has no built-in "
+                                                            "ground truth; upload a table and name it")])
+    if len(valid.archs) < MIN_ARCHS:
+        raise ApiError(422, "too few architectures", [("archs", f"at least {MIN_ARCHS}, got {len(valid.archs)}")])
+    options = body.options.model_dump()
+    protocols = study.protocols(Protocol(**valid.protocol), options)
+    scoring = []
+    for protocol in protocols:
+        variant = dataclasses.replace(valid, protocol=protocol.model_dump(), protocol_hash=protocol.hash())
+        scoring.append(await _scoring_job(variant, settings, redis))
+    record = {"study_id": uuid.uuid4().hex, "study": study.name, "space": valid.space.name,
+              "estimators": valid.estimators, "truth": valid.truth, "options": options,
+              "protocol": valid.protocol, "jobs": scoring, "created": time.time(), "result": None}
+    await redis.set(store.study_key(record["study_id"]), store.encode(record))
+    return await _render(redis, settings, record)
+
+
+@router.get("/{study_id}", summary="A study: progress, then its numbers and links to its figures")
+async def get_study_result(
+    study_id: StudyId, redis: RedisDep, settings: SettingsDep,
+    wait: Annotated[float, Query(ge=0, le=600, description="seconds to wait for the scores")] = 0.0,
+) -> dict:
+    record = await _load(redis, study_id)
+    if wait and record["result"] is None:
+        deadline = time.monotonic() + min(wait, settings.max_wait_seconds)
+        for job in record["jobs"]:
+            await jobs.wait_for_job(redis, job, max(0.0, deadline - time.monotonic()))
+    return await _render(redis, settings, record)
+
+
+@router.get("/{study_id}/figures/{name}.png", summary="A figure of a finished study",
+            response_class=Response, responses={200: {"content": {"image/png": {}}}})
+async def get_study_figure(
+    study_id: StudyId, name: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,100}$")], redis: RedisDep,
+) -> Response:
+    png = await redis.hget(store.study_figures_key(study_id), name)
+    if png is None:
+        raise ApiError(404, f"no figure {name!r} for study {study_id!r} (unknown, unfinished or expired)")
+    return Response(base64.b64decode(png), media_type="image/png")
+
+
+async def _scoring_job(valid: jobs.ValidRequest, settings: Settings, redis: Redis) -> dict:
+    """The job that scores the request under one protocol: answered from the cache when it can be."""
+    plan = jobs.plan(valid)
+    missing = await jobs.answer_from_cache(plan, settings, redis)
+    if isinstance(missing, dict):
+        return plan.job  # every score cached: nothing to wait for
+    return await jobs.create_job(plan, missing, settings, redis, chunk_sender(await celery_app(settings)))
+
+
+async def _load(redis: Redis, study_id: str) -> dict:
+    record = store.decode(await redis.get(store.study_key(study_id)))
+    if record is None:
+        raise ApiError(404, f"no study {study_id!r} (unknown or expired)")
+    return record
+
+
+async def _render(redis: Redis, settings: Settings, record: dict) -> dict:
+    done = total = 0
+    for job in record["jobs"]:
+        d, t = await jobs.job_progress(redis, job)
+        done, total = done + d, total + t
+    if record["result"] is None and done >= total:
+        await _finish(redis, settings, record)
+    body = {key: record[key] for key in ("study_id", "study", "space", "estimators", "truth", "options", "protocol")}
+    body.update(status="done" if record["result"] is not None else ("running" if done else "queued"),
+                progress={"done": done, "total": total}, jobs=[j["job_id"] for j in record["jobs"]],
+                result=record["result"])
+    if record["result"] is not None:
+        body["figures"] = {name: f"/v1/studies/{record['study_id']}/figures/{name}.png"
+                           for name in record["result"]["figures"]}
+    return body
+
+
+async def _finish(redis: Redis, settings: Settings, record: dict) -> None:
+    """Run the study on the scores of its jobs, keep its numbers and figures (then the TTL applies)."""
+    space = get_space(record["space"])
+    by_protocol, truth, archs = {}, None, None
+    for job in record["jobs"]:
+        results = await jobs.job_results(redis, job)
+        by_protocol[job["protocol_hash"]] = {e: [r["scores"][e] for r in results] for e in record["estimators"]}
+        if job["protocol_hash"] == Protocol(**record["protocol"]).hash():
+            keep = [i for i, r in enumerate(results) if r["ground_truth"] is not None]
+            truth = [results[i]["ground_truth"] for i in keep]
+            archs = [space.parse(results[i]["arch"]) for i in keep]
+    by_protocol = {h: {e: [v[i] for i in keep] for e, v in s.items()} for h, s in by_protocol.items()}
+    study = get_study(record["study"])
+    ctx = StudyContext(space, archs, truth, record["estimators"], Protocol(**record["protocol"]),
+                       lambda protocol: by_protocol[protocol.hash()], record["options"])
+    if len(archs) < MIN_ARCHS:
+        result = {"error": f"{len(archs)} of the architectures have ground truth in {record['truth']!r}; "
+                           f"at least {MIN_ARCHS} needed", "figures": []}
+        figures: dict[str, str] = {}
+    else:
+        result, figures = await run_in_threadpool(_run, study, ctx, record["truth"])
+    record["result"] = result
+    pipe = redis.pipeline()
+    pipe.set(store.study_key(record["study_id"]), store.encode(record), ex=settings.job_ttl_seconds)
+    if figures:
+        pipe.hset(store.study_figures_key(record["study_id"]), mapping=figures)
+        pipe.expire(store.study_figures_key(record["study_id"]), settings.job_ttl_seconds)
+    await pipe.execute()
+
+
+def _run(study, ctx: StudyContext, truth: str) -> tuple[dict, dict[str, str]]:
+    from estimators.analysis.plots import save
+
+    try:
+        result = run_study(study, ctx, None, truth)
+    except ValueError as exc:  # the study does not apply (e.g. a space without operations)
+        return {"error": str(exc), "figures": []}, {}
+    figures = {}
+    for name, fig in study.figures(result["result"]).items():
+        buffer = io.BytesIO()
+        save(fig, buffer)
+        figures[name] = base64.b64encode(buffer.getvalue()).decode()  # the API's Redis client decodes text
+    result["figures"] = list(figures)
+    return result, figures

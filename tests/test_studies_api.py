@@ -1,0 +1,94 @@
+"""Studies over HTTP against a real Redis and a real Celery worker: the same numbers as the library,
+figures as PNG, progress while the scores are computed, and 422s that name the field."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from estimators.analysis import StudyContext, get_study
+from estimators.analysis.run import local_source
+from estimators.protocol import Protocol
+from estimators.spaces import get_space
+from estimators.truth import load_builtin
+from test_service import error_fields
+
+pytestmark = pytest.mark.usefixtures("celery_worker")
+PNG = b"\x89PNG\r\n\x1a\n"
+NB201 = get_space("nb201")
+
+
+def _request(study: str, archs, estimators, seed: int, **extra) -> dict:
+    return {"study": study, "space": "nb201", "archs": [NB201.to_string(a) for a in archs], "estimators": estimators,
+            "protocol": {"batch_size": 4, "seed": seed}, "truth": "cifar10_test", **extra}
+
+
+def _same(a, b) -> bool:
+    """Equal JSON values, floats to 1e-9 (scores computed by the worker and here may differ in the last bits)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return set(a) == set(b) and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) or isinstance(b, float):
+        return a == pytest.approx(b, rel=1e-9, abs=1e-12)
+    return a == b
+
+
+def _library(study: str, archs, estimators, seed: int, options: dict) -> dict:
+    truth = load_builtin("nb201", "cifar10_test")
+    ctx = StudyContext(NB201, archs, [truth.get(a) for a in archs], estimators, Protocol(batch_size=4, seed=seed),
+                       local_source("nb201", archs, estimators, 1), options)
+    return get_study(study).run(ctx)
+
+
+def test_a_study_over_http_gives_the_library_numbers_and_its_figures(client):
+    archs = NB201.sample(16, seed=21)
+    resp = client.post("/v1/studies", json=_request("complexity_bias", archs, ["synflow", "params"], 501,
+                                                    options={"bins": 2}))
+    assert resp.status_code == 202, resp.text
+    body = resp.json()
+    assert body["status"] in ("queued", "running") and body["progress"]["total"] >= 1 and body["result"] is None
+    done = client.get(f"/v1/studies/{body['study_id']}?wait=120").json()
+    assert done["status"] == "done", done
+    expected = _library("complexity_bias", archs, ["synflow", "params"], 501, {"bins": 2})
+    assert _same(done["result"]["result"], json.loads(json.dumps(expected)))
+    assert set(done["figures"]) == {"complexity_bias_flops", "complexity_bias_params"}
+    png = client.get(done["figures"]["complexity_bias_flops"])
+    assert png.status_code == 200 and png.headers["content-type"] == "image/png" and png.content.startswith(PNG)
+    # scores are cached now: the same study again is answered at once
+    again = client.post("/v1/studies", json=_request("complexity_bias", archs, ["synflow", "params"], 501,
+                                                     options={"bins": 2})).json()
+    assert again["status"] == "done" and again["result"]["result"] == done["result"]["result"]
+
+
+def test_variance_over_http_has_every_protocol_scored(client):
+    archs = NB201.sample(8, seed=22)
+    options = {"seeds": [20, 2020], "batches": [1, 2]}
+    body = client.post("/v1/studies", json=_request("variance", archs, ["synflow", "params"], 20,
+                                                    options=options)).json()
+    assert len(body["jobs"]) == 3  # (20, 1), (2020, 1), (20, 2)
+    done = client.get(f"/v1/studies/{body['study_id']}?wait=120").json()
+    assert done["status"] == "done", done
+    expected = _library("variance", archs, ["synflow", "params"], 20, {**options})
+    assert _same(done["result"]["result"], json.loads(json.dumps(expected)))
+    assert done["result"]["result"]["estimators"]["params"]["std"] == 0
+
+
+def test_studies_are_listed_and_bad_requests_name_the_field(client):
+    names = [s["name"] for s in client.get("/v1/studies").json()]
+    assert {"complexity_bias", "operation_bias", "architecture_bias", "variance"} <= set(names)
+    archs = NB201.sample(5, seed=23)
+    fields = error_fields(client.post("/v1/studies", json=_request("nope", archs, ["params"], 1)), 422)
+    assert "unknown study 'nope'" in fields["study"]
+    nds = {"study": "operation_bias", "space": "nds_resnet", "archs": ["d1-1-1_w16-16-16"] * 4,
+           "estimators": ["params"], "truth": None}
+    fields = error_fields(client.post("/v1/studies", json=nds), 422)
+    assert "operation_bias needs a space with operations" in fields["study"]
+    fields = error_fields(client.post("/v1/studies", json={**nds, "study": "complexity_bias"}), 422)
+    assert "no built-in ground truth" in fields["truth"]
+    fields = error_fields(client.post("/v1/studies", json=_request("variance", archs, ["params"], 1,
+                                                                   options={"seeds": [1, 1]})), 422)
+    assert any("distinct" in v for v in fields.values())
+    assert client.get("/v1/studies/" + "0" * 32).status_code == 404
+    assert client.get("/v1/studies/" + "0" * 32 + "/figures/x.png").status_code == 404
