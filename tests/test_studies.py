@@ -107,17 +107,28 @@ def test_variance_scores_each_seed_and_batch_count():
     assert set(result["estimators"]["relu"]["kendall_tau_by_batches"]) == {"1", "3"}
 
 
+def test_seed_agreement_uses_the_architectures_both_seeds_scored():
+    from estimators.analysis.variance import agreement
+
+    assert agreement([1.0, None, 3.0, 2.0], [1.0, 5.0, 3.0, 2.0]) == pytest.approx(1.0)
+    assert agreement([1.0, float("inf"), 2.0], [2.0, 1.0, 1.0]) == pytest.approx(-1.0)
+    assert agreement([None, 1.0], [1.0, None]) is None
+
+
 runner = CliRunner()
 
 
 def test_study_command_writes_result_and_figures(tmp_path):
     listed = runner.invoke(app, ["study", "--list"])
     assert listed.exit_code == 0 and "complexity_bias" in listed.stdout and "variance" in listed.stdout
-    out = tmp_path / "cb"
-    result = runner.invoke(app, ["study", "complexity_bias", "--space", "nb201", "--sample", "24", "--seed", "1",
-                                 "-e", "params,synflow", "--batch-size", "4", "--bins", "3", "--out", str(out)])
+    result = runner.invoke(app, ["study", "complexity_bias,architecture_bias", "--space", "nb201", "--sample", "24",
+                                 "--seed", "1", "-e", "params,synflow", "--batch-size", "4", "--bins", "3",
+                                 "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
+    out = tmp_path / "complexity_bias"
     written = json.loads((out / "result.json").read_text())
+    other = json.loads((tmp_path / "architecture_bias" / "result.json").read_text())
+    assert other["inputs"]["archs"] == written["inputs"]["archs"]  # one scoring pass shared by both
     space, truth = get_space("nb201"), load_builtin("nb201", "cifar10_test")
     archs = [space.parse(a) for a in written["inputs"]["archs"]]
     assert len(archs) == 24 and written["inputs"]["truth"] == "cifar10_test"

@@ -15,7 +15,8 @@ from estimators.spaces import DEFAULT_SPACE
 
 
 def study(
-    name: Annotated[str | None, typer.Argument(help="the study; --list shows them")] = None,
+    name: Annotated[str | None, typer.Argument(help="the study, or several comma-separated (they share the "
+                                                "scores; each writes to OUT/NAME); --list shows them")] = None,
     list_them: Annotated[bool, typer.Option("--list", help="list the studies and exit")] = False,
     space: SpaceOpt = DEFAULT_SPACE,
     estimators: EstOpt = "grad_norm,snip,synflow,jacob_cov,relu_logdet,params,flops",
@@ -51,9 +52,11 @@ def study(
         if name is None:
             raise UsageError("name a study (archscore study --list shows them)")
         try:
-            chosen = get_study(name)
+            chosen = [get_study(n.strip()) for n in name.split(",") if n.strip()]
         except KeyError as exc:
             raise UsageError(str(exc.args[0])) from None
+        if not chosen:
+            raise UsageError("name a study (archscore study --list shows them)")
         if out_dir is None:
             raise UsageError("--out: give a folder for result.json and the figures")
         if out_dir.exists() and not out_dir.is_dir():
@@ -67,9 +70,10 @@ def study(
             gt = resolve_truth(sp.name, truth or sp.ground_truth_columns[0])
         except TruthError as exc:
             raise UsageError(str(exc)) from None
-        missing = chosen.missing_capabilities(sp)
-        if missing:
-            raise UsageError(f"{chosen.name} needs a space with {', '.join(missing)}; {sp.name} has none")
+        for one in chosen:
+            missing = one.missing_capabilities(sp)
+            if missing:
+                raise UsageError(f"{one.name} needs a space with {', '.join(missing)}; {sp.name} has none")
         if file is None and sample is None:
             raise UsageError("choose the architectures: --sample N or --file")
         archs = [a for a in _select_archs(sp, file, sample, seed, deiso, False, False) if gt.get(a) is not None]
@@ -89,9 +93,13 @@ def study(
 
         ctx = StudyContext(sp, archs, [gt.get(a) for a in archs], names, protocol,
                            local_source(sp.name, archs, names, jobs, on_protocol), {"bins": bins, "top": top})
-        try:
-            result = run_study(chosen, ctx, out_dir, gt.column)
-        except ValueError as exc:
-            fail(str(exc))
-    out.print(f"{chosen.name}: {len(archs)} architectures of {sp.name}, {len(ctx._cache)} protocol(s) scored, "
-              f"{result['seconds']:.1f} s; wrote {out_dir / 'result.json'} and {len(result['figures'])} figure(s)")
+        results = {}
+        for one in chosen:
+            folder = out_dir if len(chosen) == 1 else out_dir / one.name
+            try:
+                results[one.name] = (folder, run_study(one, ctx, folder, gt.column))
+            except ValueError as exc:
+                fail(str(exc))
+    for study_name, (folder, result) in results.items():
+        out.print(f"{study_name}: {len(archs)} architectures of {sp.name}, {len(ctx._cache)} protocol(s) scored; "
+                  f"wrote {folder / 'result.json'} and {len(result['figures'])} figure(s)")

@@ -5,6 +5,7 @@ between the scores of each pair of seeds."""
 from __future__ import annotations
 
 import itertools
+import math
 import statistics
 
 from estimators.analysis.registry import Study, register_study
@@ -19,6 +20,12 @@ def _variants(protocol, options: dict) -> tuple[dict, dict]:
     batches = tuple(options.get("batches", BATCHES))
     return ({s: protocol.model_copy(update={"seed": s}) for s in seeds},
             {b: protocol.model_copy(update={"num_batches": b}) for b in batches})
+
+
+def agreement(a: list, b: list) -> float | None:
+    """Kendall tau between two score vectors over the architectures both scored (finite values)."""
+    pairs = [(x, y) for x, y in zip(a, b) if x is not None and y is not None and math.isfinite(x) and math.isfinite(y)]
+    return kendall_tau([x for x, _ in pairs], [y for _, y in pairs]) if len(pairs) >= 2 else None
 
 
 def protocols(protocol, options: dict) -> list:
@@ -36,12 +43,12 @@ def run(ctx) -> dict:
     for e in ctx.estimators:
         taus = [kendall_tau(by_seed[s][e], ctx.truth) for s in seeds]
         defined = [t for t in taus if t is not None]
-        agreement = {f"{a}-{b}": kendall_tau(by_seed[a][e], by_seed[b][e]) for a, b in itertools.combinations(seeds, 2)}
+        agree = {f"{a}-{b}": agreement(by_seed[a][e], by_seed[b][e]) for a, b in itertools.combinations(seeds, 2)}
         result["estimators"][e] = {
             "kendall_tau_by_seed": dict(zip(map(str, seeds), taus)),
             "mean": statistics.fmean(defined) if defined else None,
             "std": statistics.stdev(defined) if len(defined) > 1 else None,
-            "seed_agreement": agreement,
+            "seed_agreement": agree,
             "kendall_tau_by_batches": {str(b): kendall_tau(by_batches[b][e], ctx.truth) for b in batches},
         }
     return result
