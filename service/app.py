@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from estimators.spaces import get_space, list_spaces
 from estimators.truth import TruthError, parse_table
 from estimators.catalog import ESTIMATORS
-from service import jobs, store, studies, supernets
+from service import dashboard, jobs, store, studies, supernets
 from service.deps import (
     RedisDep,
     SettingsDep,
@@ -114,6 +114,21 @@ async def get_job(
     if job["truth"]:
         stats = select(await rankings(redis, space, job["protocol_hash"], job["truth"]), job["estimators"])
     return await jobs.render_job(redis, job, stats)
+
+
+@v1.get("/jobs", summary="The most recent scoring jobs that went to the workers, newest first, with progress")
+async def get_jobs(redis: RedisDep, limit: Annotated[int, Query(ge=1, le=100)] = 20) -> list[dict]:
+    listed = []
+    for job_id in await redis.zrevrange(store.recent_key("jobs"), 0, limit - 1):
+        job = store.decode(await redis.get(store.job_key(job_id)))
+        if job is not None:
+            done, total = await jobs.job_progress(redis, job)
+            status = "done" if done >= total else ("running" if done else "queued")
+            if await redis.exists(store.job_cancelled_key(job_id)):
+                status = "cancelled"
+            listed.append({"job_id": job_id, "space": job["space"], "estimators": job["estimators"],
+                           "status": status, "progress": {"done": done, "total": total}, "created": job["created"]})
+    return listed
 
 
 @v1.delete(
@@ -326,6 +341,8 @@ def create_app() -> FastAPI:
     install_error_handlers(app)
     app.include_router(v1)
     app.include_router(studies.router)
+    app.include_router(dashboard.router)
+    app.include_router(dashboard.data)
     app.add_middleware(LimitsAndMetrics)
 
     @app.get("/healthz", summary="The API process is up")

@@ -213,6 +213,9 @@ async def create_job(p: Plan, missing: list[str], settings: Settings, redis: Red
     pipe.zadd(store.protocols_key(space), {phash: time.time()})
     for key in (store.members_key(space, phash), store.protocols_key(space), *p.score_keys.values()):
         pipe.expire(key, ttl)
+    pipe.zadd(store.recent_key("jobs"), {job["job_id"]: job["created"]})
+    pipe.zremrangebyrank(store.recent_key("jobs"), 0, -store.RECENT_KEPT - 1)
+    pipe.expire(store.recent_key("jobs"), ttl)
     _, new_members, *_ = await pipe.execute()
     if new_members:  # architectures joined the ranking population (cached or analytic scores): stats are stale
         pipe = redis.pipeline()

@@ -15,6 +15,8 @@ Keys (all under ``archscore:v1:``):
   job:{id}:cancelled                                set by DELETE /v1/jobs/{id}; workers skip or stop the job
   study:{id}                                        JSON of a study: its request, its scoring jobs, its result
   study:{id}:figures                                hash figure name -> PNG, base64
+  recent:jobs, recent:studies                       sorted sets id -> creation time, the newest 200 kept
+                                                    (the dashboard's lists; entries may outlive their job)
 
 Lifetimes (Redis runs with a maxmemory and the volatile-lru policy: only keys with a TTL are evicted):
   - cache entries (score, members, gen, protocol, protocols, rankings) expire ARCHSCORE_CACHE_TTL_SECONDS
@@ -87,6 +89,14 @@ def study_key(study_id: str) -> str:
 
 def study_figures_key(study_id: str) -> str:
     return f"{PREFIX}:study:{study_id}:figures"
+
+
+RECENT_KEPT = 200
+
+
+def recent_key(kind: str) -> str:
+    """``jobs`` or ``studies``."""
+    return f"{PREFIX}:recent:{kind}"
 
 
 def supernet_lock_key(name: str) -> str:

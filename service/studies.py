@@ -60,8 +60,27 @@ async def post_study(body: StudyRequest, redis: RedisDep, settings: SettingsDep)
     record = {"study_id": uuid.uuid4().hex, "study": study.name, "space": valid.space.name,
               "estimators": valid.estimators, "truth": valid.truth, "options": options,
               "protocol": valid.protocol, "jobs": scoring, "created": time.time(), "result": None}
-    await redis.set(store.study_key(record["study_id"]), store.encode(record))
+    pipe = redis.pipeline()
+    pipe.set(store.study_key(record["study_id"]), store.encode(record))
+    pipe.zadd(store.recent_key("studies"), {record["study_id"]: record["created"]})
+    pipe.zremrangebyrank(store.recent_key("studies"), 0, -store.RECENT_KEPT - 1)
+    pipe.expire(store.recent_key("studies"), settings.job_ttl_seconds)
+    await pipe.execute()
     return await _render(redis, settings, record)
+
+
+@router.get("/runs", summary="The most recent studies, newest first, with their status and figures")
+async def get_study_runs(
+    redis: RedisDep, settings: SettingsDep, limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> list[dict]:
+    runs = []
+    for study_id in await redis.zrevrange(store.recent_key("studies"), 0, limit - 1):
+        record = store.decode(await redis.get(store.study_key(study_id)))
+        if record is not None:
+            body = await _render(redis, settings, record)
+            runs.append({k: body[k] for k in ("study_id", "study", "space", "truth", "status", "progress")}
+                        | {"figures": body.get("figures", {})})
+    return runs
 
 
 @router.get("/{study_id}", summary="A study: progress, then its numbers and links to its figures")

@@ -1,0 +1,69 @@
+"""The dashboard: a static page (service/static, no build step, no outside resources) that reads the
+JSON API, and the one endpoint it needs beyond it: the (score, truth) points behind a scatter."""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from estimators.catalog import ESTIMATORS
+from estimators.spaces.base import get_space
+from service import store
+from service.analytic import analytic_names, analytic_scores
+from service.deps import RedisDep, require_api_key
+from service.errors import ERRORS, ApiError
+from service.truth_tables import truth_values
+
+MAX_POINTS = 5000
+router = APIRouter()
+data = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)], responses=ERRORS, tags=["dashboard"])
+
+
+def _static(name: str) -> str:
+    return (resources.files("service") / "static" / name).read_text(encoding="utf-8")
+
+
+@router.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
+async def dashboard() -> HTMLResponse:
+    return HTMLResponse(_static("dashboard.html"))
+
+
+@router.get("/dashboard/dashboard.js", include_in_schema=False)
+async def dashboard_script() -> Response:
+    return Response(_static("dashboard.js"), media_type="text/javascript")
+
+
+@data.get("/rankings/{space}/points", summary="(score, ground truth) of every scored architecture, for a scatter")
+async def get_points(
+    space: Annotated[str, Path(description="search space")],
+    redis: RedisDep,
+    protocol_hash: Annotated[str, Query(pattern="^[0-9a-f]{16}$")],
+    truth: Annotated[str, Query(max_length=64)],
+    estimator: Annotated[str, Query(max_length=64)],
+) -> dict:
+    try:
+        sp = get_space(space)
+    except KeyError as exc:
+        raise ApiError(404, exc.args[0]) from None
+    if estimator not in ESTIMATORS:
+        raise ApiError(422, "unknown estimator", [("estimator", f"{estimator!r}; available: {', '.join(ESTIMATORS)}")])
+    members = await redis.hgetall(store.members_key(sp.name, protocol_hash))  # arch -> canonical
+    archs = sorted(members)[:MAX_POINTS]
+    truth_keys = await run_in_threadpool(lambda: {a: sp.truth_key(sp.parse(a)) for a in archs})
+    truth_by_key = await truth_values(redis, sp, truth, list(dict.fromkeys(truth_keys.values())))
+    if estimator in analytic_names(sp, [estimator]):
+        protocol = store.decode(await redis.get(store.protocol_key(sp.name, protocol_hash))) or {}
+        scores = {a: analytic_scores(sp, a, [estimator], protocol)[estimator] for a in archs}
+    else:
+        key = store.score_key(sp.name, protocol_hash, estimator, ESTIMATORS[estimator].version)
+        canon = [members[a] for a in archs]
+        cells = await redis.hmget(key, canon) if canon else []
+        scores = {a: (store.decode(c) or {}).get("value") for a, c in zip(archs, cells)}
+    points = [[scores[a], truth_by_key[truth_keys[a]], a] for a in archs
+              if scores.get(a) is not None and truth_keys[a] in truth_by_key]
+    return {"space": sp.name, "protocol_hash": protocol_hash, "truth": truth, "estimator": estimator,
+            "points": points}

@@ -1,0 +1,120 @@
+"""The dashboard in a real headless Chromium (Debian's chromium and chromedriver, driven by selenium),
+served by a real API process over a socket, on scores and a study computed by a real worker."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+
+import httpx
+import pytest
+
+from conftest import child, child_env
+from estimators.protocol import Protocol
+from estimators.spaces import get_space
+from service import runner
+
+pytestmark = pytest.mark.usefixtures("celery_worker")
+NB201 = get_space("nb201")
+ESTIMATORS = ["params", "synflow", "relu"]
+
+
+def _browser():
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver):
+        if os.environ.get("CI"):
+            pytest.fail("chromium and chromedriver must be installed (apt-get install chromium chromium-driver)")
+        pytest.skip("chromium / chromedriver not installed")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1700"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(driver), options=options)
+
+
+def _wait(condition, timeout: float = 30.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_dashboard_shows_the_table_a_scatter_the_studies_and_the_jobs(client, test_redis, tmp_path):
+    archs = [NB201.to_string(a) for a in NB201.sample(12, seed=61)]
+    protocol = {"batch_size": 4, "seed": 601}
+    job = client.post("/v1/scores?wait=120", json={"space": "nb201", "archs": archs, "estimators": ESTIMATORS,
+                                                   "protocol": protocol, "truth": "cifar10_test"}).json()
+    assert job["status"] == "done"
+    study = client.post("/v1/studies", json={"study": "complexity_bias", "space": "nb201", "archs": archs,
+                                             "estimators": ESTIMATORS, "protocol": protocol,
+                                             "truth": "cifar10_test", "options": {"bins": 2}}).json()
+    assert client.get(f"/v1/studies/{study['study_id']}?wait=60").json()["status"] == "done"
+    phash = Protocol(**protocol).hash()
+
+    port = runner.free_port()
+    with child(runner.api_command("127.0.0.1", port), child_env(test_redis.url), tmp_path / "api.log"):
+        url = f"http://127.0.0.1:{port}"
+        _wait(lambda: _answers(f"{url}/healthz"), what="the API")
+        browser = _browser()
+        try:
+            browser.get(f"{url}/dashboard?space=nb201&truth=cifar10_test")
+            _wait(lambda: browser.execute_script("return document.body.dataset.ready === '1'"), what="the page")
+            browser.execute_script("const s = document.getElementById('protocol'); s.value = arguments[0];"
+                                   "s.dispatchEvent(new Event('change'));", phash)
+            rows = _wait(lambda: browser.execute_script(
+                "return [...document.querySelectorAll('#criteria tbody tr')].map(r => r.dataset.estimator)"),
+                what="the criteria table")
+            assert set(ESTIMATORS) <= set(rows)
+            circles = _wait(lambda: browser.execute_script(
+                "return document.querySelectorAll('#scatter circle').length"), what="the scatter")
+            assert circles >= 12
+            assert browser.execute_script("return document.querySelectorAll('#ptop polyline').length") >= 3
+            figures = _wait(lambda: browser.execute_script(
+                "return [...document.querySelectorAll('#studies img')].filter(i => i.complete && i.naturalWidth > 0)"
+                ".length"), what="the study figures")
+            assert figures >= 2
+            assert browser.execute_script("return document.querySelectorAll('#jobs tbody tr').length") >= 1
+            shot = tmp_path / "dashboard.png"
+            browser.save_screenshot(str(shot))
+            assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 20_000
+            if os.environ.get("ARCHSCORE_SCREENSHOT"):  # keep one for the README
+                shutil.copy(shot, os.environ["ARCHSCORE_SCREENSHOT"])
+            errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+            assert not errors, errors
+        finally:
+            browser.quit()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def test_points_endpoint_gives_score_and_truth_of_each_scored_architecture(client):
+    archs = [NB201.to_string(a) for a in NB201.sample(6, seed=62)]
+    protocol = {"batch_size": 4, "seed": 602}
+    job = client.post("/v1/scores?wait=120", json={"space": "nb201", "archs": archs, "estimators": ["synflow"],
+                                                   "protocol": protocol, "truth": "cifar10_test"}).json()
+    phash = Protocol(**protocol).hash()
+    for estimator in ("synflow", "params"):
+        data = client.get("/v1/rankings/nb201/points", params={"protocol_hash": phash, "truth": "cifar10_test",
+                                                               "estimator": estimator}).json()
+        points = {arch: (score, truth) for score, truth, arch in data["points"]}
+        assert set(points) == set(archs)
+        for result in job["results"]:
+            if estimator == "synflow":
+                assert points[result["arch"]] == (result["scores"]["synflow"], result["ground_truth"])
+            else:
+                assert points[result["arch"]][0] == pytest.approx(NB201.cost(NB201.parse(result["arch"]))[0] / 1e6)
+    bad = client.get("/v1/rankings/nb201/points", params={"protocol_hash": phash, "truth": "x", "estimator": "nope"})
+    assert bad.status_code == 422
