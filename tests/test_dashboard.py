@@ -56,7 +56,8 @@ def test_dashboard_shows_the_table_a_scatter_the_studies_and_the_jobs(client, te
     study = client.post("/v1/studies", json={"study": "complexity_bias", "space": "nb201", "archs": archs,
                                              "estimators": ESTIMATORS, "protocol": protocol,
                                              "truth": "cifar10_test", "options": {"bins": 2}}).json()
-    assert client.get(f"/v1/studies/{study['study_id']}?wait=60").json()["status"] == "done"
+    _wait(lambda: client.get(f"/v1/studies/{study['study_id']}?wait=20").json()["status"] == "done", 180,
+          "the study")
     phash = Protocol(**protocol).hash()
 
     port = runner.free_port()
