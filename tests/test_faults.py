@@ -95,7 +95,10 @@ def test_a_live_worker_keeps_its_long_chunk_past_the_visibility_timeout(test_red
                                                        seed=131, batch_size=64))
             assert resp.status_code == 202, resp.text
             job_id = resp.json()["job_id"]
-            job = api.get(f"/v1/jobs/{job_id}", params={"wait": 120}).json()
+            deadline = time.monotonic() + 300  # a loaded machine (the rest of the suite beside it) is slow
+            job = api.get(f"/v1/jobs/{job_id}", params={"wait": 60}).json()
+            while job["status"] != "done" and time.monotonic() < deadline:
+                job = api.get(f"/v1/jobs/{job_id}", params={"wait": 60}).json()
             elapsed = time.monotonic() - started
     assert job["status"] == "done" and all(r["error"] is None for r in job["results"]), job
     assert elapsed > 2 * 3, f"the chunk ran {elapsed:.1f} s: too short to show anything"
