@@ -143,15 +143,14 @@ async def _render(redis: Redis, settings: Settings, record: dict) -> dict:
 async def _finish(redis: Redis, settings: Settings, record: dict) -> None:
     """Run the study on the scores of its jobs, keep its numbers and figures (then the TTL applies)."""
     space = get_space(record["space"])
-    by_protocol, truth, archs = {}, None, None
-    for job in record["jobs"]:
+    by_protocol, keep, truth, archs = {}, [], [], []
+    for n, job in enumerate(record["jobs"]):
         results = await jobs.job_results(redis, job)
-        by_protocol[job["protocol_hash"]] = {e: [r["scores"][e] for r in results] for e in record["estimators"]}
-        if job["protocol_hash"] == Protocol(**record["protocol"]).hash():
+        if n == 0:  # every job holds the same architectures and ground truth, in request order
             keep = [i for i, r in enumerate(results) if r["ground_truth"] is not None]
             truth = [results[i]["ground_truth"] for i in keep]
             archs = [space.parse(results[i]["arch"]) for i in keep]
-    by_protocol = {h: {e: [v[i] for i in keep] for e, v in s.items()} for h, s in by_protocol.items()}
+        by_protocol[job["protocol_hash"]] = {e: [results[i]["scores"][e] for i in keep] for e in record["estimators"]}
     study = get_study(record["study"])
     ctx = StudyContext(space, archs, truth, record["estimators"], Protocol(**record["protocol"]),
                        lambda protocol: by_protocol[protocol.hash()], record["options"])

@@ -73,6 +73,12 @@ def test_variance_over_http_has_every_protocol_scored(client):
     expected = _library("variance", archs, ["synflow", "params"], 20, {**options})
     assert _same(done["result"]["result"], json.loads(json.dumps(expected)))
     assert done["result"]["result"]["estimators"]["params"]["std"] == 0
+    # a base protocol that none of the variants repeats (seed 7 is not among the seeds, 1 batch not among the
+    # batch counts): the study still has its architectures and truth
+    other = client.post("/v1/studies", json=_request("variance", archs, ["params"], 7,
+                                                     options={"seeds": [20, 2020], "batches": [2]})).json()
+    finished = client.get(f"/v1/studies/{other['study_id']}?wait=60").json()
+    assert finished["status"] == "done" and finished["result"]["inputs"]["n"] == 8
 
 
 def test_studies_are_listed_and_bad_requests_name_the_field(client):
