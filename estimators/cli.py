@@ -57,7 +57,7 @@ def _estimators(text: str) -> list[str]:
 # Protocol field -> the option that sets it
 PROTOCOL_OPTIONS = {
     "dataset": "--dataset", "data_root": "--data-root", "batch_size": "--batch-size", "num_batches": "--batches",
-    "seed": "--init-seed", "bn_mode": "--bn-mode", "data_seed": "--data-seed",
+    "seed": "--init-seed", "bn_mode": "--bn-mode", "data_seed": "--data-seed", "inputs": "--inputs",
 }
 
 
@@ -177,6 +177,8 @@ BatchesOpt = Annotated[int, typer.Option("--batches", help="number of fixed batc
 InitOpt = Annotated[int, typer.Option("--init-seed", help="seed of the network initialisation")]
 BnOpt = Annotated[str, typer.Option("--bn-mode", help="train (batch statistics) or eval")]
 DataSeedOpt = Annotated[int, typer.Option("--data-seed", help="seed of the choice of the fixed batches")]
+InputsOpt = Annotated[str, typer.Option("--inputs", help="images, shuffled_labels (labels permuted within each "
+                                        "batch) or noise (Gaussian images)")]
 JobsOpt = Annotated[int, typer.Option("--jobs", "-j", help="worker processes (0: automatic)")]
 
 
@@ -225,6 +227,7 @@ def score(
     init_seed: InitOpt = 20,
     bn_mode: BnOpt = "train",
     data_seed: DataSeedOpt = 20,
+    inputs: InputsOpt = "images",
     jobs: JobsOpt = 0,
 ) -> None:
     """Score architectures (from --file, stdin, or --sample) with zero-shot estimators."""
@@ -233,7 +236,7 @@ def score(
             raise UsageError(f"--format must be jsonl or csv, not {fmt!r}")
         sp, names, protocol = _prepare(
             space, estimators, output, jobs, dataset=dataset, data_root=data_root, batch_size=batch_size,
-            num_batches=batches, seed=init_seed, bn_mode=bn_mode, data_seed=data_seed,
+            num_batches=batches, seed=init_seed, bn_mode=bn_mode, data_seed=data_seed, inputs=inputs,
         )
         archs = _select_archs(sp, file, sample, seed, False if file else deiso, False, False)
         _check_data(protocol)
@@ -324,6 +327,7 @@ def evaluate(
     init_seed: InitOpt = 20,
     bn_mode: BnOpt = "train",
     data_seed: DataSeedOpt = 20,
+    inputs: InputsOpt = "images",
     jobs: JobsOpt = 0,
 ) -> None:
     """Score architectures and print the ranking-quality table of each estimator against ground truth."""
@@ -332,7 +336,7 @@ def evaluate(
     try:
         sp, names, protocol = _prepare(
             space, estimators, output, jobs, dataset=dataset, data_root=data_root, batch_size=batch_size,
-            num_batches=batches, seed=init_seed, bn_mode=bn_mode, data_seed=data_seed,
+            num_batches=batches, seed=init_seed, bn_mode=bn_mode, data_seed=data_seed, inputs=inputs,
         )
         try:
             if truth is None and not sp.ground_truth_columns:

@@ -29,6 +29,11 @@ class OneShotSettings(BaseModel):
     num_batches: int = Field(default=5, ge=1, le=VALIDATION_IMAGES)
 
 
+Inputs = Literal["images", "shuffled_labels", "noise"]
+INPUTS_DESCRIPTION = ("what the fixed batches hold: the dataset's images and labels; the same images with their "
+                      "labels shuffled within each batch; or Gaussian noise of the same shape with the same labels")
+
+
 class Protocol(BaseModel):
     """Defaults follow the paper: batch 128, the same fixed batches for every architecture, BN in
     train mode. ``seed`` seeds the network initialisation (the paper uses 20, 2020, 202020);
@@ -45,6 +50,7 @@ class Protocol(BaseModel):
     seed: int = Field(default=20, ge=0, le=2**31 - 1)
     bn_mode: Literal["train", "eval"] = Field(default="train", description="train: batch statistics")
     data_seed: int = Field(default=20, ge=0, le=2**31 - 1, description="chooses the fixed batches")
+    inputs: Inputs = Field(default="images", description=INPUTS_DESCRIPTION)
     oneshot: OneShotSettings | None = Field(default=None, description="set when one-shot estimators are asked for")
 
     @property
@@ -55,6 +61,8 @@ class Protocol(BaseModel):
         fields = self.model_dump()
         if fields["oneshot"] is None:  # zero-shot protocols keep the hashes they had before one-shot existed
             del fields["oneshot"]
+        if fields["inputs"] == "images":  # and those on real images the hashes they had before inputs existed
+            del fields["inputs"]
         return {"v": PROTOCOL_VERSION, **fields}
 
     def hash(self) -> str:

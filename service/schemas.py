@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from estimators.catalog import ESTIMATORS
-from estimators.protocol import VALIDATION_IMAGES, OneShotSettings, Protocol
+from estimators.protocol import INPUTS_DESCRIPTION, VALIDATION_IMAGES, Inputs, OneShotSettings, Protocol
 from estimators.spaces import DEFAULT_SPACE
 
 TRUTH_NAME = r"^[A-Za-z0-9_\-]{1,64}$"  # ground-truth column names (built-in and uploaded)
@@ -78,6 +78,7 @@ class ApiProtocol(BaseModel):
     seed: int = Field(default=20, ge=0, le=2**31 - 1)
     bn_mode: Literal["train", "eval"] = "train"
     data_seed: int = Field(default=20, ge=0, le=2**31 - 1, description="chooses the fixed batches")
+    inputs: Inputs = Field(default="images", description=INPUTS_DESCRIPTION)
     oneshot: ApiOneShot = Field(
         default_factory=ApiOneShot, description="used only when one-shot estimators are asked for"
     )

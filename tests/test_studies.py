@@ -162,3 +162,37 @@ def test_operation_bias_on_a_space_without_operations_exits_2(tmp_path):
     result = runner.invoke(app, ["study", "operation_bias", "--space", "nds_resnet", "--truth-file", str(path),
                                  "-f", str(tmp_path / "archs.txt"), "-e", "params", "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "operation_bias needs a space with operations; nds_resnet has none" in result.output
+
+
+def test_altered_inputs_shuffle_labels_or_replace_images_reproducibly():
+    import torch
+
+    from estimators.zero_shot.engine import altered_inputs
+
+    x, y = torch.rand(16, 3, 32, 32), torch.arange(16) % 10
+    (xs, ys), = altered_inputs([(x, y)], "shuffled_labels", 5)
+    assert torch.equal(xs, x) and sorted(ys.tolist()) == sorted(y.tolist()) and not torch.equal(ys, y)
+    (xn, yn), = altered_inputs([(x, y)], "noise", 5)
+    assert torch.equal(yn, y) and xn.shape == x.shape and abs(float(xn.std()) - 1) < 0.05
+    assert torch.equal(altered_inputs([(x, y)], "noise", 5)[0][0], xn)  # seeded by data_seed
+    assert Protocol(inputs="images").hash() == Protocol().hash() != Protocol(inputs="noise").hash()
+
+
+def test_input_data_scores_real_shuffled_and_noise_inputs():
+    space = get_space("nb201")
+    truth = load_builtin("nb201", "cifar10_test")
+    archs = space.sample(10, seed=6)
+    names = ["params", "synflow", "jacob_cov", "snip"]
+    passes = []
+    source = local_source("nb201", archs, names, 1, lambda p: passes.append(p.inputs))
+    ctx = StudyContext(space, archs, [truth.get(a) for a in archs], names, Protocol(batch_size=8), source)
+    result = get_study("input_data").run(ctx)["estimators"]
+    assert passes == ["images", "shuffled_labels", "noise"]
+    # params and synflow use no data: the same ranking whatever the inputs
+    assert result["params"]["agreement_with_images"] == {"shuffled_labels": 1.0, "noise": 1.0}
+    assert result["synflow"]["agreement_with_images"]["noise"] == pytest.approx(1.0)
+    # jacob_cov reads the images, not the labels; snip reads the labels through the loss
+    assert result["jacob_cov"]["agreement_with_images"]["shuffled_labels"] == pytest.approx(1.0)
+    assert result["jacob_cov"]["agreement_with_images"]["noise"] < 1.0
+    real, shuffled = (ctx.scores(Protocol(batch_size=8, inputs=k))["snip"] for k in ("images", "shuffled_labels"))
+    assert real != shuffled  # the values move with the labels (their order may not, on ten cells)

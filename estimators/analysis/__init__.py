@@ -5,6 +5,6 @@ under other protocols, so the library (CLI) and the service can each supply scor
 
 from estimators.analysis.registry import STUDIES, Study, get_study, list_studies, register_study
 from estimators.analysis.context import StudyContext
-from estimators.analysis import complexity_bias, operation_bias, architecture_bias, variance  # noqa: F401,E402
+from estimators.analysis import architecture_bias, complexity_bias, input_data, operation_bias, variance  # noqa: F401,E402
 
 __all__ = ["STUDIES", "Study", "StudyContext", "get_study", "list_studies", "register_study"]

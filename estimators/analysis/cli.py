@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from estimators.cli import (
-    BatchesOpt, BatchOpt, BnOpt, DataSeedOpt, DatasetOpt, DeisoOpt, EstOpt, FileOpt, InitOpt, JobsOpt, RootOpt,
+    BatchesOpt, BatchOpt, BnOpt, DataSeedOpt, DatasetOpt, DeisoOpt, EstOpt, FileOpt, InitOpt, InputsOpt, JobsOpt, RootOpt,
     SampleOpt, SeedOpt, SpaceOpt, UsageError, _prepare, _progress, _select_archs, err, fail, out,
 )
 from estimators.spaces import DEFAULT_SPACE
@@ -36,6 +36,7 @@ def study(
     init_seed: InitOpt = 20,
     bn_mode: BnOpt = "train",
     data_seed: DataSeedOpt = 20,
+    inputs: InputsOpt = "images",
     jobs: JobsOpt = 0,
 ) -> None:
     """Run a study (complexity, operation and architecture bias, variance ...): writes result.json and PNG
@@ -63,7 +64,7 @@ def study(
             raise UsageError(f"--out {out_dir}: exists and is not a folder")
         sp, names, protocol = _prepare(space, estimators, None, jobs, dataset=dataset, data_root=data_root,
                                        batch_size=batch_size, num_batches=batches, seed=init_seed, bn_mode=bn_mode,
-                                       data_seed=data_seed)
+                                       data_seed=data_seed, inputs=inputs)
         try:
             if truth is None and not sp.ground_truth_columns:
                 raise UsageError(f"{sp.name} has no built-in ground truth; give --truth path[:column]")

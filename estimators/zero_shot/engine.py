@@ -88,7 +88,26 @@ def protocol_batches(protocol: Protocol, device: str = "cpu") -> tuple[tuple[tor
     """The fixed batches of a protocol, loaded once per process and device."""
     images = load_dataset(protocol.dataset, "train", protocol.data_root)
     batches = fixed_batches(images, protocol.batch_size, protocol.num_batches, protocol.data_seed)
+    batches = altered_inputs(batches, protocol.inputs, protocol.data_seed)
     return tuple((x.to(device), y.to(device)) for x, y in batches)
+
+
+def altered_inputs(batches, inputs: str, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The batches as the protocol's ``inputs`` asks (RQ4's input-data factor): unchanged; each batch's
+    labels permuted; or each batch's images replaced by standard Gaussian noise. Seeded by data_seed."""
+    if inputs == "images":
+        return list(batches)
+    generator = torch.Generator().manual_seed(seed)
+    out = []
+    for x, y in batches:
+        if inputs == "shuffled_labels":
+            y = y[torch.randperm(len(y), generator=generator)]
+        elif inputs == "noise":
+            x = torch.randn(x.shape, generator=generator, dtype=x.dtype)
+        else:
+            raise ValueError(f"unknown inputs {inputs!r}")
+        out.append((x, y))
+    return out
 
 
 def pick_device(preference: str = "auto") -> str:
