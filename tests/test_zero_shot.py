@@ -568,6 +568,7 @@ def test_protocol_hash_stable_for_equal_protocols():
         {"bn_mode": "eval"},
         {"data_seed": 3},
         {"oneshot": {"supernet": "a" * 64}},
+        {"inputs": "noise"},
     ],
     ids=lambda c: next(iter(c)),
 )
@@ -578,7 +579,7 @@ def test_protocol_hash_changes_with_every_field(change):
     assert changed.hash() != base.hash()
     # covered: every field of the model is exercised by this parametrisation
     assert set(Protocol.model_fields) == {
-        "dataset", "data_root", "batch_size", "num_batches", "seed", "bn_mode", "data_seed", "oneshot"
+        "dataset", "data_root", "batch_size", "num_batches", "seed", "bn_mode", "data_seed", "oneshot", "inputs"
     }
 
 
