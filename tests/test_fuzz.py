@@ -32,7 +32,9 @@ def api_url(test_redis, tmp_path_factory):
     crash.flushdb()
     port = runner.free_port()
     tmp = tmp_path_factory.mktemp("fuzz")
-    env = child_env(test_redis.crash_url, supernet_dir=str(tmp / "supernets"), upload_timeout_seconds="5")
+    # waits bounded below the client's 30 s timeout: no worker consumes this DB, so a valid ?wait= would block
+    env = child_env(test_redis.crash_url, supernet_dir=str(tmp / "supernets"), upload_timeout_seconds="5",
+                    max_wait_seconds="5")
     with child(runner.api_command("127.0.0.1", port), env, tmp / "api.log"):
         deadline = time.monotonic() + 30
         while True:
