@@ -17,6 +17,8 @@ sleep 0.5
 echo "end $$" >> "$(dirname "$0")/../pip.log"
 PIP
 chmod +x "$3/bin/pip"
+printf '#!/bin/sh\nexit 0\n' > "$3/bin/python"
+chmod +x "$3/bin/python"
 """
 
 
