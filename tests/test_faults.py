@@ -136,11 +136,12 @@ def test_sigkill_of_a_whole_worker_mid_chunk_the_live_worker_finishes_the_job(te
                     if not more:
                         break
                     group += more
-                time.sleep(0.5)  # commands the victim sent just before it froze still reach Redis: let them land
                 done = {int(i) for i in crash.smembers(store.job_done_key(job_id))}
                 lost = _running_on(crash, job_id, n, "victim", done)
                 if lost is not None:
-                    break
+                    time.sleep(0.5)  # a command the victim sent just before it froze may still land: look again
+                    if lost not in {int(i) for i in crash.smembers(store.job_done_key(job_id))}:
+                        break
                 _stop_all(group, signal.SIGCONT)
                 time.sleep(0.05)
             _stop_all(group, signal.SIGKILL)  # the worker's main and pool processes
