@@ -127,15 +127,13 @@ def _aggregate(values: list[ProxyValue]) -> ProxyValue:
     return ProxyValue(mean)
 
 
-def _memory_refusal(sp, arch, protocol: Protocol, device, memory_limit: int | None) -> str | None:
+def _memory_refusal(net: nn.Module, protocol: Protocol, device, memory_limit: int | None) -> str | None:
     """Why the network is too large to score here, or None when its estimate fits."""
     from estimators.zero_shot import memory
 
     limit = memory.memory_limit(device) if memory_limit is None else memory_limit
-    with torch.device("meta"):
-        meta_net = sp.build_network(arch, num_classes=protocol.num_classes)
-    elements = memory.feature_elements(meta_net)
-    params = sum(p.numel() for p in meta_net.parameters())
+    elements = memory.feature_elements(net)
+    params = sum(p.numel() for p in net.parameters())
     needed = memory.scoring_bytes(elements, params, protocol.batch_size)
     if needed <= limit:
         return None
@@ -159,7 +157,7 @@ def score_architecture(
     their mean. params and flops come from the space's exact cost model (no build needed).
 
     A network whose estimated scoring memory exceeds ``memory_limit`` bytes (default:
-    ``memory.memory_limit()``) is not built: its network-based estimators get a null with a
+    ``memory.memory_limit()``) is not scored: its network-based estimators get a null with a
     transient reason naming the batch size that would fit."""
     protocol = protocol or Protocol()
     sp = get_space(space)
@@ -174,14 +172,15 @@ def score_architecture(
         for n in cost_names:
             scores[n] = ProxyValue((n_params if n == "params" else n_flops) / 1e6)
     net_names = [n for n in names if n not in cost_names]
-    too_large = _memory_refusal(sp, arch, protocol, device, memory_limit) if net_names else None
-    if too_large:
-        scores.update({n: ProxyValue(None, too_large, transient=True) for n in net_names})
-    elif net_names:
+    if net_names:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(protocol.seed)
             net = sp.build_network(arch, num_classes=protocol.num_classes)
         net = net.to(device)
+        too_large = _memory_refusal(net, protocol, device, memory_limit)
+    if net_names and too_large:
+        scores.update({n: ProxyValue(None, too_large, transient=True) for n in net_names})
+    elif net_names:
         data_names = [n for n in net_names if n not in BATCH_FREE]
         free_names = [n for n in net_names if n in BATCH_FREE]
         batches = batches if batches is not None else protocol_batches(protocol, str(device))

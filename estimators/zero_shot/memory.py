@@ -2,7 +2,7 @@
 
 Scoring keeps the forward graph of one batch for backward passes (and GraSP a second-order one), so
 its peak grows with batch size x the feature-map elements the network produces. Those are counted
-exactly on the meta device (shapes only: no memory, no arithmetic), for any space's network. The
+exactly, for any space's network, by passing one image through it before the batch. The
 bytes per element are measured (benchmarks/memory.py, results in benchmarks/results/memory.txt): the
 estimate is meant to be an upper bound, so that a worker refuses, with a batch size that fits, an
 architecture it could not score, instead of being killed by the kernel.
@@ -27,9 +27,10 @@ BASELINE_BYTES = 400 * 2**20  # the process itself: torch and the data batches (
 MEMORY_LIMIT_ENV = "ARCHSCORE_MEMORY_LIMIT_MB"
 
 
-def feature_elements(meta_net: nn.Module, input_size: int = 32) -> int:
-    """Output elements of every leaf module in one forward pass of one sample, for a network built
-    on the meta device (shapes only)."""
+def feature_elements(net: nn.Module, input_size: int = 32) -> int:
+    """Output elements of every leaf module in one forward pass of one sample: one image through the
+    network in eval mode without gradients (a small fraction of scoring it; a network built on the
+    meta device works too, shapes only). The network's state is left as it was."""
     total = 0
 
     def count(module, inputs, output) -> None:
@@ -37,11 +38,15 @@ def feature_elements(meta_net: nn.Module, input_size: int = 32) -> int:
         if isinstance(output, torch.Tensor):
             total += output.numel()
 
-    handles = [m.register_forward_hook(count) for m in meta_net.modules() if not list(m.children())]
+    device = next(net.parameters(), torch.empty(0)).device
+    handles = [m.register_forward_hook(count) for m in net.modules() if not list(m.children())]
+    was_training = net.training
     try:
+        net.eval()  # no BatchNorm statistics updated by this look
         with torch.no_grad():
-            meta_net(torch.empty(1, 3, input_size, input_size, device="meta"))
+            net(torch.zeros(1, 3, input_size, input_size, device=device))
     finally:
+        net.train(was_training)
         for handle in handles:
             handle.remove()
     return total
