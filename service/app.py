@@ -8,13 +8,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, FastAPI, Path, Query, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
 from estimators.spaces import get_space, list_spaces
 from estimators.truth import TruthError, parse_table
 from estimators.catalog import ESTIMATORS
-from service import dashboard, jobs, store, studies, supernets
+from service import dashboard, fast_path, jobs, store, studies, supernets
 from service.deps import (
     RedisDep,
     SettingsDep,
@@ -40,7 +40,6 @@ from service.schemas import (
     TrainRequest,
 )
 
-CACHE = Counter("archscore_score_cache_total", "architecture classes answered from the cache or enqueued", ["outcome"])
 TRUTH_NAME_PATTERN = re.compile(TRUTH_NAME)
 
 
@@ -69,18 +68,14 @@ async def post_scores(
     # microseconds per dependency, a measurable share of the cached path (benchmarks/cached_path.py)
     settings = get_settings()
     redis = redis_for(settings)
-    valid = await jobs.validate(body, settings, redis)
-    plan = jobs.plan(valid)
-    answer = await jobs.answer_from_cache(plan, settings, redis)
-    if isinstance(answer, dict):  # every score cached: answered in one Redis round trip
-        CACHE.labels("hit").inc(len(plan.unique))
+    plan, answer = await jobs.plan_and_answer_from_cache(body, settings, redis)
+    if isinstance(answer, dict):  # every score cached (usually answered before routing: service/fast_path.py)
         return JSONResponse(answer)
     send = chunk_sender(await celery_app(settings))  # only here: the cached path needs no broker
     job = await jobs.create_job(plan, answer, settings, redis, send)
-    CACHE.labels("hit").inc(job["cached"])
-    CACHE.labels("miss").inc(sum(job["chunk_sizes"]))
     if wait:
         await jobs.wait_for_job(redis, job, _wait_seconds(wait, settings))
+    valid = plan.request
     stats = None
     if valid.truth:
         stats = select(await rankings(redis, valid.space, valid.protocol_hash, valid.truth), valid.estimators)
@@ -343,7 +338,9 @@ def create_app() -> FastAPI:
     app.include_router(studies.router)
     app.include_router(dashboard.router)
     app.include_router(dashboard.data)
-    app.add_middleware(LimitsAndMetrics)
+    scores_route = next(r for r in v1.routes if r.path == fast_path.PATH)
+    app.add_middleware(fast_path.CachedScoresFastPath, route=scores_route)
+    app.add_middleware(LimitsAndMetrics)  # added last: outermost, so limits and metrics cover the fast path
 
     @app.get("/healthz", summary="The API process is up")
     async def healthz() -> dict:

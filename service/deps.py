@@ -77,17 +77,23 @@ async def average_sender(celery=Depends(celery_app)):
     return send
 
 
+def api_key_problem(given: str | None, settings: Settings) -> tuple[str, str] | None:
+    """Why a request's X-API-Key is refused (message, reason), or None when it is accepted."""
+    if not settings.api_keys:
+        return None
+    if given is None:
+        return "missing API key", "this server requires an API key"
+    if not any(secrets.compare_digest(given.encode(), key.encode()) for key in settings.api_keys):
+        return "invalid API key", "not a valid key"
+    return None
+
+
 async def require_api_key(
     x_api_key: Annotated[str | None, Header(description="required when the server has API keys configured")] = None,
 ) -> None:
-    settings = get_settings()  # directly, not as a dependency: this runs on every /v1 request
-    if not settings.api_keys:
-        return
-    if x_api_key is None:
-        raise ApiError(401, "missing API key", [("X-API-Key", "this server requires an API key")])
-    given = x_api_key.encode()
-    if not any(secrets.compare_digest(given, key.encode()) for key in settings.api_keys):
-        raise ApiError(401, "invalid API key", [("X-API-Key", "not a valid key")])
+    problem = api_key_problem(x_api_key, get_settings())  # settings directly: this runs on every /v1 request
+    if problem:
+        raise ApiError(401, problem[0], [("X-API-Key", problem[1])])
 
 
 SettingsDep = Annotated[Settings, Depends(settings_dep)]

@@ -4,6 +4,7 @@ limit and Prometheus metrics."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 
 from prometheus_client import Counter, Histogram
@@ -64,5 +65,11 @@ class LimitsAndMetrics:
             await self.app(scope, counted_receive, send_with_status)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
-            REQUESTS.labels(scope["method"], route, str(status)).inc()
-            LATENCY.labels(scope["method"], route).observe(time.perf_counter() - started)
+            requests, latency = _series(scope["method"], route, status)
+            requests.inc()
+            latency.observe(time.perf_counter() - started)
+
+
+@functools.lru_cache(maxsize=1024)  # labels() validates and locks on every call: a share of a cached answer
+def _series(method: str, route: str, status: int):
+    return REQUESTS.labels(method, route, str(status)), LATENCY.labels(method, route)
