@@ -19,7 +19,7 @@ from rich.table import Table
 
 from estimators.protocol import Protocol
 from estimators.spaces import DEFAULT_SPACE, EncodingError, get_space, list_spaces
-from estimators.spaces.base import Arch, SearchSpace, decode_text_encoding
+from estimators.spaces.base import SUPERNET, Arch, SearchSpace, decode_text_encoding
 from estimators.truth import TruthError, resolve_truth
 from estimators.zero_shot.manifest import ZERO_SHOT, resolve_estimators
 
@@ -69,15 +69,33 @@ def _protocol(**fields) -> Protocol:
         raise UsageError(f"{PROTOCOL_OPTIONS.get(str(first['loc'][0]), first['loc'][0])}: {first['msg']}") from None
 
 
-def _prepare(space: str, estimators: str, output: Path | None, jobs: int, **protocol_fields):
+def _prepare(space: str, estimators: str, output: Path | None, jobs: int, weights: str | None = None,
+             **protocol_fields):
     """Validate what `score` and `evaluate` share: space, estimators, protocol, output, jobs."""
     sp = _space(space)
     names = _estimators(estimators)
-    protocol = _protocol(**protocol_fields)
+    protocol = _protocol(weights=_weights(sp, weights), **protocol_fields)
     _check_output(output)
     if jobs < 0:
         raise UsageError("--jobs must be 0 (automatic) or more")
     return sp, names, protocol
+
+
+def _weights(space: SearchSpace, ref: str | None) -> str | None:
+    """The sha256 of the checkpoint --weights names (in the service's supernet folder)."""
+    if ref is None:
+        return None
+    from estimators.one_shot.registry import CheckpointError, default_supernet_dir, resolve
+
+    if not space.has(SUPERNET):
+        raise UsageError(f"--weights: search space {space.name} has no supernet to take weights from")
+    try:
+        checkpoint = resolve(default_supernet_dir(), ref)
+    except CheckpointError as exc:
+        raise UsageError(f"--weights: {exc}") from None
+    if (checkpoint["space"] or DEFAULT_SPACE) != space.name:
+        raise UsageError(f"--weights: {ref!r} is a supernet of {checkpoint['space']}, not of {space.name}")
+    return checkpoint["sha256"]
 
 
 def _check_output(path: Path | None) -> None:
@@ -160,7 +178,14 @@ def _run_scoring(archs, space, names, protocol, jobs):
     jobs = jobs or default_jobs(len(archs))
     with _progress() as bar:
         task = bar.add_task("scoring", total=len(archs))
-        return score_many(archs, space.name, names, protocol, jobs, lambda done, total: bar.update(task, completed=done))
+        return score_many(archs, space.name, names, protocol, jobs, lambda done, total: bar.update(task, completed=done),
+                          supernet_dir=_supernet_dir(protocol))
+
+
+def _supernet_dir(protocol: Protocol) -> Path | None:
+    from estimators.one_shot.registry import default_supernet_dir
+
+    return default_supernet_dir() if protocol.weights else None
 
 
 # Options shared by `score` and `evaluate`.
@@ -180,6 +205,9 @@ DataSeedOpt = Annotated[int, typer.Option("--data-seed", help="seed of the choic
 InputsOpt = Annotated[str, typer.Option("--inputs", help="images, shuffled_labels (labels permuted within each "
                                         "batch) or noise (Gaussian images)")]
 JobsOpt = Annotated[int, typer.Option("--jobs", "-j", help="worker processes (0: automatic)")]
+WeightsOpt = Annotated[str | None, typer.Option("--weights", help="a supernet checkpoint (name or sha256 prefix, in "
+                                                "ARCHSCORE_SUPERNET_DIR): each network takes its path's weights "
+                                                "from it instead of a random init")]
 
 
 @app.command()
@@ -228,6 +256,7 @@ def score(
     bn_mode: BnOpt = "train",
     data_seed: DataSeedOpt = 20,
     inputs: InputsOpt = "images",
+    weights: WeightsOpt = None,
     jobs: JobsOpt = 0,
 ) -> None:
     """Score architectures (from --file, stdin, or --sample) with zero-shot estimators."""
@@ -236,7 +265,7 @@ def score(
             raise UsageError(f"--format must be jsonl or csv, not {fmt!r}")
         sp, names, protocol = _prepare(
             space, estimators, output, jobs, dataset=dataset, data_root=data_root, batch_size=batch_size,
-            num_batches=batches, seed=init_seed, bn_mode=bn_mode, data_seed=data_seed, inputs=inputs,
+            num_batches=batches, seed=init_seed, bn_mode=bn_mode, data_seed=data_seed, inputs=inputs, weights=weights,
         )
         archs = _select_archs(sp, file, sample, seed, False if file else deiso, False, False)
         _check_data(protocol)

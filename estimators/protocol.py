@@ -29,6 +29,8 @@ class OneShotSettings(BaseModel):
     num_batches: int = Field(default=5, ge=1, le=VALIDATION_IMAGES)
 
 
+WEIGHTS_DESCRIPTION = ("a supernet checkpoint whose weights each architecture's network takes (its path through the "
+                       "supernet, BN statistics included) instead of the random init of seed; none: random init")
 Inputs = Literal["images", "shuffled_labels", "noise"]
 INPUTS_DESCRIPTION = ("what the fixed batches hold: the dataset's images and labels; the same images with their "
                       "labels shuffled within each batch; or Gaussian noise of the same shape with the same labels")
@@ -52,6 +54,9 @@ class Protocol(BaseModel):
     data_seed: int = Field(default=20, ge=0, le=2**31 - 1, description="chooses the fixed batches")
     inputs: Inputs = Field(default="images", description=INPUTS_DESCRIPTION)
     oneshot: OneShotSettings | None = Field(default=None, description="set when one-shot estimators are asked for")
+    weights: str | None = Field(
+        default=None, pattern="^[0-9a-f]{64}$", description=WEIGHTS_DESCRIPTION + " (sha256 of the checkpoint)"
+    )
 
     @property
     def num_classes(self) -> int:
@@ -63,6 +68,8 @@ class Protocol(BaseModel):
             del fields["oneshot"]
         if fields["inputs"] == "images":  # and those on real images the hashes they had before inputs existed
             del fields["inputs"]
+        if fields["weights"] is None:  # and those on random init the hashes they had before weights existed
+            del fields["weights"]
         return {"v": PROTOCOL_VERSION, **fields}
 
     def hash(self) -> str:

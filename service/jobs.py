@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from estimators.catalog import ESTIMATORS, is_one_shot
 from estimators.datasets import training_images_available
 from estimators.one_shot.registry import CheckpointError, resolve
-from estimators.spaces import get_space
+from estimators.spaces import DEFAULT_SPACE, get_space
 from estimators.spaces.base import SUPERNET, Arch, SearchSpace
 from service import store
 from service.analytic import analytic_names, analytic_scores
@@ -59,13 +59,16 @@ async def validate(request: ScoreRequest, settings: Settings, redis: Redis) -> V
             details.append((f"estimators[{i}]", f"unknown estimator {name!r}"))
         elif is_one_shot(name) and not space.has(SUPERNET):
             details.append((f"estimators[{i}]", f"search space {space.name} has no supernet for one-shot estimators"))
-    supernet_sha256 = None
-    if any(is_one_shot(n) for n in request.estimators):
-        try:
-            checkpoint = await run_in_threadpool(resolve, settings.supernet_path, request.protocol.oneshot.supernet)
-            supernet_sha256 = checkpoint["sha256"]
-        except CheckpointError as exc:
-            details.append(("protocol.oneshot.supernet", str(exc)))
+    supernet_sha256 = weights_sha256 = None
+    if any(is_one_shot(n) for n in request.estimators) and space.has(SUPERNET):
+        supernet_sha256 = await _checkpoint(
+            "protocol.oneshot.supernet", request.protocol.oneshot.supernet, space, settings, details
+        )
+    if request.protocol.weights is not None:
+        if space.has(SUPERNET):
+            weights_sha256 = await _checkpoint("protocol.weights", request.protocol.weights, space, settings, details)
+        else:
+            details.append(("protocol.weights", f"search space {space.name} has no supernet to take weights from"))
     archs: list[Arch] = []
     for i, encoding in enumerate(request.archs):
         try:
@@ -81,17 +84,36 @@ async def validate(request: ScoreRequest, settings: Settings, redis: Redis) -> V
         if any(field.startswith("estimators") for field, _ in details):
             message += f"; available estimators: {', '.join(ESTIMATORS)}"
         raise ApiError(422, message, details)
-    protocol, protocol_hash = _protocol(request.protocol.model_dump_json(), settings.cifar_root, supernet_sha256)
+    protocol, protocol_hash = _protocol(
+        request.protocol.model_dump_json(), settings.cifar_root, supernet_sha256, weights_sha256
+    )
     return ValidRequest(space, archs, list(dict.fromkeys(request.estimators)), protocol, protocol_hash, truth)
 
 
 # Memoised: a search loop sends the same protocol and meets the same architectures again and again, and
 # building the protocol (~40 us) and parsing an encoding (~25 us) are a tenth of a cached answer's CPU.
 @functools.lru_cache(maxsize=1024)
-def _protocol(api_protocol_json: str, data_root: str | None, supernet_sha256: str | None) -> tuple[dict, str]:
+def _protocol(api_protocol_json: str, data_root: str | None, supernet_sha256: str | None,
+              weights_sha256: str | None) -> tuple[dict, str]:
     """The library protocol as a dict (shared between requests: never mutated) and its hash."""
-    protocol = ApiProtocol.model_validate_json(api_protocol_json).to_protocol(data_root, supernet_sha256)
+    protocol = ApiProtocol.model_validate_json(api_protocol_json).to_protocol(data_root, supernet_sha256, weights_sha256)
     return protocol.model_dump(), protocol.hash()
+
+
+async def _checkpoint(field: str, ref: str | None, space: SearchSpace, settings: Settings,
+                      details: list[tuple[str, str]]) -> str | None:
+    """The sha256 of the checkpoint ``ref`` names (default: the newest complete one), which must be a
+    supernet of ``space``; else a detail for ``field`` and None."""
+    try:
+        checkpoint = await run_in_threadpool(resolve, settings.supernet_path, ref)
+    except CheckpointError as exc:
+        details.append((field, str(exc)))
+        return None
+    if (checkpoint["space"] or DEFAULT_SPACE) != space.name:
+        details.append((field, f"checkpoint {checkpoint['name']!r} is a supernet of {checkpoint['space']}, "
+                               f"not of {space.name}"))
+        return None
+    return checkpoint["sha256"]
 
 
 _PARSED_KEPT = 50_000

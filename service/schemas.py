@@ -7,7 +7,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from estimators.catalog import ESTIMATORS
-from estimators.protocol import INPUTS_DESCRIPTION, VALIDATION_IMAGES, Inputs, OneShotSettings, Protocol
+from estimators.protocol import (
+    INPUTS_DESCRIPTION, VALIDATION_IMAGES, WEIGHTS_DESCRIPTION, Inputs, OneShotSettings, Protocol,
+)
 from estimators.spaces import DEFAULT_SPACE
 
 TRUTH_NAME = r"^[A-Za-z0-9_\-]{1,64}$"  # ground-truth column names (built-in and uploaded)
@@ -82,6 +84,11 @@ class ApiProtocol(BaseModel):
     oneshot: ApiOneShot = Field(
         default_factory=ApiOneShot, description="used only when one-shot estimators are asked for"
     )
+    weights: str | None = Field(
+        default=None, min_length=1, max_length=200,
+        description=WEIGHTS_DESCRIPTION + ": a checkpoint name or sha256 (a prefix of at least 8 hex digits; "
+        "GET /v1/supernets) of the request's space",
+    )
 
     @model_validator(mode="after")
     def _bounded_work(self) -> ApiProtocol:
@@ -89,10 +96,13 @@ class ApiProtocol(BaseModel):
             raise ValueError(f"batch_size x num_batches must be at most {MAX_IMAGES_PER_ARCH}")
         return self
 
-    def to_protocol(self, data_root: str | None = None, supernet_sha256: str | None = None) -> Protocol:
-        """The library protocol; one-shot settings only when a checkpoint was resolved for them."""
+    def to_protocol(self, data_root: str | None = None, supernet_sha256: str | None = None,
+                    weights_sha256: str | None = None) -> Protocol:
+        """The library protocol; one-shot settings only when a checkpoint was resolved for them, and the
+        weights' checkpoint by its resolved sha256."""
         oneshot = self.oneshot.to_settings(supernet_sha256) if supernet_sha256 else None
-        return Protocol(data_root=data_root, oneshot=oneshot, **self.model_dump(exclude={"oneshot"}))
+        return Protocol(data_root=data_root, oneshot=oneshot, weights=weights_sha256,
+                        **self.model_dump(exclude={"oneshot", "weights"}))
 
 
 class ScoreRequest(BaseModel):

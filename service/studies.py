@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from redis.asyncio import Redis
 from starlette.concurrency import run_in_threadpool
 
-from estimators.analysis import StudyContext, get_study, list_studies
+from estimators.analysis import StudyContext, StudyInputError, get_study, list_studies
 from estimators.analysis.run import run_study
 from estimators.protocol import Protocol
 from estimators.spaces.base import get_space
@@ -52,7 +52,10 @@ async def post_study(body: StudyRequest, redis: RedisDep, settings: SettingsDep)
     if len(valid.archs) < MIN_ARCHS:
         raise ApiError(422, "too few architectures", [("archs", f"at least {MIN_ARCHS}, got {len(valid.archs)}")])
     options = body.options.model_dump()
-    protocols = study.protocols(Protocol(**valid.protocol), options)
+    try:
+        protocols = study.protocols(Protocol(**valid.protocol), options)
+    except StudyInputError as exc:
+        raise ApiError(422, "the study cannot run on this request", [(exc.field, exc.reason)]) from None
     scoring = []
     for protocol in protocols:
         variant = dataclasses.replace(valid, protocol=protocol.model_dump(), protocol_hash=protocol.hash())

@@ -79,6 +79,51 @@ def test_operation_bias_of_nb201_params_punishes_parameter_free_ops():
 
 
 @pytest.mark.parametrize("space_name", PUBLISHED_SPACES)
+def test_single_op_swaps_are_pairs_one_op_apart(space_name):
+    from estimators.analysis.operation_bias import single_op_swaps
+
+    space = get_space(space_name)
+    archs = space.published_archs()[:300]
+    pairs = single_op_swaps(space, archs)
+    brute = []
+    for i, a in enumerate(archs):
+        for j, b in enumerate(archs):
+            (fa, oa), (fb, ob) = space.op_slots(a), space.op_slots(b)
+            diff = [k for k in range(len(oa)) if fa == fb and len(oa) == len(ob) and oa[k] != ob[k]]
+            if len(diff) == 1 and oa[diff[0]] < ob[diff[0]]:
+                brute.append((i, j, oa[diff[0]], ob[diff[0]]))
+    assert pairs == sorted(brute)
+    if space_name == "nb201":  # every NB201 cell has 24 neighbours one op away: a large sample holds many pairs
+        assert len(pairs) > 10
+        i, j, a, b = pairs[0]
+        assert sorted(space.operation_counts(archs[j]).items()) != sorted(space.operation_counts(archs[i]).items())
+
+
+def test_swap_agreement_follows_the_sign_of_the_changes():
+    from estimators.analysis.operation_bias import swap_agreement
+
+    pairs = [(0, 1, "a", "b"), (0, 2, "a", "c"), (3, 2, "a", "c")]
+    truth = [1.0, 2.0, 3.0, 4.0]
+    scores = {"good": [0.0, 1.0, 5.0, 6.0], "bad": [1.0, 0.0, 0.5, 2.0], "gaps": [None, 1.0, 1.0, 1.0]}
+    out = swap_agreement(pairs, truth, scores, ["good", "bad", "gaps"])
+    assert out["pairs"] == 3
+    assert out["by_swap"]["a->b"] == {"n": 1, "mean_truth_change": 1.0, "agreement": {"good": 1.0, "bad": 0.0,
+                                                                                       "gaps": None}}
+    assert out["by_swap"]["a->c"]["mean_truth_change"] == pytest.approx(0.5)
+    assert out["by_swap"]["a->c"]["agreement"] == {"good": 1.0, "bad": 0.5, "gaps": None}  # gaps: 3->2 is level
+    assert out["agreement"]["good"] == {"share": 1.0, "n": 3} and out["agreement"]["bad"] == {"share": 1 / 3, "n": 3}
+
+
+def test_operation_bias_swaps_on_nb201_published_scores(tmp_path):
+    ctx = published_context("nb201", 1000)
+    result = run_study(get_study("operation_bias"), ctx, tmp_path)["result"]["swaps"]
+    assert result["pairs"] > 50 and result["agreement"]["oracle"]["share"] == 1.0
+    # params grows with every conv that replaces a pool, skip or none: it follows such swaps mostly
+    assert result["by_swap"]["none->nor_conv_3x3"]["agreement"]["params"] > 0.5
+    assert (tmp_path / "operation_swaps.png").read_bytes().startswith(PNG)
+
+
+@pytest.mark.parametrize("space_name", PUBLISHED_SPACES)
 def test_architecture_bias_lists_the_largest_gaps(space_name):
     ctx = published_context(space_name)
     result = get_study("architecture_bias").run(ctx)["estimators"]

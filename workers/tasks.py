@@ -155,12 +155,13 @@ def _score_archs(r: redis.Redis, job_id: str, sp, proto: Protocol, estimators: l
 def _score_one(arch, space: str, names: list[str], proto: Protocol, device: str) -> dict[str, dict]:
     """Cache cells {"value", "reason", "per_batch"} of one architecture for the estimators ``names``."""
     from estimators.zero_shot.engine import score_architecture
-    from workers.supernets import one_shot_scores
+    from workers.supernets import one_shot_scores, supernet
 
     cells = {}
     zero_shot = [n for n in names if not is_one_shot(n)]
     if zero_shot:
-        result = score_architecture(arch, space, zero_shot, proto, device=device)
+        result = score_architecture(arch, space, zero_shot, proto, device=device,
+                                    supernets=lambda sha256: supernet(sha256, device))
         for name in zero_shot:
             value = result.scores[name]
             cells[name] = {"value": value.value, "reason": value.reason, "per_batch": result.per_batch.get(name),

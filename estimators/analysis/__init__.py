@@ -3,8 +3,10 @@
 numbers. Studies over scores and ground truth only are pure; the others ask the context to score
 under other protocols, so the library (CLI) and the service can each supply scores their own way."""
 
-from estimators.analysis.registry import STUDIES, Study, get_study, list_studies, register_study
+from estimators.analysis.registry import STUDIES, Study, StudyInputError, get_study, list_studies, register_study
 from estimators.analysis.context import StudyContext
-from estimators.analysis import architecture_bias, complexity_bias, input_data, operation_bias, variance  # noqa: F401,E402
+from estimators.analysis import (  # noqa: F401,E402 - each registers its study
+    architecture_bias, complexity_bias, input_data, operation_bias, variance, zero_shot_on_supernet,
+)
 
-__all__ = ["STUDIES", "Study", "StudyContext", "get_study", "list_studies", "register_study"]
+__all__ = ["STUDIES", "Study", "StudyInputError", "StudyContext", "get_study", "list_studies", "register_study"]

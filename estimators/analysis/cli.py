@@ -9,9 +9,12 @@ import typer
 
 from estimators.cli import (
     BatchesOpt, BatchOpt, BnOpt, DataSeedOpt, DatasetOpt, DeisoOpt, EstOpt, FileOpt, InitOpt, InputsOpt, JobsOpt, RootOpt,
-    SampleOpt, SeedOpt, SpaceOpt, UsageError, _prepare, _progress, _select_archs, err, fail, out,
+    SampleOpt, SeedOpt, SpaceOpt, UsageError, WeightsOpt, _prepare, _progress, _select_archs, _supernet_dir, err,
+    fail, out,
 )
 from estimators.spaces import DEFAULT_SPACE
+
+CLI_OPTIONS = {"protocol.weights": "--weights"}  # a study's input errors, named as this command's options
 
 
 def study(
@@ -37,11 +40,12 @@ def study(
     bn_mode: BnOpt = "train",
     data_seed: DataSeedOpt = 20,
     inputs: InputsOpt = "images",
+    weights: WeightsOpt = None,
     jobs: JobsOpt = 0,
 ) -> None:
     """Run a study (complexity, operation and architecture bias, variance ...): writes result.json and PNG
     figures to --out."""
-    from estimators.analysis import StudyContext, get_study, list_studies
+    from estimators.analysis import StudyContext, StudyInputError, get_study, list_studies
     from estimators.analysis.run import local_source, run_study
     from estimators.truth import TruthError, resolve_truth
 
@@ -64,7 +68,7 @@ def study(
             raise UsageError(f"--out {out_dir}: exists and is not a folder")
         sp, names, protocol = _prepare(space, estimators, None, jobs, dataset=dataset, data_root=data_root,
                                        batch_size=batch_size, num_batches=batches, seed=init_seed, bn_mode=bn_mode,
-                                       data_seed=data_seed, inputs=inputs)
+                                       data_seed=data_seed, inputs=inputs, weights=weights)
         try:
             if truth is None and not sp.ground_truth_columns:
                 raise UsageError(f"{sp.name} has no built-in ground truth; give --truth path[:column]")
@@ -93,12 +97,15 @@ def study(
             return lambda done, total: bar.update(task, completed=done)
 
         ctx = StudyContext(sp, archs, [gt.get(a) for a in archs], names, protocol,
-                           local_source(sp.name, archs, names, jobs, on_protocol), {"bins": bins, "top": top})
+                           local_source(sp.name, archs, names, jobs, on_protocol, _supernet_dir(protocol)),
+                           {"bins": bins, "top": top})
         results = {}
         for one in chosen:
             folder = out_dir if len(chosen) == 1 else out_dir / one.name
             try:
                 results[one.name] = (folder, run_study(one, ctx, folder, gt.column))
+            except StudyInputError as exc:
+                fail(f"{CLI_OPTIONS.get(exc.field, exc.field)}: {exc.reason}")
             except ValueError as exc:
                 fail(str(exc))
     for study_name, (folder, result) in results.items():

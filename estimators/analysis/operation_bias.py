@@ -1,10 +1,16 @@
 """Operation-level bias (SPEC §6): for each operation, the mean of (estimated rank - true rank), as a
 share of the number of architectures, among architectures holding that operation a given number of
-times. A positive value means the estimator ranks them worse than they are: it is biased against the
-operation at that count."""
+times; and over every pair of the architectures one op swap apart (A with op a, B the same with op b
+in one position), how often the estimator's change from A to B has the sign of the ground truth's.
+
+A positive rank error means the estimator ranks those architectures worse than they are: it is biased
+against the operation at that count. A swap agreement below 0.5 means the estimator moves the wrong
+way, on average, when that op replaces the other."""
 
 from __future__ import annotations
 
+import itertools
+import math
 import statistics
 
 from estimators.analysis.context import estimated_ranks, true_ranks
@@ -29,7 +35,53 @@ def run(ctx) -> dict:
                 groups.setdefault(c.get(op, 0), []).append(err)
             per_op[op] = {str(k): {"mean": statistics.fmean(v), "n": len(v)} for k, v in sorted(groups.items())}
         result["rank_error"][e] = per_op
+    result["swaps"] = swap_agreement(single_op_swaps(ctx.space, ctx.archs), ctx.truth, scores, ctx.estimators)
     return result
+
+
+def single_op_swaps(space, archs) -> list[tuple[int, int, str, str]]:
+    """(i, j, a, b) for every pair of architectures one op swap apart: archs[j] is archs[i] with op a
+    replaced by b in one position; a < b (the swap is named in alphabetical order)."""
+    buckets: dict[tuple, list[tuple[int, str]]] = {}
+    for i, arch in enumerate(archs):
+        frame, ops = space.op_slots(arch)
+        for pos in range(len(ops)):
+            buckets.setdefault((frame, pos, ops[:pos] + ops[pos + 1 :]), []).append((i, ops[pos]))
+    pairs = []
+    for members in buckets.values():
+        for (i, a), (j, b) in itertools.combinations(members, 2):
+            if a != b:
+                pairs.append((i, j, a, b) if a < b else (j, i, b, a))
+    return sorted(pairs)
+
+
+def _defined(x) -> bool:
+    return x is not None and math.isfinite(x)
+
+
+def swap_agreement(pairs, truth: list[float], scores: dict, estimators: list[str]) -> dict:
+    """Per swap a->b: the pairs, the mean change of the ground truth, and per estimator the share of
+    pairs (truth and score both changing) where the score changes with the sign of the truth."""
+    by_swap: dict[str, list[tuple[int, int]]] = {}
+    for i, j, a, b in pairs:
+        by_swap.setdefault(f"{a}->{b}", []).append((i, j))
+    out: dict = {"pairs": len(pairs), "by_swap": {}, "agreement": {}}
+
+    def agreement(members, e) -> tuple[float | None, int]:
+        signs = [(truth[j] - truth[i]) * (scores[e][j] - scores[e][i]) for i, j in members
+                 if _defined(scores[e][i]) and _defined(scores[e][j])]
+        signs = [s for s in signs if s != 0]
+        return (sum(s > 0 for s in signs) / len(signs) if signs else None), len(signs)
+
+    for swap, members in sorted(by_swap.items()):
+        out["by_swap"][swap] = {
+            "n": len(members),
+            "mean_truth_change": statistics.fmean(truth[j] - truth[i] for i, j in members),
+            "agreement": {e: agreement(members, e)[0] for e in estimators},
+        }
+    every = [(i, j) for i, j, _, _ in pairs]
+    out["agreement"] = {e: dict(zip(("share", "n"), agreement(every, e))) for e in estimators}
+    return out
 
 
 def figures(result: dict) -> dict:
@@ -46,6 +98,21 @@ def figures(result: dict) -> dict:
         ax.set_title(f"Operation bias of {e} (above 0: ranked too low)")
         ax.legend(fontsize=7)
         out[f"operation_bias_{e}"] = fig
+    swaps = result.get("swaps", {}).get("by_swap", {})
+    if swaps:
+        names = list(result["rank_error"])
+        fig, ax = new_figure(max(6.0, 0.5 * len(swaps) * len(names) / 2), 4.2)
+        width = 0.8 / len(names)
+        for k, e in enumerate(names):
+            values = [(s["agreement"][e] if s["agreement"][e] is not None else float("nan")) for s in swaps.values()]
+            ax.bar([i + k * width for i in range(len(swaps))], values, width, label=e)
+        ax.set_xticks([i + 0.4 - width / 2 for i in range(len(swaps))],
+                      [f"{k} ({s['n']})" for k, s in swaps.items()], rotation=60, ha="right", fontsize=7)
+        ax.axhline(0.5, color="black", linewidth=0.8)
+        ax.set_ylabel("share of swaps moved the ground truth's way")
+        ax.set_title("Single-op swaps: does the estimator follow the ground truth?")
+        ax.legend(fontsize=7, ncol=2)
+        out["operation_swaps"] = fig
     return out
 
 

@@ -11,6 +11,14 @@ from estimators.protocol import Protocol
 Figures = dict[str, Any]  # figure name -> matplotlib Figure
 
 
+class StudyInputError(ValueError):
+    """The request cannot be studied as given: ``field`` names what to change."""
+
+    def __init__(self, field: str, reason: str):
+        super().__init__(f"{field}: {reason}")
+        self.field, self.reason = field, reason
+
+
 def only_the_protocol(protocol: Protocol, options: dict) -> list[Protocol]:
     return [protocol]
 

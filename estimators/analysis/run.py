@@ -46,12 +46,14 @@ def write_figures(study: Study, numbers: dict, out_dir: Path) -> list[str]:
 def local_source(
     space: str, archs: Sequence[Arch], estimators: list[str], jobs: int,
     on_protocol: Callable[[Protocol], Callable[[int, int], None] | None] = lambda p: None,
+    supernet_dir: Path | None = None,
 ) -> ScoreSource:
-    """Scores computed in this process (or a pool of ``jobs`` processes), one pass per protocol."""
+    """Scores computed in this process (or a pool of ``jobs`` processes), one pass per protocol;
+    ``supernet_dir`` holds the checkpoints protocols name as ``weights``."""
     from estimators.zero_shot.many import score_many
 
     def source(protocol: Protocol) -> dict[str, list[float | None]]:
-        records = score_many(archs, space, estimators, protocol, jobs, on_protocol(protocol))
+        records = score_many(archs, space, estimators, protocol, jobs, on_protocol(protocol), supernet_dir)
         return {e: [r["scores"][e] for r in records] for e in estimators}
 
     return source

@@ -8,6 +8,7 @@ old or the new checkpoint; a reader that catches the two files mid-swap gets a s
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from estimators.one_shot.registry import MANIFEST, OPTIMIZER, WEIGHTS, CheckpointError, sha256_file
+from estimators.one_shot.registry import MANIFEST, OPTIMIZER, WEIGHTS, CheckpointError, folder_of, sha256_file
 from estimators.spaces import DEFAULT_SPACE, get_space
 
 
@@ -55,6 +56,16 @@ def load_checkpoint(folder: Path, device: str = "cpu") -> tuple[torch.nn.Module,
     supernet = get_space(manifest.get("space", DEFAULT_SPACE)).build_supernet(**manifest["network"])
     supernet.load_state_dict(torch.load(folder / WEIGHTS, map_location="cpu", weights_only=True))
     return supernet.to(device), manifest
+
+
+@functools.lru_cache(maxsize=4)
+def checkpoint_by_sha256(root: str, sha256: str) -> tuple[torch.nn.Module, dict]:
+    """(supernet in eval mode, manifest) of the checkpoint under ``root`` with these weights, loaded
+    once per process (the supernet loader of library scoring; workers keep their own cache)."""
+    net, manifest = load_checkpoint(folder_of(Path(root), sha256))
+    if manifest["sha256"] != sha256:
+        raise CheckpointError(f"checkpoint with sha256 {sha256[:16]}… changed while being read")
+    return net.eval(), manifest
 
 
 def _relative_name(folder: Path, out: Path) -> str:

@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from estimators.cli import _progress, err, fail, out
+from estimators.one_shot.registry import default_supernet_dir
 from estimators.ranking import ranking_report
 from estimators.spaces import DEFAULT_SPACE, get_space
 from estimators.truth import TruthError, resolve_truth
 
 app = typer.Typer(help="Train and evaluate weight-sharing supernets (one-shot estimators).", no_args_is_help=True)
 
-# where the service keeps checkpoints (service.settings: SUPERNET_DIR, else DATA_DIR/supernets)
-DEFAULT_DIR = Path(
-    os.environ.get("ARCHSCORE_SUPERNET_DIR") or Path(os.environ.get("ARCHSCORE_DATA_DIR", ".archscore")) / "supernets"
-)
+DEFAULT_DIR = default_supernet_dir()
 
 
 def _is_checkpoint(folder: Path) -> None:

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 WEIGHTS, OPTIMIZER, MANIFEST = "weights.pt", "optimizer.pt", "manifest.json"
+
+
+def default_supernet_dir() -> Path:
+    """Where the command line looks for checkpoints: where the service keeps them
+    (ARCHSCORE_SUPERNET_DIR, else ARCHSCORE_DATA_DIR/supernets, as service.settings)."""
+    return Path(
+        os.environ.get("ARCHSCORE_SUPERNET_DIR") or Path(os.environ.get("ARCHSCORE_DATA_DIR", ".archscore")) / "supernets"
+    )
 
 
 class CheckpointError(ValueError):

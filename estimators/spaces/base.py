@@ -26,7 +26,7 @@ GROUND_TRUTH = "ground_truth"  # ground_truth(column) for the built-in ground_tr
 PUBLISHED = "published_proxies"  # published_proxies(): published scores of the zero-shot estimators
 NETWORK = "network"  # build_network(): the standalone torch network
 SUPERNET = "supernet"  # build_supernet(), trainable(): one-shot estimators
-OPERATIONS = "operations"  # operation_counts(): how often each candidate operation appears (op-level bias)
+OPERATIONS = "operations"  # operation_counts() and op_slots(): the ops an architecture holds (op-level bias)
 CAPABILITIES = (ENUMERATE, ISOMORPHISM, COST, GROUND_TRUTH, PUBLISHED, NETWORK, SUPERNET, OPERATIONS)
 
 
@@ -119,6 +119,11 @@ class SearchSpace(ABC):
 
     def operation_counts(self, arch: Arch) -> dict[str, int]:
         """How many times each candidate operation appears in the architecture (operations that run)."""
+        raise self._missing(OPERATIONS)
+
+    def op_slots(self, arch: Arch) -> tuple[Hashable, tuple[str, ...]]:
+        """(frame, ops): the architecture as a frame (its wiring) and the op in each position of it. Two
+        architectures with the same frame whose ops differ in one position are one single-op swap apart."""
         raise self._missing(OPERATIONS)
 
     def build_network(self, arch: Arch, **config: Any):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -143,6 +143,28 @@ def _memory_refusal(net: nn.Module, protocol: Protocol, device, memory_limit: in
             f"{limit / 2**30:.1f} GiB a scoring process may use here ({memory.MEMORY_LIMIT_ENV}); {advice}")
 
 
+SupernetLoader = Callable[[str], tuple[nn.Module, dict]]
+
+
+def _network(sp, arch, protocol: Protocol, supernets: SupernetLoader | None) -> nn.Module:
+    """The architecture's standalone network: randomly initialised from ``protocol.seed``, or with
+    the weights of its path through the supernet checkpoint ``protocol.weights``."""
+    if protocol.weights is None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(protocol.seed)
+            return sp.build_network(arch, num_classes=protocol.num_classes)
+    if supernets is None:
+        raise ValueError("protocol.weights names a supernet checkpoint; pass supernets= to load it")
+    supernet, manifest = supernets(protocol.weights)
+    network = dict(manifest["network"])
+    if network.pop("num_classes", protocol.num_classes) != protocol.num_classes:
+        raise ValueError(f"the checkpoint's classifier has {manifest['network']['num_classes']} classes, the "
+                         f"protocol's dataset {protocol.num_classes}")
+    net = sp.build_network(arch, num_classes=protocol.num_classes, **network)
+    net.load_state_dict(supernet.standalone_state_dict(arch))
+    return net
+
+
 def score_architecture(
     arch_encoding,
     space: str = DEFAULT_SPACE,
@@ -151,6 +173,7 @@ def score_architecture(
     batches: Sequence[tuple[torch.Tensor, torch.Tensor]] | None = None,
     device: str | torch.device = "cpu",
     memory_limit: int | None = None,
+    supernets: SupernetLoader | None = None,
 ) -> ArchScores:
     """Score one architecture under a protocol: the network is built and initialised from
     ``protocol.seed`` and scored on each fixed batch; per-batch values are kept and the aggregate is
@@ -158,7 +181,10 @@ def score_architecture(
 
     A network whose estimated scoring memory exceeds ``memory_limit`` bytes (default:
     ``memory.memory_limit()``) is not scored: its network-based estimators get a null with a
-    transient reason naming the batch size that would fit."""
+    transient reason naming the batch size that would fit.
+
+    With ``protocol.weights`` the network is built with the checkpoint's network settings and takes
+    its weights from the supernet (RQ4); ``supernets(sha256)`` returns (supernet, manifest)."""
     protocol = protocol or Protocol()
     sp = get_space(space)
     arch = sp.parse(arch_encoding)
@@ -173,10 +199,7 @@ def score_architecture(
             scores[n] = ProxyValue((n_params if n == "params" else n_flops) / 1e6)
     net_names = [n for n in names if n not in cost_names]
     if net_names:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(protocol.seed)
-            net = sp.build_network(arch, num_classes=protocol.num_classes)
-        net = net.to(device)
+        net = _network(sp, arch, protocol, supernets).to(device)
         too_large = _memory_refusal(net, protocol, device, memory_limit)
     if net_names and too_large:
         scores.update({n: ProxyValue(None, too_large, transient=True) for n in net_names})

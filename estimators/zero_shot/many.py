@@ -6,6 +6,7 @@ two threads (small element-wise kernels do not parallelise well), so large runs 
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 from collections.abc import Callable, Sequence
@@ -29,11 +30,18 @@ def result_record(space: str, arch: Arch, scores) -> dict:
     }
 
 
-def _score_one(space: str, arch: Arch, estimators: list[str], protocol_json: str, memory_limit: int) -> dict:
+def _score_one(space: str, arch: Arch, estimators: list[str], protocol_json: str, memory_limit: int,
+               supernet_dir: str | None) -> dict:
     from estimators.zero_shot.engine import score_architecture
 
     protocol = Protocol.model_validate_json(protocol_json)
-    return result_record(space, arch, score_architecture(arch, space, estimators, protocol, memory_limit=memory_limit))
+    supernets = None
+    if supernet_dir is not None:
+        from estimators.one_shot.checkpoints import checkpoint_by_sha256
+
+        supernets = functools.partial(checkpoint_by_sha256, supernet_dir)
+    scores = score_architecture(arch, space, estimators, protocol, memory_limit=memory_limit, supernets=supernets)
+    return result_record(space, arch, scores)
 
 
 def _init_worker(threads: int) -> None:
@@ -53,8 +61,11 @@ def score_many(
     protocol: Protocol,
     jobs: int = 1,
     progress: ProgressCallback | None = None,
+    supernet_dir: str | os.PathLike[str] | None = None,
 ) -> list[dict]:
-    """Records in the order of ``archs``. ``jobs`` > 1 uses that many single-threaded processes."""
+    """Records in the order of ``archs``. ``jobs`` > 1 uses that many single-threaded processes.
+    ``supernet_dir`` holds the checkpoint ``protocol.weights`` names, if any."""
+    supernet_dir = None if supernet_dir is None else str(supernet_dir)
     from estimators.zero_shot.memory import memory_limit
 
     total = len(archs)
@@ -63,13 +74,13 @@ def score_many(
     share = memory_limit() // max(1, jobs)  # the processes of a pool score side by side
     if jobs <= 1:
         for i, arch in enumerate(archs):
-            records[i] = _score_one(space, arch, estimators, protocol_json, share)
+            records[i] = _score_one(space, arch, estimators, protocol_json, share, supernet_dir)
             if progress:
                 progress(i + 1, total)
         return records  # type: ignore[return-value]
     context = multiprocessing.get_context("spawn")  # torch is not fork-safe once its threads started
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(1,)) as pool:
-        futures = {pool.submit(_score_one, space, arch, estimators, protocol_json, share): i
+        futures = {pool.submit(_score_one, space, arch, estimators, protocol_json, share, supernet_dir): i
                    for i, arch in enumerate(archs)}
         for done, future in enumerate(as_completed(futures), start=1):
             records[futures[future]] = future.result()

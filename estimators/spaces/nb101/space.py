@@ -211,6 +211,10 @@ class NB101Space(SearchSpace):
         """The ops of the interior vertices of the pruned cell."""
         return dict(collections.Counter(arch.ops[1:-1]))
 
+    def op_slots(self, arch: Cell) -> tuple[Matrix, tuple[str, ...]]:
+        """The frame is the (pruned) adjacency matrix; the slots the interior vertices."""
+        return arch.matrix, tuple(arch.ops[1:-1])
+
     def canonical_key(self, arch: Cell) -> str:
         return module_hash(arch)
 

@@ -261,6 +261,10 @@ class NB201Space(SearchSpace):
             counts[op] = counts.get(op, 0) + 1
         return counts
 
+    def op_slots(self, arch: Arch) -> tuple[tuple, tuple[str, ...]]:
+        """One fixed frame: the six edges, in string order."""
+        return (), tuple(arch)
+
     def canonical_key(self, arch: Arch) -> str:
         return canonical_key(arch)
 

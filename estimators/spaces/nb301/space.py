@@ -402,6 +402,11 @@ class NB301Space(SearchSpace):
                     counts[op] = counts.get(op, 0) + 1
         return counts
 
+    def op_slots(self, arch: Genotype) -> tuple[tuple, tuple[str, ...]]:
+        """The frame is every node's inputs and the concat lists; the slots the 16 (op, input) pairs' ops."""
+        frame = (tuple(i for _, i in arch.normal), arch.normal_concat, tuple(i for _, i in arch.reduce), arch.reduce_concat)
+        return frame, tuple(op for op, _ in (*arch.normal, *arch.reduce))
+
     def sample(self, n: int, seed: int, deisomorphic: bool = False) -> list[Genotype]:
         """n genotypes with distinct canonical keys, reproducible for a seed."""
         if deisomorphic:
