@@ -29,8 +29,11 @@ class OneShotSettings(BaseModel):
     num_batches: int = Field(default=5, ge=1, le=VALIDATION_IMAGES)
 
 
-WEIGHTS_DESCRIPTION = ("a supernet checkpoint whose weights each architecture's network takes (its path through the "
-                       "supernet, BN statistics included) instead of the random init of seed; none: random init")
+WEIGHTS_DESCRIPTION = ("a supernet checkpoint: each architecture's network is built at the checkpoint's size and, "
+                       "with init supernet, takes the weights of its path through the supernet (BN statistics "
+                       "included) instead of a random init of seed; none: the space's default network, random init")
+INIT_DESCRIPTION = ("with weights: supernet (the path's trained weights) or random (the random init of seed at the "
+                    "checkpoint's size: the like-for-like baseline of RQ4); ignored without weights")
 Inputs = Literal["images", "shuffled_labels", "noise"]
 INPUTS_DESCRIPTION = ("what the fixed batches hold: the dataset's images and labels; the same images with their "
                       "labels shuffled within each batch; or Gaussian noise of the same shape with the same labels")
@@ -57,6 +60,7 @@ class Protocol(BaseModel):
     weights: str | None = Field(
         default=None, pattern="^[0-9a-f]{64}$", description=WEIGHTS_DESCRIPTION + " (sha256 of the checkpoint)"
     )
+    init: Literal["supernet", "random"] = Field(default="supernet", description=INIT_DESCRIPTION)
 
     @property
     def num_classes(self) -> int:
@@ -69,7 +73,7 @@ class Protocol(BaseModel):
         if fields["inputs"] == "images":  # and those on real images the hashes they had before inputs existed
             del fields["inputs"]
         if fields["weights"] is None:  # and those on random init the hashes they had before weights existed
-            del fields["weights"]
+            del fields["weights"], fields["init"]
         return {"v": PROTOCOL_VERSION, **fields}
 
     def hash(self) -> str:

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from estimators.catalog import ESTIMATORS
 from estimators.protocol import (
-    INPUTS_DESCRIPTION, VALIDATION_IMAGES, WEIGHTS_DESCRIPTION, Inputs, OneShotSettings, Protocol,
+    INIT_DESCRIPTION, INPUTS_DESCRIPTION, VALIDATION_IMAGES, WEIGHTS_DESCRIPTION, Inputs, OneShotSettings, Protocol,
 )
 from estimators.spaces import DEFAULT_SPACE
 
@@ -89,6 +89,7 @@ class ApiProtocol(BaseModel):
         description=WEIGHTS_DESCRIPTION + ": a checkpoint name or sha256 (a prefix of at least 8 hex digits; "
         "GET /v1/supernets) of the request's space",
     )
+    init: Literal["supernet", "random"] = Field(default="supernet", description=INIT_DESCRIPTION)
 
     @model_validator(mode="after")
     def _bounded_work(self) -> ApiProtocol:

@@ -1,7 +1,7 @@
 """Zero-shot estimators on supernet weights (SPEC §6, RQ4): each estimator on every architecture's
-randomly initialised network and on the same network holding the weights of its path through a trained
-supernet checkpoint (the protocol's ``weights``); the criteria under each and the rank agreement
-(Kendall tau) between the two."""
+network at the size of a trained supernet checkpoint (the protocol's ``weights``), randomly initialised
+and holding the weights of its path through the supernet; the criteria under each and the rank
+agreement (Kendall tau) between the two."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ INITS = ("random", "supernet")
 def _variants(protocol) -> dict:
     if protocol.weights is None:
         raise StudyInputError("protocol.weights", "name the supernet checkpoint whose weights the networks take")
-    return {"random": protocol.model_copy(update={"weights": None}), "supernet": protocol}
+    return {init: protocol.model_copy(update={"init": init}) for init in INITS}
 
 
 def protocols(protocol, options: dict) -> list:

@@ -147,8 +147,9 @@ SupernetLoader = Callable[[str], tuple[nn.Module, dict]]
 
 
 def _network(sp, arch, protocol: Protocol, supernets: SupernetLoader | None) -> nn.Module:
-    """The architecture's standalone network: randomly initialised from ``protocol.seed``, or with
-    the weights of its path through the supernet checkpoint ``protocol.weights``."""
+    """The architecture's standalone network: the space's default network randomly initialised from
+    ``protocol.seed``; or, with ``protocol.weights``, the network at the checkpoint's size, taking the
+    weights of its path through the supernet (init supernet) or randomly initialised (init random)."""
     if protocol.weights is None:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(protocol.seed)
@@ -160,8 +161,11 @@ def _network(sp, arch, protocol: Protocol, supernets: SupernetLoader | None) -> 
     if network.pop("num_classes", protocol.num_classes) != protocol.num_classes:
         raise ValueError(f"the checkpoint's classifier has {manifest['network']['num_classes']} classes, the "
                          f"protocol's dataset {protocol.num_classes}")
-    net = sp.build_network(arch, num_classes=protocol.num_classes, **network)
-    net.load_state_dict(supernet.standalone_state_dict(arch))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(protocol.seed)
+        net = sp.build_network(arch, num_classes=protocol.num_classes, **network)
+    if protocol.init == "supernet":
+        net.load_state_dict(supernet.standalone_state_dict(arch))
     return net
 
 
