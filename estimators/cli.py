@@ -44,14 +44,19 @@ def _space(name: str) -> SearchSpace:
         raise UsageError(exc.args[0]) from None
 
 
-def _estimators(text: str) -> list[str]:
+def _estimators(text: str, one_shot: bool = False) -> list[str]:
+    """Zero-shot estimator names (and one-shot ones where the command takes them), in the order given."""
+    from estimators.catalog import is_one_shot
+
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
         raise UsageError("--estimators: give estimator names separated by commas, or 'all'")
+    zero_shot = [n for n in names if not (one_shot and is_one_shot(n))]
     try:
-        return resolve_estimators(names)
+        resolved = resolve_estimators(zero_shot) if zero_shot else []
     except KeyError as exc:
         raise UsageError(exc.args[0]) from None
+    return resolved + [n for n in dict.fromkeys(names) if one_shot and is_one_shot(n)]
 
 
 # Protocol field -> the option that sets it
@@ -70,11 +75,19 @@ def _protocol(**fields) -> Protocol:
 
 
 def _prepare(space: str, estimators: str, output: Path | None, jobs: int, weights: str | None = None,
-             **protocol_fields):
-    """Validate what `score` and `evaluate` share: space, estimators, protocol, output, jobs."""
+             one_shot: bool = False, supernet: str | None = None, **protocol_fields):
+    """Validate what `score` and `evaluate` share: space, estimators, protocol, output, jobs. With
+    ``one_shot``, one-shot estimators are taken too, from the checkpoint ``supernet`` (default: the
+    newest complete one)."""
+    from estimators.catalog import is_one_shot
+    from estimators.protocol import OneShotSettings
+
     sp = _space(space)
-    names = _estimators(estimators)
-    protocol = _protocol(weights=_weights(sp, weights), **protocol_fields)
+    names = _estimators(estimators, one_shot)
+    oneshot = None
+    if any(is_one_shot(n) for n in names):
+        oneshot = OneShotSettings(supernet=_checkpoint_sha256(sp, supernet, "--supernet"))
+    protocol = _protocol(weights=_weights(sp, weights), oneshot=oneshot, **protocol_fields)
     _check_output(output)
     if jobs < 0:
         raise UsageError("--jobs must be 0 (automatic) or more")
@@ -83,18 +96,22 @@ def _prepare(space: str, estimators: str, output: Path | None, jobs: int, weight
 
 def _weights(space: SearchSpace, ref: str | None) -> str | None:
     """The sha256 of the checkpoint --weights names (in the service's supernet folder)."""
-    if ref is None:
-        return None
+    return None if ref is None else _checkpoint_sha256(space, ref, "--weights")
+
+
+def _checkpoint_sha256(space: SearchSpace, ref: str | None, option: str) -> str:
+    """The sha256 of the checkpoint ``ref`` names in the service's supernet folder (None: the newest
+    complete one), a supernet of ``space``."""
     from estimators.one_shot.registry import CheckpointError, default_supernet_dir, resolve
 
     if not space.has(SUPERNET):
-        raise UsageError(f"--weights: search space {space.name} has no supernet to take weights from")
+        raise UsageError(f"{option}: search space {space.name} has no supernet to take weights from")
     try:
         checkpoint = resolve(default_supernet_dir(), ref)
     except CheckpointError as exc:
-        raise UsageError(f"--weights: {exc}") from None
+        raise UsageError(f"{option}: {exc}") from None
     if (checkpoint["space"] or DEFAULT_SPACE) != space.name:
-        raise UsageError(f"--weights: {ref!r} is a supernet of {checkpoint['space']}, not of {space.name}")
+        raise UsageError(f"{option}: {checkpoint['name']!r} is a supernet of {checkpoint['space']}, not of {space.name}")
     return checkpoint["sha256"]
 
 
@@ -185,7 +202,7 @@ def _run_scoring(archs, space, names, protocol, jobs):
 def _supernet_dir(protocol: Protocol) -> Path | None:
     from estimators.one_shot.registry import default_supernet_dir
 
-    return default_supernet_dir() if protocol.weights else None
+    return default_supernet_dir() if protocol.weights or protocol.oneshot else None
 
 
 # Options shared by `score` and `evaluate`.

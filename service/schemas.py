@@ -180,6 +180,8 @@ class StudyOptions(BaseModel):
                              description="variance: initialisation seeds")
     batches: list[int] = Field(default=[1, 3, 5], min_length=1, max_length=5,
                                description="variance: numbers of fixed batches averaged (each 1-32)")
+    validation_batches: list[int] = Field(default=[1, 2, 3, 5], min_length=1, max_length=8,
+                                          description="validation_size: numbers of validation batches (each 1-500)")
 
     @field_validator("seeds")
     @classmethod
@@ -193,6 +195,13 @@ class StudyOptions(BaseModel):
     def _batches(cls, v: list[int]) -> list[int]:
         if len(set(v)) != len(v) or any(not 1 <= b <= 32 for b in v):
             raise ValueError("batches must be distinct integers in 1..32")
+        return v
+
+    @field_validator("validation_batches")
+    @classmethod
+    def _validation_batches(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v) or any(not 1 <= b <= VALIDATION_IMAGES for b in v):
+            raise ValueError(f"validation_batches must be distinct integers in 1..{VALIDATION_IMAGES}")
         return v
 
 

@@ -14,7 +14,8 @@ from estimators.cli import (
 )
 from estimators.spaces import DEFAULT_SPACE
 
-CLI_OPTIONS = {"protocol.weights": "--weights"}  # a study's input errors, named as this command's options
+CLI_OPTIONS = {"protocol.weights": "--weights", "protocol.oneshot.supernet": "--supernet",
+               "options.validation_batches": "--validation-batches", "estimators": "--estimators"}  # a study's input errors, named as this command's options
 
 
 def study(
@@ -41,12 +42,18 @@ def study(
     data_seed: DataSeedOpt = 20,
     inputs: InputsOpt = "images",
     weights: WeightsOpt = None,
+    supernet: Annotated[str | None, typer.Option("--supernet", help="checkpoint (name or sha256 prefix, in "
+                                                 "ARCHSCORE_SUPERNET_DIR) for oneshot_acc / oneshot_loss; "
+                                                 "default: the newest complete one")] = None,
+    validation_batches: Annotated[str, typer.Option("--validation-batches", help="validation_size: numbers of "
+                                                    "validation batches, comma-separated")] = "1,2,3,5",
     jobs: JobsOpt = 0,
 ) -> None:
     """Run a study (complexity, operation and architecture bias, variance ...): writes result.json and PNG
     figures to --out."""
     from estimators.analysis import StudyContext, StudyInputError, get_study, list_studies
-    from estimators.analysis.run import local_source, run_study
+    from estimators.analysis.run import local_source, run_study, with_snapshots
+    from estimators.one_shot.registry import default_supernet_dir
     from estimators.truth import TruthError, resolve_truth
 
     if list_them:
@@ -68,7 +75,12 @@ def study(
             raise UsageError(f"--out {out_dir}: exists and is not a folder")
         sp, names, protocol = _prepare(space, estimators, None, jobs, dataset=dataset, data_root=data_root,
                                        batch_size=batch_size, num_batches=batches, seed=init_seed, bn_mode=bn_mode,
-                                       data_seed=data_seed, inputs=inputs, weights=weights)
+                                       data_seed=data_seed, inputs=inputs, weights=weights, one_shot=True,
+                                       supernet=supernet)
+        try:
+            sizes = [int(b) for b in validation_batches.split(",") if b.strip()]
+        except ValueError:
+            raise UsageError("--validation-batches: give whole numbers separated by commas") from None
         try:
             if truth is None and not sp.ground_truth_columns:
                 raise UsageError(f"{sp.name} has no built-in ground truth; give --truth path[:column]")
@@ -93,16 +105,17 @@ def study(
     jobs = jobs or default_jobs(len(archs))
     with _progress() as bar:
         def on_protocol(p):
-            task = bar.add_task(f"scoring (seed {p.seed}, {p.num_batches} batch(es))", total=len(archs))
+            task = bar.add_task(f"scoring under protocol {p.hash()[:8]}", total=len(archs))
             return lambda done, total: bar.update(task, completed=done)
 
+        options = {"bins": bins, "top": top, "validation_batches": sizes}
         ctx = StudyContext(sp, archs, [gt.get(a) for a in archs], names, protocol,
-                           local_source(sp.name, archs, names, jobs, on_protocol, _supernet_dir(protocol)),
-                           {"bins": bins, "top": top})
+                           local_source(sp.name, archs, names, jobs, on_protocol, _supernet_dir(protocol)), options)
         results = {}
         for one in chosen:
             folder = out_dir if len(chosen) == 1 else out_dir / one.name
             try:
+                ctx.options = with_snapshots(one, protocol, options, default_supernet_dir())
                 results[one.name] = (folder, run_study(one, ctx, folder, gt.column))
             except StudyInputError as exc:
                 fail(f"{CLI_OPTIONS.get(exc.field, exc.field)}: {exc.reason}")

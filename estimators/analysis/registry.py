@@ -33,6 +33,9 @@ class Study:
     # the default, the request's protocol only, makes the study a pure function of cached scores
     protocols: Callable[[Protocol, dict], list[Protocol]] = only_the_protocol
     requires: tuple[str, ...] = ()  # capabilities the space must declare (estimators.spaces.base)
+    # the per-epoch snapshots of the protocol's one-shot checkpoint, put in options["snapshots"] by whoever
+    # runs the study (it knows where checkpoints live): [{"epoch", "sha256", "name"}, ...]
+    needs_snapshots: bool = False
 
     def missing_capabilities(self, space) -> list[str]:
         return [c for c in self.requires if not space.has(c)]

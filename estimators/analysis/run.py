@@ -43,6 +43,20 @@ def write_figures(study: Study, numbers: dict, out_dir: Path) -> list[str]:
     return names
 
 
+def with_snapshots(study: Study, protocol: Protocol, options: dict, supernet_dir: Path) -> dict:
+    """``options``, plus the per-epoch snapshots of the protocol's one-shot checkpoint when the study
+    reads them (Study.needs_snapshots)."""
+    if not study.needs_snapshots or protocol.oneshot is None:
+        return options
+    from estimators.analysis.registry import StudyInputError
+    from estimators.one_shot.registry import CheckpointError, snapshots_of
+
+    try:
+        return {**options, "snapshots": snapshots_of(supernet_dir, protocol.oneshot.supernet)}
+    except CheckpointError as exc:
+        raise StudyInputError("protocol.oneshot.supernet", str(exc)) from None
+
+
 def local_source(
     space: str, archs: Sequence[Arch], estimators: list[str], jobs: int,
     on_protocol: Callable[[Protocol], Callable[[int, int], None] | None] = lambda p: None,

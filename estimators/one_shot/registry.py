@@ -102,9 +102,28 @@ def inside(root: Path, relative: str) -> Path:
     return folder
 
 
+SNAPSHOTS = "snapshots"  # per-epoch snapshots a training keeps (TrainConfig.keep_snapshots), inside its folder
+
+
+def snapshots_of(root: Path, sha256: str) -> list[dict]:
+    """The per-epoch snapshots kept beside the checkpoint with this sha256, oldest first: epoch,
+    sha256 and name ("NAME/snapshots/epoch-0003")."""
+    folder = folder_of(root, sha256)
+    found = []
+    for snapshot in sorted((folder / SNAPSHOTS).glob("epoch-*")):
+        manifest = read_manifest(snapshot)
+        if manifest and "sha256" in manifest:
+            found.append({"epoch": manifest.get("epochs"), "sha256": manifest["sha256"],
+                          "name": snapshot.relative_to(Path(root)).as_posix()})
+    return found
+
+
 def folder_of(root: Path, sha256: str) -> Path:
-    """The folder currently holding the checkpoint with this exact sha256."""
+    """The folder currently holding the checkpoint (or kept snapshot) with this exact sha256."""
     for c in list_checkpoints(root):
         if c["sha256"] == sha256:
             return Path(root) / c["name"]
+    for snapshot in Path(root).glob(f"*/{SNAPSHOTS}/epoch-*"):
+        if (read_manifest(snapshot) or {}).get("sha256") == sha256:
+            return snapshot
     raise CheckpointError(f"no supernet checkpoint with sha256 {sha256[:16]}… in {root} (replaced or removed)")

@@ -24,13 +24,12 @@ import torch.nn.functional as F
 from estimators.datasets import fixed_batches, load_dataset
 from estimators.one_shot.checkpoints import load_checkpoint, save_checkpoint
 from estimators.one_shot.evaluation import evaluate_arch
-from estimators.one_shot.registry import MANIFEST, OPTIMIZER, CheckpointError
+from estimators.one_shot.registry import MANIFEST, OPTIMIZER, SNAPSHOTS, CheckpointError
 from estimators.one_shot.samplers import SAMPLERS
 from estimators.one_shot.split import split
 from estimators.spaces import DEFAULT_SPACE, get_space
 from estimators.spaces.base import Arch
 
-SNAPSHOTS = "snapshots"
 VALIDATION_CELLS = 16  # fixed cells whose mean validation loss drives the plateau schedule
 
 

@@ -32,7 +32,8 @@ def result_record(space: str, arch: Arch, scores) -> dict:
 
 def _score_one(space: str, arch: Arch, estimators: list[str], protocol_json: str, memory_limit: int,
                supernet_dir: str | None) -> dict:
-    from estimators.zero_shot.engine import score_architecture
+    from estimators.catalog import is_one_shot
+    from estimators.zero_shot.engine import ArchScores, ProxyValue, score_architecture
 
     protocol = Protocol.model_validate_json(protocol_json)
     supernets = None
@@ -40,8 +41,38 @@ def _score_one(space: str, arch: Arch, estimators: list[str], protocol_json: str
         from estimators.one_shot.checkpoints import checkpoint_by_sha256
 
         supernets = functools.partial(checkpoint_by_sha256, supernet_dir)
-    scores = score_architecture(arch, space, estimators, protocol, memory_limit=memory_limit, supernets=supernets)
+    zero_shot = [n for n in estimators if not is_one_shot(n)]
+    scores = ArchScores(arch, {})
+    if zero_shot:
+        scores = score_architecture(arch, space, zero_shot, protocol, memory_limit=memory_limit, supernets=supernets)
+    if len(zero_shot) < len(estimators):
+        values = _one_shot_scores(arch, protocol, supernet_dir)
+        scores.scores.update({n: ProxyValue(values[n]) for n in estimators if is_one_shot(n)})
+        scores.scores = {n: scores.scores[n] for n in estimators}
     return result_record(space, arch, scores)
+
+
+def _one_shot_scores(arch: Arch, protocol: Protocol, supernet_dir: str | None) -> dict[str, float]:
+    """oneshot_acc and oneshot_loss from the checkpoint ``protocol.oneshot`` names (as a worker takes them)."""
+    from estimators.one_shot.checkpoints import checkpoint_by_sha256
+    from estimators.one_shot.evaluation import score_arch
+
+    settings = protocol.oneshot
+    if settings is None or supernet_dir is None:
+        raise ValueError("one-shot estimators need protocol.oneshot and the folder of its supernet checkpoint")
+    net, _ = checkpoint_by_sha256(supernet_dir, settings.supernet)
+    validation, calibration = _evaluation_batches(supernet_dir, settings)
+    return score_arch(net, arch, validation, settings.bn_mode, settings.post_deiso, calibration)
+
+
+@functools.lru_cache(maxsize=8)
+def _evaluation_batches(supernet_dir: str, settings) -> tuple[list, list | None]:
+    from estimators.one_shot.checkpoints import checkpoint_by_sha256
+    from estimators.one_shot.evaluation import calibration_batches, validation_batches
+
+    _, manifest = checkpoint_by_sha256(supernet_dir, settings.supernet)
+    validation = validation_batches(manifest, settings.batch_size, settings.num_batches)
+    return validation, calibration_batches(manifest) if settings.bn_mode == "recalibrate" else None
 
 
 def _init_worker(threads: int) -> None:

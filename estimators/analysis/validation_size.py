@@ -1,0 +1,60 @@
+"""Validation-set size (SPEC §6): the one-shot estimators' criteria when each score averages the first
+1, 2, 3, 5 ... fixed batches of the checkpoint's validation split, and the rank agreement (Kendall tau)
+of each size's scores with the largest size's. Zero-shot estimators do not depend on it: leave them out."""
+
+from __future__ import annotations
+
+from estimators.analysis.registry import Study, StudyInputError, register_study
+from estimators.analysis.variance import agreement
+from estimators.catalog import is_one_shot
+from estimators.protocol import VALIDATION_IMAGES
+from estimators.ranking import kendall_tau
+
+SIZES = (1, 2, 3, 5)
+
+
+def _variants(protocol, options: dict) -> dict:
+    if protocol.oneshot is None:
+        raise StudyInputError("estimators", "a one-shot study: ask for oneshot_acc or oneshot_loss")
+    sizes = sorted(set(options.get("validation_batches") or SIZES))
+    too_many = [b for b in sizes if b * protocol.oneshot.batch_size > VALIDATION_IMAGES]
+    if too_many:
+        raise StudyInputError("options.validation_batches", f"{too_many[0]} batches of {protocol.oneshot.batch_size} "
+                              f"exceed the {VALIDATION_IMAGES} images of the validation split")
+    return {b: protocol.model_copy(update={"oneshot": protocol.oneshot.model_copy(update={"num_batches": b})})
+            for b in sizes}
+
+
+def protocols(protocol, options: dict) -> list:
+    return list(_variants(protocol, options).values())
+
+
+def run(ctx) -> dict:
+    variants = _variants(ctx.protocol, ctx.options)
+    scores = {b: ctx.scores(p) for b, p in variants.items()}
+    largest = max(variants)
+    result = {"validation_batches": list(variants), "batch_size": ctx.protocol.oneshot.batch_size, "estimators": {}}
+    for e in (e for e in ctx.estimators if is_one_shot(e)):
+        result["estimators"][e] = {
+            "kendall_tau": {str(b): kendall_tau(scores[b][e], ctx.truth) for b in variants},
+            "agreement_with_largest": {str(b): agreement(scores[b][e], scores[largest][e]) for b in variants},
+        }
+    return result
+
+
+def figures(result: dict) -> dict:
+    from estimators.analysis.plots import new_figure
+
+    fig, ax = new_figure()
+    for e, numbers in result["estimators"].items():
+        sizes = [int(b) * result["batch_size"] for b in numbers["kendall_tau"]]
+        ax.plot(sizes, list(numbers["kendall_tau"].values()), marker="o", label=f"{e}: Kendall tau")
+        ax.plot(sizes, list(numbers["agreement_with_largest"].values()), marker="x", linestyle="--",
+                label=f"{e}: agreement with the largest")
+    ax.set_xlabel("validation images per score")
+    ax.set_title("One-shot estimators against the validation-set size")
+    ax.legend(fontsize=7)
+    return {"validation_size": fig}
+
+
+register_study(Study("validation_size", __doc__.split("\n\n")[0].replace("\n", " "), run, figures, protocols))

@@ -1,0 +1,110 @@
+"""The one-shot studies -- validation_size and training_length (from the snapshots a training kept) --
+from the command line and over HTTP (real Redis and Celery worker), with the same numbers both ways."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from estimators.one_shot.registry import snapshots_of
+from estimators.one_shot.training import TrainConfig, train
+from estimators.spaces import get_space
+from service.cli import app
+from test_service import error_fields
+from test_studies_api import _same
+
+SP = get_space("nb201")
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """A tiny NB201 supernet trained 3 epochs, every epoch's snapshot kept."""
+    root = tmp_path_factory.mktemp("supernets")
+    manifest = train(TrainConfig(C=4, N=1, epochs=3, steps_per_epoch=2, batch_size=32, seed=5, keep_snapshots=3),
+                     root / "tiny")
+    return root, manifest
+
+
+def archs() -> list[str]:
+    # class representatives: the service scores one architecture per isomorphism class
+    return [SP.to_string(a) for a in dict.fromkeys(SP.representative(a) for a in SP.sample(10, seed=41))]
+
+
+def cli_study(study: str, root, tmp_path, monkeypatch, *extra) -> dict:
+    monkeypatch.setenv("ARCHSCORE_SUPERNET_DIR", str(root))
+    (tmp_path / "archs.txt").write_text("\n".join(archs()))
+    out = tmp_path / study
+    result = runner.invoke(app, ["study", study, "-f", str(tmp_path / "archs.txt"), "-e", "oneshot_acc,oneshot_loss",
+                                 "--supernet", "tiny", "--out", str(out), *extra])
+    assert result.exit_code == 0, result.output
+    return json.loads((out / "result.json").read_text())
+
+
+def test_snapshots_are_found_by_checkpoint_and_by_sha256(checkpoint):
+    from estimators.one_shot.registry import folder_of
+
+    root, manifest = checkpoint
+    snapshots = snapshots_of(root, manifest["sha256"])
+    assert [s["epoch"] for s in snapshots] == [1, 2, 3]
+    assert snapshots[-1]["sha256"] == manifest["sha256"]  # the last epoch's snapshot is the checkpoint
+    assert folder_of(root, snapshots[0]["sha256"]) == root / snapshots[0]["name"]
+
+
+def test_training_length_from_the_command_line_and_over_http(checkpoint, tmp_path, monkeypatch, client, settings_env,
+                                                              celery_worker):
+    root, manifest = checkpoint
+    written = cli_study("training_length", root, tmp_path, monkeypatch)
+    result = written["result"]
+    assert result["epochs"] == [1, 2, 3]
+    assert list(result["snapshots"].values()) == [s["sha256"] for s in snapshots_of(root, manifest["sha256"])]
+    acc = result["estimators"]["oneshot_acc"]
+    assert set(acc["kendall_tau"]) == {"1", "2", "3"} and set(acc["stability"]) == {"1-2", "2-3"}
+    assert (tmp_path / "training_length" / "training_length.png").is_file()
+
+    settings_env(supernet_dir=str(root))
+    body = {"study": "training_length", "space": "nb201", "archs": archs(), "truth": "cifar10_test",
+            "estimators": ["oneshot_acc", "oneshot_loss"], "protocol": {"oneshot": {"supernet": "tiny"}}}
+    resp = client.post("/v1/studies", json=body)
+    assert resp.status_code == 202, resp.text
+    assert len(resp.json()["jobs"]) == 3  # one scoring job per kept epoch
+    done = client.get(f"/v1/studies/{resp.json()['study_id']}?wait=120").json()
+    assert done["status"] == "done", done
+    assert _same(done["result"]["result"], result)
+
+
+def test_validation_size_from_the_command_line_and_over_http(checkpoint, tmp_path, monkeypatch, client, settings_env,
+                                                              celery_worker):
+    root, _ = checkpoint
+    result = cli_study("validation_size", root, tmp_path, monkeypatch, "--validation-batches", "1,3")["result"]
+    assert result["validation_batches"] == [1, 3] and result["batch_size"] == 100
+    loss = result["estimators"]["oneshot_loss"]
+    assert loss["agreement_with_largest"]["3"] == pytest.approx(1.0)
+    assert set(loss["kendall_tau"]) == {"1", "3"}
+
+    settings_env(supernet_dir=str(root))
+    body = {"study": "validation_size", "space": "nb201", "archs": archs(), "truth": "cifar10_test",
+            "estimators": ["oneshot_acc", "oneshot_loss"], "protocol": {"oneshot": {"supernet": "tiny"}},
+            "options": {"validation_batches": [1, 3]}}
+    done = client.get(f"/v1/studies/{client.post('/v1/studies', json=body).json()['study_id']}?wait=120").json()
+    assert done["status"] == "done", done
+    assert _same(done["result"]["result"], result)
+
+
+@pytest.mark.usefixtures("celery_worker")
+def test_one_shot_studies_refuse_what_they_cannot_run(checkpoint, client, settings_env, tmp_path):
+    root, _ = checkpoint
+    settings_env(supernet_dir=str(root))
+    base = {"space": "nb201", "archs": archs()[:5], "truth": "cifar10_test"}
+    zero_shot = client.post("/v1/studies", json={**base, "study": "validation_size", "estimators": ["synflow"]})
+    assert "ask for oneshot_acc or oneshot_loss" in error_fields(zero_shot, 422)["estimators"]
+    too_big = client.post("/v1/studies", json={**base, "study": "validation_size", "estimators": ["oneshot_acc"],
+                                               "options": {"validation_batches": [6]}})
+    assert "exceed the 500 images" in error_fields(too_big, 422)["options.validation_batches"]
+    # a checkpoint trained without keep_snapshots
+    train(TrainConfig(C=4, N=1, epochs=1, steps_per_epoch=1, batch_size=32), root / "plain")
+    plain = client.post("/v1/studies", json={**base, "study": "training_length", "estimators": ["oneshot_acc"],
+                                             "protocol": {"oneshot": {"supernet": "plain"}}})
+    assert "kept no per-epoch snapshots" in error_fields(plain, 422)["protocol.oneshot.supernet"]
