@@ -569,6 +569,8 @@ def test_protocol_hash_stable_for_equal_protocols():
         {"data_seed": 3},
         {"oneshot": {"supernet": "a" * 64}},
         {"inputs": "noise"},
+        {"weights": "b" * 64},
+        {"init": "random", "weights": "b" * 64},  # init alone means nothing: tests/test_weights.py
     ],
     ids=lambda c: next(iter(c)),
 )
@@ -579,7 +581,8 @@ def test_protocol_hash_changes_with_every_field(change):
     assert changed.hash() != base.hash()
     # covered: every field of the model is exercised by this parametrisation
     assert set(Protocol.model_fields) == {
-        "dataset", "data_root", "batch_size", "num_batches", "seed", "bn_mode", "data_seed", "oneshot", "inputs"
+        "dataset", "data_root", "batch_size", "num_batches", "seed", "bn_mode", "data_seed", "oneshot", "inputs",
+        "weights", "init",
     }
 
 

@@ -14,8 +14,9 @@ from estimators.cli import (
 )
 from estimators.spaces import DEFAULT_SPACE
 
+# the fields a study's input errors name, as this command's options
 CLI_OPTIONS = {"protocol.weights": "--weights", "protocol.oneshot.supernet": "--supernet",
-               "options.validation_batches": "--validation-batches", "estimators": "--estimators"}  # a study's input errors, named as this command's options
+               "options.validation_batches": "--validation-batches", "estimators": "--estimators"}
 
 
 def study(

@@ -17,6 +17,8 @@ def _variants(protocol, options: dict) -> dict:
     if protocol.oneshot is None:
         raise StudyInputError("estimators", "a one-shot study: ask for oneshot_acc or oneshot_loss")
     sizes = sorted(set(options.get("validation_batches") or SIZES))
+    if sizes[0] < 1:
+        raise StudyInputError("options.validation_batches", "numbers of batches must be 1 or more")
     too_many = [b for b in sizes if b * protocol.oneshot.batch_size > VALIDATION_IMAGES]
     if too_many:
         raise StudyInputError("options.validation_batches", f"{too_many[0]} batches of {protocol.oneshot.batch_size} "
