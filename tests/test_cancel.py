@@ -54,9 +54,10 @@ def test_cancel_a_training_frees_its_name_at_once(client, supernet_dir):  # noqa
     second = client.post("/v1/supernets", json=body)  # free at once, not after a lock timeout
     assert second.status_code == 202, second.text
     assert client.delete(f"/v1/jobs/{second.json()['job_id']}").json()["status"] == "cancelled"
-    # the worker stopped training: it is free for scoring again within seconds
+    # the worker stopped training: it is free for scoring again soon (a training left running would hold it for
+    # hours; the bound is loose because a loaded CI machine takes a while to load the scoring data)
     started = time.monotonic()
-    quick = client.post("/v1/scores", params={"wait": 30}, json=request(cells(1, seed=54), ["snip"], seed=154)).json()
-    assert quick["status"] == "done" and time.monotonic() - started < 15
+    quick = client.post("/v1/scores", params={"wait": 60}, json=request(cells(1, seed=54), ["snip"], seed=154)).json()
+    assert quick["status"] == "done" and time.monotonic() - started < 60
     assert client.get(f"/v1/jobs/{first_id}").json()["status"] == "cancelled"
     assert not (supernet_dir / "long" / "manifest.json").exists()
