@@ -96,6 +96,9 @@ def _prepare(space: str, estimators: str, output: Path | None, jobs: int, weight
 
 def _weights(space: SearchSpace, ref: str | None) -> str | None:
     """The sha256 of the checkpoint --weights names (in the service's supernet folder)."""
+    if ref is not None and not space.supernet_transfers_weights:
+        raise UsageError(f"--weights: search space {space.name} has no supernet whose weights its standalone "
+                         "networks can take")
     return None if ref is None else _checkpoint_sha256(space, ref, "--weights")
 
 
@@ -105,7 +108,7 @@ def _checkpoint_sha256(space: SearchSpace, ref: str | None, option: str) -> str:
     from estimators.one_shot.registry import CheckpointError, default_supernet_dir, resolve
 
     if not space.has(SUPERNET):
-        raise UsageError(f"{option}: search space {space.name} has no supernet to take weights from")
+        raise UsageError(f"{option}: search space {space.name} has no supernet")
     try:
         checkpoint = resolve(default_supernet_dir(), ref)
     except CheckpointError as exc:

@@ -65,10 +65,11 @@ async def validate(request: ScoreRequest, settings: Settings, redis: Redis) -> V
             "protocol.oneshot.supernet", request.protocol.oneshot.supernet, space, settings, details
         )
     if request.protocol.weights is not None:
-        if space.has(SUPERNET):
+        if space.has(SUPERNET) and space.supernet_transfers_weights:
             weights_sha256 = await _checkpoint("protocol.weights", request.protocol.weights, space, settings, details)
         else:
-            details.append(("protocol.weights", f"search space {space.name} has no supernet to take weights from"))
+            details.append(("protocol.weights", f"search space {space.name} has no supernet whose weights its "
+                                                "standalone networks can take"))
     archs: list[Arch] = []
     for i, encoding in enumerate(request.archs):
         try:

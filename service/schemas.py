@@ -269,14 +269,23 @@ SUPERNET_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 
 
 class TrainRequest(BaseModel):
-    """Train an NB201 supernet on the server's training data (the embedded CIFAR-10 subset)."""
+    """Train a supernet of a search space on the server's training data (the embedded CIFAR-10 subset)."""
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"name": "uniform-30", "sampler": "uniform", "epochs": 30}]},
+        json_schema_extra={"examples": [
+            {"name": "uniform-30", "sampler": "uniform", "epochs": 30},
+            {"name": "nb301-small", "space": "nb301", "network": {"C": 8, "layers": 5}, "epochs": 10},
+        ]},
     )
 
     name: str = Field(pattern=SUPERNET_NAME, description="checkpoint name (its folder under the supernet directory)")
+    space: str = Field(default=DEFAULT_SPACE, description="search space (GET /v1/spaces: those listing 'supernet')")
+    network: dict[str, int] = Field(
+        default_factory=dict, max_length=16,
+        description="the space's supernet settings over its defaults (GET /v1/spaces: supernet_network); "
+        "when resuming, omitted settings are the checkpoint's",
+    )
     sampler: Literal["uniform", "deiso", "fair"] = "uniform"
     epochs: int = Field(default=30, ge=1, le=2000, description="total epochs (with resume: continue up to this)")
     archs_per_step: int = Field(default=1, ge=1, le=32, description="S architectures per step")
@@ -285,15 +294,13 @@ class TrainRequest(BaseModel):
     patience: int = Field(default=3, ge=0, le=1000, description="epochs without improvement before the LR halves")
     augment: bool = Field(default=True, description="random crops and horizontal flips")
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
-    channels: int = Field(default=16, ge=1, le=128, description="C of the network")
-    cells: int = Field(default=5, ge=1, le=20, description="N cells per stage")
     steps_per_epoch: int | None = Field(default=None, ge=1, le=1_000_000, description="default: one pass")
     keep_snapshots: int = Field(default=0, ge=0, le=50, description="also keep the weights of the last K epochs")
     resume: bool = Field(default=False, description="continue the checkpoint of this name")
 
     def train_config(self) -> dict:
-        fields = self.model_dump(exclude={"name", "resume", "channels", "cells"})
-        return {**fields, "C": self.channels, "N": self.cells}
+        """The worker's TrainConfig fields."""
+        return self.model_dump(exclude={"name", "resume"})
 
 
 class AverageRequest(BaseModel):

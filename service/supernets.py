@@ -12,6 +12,8 @@ from redis.asyncio import Redis
 from starlette.concurrency import run_in_threadpool
 
 from estimators.one_shot.registry import CheckpointError, list_checkpoints, read_manifest, resolve
+from estimators.spaces import DEFAULT_SPACE, get_space
+from estimators.spaces.base import ISOMORPHISM, SUPERNET, NetworkConfigError
 from service import store
 from service.errors import ApiError
 from service.schemas import AverageRequest, TrainRequest
@@ -22,10 +24,31 @@ async def list_supernets(settings: Settings) -> list[dict]:
     return await run_in_threadpool(list_checkpoints, settings.supernet_path)
 
 
+def _check_space(body: TrainRequest) -> None:
+    """The space has a supernet and takes the network settings (422 naming the setting)."""
+    try:
+        space = get_space(body.space)
+    except KeyError as exc:
+        raise ApiError(422, "unknown search space", [("space", exc.args[0])]) from None
+    if not space.has(SUPERNET):
+        raise ApiError(422, "no supernet", [("space", f"search space {space.name} has no supernet")])
+    try:
+        space.supernet_config(body.network)
+    except NetworkConfigError as exc:
+        raise ApiError(422, "invalid network settings", [(f"network.{exc.field}", exc.reason)]) from None
+    if body.sampler == "deiso" and not space.has(ISOMORPHISM):
+        raise ApiError(422, "invalid sampler", [("sampler", f"search space {space.name} has no isomorphism classes "
+                                                            "to sample uniformly over; use uniform or fair")])
+
+
 async def start_training(body: TrainRequest, settings: Settings, redis: Redis, send_training) -> dict:
-    """Check the name, lock it for this job, store the job and enqueue the training."""
+    """Check the space, its network settings and the name, lock the name for this job, store the job
+    and enqueue the training."""
+    _check_space(body)
     folder = settings.supernet_path / body.name
     manifest = await run_in_threadpool(read_manifest, folder)
+    if manifest is not None and body.resume and manifest.get("space", DEFAULT_SPACE) != get_space(body.space).name:
+        raise ApiError(422, "another space", [("space", f"{body.name!r} is a supernet of {manifest.get('space')}")])
     if manifest is not None and not body.resume:
         raise ApiError(409, f"a checkpoint named {body.name!r} exists",
                        [("name", "choose another name, or set resume to continue training it")])

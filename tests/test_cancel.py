@@ -43,7 +43,7 @@ def test_cancel_a_scoring_job_stops_its_queued_chunks(client, r, settings_env):
 
 
 def test_cancel_a_training_frees_its_name_at_once(client, supernet_dir):  # noqa: F811
-    body = {"name": "long", "channels": 4, "cells": 1, "epochs": 50, "steps_per_epoch": 100_000, "batch_size": 32}
+    body = {"name": "long", "network": {"C": 4, "N": 1}, "epochs": 50, "steps_per_epoch": 100_000, "batch_size": 32}
     first = client.post("/v1/supernets", json=body)
     assert first.status_code == 202, first.text
     first_id = first.json()["job_id"]

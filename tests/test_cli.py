@@ -113,7 +113,7 @@ def test_evaluate_prints_the_table_and_matches_published_ranking_for_exact_proxi
 def test_supernet_train_resume_eval_average_and_list_from_the_command_line(tmp_path):
     root = tmp_path / "supernets"
     out = root / "sn"
-    args = ("supernet", "train", "--out", str(out), "--channels", "4", "--cells", "1", "--batch-size", "100")
+    args = ("supernet", "train", "--out", str(out), "--network", "C=4", "--network", "N=1", "--batch-size", "100")
     first = run(*args, "--epochs", "1")
     assert first.exit_code == 0, first.output
     assert json.loads((out / "manifest.json").read_text())["epochs"] == 1

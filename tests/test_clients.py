@@ -235,7 +235,7 @@ def test_client_trains_supernets_and_the_running_worker_serves_each_new_one(clie
     from estimators.one_shot.checkpoints import load_checkpoint
     from estimators.one_shot.evaluation import score_arch, validation_batches
 
-    tiny = {"channels": 4, "cells": 1, "epochs": 1, "steps_per_epoch": 2, "batch_size": 32}
+    tiny = {"network": {"C": 4, "N": 1}, "epochs": 1, "steps_per_epoch": 2, "batch_size": 32}
     archs = ["|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|avg_pool_3x3~0|none~1|nor_conv_3x3~2|", 4321]
     pid = live["worker"].pid
     for name, seed in (("live-a", 0), ("live-b", 1)):

@@ -21,7 +21,7 @@ from service import store
 pytestmark = pytest.mark.usefixtures("celery_worker")
 
 SP = get_space("nb201")
-TINY = {"channels": 4, "cells": 1, "epochs": 1, "steps_per_epoch": 3, "batch_size": 64}
+TINY = {"network": {"C": 4, "N": 1}, "epochs": 1, "steps_per_epoch": 3, "batch_size": 64}
 
 
 @pytest.fixture(scope="module")

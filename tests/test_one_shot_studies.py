@@ -23,7 +23,7 @@ runner = CliRunner()
 def checkpoint(tmp_path_factory):
     """A tiny NB201 supernet trained 3 epochs, every epoch's snapshot kept."""
     root = tmp_path_factory.mktemp("supernets")
-    manifest = train(TrainConfig(C=4, N=1, epochs=3, steps_per_epoch=2, batch_size=32, seed=5, keep_snapshots=3),
+    manifest = train(TrainConfig(network={"C": 4, "N": 1}, epochs=3, steps_per_epoch=2, batch_size=32, seed=5, keep_snapshots=3),
                      root / "tiny")
     return root, manifest
 
@@ -104,7 +104,7 @@ def test_one_shot_studies_refuse_what_they_cannot_run(checkpoint, client, settin
                                                "options": {"validation_batches": [6]}})
     assert "exceed the 500 images" in error_fields(too_big, 422)["options.validation_batches"]
     # a checkpoint trained without keep_snapshots
-    train(TrainConfig(C=4, N=1, epochs=1, steps_per_epoch=1, batch_size=32), root / "plain")
+    train(TrainConfig(network={"C": 4, "N": 1}, epochs=1, steps_per_epoch=1, batch_size=32), root / "plain")
     plain = client.post("/v1/studies", json={**base, "study": "training_length", "estimators": ["oneshot_acc"],
                                              "protocol": {"oneshot": {"supernet": "plain"}}})
     assert "kept no per-epoch snapshots" in error_fields(plain, 422)["protocol.oneshot.supernet"]

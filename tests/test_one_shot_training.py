@@ -28,7 +28,7 @@ from estimators.spaces.nb201 import OPS, canonical_key, has_conv_path, isomorphi
 NB201 = get_space("nb201")
 live_form = NB201.supernet_path
 
-TINY = dict(C=4, N=1, batch_size=100, epochs=1, steps_per_epoch=6)
+TINY = dict(network={"C": 4, "N": 1}, batch_size=100, epochs=1, steps_per_epoch=6)
 
 
 def test_every_sampler_resamples_cells_without_a_conv_path():

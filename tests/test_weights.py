@@ -30,7 +30,7 @@ runner = CliRunner()
 def checkpoint(tmp_path_factory):
     """A tiny NB201 supernet (C=4, N=1, 4 steps) in a folder of its own, as the service keeps them."""
     root = tmp_path_factory.mktemp("supernets")
-    manifest = train(TrainConfig(C=4, N=1, epochs=1, steps_per_epoch=4, batch_size=32, seed=3), root / "tiny")
+    manifest = train(TrainConfig(network={"C": 4, "N": 1}, epochs=1, steps_per_epoch=4, batch_size=32, seed=3), root / "tiny")
     return root, manifest
 
 
@@ -159,7 +159,8 @@ def test_weights_that_cannot_be_used_are_422(client, served_checkpoint):
     assert "no supernet checkpoint 'nope'" in error_fields(missing, 422)["protocol.weights"]
     nb101 = client.post("/v1/scores", json={**base, "space": "nb101", "archs": ["4a0ab8bbe2441a002e07b0f445ec2d63"],
                                             "protocol": {"weights": "tiny"}})
-    assert error_fields(nb101, 422)["protocol.weights"] == "search space nb101 has no supernet to take weights from"
+    assert error_fields(nb101, 422)["protocol.weights"] == (
+        "search space nb101 has no supernet whose weights its standalone networks can take")
     study = client.post("/v1/studies", json={**base, "study": "zero_shot_on_supernet", "truth": "cifar10_test",
                                              "archs": [SP.to_string(a) for a in SP.sample(4, seed=2)]})
     assert "name the supernet checkpoint" in error_fields(study, 422)["protocol.weights"]

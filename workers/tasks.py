@@ -169,8 +169,13 @@ def _score_one(arch, space: str, names: list[str], proto: Protocol, device: str)
     if len(zero_shot) < len(names):
         if proto.oneshot is None:
             raise ValueError("one-shot estimators need protocol.oneshot")
-        values = one_shot_scores(arch, proto.oneshot, device)
+        from estimators.one_shot.evaluation import NotCovered
+
+        try:
+            values, reason = one_shot_scores(arch, proto.oneshot, device), None
+        except NotCovered as exc:
+            values, reason = {}, str(exc)
         for name in names:
             if is_one_shot(name):
-                cells[name] = {"value": values[name], "reason": None, "per_batch": None, "transient": False}
+                cells[name] = {"value": values.get(name), "reason": reason, "per_batch": None, "transient": False}
     return cells

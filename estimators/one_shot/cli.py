@@ -35,8 +35,9 @@ def train(
     lr: Annotated[float, typer.Option()] = 0.05,
     patience: Annotated[int, typer.Option(help="epochs without improvement before the LR is halved")] = 3,
     augment: Annotated[bool, typer.Option("--augment/--no-augment", help="random crops and flips")] = True,
-    channels: Annotated[int, typer.Option("--channels", help="C of the network")] = 16,
-    cells: Annotated[int, typer.Option("--cells", help="N cells per stage")] = 5,
+    space: Annotated[str, typer.Option(help="search space (those with a supernet: archscore spaces)")] = DEFAULT_SPACE,
+    network: Annotated[list[str] | None, typer.Option("--network", help="a supernet setting KEY=VALUE over the "
+                                                      "space's defaults, e.g. --network C=8 (repeatable)")] = None,
     seed: Annotated[int, typer.Option()] = 0,
     data_root: Annotated[str | None, typer.Option("--data-root", help="full CIFAR-10 python batches")] = None,
     device: Annotated[str, typer.Option(help="auto (cuda when available), cpu or cuda")] = "auto",
@@ -44,7 +45,7 @@ def train(
                                                 "OUT/snapshots/ (to average them: archscore supernet average)")] = 0,
     resume: Annotated[bool, typer.Option("--resume", help="continue from the checkpoint in --out")] = False,
 ) -> None:
-    """Train an NB201 supernet on the embedded CIFAR-10 subset (or --data-root) and write a checkpoint."""
+    """Train a supernet of a search space on the embedded CIFAR-10 subset (or --data-root) and write a checkpoint."""
     from estimators.one_shot.registry import CheckpointError
     from estimators.one_shot.samplers import SAMPLERS
     from estimators.one_shot.training import TrainConfig
@@ -53,8 +54,9 @@ def train(
 
     if sampler not in SAMPLERS:
         fail(f"--sampler: unknown sampler {sampler!r}; available: {', '.join(SAMPLERS)}")
-    if min(archs_per_step, epochs, batch_size, channels, cells) < 1 or lr <= 0 or min(patience, keep_snapshots) < 0:
-        fail("--archs-per-step, --epochs, --batch-size, --channels, --cells and --lr must be positive")
+    if min(archs_per_step, epochs, batch_size) < 1 or lr <= 0 or min(patience, keep_snapshots) < 0:
+        fail("--archs-per-step, --epochs, --batch-size and --lr must be positive")
+    settings = _network_settings(space, network or [])
     if device not in ("auto", "cpu", "cuda"):
         fail("--device must be auto, cpu or cuda")
     try:
@@ -63,7 +65,7 @@ def train(
         fail(str(exc))
     config = TrainConfig(sampler=sampler, archs_per_step=archs_per_step, epochs=epochs, batch_size=batch_size,
                          lr=lr, patience=patience, augment=augment, seed=seed, data_root=data_root,
-                         C=channels, N=cells, keep_snapshots=keep_snapshots)
+                         space=get_space(space).name, network=settings, keep_snapshots=keep_snapshots)
     with _progress() as bar:
         task = bar.add_task("training", total=None)
 
@@ -80,12 +82,56 @@ def train(
               f"train loss {last['train_loss']:.3f}, validation loss {last['val_loss']:.3f}, lr {last['lr']:.4g}")
 
 
+def _trained_sample(space, supernet, n: int, seed: int) -> list:
+    """n architectures drawn from the space (spaces that only ship a subset of ground truth: from the
+    published architectures), less those the supernet does not cover (said on stderr)."""
+    import random
+
+    from estimators.spaces.base import ENUMERATE, PUBLISHED
+
+    if space.has(ENUMERATE) or not space.has(PUBLISHED):
+        archs = space.sample(n, seed)
+    else:
+        published = space.published_archs()
+        archs = random.Random(seed).sample(published, min(n, len(published)))
+    covered = [a for a in archs if supernet.covers(a)]
+    if len(covered) < len(archs):
+        err.print(f"{len(archs) - len(covered)} of {len(archs)} architectures are outside this supernet; left out")
+    if len(covered) < 2:
+        fail("--sample: fewer than two architectures within this supernet")
+    return covered
+
+
+def _network_settings(space_name: str, pairs: list[str]) -> dict[str, int]:
+    """--network KEY=VALUE options, checked by the space (exit 2 naming the setting)."""
+    from estimators.spaces.base import SUPERNET, NetworkConfigError
+
+    try:
+        space = get_space(space_name)
+    except KeyError as exc:
+        fail(f"--space: {exc.args[0]}")
+    if not space.has(SUPERNET):
+        fail(f"--space: search space {space.name} has no supernet")
+    settings: dict[str, int] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not value.strip().lstrip("-").isdigit():
+            fail(f"--network: {pair!r} is not KEY=INTEGER (settings of {space.name}: "
+                 f"{', '.join(space.supernet_network)})")
+        settings[key.strip()] = int(value)
+    try:
+        space.supernet_config(settings)
+    except NetworkConfigError as exc:
+        fail(f"--network {exc}")
+    return settings
+
+
 @app.command("eval")
 def evaluate(
     checkpoint: Annotated[Path, typer.Option("--checkpoint", help="checkpoint folder")],
-    sample: Annotated[int, typer.Option("--sample", help="NB201 cells to evaluate")] = 100,
+    sample: Annotated[int, typer.Option("--sample", help="architectures of the checkpoint's space to evaluate")] = 100,
     seed: Annotated[int, typer.Option()] = 0,
-    truth: Annotated[str, typer.Option(help="ground-truth column")] = "cifar10_test",
+    truth: Annotated[str | None, typer.Option(help="ground-truth column (default: the space's first)")] = None,
     batches: Annotated[int, typer.Option(help="validation batches of 100 images (at most 5)")] = 5,
     bn_mode: Annotated[str, typer.Option("--bn-mode", help="train (batch statistics) or recalibrate")] = "train",
     post_deiso: Annotated[bool, typer.Option("--post-deiso", help="average over each isomorphism class")] = False,
@@ -100,12 +146,13 @@ def evaluate(
     if not 1 <= batches <= 5 or bn_mode not in BN_MODES or sample < 2:
         fail(f"--batches must be 1..5, --bn-mode one of {', '.join(BN_MODES)}, --sample at least 2")
     try:
-        gt = resolve_truth(DEFAULT_SPACE, truth)
         supernet, manifest = load_checkpoint(checkpoint)
+        space = get_space(manifest.get("space", DEFAULT_SPACE))
+        truth = truth or (space.ground_truth_columns or ("",))[0]
+        gt = resolve_truth(space.name, truth)
     except (TruthError, CheckpointError) as exc:
         fail(str(exc))
-    space = get_space(DEFAULT_SPACE)
-    archs = space.sample(sample, seed)
+    archs = _trained_sample(space, supernet, sample, seed)
     val_batches = validation_batches(manifest, 100, batches)
     calibration = calibration_batches(manifest) if bn_mode == "recalibrate" else None
     scores = []

@@ -111,9 +111,16 @@ def evaluate_arch(supernet: nn.Module, arch: Arch, batches, bn_mode: str = "trai
     raise ValueError(f"unknown bn_mode {bn_mode!r}; use one of {', '.join(BN_MODES)}")
 
 
+class NotCovered(ValueError):
+    """The architecture is outside the supernet (one smaller than its space); the message says why."""
+
+
 def score_arch(supernet, arch: Arch, batches, bn_mode: str = "train", post_deiso: bool = False,
                calibration=None) -> dict[str, float]:
-    """``evaluate_arch``, or with ``post_deiso`` its mean over the isomorphism class."""
+    """``evaluate_arch``, or with ``post_deiso`` its mean over the isomorphism class. Raises
+    NotCovered for an architecture the supernet cannot run."""
+    if not supernet.covers(arch):
+        raise NotCovered(supernet.coverage_error(arch))
     if not post_deiso:
         return evaluate_arch(supernet, arch, batches, bn_mode, calibration)
     paths = class_paths(get_space(supernet.space), arch)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from estimators.spaces.base import Arch, SearchSpace
+from estimators.spaces.base import Arch, EncodingError, SearchSpace
 
 Sampler = Callable[[SearchSpace, random.Random, int], list[Arch]]
 SAMPLERS: dict[str, Sampler] = {}
@@ -44,13 +44,17 @@ def deisomorphic(space: SearchSpace, rng: random.Random, n: int) -> list[Arch]:
 
 @register_sampler("fair")
 def fair(space: SearchSpace, rng: random.Random, n: int | None = None) -> list[Arch]:
-    """FairNAS: as many architectures per step as a slot has options, every option used exactly once
-    in every slot. The whole set is redrawn until each architecture is trainable, which keeps the
-    fairness."""
+    """FairNAS: as many architectures per step as the first slot (an op choice) has options, every
+    option used exactly once in every slot of that size; a slot of another size (NB301's input
+    pairs) spreads its options as evenly as it can. The whole set is redrawn until each
+    architecture is trainable, which keeps the fairness."""
     slots = space.choice_slots()
     k = len(slots[0])
     while True:
-        columns = [rng.sample(options, k) for options in slots]
-        archs = [space.from_choices([column[i] for column in columns]) for i in range(k)]
+        columns = [rng.sample(list(options) * -(-k // len(options)), k) for options in slots]
+        try:
+            archs = [space.from_choices([column[i] for column in columns]) for i in range(k)]
+        except EncodingError:  # choices that make no valid architecture (an NB101 matrix without a path)
+            continue
         if all(space.trainable(a) for a in archs):
             return archs

@@ -15,7 +15,7 @@ import random
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -28,7 +28,7 @@ from estimators.one_shot.registry import MANIFEST, OPTIMIZER, SNAPSHOTS, Checkpo
 from estimators.one_shot.samplers import SAMPLERS
 from estimators.one_shot.split import split
 from estimators.spaces import DEFAULT_SPACE, get_space
-from estimators.spaces.base import Arch
+from estimators.spaces.base import ISOMORPHISM, Arch
 
 VALIDATION_CELLS = 16  # fixed cells whose mean validation loss drives the plateau schedule
 
@@ -49,15 +49,18 @@ class TrainConfig:
     seed: int = 0
     dataset: str = "cifar10"
     data_root: str | None = None
-    C: int = 16
-    N: int = 5
+    network: dict = field(default_factory=dict)  # the space's supernet settings over its defaults (supernet_network)
     steps_per_epoch: int | None = None  # default: one pass over the training split
     keep_snapshots: int = 0  # also keep the weights of the last K epochs in out/snapshots/ (for averaging)
 
     def check(self) -> None:
         if self.sampler not in SAMPLERS:
             raise ValueError(f"unknown sampler {self.sampler!r}; available: {', '.join(SAMPLERS)}")
-        positive = ("archs_per_step", "epochs", "batch_size", "C", "N")
+        space = get_space(self.space)
+        space.supernet_config(self.network)  # NetworkConfigError (a ValueError) names the setting
+        if self.sampler == "deiso" and not space.has(ISOMORPHISM):
+            raise ValueError(f"sampler deiso: search space {space.name} has no isomorphism classes; use uniform or fair")
+        positive = ("archs_per_step", "epochs", "batch_size")
         bad = [name for name in positive if getattr(self, name) < 1]
         bad += [name for name in ("patience", "keep_snapshots") if getattr(self, name) < 0]
         if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
@@ -119,15 +122,18 @@ def train(
     train_set, val_set = split(load_dataset(config.dataset, "train", config.data_root))
     val_batches = [(x.to(device), y.to(device)) for x, y in fixed_batches(val_set, 100, 2, seed=0)]
     space = get_space(config.space)
-    val_cells = SAMPLERS["uniform"](space, random.Random(12345), VALIDATION_CELLS)
     torch.manual_seed(config.seed)
-    supernet = space.build_supernet(C=config.C, N=config.N, num_classes=train_set.num_classes).to(device)
+    supernet = space.build_supernet(**space.supernet_config(config.network), num_classes=train_set.num_classes)
+    supernet = supernet.to(device)
     optimizer, scheduler = _optimizer(supernet, config)
     start, history = 0, []
     if resume and (out / MANIFEST).exists():
         supernet, manifest = load_checkpoint(out, device)
-        if manifest["network"] != supernet.config or not (out / OPTIMIZER).exists():
-            raise CheckpointError(f"{out}: cannot resume (no optimizer state or another network)")
+        if manifest.get("space", DEFAULT_SPACE) != space.name or not (out / OPTIMIZER).exists():
+            raise CheckpointError(f"{out}: cannot resume (no optimizer state, or a supernet of another space)")
+        if any(supernet.config.get(k) != v for k, v in config.network.items()):  # settings given must match
+            raise CheckpointError(f"{out}: cannot resume with other network settings than the checkpoint's "
+                                  f"{manifest['network']}")
         optimizer, scheduler = _optimizer(supernet, config)
         optimizer.load_state_dict(torch.load(out / OPTIMIZER, map_location=device, weights_only=True))
         start, history = manifest["epochs"], manifest["history"]
@@ -137,6 +143,8 @@ def train(
             group["lr"] = history[-1]["lr"] if history else config.lr
     elif (out / MANIFEST).exists():
         raise CheckpointError(f"{out} already holds a checkpoint; resume it or choose another folder")
+    sampling = supernet.sampling_space(space)  # the architectures this supernet covers
+    val_cells = SAMPLERS["uniform"](sampling, random.Random(12345), VALIDATION_CELLS)
     if start >= config.epochs:
         raise CheckpointError(f"nothing to train: the checkpoint in {out} already has {start} epochs")
     rng = random.Random(config.seed * 1000 + start)
@@ -154,7 +162,7 @@ def train(
             x, y = batches[step % len(batches)]
             if config.augment:
                 x = augment_batch(x, generator)
-            archs = SAMPLERS[config.sampler](space, rng, config.archs_per_step)
+            archs = SAMPLERS[config.sampler](sampling, rng, config.archs_per_step)
             losses.append(_step(supernet, archs, x.to(device), y.to(device), optimizer, config.grad_clip))
             if progress:
                 done = (epoch - start) * steps + step + 1

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 Arch = Hashable  # each space owns its architecture type (a tuple, a frozen dataclass, ...)
 
@@ -39,6 +39,23 @@ class ForeignEncoding(EncodingError):
     that mix spaces skip these, with a count, instead of refusing the whole table."""
 
 
+class NetworkField(NamedTuple):
+    """One integer setting of a space's supernet network (``SearchSpace.supernet_network``)."""
+
+    default: int
+    low: int
+    high: int
+    help: str
+
+
+class NetworkConfigError(ValueError):
+    """A supernet network setting the space does not accept; ``field`` names it."""
+
+    def __init__(self, field: str, reason: str):
+        super().__init__(f"{field}: {reason}")
+        self.field, self.reason = field, reason
+
+
 class SearchSpace(ABC):
     name: str
     description: str
@@ -46,6 +63,9 @@ class SearchSpace(ABC):
     capabilities: frozenset[str] = frozenset()
     ground_truth_columns: tuple[str, ...] = ()
     default_network: dict[str, Any] = {}
+    supernet_network: dict[str, NetworkField] = {}  # the supernet's size settings (SUPERNET spaces)
+    supernet_rule: str = ""  # which architectures the supernet trains and scores, in words
+    supernet_transfers_weights = False  # the standalone network can take an architecture's supernet weights (RQ4)
 
     # --- required ---
     @abstractmethod
@@ -134,6 +154,25 @@ class SearchSpace(ABC):
         """A weight-sharing supernet whose forward takes (x, arch)."""
         raise self._missing(SUPERNET)
 
+    def supernet_config(self, values: dict[str, Any] | None = None) -> dict[str, int]:
+        """The supernet's network settings: ``values`` checked field by field over the defaults
+        (raises NetworkConfigError naming the field). ``num_classes`` comes from the dataset, not here."""
+        if not self.has(SUPERNET):
+            raise self._missing(SUPERNET)
+        values = dict(values or {})
+        config = {}
+        for name, field in self.supernet_network.items():
+            value = values.pop(name, field.default)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise NetworkConfigError(name, f"must be an integer, got {value!r}")
+            if not field.low <= value <= field.high:
+                raise NetworkConfigError(name, f"must be in {field.low}..{field.high} ({field.help}), got {value}")
+            config[name] = value
+        for name in values:
+            known = ", ".join(self.supernet_network) or "none"
+            raise NetworkConfigError(name, f"not a network setting of the {self.name} supernet (settings: {known})")
+        return config
+
     def trainable(self, arch: Arch) -> bool:
         """Whether the supernet trains this architecture (samplers resample the others)."""
         raise self._missing(SUPERNET)
@@ -164,6 +203,8 @@ class SearchSpace(ABC):
             "encodings": dict(self.encodings),
             "capabilities": sorted(self.capabilities),
             "ground_truth_columns": list(self.ground_truth_columns),
+            "supernet_network": {name: f._asdict() for name, f in self.supernet_network.items()} or None,
+            "supernet_rule": self.supernet_rule or None,
         }
 
 

@@ -157,10 +157,10 @@ def _network(sp, arch, protocol: Protocol, supernets: SupernetLoader | None) -> 
     if supernets is None:
         raise ValueError("protocol.weights names a supernet checkpoint; pass supernets= to load it")
     supernet, manifest = supernets(protocol.weights)
-    network = dict(manifest["network"])
-    if network.pop("num_classes", protocol.num_classes) != protocol.num_classes:
+    if manifest["network"].get("num_classes", protocol.num_classes) != protocol.num_classes:
         raise ValueError(f"the checkpoint's classifier has {manifest['network']['num_classes']} classes, the "
                          f"protocol's dataset {protocol.num_classes}")
+    network = supernet.standalone_config()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(protocol.seed)
         net = sp.build_network(arch, num_classes=protocol.num_classes, **network)

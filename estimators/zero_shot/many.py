@@ -46,8 +46,13 @@ def _score_one(space: str, arch: Arch, estimators: list[str], protocol_json: str
     if zero_shot:
         scores = score_architecture(arch, space, zero_shot, protocol, memory_limit=memory_limit, supernets=supernets)
     if len(zero_shot) < len(estimators):
-        values = _one_shot_scores(arch, protocol, supernet_dir)
-        scores.scores.update({n: ProxyValue(values[n]) for n in estimators if is_one_shot(n)})
+        from estimators.one_shot.evaluation import NotCovered
+
+        try:
+            one_shot = {n: ProxyValue(v) for n, v in _one_shot_scores(arch, protocol, supernet_dir).items()}
+        except NotCovered as exc:
+            one_shot = {n: ProxyValue(None, str(exc)) for n in ("oneshot_acc", "oneshot_loss")}
+        scores.scores.update({n: one_shot[n] for n in estimators if is_one_shot(n)})
         scores.scores = {n: scores.scores[n] for n in estimators}
     return result_record(space, arch, scores)
 

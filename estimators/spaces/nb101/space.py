@@ -172,9 +172,18 @@ class NB101Space(SearchSpace):
         + ", ".join(OPS),
         "hash": "NAS-Bench-101 module hash (32 hex digits) of an architecture of the shipped table",
     }
-    capabilities = frozenset({base.COST, base.GROUND_TRUTH, base.PUBLISHED, base.NETWORK, base.OPERATIONS})
+    capabilities = frozenset(
+        {base.COST, base.GROUND_TRUTH, base.PUBLISHED, base.NETWORK, base.OPERATIONS, base.SUPERNET}
+    )
     ground_truth_columns = data.GROUND_TRUTH_COLUMNS
     default_network = {"stem_channels": 128, "num_stacks": 3, "cells_per_stack": 3, "num_classes": 10, "input_size": 32}
+    supernet_network = {
+        "stem_channels": base.NetworkField(16, 1, 128, "channels of the first stack"),
+        "num_stacks": base.NetworkField(3, 1, 5, "stacks, a max-pool and channel doubling between them"),
+        "cells_per_stack": base.NetworkField(3, 1, 6, "cells per stack"),
+    }
+    supernet_rule = ("NAS-Bench-1shot1 style: weights per (cell, node, op) and a projection of the cell input per "
+                     "node; every valid cell is trained and scored")
 
     def parse(self, encoding: Any) -> Cell:
         if isinstance(encoding, Cell):
@@ -244,6 +253,30 @@ class NB101Space(SearchSpace):
 
     def published_archs(self) -> list[Cell]:
         return list(data.cells_by_hash().values())
+
+    def build_supernet(self, **config: Any):
+        from estimators.spaces.nb101.supernet import NB101Supernet
+
+        return NB101Supernet(**config)
+
+    def trainable(self, arch: Cell) -> bool:
+        return True  # every parsed cell is valid
+
+    def random_arch(self, rng: random.Random) -> Cell:
+        return random_cell(rng)
+
+    def choice_slots(self) -> tuple[tuple[Any, ...], ...]:
+        """The op of each interior vertex, then each upper-triangular entry of the 7x7 matrix."""
+        entries = MAX_VERTICES * (MAX_VERTICES - 1) // 2
+        return (OPS,) * (MAX_VERTICES - 2) + ((0, 1),) * entries
+
+    def from_choices(self, values) -> Cell:
+        """Raises EncodingError when the matrix is not a valid cell (the fair sampler redraws)."""
+        values = list(values)
+        ops = [INPUT, *values[: MAX_VERTICES - 2], OUTPUT]
+        bits = iter(values[MAX_VERTICES - 2 :])
+        matrix = [[next(bits) if j > i else 0 for j in range(MAX_VERTICES)] for i in range(MAX_VERTICES)]
+        return spec_to_cell({"matrix": matrix, "ops": ops})
 
     def build_network(self, arch: Cell, **config: Any):
         from estimators.spaces.nb101.network import NB101Network

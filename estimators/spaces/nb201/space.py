@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from estimators.spaces import base
-from estimators.spaces.base import EncodingError, SearchSpace, decode_json_text, register_space
+from estimators.spaces.base import EncodingError, NetworkField, SearchSpace, decode_json_text, register_space
 from estimators.spaces.counting import FLOPS_BN_PER_ELEMENT, FLOPS_RELU_PER_ELEMENT
 from estimators.spaces.nb201 import data
 
@@ -219,6 +219,13 @@ class NB201Space(SearchSpace):
     )
     ground_truth_columns = data.GROUND_TRUTH_COLUMNS
     default_network = {"C": 16, "N": 5, "num_classes": 10, "input_size": 32}
+    supernet_network = {
+        "C": NetworkField(16, 1, 128, "channels of the first stage"),
+        "N": NetworkField(5, 1, 20, "cells per stage"),
+    }
+    supernet_rule = ("every cell with a conv on an input-to-output path is trained; any cell is scored, "
+                     "edges that do not reach the output skipped")
+    supernet_transfers_weights = True
 
     def parse(self, encoding: Any) -> Arch:
         if isinstance(encoding, str):

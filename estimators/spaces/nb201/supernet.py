@@ -19,6 +19,7 @@ from torch import nn
 
 from estimators.spaces.nb201 import EDGES, OPS, Arch, live_edges
 from estimators.spaces.nb201.network import build_stages, make_op
+from estimators.spaces.supernet import Supernet
 
 CANDIDATE_OPS = tuple(op for op in OPS if op != "none")  # none has no weights and is never run
 
@@ -42,7 +43,7 @@ class SuperCell(nn.Module):
         return nodes[3] if nodes[3] is not None else torch.zeros_like(x)
 
 
-class NB201Supernet(nn.Module):
+class NB201Supernet(Supernet):
     def __init__(self, C: int = 16, N: int = 5, num_classes: int = 10, affine: bool = True):
         super().__init__()
         self.space = "nb201"
@@ -62,6 +63,9 @@ class NB201Supernet(nn.Module):
             out = cell(out, arch, live) if isinstance(cell, SuperCell) else cell(out)
         out = self.lastact(out)
         return self.classifier(self.global_pooling(out).flatten(1))
+
+    def standalone_config(self) -> dict:
+        return {k: self.config[k] for k in ("C", "N", "affine")}
 
     def standalone_state_dict(self, arch: Arch) -> dict[str, torch.Tensor]:
         """The weights of ``arch`` under the names of ``NB201Network(arch, **config)``."""

@@ -17,6 +17,7 @@ This module is torch-free; networks are built by ``estimators.spaces.nb301.netwo
 from __future__ import annotations
 
 import ast
+import itertools
 import numbers
 import random
 from collections.abc import Sequence
@@ -359,7 +360,16 @@ class NB301Space(SearchSpace):
         "darts": "Genotype(normal=[('sep_conv_3x3', 0), ...], normal_concat=[2, 3, 4, 5], reduce=[...], "
         "reduce_concat=range(2, 6)) as DARTS prints it (read, never evaluated)",
     }
-    capabilities = frozenset({base.COST, base.GROUND_TRUTH, base.PUBLISHED, base.NETWORK, base.OPERATIONS})
+    capabilities = frozenset(
+        {base.COST, base.GROUND_TRUTH, base.PUBLISHED, base.NETWORK, base.OPERATIONS, base.SUPERNET}
+    )
+    supernet_network = {
+        "C": base.NetworkField(16, 2, 64, "channels of the first cells (even)"),
+        "layers": base.NetworkField(8, 3, 20, "cells, reductions at layers//3 and 2*layers//3"),
+    }
+    supernet_rule = ("DARTS weight sharing: every (cell, edge, op) has its weights; genotypes whose concats are "
+                     "[2, 3, 4, 5] are scored, those whose nodes read two different inputs trained")
+    supernet_transfers_weights = True
     ground_truth_columns = data.GROUND_TRUTH_COLUMNS
     default_network = {"C": 32, "layers": 8, "num_classes": 10, "input_size": 32}
 
@@ -431,6 +441,37 @@ class NB301Space(SearchSpace):
 
     def published_archs(self) -> list[Genotype]:
         return data.published_archs()
+
+    def build_supernet(self, **config: Any):
+        from estimators.spaces.nb301.supernet import NB301Supernet
+
+        return NB301Supernet(**config)
+
+    def trainable(self, arch: Genotype) -> bool:
+        """Concats [2, 3, 4, 5] and two different inputs for every node (as DARTS samples)."""
+        cells = ((arch.normal, arch.normal_concat), (arch.reduce, arch.reduce_concat))
+        return all(tuple(sorted(concat)) == CONCAT_NODES and all(pairs[2 * k][1] != pairs[2 * k + 1][1]
+                                                                  for k in range(NUM_NODES))
+                   for pairs, concat in cells)
+
+    def random_arch(self, rng: random.Random) -> Genotype:
+        return random_genotype(rng)
+
+    def choice_slots(self) -> tuple[tuple[Any, ...], ...]:
+        """Per cell and node: the op on its first input, the op on its second, the pair of inputs."""
+        return tuple(slot for _ in range(2) for k in range(NUM_NODES)
+                     for slot in (OPS, OPS, tuple(itertools.combinations(range(k + 2), 2))))
+
+    def from_choices(self, values) -> Genotype:
+        values = list(values)
+        cells = []
+        for c in range(2):
+            pairs = []
+            for k in range(NUM_NODES):
+                op_a, op_b, (a, b) = values[(c * NUM_NODES + k) * 3 : (c * NUM_NODES + k) * 3 + 3]
+                pairs += [(op_a, a), (op_b, b)]
+            cells.append(tuple(pairs))
+        return Genotype(cells[0], CONCAT_NODES, cells[1], CONCAT_NODES)
 
     def build_network(self, arch: Genotype, **config: Any):
         from estimators.spaces.nb301.network import NB301Network

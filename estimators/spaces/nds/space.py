@@ -77,7 +77,14 @@ class NDSSpace(SearchSpace):
     fields: dict[str, tuple[float, ...]]  # mapping key -> allowed values per stage, in Stages order
     record_fields: dict[str, str]  # mapping key -> net record key
     letters: dict[str, str]  # mapping key -> letter of the compact string
-    capabilities = frozenset({base.ENUMERATE, base.COST, base.NETWORK})
+    capabilities = frozenset({base.ENUMERATE, base.COST, base.NETWORK, base.SUPERNET})
+    supernet_network = {
+        "max_depth": base.NetworkField(4, 1, 24, "blocks each stage holds; deeper architectures are not covered"),
+        "max_width": base.NetworkField(64, 16, 256, "channels each stage holds; wider architectures are not covered"),
+    }
+    supernet_rule = ("once-for-all style: each stage holds max_depth blocks of width max_width and an architecture "
+                     "runs the leading blocks and channels; those within the caps are trained and scored")
+    supernet_transfers_weights = True
     default_network = {"num_classes": 10, "input_size": 32}
 
     # --- parsing ---
@@ -224,6 +231,26 @@ class NDSSpace(SearchSpace):
     # --- cost ---
     def cost(self, arch: Stages, **config: Any) -> tuple[int, int]:
         return network_cost(self.block_type, arch, **{**self.default_network, **config})
+
+    # --- supernet ---
+    def build_supernet(self, **config: Any):
+        from estimators.spaces.nds.supernet import NDSSupernet
+
+        return NDSSupernet(self.name, self.block_type, **config)
+
+    def trainable(self, arch: Stages) -> bool:
+        return True  # every parsed architecture is valid; the supernet's caps are its sampling_space's
+
+    def random_arch(self, rng: random.Random) -> Stages:
+        return self.from_choices([rng.choice(values) for values in self.choice_slots()])
+
+    def choice_slots(self) -> tuple[tuple[Any, ...], ...]:
+        """Each field's value of each stage: depths of stages 1-3, then widths, ..."""
+        return tuple(values for values in self.fields.values() for _ in range(NUM_STAGES))
+
+    def from_choices(self, values) -> Stages:
+        values = list(values)
+        return self._from_mapping({f: values[i * NUM_STAGES : (i + 1) * NUM_STAGES] for i, f in enumerate(self.fields)})
 
     def build_network(self, arch: Stages, **config: Any):
         from estimators.spaces.nds.network import NDSNetwork
