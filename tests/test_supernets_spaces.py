@@ -239,3 +239,29 @@ def test_resnexta_groups_share_one_dense_kernel():
     assert dense.shape == (32, 32, 3, 3) and grouped.shape == (32, 8, 3, 3)
     for k in range(4):
         torch.testing.assert_close(grouped[8 * k : 8 * (k + 1)], dense[8 * k : 8 * (k + 1), 8 * k : 8 * (k + 1)])
+
+
+@pytest.mark.parametrize("name", ["nb301", "nds_resnexta"])
+def test_recalibrated_statistics_are_the_standalone_networks(name):
+    """BN recalibration through the supernet (sliced running statistics for NDS) gives the statistics
+    the standalone network gets from the same calibration batch; the supernet's own are restored."""
+    from estimators.one_shot.evaluation import recalibrated
+
+    space, net = tiny_supernet(name)
+    arch = SAMPLERS["uniform"](net.sampling_space(space), random.Random(9), 1)[0]
+    calibration = [(torch.randn(6, 3, 32, 32, generator=torch.Generator().manual_seed(1)), None)]
+    x = torch.randn(2, 3, 32, 32)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    standalone = space.build_network(arch, **net.standalone_config())
+    standalone.load_state_dict(net.standalone_state_dict(arch))
+    with torch.no_grad():
+        with recalibrated(net, arch, calibration):
+            out = net(x, arch)
+        for m in standalone.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.reset_running_stats()
+                m.momentum = None
+        standalone.train()(calibration[0][0])
+        expected = standalone.eval()(x)
+    torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-5)
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
