@@ -110,7 +110,7 @@ def _checkpoint_sha256(space: SearchSpace, ref: str | None, option: str) -> str:
     if not space.has(SUPERNET):
         raise UsageError(f"{option}: search space {space.name} has no supernet")
     try:
-        checkpoint = resolve(default_supernet_dir(), ref)
+        checkpoint = resolve(default_supernet_dir(), ref, space.name)
     except CheckpointError as exc:
         raise UsageError(f"{option}: {exc}") from None
     if (checkpoint["space"] or DEFAULT_SPACE) != space.name:

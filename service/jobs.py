@@ -106,7 +106,7 @@ async def _checkpoint(field: str, ref: str | None, space: SearchSpace, settings:
     """The sha256 of the checkpoint ``ref`` names (default: the newest complete one), which must be a
     supernet of ``space``; else a detail for ``field`` and None."""
     try:
-        checkpoint = await run_in_threadpool(resolve, settings.supernet_path, ref)
+        checkpoint = await run_in_threadpool(resolve, settings.supernet_path, ref, space.name)
     except CheckpointError as exc:
         details.append((field, str(exc)))
         return None

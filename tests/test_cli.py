@@ -186,3 +186,31 @@ def test_evaluate_reads_nds_records_with_truth_file(tmp_path):
 def test_evaluate_without_ground_truth_for_an_nds_space_exits_2():
     result = run("evaluate", "--space", "nds_resnet", "--sample", "3")
     assert result.exit_code == 2 and "nds_resnet has no built-in ground truth" in result.output
+
+
+def test_supernet_of_another_space_from_the_command_line(tmp_path):
+    out = tmp_path / "nb301"
+    args = ("supernet", "train", "--out", str(out), "--space", "nb301", "--network", "C=4", "--network", "layers=3",
+            "--batch-size", "32", "--steps-per-epoch", "2", "--sampler", "fair")
+    trained = run(*args)
+    assert trained.exit_code == 0, trained.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["space"] == "nb301" and manifest["network"] == {"C": 4, "layers": 3, "num_classes": 10}
+    report = tmp_path / "eval.json"
+    result = run("supernet", "eval", "--checkpoint", str(out), "--sample", "10", "--batches", "1", "--out", str(report))
+    assert result.exit_code == 0, result.output
+    body = json.loads(report.read_text())
+    assert body["criteria"]["oneshot_acc"]["n"] == 10 and body["archs"][0].startswith("Genotype(")
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (("--space", "nope"), "--space: unknown search space 'nope'"),
+    (("--space", "nb301", "--network", "C=999"), "--network C: must be in 2..64"),
+    (("--space", "nb301", "--network", "C"), "--network: 'C' is not KEY=INTEGER (settings of nb301: C, layers)"),
+    (("--space", "nb101", "--network", "channels=8"), "--network channels: not a network setting of the nb101"),
+    (("--space", "nb301", "--sampler", "deiso"), "nb301 has no isomorphism classes"),
+])
+def test_supernet_train_refuses_bad_settings_with_exit_2(tmp_path, extra, message):
+    result = run("supernet", "train", "--out", str(tmp_path / "x"), "--steps-per-epoch", "1", *extra)
+    assert result.exit_code == 2 and message in result.stderr, result.output
+    assert not (tmp_path / "x" / "manifest.json").exists()

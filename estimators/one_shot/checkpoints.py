@@ -82,9 +82,9 @@ def average_checkpoints(folders: list[Path], out: Path) -> dict:
     if len(folders) < 2:
         raise CheckpointError("averaging needs at least two checkpoints")
     loaded = [load_checkpoint(f) for f in folders]
-    configs = {json.dumps(m["network"], sort_keys=True) for _, m in loaded}
+    configs = {json.dumps([m.get("space", DEFAULT_SPACE), m["network"]], sort_keys=True) for _, m in loaded}
     if len(configs) > 1:
-        raise CheckpointError("checkpoints have different network configurations; cannot average")
+        raise CheckpointError("checkpoints of different spaces or network configurations; cannot average")
     states = [net.state_dict() for net, _ in loaded]
     averaged = {}
     for name, last in states[-1].items():

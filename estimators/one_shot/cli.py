@@ -32,6 +32,8 @@ def train(
     archs_per_step: Annotated[int, typer.Option("--archs-per-step", help="S architectures per step")] = 1,
     epochs: Annotated[int, typer.Option(help="total epochs (with --resume: continue up to this)")] = 1,
     batch_size: Annotated[int, typer.Option("--batch-size")] = 128,
+    steps_per_epoch: Annotated[int | None, typer.Option("--steps-per-epoch", help="default: one pass over the "
+                                                        "training split")] = None,
     lr: Annotated[float, typer.Option()] = 0.05,
     patience: Annotated[int, typer.Option(help="epochs without improvement before the LR is halved")] = 3,
     augment: Annotated[bool, typer.Option("--augment/--no-augment", help="random crops and flips")] = True,
@@ -54,8 +56,8 @@ def train(
 
     if sampler not in SAMPLERS:
         fail(f"--sampler: unknown sampler {sampler!r}; available: {', '.join(SAMPLERS)}")
-    if min(archs_per_step, epochs, batch_size) < 1 or lr <= 0 or min(patience, keep_snapshots) < 0:
-        fail("--archs-per-step, --epochs, --batch-size and --lr must be positive")
+    if min(archs_per_step, epochs, batch_size, steps_per_epoch or 1) < 1 or lr <= 0 or min(patience, keep_snapshots) < 0:
+        fail("--archs-per-step, --epochs, --batch-size, --steps-per-epoch and --lr must be positive")
     settings = _network_settings(space, network or [])
     if device not in ("auto", "cpu", "cuda"):
         fail("--device must be auto, cpu or cuda")
@@ -65,7 +67,8 @@ def train(
         fail(str(exc))
     config = TrainConfig(sampler=sampler, archs_per_step=archs_per_step, epochs=epochs, batch_size=batch_size,
                          lr=lr, patience=patience, augment=augment, seed=seed, data_root=data_root,
-                         space=get_space(space).name, network=settings, keep_snapshots=keep_snapshots)
+                         space=get_space(space).name, network=settings, keep_snapshots=keep_snapshots,
+                         steps_per_epoch=steps_per_epoch)
     with _progress() as bar:
         task = bar.add_task("training", total=None)
 

@@ -7,6 +7,8 @@ import json
 import os
 from pathlib import Path
 
+from estimators.spaces import DEFAULT_SPACE  # checkpoints written before manifests named their space
+
 WEIGHTS, OPTIMIZER, MANIFEST = "weights.pt", "optimizer.pt", "manifest.json"
 
 
@@ -72,14 +74,15 @@ def list_checkpoints(root: Path) -> list[dict]:
     return sorted(found, key=lambda c: (c["updated"] or 0, c["name"]), reverse=True)
 
 
-def resolve(root: Path, ref: str | None) -> dict:
+def resolve(root: Path, ref: str | None, space: str | None = None) -> dict:
     """A checkpoint by folder name, full sha256 or a sha256 prefix of at least 8 hex digits; with no
-    ``ref``, the newest complete one."""
+    ``ref``, the newest complete one (of ``space`` when given)."""
     checkpoints = list_checkpoints(root)
     if ref is None:
-        complete = [c for c in checkpoints if c["complete"]]
+        complete = [c for c in checkpoints if c["complete"] and space in (None, c["space"] or DEFAULT_SPACE)]
         if not complete:
-            raise CheckpointError(f"no complete supernet checkpoint in {root}; train one first")
+            of = f" of {space}" if space else ""
+            raise CheckpointError(f"no complete supernet checkpoint{of} in {root}; train one first")
         return complete[0]
     matches = [c for c in checkpoints if c["name"] == ref]
     if not matches and len(ref) >= 8 and all(ch in "0123456789abcdef" for ch in ref.lower()):
