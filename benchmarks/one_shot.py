@@ -1,14 +1,18 @@
-"""One-shot estimators at CPU scale (the paper's RQ1/RQ3), and what the supernet costs.
+"""One-shot estimators at CPU scale (the paper's RQ1/RQ3), and what the supernet costs, on any space.
 
 1. Cost: one supernet evaluation of an architecture vs a forward pass of its standalone network, and
-   one supernet training step (S=1) vs a standalone training step; medians over cells, side by side.
-2. Experiment: train a supernet on the embedded CIFAR-10 subset with the uniform and with the
-   de-isomorphic sampler for the same number of epochs, evaluate the same NB201 cells with each, and
-   print the criteria of oneshot_acc and oneshot_loss against cifar10_test next to params and synflow
-   on those cells.
+   one supernet training step (S=1) vs a standalone training step; medians over architectures, side
+   by side. The standalone network is the space's own at the supernet's size, carrying the supernet's
+   weights where they transfer (NB101's is channel-split, so it does less work than the supernet's
+   full-width cell: the ratio says what weight sharing costs there).
+2. Experiment: train a supernet on the embedded CIFAR-10 subset with each sampler for the same number
+   of epochs, evaluate the same architectures with each (NB201: sampled cells; spaces that ship a
+   subset of ground truth: that subset's architectures), and print the criteria of oneshot_acc and
+   oneshot_loss against the ground truth next to params and synflow on those architectures.
 
-    python benchmarks/one_shot.py [--epochs 30] [--cells 500] [--samplers uniform,deiso] [--out runs/one_shot]
-        [--channels 16] [--cells-per-stage 5] [--archs-per-step 1] [--patience 3] [--average-last K]
+    python benchmarks/one_shot.py [--space nb201] [--network C=16 --network N=5] [--epochs 30] [--cells 500]
+        [--samplers uniform,deiso] [--out runs/one_shot] [--archs-per-step 1] [--patience 3] [--average-last K]
+        [--batch-size 128] [--skip-cost | --cost-only]
 
 A checkpoint already in --out with the same training configuration is reused (only evaluated again).
 """
@@ -31,14 +35,12 @@ from estimators.one_shot.checkpoints import average_checkpoints, load_checkpoint
 from estimators.one_shot.evaluation import score_arch, validation_batches
 from estimators.one_shot.registry import read_manifest
 from estimators.one_shot.samplers import SAMPLERS
-from estimators.spaces.nb201.supernet import NB201Supernet
 from estimators.protocol import Protocol
 from estimators.ranking import ranking_report
 from estimators.spaces import get_space
+from estimators.spaces.base import ENUMERATE, PUBLISHED
 from estimators.truth import load_builtin
 from estimators.zero_shot.engine import score_architecture
-
-SPACE = get_space("nb201")
 
 
 def median_time(fn, repeats: int = 3) -> float:
@@ -51,17 +53,28 @@ def median_time(fn, repeats: int = 3) -> float:
     return statistics.median(samples)
 
 
-def cost(cells: int) -> None:
-    images = load_dataset("cifar10", "train")
-    (x, y), = fixed_batches(images, 128, 1, seed=0)
-    supernet = NB201Supernet()
-    optimizer = torch.optim.SGD(supernet.parameters(), 0.0, momentum=0.9)
-    eval_ratio, step_ratio = [], []
+def standalone_of(space, supernet, arch):
+    """The space's standalone network of ``arch`` at the supernet's size (with its weights where they transfer)."""
+    if space.supernet_transfers_weights:
+        path = space.supernet_path(arch)
+        net = space.build_network(path, **supernet.standalone_config())
+        net.load_state_dict(supernet.standalone_state_dict(path))
+        return net
+    sizes = {k: v for k, v in supernet.config.items() if k in space.default_network}
+    return space.build_network(arch, **sizes)
+
+
+def cost(space, network: dict, cells: int, batch_size: int) -> None:
     import random
 
-    for arch in SAMPLERS["uniform"](SPACE, random.Random(0), cells):
-        net = SPACE.build_network(arch)
-        net.load_state_dict(supernet.standalone_state_dict(arch))
+    images = load_dataset("cifar10", "train")
+    (x, y), = fixed_batches(images, batch_size, 1, seed=0)
+    supernet = space.build_supernet(**space.supernet_config(network), num_classes=10)
+    optimizer = torch.optim.SGD(supernet.parameters(), 0.0, momentum=0.9)
+    eval_ratio, step_ratio = [], []
+    for arch in SAMPLERS["uniform"](supernet.sampling_space(space), random.Random(0), cells):
+        net = standalone_of(space, supernet, arch)
+        supernet.train(), net.train()
         net_opt = torch.optim.SGD(net.parameters(), 0.0, momentum=0.9)
 
         def standalone_forward():
@@ -83,22 +96,38 @@ def cost(cells: int) -> None:
 
         eval_ratio.append(median_time(supernet_forward) / median_time(standalone_forward))
         step_ratio.append(median_time(supernet_step) / median_time(standalone_step))
-    print(f"cost over {cells} cells, batch 128, medians (ratios measured per cell, side by side):")
+    print(f"{space.name} {supernet.config}: cost over {cells} architectures, batch {batch_size}, medians "
+          "(ratios measured per architecture, side by side):")
     print(f"  supernet evaluation / standalone forward   {statistics.median(eval_ratio):.3f}   (target <= 1.2)")
     print(f"  supernet training step / standalone step   {statistics.median(step_ratio):.3f}   (target <= 1.3)")
 
 
+def evaluated_archs(space, n: int, column: str) -> list:
+    """NB201 (every cell has ground truth): n sampled cells; otherwise n of the architectures with
+    ground truth in the shipped subset (seed 0)."""
+    import random
+
+    if space.has(ENUMERATE):
+        return space.sample(n, 0)
+    truth = space.ground_truth(column)
+    with_truth = [a for a in space.published_archs() if space.truth_key(a) in truth] if space.has(PUBLISHED) else []
+    return random.Random(0).sample(with_truth, min(n, len(with_truth)))
+
+
 def experiment(args) -> None:
-    archs = SPACE.sample(args.cells, 0)
-    truth = load_builtin("nb201", "cifar10_test")
+    space = args.space
+    column = args.truth or space.ground_truth_columns[0]
+    archs = evaluated_archs(space, args.cells, column)
+    truth = load_builtin(space.name, column)
     values = [truth.get(a) for a in archs]
-    ids = [SPACE.canonical_key(a) + SPACE.to_string(a) for a in archs]
+    ids = [space.canonical_key(a) + space.to_string(a) for a in archs]
     rows = {}
     for sampler in args.samplers.split(","):
         folder = args.out / sampler
-        config = training.TrainConfig(sampler=sampler, epochs=args.epochs, archs_per_step=args.archs_per_step,
-                                      patience=args.patience, C=args.channels, N=args.cells_per_stage,
-                                      keep_snapshots=args.average_last)
+        config = training.TrainConfig(sampler=sampler, space=space.name, epochs=args.epochs,
+                                      archs_per_step=args.archs_per_step, patience=args.patience,
+                                      network=args.network, keep_snapshots=args.average_last,
+                                      batch_size=args.batch_size)
         existing = read_manifest(folder)
         if existing and existing.get("train_config") == dataclasses.asdict(config) and existing.get("complete"):
             print(f"{sampler}: reusing the checkpoint in {folder}")
@@ -111,29 +140,30 @@ def experiment(args) -> None:
         supernet, manifest = load_checkpoint(folder)
         history = manifest["history"]
         last = history[-1]
-        print(f"{sampler}: {last['epoch']} epochs in {last['seconds'] / 60:.1f} min (C={args.channels}, "
-              f"N={args.cells_per_stage}, S={args.archs_per_step}), train loss {last['train_loss']:.3f}, "
+        print(f"{sampler}: {last['epoch']} epochs in {last['seconds'] / 60:.1f} min ({manifest['network']}, "
+              f"S={args.archs_per_step}, batch {args.batch_size}), train loss {last['train_loss']:.3f}, "
               f"validation loss {last['val_loss']:.3f}, final lr {last['lr']:.4g}")
+        print("  validation loss by epoch: " + " ".join(f"{h['val_loss']:.3f}" for h in history))
         val_batches = validation_batches(manifest, 100, 5)
+        post = [False, True] if space.has("isomorphism") else [False]
         for tag, path in checkpoints.items():
             supernet, _ = load_checkpoint(path)
             started = time.perf_counter()
-            scores = [score_arch(supernet, a, val_batches) for a in archs]
-            deiso = [score_arch(supernet, a, val_batches, post_deiso=True) for a in archs]
-            print(f"  {path.name}: evaluated {len(archs)} cells (and their isomorphism classes) "
-                  f"in {time.perf_counter() - started:.0f} s")
-            for name in ("oneshot_acc", "oneshot_loss"):
-                rows[f"{name} ({sampler}{tag})"] = [s[name] for s in scores]
-                rows[f"{name} ({sampler}{tag}, post-deiso)"] = [s[name] for s in deiso]
-    rows["params"] = [SPACE.cost(a)[0] / 1e6 for a in archs]
-    rows["synflow"] = [score_architecture(a, "nb201", ["synflow"], Protocol()).scores["synflow"].value for a in archs]
-    print(f"\n{args.cells} NB201 cells (seed 0) vs cifar10_test; one-shot on 5 validation batches of 100, "
-          "BN in train mode")
+            for deiso in post:
+                scores = [score_arch(supernet, a, val_batches, post_deiso=deiso) for a in archs]
+                for name in ("oneshot_acc", "oneshot_loss"):
+                    rows[f"{name} ({sampler}{tag}{', post-deiso' if deiso else ''})"] = [s[name] for s in scores]
+            print(f"  {path.name}: evaluated {len(archs)} architectures in {time.perf_counter() - started:.0f} s")
+    rows["params"] = [space.cost(a)[0] / 1e6 for a in archs]
+    rows["synflow"] = [score_architecture(a, space.name, ["synflow"], Protocol()).scores["synflow"].value
+                       for a in archs]
+    print(f"\n{len(archs)} {space.name} architectures (seed 0) vs {column}; one-shot on 5 validation batches of "
+          "100, BN in train mode")
     print(f"{'estimator':50s}{'Kendall τ':>10s}{'p':>10s}{'Spearman':>10s}{'P@top5%':>9s}{'P@top50%':>9s}"
           f"{'BR@1%':>8s}{'WR@1%':>8s}")
     for name, scores in rows.items():
         r = ranking_report(scores, values, ids)
-        finite = [(s, g) for s, g in zip(scores, values) if s is not None]
+        finite = [(s, g) for s, g in zip(scores, values) if s is not None and g is not None]
         p = stats.kendalltau([s for s, _ in finite], [g for _, g in finite]).pvalue
         fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
         print(f"{name:50s}{fmt(r['kendall_tau']):>10s}{p:10.1e}{fmt(r['spearman']):>10s}"
@@ -141,12 +171,22 @@ def experiment(args) -> None:
               f"{fmt(r['br_at'].get('0.01')):>8s}{fmt(r['wr_at'].get('0.01')):>8s}")
 
 
+def network_settings(pairs: list[str]) -> dict[str, int]:
+    settings = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        settings[key] = int(value)
+    return settings
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--space", default="nb201")
+    parser.add_argument("--network", action="append", default=[], help="KEY=VALUE supernet setting (repeatable)")
+    parser.add_argument("--truth", default=None, help="ground-truth column (default: the space's first)")
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--cells", type=int, default=500, help="NB201 cells to evaluate")
-    parser.add_argument("--channels", type=int, default=16, help="C of the supernet")
-    parser.add_argument("--cells-per-stage", type=int, default=5, help="N of the supernet")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--cells", type=int, default=500, help="architectures to evaluate")
     parser.add_argument("--archs-per-step", type=int, default=1)
     parser.add_argument("--patience", type=int, default=3)
     parser.add_argument("--average-last", type=int, default=0, help="also evaluate the average of the last K epochs")
@@ -154,11 +194,16 @@ def main() -> None:
     parser.add_argument("--samplers", default="uniform,deiso")
     parser.add_argument("--out", type=Path, default=Path("runs/one_shot"))
     parser.add_argument("--skip-cost", action="store_true")
+    parser.add_argument("--cost-only", action="store_true")
     args = parser.parse_args()
+    args.space = get_space(args.space)
+    args.network = network_settings(args.network)
+    args.space.supernet_config(args.network)  # refuse unknown or out-of-range settings before any work
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     if not args.skip_cost:
-        cost(args.cost_cells)
-    experiment(args)
+        cost(args.space, args.network, args.cost_cells, args.batch_size)
+    if not args.cost_only:
+        experiment(args)
 
 
 if __name__ == "__main__":
