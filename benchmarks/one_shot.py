@@ -69,7 +69,7 @@ def cost(space, network: dict, cells: int, batch_size: int) -> None:
 
     images = load_dataset("cifar10", "train")
     (x, y), = fixed_batches(images, batch_size, 1, seed=0)
-    supernet = space.build_supernet(**space.supernet_config(network), num_classes=10)
+    supernet = space.make_supernet(**space.supernet_config(network), num_classes=10)
     optimizer = torch.optim.SGD(supernet.parameters(), 0.0, momentum=0.9)
     eval_ratio, step_ratio = [], []
     for arch in SAMPLERS["uniform"](supernet.sampling_space(space), random.Random(0), cells):

@@ -103,3 +103,22 @@ def test_training_requests_are_checked_per_space(client, supernet_dir, body, fie
     fields = error_fields(client.post("/v1/supernets", json={"name": "bad", **STEPS, **body}), 422)
     assert reason in fields[field]
     assert not (supernet_dir / "bad").exists()
+
+
+def test_reduced_sharing_over_the_api(client, supernet_dir):
+    body = {"name": "nb101-k3", "space": "nb101", "network": {**TINY["nb101"], "partitions": 3}, **STEPS}
+    resp = client.post("/v1/supernets", json=body)
+    assert resp.status_code == 202, resp.text
+    done = client.get(f"/v1/jobs/{resp.json()['job_id']}", params={"wait": 60}).json()
+    assert done["status"] == "done" and done["checkpoint"]["network"]["partitions"] == 3, done
+    net, manifest = load_checkpoint(supernet_dir / "nb101-k3")
+    space = get_space("nb101")
+    archs = space.sample(3, seed=13)
+    scored = client.post("/v1/scores", params={"wait": 60}, json={
+        "space": "nb101", "archs": [space.to_json(a) for a in archs], "estimators": ["oneshot_acc"],
+        "protocol": {"oneshot": {"supernet": "nb101-k3", "num_batches": 1}}}).json()
+    batches = validation_batches(manifest, 100, 1)
+    assert [r["scores"]["oneshot_acc"] for r in scored["results"]] == pytest.approx(
+        [score_arch(net.eval(), a, batches)["oneshot_acc"] for a in archs])
+    too_many = client.post("/v1/supernets", json={**body, "name": "k4", "network": {"partitions": 4}})
+    assert "at most 3 for nb101" in error_fields(too_many, 422)["network.partitions"]

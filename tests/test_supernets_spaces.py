@@ -265,3 +265,40 @@ def test_recalibrated_statistics_are_the_standalone_networks(name):
         expected = standalone.eval()(x)
     torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-5)
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+
+
+@pytest.mark.parametrize("name", SUPERNET_SPACES)
+def test_reduced_sharing_trains_each_part_only_on_its_own_architectures(name, tmp_path):
+    """K=2 supernets in one checkpoint: an architecture runs in the part its partition value falls
+    to, a training step changes only that part, and scores come from the owner."""
+    space = get_space(name)
+    config = training.TrainConfig(space=name, network={**TINY[name], "partitions": 2}, batch_size=32, steps_per_epoch=1,
+                                  seed=1, augment=False)
+    torch.manual_seed(config.seed)
+    fresh = space.make_supernet(**space.supernet_config(config.network), num_classes=10)
+    manifest = training.train(config, tmp_path / "k2")
+    assert manifest["network"]["partitions"] == 2
+    net, _ = load_checkpoint(tmp_path / "k2")
+    assert len(net.parts) == 2
+    changed = [any(not torch.equal(a, b) for a, b in zip(new.parameters(), old.parameters()))
+               for new, old in zip(net.parts, fresh.parts)]
+    assert sorted(changed) == [False, True]  # one step, one architecture: only its owner moved
+    archs = SAMPLERS["uniform"](net.sampling_space(space), random.Random(12), 12)
+    owners = {net.part(a) for a in archs}
+    assert owners == {0, 1}
+    x = torch.randn(2, 3, 32, 32)
+    net.eval()
+    for arch in archs[:4]:
+        with torch.no_grad():
+            torch.testing.assert_close(net(x, arch), net.parts[net.part(arch)](x, arch))
+        value = space.partition_value(space.supernet_path(arch))
+        assert net.part(arch) == space.partition_values().index(value) % 2
+
+
+@pytest.mark.parametrize("name", SUPERNET_SPACES)
+def test_partitions_are_limited_by_the_partition_values(name):
+    space = get_space(name)
+    assert "partitions" not in space.supernet_config({})  # K=1 manifests are as before reduced sharing
+    with pytest.raises(NetworkConfigError) as error:
+        space.supernet_config({"partitions": len(space.partition_values()) + 1})
+    assert error.value.field == "partitions" and space.partition_rule in error.value.reason

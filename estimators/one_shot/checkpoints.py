@@ -53,7 +53,7 @@ def load_checkpoint(folder: Path, device: str = "cpu") -> tuple[torch.nn.Module,
         raise CheckpointError(f"{folder}: not a readable checkpoint ({exc})") from None
     if sha256_file(folder / WEIGHTS) != manifest.get("sha256"):
         raise CheckpointError(f"{folder / WEIGHTS}: sha256 differs from the manifest (changed or being written)")
-    supernet = get_space(manifest.get("space", DEFAULT_SPACE)).build_supernet(**manifest["network"])
+    supernet = get_space(manifest.get("space", DEFAULT_SPACE)).make_supernet(**manifest["network"])
     supernet.load_state_dict(torch.load(folder / WEIGHTS, map_location="cpu", weights_only=True))
     return supernet.to(device), manifest
 
@@ -92,7 +92,7 @@ def average_checkpoints(folders: list[Path], out: Path) -> dict:
             averaged[name] = torch.stack([s[name] for s in states]).mean(0)
         else:
             averaged[name] = last
-    supernet = get_space(loaded[0][1].get("space", DEFAULT_SPACE)).build_supernet(**loaded[0][1]["network"])
+    supernet = get_space(loaded[0][1].get("space", DEFAULT_SPACE)).make_supernet(**loaded[0][1]["network"])
     supernet.load_state_dict(averaged)
     first = loaded[-1][1]
     fields = {k: first[k] for k in ("sampler", "dataset", "seed", "train_config") if k in first}

@@ -123,7 +123,7 @@ def train(
     val_batches = [(x.to(device), y.to(device)) for x, y in fixed_batches(val_set, 100, 2, seed=0)]
     space = get_space(config.space)
     torch.manual_seed(config.seed)
-    supernet = space.build_supernet(**space.supernet_config(config.network), num_classes=train_set.num_classes)
+    supernet = space.make_supernet(**space.supernet_config(config.network), num_classes=train_set.num_classes)
     supernet = supernet.to(device)
     optimizer, scheduler = _optimizer(supernet, config)
     start, history = 0, []

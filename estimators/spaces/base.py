@@ -56,6 +56,10 @@ class NetworkConfigError(ValueError):
         self.field, self.reason = field, reason
 
 
+PARTITIONS = NetworkField(1, 1, 16, "reduced sharing: K supernets, each owning the architectures whose "
+                          "partition value (the space's partition_rule) falls to it")
+
+
 class SearchSpace(ABC):
     name: str
     description: str
@@ -66,6 +70,7 @@ class SearchSpace(ABC):
     supernet_network: dict[str, NetworkField] = {}  # the supernet's size settings (SUPERNET spaces)
     supernet_rule: str = ""  # which architectures the supernet trains and scores, in words
     supernet_transfers_weights = False  # the standalone network can take an architecture's supernet weights (RQ4)
+    partition_rule: str = ""  # reduced sharing: what partition_value reads, in words
 
     # --- required ---
     @abstractmethod
@@ -161,17 +166,40 @@ class SearchSpace(ABC):
             raise self._missing(SUPERNET)
         values = dict(values or {})
         config = {}
-        for name, field in self.supernet_network.items():
+        for name, field in {**self.supernet_network, "partitions": PARTITIONS}.items():
             value = values.pop(name, field.default)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise NetworkConfigError(name, f"must be an integer, got {value!r}")
             if not field.low <= value <= field.high:
                 raise NetworkConfigError(name, f"must be in {field.low}..{field.high} ({field.help}), got {value}")
             config[name] = value
+        if config["partitions"] > len(self.partition_values()):
+            raise NetworkConfigError("partitions", f"at most {len(self.partition_values())} for {self.name} "
+                                                   f"({self.partition_rule})")
+        if config["partitions"] == 1:  # one shared supernet: manifests stay as they were before partitions
+            del config["partitions"]
         for name in values:
             known = ", ".join(self.supernet_network) or "none"
             raise NetworkConfigError(name, f"not a network setting of the {self.name} supernet (settings: {known})")
         return config
+
+    def make_supernet(self, partitions: int = 1, **config: Any):
+        """The supernet of ``supernet_config()`` (plus num_classes): the space's own, or with
+        ``partitions`` K > 1 a group of K of them, each owning one share of the partition values."""
+        if partitions == 1:
+            return self.build_supernet(**config)
+        from estimators.spaces.supernet import PartitionedSupernet
+
+        return PartitionedSupernet(self, partitions, config)
+
+    def partition_values(self) -> tuple[Hashable, ...]:
+        """The values ``partition_value`` can take, in a fixed order: value i belongs to part i mod K."""
+        raise self._missing(SUPERNET)
+
+    def partition_value(self, arch: Arch) -> Hashable:
+        """The value that decides which of K reduced-sharing supernets owns ``arch`` (asked of the
+        form the supernet runs, ``supernet_path(arch)``)."""
+        raise self._missing(SUPERNET)
 
     def trainable(self, arch: Arch) -> bool:
         """Whether the supernet trains this architecture (samplers resample the others)."""
@@ -205,6 +233,7 @@ class SearchSpace(ABC):
             "ground_truth_columns": list(self.ground_truth_columns),
             "supernet_network": {name: f._asdict() for name, f in self.supernet_network.items()} or None,
             "supernet_rule": self.supernet_rule or None,
+            "partition_rule": self.partition_rule or None,
         }
 
 

@@ -184,6 +184,7 @@ class NB101Space(SearchSpace):
     }
     supernet_rule = ("NAS-Bench-1shot1 style: weights per (cell, node, op) and a projection of the cell input per "
                      "node; every valid cell is trained and scored")
+    partition_rule = "the op most interior vertices hold (ties in the order conv3x3, conv1x1, maxpool)"
 
     def parse(self, encoding: Any) -> Cell:
         if isinstance(encoding, Cell):
@@ -264,6 +265,14 @@ class NB101Space(SearchSpace):
 
     def random_arch(self, rng: random.Random) -> Cell:
         return random_cell(rng)
+
+    def partition_values(self) -> tuple[str, ...]:
+        return OPS
+
+    def partition_value(self, arch: Cell) -> str:
+        """Invariant under isomorphism (a count, not a position)."""
+        counts = collections.Counter(arch.ops[1:-1])
+        return max(OPS, key=lambda op: (counts[op], -OPS.index(op)))
 
     def choice_slots(self) -> tuple[tuple[Any, ...], ...]:
         """The op of each interior vertex, then each upper-triangular entry of the 7x7 matrix."""

@@ -226,6 +226,7 @@ class NB201Space(SearchSpace):
     supernet_rule = ("every cell with a conv on an input-to-output path is trained; any cell is scored, "
                      "edges that do not reach the output skipped")
     supernet_transfers_weights = True
+    partition_rule = "the op on edge 0->1 (of the cell with dead edges set to none)"
 
     def parse(self, encoding: Any) -> Arch:
         if isinstance(encoding, str):
@@ -333,6 +334,12 @@ class NB201Space(SearchSpace):
 
     def random_arch(self, rng: random.Random) -> Arch:
         return tuple(rng.choice(OPS) for _ in range(NUM_EDGES))
+
+    def partition_values(self) -> tuple[str, ...]:
+        return OPS
+
+    def partition_value(self, arch: Arch) -> str:
+        return arch[0]
 
     def choice_slots(self) -> tuple[tuple[str, ...], ...]:
         return (OPS,) * NUM_EDGES

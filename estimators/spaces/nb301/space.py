@@ -370,6 +370,7 @@ class NB301Space(SearchSpace):
     supernet_rule = ("DARTS weight sharing: every (cell, edge, op) has its weights; genotypes whose concats are "
                      "[2, 3, 4, 5] are scored, those whose nodes read two different inputs trained")
     supernet_transfers_weights = True
+    partition_rule = "the op on node 2's first input in the normal cell (pairs in canonical order)"
     ground_truth_columns = data.GROUND_TRUTH_COLUMNS
     default_network = {"C": 32, "layers": 8, "num_classes": 10, "input_size": 32}
 
@@ -456,6 +457,12 @@ class NB301Space(SearchSpace):
 
     def random_arch(self, rng: random.Random) -> Genotype:
         return random_genotype(rng)
+
+    def partition_values(self) -> tuple[str, ...]:
+        return OPS
+
+    def partition_value(self, arch: Genotype) -> str:
+        return canonical_genotype(arch).normal[0][0]
 
     def choice_slots(self) -> tuple[tuple[Any, ...], ...]:
         """Per cell and node: the op on its first input, the op on its second, the pair of inputs."""

@@ -85,6 +85,7 @@ class NDSSpace(SearchSpace):
     supernet_rule = ("once-for-all style: each stage holds max_depth blocks of width max_width and an architecture "
                      "runs the leading blocks and channels; those within the caps are trained and scored")
     supernet_transfers_weights = True
+    partition_rule = "the depth of the first stage"
     default_network = {"num_classes": 10, "input_size": 32}
 
     # --- parsing ---
@@ -243,6 +244,12 @@ class NDSSpace(SearchSpace):
 
     def random_arch(self, rng: random.Random) -> Stages:
         return self.from_choices([rng.choice(values) for values in self.choice_slots()])
+
+    def partition_values(self) -> tuple[int, ...]:
+        return self.fields["depths"]
+
+    def partition_value(self, arch: Stages) -> int:
+        return arch.depths[0]
 
     def choice_slots(self) -> tuple[tuple[Any, ...], ...]:
         """Each field's value of each stage: depths of stages 1-3, then widths, ..."""
