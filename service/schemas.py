@@ -171,6 +171,9 @@ class ScoreRequest(BaseModel):
         return space.ground_truth_columns[0] if space.ground_truth_columns else None
 
 
+SUPERNET_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+
+
 class StudyOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -182,6 +185,9 @@ class StudyOptions(BaseModel):
                                description="variance: numbers of fixed batches averaged (each 1-32)")
     validation_batches: list[int] = Field(default=[1, 2, 3, 5], min_length=1, max_length=8,
                                           description="validation_size: numbers of validation batches (each 1-500)")
+    supernets: list[Annotated[str, Field(pattern=SUPERNET_NAME)]] = Field(
+        default_factory=list, max_length=8,
+        description="sampler, reduced_sharing: the checkpoints to compare, each by name or sha256 prefix")
 
     @field_validator("seeds")
     @classmethod
@@ -263,9 +269,6 @@ class ErrorBody(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: ErrorBody
-
-
-SUPERNET_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 
 
 class TrainRequest(BaseModel):

@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from starlette.concurrency import run_in_threadpool
 
 from estimators.analysis import StudyContext, StudyInputError, get_study, list_studies
-from estimators.analysis.run import run_study, with_snapshots
+from estimators.analysis.run import run_study, with_checkpoints
 from estimators.protocol import Protocol
 from estimators.spaces.base import get_space
 from service import jobs, store
@@ -52,8 +52,8 @@ async def post_study(body: StudyRequest, redis: RedisDep, settings: SettingsDep)
     if len(valid.archs) < MIN_ARCHS:
         raise ApiError(422, "too few architectures", [("archs", f"at least {MIN_ARCHS}, got {len(valid.archs)}")])
     try:
-        options = await run_in_threadpool(with_snapshots, study, Protocol(**valid.protocol),
-                                          body.options.model_dump(), settings.supernet_path)
+        options = await run_in_threadpool(with_checkpoints, study, Protocol(**valid.protocol),
+                                          body.options.model_dump(), settings.supernet_path, valid.space.name)
         protocols = study.protocols(Protocol(**valid.protocol), options)
     except StudyInputError as exc:
         raise ApiError(422, "the study cannot run on this request", [(exc.field, exc.reason)]) from None

@@ -108,3 +108,45 @@ def test_one_shot_studies_refuse_what_they_cannot_run(checkpoint, client, settin
     plain = client.post("/v1/studies", json={**base, "study": "training_length", "estimators": ["oneshot_acc"],
                                              "protocol": {"oneshot": {"supernet": "plain"}}})
     assert "kept no per-epoch snapshots" in error_fields(plain, 422)["protocol.oneshot.supernet"]
+
+
+@pytest.fixture(scope="module")
+def compared(checkpoint):
+    """Beside the uniform "tiny": a checkpoint trained with the fair sampler and one with K=2 parts."""
+    root, _ = checkpoint
+    common = dict(epochs=1, steps_per_epoch=2, batch_size=32, seed=6)
+    train(TrainConfig(network={"C": 4, "N": 1}, sampler="fair", **common), root / "fair1")
+    train(TrainConfig(network={"C": 4, "N": 1, "partitions": 2}, **common), root / "k2")
+    return root
+
+
+def test_sampler_and_reduced_sharing_from_the_command_line_and_over_http(compared, tmp_path, monkeypatch, client,
+                                                                          settings_env, celery_worker):
+    root = compared
+    sampler = cli_study("sampler", root, tmp_path, monkeypatch, "--supernets", "tiny,fair1")["result"]
+    assert set(sampler["checkpoints"]) == {"uniform", "fair"}
+    assert sampler["checkpoints"]["fair"]["name"] == "fair1"
+    acc = sampler["estimators"]["oneshot_acc"]
+    assert set(acc["kendall_tau"]) == {"uniform", "fair"} and list(acc["agreement"]) == ["uniform vs fair"]
+    assert (tmp_path / "sampler" / "sampler.png").is_file()
+    sharing = cli_study("reduced_sharing", root, tmp_path, monkeypatch, "--supernets", "tiny,k2")["result"]
+    assert {lab: c["partitions"] for lab, c in sharing["checkpoints"].items()} == {"K=1": 1, "K=2": 2}
+    assert sharing["estimators"]["oneshot_loss"]["kendall_tau"]["K=2"] is not None
+
+    settings_env(supernet_dir=str(root))
+    body = {"study": "reduced_sharing", "space": "nb201", "archs": archs(), "truth": "cifar10_test",
+            "estimators": ["oneshot_acc", "oneshot_loss"], "protocol": {"oneshot": {"supernet": "tiny"}},
+            "options": {"supernets": ["tiny", "k2"]}}
+    resp = client.post("/v1/studies", json=body)
+    assert resp.status_code == 202, resp.text
+    done = client.get(f"/v1/studies/{resp.json()['study_id']}?wait=120").json()
+    assert done["status"] == "done", done
+    assert _same(done["result"]["result"], sharing)
+
+    one = client.post("/v1/studies", json={**body, "options": {"supernets": ["k2"]}})
+    assert "at least two checkpoints" in error_fields(one, 422)["options.supernets"]
+    unknown = client.post("/v1/studies", json={**body, "options": {"supernets": ["k2", "nope"]}})
+    assert "no supernet checkpoint 'nope'" in error_fields(unknown, 422)["options.supernets[1]"]
+    bad = runner.invoke(app, ["study", "sampler", "--sample", "5", "-e", "oneshot_acc", "--supernet", "tiny",
+                              "--supernets", "tiny", "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 2 and "--supernets: name at least two checkpoints" in bad.stderr

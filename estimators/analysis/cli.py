@@ -16,7 +16,8 @@ from estimators.spaces import DEFAULT_SPACE
 
 # the fields a study's input errors name, as this command's options
 CLI_OPTIONS = {"protocol.weights": "--weights", "protocol.oneshot.supernet": "--supernet",
-               "options.validation_batches": "--validation-batches", "estimators": "--estimators"}
+               "options.validation_batches": "--validation-batches", "estimators": "--estimators",
+               "options.supernets": "--supernets"}
 
 
 def study(
@@ -48,12 +49,14 @@ def study(
                                                  "default: the newest complete one")] = None,
     validation_batches: Annotated[str, typer.Option("--validation-batches", help="validation_size: numbers of "
                                                     "validation batches, comma-separated")] = "1,2,3,5",
+    supernets: Annotated[str, typer.Option("--supernets", help="sampler, reduced_sharing: checkpoints to compare, "
+                                           "comma-separated names or sha256 prefixes")] = "",
     jobs: JobsOpt = 0,
 ) -> None:
     """Run a study (complexity, operation and architecture bias, variance ...): writes result.json and PNG
     figures to --out."""
     from estimators.analysis import StudyContext, StudyInputError, get_study, list_studies
-    from estimators.analysis.run import local_source, run_study, with_snapshots
+    from estimators.analysis.run import local_source, run_study, with_checkpoints
     from estimators.one_shot.registry import default_supernet_dir
     from estimators.truth import TruthError, resolve_truth
 
@@ -109,14 +112,15 @@ def study(
             task = bar.add_task(f"scoring under protocol {p.hash()[:8]}", total=len(archs))
             return lambda done, total: bar.update(task, completed=done)
 
-        options = {"bins": bins, "top": top, "validation_batches": sizes}
+        options = {"bins": bins, "top": top, "validation_batches": sizes,
+                   "supernets": [s.strip() for s in supernets.split(",") if s.strip()]}
         ctx = StudyContext(sp, archs, [gt.get(a) for a in archs], names, protocol,
                            local_source(sp.name, archs, names, jobs, on_protocol, _supernet_dir(protocol)), options)
         results = {}
         for one in chosen:
             folder = out_dir if len(chosen) == 1 else out_dir / one.name
             try:
-                ctx.options = with_snapshots(one, protocol, options, default_supernet_dir())
+                ctx.options = with_checkpoints(one, protocol, options, default_supernet_dir(), sp.name)
                 results[one.name] = (folder, run_study(one, ctx, folder, gt.column))
             except StudyInputError as exc:
                 fail(f"{CLI_OPTIONS.get(exc.field, exc.field)}: {exc.reason}")

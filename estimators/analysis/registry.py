@@ -36,6 +36,9 @@ class Study:
     # the per-epoch snapshots of the protocol's one-shot checkpoint, put in options["snapshots"] by whoever
     # runs the study (it knows where checkpoints live): [{"epoch", "sha256", "name"}, ...]
     needs_snapshots: bool = False
+    # the checkpoints named in options["supernets"], put in options["checkpoints"] the same way:
+    # [{"name", "sha256", "sampler", "partitions", "epochs"}, ...]
+    needs_checkpoints: bool = False
 
     def missing_capabilities(self, space) -> list[str]:
         return [c for c in self.requires if not space.has(c)]

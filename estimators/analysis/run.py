@@ -11,6 +11,7 @@ from pathlib import Path
 from estimators.analysis.context import ScoreSource, StudyContext
 from estimators.analysis.registry import Study
 from estimators.protocol import Protocol
+from estimators.spaces import DEFAULT_SPACE  # checkpoints written before manifests named their space
 from estimators.spaces.base import Arch
 
 
@@ -43,18 +44,32 @@ def write_figures(study: Study, numbers: dict, out_dir: Path) -> list[str]:
     return names
 
 
-def with_snapshots(study: Study, protocol: Protocol, options: dict, supernet_dir: Path) -> dict:
-    """``options``, plus the per-epoch snapshots of the protocol's one-shot checkpoint when the study
-    reads them (Study.needs_snapshots)."""
-    if not study.needs_snapshots or protocol.oneshot is None:
-        return options
+def with_checkpoints(study: Study, protocol: Protocol, options: dict, supernet_dir: Path, space: str) -> dict:
+    """``options``, plus what the study reads of the checkpoints on disk: the per-epoch snapshots of the
+    protocol's one-shot checkpoint (Study.needs_snapshots), the checkpoints named in
+    options["supernets"], each a supernet of ``space`` (Study.needs_checkpoints)."""
     from estimators.analysis.registry import StudyInputError
-    from estimators.one_shot.registry import CheckpointError, snapshots_of
+    from estimators.one_shot.registry import CheckpointError, resolve, snapshots_of
 
-    try:
-        return {**options, "snapshots": snapshots_of(supernet_dir, protocol.oneshot.supernet)}
-    except CheckpointError as exc:
-        raise StudyInputError("protocol.oneshot.supernet", str(exc)) from None
+    if study.needs_snapshots and protocol.oneshot is not None:
+        try:
+            options = {**options, "snapshots": snapshots_of(supernet_dir, protocol.oneshot.supernet)}
+        except CheckpointError as exc:
+            raise StudyInputError("protocol.oneshot.supernet", str(exc)) from None
+    if study.needs_checkpoints:
+        checkpoints = []
+        for i, ref in enumerate(options.get("supernets") or []):
+            try:
+                c = resolve(supernet_dir, ref)
+            except CheckpointError as exc:
+                raise StudyInputError(f"options.supernets[{i}]", str(exc)) from None
+            if (c["space"] or DEFAULT_SPACE) != space:
+                raise StudyInputError(f"options.supernets[{i}]", f"{c['name']!r} is a supernet of {c['space']}, "
+                                                                 f"not of {space}")
+            checkpoints.append({"name": c["name"], "sha256": c["sha256"], "sampler": c["sampler"],
+                                "partitions": (c["network"] or {}).get("partitions", 1), "epochs": c["epochs"]})
+        options = {**options, "checkpoints": checkpoints}
+    return options
 
 
 def local_source(
