@@ -302,3 +302,22 @@ def test_partitions_are_limited_by_the_partition_values(name):
     with pytest.raises(NetworkConfigError) as error:
         space.supernet_config({"partitions": len(space.partition_values()) + 1})
     assert error.value.field == "partitions" and space.partition_rule in error.value.reason
+
+
+def test_zero_shot_on_the_weights_of_an_nds_supernet(tmp_path):
+    """RQ4 on another space: the standalone network holding the supernet's sliced weights is scored,
+    and an architecture beyond the supernet gets a null with the reason."""
+    from estimators.protocol import Protocol
+    from estimators.zero_shot.engine import score_architecture
+
+    space, net = tiny_supernet("nds_resnet")
+    manifest = {"network": net.config}
+    protocol = Protocol(weights="0" * 64, batch_size=8)
+    inside, outside = space.parse("d1-2-1_w16-24-32"), space.parse("d1-1-1_w16-16-64")
+    scored = score_architecture(inside, "nds_resnet", ["synflow", "jacob_cov"], protocol,
+                                supernets=lambda sha: (net, manifest))
+    by_hand = score_architecture(inside, "nds_resnet", ["synflow"], Protocol(batch_size=8))
+    assert scored.scores["synflow"].value is not None and scored.scores["jacob_cov"].value is not None
+    assert scored.scores["synflow"].value != by_hand.scores["synflow"].value  # supernet weights, not a random init
+    beyond = score_architecture(outside, "nds_resnet", ["synflow"], protocol, supernets=lambda sha: (net, manifest))
+    assert beyond.scores["synflow"].value is None and "width 32" in beyond.scores["synflow"].reason

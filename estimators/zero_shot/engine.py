@@ -202,6 +202,14 @@ def score_architecture(
         for n in cost_names:
             scores[n] = ProxyValue((n_params if n == "params" else n_flops) / 1e6)
     net_names = [n for n in names if n not in cost_names]
+    outside = None
+    if net_names and protocol.weights is not None and protocol.init == "supernet":
+        supernet, _ = supernets(protocol.weights) if supernets is not None else (None, None)
+        if supernet is not None and not supernet.covers(arch):
+            outside = f"no supernet weights: {supernet.coverage_error(arch)}"
+    if outside:
+        scores.update({n: ProxyValue(None, outside) for n in net_names})
+        net_names = []
     if net_names:
         net = _network(sp, arch, protocol, supernets).to(device)
         too_large = _memory_refusal(net, protocol, device, memory_limit)
