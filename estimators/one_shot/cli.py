@@ -214,10 +214,10 @@ def list_command(
     if not found:
         err.print(f"no checkpoints in {directory}")
         return
-    table = Table("name", "sha256", "sampler", "epochs", "network", "train loss")
+    table = Table("name", "space", "sha256", "sampler", "epochs", "network", "train loss")
     for c in found:
         epochs = f"{c['epochs']}/{c['planned_epochs']}" + ("" if c["complete"] else " (training)")
         loss = "-" if c["train_loss"] is None else f"{c['train_loss']:.3f}"
-        network = ", ".join(f"{k}={v}" for k, v in (c["network"] or {}).items() if k in ("C", "N"))
-        table.add_row(c["name"], c["sha256"][:16], str(c["sampler"]), epochs, network, loss)
+        network = ", ".join(f"{k}={v}" for k, v in (c["network"] or {}).items() if k not in ("num_classes", "affine"))
+        table.add_row(c["name"], c["space"] or DEFAULT_SPACE, c["sha256"][:16], str(c["sampler"]), epochs, network, loss)
     out.print(table)
