@@ -4,16 +4,15 @@ POST /v1/scores equal to the library's, and training requests checked per space.
 
 from __future__ import annotations
 
-import os
 import random
 
 import pytest
 
-from conftest import _clear_caches
 from estimators.one_shot.checkpoints import load_checkpoint
 from estimators.one_shot.evaluation import score_arch, validation_batches
 from estimators.one_shot.samplers import SAMPLERS
 from estimators.spaces import get_space
+from test_one_shot_service import supernet_dir  # noqa: F401 - the fixture
 from test_service import error_fields
 
 pytestmark = pytest.mark.usefixtures("celery_worker")
@@ -25,16 +24,6 @@ TINY = {
 STEPS = {"epochs": 1, "steps_per_epoch": 2, "batch_size": 32}
 
 
-@pytest.fixture(scope="module")
-def supernet_dir(tmp_path_factory, test_redis):
-    folder = tmp_path_factory.mktemp("supernets")
-    os.environ["ARCHSCORE_SUPERNET_DIR"] = str(folder)
-    _clear_caches()
-    yield folder
-    os.environ.pop("ARCHSCORE_SUPERNET_DIR", None)
-    _clear_caches()
-
-
 def train(client, name: str, space: str) -> dict:
     resp = client.post("/v1/supernets", json={"name": name, "space": space, "network": TINY[space], **STEPS})
     assert resp.status_code == 202, resp.text
@@ -44,7 +33,8 @@ def train(client, name: str, space: str) -> dict:
 
 
 @pytest.mark.parametrize("space_name", list(TINY))
-def test_a_new_checkpoint_of_the_space_is_trained_and_served_by_the_running_worker(client, supernet_dir, space_name):
+def test_a_new_checkpoint_of_the_space_is_trained_and_served_by_the_running_worker(
+        client, supernet_dir, space_name):  # noqa: F811
     import workers.supernets as held
 
     space = get_space(space_name)
@@ -69,7 +59,7 @@ def test_a_new_checkpoint_of_the_space_is_trained_and_served_by_the_running_work
     assert held.loads == loads + 1  # loaded by the worker that was already running
 
 
-def test_architectures_outside_an_nds_supernet_get_a_null_with_the_reason(client, supernet_dir):
+def test_architectures_outside_an_nds_supernet_get_a_null_with_the_reason(client, supernet_dir):  # noqa: F811
     if not (supernet_dir / "nds_resnet-tiny").exists():
         train(client, "nds_resnet-tiny", "nds_resnet")
     body = {"space": "nds_resnet", "archs": ["d1-1-1_w16-16-16", "d1-1-1_w16-16-256"],
@@ -83,7 +73,7 @@ def test_architectures_outside_an_nds_supernet_get_a_null_with_the_reason(client
     assert "at most 2 blocks of width 32" in outside["reasons"]["oneshot_acc"]
 
 
-def test_a_checkpoint_of_another_space_is_refused_for_scoring(client, supernet_dir):
+def test_a_checkpoint_of_another_space_is_refused_for_scoring(client, supernet_dir):  # noqa: F811
     if not (supernet_dir / "nb101-tiny").exists():
         train(client, "nb101-tiny", "nb101")
     body = {"space": "nb301", "archs": [get_space("nb301").to_json(get_space("nb301").sample(1, 0)[0])],
@@ -99,13 +89,13 @@ def test_a_checkpoint_of_another_space_is_refused_for_scoring(client, supernet_d
     ({"space": "nds_resnexta", "network": {"max_width": 8}}, "network.max_width", "must be in 16..256"),
     ({"space": "nb301", "sampler": "deiso"}, "sampler", "nb301 has no isomorphism classes"),
 ])
-def test_training_requests_are_checked_per_space(client, supernet_dir, body, field, reason):
+def test_training_requests_are_checked_per_space(client, supernet_dir, body, field, reason):  # noqa: F811
     fields = error_fields(client.post("/v1/supernets", json={"name": "bad", **STEPS, **body}), 422)
     assert reason in fields[field]
     assert not (supernet_dir / "bad").exists()
 
 
-def test_reduced_sharing_over_the_api(client, supernet_dir):
+def test_reduced_sharing_over_the_api(client, supernet_dir):  # noqa: F811
     body = {"name": "nb101-k3", "space": "nb101", "network": {**TINY["nb101"], "partitions": 3}, **STEPS}
     resp = client.post("/v1/supernets", json=body)
     assert resp.status_code == 202, resp.text
