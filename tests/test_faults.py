@@ -68,14 +68,17 @@ def _stopped(pid: int) -> bool:
 
 
 def _running_on(crash, job_id: str, n: int, node: str, done: set[int]) -> int | None:
-    """A chunk the worker ``node`` has started and not finished (Celery's STARTED record)."""
+    """A chunk the worker ``node`` has started and not finished: Celery's STARTED record, and the task
+    body has counted its attempt (STARTED is written before the body runs; a worker frozen between
+    the two has not begun the chunk, and its redelivery is then the chunk's first attempt)."""
     import json
 
     for i in range(n):
         meta = crash.get(f"celery-task-meta-{job_id}.{i}")
         if meta and i not in done:
             meta = json.loads(meta)
-            if meta["status"] == "STARTED" and meta["result"]["hostname"].startswith(f"{node}@"):
+            attempted = int(crash.get(f"{store.job_key(job_id)}:attempts:{i}") or 0) >= 1
+            if meta["status"] == "STARTED" and meta["result"]["hostname"].startswith(f"{node}@") and attempted:
                 return i
     return None
 
