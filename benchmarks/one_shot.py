@@ -11,7 +11,8 @@
    oneshot_loss against the ground truth next to params and synflow on those architectures.
 
     python benchmarks/one_shot.py [--space nb201] [--network C=16 --network N=5] [--epochs 30] [--cells 500]
-        [--samplers uniform,deiso] [--out runs/one_shot] [--archs-per-step 1] [--patience 3] [--average-last K]
+        [--samplers uniform,deiso] [--out runs/one_shot] [--archs-per-step 1] [--patience 3]
+        [--schedule plateau|cosine] [--lr 0.05] [--average-last K]
         [--batch-size 128] [--skip-cost | --cost-only]
 
 A checkpoint already in --out with the same training configuration is reused (only evaluated again).
@@ -126,6 +127,7 @@ def experiment(args) -> None:
         folder = args.out / sampler
         config = training.TrainConfig(sampler=sampler, space=space.name, epochs=args.epochs,
                                       archs_per_step=args.archs_per_step, patience=args.patience,
+                                      schedule=args.schedule, lr=args.lr,
                                       network=args.network, keep_snapshots=args.average_last,
                                       batch_size=args.batch_size)
         existing = read_manifest(folder)
@@ -141,8 +143,8 @@ def experiment(args) -> None:
         history = manifest["history"]
         last = history[-1]
         print(f"{sampler}: {last['epoch']} epochs in {last['seconds'] / 60:.1f} min ({manifest['network']}, "
-              f"S={args.archs_per_step}, batch {args.batch_size}), train loss {last['train_loss']:.3f}, "
-              f"validation loss {last['val_loss']:.3f}, final lr {last['lr']:.4g}")
+              f"S={args.archs_per_step}, batch {args.batch_size}, {args.schedule} schedule, lr {args.lr}), "
+              f"train loss {last['train_loss']:.3f}, validation loss {last['val_loss']:.3f}, final lr {last['lr']:.4g}")
         print("  validation loss by epoch: " + " ".join(f"{h['val_loss']:.3f}" for h in history))
         val_batches = validation_batches(manifest, 100, 5)
         post = [False, True] if space.has("isomorphism") else [False]
@@ -189,6 +191,8 @@ def main() -> None:
     parser.add_argument("--cells", type=int, default=500, help="architectures to evaluate")
     parser.add_argument("--archs-per-step", type=int, default=1)
     parser.add_argument("--patience", type=int, default=3)
+    parser.add_argument("--schedule", default="plateau", help="plateau or cosine")
+    parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--average-last", type=int, default=0, help="also evaluate the average of the last K epochs")
     parser.add_argument("--cost-cells", type=int, default=8)
     parser.add_argument("--samplers", default="uniform,deiso")

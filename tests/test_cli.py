@@ -152,6 +152,7 @@ def test_supernet_train_resume_eval_average_and_list_from_the_command_line(tmp_p
     "args, needle",
     [
         (("supernet", "train", "--out", "/tmp/x", "--sampler", "nope"), "--sampler: unknown sampler"),
+        (("supernet", "train", "--out", "/tmp/x", "--schedule", "linear"), "--schedule: unknown schedule 'linear'"),
         (("supernet", "train", "--out", "/tmp/x", "--epochs", "0"), "must be positive"),
         (("supernet", "eval", "--checkpoint", "/no/such/dir"), "not a checkpoint folder"),
         (("supernet", "average", "/no/such/dir", "/no/other", "--out", "/tmp/x"), "not a checkpoint folder"),

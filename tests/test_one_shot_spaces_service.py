@@ -88,6 +88,7 @@ def test_a_checkpoint_of_another_space_is_refused_for_scoring(client, supernet_d
     ({"space": "nb101", "network": {"C": 8}}, "network.C", "not a network setting of the nb101 supernet"),
     ({"space": "nds_resnexta", "network": {"max_width": 8}}, "network.max_width", "must be in 16..256"),
     ({"space": "nb301", "sampler": "deiso"}, "sampler", "nb301 has no isomorphism classes"),
+    ({"schedule": "linear"}, "schedule", "'plateau' or 'cosine'"),
 ])
 def test_training_requests_are_checked_per_space(client, supernet_dir, body, field, reason):  # noqa: F811
     fields = error_fields(client.post("/v1/supernets", json={"name": "bad", **STEPS, **body}), 422)

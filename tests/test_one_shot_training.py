@@ -218,7 +218,18 @@ def test_train_and_validation_splits_are_disjoint_and_fixed():
     assert not any(row.tobytes() in train_rows for row in a_val.x.reshape(len(a_val), -1))
 
 
+def test_cosine_schedule_anneals_the_lr_per_step_to_zero_at_the_last_epoch(tmp_path):
+    assert [training.cosine_lr(0.1, t, 12) for t in (0, 6, 12)] == pytest.approx([0.1, 0.05, 0.0])
+    config = training.TrainConfig(sampler="uniform", **{**TINY, "epochs": 2}, schedule="cosine", lr=0.1)
+    lrs = [h["lr"] for h in training.train(config, tmp_path / "cosine")["history"]]
+    # the lr of each epoch's last step (6 steps an epoch), whatever the validation loss did
+    assert lrs == pytest.approx([training.cosine_lr(0.1, 5, 12), training.cosine_lr(0.1, 11, 12)])
+    assert lrs[1] < 0.002
+
+
 def test_bad_configurations_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="unknown schedule"):
+        training.train(training.TrainConfig(schedule="linear", **TINY), tmp_path)
     with pytest.raises(ValueError, match="unknown sampler"):
         training.train(training.TrainConfig(sampler="nope", **TINY), tmp_path)
     with pytest.raises(ValueError, match="out of range"):

@@ -35,7 +35,9 @@ def train(
     steps_per_epoch: Annotated[int | None, typer.Option("--steps-per-epoch", help="default: one pass over the "
                                                         "training split")] = None,
     lr: Annotated[float, typer.Option()] = 0.05,
-    patience: Annotated[int, typer.Option(help="epochs without improvement before the LR is halved")] = 3,
+    patience: Annotated[int, typer.Option(help="plateau: epochs without improvement before the LR is halved")] = 3,
+    schedule: Annotated[str, typer.Option(help="plateau (halve the LR on a plateau) or cosine (anneal it per step "
+                                          "to 0 at --epochs)")] = "plateau",
     augment: Annotated[bool, typer.Option("--augment/--no-augment", help="random crops and flips")] = True,
     space: Annotated[str, typer.Option(help="search space (those with a supernet: archscore spaces)")] = DEFAULT_SPACE,
     network: Annotated[list[str] | None, typer.Option("--network", help="a supernet setting KEY=VALUE over the "
@@ -50,12 +52,14 @@ def train(
     """Train a supernet of a search space on the embedded CIFAR-10 subset (or --data-root) and write a checkpoint."""
     from estimators.one_shot.registry import CheckpointError
     from estimators.one_shot.samplers import SAMPLERS
-    from estimators.one_shot.training import TrainConfig
+    from estimators.one_shot.training import SCHEDULES, TrainConfig
     from estimators.one_shot.training import train as run_training
     from estimators.zero_shot.engine import pick_device
 
     if sampler not in SAMPLERS:
         fail(f"--sampler: unknown sampler {sampler!r}; available: {', '.join(SAMPLERS)}")
+    if schedule not in SCHEDULES:
+        fail(f"--schedule: unknown schedule {schedule!r}; available: {', '.join(SCHEDULES)}")
     if min(archs_per_step, epochs, batch_size, steps_per_epoch or 1) < 1 or lr <= 0 or min(patience, keep_snapshots) < 0:
         fail("--archs-per-step, --epochs, --batch-size, --steps-per-epoch and --lr must be positive")
     settings = _network_settings(space, network or [])
@@ -66,7 +70,7 @@ def train(
     except RuntimeError as exc:
         fail(str(exc))
     config = TrainConfig(sampler=sampler, archs_per_step=archs_per_step, epochs=epochs, batch_size=batch_size,
-                         lr=lr, patience=patience, augment=augment, seed=seed, data_root=data_root,
+                         lr=lr, patience=patience, schedule=schedule, augment=augment, seed=seed, data_root=data_root,
                          space=get_space(space).name, network=settings, keep_snapshots=keep_snapshots,
                          steps_per_epoch=steps_per_epoch)
     with _progress() as bar:
