@@ -9,7 +9,7 @@ import hashlib
 import json
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 PROTOCOL_VERSION = 2
 
@@ -34,9 +34,23 @@ WEIGHTS_DESCRIPTION = ("a supernet checkpoint: each architecture's network is bu
                        "included) instead of a random init of seed; none: the space's default network, random init")
 INIT_DESCRIPTION = ("with weights: supernet (the path's trained weights) or random (the random init of seed at the "
                     "checkpoint's size: the like-for-like baseline of RQ4); ignored without weights")
+PER_MEMBER_DESCRIPTION = ("score every architecture as given and cache it on its own; default: one score per "
+                          "isomorphism class (its representative's), which every member shares. One-shot scores "
+                          "need oneshot.post_deiso false with it")
 Inputs = Literal["images", "shuffled_labels", "noise"]
 INPUTS_DESCRIPTION = ("what the fixed batches hold: the dataset's images and labels; the same images with their "
                       "labels shuffled within each batch; or Gaussian noise of the same shape with the same labels")
+
+
+def cache_key(space, arch, per_member: bool) -> str:
+    """What a score of ``arch`` is cached under: its isomorphism class, or with ``per_member`` the
+    architecture itself (its string form)."""
+    return space.to_string(arch) if per_member else space.canonical_key(arch)
+
+
+def scored_arch(space, arch, per_member: bool):
+    """The architecture a worker scores for ``arch``: its class's representative, or itself."""
+    return arch if per_member else space.representative(arch)
 
 
 class Protocol(BaseModel):
@@ -61,6 +75,16 @@ class Protocol(BaseModel):
         default=None, pattern="^[0-9a-f]{64}$", description=WEIGHTS_DESCRIPTION + " (sha256 of the checkpoint)"
     )
     init: Literal["supernet", "random"] = Field(default="supernet", description=INIT_DESCRIPTION)
+    per_member: bool = Field(default=False, description=PER_MEMBER_DESCRIPTION)
+
+    @model_validator(mode="after")
+    def _members_are_scored_alone(self):
+        if self.per_member and self.oneshot is not None and self.oneshot.post_deiso:
+            raise ValueError("per_member scores each architecture alone: set oneshot.post_deiso to false")
+        return self
+
+    def cache_key(self, space, arch) -> str:
+        return cache_key(space, arch, self.per_member)
 
     @property
     def num_classes(self) -> int:
@@ -74,6 +98,8 @@ class Protocol(BaseModel):
             del fields["inputs"]
         if fields["weights"] is None:  # and those on random init the hashes they had before weights existed
             del fields["weights"], fields["init"]
+        if not fields["per_member"]:  # and those scored per class the hashes they had before per_member existed
+            del fields["per_member"]
         return {"v": PROTOCOL_VERSION, **fields}
 
     def hash(self) -> str:

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from estimators.catalog import ESTIMATORS, is_one_shot
 from estimators.datasets import training_images_available
 from estimators.one_shot.registry import CheckpointError, resolve
+from estimators.protocol import cache_key, scored_arch
 from estimators.spaces import DEFAULT_SPACE, get_space
 from estimators.spaces.base import SUPERNET, Arch, SearchSpace
 from service import store
@@ -178,17 +179,20 @@ class Plan:
 
 
 @functools.lru_cache(maxsize=50_000)  # the cached path meets the same architectures again and again
-def arch_facts(space_name: str, arch: str) -> tuple[str, str, str]:
-    """(canonical key, truth key, representative's string form) of an architecture in string form."""
+def arch_facts(space_name: str, arch: str, per_member: bool = False) -> tuple[str, str, str]:
+    """(cache key, truth key, string form of what a worker scores) of an architecture in string form:
+    its isomorphism class and representative, or with ``per_member`` the architecture itself."""
     space = get_space(space_name)
     parsed = space.parse(arch)
-    return space.canonical_key(parsed), space.truth_key(parsed), space.to_string(space.representative(parsed))
+    scored = space.to_string(scored_arch(space, parsed, per_member))
+    return cache_key(space, parsed, per_member), space.truth_key(parsed), scored
 
 
 def plan(v: ValidRequest) -> Plan:
     space = v.space
     texts = [space.to_string(a) for a in v.archs]
-    facts = [arch_facts(space.name, t) for t in texts]
+    per_member = v.protocol.get("per_member", False)
+    facts = [arch_facts(space.name, t, per_member) for t in texts]
     canonical = [f[0] for f in facts]
     unique = list(dict.fromkeys(canonical))
     analytic = analytic_names(space, v.estimators)

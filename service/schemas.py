@@ -7,8 +7,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from estimators.catalog import ESTIMATORS
+from estimators.analysis.isomorphism_spread import DEFAULT_MEMBERS, MAX_MEMBERS
 from estimators.protocol import (
-    INIT_DESCRIPTION, INPUTS_DESCRIPTION, VALIDATION_IMAGES, WEIGHTS_DESCRIPTION, Inputs, OneShotSettings, Protocol,
+    INIT_DESCRIPTION, INPUTS_DESCRIPTION, PER_MEMBER_DESCRIPTION, VALIDATION_IMAGES, WEIGHTS_DESCRIPTION, Inputs, OneShotSettings, Protocol,
 )
 from estimators.spaces import DEFAULT_SPACE
 
@@ -65,8 +66,11 @@ class ApiOneShot(BaseModel):
             raise ValueError(f"batch_size x num_batches must be at most {VALIDATION_IMAGES} (the validation split)")
         return self
 
-    def to_settings(self, sha256: str) -> OneShotSettings:
-        return OneShotSettings(supernet=sha256, **self.model_dump(exclude={"supernet"}))
+    def to_settings(self, sha256: str, per_member: bool = False) -> OneShotSettings:
+        fields = self.model_dump(exclude={"supernet"})
+        if per_member:  # each architecture's own path: no mean over its class
+            fields["post_deiso"] = False
+        return OneShotSettings(supernet=sha256, **fields)
 
 
 class ApiProtocol(BaseModel):
@@ -90,6 +94,7 @@ class ApiProtocol(BaseModel):
         "GET /v1/supernets) of the request's space",
     )
     init: Literal["supernet", "random"] = Field(default="supernet", description=INIT_DESCRIPTION)
+    per_member: bool = Field(default=False, description=PER_MEMBER_DESCRIPTION + " (here it is set to false)")
 
     @model_validator(mode="after")
     def _bounded_work(self) -> ApiProtocol:
@@ -101,7 +106,7 @@ class ApiProtocol(BaseModel):
                     weights_sha256: str | None = None) -> Protocol:
         """The library protocol; one-shot settings only when a checkpoint was resolved for them, and the
         weights' checkpoint by its resolved sha256."""
-        oneshot = self.oneshot.to_settings(supernet_sha256) if supernet_sha256 else None
+        oneshot = self.oneshot.to_settings(supernet_sha256, self.per_member) if supernet_sha256 else None
         return Protocol(data_root=data_root, oneshot=oneshot, weights=weights_sha256,
                         **self.model_dump(exclude={"oneshot", "weights"}))
 
@@ -179,6 +184,8 @@ class StudyOptions(BaseModel):
 
     bins: int = Field(default=5, ge=1, le=50, description="complexity_bias: bins of equal size")
     top: int = Field(default=10, ge=1, le=100, description="architecture_bias: architectures listed each way")
+    members: int = Field(default=DEFAULT_MEMBERS, ge=2, le=MAX_MEMBERS,
+                         description="isomorphism_spread: members scored per isomorphism class")
     seeds: list[int] = Field(default=[20, 2020, 202020], min_length=2, max_length=5,
                              description="variance: initialisation seeds")
     batches: list[int] = Field(default=[1, 3, 5], min_length=1, max_length=5,
@@ -294,7 +301,10 @@ class TrainRequest(BaseModel):
     archs_per_step: int = Field(default=1, ge=1, le=32, description="S architectures per step")
     batch_size: int = Field(default=128, ge=2, le=1024)
     lr: float = Field(default=0.05, gt=0, le=10)
-    patience: int = Field(default=3, ge=0, le=1000, description="epochs without improvement before the LR halves")
+    patience: int = Field(default=3, ge=0, le=1000, description="plateau: epochs without improvement before the LR halves")
+    schedule: Literal["plateau", "cosine"] = Field(
+        default="plateau", description="plateau: halve the LR on a plateau; cosine: anneal it per step to 0 at `epochs`"
+    )
     augment: bool = Field(default=True, description="random crops and horizontal flips")
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     steps_per_epoch: int | None = Field(default=None, ge=1, le=1_000_000, description="default: one pass")

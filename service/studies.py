@@ -49,11 +49,18 @@ async def post_study(body: StudyRequest, redis: RedisDep, settings: SettingsDep)
     if valid.truth is None:
         raise ApiError(422, "a study needs ground truth", [("truth", f"{valid.space.name} has no built-in "
                                                             "ground truth; upload a table and name it")])
+    options = body.options.model_dump()
+    if study.architectures is not None:
+        valid = dataclasses.replace(valid, archs=study.architectures(valid.space, valid.archs, options))
+        if len(valid.archs) > settings.max_archs_per_request:
+            raise ApiError(422, "too many architectures", [("options.members", f"{study.name} would score "
+                           f"{len(valid.archs)}, at most {settings.max_archs_per_request} per request")])
     if len(valid.archs) < MIN_ARCHS:
-        raise ApiError(422, "too few architectures", [("archs", f"at least {MIN_ARCHS}, got {len(valid.archs)}")])
+        raise ApiError(422, "too few architectures", [("archs", f"at least {MIN_ARCHS}, got {len(valid.archs)}"
+                       + (f" ({study.name} scores classes of at least two members)" if study.architectures else ""))])
     try:
-        options = await run_in_threadpool(with_checkpoints, study, Protocol(**valid.protocol),
-                                          body.options.model_dump(), settings.supernet_path, valid.space.name)
+        options = await run_in_threadpool(with_checkpoints, study, Protocol(**valid.protocol), options,
+                                          settings.supernet_path, valid.space.name)
         protocols = study.protocols(Protocol(**valid.protocol), options)
     except StudyInputError as exc:
         raise ApiError(422, "the study cannot run on this request", [(exc.field, exc.reason)]) from None

@@ -571,6 +571,7 @@ def test_protocol_hash_stable_for_equal_protocols():
         {"inputs": "noise"},
         {"weights": "b" * 64},
         {"init": "random", "weights": "b" * 64},  # init alone means nothing: tests/test_weights.py
+        {"per_member": True},
     ],
     ids=lambda c: next(iter(c)),
 )
@@ -582,7 +583,7 @@ def test_protocol_hash_changes_with_every_field(change):
     # covered: every field of the model is exercised by this parametrisation
     assert set(Protocol.model_fields) == {
         "dataset", "data_root", "batch_size", "num_batches", "seed", "bn_mode", "data_seed", "oneshot", "inputs",
-        "weights", "init",
+        "weights", "init", "per_member",
     }
 
 

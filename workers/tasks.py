@@ -67,8 +67,8 @@ def _finish_chunk(r: redis.Redis, job_id: str, chunk_index: int, space: str, pro
         pipe.execute()
 
 
-def _record_errors(r: redis.Redis, job_id: str, space, archs: list[str], message: str) -> None:
-    errors = {space.canonical_key(space.parse(a)): message for a in archs}
+def _record_errors(r: redis.Redis, job_id: str, space, proto: Protocol, archs: list[str], message: str) -> None:
+    errors = {proto.cache_key(space, space.parse(a)): message for a in archs}
     if errors:
         r.hset(store.job_errors_key(job_id), mapping=errors)
 
@@ -77,7 +77,8 @@ def _record_errors(r: redis.Redis, job_id: str, space, archs: list[str], message
 def score_chunk(
     self, job_id: str, chunk_index: int, space: str, protocol: dict, estimators: list[str], archs: list[str]
 ) -> dict:
-    """Score ``archs`` (representatives of isomorphism classes, string form) with ``estimators``.
+    """Score ``archs`` (string form; representatives of isomorphism classes unless the protocol is
+    per_member) with ``estimators``.
 
     The chunk is always marked done, with an error per architecture it could not score: a job never
     waits on a chunk that failed. A chunk whose workers keep dying is given up after MAX_ATTEMPTS."""
@@ -91,7 +92,7 @@ def score_chunk(
     if r.exists(store.job_cancelled_key(job_id)):
         return {"scored": 0, "skipped": 0, "cancelled": True}
     if attempts > MAX_ATTEMPTS:
-        _record_errors(r, job_id, sp, archs, f"given up after {MAX_ATTEMPTS} attempts: the worker died each time")
+        _record_errors(r, job_id, sp, proto, archs, f"given up after {MAX_ATTEMPTS} attempts: the worker died each time")
         _finish_chunk(r, job_id, chunk_index, sp.name, phash, 0)
         return {"scored": 0, "skipped": 0, "given_up": True}
     scored = skipped = 0
@@ -101,7 +102,7 @@ def score_chunk(
         scored, skipped = _score_archs(r, job_id, sp, proto, estimators, remaining)
     except Exception as exc:  # noqa: BLE001 - the job must still finish; the error is reported per architecture
         log.exception("chunk %s of job %s failed", chunk_index, job_id)
-        _record_errors(r, job_id, sp, remaining, f"{type(exc).__name__}: {exc}")
+        _record_errors(r, job_id, sp, proto, remaining, f"{type(exc).__name__}: {exc}")
     _finish_chunk(r, job_id, chunk_index, sp.name, phash, scored)
     return {"scored": scored, "skipped": skipped, "seconds": round(time.perf_counter() - started, 3)}
 
@@ -118,7 +119,7 @@ def _score_archs(r: redis.Redis, job_id: str, sp, proto: Protocol, estimators: l
             break
         arch_text = remaining[0]
         arch = sp.parse(arch_text)
-        canonical = sp.canonical_key(arch)
+        canonical = proto.cache_key(sp, arch)
         pipe = r.pipeline()
         for key in keys.values():
             pipe.hexists(key, canonical)

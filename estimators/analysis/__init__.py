@@ -6,7 +6,7 @@ under other protocols, so the library (CLI) and the service can each supply scor
 from estimators.analysis.registry import STUDIES, Study, StudyInputError, get_study, list_studies, register_study
 from estimators.analysis.context import StudyContext
 from estimators.analysis import (  # noqa: F401,E402 - each registers its study
-    architecture_bias, complexity_bias, input_data, operation_bias, reduced_sharing, sampler, training_length,
+    architecture_bias, complexity_bias, input_data, isomorphism_spread, operation_bias, reduced_sharing, sampler, training_length,
     validation_size, variance, zero_shot_on_supernet,
 )
 

@@ -12,6 +12,7 @@ from estimators.cli import (
     SampleOpt, SeedOpt, SpaceOpt, UsageError, WeightsOpt, _prepare, _progress, _select_archs, _supernet_dir, err,
     fail, out,
 )
+from estimators.analysis.isomorphism_spread import DEFAULT_MEMBERS, MAX_MEMBERS
 from estimators.spaces import DEFAULT_SPACE
 
 # the fields a study's input errors name, as this command's options
@@ -35,6 +36,7 @@ def study(
     out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="folder for result.json and the figures")] = None,
     bins: Annotated[int, typer.Option("--bins", help="complexity_bias: bins of equal size")] = 5,
     top: Annotated[int, typer.Option("--top", help="architecture_bias: architectures listed each way")] = 10,
+    members: Annotated[int, typer.Option("--members", help="isomorphism_spread: members scored per class")] = DEFAULT_MEMBERS,
     dataset: DatasetOpt = "cifar10",
     data_root: RootOpt = None,
     batch_size: BatchOpt = 128,
@@ -97,7 +99,17 @@ def study(
                 raise UsageError(f"{one.name} needs a space with {', '.join(missing)}; {sp.name} has none")
         if file is None and sample is None:
             raise UsageError("choose the architectures: --sample N or --file")
-        archs = [a for a in _select_archs(sp, file, sample, seed, deiso, False, False) if gt.get(a) is not None]
+        if not 2 <= members <= MAX_MEMBERS:
+            raise UsageError(f"--members: give 2..{MAX_MEMBERS}")
+        options = {"bins": bins, "top": top, "validation_batches": sizes, "members": members,
+                   "supernets": [s.strip() for s in supernets.split(",") if s.strip()]}
+        archs = _select_archs(sp, file, sample, seed, deiso, False, False)
+        expanding = [one for one in chosen if one.architectures is not None]
+        if expanding and len(chosen) > 1:
+            raise UsageError(f"{expanding[0].name} scores architectures of its own choosing: run it alone")
+        if expanding:
+            archs = expanding[0].architectures(sp, archs, options)
+        archs = [a for a in archs if gt.get(a) is not None]
         if len(archs) < 4:
             raise UsageError(f"{len(archs)} of the architectures have ground truth in {gt.column!r}; at least 4 needed")
         for reason, count in gt.skipped.items():
@@ -112,8 +124,6 @@ def study(
             task = bar.add_task(f"scoring under protocol {p.hash()[:8]}", total=len(archs))
             return lambda done, total: bar.update(task, completed=done)
 
-        options = {"bins": bins, "top": top, "validation_batches": sizes,
-                   "supernets": [s.strip() for s in supernets.split(",") if s.strip()]}
         ctx = StudyContext(sp, archs, [gt.get(a) for a in archs], names, protocol,
                            local_source(sp.name, archs, names, jobs, on_protocol, _supernet_dir(protocol)), options)
         results = {}

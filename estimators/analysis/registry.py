@@ -39,6 +39,9 @@ class Study:
     # the checkpoints named in options["supernets"], put in options["checkpoints"] the same way:
     # [{"name", "sha256", "sampler", "partitions", "epochs"}, ...]
     needs_checkpoints: bool = False
+    # the architectures the study scores, from those asked for: (space, archs, options) -> archs;
+    # None: as asked. Whoever runs the study applies it before scoring
+    architectures: Callable[..., list] | None = None
 
     def missing_capabilities(self, space) -> list[str]:
         return [c for c in self.requires if not space.has(c)]
