@@ -77,7 +77,7 @@ async def validate(request: ScoreRequest, settings: Settings, redis: Redis) -> V
             archs.append(parse_memoised(space, encoding))
         except ValueError as exc:
             details.append((f"archs[{i}]", str(exc)))
-    details += _protocol_problems(request, settings) + _work_problems(request, space, settings)
+    details += _protocol_problems(request, settings) + work_problems(request, space, settings)
     truth = request.truth_column(space)
     if truth is not None and not await truth_exists(redis, space, truth):
         details.append(("truth", f"no ground-truth column {truth!r} for {space.name}"))
@@ -136,15 +136,17 @@ def parse_memoised(space: SearchSpace, encoding) -> Arch:
     return arch
 
 
-def _work_problems(request: ScoreRequest, space: SearchSpace, settings: Settings) -> list[tuple[str, str]]:
-    """A bound on the work one request may enqueue: architectures x estimators x images each (params
-    and flops, answered by the API itself, do not count)."""
+def work_problems(request: ScoreRequest, space: SearchSpace, settings: Settings,
+                  count: int | None = None) -> list[tuple[str, str]]:
+    """A bound on the work one request may enqueue: architectures (``count``, default the request's)
+    x estimators x images each (params and flops, answered by the API itself, do not count)."""
     names = set(request.estimators) - set(analytic_names(space, list(request.estimators)))
     images = request.protocol.batch_size * request.protocol.num_batches
-    work = len(request.archs) * len(names) * images
+    count = len(request.archs) if count is None else count
+    work = count * len(names) * images
     if work <= settings.max_work_per_request:
         return []
-    return [("archs", f"{len(request.archs)} architectures x {len(names)} estimators x {images} images = "
+    return [("archs", f"{count} architectures x {len(names)} estimators x {images} images = "
              f"{work:,} exceeds this server's bound of {settings.max_work_per_request:,} per request; split it")]
 
 

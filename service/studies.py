@@ -55,6 +55,9 @@ async def post_study(body: StudyRequest, redis: RedisDep, settings: SettingsDep)
         if len(valid.archs) > settings.max_archs_per_request:
             raise ApiError(422, "too many architectures", [("options.members", f"{study.name} would score "
                            f"{len(valid.archs)}, at most {settings.max_archs_per_request} per request")])
+        problems = jobs.work_problems(body, valid.space, settings, len(valid.archs))
+        if problems:
+            raise ApiError(422, "too much work for one request", [("options.members", problems[0][1])])
     if len(valid.archs) < MIN_ARCHS:
         raise ApiError(422, "too few architectures", [("archs", f"at least {MIN_ARCHS}, got {len(valid.archs)}"
                        + (f" ({study.name} scores classes of at least two members)" if study.architectures else ""))])

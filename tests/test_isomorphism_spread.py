@@ -129,3 +129,13 @@ def test_bad_study_requests_name_the_field(client):
 def test_study_command_refuses_bad_input_with_exit_2(tmp_path, args, needle):
     result = CliRunner().invoke(app, ["study", *args, "-e", "params", "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and needle in result.output, result.output
+
+
+def test_the_work_bound_counts_the_members_the_study_adds(client, settings_env):
+    settings_env(max_work_per_request="2000")
+    asked = [m[0] for m in NB201.isomorphism_classes().values() if len(m) >= 4][:4]
+    body = {"study": "isomorphism_spread", "space": "nb201", "archs": [NB201.to_string(a) for a in asked],
+            "estimators": ["synflow"], "protocol": {"batch_size": 128}, "truth": "cifar10_test"}
+    # 4 asked x 128 images is within the bound; the 16 members scored are not
+    fields = error_fields(client.post("/v1/studies", json={**body, "options": {"members": 4}}), 422)
+    assert "16 architectures x 1 estimators x 128 images = 2,048 exceeds" in fields["options.members"]
