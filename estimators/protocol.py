@@ -53,6 +53,12 @@ def scored_arch(space, arch, per_member: bool):
     return arch if per_member else space.representative(arch)
 
 
+# exact functions of the architecture as written, never shared by its isomorphism class (members can
+# differ in ops on edges that do not reach the output); the service computes them itself in spaces with
+# a cost model
+PER_ARCHITECTURE = ("params", "flops")
+
+
 class Protocol(BaseModel):
     """Defaults follow the paper: batch 128, the same fixed batches for every architecture, BN in
     train mode. ``seed`` seeds the network initialisation (the paper uses 20, 2020, 202020);

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import functools
 
+from estimators.protocol import PER_ARCHITECTURE
 from estimators.spaces import get_space
 from estimators.spaces.base import COST, SearchSpace
 
-ANALYTIC = ("params", "flops")
+ANALYTIC = PER_ARCHITECTURE
 
 
 def analytic_names(space: SearchSpace, estimators: list[str]) -> list[str]:

@@ -138,17 +138,17 @@ def test_variance_scores_each_seed_and_batch_count():
     space = get_space("nb201")
     truth = load_builtin("nb201", "cifar10_test")
     archs = space.sample(12, seed=4)
-    names = ["params", "synflow", "relu"]
+    names = ["params", "snip", "relu"]
     passes = []
     source = local_source("nb201", archs, names, 1, lambda p: passes.append((p.seed, p.num_batches)))
     ctx = StudyContext(space, archs, [truth.get(a) for a in archs], names, Protocol(batch_size=4), source,
                        {"seeds": [20, 2020], "batches": [1, 3]})
     result = get_study("variance").run(ctx)
     assert sorted(passes) == [(20, 1), (20, 3), (2020, 1)]  # (20, 1) is shared by both halves
-    params, synflow = result["estimators"]["params"], result["estimators"]["synflow"]
+    params, snip = result["estimators"]["params"], result["estimators"]["snip"]
     assert params["std"] == 0 and params["seed_agreement"] == {"20-2020": 1.0}
-    taus = list(synflow["kendall_tau_by_seed"].values())
-    assert taus[0] != taus[1] and synflow["std"] > 0 and synflow["seed_agreement"]["20-2020"] < 1
+    taus = list(snip["kendall_tau_by_seed"].values())
+    assert taus[0] != taus[1] and snip["std"] > 0 and snip["seed_agreement"]["20-2020"] < 1
     assert set(result["estimators"]["relu"]["kendall_tau_by_batches"]) == {"1", "3"}
 
 

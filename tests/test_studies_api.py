@@ -98,3 +98,35 @@ def test_studies_are_listed_and_bad_requests_name_the_field(client):
     assert any("distinct" in v for v in fields.values())
     assert client.get("/v1/studies/" + "0" * 32).status_code == 404
     assert client.get("/v1/studies/" + "0" * 32 + "/figures/x.png").status_code == 404
+
+
+# every study is compared with the library over HTTP: these here, the others where their inputs are made
+SCORE_ONLY_STUDIES = ["architecture_bias", "complexity_bias", "input_data", "operation_bias", "variance"]
+TESTED_ELSEWHERE = {"isomorphism_spread": "test_isomorphism_spread", "zero_shot_on_supernet": "test_weights",
+                    "training_length": "test_one_shot_studies", "validation_size": "test_one_shot_studies",
+                    "sampler": "test_one_shot_studies", "reduced_sharing": "test_one_shot_studies"}
+
+
+def test_every_registered_study_is_compared_over_http():
+    from estimators.analysis import list_studies
+
+    assert {s.name for s in list_studies()} == set(SCORE_ONLY_STUDIES) | set(TESTED_ELSEWHERE)
+
+
+@pytest.mark.parametrize("study", SCORE_ONLY_STUDIES)
+def test_each_study_over_http_gives_the_library_numbers(client, study):
+    from service.schemas import StudyOptions
+
+    archs = NB201.sample(8, seed=23)
+    options = {"seeds": [20, 2020], "batches": [1, 2], "bins": 2, "top": 3}
+    body = client.post("/v1/studies", json=_request(study, archs, ["synflow", "params"], 31, options=options))
+    assert body.status_code == 202, body.text
+    done = client.get(f"/v1/studies/{body.json()['study_id']}?wait=180").json()
+    assert done["status"] == "done", done
+    expected = _library(study, archs, ["synflow", "params"], 31, StudyOptions(**options).model_dump())
+    got = done["result"]["result"]
+    assert _same(got, json.loads(json.dumps(expected))), (got, expected)
+    assert done["figures"], "every study draws at least one figure"
+    for url in done["figures"].values():
+        png = client.get(url)
+        assert png.status_code == 200 and png.content.startswith(PNG)

@@ -78,11 +78,29 @@ def local_source(
     supernet_dir: Path | None = None,
 ) -> ScoreSource:
     """Scores computed in this process (or a pool of ``jobs`` processes), one pass per protocol;
-    ``supernet_dir`` holds the checkpoints protocols name as ``weights``."""
+    ``supernet_dir`` holds the checkpoints protocols name as ``weights``. Each architecture is scored
+    as the service scores it (``scored_arch``: its class's representative unless ``per_member``;
+    params and flops the architecture itself where the space has a cost model), so a study gives the
+    same numbers here and over HTTP."""
+    from estimators.protocol import PER_ARCHITECTURE, scored_arch
+    from estimators.spaces import get_space
+    from estimators.spaces.base import COST
     from estimators.zero_shot.many import score_many
 
+    sp = get_space(space)
+    own = [e for e in estimators if e in PER_ARCHITECTURE and sp.has(COST)]
+    shared = [e for e in estimators if e not in own]
+
     def source(protocol: Protocol) -> dict[str, list[float | None]]:
-        records = score_many(archs, space, estimators, protocol, jobs, on_protocol(protocol), supernet_dir)
-        return {e: [r["scores"][e] for r in records] for e in estimators}
+        progress = on_protocol(protocol)
+        scores: dict[str, list[float | None]] = {}
+        if shared:
+            scored = [scored_arch(sp, a, protocol.per_member) for a in archs]
+            records = score_many(scored, space, shared, protocol, jobs, progress, supernet_dir)
+            scores.update({e: [r["scores"][e] for r in records] for e in shared})
+        if own:
+            records = score_many(archs, space, own, protocol, 1, None if shared else progress, supernet_dir)
+            scores.update({e: [r["scores"][e] for r in records] for e in own})
+        return {e: scores[e] for e in estimators}
 
     return source
