@@ -44,6 +44,11 @@ from estimators.truth import load_builtin
 from estimators.zero_shot.engine import score_architecture
 
 
+# one-shot scores on the 500-image validation split, or on it and the 1,000 test images
+EVALUATION_BATCHES = {"validation": 5, "held_out": 15}
+IMAGES_TAG = {"validation": "", "held_out": ", held out"}
+
+
 def median_time(fn, repeats: int = 3) -> float:
     fn()
     samples = []
@@ -146,21 +151,24 @@ def experiment(args) -> None:
               f"S={args.archs_per_step}, batch {args.batch_size}, {args.schedule} schedule, lr {args.lr}), "
               f"train loss {last['train_loss']:.3f}, validation loss {last['val_loss']:.3f}, final lr {last['lr']:.4g}")
         print("  validation loss by epoch: " + " ".join(f"{h['val_loss']:.3f}" for h in history))
-        val_batches = validation_batches(manifest, 100, 5)
         post = [False, True] if space.has("isomorphism") else [False]
-        for tag, path in checkpoints.items():
-            supernet, _ = load_checkpoint(path)
-            started = time.perf_counter()
-            for deiso in post:
-                scores = [score_arch(supernet, a, val_batches, post_deiso=deiso) for a in archs]
-                for name in ("oneshot_acc", "oneshot_loss"):
-                    rows[f"{name} ({sampler}{tag}{', post-deiso' if deiso else ''})"] = [s[name] for s in scores]
-            print(f"  {path.name}: evaluated {len(archs)} architectures in {time.perf_counter() - started:.0f} s")
+        for images in args.images.split(","):
+            batches = validation_batches(manifest, 100, EVALUATION_BATCHES[images], images=images)
+            for tag, path in checkpoints.items():
+                supernet, _ = load_checkpoint(path)
+                started = time.perf_counter()
+                for deiso in post:
+                    scores = [score_arch(supernet, a, batches, post_deiso=deiso) for a in archs]
+                    for name in ("oneshot_acc", "oneshot_loss"):
+                        label = f"{sampler}{tag}{', post-deiso' if deiso else ''}{IMAGES_TAG[images]}"
+                        rows[f"{name} ({label})"] = [s[name] for s in scores]
+                print(f"  {path.name}: evaluated {len(archs)} architectures on {100 * len(batches)} {images} images "
+                      f"in {time.perf_counter() - started:.0f} s")
     rows["params"] = [space.cost(a)[0] / 1e6 for a in archs]
     rows["synflow"] = [score_architecture(a, space.name, ["synflow"], Protocol()).scores["synflow"].value
                        for a in archs]
-    print(f"\n{len(archs)} {space.name} architectures (seed 0) vs {column}; one-shot on 5 validation batches of "
-          "100, BN in train mode")
+    print(f"\n{len(archs)} {space.name} architectures (seed 0) vs {column}; one-shot on the 500 validation images "
+          "(5 batches of 100) or, marked 'held out', on those and the 1,000 test images (15 batches), BN in train mode")
     print(f"{'estimator':50s}{'Kendall τ':>10s}{'p':>10s}{'Spearman':>10s}{'P@top5%':>9s}{'P@top50%':>9s}"
           f"{'BR@1%':>8s}{'WR@1%':>8s}")
     for name, scores in rows.items():
@@ -194,6 +202,8 @@ def main() -> None:
     parser.add_argument("--schedule", default="plateau", help="plateau or cosine")
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--average-last", type=int, default=0, help="also evaluate the average of the last K epochs")
+    parser.add_argument("--images", default="validation",
+                        help="validation and/or held_out: the images one-shot scores are taken on (comma list)")
     parser.add_argument("--cost-cells", type=int, default=8)
     parser.add_argument("--samplers", default="uniform,deiso")
     parser.add_argument("--out", type=Path, default=Path("runs/one_shot"))

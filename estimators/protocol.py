@@ -15,6 +15,19 @@ PROTOCOL_VERSION = 2
 
 
 VALIDATION_IMAGES = 500  # size of the supernets' fixed validation split (estimators.one_shot.split)
+# images one-shot scores may be taken on, and how many: the validation split, or it and the embedded
+# subset's 1,000 test images (estimators.one_shot.split.held_out)
+EVALUATION_IMAGES = {"validation": VALIDATION_IMAGES, "held_out": VALIDATION_IMAGES + 1000}
+EvaluationImages = Literal["validation", "held_out"]
+IMAGES_DESCRIPTION = ("validation: the supernet's 500-image validation split; held_out: that split and the test "
+                      "images (1,500 for the embedded subset), none of which a supernet trains on")
+
+
+def check_evaluation_images(images: str, batch_size: int, num_batches: int) -> None:
+    """batch_size x num_batches must fit in the chosen images."""
+    if batch_size * num_batches > EVALUATION_IMAGES[images]:
+        raise ValueError(f"batch_size x num_batches must be at most {EVALUATION_IMAGES[images]} "
+                         f"(the {images.replace('_', '-')} images)")
 
 
 class OneShotSettings(BaseModel):
@@ -25,8 +38,14 @@ class OneShotSettings(BaseModel):
     supernet: str = Field(pattern="^[0-9a-f]{64}$", description="sha256 of the checkpoint's weights")
     bn_mode: Literal["train", "recalibrate"] = "train"
     post_deiso: bool = Field(default=True, description="average over the isomorphism class")
-    batch_size: int = Field(default=100, ge=1, le=VALIDATION_IMAGES)
-    num_batches: int = Field(default=5, ge=1, le=VALIDATION_IMAGES)
+    images: EvaluationImages = Field(default="validation", description=IMAGES_DESCRIPTION)
+    batch_size: int = Field(default=100, ge=1, le=EVALUATION_IMAGES["held_out"])
+    num_batches: int = Field(default=5, ge=1, le=EVALUATION_IMAGES["held_out"])
+
+    @model_validator(mode="after")
+    def _within_images(self) -> OneShotSettings:
+        check_evaluation_images(self.images, self.batch_size, self.num_batches)
+        return self
 
 
 WEIGHTS_DESCRIPTION = ("a supernet checkpoint: each architecture's network is built at the checkpoint's size and, "
@@ -100,6 +119,8 @@ class Protocol(BaseModel):
         fields = self.model_dump()
         if fields["oneshot"] is None:  # zero-shot protocols keep the hashes they had before one-shot existed
             del fields["oneshot"]
+        elif fields["oneshot"]["images"] == "validation":  # and one-shot ones those before held_out existed
+            del fields["oneshot"]["images"]
         if fields["inputs"] == "images":  # and those on real images the hashes they had before inputs existed
             del fields["inputs"]
         if fields["weights"] is None:  # and those on random init the hashes they had before weights existed

@@ -9,7 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from estimators.catalog import ESTIMATORS
 from estimators.analysis.isomorphism_spread import DEFAULT_MEMBERS, MAX_MEMBERS
 from estimators.protocol import (
-    INIT_DESCRIPTION, INPUTS_DESCRIPTION, PER_MEMBER_DESCRIPTION, VALIDATION_IMAGES, WEIGHTS_DESCRIPTION, Inputs, OneShotSettings, Protocol,
+    EVALUATION_IMAGES, IMAGES_DESCRIPTION, INIT_DESCRIPTION, INPUTS_DESCRIPTION, PER_MEMBER_DESCRIPTION,
+    WEIGHTS_DESCRIPTION, EvaluationImages, Inputs, OneShotSettings, Protocol,
+    check_evaluation_images,
 )
 from estimators.spaces import DEFAULT_SPACE
 
@@ -57,13 +59,13 @@ class ApiOneShot(BaseModel):
     post_deiso: bool = Field(
         default=True, description="score = mean over the isomorphism class (false: the class representative)"
     )
-    batch_size: int = Field(default=100, ge=1, le=VALIDATION_IMAGES)
-    num_batches: int = Field(default=5, ge=1, le=VALIDATION_IMAGES)
+    images: EvaluationImages = Field(default="validation", description=IMAGES_DESCRIPTION)
+    batch_size: int = Field(default=100, ge=1, le=EVALUATION_IMAGES["held_out"])
+    num_batches: int = Field(default=5, ge=1, le=EVALUATION_IMAGES["held_out"])
 
     @model_validator(mode="after")
-    def _within_validation_split(self) -> ApiOneShot:
-        if self.batch_size * self.num_batches > VALIDATION_IMAGES:
-            raise ValueError(f"batch_size x num_batches must be at most {VALIDATION_IMAGES} (the validation split)")
+    def _within_images(self) -> ApiOneShot:
+        check_evaluation_images(self.images, self.batch_size, self.num_batches)
         return self
 
     def to_settings(self, sha256: str, per_member: bool = False) -> OneShotSettings:
@@ -191,7 +193,8 @@ class StudyOptions(BaseModel):
     batches: list[int] = Field(default=[1, 3, 5], min_length=1, max_length=5,
                                description="variance: numbers of fixed batches averaged (each 1-32)")
     validation_batches: list[int] = Field(default=[1, 2, 3, 5], min_length=1, max_length=8,
-                                          description="validation_size: numbers of validation batches (each 1-500)")
+                                          description="validation_size: numbers of validation batches (each 1-1500; with "
+                                          "oneshot.batch_size they must fit in oneshot.images)")
     supernets: list[Annotated[str, Field(pattern=SUPERNET_NAME)]] = Field(
         default_factory=list, max_length=8,
         description="sampler, reduced_sharing: the checkpoints to compare, each by name or sha256 prefix")
@@ -213,8 +216,9 @@ class StudyOptions(BaseModel):
     @field_validator("validation_batches")
     @classmethod
     def _validation_batches(cls, v: list[int]) -> list[int]:
-        if len(set(v)) != len(v) or any(not 1 <= b <= VALIDATION_IMAGES for b in v):
-            raise ValueError(f"validation_batches must be distinct integers in 1..{VALIDATION_IMAGES}")
+        most = EVALUATION_IMAGES["held_out"]
+        if len(set(v)) != len(v) or any(not 1 <= b <= most for b in v):
+            raise ValueError(f"validation_batches must be distinct integers in 1..{most}")
         return v
 
 

@@ -135,7 +135,8 @@ def test_supernet_train_resume_eval_average_and_list_from_the_command_line(tmp_p
     body = json.loads(report.read_text())
     assert set(body["criteria"]) == {"oneshot_acc", "oneshot_loss"} and len(body["scores"]) == 12
     assert body["checkpoint"]["sha256"] == manifest["sha256"]
-    assert body["evaluation"] == {"batches": 1, "batch_size": 100, "bn_mode": "recalibrate", "post_deiso": True}
+    assert body["evaluation"] == {"images": "validation", "batches": 1, "batch_size": 100, "bn_mode": "recalibrate",
+                                  "post_deiso": True}
     averaged = run("supernet", "average", str(epoch1), str(out), "--out", str(root / "avg"))
     assert averaged.exit_code == 0, averaged.output
     listed = run("supernet", "list", "--dir", str(root), "--json")
@@ -155,6 +156,10 @@ def test_supernet_train_resume_eval_average_and_list_from_the_command_line(tmp_p
         (("supernet", "train", "--out", "/tmp/x", "--schedule", "linear"), "--schedule: unknown schedule 'linear'"),
         (("supernet", "train", "--out", "/tmp/x", "--epochs", "0"), "must be positive"),
         (("supernet", "eval", "--checkpoint", "/no/such/dir"), "not a checkpoint folder"),
+        (("supernet", "eval", "--checkpoint", "/no/such/dir", "--images", "test"), "--images must be one of"),
+        (("supernet", "eval", "--checkpoint", "/no/such/dir", "--batches", "6"), "--batches must be 1..5 with"),
+        (("supernet", "eval", "--checkpoint", "/no/such/dir", "--images", "held_out", "--batches", "16"),
+         "--batches must be 1..15 with --images held_out"),
         (("supernet", "average", "/no/such/dir", "/no/other", "--out", "/tmp/x"), "not a checkpoint folder"),
         (("supernet", "train", "--out", "/tmp/x", "--device", "tpu"), "--device must be"),
     ],
@@ -198,10 +203,12 @@ def test_supernet_of_another_space_from_the_command_line(tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["space"] == "nb301" and manifest["network"] == {"C": 4, "layers": 3, "num_classes": 10}
     report = tmp_path / "eval.json"
-    result = run("supernet", "eval", "--checkpoint", str(out), "--sample", "10", "--batches", "1", "--out", str(report))
+    result = run("supernet", "eval", "--checkpoint", str(out), "--sample", "10", "--batches", "15",
+                 "--images", "held_out", "--out", str(report))
     assert result.exit_code == 0, result.output
     body = json.loads(report.read_text())
     assert body["criteria"]["oneshot_acc"]["n"] == 10 and body["archs"][0].startswith("Genotype(")
+    assert body["evaluation"]["images"] == "held_out" and body["evaluation"]["batches"] == 15
 
 
 @pytest.mark.parametrize(("extra", "message"), [

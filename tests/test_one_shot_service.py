@@ -56,9 +56,9 @@ def score(client, archs: list[str], oneshot: dict, estimators=("oneshot_acc", "o
     return resp.json()
 
 
-def in_process(folder, archs, post_deiso=True, bn_mode="train", num_batches=2) -> list[dict]:
+def in_process(folder, archs, post_deiso=True, bn_mode="train", num_batches=2, images="validation") -> list[dict]:
     net, manifest = load_checkpoint(folder)
-    batches = validation_batches(manifest, 100, num_batches)
+    batches = validation_batches(manifest, 100, num_batches, images=images)
     calib = calibration_batches(manifest) if bn_mode == "recalibrate" else None
     return [score_arch(net, SP.representative(SP.parse(a)), batches, bn_mode, post_deiso, calib) for a in archs]
 
@@ -128,6 +128,16 @@ def test_one_shot_evaluation_options_reach_the_worker(client, supernet_dir):
         assert result["scores"]["oneshot_acc"] == pytest.approx(want["oneshot_acc"])
     for result, want in zip(recal["results"], in_process(supernet_dir / "gamma", archs, bn_mode="recalibrate")):
         assert result["scores"]["oneshot_loss"] == pytest.approx(want["oneshot_loss"])
+    # the held-out images: the validation split and the 1,000 test images, 15 batches of 100
+    held = score(client, archs, {"supernet": "gamma", "images": "held_out", "num_batches": 15, "post_deiso": False})
+    assert held["protocol"]["oneshot"]["images"] == "held_out"
+    assert held["protocol_hash"] not in (plain["protocol_hash"], recal["protocol_hash"])
+    expected = in_process(supernet_dir / "gamma", archs, post_deiso=False, num_batches=15, images="held_out")
+    for result, want in zip(held["results"], expected):
+        assert result["scores"]["oneshot_acc"] == pytest.approx(want["oneshot_acc"])
+        assert result["scores"]["oneshot_loss"] == pytest.approx(want["oneshot_loss"])
+    assert [x["scores"]["oneshot_loss"] for x in held["results"]] != [x["scores"]["oneshot_loss"]
+                                                                      for x in plain["results"]]
     # mixing zero-shot and one-shot estimators in one request
     mixed = score(client, archs, {"supernet": "gamma", "num_batches": 1}, ("params", "relu", "oneshot_acc"))
     assert all(isinstance(x["scores"]["relu"], float) and isinstance(x["scores"]["oneshot_acc"], float)

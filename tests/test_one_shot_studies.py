@@ -103,6 +103,11 @@ def test_one_shot_studies_refuse_what_they_cannot_run(checkpoint, client, settin
     too_big = client.post("/v1/studies", json={**base, "study": "validation_size", "estimators": ["oneshot_acc"],
                                                "options": {"validation_batches": [6]}})
     assert "exceed the 500 images" in error_fields(too_big, 422)["options.validation_batches"]
+    held_out = client.post("/v1/studies", json={**base, "study": "validation_size", "estimators": ["oneshot_acc"],
+                                                "protocol": {"oneshot": {"images": "held_out"}},
+                                                "options": {"validation_batches": [5, 16]}})
+    assert "16 batches of 100 exceed the 1500 images of the held-out set" in error_fields(
+        held_out, 422)["options.validation_batches"]
     # a checkpoint trained without keep_snapshots
     train(TrainConfig(network={"C": 4, "N": 1}, epochs=1, steps_per_epoch=1, batch_size=32), root / "plain")
     plain = client.post("/v1/studies", json={**base, "study": "training_length", "estimators": ["oneshot_acc"],

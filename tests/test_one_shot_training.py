@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from estimators.datasets import load_dataset
+from estimators.datasets import DatasetError, load_dataset
 from estimators.one_shot import training
 from estimators.one_shot.checkpoints import average_checkpoints, load_checkpoint
 from estimators.one_shot.evaluation import (
@@ -21,7 +21,8 @@ from estimators.one_shot.evaluation import (
 )
 from estimators.one_shot.registry import CheckpointError, list_checkpoints, resolve, sha256_file
 from estimators.one_shot.samplers import SAMPLERS
-from estimators.one_shot.split import VALIDATION_IMAGES, split
+from estimators.one_shot.split import VALIDATION_IMAGES, held_out, split
+from estimators.protocol import EVALUATION_IMAGES
 from estimators.spaces import get_space
 from estimators.spaces.nb201 import OPS, canonical_key, has_conv_path, isomorphism_classes
 
@@ -216,6 +217,25 @@ def test_train_and_validation_splits_are_disjoint_and_fixed():
     assert (a_val.x == b_val.x).all()
     train_rows = {row.tobytes() for row in a_train.x.reshape(len(a_train), -1)}
     assert not any(row.tobytes() in train_rows for row in a_val.x.reshape(len(a_val), -1))
+
+
+def test_held_out_images_are_the_validation_split_and_the_test_images_never_trained_on():
+    train_split, val = split(load_dataset("cifar10", "train"))
+    test = load_dataset("cifar10", "test")
+    pool = held_out("cifar10")
+    assert len(pool) == len(val) + len(test) == EVALUATION_IMAGES["held_out"] == 1500
+    assert (pool.x[:len(val)] == val.x).all() and (pool.x[len(val):] == test.x).all()
+    assert (pool.y[len(val):] == test.y).all()
+    train_rows = {row.tobytes() for row in train_split.x.reshape(len(train_split), -1)}
+    assert not any(row.tobytes() in train_rows for row in pool.x.reshape(len(pool), -1))
+    # 15 batches of 100 fit; the validation split alone holds 5
+    manifest = {"dataset": "cifar10"}
+    batches = validation_batches(manifest, 100, 15, images="held_out")
+    assert sum(len(y) for _, y in batches) == 1500
+    with pytest.raises(DatasetError, match="only 500 available"):
+        validation_batches(manifest, 100, 6)
+    with pytest.raises(ValueError, match="unknown images 'test'"):
+        validation_batches(manifest, 100, 1, images="test")
 
 
 def test_cosine_schedule_anneals_the_lr_per_step_to_zero_at_the_last_epoch(tmp_path):

@@ -176,6 +176,10 @@ def test_bad_encodings_are_422_per_index_and_nothing_is_stored(client, r):
         ({"estimators": "params"}, "estimators", "list"),
         ({"protocol": {"batch_size": 0}}, "protocol.batch_size", "greater than or equal to 1"),
         ({"protocol": {"data_root": "/etc"}}, "protocol.data_root", "xtra"),
+        ({"protocol": {"oneshot": {"num_batches": 6}}}, "protocol.oneshot", "at most 500 (the validation images)"),
+        ({"protocol": {"oneshot": {"images": "held_out", "num_batches": 16}}}, "protocol.oneshot",
+         "at most 1500 (the held-out images)"),
+        ({"protocol": {"oneshot": {"images": "test"}}}, "protocol.oneshot.images", "'held_out'"),
     ],
 )
 def test_invalid_requests_are_422_in_the_error_shape(client, r, change, field, reason):

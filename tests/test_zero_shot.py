@@ -592,11 +592,15 @@ def test_one_shot_settings_change_the_hash_and_leave_zero_shot_hashes_alone():
 
     assert Protocol().hash() == "444d4719d950e139"  # the hash of the defaults before one-shot settings existed
     base = OneShotSettings(supernet="a" * 64)
+    assert Protocol(oneshot=base).hash() == "195549afcf59fe06"  # the same before the images setting existed
     hashes = {Protocol(oneshot=base).hash()}
     for change in ({"supernet": "b" * 64}, {"bn_mode": "recalibrate"}, {"post_deiso": False},
-                   {"batch_size": 50}, {"num_batches": 2}):
+                   {"batch_size": 50}, {"num_batches": 2}, {"images": "held_out"}):
         hashes.add(Protocol(oneshot=base.model_copy(update=change)).hash())
-    assert len(hashes) == 6
+    assert len(hashes) == 7
+    with pytest.raises(pydantic.ValidationError, match="at most 500"):
+        OneShotSettings(supernet="a" * 64, num_batches=6)
+    assert OneShotSettings(supernet="a" * 64, num_batches=15, images="held_out").num_batches == 15
 
 
 def test_protocol_rejects_extra_and_invalid_fields():

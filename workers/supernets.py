@@ -45,9 +45,10 @@ def supernet(sha256: str, device: str):
 def _batches_for(sha256: str, manifest: dict, settings: OneShotSettings, device: str):
     from estimators.one_shot.evaluation import calibration_batches, validation_batches
 
-    key = (sha256, settings.batch_size, settings.num_batches, settings.bn_mode, device)
+    key = (sha256, settings.images, settings.batch_size, settings.num_batches, settings.bn_mode, device)
     if key not in _batches:
-        val = validation_batches(manifest, settings.batch_size, settings.num_batches, device=device)
+        val = validation_batches(manifest, settings.batch_size, settings.num_batches, device=device,
+                                 images=settings.images)
         calib = calibration_batches(manifest, device=device) if settings.bn_mode == "recalibrate" else None
         _batches[key] = (val, calib)
     return _batches[key]

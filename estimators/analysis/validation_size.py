@@ -1,5 +1,6 @@
 """Validation-set size (SPEC §6): the one-shot estimators' criteria when each score averages the first
-1, 2, 3, 5 ... fixed batches of the checkpoint's validation split, and the rank agreement (Kendall tau)
+1, 2, 3, 5 ... fixed batches of the checkpoint's validation split (or of its held-out images, with
+``oneshot.images`` held_out: up to 15 batches of 100), and the rank agreement (Kendall tau)
 of each size's scores with the largest size's. Zero-shot estimators do not depend on it: leave them out."""
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ from __future__ import annotations
 from estimators.analysis.registry import Study, StudyInputError, register_study
 from estimators.analysis.variance import agreement
 from estimators.catalog import is_one_shot
-from estimators.protocol import VALIDATION_IMAGES
+from estimators.protocol import EVALUATION_IMAGES
 from estimators.ranking import kendall_tau
 
 SIZES = (1, 2, 3, 5)
@@ -19,10 +20,13 @@ def _variants(protocol, options: dict) -> dict:
     sizes = sorted(set(options.get("validation_batches") or SIZES))
     if sizes[0] < 1:
         raise StudyInputError("options.validation_batches", "numbers of batches must be 1 or more")
-    too_many = [b for b in sizes if b * protocol.oneshot.batch_size > VALIDATION_IMAGES]
+    images = protocol.oneshot.images
+    limit = EVALUATION_IMAGES[images]
+    too_many = [b for b in sizes if b * protocol.oneshot.batch_size > limit]
     if too_many:
+        where = "the validation split" if images == "validation" else "the held-out set"
         raise StudyInputError("options.validation_batches", f"{too_many[0]} batches of {protocol.oneshot.batch_size} "
-                              f"exceed the {VALIDATION_IMAGES} images of the validation split")
+                              f"exceed the {limit} images of {where}")
     return {b: protocol.model_copy(update={"oneshot": protocol.oneshot.model_copy(update={"num_batches": b})})
             for b in sizes}
 

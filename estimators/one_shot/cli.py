@@ -139,7 +139,9 @@ def evaluate(
     sample: Annotated[int, typer.Option("--sample", help="architectures of the checkpoint's space to evaluate")] = 100,
     seed: Annotated[int, typer.Option()] = 0,
     truth: Annotated[str | None, typer.Option(help="ground-truth column (default: the space's first)")] = None,
-    batches: Annotated[int, typer.Option(help="validation batches of 100 images (at most 5)")] = 5,
+    batches: Annotated[int, typer.Option(help="batches of 100 images (at most 5 validation, 15 held-out)")] = 5,
+    images: Annotated[str, typer.Option(help="validation (the 500-image split) or held_out (it and the 1,000 "
+                                              "test images)")] = "validation",
     bn_mode: Annotated[str, typer.Option("--bn-mode", help="train (batch statistics) or recalibrate")] = "train",
     post_deiso: Annotated[bool, typer.Option("--post-deiso", help="average over each isomorphism class")] = False,
     output: Annotated[Path | None, typer.Option("--out", help="write the report as JSON")] = None,
@@ -148,10 +150,15 @@ def evaluate(
     from estimators.one_shot.checkpoints import load_checkpoint
     from estimators.one_shot.evaluation import BN_MODES, calibration_batches, score_arch, validation_batches
     from estimators.one_shot.registry import CheckpointError
+    from estimators.protocol import EVALUATION_IMAGES
 
+    if images not in EVALUATION_IMAGES:
+        fail(f"--images must be one of {', '.join(EVALUATION_IMAGES)}")
+    most = EVALUATION_IMAGES[images] // 100
+    if not 1 <= batches <= most or bn_mode not in BN_MODES or sample < 2:
+        fail(f"--batches must be 1..{most} with --images {images}, --bn-mode one of {', '.join(BN_MODES)}, "
+             "--sample at least 2")
     _is_checkpoint(checkpoint)
-    if not 1 <= batches <= 5 or bn_mode not in BN_MODES or sample < 2:
-        fail(f"--batches must be 1..5, --bn-mode one of {', '.join(BN_MODES)}, --sample at least 2")
     try:
         supernet, manifest = load_checkpoint(checkpoint)
         space = get_space(manifest.get("space", DEFAULT_SPACE))
@@ -160,7 +167,7 @@ def evaluate(
     except (TruthError, CheckpointError) as exc:
         fail(str(exc))
     archs = _trained_sample(space, supernet, sample, seed)
-    val_batches = validation_batches(manifest, 100, batches)
+    val_batches = validation_batches(manifest, 100, batches, images=images)
     calibration = calibration_batches(manifest) if bn_mode == "recalibrate" else None
     scores = []
     with _progress() as bar:
@@ -175,7 +182,8 @@ def evaluate(
         out.print(f"{name}: Kendall τ {r['kendall_tau']:.3f}, Spearman {r['spearman']:.3f}, "
                   f"P@top5% {r['p_at_top'].get('0.05', float('nan')):.3f} over {r['n']} cells vs {truth}")
     if output:
-        settings = {"batches": batches, "batch_size": 100, "bn_mode": bn_mode, "post_deiso": post_deiso}
+        settings = {"images": images, "batches": batches, "batch_size": 100, "bn_mode": bn_mode,
+                    "post_deiso": post_deiso}
         output.write_text(json.dumps({"checkpoint": manifest, "evaluation": settings, "criteria": report,
                                       "archs": [space.to_string(a) for a in archs], "scores": scores}, indent=1))
         err.print(f"report written to {output}")

@@ -1,7 +1,8 @@
 """One-shot scores of an architecture from a trained supernet (SPEC §4).
 
 ``oneshot_acc`` is top-1 accuracy and ``oneshot_loss`` the negated mean cross-entropy (higher is
-better for both) over fixed batches of the checkpoint's validation split, dropout off. BatchNorm
+better for both) over fixed batches of the checkpoint's validation split (or of all its held-out images: that split
+plus the test images), dropout off. BatchNorm
 uses batch statistics (``train``, the paper's default) or statistics recalibrated for the
 architecture on training batches (``recalibrate``). With post de-isomorphism the score is the mean
 over every member of the architecture's isomorphism class; members that differ only on dead edges
@@ -18,7 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from estimators.datasets import fixed_batches, load_dataset
-from estimators.one_shot.split import split
+from estimators.one_shot.split import held_out, split
+from estimators.protocol import EVALUATION_IMAGES
 from estimators.spaces import get_space
 from estimators.spaces.base import ISOMORPHISM, Arch
 
@@ -26,11 +28,18 @@ BN_MODES = ("train", "recalibrate")
 RECALIBRATION_BATCHES = 4
 
 
-def validation_batches(manifest: dict, batch_size: int = 100, num_batches: int = 5, seed: int = 0, device="cpu"):
-    """Fixed batches of the checkpoint's validation split (500 images for the embedded subset)."""
+def validation_batches(manifest: dict, batch_size: int = 100, num_batches: int = 5, seed: int = 0, device="cpu",
+                       images: str = "validation"):
+    """Fixed batches of the checkpoint's validation split (500 images for the embedded subset), or
+    with ``images="held_out"`` of that split and the test images together (1,500)."""
+    if images not in EVALUATION_IMAGES:
+        raise ValueError(f"unknown images {images!r}; use one of {', '.join(EVALUATION_IMAGES)}")
     data_root = manifest.get("train_config", {}).get("data_root")
-    _, val = split(load_dataset(manifest["dataset"], "train", data_root))
-    return [(x.to(device), y.to(device)) for x, y in fixed_batches(val, batch_size, num_batches, seed)]
+    if images == "held_out":
+        pool = held_out(manifest["dataset"], data_root)
+    else:
+        _, pool = split(load_dataset(manifest["dataset"], "train", data_root))
+    return [(x.to(device), y.to(device)) for x, y in fixed_batches(pool, batch_size, num_batches, seed)]
 
 
 def calibration_batches(manifest: dict, batch_size: int = 100, num_batches: int = RECALIBRATION_BATCHES,

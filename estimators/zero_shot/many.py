@@ -76,7 +76,7 @@ def _evaluation_batches(supernet_dir: str, settings) -> tuple[list, list | None]
     from estimators.one_shot.evaluation import calibration_batches, validation_batches
 
     _, manifest = checkpoint_by_sha256(supernet_dir, settings.supernet)
-    validation = validation_batches(manifest, settings.batch_size, settings.num_batches)
+    validation = validation_batches(manifest, settings.batch_size, settings.num_batches, images=settings.images)
     return validation, calibration_batches(manifest) if settings.bn_mode == "recalibrate" else None
 
 
