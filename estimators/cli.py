@@ -75,18 +75,20 @@ def _protocol(**fields) -> Protocol:
 
 
 def _prepare(space: str, estimators: str, output: Path | None, jobs: int, weights: str | None = None,
-             one_shot: bool = False, supernet: str | None = None, **protocol_fields):
+             one_shot: bool = False, supernet: str | None = None, images: str = "validation", **protocol_fields):
     """Validate what `score` and `evaluate` share: space, estimators, protocol, output, jobs. With
     ``one_shot``, one-shot estimators are taken too, from the checkpoint ``supernet`` (default: the
-    newest complete one)."""
+    newest complete one) on ``images``."""
     from estimators.catalog import is_one_shot
-    from estimators.protocol import OneShotSettings
+    from estimators.protocol import EVALUATION_IMAGES, OneShotSettings
 
     sp = _space(space)
     names = _estimators(estimators, one_shot)
     oneshot = None
     if any(is_one_shot(n) for n in names):
-        oneshot = OneShotSettings(supernet=_checkpoint_sha256(sp, supernet, "--supernet"))
+        if images not in EVALUATION_IMAGES:
+            raise UsageError(f"--images: use one of {', '.join(EVALUATION_IMAGES)}, not {images!r}")
+        oneshot = OneShotSettings(supernet=_checkpoint_sha256(sp, supernet, "--supernet"), images=images)
     protocol = _protocol(weights=_weights(sp, weights), oneshot=oneshot, **protocol_fields)
     _check_output(output)
     if jobs < 0:

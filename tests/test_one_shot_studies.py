@@ -79,7 +79,7 @@ def test_validation_size_from_the_command_line_and_over_http(checkpoint, tmp_pat
                                                               celery_worker):
     root, _ = checkpoint
     result = cli_study("validation_size", root, tmp_path, monkeypatch, "--validation-batches", "1,3")["result"]
-    assert result["validation_batches"] == [1, 3] and result["batch_size"] == 100
+    assert result["validation_batches"] == [1, 3] and result["batch_size"] == 100 and result["images"] == "validation"
     loss = result["estimators"]["oneshot_loss"]
     assert loss["agreement_with_largest"]["3"] == pytest.approx(1.0)
     assert set(loss["kendall_tau"]) == {"1", "3"}
@@ -91,6 +91,31 @@ def test_validation_size_from_the_command_line_and_over_http(checkpoint, tmp_pat
     done = client.get(f"/v1/studies/{client.post('/v1/studies', json=body).json()['study_id']}?wait=120").json()
     assert done["status"] == "done", done
     assert _same(done["result"]["result"], result)
+
+
+def test_validation_size_on_the_held_out_images_from_the_command_line_and_over_http(
+        checkpoint, tmp_path, monkeypatch, client, settings_env, celery_worker):
+    root, _ = checkpoint
+    result = cli_study("validation_size", root, tmp_path, monkeypatch, "--images", "held_out",
+                       "--validation-batches", "5,15")["result"]
+    assert result["validation_batches"] == [5, 15] and result["images"] == "held_out"
+    loss = result["estimators"]["oneshot_loss"]
+    assert loss["agreement_with_largest"]["15"] == pytest.approx(1.0) and set(loss["kendall_tau"]) == {"5", "15"}
+
+    settings_env(supernet_dir=str(root))
+    body = {"study": "validation_size", "space": "nb201", "archs": archs(), "truth": "cifar10_test",
+            "estimators": ["oneshot_acc", "oneshot_loss"],
+            "protocol": {"oneshot": {"supernet": "tiny", "images": "held_out"}},
+            "options": {"validation_batches": [5, 15]}}
+    done = client.get(f"/v1/studies/{client.post('/v1/studies', json=body).json()['study_id']}?wait=120").json()
+    assert done["status"] == "done", done
+    assert _same(done["result"]["result"], result)
+    too_many = runner.invoke(app, ["study", "validation_size", "-f", str(tmp_path / "archs.txt"), "-e", "oneshot_acc",
+                                   "--supernet", "tiny", "--out", str(tmp_path / "x"), "--validation-batches", "6"])
+    assert too_many.exit_code == 2 and "exceed the 500 images of the validation split" in too_many.output
+    wrong = runner.invoke(app, ["study", "validation_size", "-f", str(tmp_path / "archs.txt"), "-e", "oneshot_acc",
+                                "--supernet", "tiny", "--out", str(tmp_path / "x"), "--images", "test"])
+    assert wrong.exit_code == 2 and "--images: use one of validation, held_out" in wrong.output
 
 
 @pytest.mark.usefixtures("celery_worker")

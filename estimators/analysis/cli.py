@@ -49,6 +49,8 @@ def study(
     supernet: Annotated[str | None, typer.Option("--supernet", help="checkpoint (name or sha256 prefix, in "
                                                  "ARCHSCORE_SUPERNET_DIR) for oneshot_acc / oneshot_loss; "
                                                  "default: the newest complete one")] = None,
+    images: Annotated[str, typer.Option("--images", help="oneshot_acc / oneshot_loss on the validation split or "
+                                        "on the held_out images (it and the 1,000 test images)")] = "validation",
     validation_batches: Annotated[str, typer.Option("--validation-batches", help="validation_size: numbers of "
                                                     "validation batches, comma-separated")] = "1,2,3,5",
     supernets: Annotated[str, typer.Option("--supernets", help="sampler, reduced_sharing: checkpoints to compare, "
@@ -82,7 +84,7 @@ def study(
         sp, names, protocol = _prepare(space, estimators, None, jobs, dataset=dataset, data_root=data_root,
                                        batch_size=batch_size, num_batches=batches, seed=init_seed, bn_mode=bn_mode,
                                        data_seed=data_seed, inputs=inputs, weights=weights, one_shot=True,
-                                       supernet=supernet)
+                                       supernet=supernet, images=images)
         try:
             sizes = [int(b) for b in validation_batches.split(",") if b.strip()]
         except ValueError:

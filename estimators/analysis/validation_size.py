@@ -39,7 +39,8 @@ def run(ctx) -> dict:
     variants = _variants(ctx.protocol, ctx.options)
     scores = {b: ctx.scores(p) for b, p in variants.items()}
     largest = max(variants)
-    result = {"validation_batches": list(variants), "batch_size": ctx.protocol.oneshot.batch_size, "estimators": {}}
+    result = {"validation_batches": list(variants), "batch_size": ctx.protocol.oneshot.batch_size,
+              "images": ctx.protocol.oneshot.images, "estimators": {}}
     for e in (e for e in ctx.estimators if is_one_shot(e)):
         result["estimators"][e] = {
             "kendall_tau": {str(b): kendall_tau(scores[b][e], ctx.truth) for b in variants},
@@ -57,7 +58,7 @@ def figures(result: dict) -> dict:
         ax.plot(sizes, list(numbers["kendall_tau"].values()), marker="o", label=f"{e}: Kendall tau")
         ax.plot(sizes, list(numbers["agreement_with_largest"].values()), marker="x", linestyle="--",
                 label=f"{e}: agreement with the largest")
-    ax.set_xlabel("validation images per score")
+    ax.set_xlabel(f"{result.get('images', 'validation').replace('_', '-')} images per score")
     ax.set_title("One-shot estimators against the validation-set size")
     ax.legend(fontsize=7)
     return {"validation_size": fig}
