@@ -156,7 +156,7 @@ def test_supernet_train_resume_eval_average_and_list_from_the_command_line(tmp_p
         (("supernet", "train", "--out", "/tmp/x", "--schedule", "linear"), "--schedule: unknown schedule 'linear'"),
         (("supernet", "train", "--out", "/tmp/x", "--epochs", "0"), "must be positive"),
         (("supernet", "eval", "--checkpoint", "/no/such/dir"), "not a checkpoint folder"),
-        (("supernet", "eval", "--checkpoint", "/no/such/dir", "--images", "test"), "--images must be one of"),
+        (("supernet", "eval", "--checkpoint", "/no/such/dir", "--images", "test"), "--images: use one of validation, held_out"),
         (("supernet", "eval", "--checkpoint", "/no/such/dir", "--batches", "6"), "--batches must be 1..5 with"),
         (("supernet", "eval", "--checkpoint", "/no/such/dir", "--images", "held_out", "--batches", "16"),
          "--batches must be 1..15 with --images held_out"),

@@ -153,7 +153,7 @@ def evaluate(
     from estimators.protocol import EVALUATION_IMAGES
 
     if images not in EVALUATION_IMAGES:
-        fail(f"--images must be one of {', '.join(EVALUATION_IMAGES)}")
+        fail(f"--images: use one of {', '.join(EVALUATION_IMAGES)}, not {images!r}")
     most = EVALUATION_IMAGES[images] // 100
     if not 1 <= batches <= most or bn_mode not in BN_MODES or sample < 2:
         fail(f"--batches must be 1..{most} with --images {images}, --bn-mode one of {', '.join(BN_MODES)}, "

@@ -1,12 +1,12 @@
 """One-shot scores of an architecture from a trained supernet (SPEC §4).
 
 ``oneshot_acc`` is top-1 accuracy and ``oneshot_loss`` the negated mean cross-entropy (higher is
-better for both) over fixed batches of the checkpoint's validation split (or of all its held-out images: that split
-plus the test images), dropout off. BatchNorm
-uses batch statistics (``train``, the paper's default) or statistics recalibrated for the
-architecture on training batches (``recalibrate``). With post de-isomorphism the score is the mean
-over every member of the architecture's isomorphism class; members that differ only on dead edges
-run the same supernet path, so each distinct live path is evaluated once and weighted by its count.
+better for both) over fixed batches of the checkpoint's validation split (or of all its held-out
+images: that split and the test images), dropout off. BatchNorm uses batch statistics (``train``,
+the paper's default) or statistics recalibrated for the architecture on training batches
+(``recalibrate``). With post de-isomorphism the score is the mean over every member of the
+architecture's isomorphism class; members that differ only on dead edges run the same supernet
+path, so each distinct live path is evaluated once and weighted by its count.
 """
 
 from __future__ import annotations
