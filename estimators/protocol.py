@@ -23,29 +23,37 @@ IMAGES_DESCRIPTION = ("validation: the supernet's 500-image validation split; he
                       "images (1,500 for the embedded subset), none of which a supernet trains on")
 
 
-def check_evaluation_images(images: str, batch_size: int, num_batches: int) -> None:
-    """batch_size x num_batches must fit in the chosen images."""
-    if batch_size * num_batches > EVALUATION_IMAGES[images]:
-        raise ValueError(f"batch_size x num_batches must be at most {EVALUATION_IMAGES[images]} "
-                         f"(the {images.replace('_', '-')} images)")
+class OneShotEvaluation(BaseModel):
+    """How one-shot scores are taken from a supernet (SPEC §4), whichever checkpoint it is."""
 
+    model_config = ConfigDict(extra="forbid")
 
-class OneShotSettings(BaseModel):
-    """How one-shot scores are taken from a supernet checkpoint (SPEC §4)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    supernet: str = Field(pattern="^[0-9a-f]{64}$", description="sha256 of the checkpoint's weights")
-    bn_mode: Literal["train", "recalibrate"] = "train"
-    post_deiso: bool = Field(default=True, description="average over the isomorphism class")
+    bn_mode: Literal["train", "recalibrate"] = Field(
+        default="train", description="train: batch statistics (the paper's default); recalibrate: statistics "
+        "re-estimated for the architecture on 4 training batches"
+    )
+    post_deiso: bool = Field(
+        default=True, description="score = mean over the isomorphism class (false: the class representative)"
+    )
     images: EvaluationImages = Field(default="validation", description=IMAGES_DESCRIPTION)
     batch_size: int = Field(default=100, ge=1, le=EVALUATION_IMAGES["held_out"])
     num_batches: int = Field(default=5, ge=1, le=EVALUATION_IMAGES["held_out"])
 
     @model_validator(mode="after")
-    def _within_images(self) -> OneShotSettings:
-        check_evaluation_images(self.images, self.batch_size, self.num_batches)
+    def _within_images(self):
+        most = EVALUATION_IMAGES[self.images]
+        if self.batch_size * self.num_batches > most:
+            raise ValueError(f"batch_size x num_batches must be at most {most} "
+                             f"(the {self.images.replace('_', '-')} images)")
         return self
+
+
+class OneShotSettings(OneShotEvaluation):
+    """One-shot evaluation of the checkpoint whose weights have sha256 ``supernet``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    supernet: str = Field(pattern="^[0-9a-f]{64}$", description="sha256 of the checkpoint's weights")
 
 
 WEIGHTS_DESCRIPTION = ("a supernet checkpoint: each architecture's network is built at the checkpoint's size and, "

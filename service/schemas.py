@@ -9,9 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from estimators.catalog import ESTIMATORS
 from estimators.analysis.isomorphism_spread import DEFAULT_MEMBERS, MAX_MEMBERS
 from estimators.protocol import (
-    EVALUATION_IMAGES, IMAGES_DESCRIPTION, INIT_DESCRIPTION, INPUTS_DESCRIPTION, PER_MEMBER_DESCRIPTION,
-    WEIGHTS_DESCRIPTION, EvaluationImages, Inputs, OneShotSettings, Protocol,
-    check_evaluation_images,
+    EVALUATION_IMAGES, INIT_DESCRIPTION, INPUTS_DESCRIPTION, PER_MEMBER_DESCRIPTION, WEIGHTS_DESCRIPTION, Inputs,
+    OneShotEvaluation, OneShotSettings, Protocol,
 )
 from estimators.spaces import DEFAULT_SPACE
 
@@ -42,31 +41,14 @@ EXAMPLE_NB301_JSON = {
 }
 
 
-class ApiOneShot(BaseModel):
+class ApiOneShot(OneShotEvaluation):
     """How one-shot estimators (oneshot_acc, oneshot_loss) are taken from a supernet checkpoint."""
-
-    model_config = ConfigDict(extra="forbid")
 
     supernet: str | None = Field(
         default=None,
         description="checkpoint name or sha256 (a prefix of at least 8 hex digits; GET /v1/supernets); "
         "default: the newest complete checkpoint",
     )
-    bn_mode: Literal["train", "recalibrate"] = Field(
-        default="train", description="train: batch statistics (the paper's default); recalibrate: statistics "
-        "re-estimated for the architecture on 4 training batches"
-    )
-    post_deiso: bool = Field(
-        default=True, description="score = mean over the isomorphism class (false: the class representative)"
-    )
-    images: EvaluationImages = Field(default="validation", description=IMAGES_DESCRIPTION)
-    batch_size: int = Field(default=100, ge=1, le=EVALUATION_IMAGES["held_out"])
-    num_batches: int = Field(default=5, ge=1, le=EVALUATION_IMAGES["held_out"])
-
-    @model_validator(mode="after")
-    def _within_images(self) -> ApiOneShot:
-        check_evaluation_images(self.images, self.batch_size, self.num_batches)
-        return self
 
     def to_settings(self, sha256: str, per_member: bool = False) -> OneShotSettings:
         fields = self.model_dump(exclude={"supernet"})
