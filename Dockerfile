@@ -35,12 +35,13 @@ RUN python3.11 -m venv /opt/venv \
  && pip install --no-cache-dir --upgrade pip \
  && pip install --no-cache-dir --index-url "${TORCH_INDEX_URL}" torch==2.13.0
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
+COPY archscore ./archscore
 COPY estimators ./estimators
 COPY service ./service
 COPY workers ./workers
-RUN pip install --no-cache-dir . \
- && python -c "import service.cli, workers.celery_app, torch; print('torch', torch.__version__)"
+RUN pip install --no-cache-dir ".[service,plots]" \
+ && python -c "import archscore.service.cli, archscore.workers.celery_app, torch; print('torch', torch.__version__)"
 
 FROM base AS runtime
 COPY --from=build /opt/venv /opt/venv

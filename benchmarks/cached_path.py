@@ -32,7 +32,7 @@ if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().p
 import httpx  # noqa: E402
 import redis  # noqa: E402
 
-from service import runner  # noqa: E402
+from archscore.service import runner  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BODY = {"space": "nb201", "archs": [[0, 1, 2, 3, 4, 0]], "estimators": ["synflow", "params"],
@@ -41,7 +41,7 @@ BODY = {"space": "nb201", "archs": [[0, 1, 2, 3, 4, 0]], "estimators": ["synflow
 
 def _serve(app: str, port: int, env: dict, log: Path) -> subprocess.Popen:
     command = runner.api_command("127.0.0.1", port)
-    command[command.index("service.app:app")] = app
+    command[command.index("archscore.service.app:app")] = app
     proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while True:
@@ -114,7 +114,7 @@ def main() -> None:
             procs.append(subprocess.Popen(runner.worker_command(1), cwd=ROOT, env=env,
                                           stdout=open(tmp / "worker.log", "wb"), stderr=subprocess.STDOUT))
             api_port, minimal_port = runner.free_port(), runner.free_port()
-            procs.append(_serve("service.app:app", api_port, env, tmp / "api.log"))
+            procs.append(_serve("archscore.service.app:app", api_port, env, tmp / "api.log"))
             procs.append(_serve("benchmarks.minimal_app:app", minimal_port, env, tmp / "minimal.log"))
             warm = httpx.post(f"http://127.0.0.1:{api_port}/v1/scores", params={"wait": 120}, json=BODY, timeout=130)
             assert warm.status_code == 200, warm.text

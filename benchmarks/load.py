@@ -30,7 +30,7 @@ if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().p
 
 import httpx  # noqa: E402
 
-from service import runner  # noqa: E402
+from archscore.service import runner  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -21,12 +21,12 @@ import time
 
 
 def measure(space_name: str, batch_size: int, sample: int, arch: str | None) -> dict:
-    from estimators.protocol import Protocol
-    from estimators.spaces import get_space
+    from archscore.estimators.protocol import Protocol
+    from archscore.estimators.spaces import get_space
     import torch
 
-    from estimators.zero_shot import memory
-    from estimators.zero_shot.engine import protocol_batches, score_architecture
+    from archscore.estimators.zero_shot import memory
+    from archscore.estimators.zero_shot.engine import protocol_batches, score_architecture
 
     space = get_space(space_name)
     largest = space.parse(arch) if arch else max(space.sample(sample, seed=0), key=lambda a: space.cost(a)[1])
@@ -62,8 +62,8 @@ def main() -> None:
     if args.child:
         print(json.dumps(measure(args.child[0], int(args.child[1]), args.sample, args.arch)))
         return
-    from estimators.spaces import get_space, list_spaces
-    from estimators.spaces.base import NETWORK
+    from archscore.estimators.spaces import get_space, list_spaces
+    from archscore.estimators.spaces.base import NETWORK
 
     names = [n for n in list_spaces() if get_space(n).has(NETWORK)] if args.space == "all" else [args.space]
     print(f"{'space':13s}{'batch':>6s}{'MFLOPs':>9s}{'seconds':>9s}{'baseline MiB':>14s}{'peak MiB':>10s}{'estimate MiB':>14s}  architecture")

@@ -30,18 +30,18 @@ import torch
 import torch.nn.functional as F
 from scipy import stats
 
-from estimators.datasets import fixed_batches, load_dataset
-from estimators.one_shot import training
-from estimators.one_shot.checkpoints import average_checkpoints, load_checkpoint
-from estimators.one_shot.evaluation import score_arch, validation_batches
-from estimators.one_shot.registry import read_manifest
-from estimators.one_shot.samplers import SAMPLERS
-from estimators.protocol import Protocol
-from estimators.ranking import ranking_report
-from estimators.spaces import get_space
-from estimators.spaces.base import ENUMERATE, PUBLISHED
-from estimators.truth import load_builtin
-from estimators.zero_shot.engine import score_architecture
+from archscore.estimators.datasets import fixed_batches, load_dataset
+from archscore.estimators.one_shot import training
+from archscore.estimators.one_shot.checkpoints import average_checkpoints, load_checkpoint
+from archscore.estimators.one_shot.evaluation import score_arch, validation_batches
+from archscore.estimators.one_shot.registry import read_manifest
+from archscore.estimators.one_shot.samplers import SAMPLERS
+from archscore.estimators.protocol import Protocol
+from archscore.estimators.ranking import ranking_report
+from archscore.estimators.spaces import get_space
+from archscore.estimators.spaces.base import ENUMERATE, PUBLISHED
+from archscore.estimators.truth import load_builtin
+from archscore.estimators.zero_shot.engine import score_architecture
 
 
 # one-shot scores on the 500-image validation split, or on it and the 1,000 test images

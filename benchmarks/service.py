@@ -46,11 +46,12 @@ import httpx  # noqa: E402
 import redis  # noqa: E402
 import torch  # noqa: E402
 
-from estimators.protocol import Protocol  # noqa: E402
-from estimators.spaces import get_space  # noqa: E402
-from estimators.zero_shot.engine import pick_device, score_architecture  # noqa: E402
-from service import runner  # noqa: E402
-from service.settings import get_settings  # noqa: E402
+from archscore.estimators.protocol import Protocol  # noqa: E402
+from archscore.estimators.spaces import get_space  # noqa: E402
+from archscore.estimators.device import resolve_device  # noqa: E402
+from archscore.estimators.zero_shot.engine import score_architecture  # noqa: E402
+from archscore.service import runner  # noqa: E402
+from archscore.service.settings import get_settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ESTIMATORS = ["synflow", "params", "jacob_cov"]
@@ -232,7 +233,7 @@ def worker_threads(env: dict[str, str]) -> int:
     """torch's thread count in a fresh process with the worker's environment: the worker's pool
     child imports torch only when its first task runs, so it gets the same default."""
     probe = subprocess.run(
-        [sys.executable, "-c", "import workers.tasks, torch; print(torch.get_num_threads())"],
+        [sys.executable, "-c", "import archscore.workers.tasks, torch; print(torch.get_num_threads())"],
         env=env, cwd=ROOT, capture_output=True, text=True, check=True,
     )
     return int(probe.stdout.split()[-1])
@@ -356,7 +357,7 @@ def main() -> None:
     timed_protocol = Protocol(batch_size=128, num_batches=1, seed=args.protocol_seed)
     warm_protocol = Protocol(batch_size=128, num_batches=1, seed=args.protocol_seed + 1)
     settings = get_settings()
-    device = pick_device(settings.device)
+    device = resolve_device(settings.device)
 
     services: list[Service] = []
     tmp = tempfile.TemporaryDirectory(prefix="archscore-bench-")

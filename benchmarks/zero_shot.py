@@ -21,11 +21,11 @@ import time
 
 import torch
 
-from estimators.datasets import fixed_batches, load_embedded_cifar10
-from estimators.spaces import get_space, list_spaces
-from estimators.spaces.base import NETWORK
-from estimators.zero_shot.engine import score_module
-from estimators.zero_shot.manifest import ZERO_SHOT
+from archscore.estimators.datasets import fixed_batches, load_embedded_cifar10
+from archscore.estimators.spaces import get_space, list_spaces
+from archscore.estimators.spaces.base import NETWORK
+from archscore.estimators.zero_shot.engine import score_module
+from archscore.estimators.zero_shot.manifest import ZERO_SHOT
 
 
 def timed(fn, repeats: int) -> float:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from estimators.one_shot.manifest import ONE_SHOT
-from estimators.zero_shot.manifest import ZERO_SHOT, EstimatorInfo
+from archscore.estimators.one_shot.manifest import ONE_SHOT
+from archscore.estimators.zero_shot.manifest import ZERO_SHOT, EstimatorInfo
 
 ESTIMATORS: dict[str, EstimatorInfo] = {**ZERO_SHOT, **ONE_SHOT}
 

@@ -17,11 +17,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from estimators.protocol import Protocol
-from estimators.spaces import DEFAULT_SPACE, EncodingError, get_space, list_spaces
-from estimators.spaces.base import SUPERNET, Arch, SearchSpace, decode_text_encoding
-from estimators.truth import TruthError, resolve_truth
-from estimators.zero_shot.manifest import ZERO_SHOT, resolve_estimators
+from archscore.estimators.device import DEVICE_HELP
+from archscore.estimators.protocol import Protocol
+from archscore.estimators.spaces import DEFAULT_SPACE, EncodingError, get_space, list_spaces
+from archscore.estimators.spaces.base import SUPERNET, Arch, SearchSpace, decode_text_encoding
+from archscore.estimators.truth import TruthError, resolve_truth
+from archscore.estimators.zero_shot.manifest import ZERO_SHOT, resolve_estimators
 
 app = typer.Typer(help="Score neural architectures with efficient performance estimators.", no_args_is_help=True)
 out = Console(width=None if sys.stdout.isatty() else 120)
@@ -46,7 +47,7 @@ def _space(name: str) -> SearchSpace:
 
 def _estimators(text: str, one_shot: bool = False) -> list[str]:
     """Zero-shot estimator names (and one-shot ones where the command takes them), in the order given."""
-    from estimators.catalog import is_one_shot
+    from archscore.estimators.catalog import is_one_shot
 
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
@@ -79,8 +80,8 @@ def _prepare(space: str, estimators: str, output: Path | None, jobs: int, weight
     """Validate what `score` and `evaluate` share: space, estimators, protocol, output, jobs. With
     ``one_shot``, one-shot estimators are taken too, from the checkpoint ``supernet`` (default: the
     newest complete one) on ``images``."""
-    from estimators.catalog import is_one_shot
-    from estimators.protocol import EVALUATION_IMAGES, OneShotSettings
+    from archscore.estimators.catalog import is_one_shot
+    from archscore.estimators.protocol import EVALUATION_IMAGES, OneShotSettings
 
     sp = _space(space)
     names = _estimators(estimators, one_shot)
@@ -107,7 +108,7 @@ def _weights(space: SearchSpace, ref: str | None) -> str | None:
 def _checkpoint_sha256(space: SearchSpace, ref: str | None, option: str) -> str:
     """The sha256 of the checkpoint ``ref`` names in the service's supernet folder (None: the newest
     complete one), a supernet of ``space``."""
-    from estimators.one_shot.registry import CheckpointError, default_supernet_dir, resolve
+    from archscore.estimators.one_shot.registry import CheckpointError, default_supernet_dir, resolve
 
     if not space.has(SUPERNET):
         raise UsageError(f"{option}: search space {space.name} has no supernet")
@@ -172,7 +173,7 @@ def _select_archs(
         if from_published:
             import random
 
-            from estimators.evaluation import published_cells
+            from archscore.estimators.evaluation import published_cells
 
             pool = published_cells(space.name)
             if not pool:
@@ -194,18 +195,30 @@ def _progress() -> Progress:
     )
 
 
-def _run_scoring(archs, space, names, protocol, jobs):
-    from estimators.zero_shot.many import default_jobs, score_many
+def device_option(name: str) -> str:
+    """The device ``--device`` names, resolved (auto: CUDA when available); exit 2 when it is unknown
+    or absent here."""
+    from archscore.estimators.device import DeviceError, resolve_device
+
+    try:
+        return resolve_device(name)
+    except DeviceError as exc:
+        fail(f"--device: {exc}")
+        raise  # unreachable: fail exits
+
+
+def _run_scoring(archs, space, names, protocol, jobs, device):
+    from archscore.estimators.zero_shot.many import default_jobs, score_many
 
     jobs = jobs or default_jobs(len(archs))
     with _progress() as bar:
         task = bar.add_task("scoring", total=len(archs))
         return score_many(archs, space.name, names, protocol, jobs, lambda done, total: bar.update(task, completed=done),
-                          supernet_dir=_supernet_dir(protocol))
+                          supernet_dir=_supernet_dir(protocol), device=device)
 
 
 def _supernet_dir(protocol: Protocol) -> Path | None:
-    from estimators.one_shot.registry import default_supernet_dir
+    from archscore.estimators.one_shot.registry import default_supernet_dir
 
     return default_supernet_dir() if protocol.weights or protocol.oneshot else None
 
@@ -227,6 +240,7 @@ DataSeedOpt = Annotated[int, typer.Option("--data-seed", help="seed of the choic
 InputsOpt = Annotated[str, typer.Option("--inputs", help="images, shuffled_labels (labels permuted within each "
                                         "batch) or noise (Gaussian images)")]
 JobsOpt = Annotated[int, typer.Option("--jobs", "-j", help="worker processes (0: automatic)")]
+DeviceOpt = Annotated[str, typer.Option("--device", help=DEVICE_HELP)]
 WeightsOpt = Annotated[str | None, typer.Option("--weights", help="a supernet checkpoint (name or sha256 prefix, in "
                                                 "ARCHSCORE_SUPERNET_DIR): each network takes its path's weights "
                                                 "from it instead of a random init")]
@@ -249,7 +263,7 @@ def spaces(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 def estimators(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List the estimators (name, kind, whether they need data, version). One-shot estimators are
     scored with `archscore supernet eval` or through the service."""
-    from estimators.catalog import ESTIMATORS
+    from archscore.estimators.catalog import ESTIMATORS
 
     if as_json:
         out.print_json(json.dumps([e.to_dict() for e in ESTIMATORS.values()]))
@@ -280,6 +294,7 @@ def score(
     inputs: InputsOpt = "images",
     weights: WeightsOpt = None,
     jobs: JobsOpt = 0,
+    device: DeviceOpt = "auto",
 ) -> None:
     """Score architectures (from --file, stdin, or --sample) with zero-shot estimators."""
     try:
@@ -293,7 +308,7 @@ def score(
         _check_data(protocol)
     except UsageError as exc:
         fail(str(exc))
-    records = _run_scoring(archs, sp, names, protocol, jobs)
+    records = _run_scoring(archs, sp, names, protocol, jobs, device_option(device))
     stream = output.open("w", newline="") if output else sys.stdout
     try:
         if fmt == "jsonl":
@@ -311,7 +326,7 @@ def score(
 
 
 def _check_data(protocol: Protocol) -> None:
-    from estimators.datasets import DatasetError, load_dataset
+    from archscore.estimators.datasets import DatasetError, load_dataset
 
     try:
         images = load_dataset(protocol.dataset, "train", protocol.data_root)
@@ -380,9 +395,10 @@ def evaluate(
     data_seed: DataSeedOpt = 20,
     inputs: InputsOpt = "images",
     jobs: JobsOpt = 0,
+    device: DeviceOpt = "auto",
 ) -> None:
     """Score architectures and print the ranking-quality table of each estimator against ground truth."""
-    from estimators.evaluation import evaluate as run_evaluation
+    from archscore.estimators.evaluation import evaluate as run_evaluation
 
     try:
         sp, names, protocol = _prepare(
@@ -405,14 +421,16 @@ def evaluate(
             raise UsageError(f"fewer than 2 of the {len(archs)} architectures have ground truth in {gt.column!r}")
     except UsageError as exc:
         fail(str(exc))
-    from estimators.zero_shot.many import default_jobs
+    from archscore.estimators.zero_shot.many import default_jobs
 
     jobs = jobs or default_jobs(len(archs))
+    resolved = device_option(device)
     with _progress() as bar:
         task = bar.add_task("scoring", total=len(archs))
         try:
             report = run_evaluation(
-                archs, sp.name, names, protocol, gt, jobs, lambda done, total: bar.update(task, completed=done)
+                archs, sp.name, names, protocol, gt, jobs, lambda done, total: bar.update(task, completed=done),
+                resolved,
             )
         except ValueError as exc:
             fail(str(exc))
@@ -426,12 +444,13 @@ def evaluate(
 def demo(
     sample: Annotated[int, typer.Option("--sample")] = 40,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    device: DeviceOpt = "auto",
 ) -> None:
     """Score a sample of the default space (NAS-Bench-201) with every estimator and print the ranking table."""
     space = get_space(DEFAULT_SPACE)
     evaluate(space=space.name, estimators="all", truth=space.ground_truth_columns[0], file=None, sample=sample, seed=seed, deiso=False,
              enumerate_all=False, from_published=False, output=None, dataset="cifar10", data_root=None,
-             batch_size=128, batches=1, init_seed=20, bn_mode="train", data_seed=20, jobs=0)
+             batch_size=128, batches=1, init_seed=20, bn_mode="train", data_seed=20, jobs=0, device=device)
 
 
 def main() -> None:

@@ -128,7 +128,7 @@ def _check_choice(value: str, choices: tuple[str, ...], what: str) -> None:
 def load_embedded_cifar10(split: str = "train") -> ImageSet:
     """Embedded CIFAR-10 subset: ``"train"`` = images 0..3999, ``"test"`` = images 0..999."""
     _check_choice(split, SPLITS, "split")
-    resource = importlib.resources.files("estimators.data") / _EMBEDDED_FILE
+    resource = importlib.resources.files("archscore.estimators.data") / _EMBEDDED_FILE
     try:
         with resource.open("rb") as fh, np.load(fh, allow_pickle=False) as npz:
             x = _read_only(npz[f"x_{split}"], owned=True)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from estimators.protocol import Protocol
-from estimators.ranking import ranking_report
-from estimators.spaces.base import PUBLISHED, Arch, get_space
-from estimators.truth import GroundTruth
-from estimators.zero_shot.many import ProgressCallback, score_many
+from archscore.estimators.protocol import Protocol
+from archscore.estimators.ranking import ranking_report
+from archscore.estimators.spaces.base import PUBLISHED, Arch, get_space
+from archscore.estimators.truth import GroundTruth
+from archscore.estimators.zero_shot.many import ProgressCallback, score_many
 
 
 def published_cells(space: str) -> list[Arch]:
@@ -58,16 +58,18 @@ def evaluate(
     truth: GroundTruth,
     jobs: int = 1,
     progress: ProgressCallback | None = None,
+    device: str = "cpu",
 ) -> dict:
     """Score ``archs`` and return a JSON-ready report: records, criteria per estimator, and the
     criteria of the published scores on the same cells where those exist."""
     started = time.perf_counter()
-    records = score_many(archs, space, estimators, protocol, jobs, progress)
+    records = score_many(archs, space, estimators, protocol, jobs, progress, device=device)
     seconds = time.perf_counter() - started
     return {
         "space": get_space(space).name,
         "protocol": protocol.model_dump(),
         "protocol_hash": protocol.hash(),
+        "device": device,
         "truth": {"column": truth.column, "source": truth.source},
         "n": len(records),
         "seconds": round(seconds, 2),

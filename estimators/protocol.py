@@ -14,9 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 PROTOCOL_VERSION = 2
 
 
-VALIDATION_IMAGES = 500  # size of the supernets' fixed validation split (estimators.one_shot.split)
+VALIDATION_IMAGES = 500  # size of the supernets' fixed validation split (archscore.estimators.one_shot.split)
 # images one-shot scores may be taken on, and how many: the validation split, or it and the embedded
-# subset's 1,000 test images (estimators.one_shot.split.held_out)
+# subset's 1,000 test images (archscore.estimators.one_shot.split.held_out)
 EVALUATION_IMAGES = {"validation": VALIDATION_IMAGES, "held_out": VALIDATION_IMAGES + 1000}
 EvaluationImages = Literal["validation", "held_out"]
 IMAGES_DESCRIPTION = ("validation: the supernet's 500-image validation split; held_out: that split and the test "

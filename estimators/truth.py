@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from estimators.spaces.base import (
+from archscore.estimators.spaces.base import (
     GROUND_TRUTH,
     Arch,
     EncodingError,

@@ -16,10 +16,10 @@ OUTPUT = ROOT / "openapi.json"
 
 
 def render() -> str:
-    """The schema of ``service.app.app`` as stable text: sorted keys, indent 2, trailing newline."""
+    """The schema of ``archscore.service.app.app`` as stable text: sorted keys, indent 2, trailing newline."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    from service.app import app
+    from archscore.service.app import app
 
     return json.dumps(app.openapi(), sort_keys=True, indent=2) + "\n"
 

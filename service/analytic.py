@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import functools
 
-from estimators.protocol import PER_ARCHITECTURE
-from estimators.spaces import get_space
-from estimators.spaces.base import COST, SearchSpace
+from archscore.estimators.protocol import PER_ARCHITECTURE
+from archscore.estimators.spaces import get_space
+from archscore.estimators.spaces.base import COST, SearchSpace
 
 ANALYTIC = PER_ARCHITECTURE
 

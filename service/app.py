@@ -11,25 +11,26 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
-from estimators.spaces import get_space, list_spaces
-from estimators.truth import TruthError, parse_table
-from estimators.catalog import ESTIMATORS
-from service import dashboard, fast_path, jobs, store, studies, supernets
-from service.deps import (
+from archscore.estimators.spaces import get_space, list_spaces
+from archscore.estimators.truth import TruthError, parse_table
+from archscore.estimators.catalog import ESTIMATORS
+from archscore.service import dashboard, fast_path, jobs, store, studies, supernets
+from archscore.service.deps import (
     RedisDep,
     SettingsDep,
     average_sender,
     celery_app,
+    checked_wait,
     chunk_sender,
     redis_for,
     require_api_key,
     training_sender,
 )
-from service.errors import ERRORS, ApiError, install_error_handlers
-from service.settings import get_settings
-from service.middleware import LimitsAndMetrics
-from service.rankings import rankings, select
-from service.schemas import (
+from archscore.service.errors import ERRORS, ApiError, install_error_handlers
+from archscore.service.settings import get_settings
+from archscore.service.middleware import LimitsAndMetrics
+from archscore.service.rankings import rankings, select
+from archscore.service.schemas import (
     EXAMPLE_ARCH,
     AverageRequest,
     ErrorResponse,
@@ -46,27 +47,25 @@ TRUTH_NAME_PATTERN = re.compile(TRUTH_NAME)
 v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)], responses=ERRORS)
 
 
-def _wait_seconds(wait: float, settings) -> float:
-    return max(0.0, min(wait, settings.max_wait_seconds))
-
-
 @v1.post(
     "/scores",
     response_model=Job,
     status_code=202,
     summary="Score architectures",
     description="Validates and canonicalises every encoding, answers what the cache holds, enqueues the rest "
-    "in chunks and returns the job (202). With `wait` (seconds, bounded by the server) the response waits for the "
+    "in chunks and returns the job (202). With `wait` (seconds, at most the server's ARCHSCORE_MAX_WAIT_SECONDS, "
+    "default 60: more is a 422) the response waits for the "
     "job and returns 200 with the results when it finishes in time. Isomorphic duplicates are scored once.",
     responses={200: {"model": Job, "description": "finished within `wait`"}},
 )
 async def post_scores(
     body: ScoreRequest,
-    wait: Annotated[float, Query(ge=0, description="seconds to wait for the result")] = 0.0,
+    wait: Annotated[float, Query(ge=0, description="seconds to wait for the result (at most the server's bound)")] = 0.0,
 ) -> JSONResponse:
     # settings and the Redis client looked up here rather than as dependencies: FastAPI spends tens of
     # microseconds per dependency, a measurable share of the cached path (benchmarks/cached_path.py)
     settings = get_settings()
+    wait = checked_wait(wait, settings)
     redis = redis_for(settings)
     plan, answer = await jobs.plan_and_answer_from_cache(body, settings, redis)
     if isinstance(answer, dict):  # every score cached (usually answered before routing: service/fast_path.py)
@@ -74,7 +73,7 @@ async def post_scores(
     send = chunk_sender(await celery_app(settings))  # only here: the cached path needs no broker
     job = await jobs.create_job(plan, answer, settings, redis, send)
     if wait:
-        await jobs.wait_for_job(redis, job, _wait_seconds(wait, settings))
+        await jobs.wait_for_job(redis, job, wait)
     valid = plan.request
     stats = None
     if valid.truth:
@@ -95,15 +94,16 @@ async def get_job(
     ],
     redis: RedisDep,
     settings: SettingsDep,
-    wait: Annotated[float, Query(ge=0, description="long-poll: seconds to wait for the job to finish")] = 0.0,
+    wait: Annotated[float, Query(ge=0, description="long-poll: seconds to wait for the job to finish (at most the server's bound)")] = 0.0,
 ) -> dict:
+    wait = checked_wait(wait, settings)
     job = await jobs.load_job(redis, job_id)
     if job.get("kind") in ("supernet_training", "supernet_average"):
         if wait:
-            await supernets.wait_for_training(redis, job, _wait_seconds(wait, settings))
+            await supernets.wait_for_training(redis, job, wait)
         return await supernets.render_training_job(redis, job)
     if wait:
-        await jobs.wait_for_job(redis, job, _wait_seconds(wait, settings))
+        await jobs.wait_for_job(redis, job, wait)
     space = get_space(job["space"])
     stats = None
     if job["truth"]:
@@ -247,7 +247,7 @@ async def get_canonical(
     space: str,
     arch: Annotated[str, Query(description="encoding; JSON lists and integers are decoded", examples=[EXAMPLE_ARCH])],
 ) -> dict:
-    from estimators.spaces.base import decode_text_encoding
+    from archscore.estimators.spaces.base import decode_text_encoding
 
     sp = _space(space)
     try:

@@ -12,12 +12,12 @@ from typing import Annotated
 
 import typer
 
-from estimators.analysis.cli import study
-from estimators.cli import app, fail, out
-from estimators.one_shot.cli import app as supernet_app
-from service import runner
-from service.settings import get_settings
-from service.supervisor import Child, Supervisor, popen_in_own_session
+from archscore.estimators.analysis.cli import study
+from archscore.estimators.cli import app, fail, out
+from archscore.estimators.one_shot.cli import app as supernet_app
+from archscore.service import runner
+from archscore.service.settings import get_settings
+from archscore.service.supervisor import Child, Supervisor, popen_in_own_session
 
 
 app.add_typer(supernet_app, name="supernet")

@@ -1,6 +1,6 @@
 """A small synchronous client for the archscore REST API (httpx only; never imports torch).
 
-    from service.client import ArchscoreClient, ArchscoreError
+    from archscore.service.client import ArchscoreClient, ArchscoreError
 
     with ArchscoreClient("http://127.0.0.1:8000") as client:
         job = client.score([[0, 1, 2, 3, 4, 0], 1234], ["synflow", "params"], protocol={"batch_size": 64})

@@ -10,13 +10,13 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from estimators.catalog import ESTIMATORS
-from estimators.spaces.base import get_space
-from service import store
-from service.analytic import analytic_names, analytic_scores
-from service.deps import RedisDep, require_api_key
-from service.errors import ERRORS, ApiError
-from service.truth_tables import truth_values
+from archscore.estimators.catalog import ESTIMATORS
+from archscore.estimators.spaces.base import get_space
+from archscore.service import store
+from archscore.service.analytic import analytic_names, analytic_scores
+from archscore.service.deps import RedisDep, require_api_key
+from archscore.service.errors import ERRORS, ApiError
+from archscore.service.truth_tables import truth_values
 
 MAX_POINTS = 5000
 router = APIRouter()

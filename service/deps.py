@@ -9,8 +9,8 @@ from typing import Annotated
 from fastapi import Depends, Header
 from redis.asyncio import Redis
 
-from service.errors import ApiError
-from service.settings import Settings, get_settings
+from archscore.service.errors import ApiError
+from archscore.service.settings import Settings, get_settings
 
 
 async def settings_dep() -> Settings:
@@ -33,13 +33,23 @@ def redis_for(settings: Settings) -> Redis:
     return _redis_for(redis_url(settings))
 
 
+def checked_wait(wait: float, settings: Settings) -> float:
+    """``wait`` when it is within the server's bound; a 422 naming the bound otherwise (a long-poll
+    silently cut short would look like a slow job)."""
+    if wait > settings.max_wait_seconds:
+        raise ApiError(422, "invalid request", [("wait", f"must be at most {settings.max_wait_seconds:g} seconds, "
+                                                 "this server's bound (ARCHSCORE_MAX_WAIT_SECONDS); poll again "
+                                                 "for longer")])
+    return wait
+
+
 async def redis_client(settings: Annotated[Settings, Depends(settings_dep)]) -> Redis:
     return redis_for(settings)
 
 
 @functools.lru_cache(maxsize=4)
 def _celery_for(url: str):
-    from workers.celery_app import make_celery
+    from archscore.workers.celery_app import make_celery
 
     return make_celery(url)
 

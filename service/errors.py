@@ -13,7 +13,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.schemas import ErrorResponse
+from archscore.service.schemas import ErrorResponse
 
 # the error answers every /v1 route documents
 ERRORS: dict[int | str, dict[str, Any]] = {

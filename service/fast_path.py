@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from fastapi.responses import JSONResponse
 
-from service import jobs
-from service.deps import api_key_problem, redis_for
-from service.schemas import ScoreRequest
-from service.settings import get_settings
+from archscore.service import jobs
+from archscore.service.deps import api_key_problem, redis_for
+from archscore.service.schemas import ScoreRequest
+from archscore.service.settings import get_settings
 
 PATH = "/v1/scores"
 

@@ -13,21 +13,21 @@ from prometheus_client import Counter
 from redis.asyncio import Redis
 from starlette.concurrency import run_in_threadpool
 
-from estimators.catalog import ESTIMATORS, is_one_shot
-from estimators.datasets import training_images_available
-from estimators.one_shot.registry import CheckpointError, resolve
-from estimators.protocol import cache_key, scored_arch
-from estimators.spaces import DEFAULT_SPACE, get_space
-from estimators.spaces.base import SUPERNET, Arch, SearchSpace
-from service import store
-from service.analytic import analytic_names, analytic_scores
-from service.cached import answer_from_cache as answer_from_cache_script
-from service.deps import chunk_task_id
-from service.rankings import rankings, select
-from service.errors import ApiError
-from service.schemas import ApiProtocol, ScoreRequest
-from service.settings import Settings
-from service.truth_tables import truth_values
+from archscore.estimators.catalog import ESTIMATORS, is_one_shot
+from archscore.estimators.datasets import training_images_available
+from archscore.estimators.one_shot.registry import CheckpointError, resolve
+from archscore.estimators.protocol import cache_key, scored_arch
+from archscore.estimators.spaces import DEFAULT_SPACE, get_space
+from archscore.estimators.spaces.base import SUPERNET, Arch, SearchSpace
+from archscore.service import store
+from archscore.service.analytic import analytic_names, analytic_scores
+from archscore.service.cached import answer_from_cache as answer_from_cache_script
+from archscore.service.deps import chunk_task_id
+from archscore.service.rankings import rankings, select
+from archscore.service.errors import ApiError
+from archscore.service.schemas import ApiProtocol, ScoreRequest
+from archscore.service.settings import Settings
+from archscore.service.truth_tables import truth_values
 
 
 CACHE = Counter("archscore_score_cache_total", "architecture classes answered from the cache or enqueued", ["outcome"])
@@ -418,6 +418,7 @@ def assemble_results(space: SearchSpace, job: dict, cells: dict[str, dict[str, d
                 "canonical_key": c,
                 "scores": {n: scores[n] for n in job["estimators"]},
                 "reasons": {n: cell["reason"] for n, cell in row.items() if cell and cell.get("reason")},
+                "devices": {n: cell["device"] for n, cell in row.items() if cell and cell.get("device")},
                 "ground_truth": truth.get(truth_key),
                 "error": errors.get(c),
             }

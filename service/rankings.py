@@ -11,13 +11,13 @@ import asyncio
 from redis.asyncio import Redis
 from starlette.concurrency import run_in_threadpool
 
-from estimators.ranking import ranking_report
-from estimators.spaces.base import SearchSpace
-from estimators.catalog import ESTIMATORS
-from service import store
-from service.analytic import analytic_names, analytic_scores
-from service.settings import get_settings
-from service.truth_tables import truth_values
+from archscore.estimators.ranking import ranking_report
+from archscore.estimators.spaces.base import SearchSpace
+from archscore.estimators.catalog import ESTIMATORS
+from archscore.service import store
+from archscore.service.analytic import analytic_names, analytic_scores
+from archscore.service.settings import get_settings
+from archscore.service.truth_tables import truth_values
 
 
 _locks: dict[str, asyncio.Lock] = {}

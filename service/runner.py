@@ -14,7 +14,7 @@ from pathlib import Path
 
 import redis
 
-from service.supervisor import popen_in_own_session, stop_process
+from archscore.service.supervisor import popen_in_own_session, stop_process
 
 
 def free_port(preferred: int | None = None) -> int:
@@ -104,14 +104,14 @@ def worker_command(
     (workers on one host would otherwise merge their ping replies)."""
     name = name or f"{queues.replace(',', '+')}-{secrets.token_hex(3)}"
     return [
-        sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "--pool", "prefork",
+        sys.executable, "-m", "celery", "-A", "archscore.workers.celery_app", "worker", "--pool", "prefork",
         "--concurrency", str(concurrency), "--loglevel", loglevel, "--without-gossip", "--without-mingle",
         "--queues", queues, "--hostname", f"{name}@%h",
     ]
 
 
 def api_command(host: str, port: int) -> list[str]:
-    return [sys.executable, "-m", "uvicorn", "service.app:app", "--host", host, "--port", str(port), "--log-level", "warning"]
+    return [sys.executable, "-m", "uvicorn", "archscore.service.app:app", "--host", host, "--port", str(port), "--log-level", "warning"]
 
 
 def stop(procs: list[subprocess.Popen], timeout: float = 10.0) -> None:

@@ -6,13 +6,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from estimators.catalog import ESTIMATORS
-from estimators.analysis.isomorphism_spread import DEFAULT_MEMBERS, MAX_MEMBERS
-from estimators.protocol import (
+from archscore.estimators.catalog import ESTIMATORS
+from archscore.estimators.analysis.isomorphism_spread import DEFAULT_MEMBERS, MAX_MEMBERS
+from archscore.estimators.protocol import (
     EVALUATION_IMAGES, INIT_DESCRIPTION, INPUTS_DESCRIPTION, PER_MEMBER_DESCRIPTION, WEIGHTS_DESCRIPTION, Inputs,
     OneShotEvaluation, OneShotSettings, Protocol,
 )
-from estimators.spaces import DEFAULT_SPACE
+from archscore.estimators.spaces import DEFAULT_SPACE
 
 TRUTH_NAME = r"^[A-Za-z0-9_\-]{1,64}$"  # ground-truth column names (built-in and uploaded)
 MAX_IMAGES_PER_ARCH = 4096  # the embedded CIFAR-10 subset has 4,000 training images
@@ -229,6 +229,8 @@ class ArchResult(BaseModel):
     canonical_key: str
     scores: dict[str, float | None]
     reasons: dict[str, str] = Field(default_factory=dict, description="why a score is null")
+    devices: dict[str, str] = Field(default_factory=dict, description="the torch device each worker-computed "
+                                    "score came from (params and flops are computed by the API, exactly)")
     ground_truth: float | None = None
     error: str | None = None
 

@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from archscore.estimators.device import DEVICE_HELP, DEVICE_PATTERN
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ARCHSCORE_", extra="ignore")
@@ -52,7 +54,7 @@ class Settings(BaseSettings):
         default=None, description="folder holding cifar-10-batches-py and/or cifar-100-python for zero-shot "
         "batches; none: the embedded CIFAR-10 subset (4,000 training images)",
     )
-    device: str = Field(default="auto", description="auto (cuda when available), cpu or cuda")
+    device: str = Field(default="auto", pattern=DEVICE_PATTERN, description=f"the workers' torch device: {DEVICE_HELP}")
     torch_threads: int = Field(
         default=0, ge=0, description="CPU threads per worker process; 0: torch's default (all cores). "
         "With several worker processes use cores / processes."

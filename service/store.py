@@ -1,7 +1,7 @@
 """Everything archscore keeps in Redis: the score cache, jobs, ranking statistics, uploaded truth.
 
 Keys (all under ``archscore:v1:``):
-  score:{space}:{protocol}:{estimator}@{version}   hash canonical key -> {"value", "reason", "per_batch"}
+  score:{space}:{protocol}:{estimator}@{version}   hash canonical key -> {"value", "reason", "per_batch", "device"}
   members:{space}:{protocol}                        hash architecture string -> canonical key (scored so far)
   gen:{space}:{protocol}                            counter, bumped whenever new scores land
   protocol:{space}:{protocol}                       JSON of the protocol

@@ -15,15 +15,15 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from redis.asyncio import Redis
 from starlette.concurrency import run_in_threadpool
 
-from estimators.analysis import StudyContext, StudyInputError, get_study, list_studies
-from estimators.analysis.run import run_study, with_checkpoints
-from estimators.protocol import Protocol
-from estimators.spaces.base import get_space
-from service import jobs, store
-from service.deps import RedisDep, SettingsDep, celery_app, chunk_sender, require_api_key
-from service.errors import ERRORS, ApiError
-from service.schemas import StudyRequest
-from service.settings import Settings
+from archscore.estimators.analysis import StudyContext, StudyInputError, get_study, list_studies
+from archscore.estimators.analysis.run import run_study, with_checkpoints
+from archscore.estimators.protocol import Protocol
+from archscore.estimators.spaces.base import get_space
+from archscore.service import jobs, store
+from archscore.service.deps import RedisDep, SettingsDep, celery_app, checked_wait, chunk_sender, require_api_key
+from archscore.service.errors import ERRORS, ApiError
+from archscore.service.schemas import StudyRequest
+from archscore.service.settings import Settings
 
 router = APIRouter(prefix="/v1/studies", dependencies=[Depends(require_api_key)], responses=ERRORS, tags=["studies"])
 StudyId = Annotated[str, Path(pattern="^[0-9a-f]{32}$", description="the id returned by POST /v1/studies")]
@@ -100,11 +100,12 @@ async def get_study_runs(
 @router.get("/{study_id}", summary="A study: progress, then its numbers and links to its figures")
 async def get_study_result(
     study_id: StudyId, redis: RedisDep, settings: SettingsDep,
-    wait: Annotated[float, Query(ge=0, le=600, description="seconds to wait for the scores")] = 0.0,
+    wait: Annotated[float, Query(ge=0, description="seconds to wait for the scores (at most the server's bound)")] = 0.0,
 ) -> dict:
+    wait = checked_wait(wait, settings)
     record = await _load(redis, study_id)
     if wait and record["result"] is None:
-        deadline = time.monotonic() + min(wait, settings.max_wait_seconds)
+        deadline = time.monotonic() + wait
         for job in record["jobs"]:
             await jobs.wait_for_job(redis, job, max(0.0, deadline - time.monotonic()))
     return await _render(redis, settings, record)
@@ -184,7 +185,7 @@ async def _finish(redis: Redis, settings: Settings, record: dict) -> None:
 
 
 def _run(study, ctx: StudyContext, truth: str) -> tuple[dict, dict[str, str]]:
-    from estimators.analysis.plots import save
+    from archscore.estimators.analysis.plots import save
 
     try:
         result = run_study(study, ctx, None, truth)

@@ -11,13 +11,13 @@ import uuid
 from redis.asyncio import Redis
 from starlette.concurrency import run_in_threadpool
 
-from estimators.one_shot.registry import CheckpointError, list_checkpoints, read_manifest, resolve
-from estimators.spaces import DEFAULT_SPACE, get_space
-from estimators.spaces.base import ISOMORPHISM, SUPERNET, NetworkConfigError
-from service import store
-from service.errors import ApiError
-from service.schemas import AverageRequest, TrainRequest
-from service.settings import Settings
+from archscore.estimators.one_shot.registry import CheckpointError, list_checkpoints, read_manifest, resolve
+from archscore.estimators.spaces import DEFAULT_SPACE, get_space
+from archscore.estimators.spaces.base import ISOMORPHISM, SUPERNET, NetworkConfigError
+from archscore.service import store
+from archscore.service.errors import ApiError
+from archscore.service.schemas import AverageRequest, TrainRequest
+from archscore.service.settings import Settings
 
 
 async def list_supernets(settings: Settings) -> list[dict]:

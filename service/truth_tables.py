@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
-from estimators.spaces.base import SearchSpace
-from estimators.truth import load_builtin
-from service import store
+from archscore.estimators.spaces.base import SearchSpace
+from archscore.estimators.truth import load_builtin
+from archscore.service import store
 
 
 async def truth_values(redis: Redis, space: SearchSpace, name: str, keys: list[str]) -> dict[str, float]:

@@ -81,8 +81,8 @@ def _claim(base: str, token: str) -> tuple[int, int] | None:
 
 def _clear_caches() -> None:
     """Settings and the per-URL Redis/Celery clients are lru_caches: clear them after an env change."""
-    from service import deps
-    from service.settings import get_settings
+    from archscore.service import deps
+    from archscore.service.settings import get_settings
 
     get_settings.cache_clear()
     deps._redis_for.cache_clear()
@@ -91,7 +91,7 @@ def _clear_caches() -> None:
 
 @pytest.fixture(scope="session")
 def test_redis(tmp_path_factory) -> Iterator[TestRedis]:
-    from service import runner
+    from archscore.service import runner
 
     token = secrets.token_hex(8)
     proc = None
@@ -137,23 +137,23 @@ def celery_worker(test_redis) -> Iterator[object]:
     from celery.contrib.testing.worker import start_worker
     from celery.signals import task_prerun
 
-    import workers.celery_app as celery_module
-    import workers.tasks  # noqa: F401 - registers archscore.score_chunk
-    import workers.training  # noqa: F401 - registers archscore.train_supernet
+    import archscore.workers.celery_app as celery_module
+    import archscore.workers.tasks  # noqa: F401 - registers archscore.score_chunk
+    import archscore.workers.training  # noqa: F401 - registers archscore.train_supernet
 
     app = celery_module.app
     if app.conf.broker_url != test_redis.url:  # imported before the fixture set the env: repoint it
         app.conf.broker_url = test_redis.url
         app.conf.result_backend = test_redis.url
-        workers.tasks._redis.cache_clear()
-    assert workers.tasks._client().connection_pool.connection_kwargs["db"] == test_redis.db
+        archscore.workers.tasks._redis.cache_clear()
+    assert archscore.workers.tasks._client().connection_pool.connection_kwargs["db"] == test_redis.db
 
     def count(**_):
         global _task_count
         with _task_lock:
             _task_count += 1
 
-    import estimators.zero_shot.engine  # noqa: F401 - torch, imported here rather than in the first test's time
+    import archscore.estimators.zero_shot.engine  # noqa: F401 - torch, imported here rather than in the first test's time
 
     task_prerun.connect(count, weak=False)
     with start_worker(
@@ -175,9 +175,9 @@ def client(celery_worker):
     client is cached per URL and bound to the loop that first used it)."""
     from fastapi.testclient import TestClient
 
-    import service.app
+    import archscore.service.app
 
-    with TestClient(service.app.app) as c:
+    with TestClient(archscore.service.app.app) as c:
         yield c
 
 
@@ -214,7 +214,7 @@ def settings_env():
 @contextmanager
 def child(cmd: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
     """A child process with its output in ``log``; terminated (then killed) on exit."""
-    from service import runner
+    from archscore.service import runner
 
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
@@ -258,7 +258,7 @@ def alive(pid: int) -> bool:
 @functools.lru_cache(maxsize=4)
 def published_by_arch(space_name: str) -> dict:
     """A space's published proxy scores keyed by architecture: estimator -> {arch: value}."""
-    from estimators.spaces import get_space
+    from archscore.estimators.spaces import get_space
 
     sp = get_space(space_name)
     by_key = {sp.truth_key(a): a for a in sp.published_archs()}

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from service import store
+from archscore.service import store
 from test_one_shot_service import supernet_dir  # noqa: F401 - the fixture
 from test_service import cells, error_fields, phash, request
 

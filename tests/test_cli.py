@@ -9,11 +9,11 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from estimators.ranking import ranking_report
-from estimators.spaces import get_space, list_spaces
+from archscore.estimators.ranking import ranking_report
+from archscore.estimators.spaces import get_space, list_spaces
 from conftest import published_by_arch
-from estimators.truth import load_builtin
-from service.cli import app
+from archscore.estimators.truth import load_builtin
+from archscore.service.cli import app
 
 runner = CliRunner()
 NB201 = get_space("nb201")
@@ -136,7 +136,7 @@ def test_supernet_train_resume_eval_average_and_list_from_the_command_line(tmp_p
     assert set(body["criteria"]) == {"oneshot_acc", "oneshot_loss"} and len(body["scores"]) == 12
     assert body["checkpoint"]["sha256"] == manifest["sha256"]
     assert body["evaluation"] == {"images": "validation", "batches": 1, "batch_size": 100, "bn_mode": "recalibrate",
-                                  "post_deiso": True}
+                                  "post_deiso": True, "device": "cpu"}
     averaged = run("supernet", "average", str(epoch1), str(out), "--out", str(root / "avg"))
     assert averaged.exit_code == 0, averaged.output
     listed = run("supernet", "list", "--dir", str(root), "--json")

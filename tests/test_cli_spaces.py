@@ -12,14 +12,14 @@ from importlib import resources
 
 import pytest
 
-from estimators.spaces import get_space
+from archscore.estimators.spaces import get_space
 from test_cli import run
 
 NB101, NB301 = get_space("nb101"), get_space("nb301")
 
 
 def _table(name: str) -> list[dict]:
-    raw = (resources.files("estimators.data") / name).read_bytes()
+    raw = (resources.files("archscore.estimators.data") / name).read_bytes()
     return list(csv.DictReader(gzip.decompress(raw).decode().splitlines()))
 
 

@@ -22,9 +22,9 @@ import httpx
 import pytest
 import redis
 
-from estimators.spaces import get_space
-from service import runner
-from service.client import ArchscoreClient, ArchscoreError, JobTimeout
+from archscore.estimators.spaces import get_space
+from archscore.service import runner
+from archscore.service.client import ArchscoreClient, ArchscoreError, JobTimeout
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_REDIS = "redis://127.0.0.1:6379/12"
@@ -232,8 +232,8 @@ def test_client_score_and_rankings(client):
 def test_client_trains_supernets_and_the_running_worker_serves_each_new_one(client, live):
     """Training on the trainer process; one-shot scoring on the scoring worker process, which was
     started before either checkpoint existed and is never restarted."""
-    from estimators.one_shot.checkpoints import load_checkpoint
-    from estimators.one_shot.evaluation import score_arch, validation_batches
+    from archscore.estimators.one_shot.checkpoints import load_checkpoint
+    from archscore.estimators.one_shot.evaluation import score_arch, validation_batches
 
     tiny = {"network": {"C": 4, "N": 1}, "epochs": 1, "steps_per_epoch": 2, "batch_size": 32}
     archs = ["|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|avg_pool_3x3~0|none~1|nor_conv_3x3~2|", 4321]
@@ -329,7 +329,7 @@ def test_client_metadata_canonical_and_truth_upload(client):
 # Without a server
 # --------------------------------------------------------------------------- #
 def test_client_module_does_not_import_torch():
-    code = "import sys, service.client; sys.exit(1 if 'torch' in sys.modules else 0)"
+    code = "import sys, archscore.service.client; sys.exit(1 if 'torch' in sys.modules else 0)"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
 
 

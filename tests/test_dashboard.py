@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from conftest import child, child_env
-from estimators.protocol import Protocol
-from estimators.spaces import get_space
-from service import runner
+from archscore.estimators.protocol import Protocol
+from archscore.estimators.spaces import get_space
+from archscore.service import runner
 
 pytestmark = pytest.mark.usefixtures("celery_worker")
 NB201 = get_space("nb201")

@@ -1,4 +1,4 @@
-"""Tests for estimators.datasets (embedded CIFAR-10 subset, CIFAR folders, fixed batches)."""
+"""Tests for archscore.estimators.datasets (embedded CIFAR-10 subset, CIFAR folders, fixed batches)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from estimators import datasets as ds
-from estimators.datasets import (
+from archscore.estimators import datasets as ds
+from archscore.estimators.datasets import (
     CIFAR10_MEAN,
     CIFAR10_STD,
     CIFAR100_MEAN,
@@ -191,7 +191,7 @@ def test_embedded_subset_shapes_and_labels():
 
 
 def test_first_training_image_is_frog():
-    npz = np.load(importlib.resources.files("estimators.data") / "cifar10_subset.npz")
+    npz = np.load(importlib.resources.files("archscore.estimators.data") / "cifar10_subset.npz")
     train, test = load_embedded_cifar10("train"), load_embedded_cifar10("test")
     assert str(npz["label_names"][6]) == "frog"
     assert train.y[0] == 6
@@ -216,7 +216,7 @@ def test_load_dataset_defaults_and_errors(tmp_path):
 def test_module_importable_without_torch():
     code = (
         "import sys; sys.modules['torch'] = None\n"
-        "import estimators.datasets as d\n"
+        "import archscore.estimators.datasets as d\n"
         "assert len(d.load_embedded_cifar10('test')) == 1000\n"
     )
     res = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True,

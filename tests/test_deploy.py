@@ -16,7 +16,7 @@ import pytest
 import typer.main
 import yaml
 
-from service.settings import Settings
+from archscore.service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV_PREFIX = Settings.model_config["env_prefix"]
@@ -92,7 +92,7 @@ def _runtime_stage(dockerfile: str) -> list[tuple[str, str]]:
 def _cli_accepts(argv: list[str]) -> None:
     """Parse ``archscore ARGV`` with the real CLI without running it (raises on unknown commands/options)."""
     assert argv[0] == "archscore", argv
-    group = typer.main.get_command(importlib.import_module("service.cli").app)
+    group = typer.main.get_command(importlib.import_module("archscore.service.cli").app)
     ctx = group.make_context("archscore", [argv[1], "--help"], resilient_parsing=True)
     command = group.get_command(ctx, argv[1])
     assert command is not None, f"archscore has no command {argv[1]!r}"
@@ -168,7 +168,7 @@ def test_worker_healthcheck_addresses_the_node_name_the_command_gives(compose, n
     command = _command(service)
     node = command[command.index("--name") + 1]
     assert f"--destination {node}@$$HOSTNAME" in " ".join(service["healthcheck"]["test"])
-    from service import runner
+    from archscore.service import runner
 
     built = runner.worker_command(name=node)
     assert built[built.index("--hostname") + 1] == f"{node}@%h"
@@ -181,7 +181,7 @@ def test_trainer_consumes_the_training_queue_with_the_same_image(compose):
     assert command[:2] == ["archscore", "worker"] and command[command.index("--queues") + 1] == "training"
     assert trainer["image"] == worker["image"] and trainer["build"] == worker["build"]
     assert "training@" in " ".join(trainer["healthcheck"]["test"])
-    from workers.celery_app import app as celery
+    from archscore.workers.celery_app import app as celery
 
     assert celery.conf.task_routes["archscore.train_supernet"]["queue"] == "training"
 
@@ -259,9 +259,12 @@ def test_dockerfile_base_image_argument(dockerfile):
     assert "ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu" in dockerfile
 
 
-def test_dockerfile_torch_pin_matches_pyproject(dockerfile, pyproject):
-    [pin] = [d for d in pyproject["project"]["dependencies"] if re.match(r"torch\s*==", d)]
-    pin = pin.replace(" ", "")
+def test_dockerfile_torch_is_the_lowest_version_pyproject_admits(dockerfile, pyproject):
+    """The package asks for a range (it installs beside a user's own torch); the image installs the
+    lowest version of that range, the one the tests run on."""
+    [requirement] = [d for d in pyproject["project"]["dependencies"] if re.match(r"torch\b", d)]
+    lowest = re.fullmatch(r"torch>=([0-9.]+)", requirement.split(";")[0].replace(" ", "")).group(1)
+    pin = f"torch=={lowest}.0" if lowest.count(".") == 1 else f"torch=={lowest}"
     assert pin == "torch==2.13.0"
     assert re.search(r"--index-url\s+\"?\$\{TORCH_INDEX_URL\}\"?\s+" + re.escape(pin) + r"(\s|$)", dockerfile)
 

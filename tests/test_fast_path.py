@@ -11,8 +11,8 @@ import json
 
 import pytest
 
-from service import fast_path
-from service.errors import BodyTooLarge
+from archscore.service import fast_path
+from archscore.service.errors import BodyTooLarge
 from test_service import cells, error_fields, request
 
 pytestmark = pytest.mark.usefixtures("celery_worker")

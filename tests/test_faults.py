@@ -16,7 +16,7 @@ import pytest
 from conftest import alive as _alive
 from conftest import child, child_env
 from conftest import child_pids as _children
-from service import runner, store
+from archscore.service import runner, store
 from test_service import cells, request
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,7 +47,7 @@ def _api(test_redis, settings_env, **settings):
     settings_env(redis_url=test_redis.crash_url, **settings)
     from fastapi.testclient import TestClient
 
-    from service.app import create_app
+    from archscore.service.app import create_app
 
     return TestClient(create_app())
 
@@ -169,7 +169,7 @@ def test_sigkill_of_a_whole_worker_mid_chunk_the_live_worker_finishes_the_job(te
 def _up(tmp_path, port: int) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARCHSCORE_")}
     env.update(ARCHSCORE_DATA_DIR=str(tmp_path / "data"), ARCHSCORE_TORCH_THREADS="1", PYTHONUNBUFFERED="1")
-    command = [sys.executable, "-c", "from service.cli import main; main()", "up", "--port", str(port)]
+    command = [sys.executable, "-c", "from archscore.service.cli import main; main()", "up", "--port", str(port)]
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=open(tmp_path / "up.log", "wb"),
                             stderr=subprocess.STDOUT)
 

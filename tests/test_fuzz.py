@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
 from conftest import child, child_env
-from service import runner
+from archscore.service import runner
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES_PER_ROUTE = 25

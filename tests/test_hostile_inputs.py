@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from service import store
+from archscore.service import store
 from test_service import error_fields
 
 TEXT = {"content-type": "text/plain"}
@@ -74,7 +74,7 @@ def test_protocols_the_workers_cannot_run_are_422_before_anything_is_enqueued(cl
 
 
 def test_the_embedded_dataset_size_is_what_the_server_checks_against(tmp_path):
-    from estimators.datasets import load_embedded_cifar10, training_images_available
+    from archscore.estimators.datasets import load_embedded_cifar10, training_images_available
 
     assert training_images_available(None) == {"cifar10": len(load_embedded_cifar10("train"))}
     (tmp_path / "cifar-100-python").mkdir()
@@ -122,7 +122,7 @@ def test_a_stalled_upload_times_out_with_408_over_a_real_socket(test_redis, tmp_
     import time
 
     from conftest import child, child_env
-    from service import runner
+    from archscore.service import runner
 
     port = runner.free_port()
     env = child_env(test_redis.url, upload_timeout_seconds="1")

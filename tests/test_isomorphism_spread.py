@@ -8,14 +8,14 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from estimators.analysis import StudyContext, get_study
-from estimators.analysis.isomorphism_spread import architectures, per_member, within_share
-from estimators.analysis.run import local_source
-from service.cli import app
-from estimators.protocol import OneShotSettings, Protocol
-from estimators.spaces import get_space
-from estimators.truth import load_builtin
-from estimators.zero_shot.engine import score_architecture
+from archscore.estimators.analysis import StudyContext, get_study
+from archscore.estimators.analysis.isomorphism_spread import architectures, per_member, within_share
+from archscore.estimators.analysis.run import local_source
+from archscore.service.cli import app
+from archscore.estimators.protocol import OneShotSettings, Protocol
+from archscore.estimators.spaces import get_space
+from archscore.estimators.truth import load_builtin
+from archscore.estimators.zero_shot.engine import score_architecture
 from test_service import error_fields
 from test_studies_api import PNG, _same
 

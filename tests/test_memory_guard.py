@@ -8,10 +8,10 @@ import re
 import pytest
 import torch
 
-from estimators.protocol import Protocol
-from estimators.spaces import get_space, list_spaces
-from estimators.zero_shot import memory
-from estimators.zero_shot.engine import score_architecture
+from archscore.estimators.protocol import Protocol
+from archscore.estimators.spaces import get_space, list_spaces
+from archscore.estimators.zero_shot import memory
+from archscore.estimators.zero_shot.engine import score_architecture
 
 NETWORK_SPACES = [n for n in list_spaces() if get_space(n).has("network")]
 MEDIUM = "d4-4-4_w64-64-64"  # an NDS ResNet of about 2 million feature elements per sample

@@ -11,12 +11,12 @@ import os
 import pytest
 
 from conftest import _clear_caches, tasks_run
-from estimators.one_shot.checkpoints import load_checkpoint
-from estimators.one_shot.evaluation import calibration_batches, score_arch, validation_batches
-from estimators.protocol import Protocol
-from estimators.spaces import get_space
-from estimators.spaces.nb201 import has_conv_path
-from service import store
+from archscore.estimators.one_shot.checkpoints import load_checkpoint
+from archscore.estimators.one_shot.evaluation import calibration_batches, score_arch, validation_batches
+from archscore.estimators.protocol import Protocol
+from archscore.estimators.spaces import get_space
+from archscore.estimators.spaces.nb201 import has_conv_path
+from archscore.service import store
 
 pytestmark = pytest.mark.usefixtures("celery_worker")
 
@@ -75,7 +75,7 @@ def test_one_shot_scores_need_a_checkpoint(client, settings_env, tmp_path):
 
 
 def test_train_list_and_score_new_checkpoints_without_a_worker_restart(client, r, supernet_dir):
-    import workers.supernets as held
+    import archscore.workers.supernets as held
 
     alpha = train(client, "alpha")
     assert alpha["progress"]["epoch"] == 1 and alpha["progress"]["step"] == alpha["progress"]["steps"] == 3
@@ -233,7 +233,7 @@ def test_averaging_names_checkpoints_only_under_the_supernet_folder(client, supe
 
 
 def test_the_worker_confines_sources_to_the_supernet_folder(tmp_path):
-    from estimators.one_shot.registry import CheckpointError, inside
+    from archscore.estimators.one_shot.registry import CheckpointError, inside
 
     (tmp_path / "root" / "a" / "snapshots" / "epoch-0001").mkdir(parents=True)
     (tmp_path / "elsewhere").mkdir()
@@ -248,8 +248,8 @@ def test_the_worker_confines_sources_to_the_supernet_folder(tmp_path):
 def test_a_checkpoint_removed_after_the_request_is_an_error_per_architecture(supernet_dir):
     """The worker finds checkpoints by the sha256 the API resolved; one that is gone (or was replaced
     by retraining) is reported, never silently swapped for another."""
-    from estimators.one_shot.registry import CheckpointError
-    from workers.supernets import supernet
+    from archscore.estimators.one_shot.registry import CheckpointError
+    from archscore.workers.supernets import supernet
 
     with pytest.raises(CheckpointError, match="replaced or removed"):
         supernet("0" * 64, "cpu")

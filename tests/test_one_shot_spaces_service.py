@@ -8,10 +8,10 @@ import random
 
 import pytest
 
-from estimators.one_shot.checkpoints import load_checkpoint
-from estimators.one_shot.evaluation import score_arch, validation_batches
-from estimators.one_shot.samplers import SAMPLERS
-from estimators.spaces import get_space
+from archscore.estimators.one_shot.checkpoints import load_checkpoint
+from archscore.estimators.one_shot.evaluation import score_arch, validation_batches
+from archscore.estimators.one_shot.samplers import SAMPLERS
+from archscore.estimators.spaces import get_space
 from test_one_shot_service import supernet_dir  # noqa: F401 - the fixture
 from test_service import error_fields
 
@@ -35,7 +35,7 @@ def train(client, name: str, space: str) -> dict:
 @pytest.mark.parametrize("space_name", list(TINY))
 def test_a_new_checkpoint_of_the_space_is_trained_and_served_by_the_running_worker(
         client, supernet_dir, space_name):  # noqa: F811
-    import workers.supernets as held
+    import archscore.workers.supernets as held
 
     space = get_space(space_name)
     loads = held.loads

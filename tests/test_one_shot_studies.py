@@ -8,10 +8,10 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from estimators.one_shot.registry import snapshots_of
-from estimators.one_shot.training import TrainConfig, train
-from estimators.spaces import get_space
-from service.cli import app
+from archscore.estimators.one_shot.registry import snapshots_of
+from archscore.estimators.one_shot.training import TrainConfig, train
+from archscore.estimators.spaces import get_space
+from archscore.service.cli import app
 from test_service import error_fields
 from test_studies_api import _same
 
@@ -44,7 +44,7 @@ def cli_study(study: str, root, tmp_path, monkeypatch, *extra) -> dict:
 
 
 def test_snapshots_are_found_by_checkpoint_and_by_sha256(checkpoint):
-    from estimators.one_shot.registry import folder_of
+    from archscore.estimators.one_shot.registry import folder_of
 
     root, manifest = checkpoint
     snapshots = snapshots_of(root, manifest["sha256"])

@@ -9,22 +9,22 @@ from pathlib import Path
 import pytest
 import torch
 
-from estimators.datasets import DatasetError, load_dataset
-from estimators.one_shot import training
-from estimators.one_shot.checkpoints import average_checkpoints, load_checkpoint
-from estimators.one_shot.evaluation import (
+from archscore.estimators.datasets import DatasetError, load_dataset
+from archscore.estimators.one_shot import training
+from archscore.estimators.one_shot.checkpoints import average_checkpoints, load_checkpoint
+from archscore.estimators.one_shot.evaluation import (
     calibration_batches,
     class_paths,
     evaluate_arch,
     score_arch,
     validation_batches,
 )
-from estimators.one_shot.registry import CheckpointError, list_checkpoints, resolve, sha256_file
-from estimators.one_shot.samplers import SAMPLERS
-from estimators.one_shot.split import VALIDATION_IMAGES, held_out, split
-from estimators.protocol import EVALUATION_IMAGES
-from estimators.spaces import get_space
-from estimators.spaces.nb201 import OPS, canonical_key, has_conv_path, isomorphism_classes
+from archscore.estimators.one_shot.registry import CheckpointError, list_checkpoints, resolve, sha256_file
+from archscore.estimators.one_shot.samplers import SAMPLERS
+from archscore.estimators.one_shot.split import VALIDATION_IMAGES, held_out, split
+from archscore.estimators.protocol import EVALUATION_IMAGES
+from archscore.estimators.spaces import get_space
+from archscore.estimators.spaces.nb201 import OPS, canonical_key, has_conv_path, isomorphism_classes
 
 NB201 = get_space("nb201")
 live_form = NB201.supernet_path

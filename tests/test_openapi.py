@@ -120,7 +120,7 @@ def test_every_client_route_is_documented(schema):
 
 def test_score_examples_cover_every_space_and_parse(schema):
     """Each space has a POST /v1/scores example whose encodings the space accepts."""
-    from estimators.spaces import get_space, list_spaces
+    from archscore.estimators.spaces import get_space, list_spaces
 
     request = _resolve(schema, schema["paths"]["/v1/scores"]["post"]["requestBody"]["content"]["application/json"]["schema"])
     by_space = {e["space"]: e for e in request["examples"]}
@@ -137,8 +137,8 @@ def test_readme_score_requests_are_valid_for_their_space():
     encoding the named space accepts (what `curl` sends to `make run`)."""
     import re
 
-    from estimators.spaces import get_space
-    from service.schemas import ScoreRequest
+    from archscore.estimators.spaces import get_space
+    from archscore.service.schemas import ScoreRequest
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     bodies = re.findall(r"curl -s -X POST '[^']*/v1/scores[^']*'[^\n]*-d '(\{.*?\})'", readme, flags=re.S)
@@ -152,7 +152,7 @@ def test_readme_score_requests_are_valid_for_their_space():
 
 
 def test_metrics_are_text_and_estimator_names_an_enum(schema):
-    from estimators.catalog import ESTIMATORS
+    from archscore.estimators.catalog import ESTIMATORS
 
     content = schema["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
     assert list(content) == ["text/plain"]

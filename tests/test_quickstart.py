@@ -14,7 +14,7 @@ import httpx
 
 from conftest import alive as _alive
 from conftest import child_pids as _children
-from service import runner
+from archscore.service import runner
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,7 +24,7 @@ def test_up_serves_on_embedded_defaults_and_sigterm_stops_everything(tmp_path):
     env.update(ARCHSCORE_DATA_DIR=str(tmp_path / "data"), OMP_NUM_THREADS="1")
     port = runner.free_port()
     log = open(tmp_path / "up.log", "wb")
-    command = [sys.executable, "-c", "from service.cli import main; main()", "up", "--port", str(port)]
+    command = [sys.executable, "-c", "from archscore.service.cli import main; main()", "up", "--port", str(port)]
     up = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 90

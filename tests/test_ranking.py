@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from estimators import ranking as R
+from archscore.estimators import ranking as R
 
 N = 10
 G = np.arange(N, dtype=float)  # item 9 is truly best (true rank 1), item 0 worst

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from service import runner, store
+from archscore.service import runner, store
 from test_service import cells
 
 MAXMEMORY = 4 * 1024 * 1024
@@ -26,7 +26,7 @@ def test_memory_stays_under_the_cap_while_2000_protocols_arrive(capped_redis, se
 
     settings_env(redis_url=capped_redis)
     r = redis.Redis.from_url(capped_redis, decode_responses=True)
-    from service.app import create_app
+    from archscore.service.app import create_app
 
     archs = cells(40, seed=61)
     with TestClient(create_app()) as api:

@@ -2,7 +2,7 @@
 
 Fixtures (tests/conftest.py): ``test_redis`` (a locked, flushed DB pair on 127.0.0.1:6379 or an
 embedded redis-server), ``celery_worker`` (a solo-pool worker in a thread of this process),
-``client`` (TestClient on service.app.app), ``r`` (sync Redis on the test DB), ``settings_env``.
+``client`` (TestClient on archscore.service.app.app), ``r`` (sync Redis on the test DB), ``settings_env``.
 
 Scoring is kept cheap: batch 16, one batch, cheap estimators, and a distinct protocol seed per test
 wherever a cold cache matters (the score cache is shared by every test of the session).
@@ -23,14 +23,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from conftest import REPO, child, child_env, tasks_run
-from estimators.protocol import Protocol
-from estimators.ranking import ranking_report
-from estimators.spaces import get_space
-from estimators.spaces.nb201 import arch_to_naslib, has_conv_path, isomorphism_classes
-from estimators.truth import load_builtin
-from estimators.zero_shot.manifest import ZERO_SHOT
-from service import runner, store
-from service.schemas import EXAMPLE_ARCH
+from archscore.estimators.protocol import Protocol
+from archscore.estimators.ranking import ranking_report
+from archscore.estimators.spaces import get_space
+from archscore.estimators.spaces.nb201 import arch_to_naslib, has_conv_path, isomorphism_classes
+from archscore.estimators.truth import load_builtin
+from archscore.estimators.zero_shot.manifest import ZERO_SHOT
+from archscore.service import runner, store
+from archscore.service.schemas import EXAMPLE_ARCH
 
 pytestmark = pytest.mark.usefixtures("celery_worker")
 
@@ -446,7 +446,7 @@ def test_discovery_health_and_metrics(client):
 
 
 def test_api_process_never_imports_torch():
-    code = "import service.app, sys; assert 'torch' not in sys.modules, 'service.app imported torch'"
+    code = "import archscore.service.app, sys; assert 'torch' not in sys.modules, 'archscore.service.app imported torch'"
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
 
@@ -517,7 +517,7 @@ def test_sigkill_worker_mid_job_then_a_new_worker_finishes_it(test_redis, settin
     crash = test_redis.client(test_redis.crash_db)
     crash.flushdb()
     settings_env(redis_url=test_redis.crash_url, chunk_size="1")  # this API instance: crash DB, 1 cell per chunk
-    from service.app import create_app
+    from archscore.service.app import create_app
 
     env = child_env(test_redis.crash_url, visibility_timeout="5")
     cmd = runner.worker_command(1, "info")

@@ -16,9 +16,9 @@ import json
 
 import pytest
 
-from estimators.protocol import Protocol
-from estimators.ranking import ranking_report
-from estimators.spaces import get_space, list_spaces
+from archscore.estimators.protocol import Protocol
+from archscore.estimators.ranking import ranking_report
+from archscore.estimators.spaces import get_space, list_spaces
 from test_service import error_fields
 
 pytestmark = pytest.mark.usefixtures("celery_worker")

@@ -11,11 +11,11 @@ import random
 import pytest
 import torch
 
-from estimators.protocol import Protocol
-from estimators.spaces import EncodingError, get_space, list_spaces
-from estimators.spaces.base import CAPABILITIES, decode_text_encoding
-from estimators.zero_shot.engine import score_architecture
-from estimators.zero_shot.manifest import ZERO_SHOT
+from archscore.estimators.protocol import Protocol
+from archscore.estimators.spaces import EncodingError, get_space, list_spaces
+from archscore.estimators.spaces.base import CAPABILITIES, decode_text_encoding
+from archscore.estimators.zero_shot.engine import score_architecture
+from archscore.estimators.zero_shot.manifest import ZERO_SHOT
 
 SPACES = list_spaces()
 

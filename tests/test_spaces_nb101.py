@@ -15,9 +15,9 @@ from importlib import resources
 
 import pytest
 
-from estimators.spaces import EncodingError, get_space
-from estimators.spaces.nb101 import Cell, module_hash, spec_to_cell
-from estimators.spaces.nb101.cost import vertex_channels
+from archscore.estimators.spaces import EncodingError, get_space
+from archscore.estimators.spaces.nb101 import Cell, module_hash, spec_to_cell
+from archscore.estimators.spaces.nb101.cost import vertex_channels
 
 SP = get_space("nb101")
 I, O = "input", "output"
@@ -39,7 +39,7 @@ INCEPTION = {
 
 @pytest.fixture(scope="module")
 def rows():
-    raw = (resources.files("estimators.data") / "nb101_suitezero_cifar10.csv.gz").read_bytes()
+    raw = (resources.files("archscore.estimators.data") / "nb101_suitezero_cifar10.csv.gz").read_bytes()
     rows = list(csv.DictReader(gzip.decompress(raw).decode().splitlines()))
     assert len(rows) == 500
     return rows

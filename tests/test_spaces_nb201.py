@@ -16,17 +16,17 @@ import pytest
 import torch
 from torch import nn
 
-from estimators.spaces import EncodingError, get_space, parse_many
-from estimators.spaces.nb201 import (
+from archscore.estimators.spaces import EncodingError, get_space, parse_many
+from archscore.estimators.spaces.nb201 import (
     arch_to_naslib,
     has_conv_path,
     live_edges,
     naslib_to_arch,
     network_cost,
 )
-from estimators.spaces.nb201.network import AvgPool3x3, InferCell
+from archscore.estimators.spaces.nb201.network import AvgPool3x3, InferCell
 from conftest import published_by_arch
-from estimators.zero_shot.flops import count_flops
+from archscore.estimators.zero_shot.flops import count_flops
 
 SP = get_space("nb201")
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -49,7 +49,7 @@ def all_archs():
 
 @pytest.fixture(scope="module")
 def gt_strings():
-    raw = (resources.files("estimators.data") / "nb201_ground_truth.csv.gz").read_bytes()
+    raw = (resources.files("archscore.estimators.data") / "nb201_ground_truth.csv.gz").read_bytes()
     rows = list(csv.DictReader(gzip.decompress(raw).decode().splitlines()))
     assert [int(r["index"]) for r in rows] == list(range(15_625))
     return [r["arch"] for r in rows]

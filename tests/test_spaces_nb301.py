@@ -16,10 +16,10 @@ import pytest
 import torch
 from torch import nn
 
-from estimators.spaces import EncodingError, get_space, parse_many
-from estimators.spaces.base import decode_text_encoding
-from estimators.spaces.nb301 import Genotype, live_nodes, network_cost
-from estimators.spaces.nb301.network import AvgPool3x3
+from archscore.estimators.spaces import EncodingError, get_space, parse_many
+from archscore.estimators.spaces.base import decode_text_encoding
+from archscore.estimators.spaces.nb301 import Genotype, live_nodes, network_cost
+from archscore.estimators.spaces.nb301.network import AvgPool3x3
 
 SP = get_space("nb301")
 OPS = ("max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
@@ -45,7 +45,7 @@ DARTS_V2 = (
 
 @pytest.fixture(scope="module")
 def table_rows():
-    raw = (resources.files("estimators.data") / "nb301_suitezero_cifar10.csv.gz").read_bytes()
+    raw = (resources.files("archscore.estimators.data") / "nb301_suitezero_cifar10.csv.gz").read_bytes()
     rows = list(csv.DictReader(gzip.decompress(raw).decode().splitlines()))
     assert len(rows) == 725
     return rows

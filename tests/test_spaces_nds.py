@@ -9,8 +9,8 @@ import itertools
 import pytest
 import torch
 
-from estimators.spaces import EncodingError, get_space
-from estimators.zero_shot.flops import count_flops
+from archscore.estimators.spaces import EncodingError, get_space
+from archscore.estimators.zero_shot.flops import count_flops
 
 RESNET, RESNEXTA = get_space("nds_resnet"), get_space("nds_resnexta")
 SPACES = [RESNET, RESNEXTA]

@@ -8,13 +8,13 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from estimators.analysis import StudyContext, get_study, list_studies
-from estimators.analysis.run import local_source, run_study
-from estimators.protocol import Protocol
-from estimators.ranking import kendall_tau
-from estimators.spaces import get_space
-from estimators.truth import load_builtin
-from service.cli import app
+from archscore.estimators.analysis import StudyContext, get_study, list_studies
+from archscore.estimators.analysis.run import local_source, run_study
+from archscore.estimators.protocol import Protocol
+from archscore.estimators.ranking import kendall_tau
+from archscore.estimators.spaces import get_space
+from archscore.estimators.truth import load_builtin
+from archscore.service.cli import app
 
 PUBLISHED_SPACES = ["nb201", "nb101", "nb301"]
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -80,7 +80,7 @@ def test_operation_bias_of_nb201_params_punishes_parameter_free_ops():
 
 @pytest.mark.parametrize("space_name", PUBLISHED_SPACES)
 def test_single_op_swaps_are_pairs_one_op_apart(space_name):
-    from estimators.analysis.operation_bias import single_op_swaps
+    from archscore.estimators.analysis.operation_bias import single_op_swaps
 
     space = get_space(space_name)
     archs = space.published_archs()[:300]
@@ -100,7 +100,7 @@ def test_single_op_swaps_are_pairs_one_op_apart(space_name):
 
 
 def test_swap_agreement_follows_the_sign_of_the_changes():
-    from estimators.analysis.operation_bias import swap_agreement
+    from archscore.estimators.analysis.operation_bias import swap_agreement
 
     pairs = [(0, 1, "a", "b"), (0, 2, "a", "c"), (3, 2, "a", "c")]
     truth = [1.0, 2.0, 3.0, 4.0]
@@ -153,7 +153,7 @@ def test_variance_scores_each_seed_and_batch_count():
 
 
 def test_seed_agreement_uses_the_architectures_both_seeds_scored():
-    from estimators.analysis.variance import agreement
+    from archscore.estimators.analysis.variance import agreement
 
     assert agreement([1.0, None, 3.0, 2.0], [1.0, 5.0, 3.0, 2.0]) == pytest.approx(1.0)
     assert agreement([1.0, float("inf"), 2.0], [2.0, 1.0, 1.0]) == pytest.approx(-1.0)
@@ -212,7 +212,7 @@ def test_operation_bias_on_a_space_without_operations_exits_2(tmp_path):
 def test_altered_inputs_shuffle_labels_or_replace_images_reproducibly():
     import torch
 
-    from estimators.zero_shot.engine import altered_inputs
+    from archscore.estimators.zero_shot.engine import altered_inputs
 
     x, y = torch.rand(16, 3, 32, 32), torch.arange(16) % 10
     (xs, ys), = altered_inputs([(x, y)], "shuffled_labels", 5)

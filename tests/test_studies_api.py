@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from estimators.analysis import StudyContext, get_study
-from estimators.analysis.run import local_source
-from estimators.protocol import Protocol
-from estimators.spaces import get_space
-from estimators.truth import load_builtin
+from archscore.estimators.analysis import StudyContext, get_study
+from archscore.estimators.analysis.run import local_source
+from archscore.estimators.protocol import Protocol
+from archscore.estimators.spaces import get_space
+from archscore.estimators.truth import load_builtin
 from test_service import error_fields
 
 pytestmark = pytest.mark.usefixtures("celery_worker")
@@ -108,14 +108,14 @@ TESTED_ELSEWHERE = {"isomorphism_spread": "test_isomorphism_spread", "zero_shot_
 
 
 def test_every_registered_study_is_compared_over_http():
-    from estimators.analysis import list_studies
+    from archscore.estimators.analysis import list_studies
 
     assert {s.name for s in list_studies()} == set(SCORE_ONLY_STUDIES) | set(TESTED_ELSEWHERE)
 
 
 @pytest.mark.parametrize("study", SCORE_ONLY_STUDIES)
 def test_each_study_over_http_gives_the_library_numbers(client, study):
-    from service.schemas import StudyOptions
+    from archscore.service.schemas import StudyOptions
 
     archs = NB201.sample(8, seed=23)
     options = {"seeds": [20, 2020], "batches": [1, 2], "bins": 2, "top": 3}

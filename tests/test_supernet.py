@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from estimators.spaces.nb201.supernet import NB201Supernet
-from estimators.spaces import get_space
-from estimators.spaces.nb201 import CONV_OPS, EDGES, live_edges
+from archscore.estimators.spaces.nb201.supernet import NB201Supernet
+from archscore.estimators.spaces import get_space
+from archscore.estimators.spaces.nb201 import CONV_OPS, EDGES, live_edges
 
 SPACE = get_space("nb201")
 

@@ -12,12 +12,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from estimators.one_shot import training
-from estimators.one_shot.checkpoints import average_checkpoints, load_checkpoint
-from estimators.one_shot.evaluation import NotCovered, score_arch, validation_batches
-from estimators.one_shot.samplers import SAMPLERS
-from estimators.spaces import get_space, list_spaces
-from estimators.spaces.base import ISOMORPHISM, SUPERNET, NetworkConfigError
+from archscore.estimators.one_shot import training
+from archscore.estimators.one_shot.checkpoints import average_checkpoints, load_checkpoint
+from archscore.estimators.one_shot.evaluation import NotCovered, score_arch, validation_batches
+from archscore.estimators.one_shot.samplers import SAMPLERS
+from archscore.estimators.spaces import get_space, list_spaces
+from archscore.estimators.spaces.base import ISOMORPHISM, SUPERNET, NetworkConfigError
 
 SUPERNET_SPACES = [name for name in list_spaces() if get_space(name).has(SUPERNET)]
 # the smallest networks that still have every kind of module (reductions, several blocks per stage)
@@ -245,7 +245,7 @@ def test_resnexta_groups_share_one_dense_kernel():
 def test_recalibrated_statistics_are_the_standalone_networks(name):
     """BN recalibration through the supernet (sliced running statistics for NDS) gives the statistics
     the standalone network gets from the same calibration batch; the supernet's own are restored."""
-    from estimators.one_shot.evaluation import recalibrated
+    from archscore.estimators.one_shot.evaluation import recalibrated
 
     space, net = tiny_supernet(name)
     arch = SAMPLERS["uniform"](net.sampling_space(space), random.Random(9), 1)[0]
@@ -307,8 +307,8 @@ def test_partitions_are_limited_by_the_partition_values(name):
 def test_zero_shot_on_the_weights_of_an_nds_supernet(tmp_path):
     """RQ4 on another space: the standalone network holding the supernet's sliced weights is scored,
     and an architecture beyond the supernet gets a null with the reason."""
-    from estimators.protocol import Protocol
-    from estimators.zero_shot.engine import score_architecture
+    from archscore.estimators.protocol import Protocol
+    from archscore.estimators.zero_shot.engine import score_architecture
 
     space, net = tiny_supernet("nds_resnet")
     manifest = {"network": net.config}

@@ -13,8 +13,8 @@ from importlib import resources
 
 import pytest
 
-from estimators.spaces import get_space
-from estimators.truth import TruthError, builtin_columns, load_builtin, load_table, parse_table, resolve_truth
+from archscore.estimators.spaces import get_space
+from archscore.estimators.truth import TruthError, builtin_columns, load_builtin, load_table, parse_table, resolve_truth
 
 SP = get_space("nb201")
 COLUMNS = (
@@ -37,7 +37,7 @@ C = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3
 
 @pytest.fixture(scope="module")
 def csv_rows():
-    raw = (resources.files("estimators.data") / "nb201_ground_truth.csv.gz").read_bytes()
+    raw = (resources.files("archscore.estimators.data") / "nb201_ground_truth.csv.gz").read_bytes()
     return list(csv.DictReader(gzip.decompress(raw).decode().splitlines()))
 
 

@@ -9,15 +9,15 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from estimators.analysis import StudyContext, get_study
-from estimators.analysis.run import local_source
-from estimators.one_shot.checkpoints import load_checkpoint
-from estimators.one_shot.training import TrainConfig, train
-from estimators.protocol import Protocol
-from estimators.spaces import get_space
-from estimators.truth import load_builtin
-from estimators.zero_shot.engine import protocol_batches, score_architecture, score_module
-from service.cli import app
+from archscore.estimators.analysis import StudyContext, get_study
+from archscore.estimators.analysis.run import local_source
+from archscore.estimators.one_shot.checkpoints import load_checkpoint
+from archscore.estimators.one_shot.training import TrainConfig, train
+from archscore.estimators.protocol import Protocol
+from archscore.estimators.spaces import get_space
+from archscore.estimators.truth import load_builtin
+from archscore.estimators.zero_shot.engine import protocol_batches, score_architecture, score_module
+from archscore.service.cli import app
 from test_service import error_fields
 from test_studies_api import _same
 

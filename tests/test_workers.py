@@ -7,7 +7,7 @@ import time
 from celery import Celery
 
 from conftest import child, child_env
-from service import runner
+from archscore.service import runner
 
 
 def test_two_workers_on_one_host_answer_ping_as_two_nodes(test_redis, tmp_path):

@@ -1,4 +1,4 @@
-"""Tests for estimators.zero_shot: the shared-pass proxies against independent references.
+"""Tests for archscore.estimators.zero_shot: the shared-pass proxies against independent references.
 
 The library computes the ten proxies from one forward pass and the fewest backward passes
 (``run_shared_pass``); ``tests/reference_proxies.py`` recomputes each proxy separately, on its own
@@ -20,21 +20,21 @@ import pytest
 import torch
 from torch import nn
 
-from estimators.datasets import fixed_batches, load_embedded_cifar10
-from estimators.protocol import Protocol
-from estimators.spaces import get_space
-from estimators.spaces.nb201 import network_cost
+from archscore.estimators.datasets import fixed_batches, load_embedded_cifar10
+from archscore.estimators.protocol import Protocol
+from archscore.estimators.spaces import get_space
+from archscore.estimators.spaces.nb201 import network_cost
 from conftest import published_by_arch
-from estimators.zero_shot.engine import (
+from archscore.estimators.zero_shot.engine import (
     BATCH_FREE,
     protocol_batches,
     resolve_estimators,
     score_architecture,
     score_module,
 )
-from estimators.zero_shot.manifest import ZERO_SHOT
-from estimators.zero_shot.proxies import PROXIES, register_proxy
-from estimators.zero_shot.shared_pass import NEEDS, run_shared_pass
+from archscore.estimators.zero_shot.manifest import ZERO_SHOT
+from archscore.estimators.zero_shot.proxies import PROXIES, register_proxy
+from archscore.estimators.zero_shot.shared_pass import NEEDS, run_shared_pass
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reference_proxies import ref_grad_norm, ref_params, reference_scores  # noqa: E402
@@ -513,13 +513,13 @@ def _run_without_torch(code: str) -> subprocess.CompletedProcess:
 
 
 TORCH_FREE = [
-    "estimators.zero_shot.manifest",
-    "estimators.zero_shot",
-    "estimators.spaces",
-    "estimators.protocol",
-    "estimators.truth",
-    "estimators.ranking",
-    "estimators.datasets",
+    "archscore.estimators.zero_shot.manifest",
+    "archscore.estimators.zero_shot",
+    "archscore.estimators.spaces",
+    "archscore.estimators.protocol",
+    "archscore.estimators.truth",
+    "archscore.estimators.ranking",
+    "archscore.estimators.datasets",
 ]
 
 
@@ -527,15 +527,15 @@ def test_torch_free_modules():
     proc = _run_without_torch("\n".join(f"import {m}" for m in TORCH_FREE))
     assert proc.returncode == 0 and proc.stdout.strip() == "OK", proc.stderr
     # ... and the guard does catch a torch import (the engine needs torch)
-    proc = _run_without_torch("import estimators.zero_shot.engine")
+    proc = _run_without_torch("import archscore.estimators.zero_shot.engine")
     assert proc.returncode != 0 and "torch import blocked" in proc.stderr
 
 
 def test_manifest_lists_the_same_without_torch():
     proc = _run_without_torch(
-        "import estimators.zero_shot.manifest as m\n"
+        "import archscore.estimators.zero_shot.manifest as m\n"
         "print(','.join(m.list_zero_shot()))\n"
-        "from estimators.protocol import Protocol\n"
+        "from archscore.estimators.protocol import Protocol\n"
         "print(Protocol(batch_size=32, num_batches=2, seed=1).hash())"
     )
     assert proc.returncode == 0, proc.stderr
@@ -588,7 +588,7 @@ def test_protocol_hash_changes_with_every_field(change):
 
 
 def test_one_shot_settings_change_the_hash_and_leave_zero_shot_hashes_alone():
-    from estimators.protocol import OneShotSettings
+    from archscore.estimators.protocol import OneShotSettings
 
     assert Protocol().hash() == "444d4719d950e139"  # the hash of the defaults before one-shot settings existed
     base = OneShotSettings(supernet="a" * 64)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from celery import Celery
 
-from service.settings import get_settings
-from workers.heartbeat import Heartbeat
+from archscore.service.settings import get_settings
+from archscore.workers.heartbeat import Heartbeat
 
 
 def make_celery(redis_url: str | None = None) -> Celery:
     settings = get_settings()
     url = redis_url or settings.redis_url or "redis://127.0.0.1:6379/0"
-    app = Celery("archscore", broker=url, backend=url, include=["workers.tasks", "workers.training"])
+    app = Celery("archscore", broker=url, backend=url, include=["archscore.workers.tasks", "archscore.workers.training"])
     app.conf.update(
         task_serializer="json",
         result_serializer="json",

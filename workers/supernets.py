@@ -7,9 +7,9 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
-from estimators.one_shot.registry import CheckpointError, folder_of
-from estimators.protocol import OneShotSettings
-from service.settings import get_settings
+from archscore.estimators.one_shot.registry import CheckpointError, folder_of
+from archscore.estimators.protocol import OneShotSettings
+from archscore.service.settings import get_settings
 
 MAX_LOADED = 4  # checkpoints kept per process; the least recently used goes first
 
@@ -22,7 +22,7 @@ loads = 0  # checkpoints read from disk by this process (tests look at it)
 def supernet(sha256: str, device: str):
     """(supernet, manifest) for the checkpoint with these weights, read from disk once."""
     global loads
-    from estimators.one_shot.checkpoints import load_checkpoint
+    from archscore.estimators.one_shot.checkpoints import load_checkpoint
 
     with _lock:
         if sha256 in _loaded:
@@ -43,7 +43,7 @@ def supernet(sha256: str, device: str):
 
 
 def _batches_for(sha256: str, manifest: dict, settings: OneShotSettings, device: str):
-    from estimators.one_shot.evaluation import calibration_batches, validation_batches
+    from archscore.estimators.one_shot.evaluation import calibration_batches, validation_batches
 
     key = (sha256, settings.images, settings.batch_size, settings.num_batches, settings.bn_mode, device)
     if key not in _batches:
@@ -56,7 +56,7 @@ def _batches_for(sha256: str, manifest: dict, settings: OneShotSettings, device:
 
 def one_shot_scores(arch, settings: OneShotSettings, device: str) -> dict[str, float]:
     """oneshot_acc and oneshot_loss of ``arch`` under ``settings``."""
-    from estimators.one_shot.evaluation import score_arch
+    from archscore.estimators.one_shot.evaluation import score_arch
 
     net, manifest = supernet(settings.supernet, device)
     val, calib = _batches_for(settings.supernet, manifest, settings, device)

@@ -13,12 +13,12 @@ import time
 
 import redis
 
-from estimators.catalog import ESTIMATORS, is_one_shot
-from estimators.protocol import Protocol
-from estimators.spaces import get_space
-from service import store
-from service.settings import get_settings
-from workers.celery_app import app
+from archscore.estimators.catalog import ESTIMATORS, is_one_shot
+from archscore.estimators.protocol import Protocol
+from archscore.estimators.spaces import get_space
+from archscore.service import store
+from archscore.service.settings import get_settings
+from archscore.workers.celery_app import app
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +37,11 @@ def _device() -> str:
     """Chosen on the first task of the process (torch is imported lazily, not at worker start)."""
     import torch
 
-    from estimators.zero_shot.engine import pick_device
+    from archscore.estimators.device import resolve_device
 
     if get_settings().torch_threads:
         torch.set_num_threads(get_settings().torch_threads)
-    return pick_device(get_settings().device)
+    return resolve_device(get_settings().device)
 
 
 MAX_ATTEMPTS = 3  # a chunk delivered this often (its workers died) is given up with an error per architecture
@@ -154,9 +154,9 @@ def _score_archs(r: redis.Redis, job_id: str, sp, proto: Protocol, estimators: l
 
 
 def _score_one(arch, space: str, names: list[str], proto: Protocol, device: str) -> dict[str, dict]:
-    """Cache cells {"value", "reason", "per_batch"} of one architecture for the estimators ``names``."""
-    from estimators.zero_shot.engine import score_architecture
-    from workers.supernets import one_shot_scores, supernet
+    """Cache cells {"value", "reason", "per_batch", "device"} of one architecture for the estimators ``names``."""
+    from archscore.estimators.zero_shot.engine import score_architecture
+    from archscore.workers.supernets import one_shot_scores, supernet
 
     cells = {}
     zero_shot = [n for n in names if not is_one_shot(n)]
@@ -166,11 +166,11 @@ def _score_one(arch, space: str, names: list[str], proto: Protocol, device: str)
         for name in zero_shot:
             value = result.scores[name]
             cells[name] = {"value": value.value, "reason": value.reason, "per_batch": result.per_batch.get(name),
-                           "transient": value.transient}
+                           "device": device, "transient": value.transient}
     if len(zero_shot) < len(names):
         if proto.oneshot is None:
             raise ValueError("one-shot estimators need protocol.oneshot")
-        from estimators.one_shot.evaluation import NotCovered
+        from archscore.estimators.one_shot.evaluation import NotCovered
 
         try:
             values, reason = one_shot_scores(arch, proto.oneshot, device), None
@@ -178,5 +178,6 @@ def _score_one(arch, space: str, names: list[str], proto: Protocol, device: str)
             values, reason = {}, str(exc)
         for name in names:
             if is_one_shot(name):
-                cells[name] = {"value": values.get(name), "reason": reason, "per_batch": None, "transient": False}
+                cells[name] = {"value": values.get(name), "reason": reason, "per_batch": None, "device": device,
+                               "transient": False}
     return cells

@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 import time
 
-from service import store
-from service.supernets import RELEASE_LOCK
-from service.settings import get_settings
-from workers.celery_app import app
-from workers.tasks import _client, _device
+from archscore.service import store
+from archscore.service.supernets import RELEASE_LOCK
+from archscore.service.settings import get_settings
+from archscore.workers.celery_app import app
+from archscore.workers.tasks import _client, _device
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +34,8 @@ def _write(r, job_id: str, status: dict) -> None:
 
 @app.task(name="archscore.train_supernet", acks_late=False, reject_on_worker_lost=False)
 def train_supernet(job_id: str, name: str, config: dict, resume: bool) -> dict:
-    from estimators.one_shot.registry import summary
-    from estimators.one_shot.training import TrainConfig, train
+    from archscore.estimators.one_shot.registry import summary
+    from archscore.estimators.one_shot.training import TrainConfig, train
 
     r = _client()
     lock = store.supernet_lock_key(name)
@@ -74,8 +74,8 @@ def train_supernet(job_id: str, name: str, config: dict, resume: bool) -> dict:
 @app.task(name="archscore.average_supernets", acks_late=False, reject_on_worker_lost=False)
 def average_supernets(job_id: str, name: str, sources: list[str]) -> dict:
     """Average the checkpoints ``sources`` (folders relative to the supernet directory) into ``name``."""
-    from estimators.one_shot.checkpoints import average_checkpoints
-    from estimators.one_shot.registry import inside, summary
+    from archscore.estimators.one_shot.checkpoints import average_checkpoints
+    from archscore.estimators.one_shot.registry import inside, summary
 
     r = _client()
     if r.exists(store.job_cancelled_key(job_id)):

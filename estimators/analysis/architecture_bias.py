@@ -3,8 +3,8 @@ most, by the gap between estimated and true rank (as a share of the number of ar
 
 from __future__ import annotations
 
-from estimators.analysis.context import estimated_ranks, true_ranks
-from estimators.analysis.registry import Study, register_study
+from archscore.estimators.analysis.context import estimated_ranks, true_ranks
+from archscore.estimators.analysis.registry import Study, register_study
 
 
 def run(ctx) -> dict:
@@ -27,7 +27,7 @@ def run(ctx) -> dict:
 
 
 def figures(result: dict) -> dict:
-    from estimators.analysis.plots import new_figure
+    from archscore.estimators.analysis.plots import new_figure
 
     out = {}
     for e, table in result["estimators"].items():

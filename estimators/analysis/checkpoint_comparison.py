@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from itertools import combinations
 
-from estimators.analysis.registry import Study, StudyInputError
-from estimators.analysis.variance import agreement
-from estimators.catalog import is_one_shot
-from estimators.ranking import kendall_tau, p_at_top, spearman
+from archscore.estimators.analysis.registry import Study, StudyInputError
+from archscore.estimators.analysis.variance import agreement
+from archscore.estimators.catalog import is_one_shot
+from archscore.estimators.ranking import kendall_tau, p_at_top, spearman
 
 
 def _variants(protocol, options: dict, label: Callable[[dict], str]) -> dict:
@@ -49,7 +49,7 @@ def make_study(name: str, description: str, label: Callable[[dict], str], axis: 
         return result
 
     def figures(result: dict) -> dict:
-        from estimators.analysis.plots import new_figure
+        from archscore.estimators.analysis.plots import new_figure
 
         fig, ax = new_figure()
         labels = list(result["checkpoints"])

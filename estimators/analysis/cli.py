@@ -7,13 +7,13 @@ from typing import Annotated
 
 import typer
 
-from estimators.cli import (
-    BatchesOpt, BatchOpt, BnOpt, DataSeedOpt, DatasetOpt, DeisoOpt, EstOpt, FileOpt, InitOpt, InputsOpt, JobsOpt, RootOpt,
-    SampleOpt, SeedOpt, SpaceOpt, UsageError, WeightsOpt, _prepare, _progress, _select_archs, _supernet_dir, err,
+from archscore.estimators.cli import (
+    BatchesOpt, BatchOpt, BnOpt, DataSeedOpt, DatasetOpt, DeisoOpt, DeviceOpt, EstOpt, FileOpt, InitOpt, InputsOpt, JobsOpt, RootOpt,
+    SampleOpt, SeedOpt, SpaceOpt, UsageError, WeightsOpt, _prepare, _progress, _select_archs, _supernet_dir, device_option, err,
     fail, out,
 )
-from estimators.analysis.isomorphism_spread import DEFAULT_MEMBERS, MAX_MEMBERS
-from estimators.spaces import DEFAULT_SPACE
+from archscore.estimators.analysis.isomorphism_spread import DEFAULT_MEMBERS, MAX_MEMBERS
+from archscore.estimators.spaces import DEFAULT_SPACE
 
 # the fields a study's input errors name, as this command's options
 CLI_OPTIONS = {"protocol.weights": "--weights", "protocol.oneshot.supernet": "--supernet",
@@ -56,13 +56,14 @@ def study(
     supernets: Annotated[str, typer.Option("--supernets", help="sampler, reduced_sharing: checkpoints to compare, "
                                            "comma-separated names or sha256 prefixes")] = "",
     jobs: JobsOpt = 0,
+    device: DeviceOpt = "auto",
 ) -> None:
     """Run a study (complexity, operation and architecture bias, variance ...): writes result.json and PNG
     figures to --out."""
-    from estimators.analysis import StudyContext, StudyInputError, get_study, list_studies
-    from estimators.analysis.run import local_source, run_study, with_checkpoints
-    from estimators.one_shot.registry import default_supernet_dir
-    from estimators.truth import TruthError, resolve_truth
+    from archscore.estimators.analysis import StudyContext, StudyInputError, get_study, list_studies
+    from archscore.estimators.analysis.run import local_source, run_study, with_checkpoints
+    from archscore.estimators.one_shot.registry import default_supernet_dir
+    from archscore.estimators.truth import TruthError, resolve_truth
 
     if list_them:
         for s in list_studies():
@@ -118,16 +119,18 @@ def study(
             err.print(f"ground truth: left out {count} entries: {reason}")
     except UsageError as exc:
         fail(str(exc))
-    from estimators.zero_shot.many import default_jobs
+    from archscore.estimators.zero_shot.many import default_jobs
 
     jobs = jobs or default_jobs(len(archs))
+    resolved = device_option(device)
     with _progress() as bar:
         def on_protocol(p):
             task = bar.add_task(f"scoring under protocol {p.hash()[:8]}", total=len(archs))
             return lambda done, total: bar.update(task, completed=done)
 
         ctx = StudyContext(sp, archs, [gt.get(a) for a in archs], names, protocol,
-                           local_source(sp.name, archs, names, jobs, on_protocol, _supernet_dir(protocol)), options)
+                           local_source(sp.name, archs, names, jobs, on_protocol, _supernet_dir(protocol),
+                                        resolved), options)
         results = {}
         for one in chosen:
             folder = out_dir if len(chosen) == 1 else out_dir / one.name

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import statistics
 
-from estimators.analysis.registry import Study, register_study
-from estimators.ranking import kendall_tau
-from estimators.spaces.base import COST
+from archscore.estimators.analysis.registry import Study, register_study
+from archscore.estimators.ranking import kendall_tau
+from archscore.estimators.spaces.base import COST
 
 MEASURES = {"flops": 1, "params": 0}  # index into space.cost()
 
@@ -54,7 +54,7 @@ def run(ctx) -> dict:
 
 
 def figures(result: dict) -> dict:
-    from estimators.analysis.plots import new_figure
+    from archscore.estimators.analysis.plots import new_figure
 
     out = {}
     for measure, table in result["by"].items():

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from estimators.protocol import Protocol
-from estimators.spaces.base import Arch, SearchSpace
+from archscore.estimators.protocol import Protocol
+from archscore.estimators.spaces.base import Arch, SearchSpace
 
 Scores = dict[str, list[float | None]]  # estimator -> score per architecture (None: not scored)
 ScoreSource = Callable[[Protocol], Scores]
@@ -34,7 +34,7 @@ class StudyContext:
 
     @property
     def ids(self) -> list[str]:
-        """Tie-breaking ids (see estimators.ranking): canonical key + string form."""
+        """Tie-breaking ids (see archscore.estimators.ranking): canonical key + string form."""
         return [self.space.canonical_key(a) + self.space.to_string(a) for a in self.archs]
 
     def describe(self) -> dict:

@@ -4,9 +4,9 @@ shuffled within each batch, and on Gaussian noise; the criteria under each, and 
 
 from __future__ import annotations
 
-from estimators.analysis.registry import Study, register_study
-from estimators.analysis.variance import agreement
-from estimators.ranking import kendall_tau
+from archscore.estimators.analysis.registry import Study, register_study
+from archscore.estimators.analysis.variance import agreement
+from archscore.estimators.ranking import kendall_tau
 
 INPUTS = ("images", "shuffled_labels", "noise")
 
@@ -31,7 +31,7 @@ def run(ctx) -> dict:
 
 
 def figures(result: dict) -> dict:
-    from estimators.analysis.plots import new_figure
+    from archscore.estimators.analysis.plots import new_figure
 
     names = list(result["estimators"])
     fig, ax = new_figure(7.0, 4.2)

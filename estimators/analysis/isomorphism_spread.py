@@ -14,10 +14,10 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 
-from estimators.analysis.context import estimated_ranks, true_ranks
-from estimators.analysis.registry import Study, register_study
-from estimators.protocol import Protocol
-from estimators.spaces.base import ISOMORPHISM, Arch
+from archscore.estimators.analysis.context import estimated_ranks, true_ranks
+from archscore.estimators.analysis.registry import Study, register_study
+from archscore.estimators.protocol import Protocol
+from archscore.estimators.spaces.base import ISOMORPHISM, Arch
 
 DEFAULT_MEMBERS, MAX_MEMBERS = 4, 16  # members scored per class
 
@@ -98,7 +98,7 @@ def run(ctx) -> dict:
 
 
 def figures(result: dict) -> dict:
-    from estimators.analysis.plots import new_figure
+    from archscore.estimators.analysis.plots import new_figure
 
     rows = {"ground truth": result["truth"], **result["estimators"]}
     names = list(rows)

@@ -13,9 +13,9 @@ import itertools
 import math
 import statistics
 
-from estimators.analysis.context import estimated_ranks, true_ranks
-from estimators.analysis.registry import Study, register_study
-from estimators.spaces.base import OPERATIONS
+from archscore.estimators.analysis.context import estimated_ranks, true_ranks
+from archscore.estimators.analysis.registry import Study, register_study
+from archscore.estimators.spaces.base import OPERATIONS
 
 
 def run(ctx) -> dict:
@@ -85,7 +85,7 @@ def swap_agreement(pairs, truth: list[float], scores: dict, estimators: list[str
 
 
 def figures(result: dict) -> dict:
-    from estimators.analysis.plots import new_figure
+    from archscore.estimators.analysis.plots import new_figure
 
     out = {}
     for e, per_op in result["rank_error"].items():

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from estimators.protocol import Protocol
+from archscore.estimators.protocol import Protocol
 
 Figures = dict[str, Any]  # figure name -> matplotlib Figure
 
@@ -32,7 +32,7 @@ class Study:
     # the protocols whose scores the study reads, so a service can have them scored before it runs;
     # the default, the request's protocol only, makes the study a pure function of cached scores
     protocols: Callable[[Protocol, dict], list[Protocol]] = only_the_protocol
-    requires: tuple[str, ...] = ()  # capabilities the space must declare (estimators.spaces.base)
+    requires: tuple[str, ...] = ()  # capabilities the space must declare (archscore.estimators.spaces.base)
     # the per-epoch snapshots of the protocol's one-shot checkpoint, put in options["snapshots"] by whoever
     # runs the study (it knows where checkpoints live): [{"epoch", "sha256", "name"}, ...]
     needs_snapshots: bool = False

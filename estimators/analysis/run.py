@@ -8,11 +8,11 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from estimators.analysis.context import ScoreSource, StudyContext
-from estimators.analysis.registry import Study
-from estimators.protocol import Protocol
-from estimators.spaces import DEFAULT_SPACE  # checkpoints written before manifests named their space
-from estimators.spaces.base import Arch
+from archscore.estimators.analysis.context import ScoreSource, StudyContext
+from archscore.estimators.analysis.registry import Study
+from archscore.estimators.protocol import Protocol
+from archscore.estimators.spaces import DEFAULT_SPACE  # checkpoints written before manifests named their space
+from archscore.estimators.spaces.base import Arch
 
 
 def run_study(study: Study, ctx: StudyContext, out_dir: Path | None = None, truth_name: str = "") -> dict:
@@ -35,7 +35,7 @@ def run_study(study: Study, ctx: StudyContext, out_dir: Path | None = None, trut
 
 
 def write_figures(study: Study, numbers: dict, out_dir: Path) -> list[str]:
-    from estimators.analysis.plots import save
+    from archscore.estimators.analysis.plots import save
 
     names = []
     for name, fig in study.figures(numbers).items():
@@ -48,8 +48,8 @@ def with_checkpoints(study: Study, protocol: Protocol, options: dict, supernet_d
     """``options``, plus what the study reads of the checkpoints on disk: the per-epoch snapshots of the
     protocol's one-shot checkpoint (Study.needs_snapshots), the checkpoints named in
     options["supernets"], each a supernet of ``space`` (Study.needs_checkpoints)."""
-    from estimators.analysis.registry import StudyInputError
-    from estimators.one_shot.registry import CheckpointError, resolve, snapshots_of
+    from archscore.estimators.analysis.registry import StudyInputError
+    from archscore.estimators.one_shot.registry import CheckpointError, resolve, snapshots_of
 
     if study.needs_snapshots and protocol.oneshot is not None:
         try:
@@ -76,16 +76,17 @@ def local_source(
     space: str, archs: Sequence[Arch], estimators: list[str], jobs: int,
     on_protocol: Callable[[Protocol], Callable[[int, int], None] | None] = lambda p: None,
     supernet_dir: Path | None = None,
+    device: str = "cpu",
 ) -> ScoreSource:
     """Scores computed in this process (or a pool of ``jobs`` processes), one pass per protocol;
     ``supernet_dir`` holds the checkpoints protocols name as ``weights``. Each architecture is scored
     as the service scores it (``scored_arch``: its class's representative unless ``per_member``;
     params and flops the architecture itself where the space has a cost model), so a study gives the
     same numbers here and over HTTP."""
-    from estimators.protocol import PER_ARCHITECTURE, scored_arch
-    from estimators.spaces import get_space
-    from estimators.spaces.base import COST
-    from estimators.zero_shot.many import score_many
+    from archscore.estimators.protocol import PER_ARCHITECTURE, scored_arch
+    from archscore.estimators.spaces import get_space
+    from archscore.estimators.spaces.base import COST
+    from archscore.estimators.zero_shot.many import score_many
 
     sp = get_space(space)
     own = [e for e in estimators if e in PER_ARCHITECTURE and sp.has(COST)]
@@ -96,10 +97,10 @@ def local_source(
         scores: dict[str, list[float | None]] = {}
         if shared:
             scored = [scored_arch(sp, a, protocol.per_member) for a in archs]
-            records = score_many(scored, space, shared, protocol, jobs, progress, supernet_dir)
+            records = score_many(scored, space, shared, protocol, jobs, progress, supernet_dir, device)
             scores.update({e: [r["scores"][e] for r in records] for e in shared})
         if own:
-            records = score_many(archs, space, own, protocol, 1, None if shared else progress, supernet_dir)
+            records = score_many(archs, space, own, protocol, 1, None if shared else progress, supernet_dir, device)
             scores.update({e: [r["scores"][e] for r in records] for e in own})
         return {e: scores[e] for e in estimators}
 

@@ -4,10 +4,10 @@ supernet's training kept (keep_snapshots), and the rank stability between consec
 
 from __future__ import annotations
 
-from estimators.analysis.registry import Study, StudyInputError, register_study
-from estimators.analysis.variance import agreement
-from estimators.catalog import is_one_shot
-from estimators.ranking import kendall_tau
+from archscore.estimators.analysis.registry import Study, StudyInputError, register_study
+from archscore.estimators.analysis.variance import agreement
+from archscore.estimators.catalog import is_one_shot
+from archscore.estimators.ranking import kendall_tau
 
 MAX_POINTS = 10
 
@@ -48,7 +48,7 @@ def run(ctx) -> dict:
 
 
 def figures(result: dict) -> dict:
-    from estimators.analysis.plots import new_figure
+    from archscore.estimators.analysis.plots import new_figure
 
     fig, ax = new_figure()
     for e, numbers in result["estimators"].items():

@@ -5,11 +5,11 @@ of each size's scores with the largest size's. Zero-shot estimators do not depen
 
 from __future__ import annotations
 
-from estimators.analysis.registry import Study, StudyInputError, register_study
-from estimators.analysis.variance import agreement
-from estimators.catalog import is_one_shot
-from estimators.protocol import EVALUATION_IMAGES
-from estimators.ranking import kendall_tau
+from archscore.estimators.analysis.registry import Study, StudyInputError, register_study
+from archscore.estimators.analysis.variance import agreement
+from archscore.estimators.catalog import is_one_shot
+from archscore.estimators.protocol import EVALUATION_IMAGES
+from archscore.estimators.ranking import kendall_tau
 
 SIZES = (1, 2, 3, 5)
 
@@ -50,7 +50,7 @@ def run(ctx) -> dict:
 
 
 def figures(result: dict) -> dict:
-    from estimators.analysis.plots import new_figure
+    from archscore.estimators.analysis.plots import new_figure
 
     fig, ax = new_figure()
     for e, numbers in result["estimators"].items():

@@ -8,8 +8,8 @@ import itertools
 import math
 import statistics
 
-from estimators.analysis.registry import Study, register_study
-from estimators.ranking import kendall_tau
+from archscore.estimators.analysis.registry import Study, register_study
+from archscore.estimators.ranking import kendall_tau
 
 SEEDS = (20, 2020, 202020)
 BATCHES = (1, 3, 5)
@@ -55,7 +55,7 @@ def run(ctx) -> dict:
 
 
 def figures(result: dict) -> dict:
-    from estimators.analysis.plots import new_figure
+    from archscore.estimators.analysis.plots import new_figure
 
     names = list(result["estimators"])
     fig, ax = new_figure()

@@ -5,10 +5,10 @@ agreement (Kendall tau) between the two."""
 
 from __future__ import annotations
 
-from estimators.analysis.registry import Study, StudyInputError, register_study
-from estimators.analysis.variance import agreement
-from estimators.ranking import kendall_tau, spearman
-from estimators.spaces.base import SUPERNET
+from archscore.estimators.analysis.registry import Study, StudyInputError, register_study
+from archscore.estimators.analysis.variance import agreement
+from archscore.estimators.ranking import kendall_tau, spearman
+from archscore.estimators.spaces.base import SUPERNET
 
 INITS = ("random", "supernet")
 
@@ -36,7 +36,7 @@ def run(ctx) -> dict:
 
 
 def figures(result: dict) -> dict:
-    from estimators.analysis.plots import new_figure
+    from archscore.estimators.analysis.plots import new_figure
 
     names = list(result["estimators"])
     fig, ax = new_figure(7.0, 4.2)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
-from estimators.one_shot.registry import MANIFEST, OPTIMIZER, WEIGHTS, CheckpointError, folder_of, sha256_file
-from estimators.spaces import DEFAULT_SPACE, get_space
+from archscore.estimators.one_shot.registry import MANIFEST, OPTIMIZER, WEIGHTS, CheckpointError, folder_of, sha256_file
+from archscore.estimators.spaces import DEFAULT_SPACE, get_space
 
 
 def _atomic_save(obj, path: Path) -> None:
@@ -59,10 +59,11 @@ def load_checkpoint(folder: Path, device: str = "cpu") -> tuple[torch.nn.Module,
 
 
 @functools.lru_cache(maxsize=4)
-def checkpoint_by_sha256(root: str, sha256: str) -> tuple[torch.nn.Module, dict]:
-    """(supernet in eval mode, manifest) of the checkpoint under ``root`` with these weights, loaded
-    once per process (the supernet loader of library scoring; workers keep their own cache)."""
-    net, manifest = load_checkpoint(folder_of(Path(root), sha256))
+def checkpoint_by_sha256(root: str, sha256: str, device: str = "cpu") -> tuple[torch.nn.Module, dict]:
+    """(supernet in eval mode, manifest) of the checkpoint under ``root`` with these weights, on
+    ``device``, loaded once per process (the supernet loader of library scoring; workers keep their own
+    cache)."""
+    net, manifest = load_checkpoint(folder_of(Path(root), sha256), device)
     if manifest["sha256"] != sha256:
         raise CheckpointError(f"checkpoint with sha256 {sha256[:16]}… changed while being read")
     return net.eval(), manifest

@@ -8,11 +8,11 @@ from typing import Annotated
 
 import typer
 
-from estimators.cli import _progress, err, fail, out
-from estimators.one_shot.registry import default_supernet_dir
-from estimators.ranking import ranking_report
-from estimators.spaces import DEFAULT_SPACE, get_space
-from estimators.truth import TruthError, resolve_truth
+from archscore.estimators.cli import DeviceOpt, _progress, device_option, err, fail, out
+from archscore.estimators.one_shot.registry import default_supernet_dir
+from archscore.estimators.ranking import ranking_report
+from archscore.estimators.spaces import DEFAULT_SPACE, get_space
+from archscore.estimators.truth import TruthError, resolve_truth
 
 app = typer.Typer(help="Train and evaluate weight-sharing supernets (one-shot estimators).", no_args_is_help=True)
 
@@ -44,17 +44,16 @@ def train(
                                                       "space's defaults, e.g. --network C=8 (repeatable)")] = None,
     seed: Annotated[int, typer.Option()] = 0,
     data_root: Annotated[str | None, typer.Option("--data-root", help="full CIFAR-10 python batches")] = None,
-    device: Annotated[str, typer.Option(help="auto (cuda when available), cpu or cuda")] = "auto",
+    device: DeviceOpt = "auto",
     keep_snapshots: Annotated[int, typer.Option("--keep-snapshots", help="keep the weights of the last K epochs in "
                                                 "OUT/snapshots/ (to average them: archscore supernet average)")] = 0,
     resume: Annotated[bool, typer.Option("--resume", help="continue from the checkpoint in --out")] = False,
 ) -> None:
     """Train a supernet of a search space on the embedded CIFAR-10 subset (or --data-root) and write a checkpoint."""
-    from estimators.one_shot.registry import CheckpointError
-    from estimators.one_shot.samplers import SAMPLERS
-    from estimators.one_shot.training import SCHEDULES, TrainConfig
-    from estimators.one_shot.training import train as run_training
-    from estimators.zero_shot.engine import pick_device
+    from archscore.estimators.one_shot.registry import CheckpointError
+    from archscore.estimators.one_shot.samplers import SAMPLERS
+    from archscore.estimators.one_shot.training import SCHEDULES, TrainConfig
+    from archscore.estimators.one_shot.training import train as run_training
 
     if sampler not in SAMPLERS:
         fail(f"--sampler: unknown sampler {sampler!r}; available: {', '.join(SAMPLERS)}")
@@ -63,12 +62,7 @@ def train(
     if min(archs_per_step, epochs, batch_size, steps_per_epoch or 1) < 1 or lr <= 0 or min(patience, keep_snapshots) < 0:
         fail("--archs-per-step, --epochs, --batch-size, --steps-per-epoch and --lr must be positive")
     settings = _network_settings(space, network or [])
-    if device not in ("auto", "cpu", "cuda"):
-        fail("--device must be auto, cpu or cuda")
-    try:
-        device = pick_device(device)
-    except RuntimeError as exc:
-        fail(str(exc))
+    device = device_option(device)
     config = TrainConfig(sampler=sampler, archs_per_step=archs_per_step, epochs=epochs, batch_size=batch_size,
                          lr=lr, patience=patience, schedule=schedule, augment=augment, seed=seed, data_root=data_root,
                          space=get_space(space).name, network=settings, keep_snapshots=keep_snapshots,
@@ -94,7 +88,7 @@ def _trained_sample(space, supernet, n: int, seed: int) -> list:
     published architectures), less those the supernet does not cover (said on stderr)."""
     import random
 
-    from estimators.spaces.base import ENUMERATE, PUBLISHED
+    from archscore.estimators.spaces.base import ENUMERATE, PUBLISHED
 
     if space.has(ENUMERATE) or not space.has(PUBLISHED):
         archs = space.sample(n, seed)
@@ -111,7 +105,7 @@ def _trained_sample(space, supernet, n: int, seed: int) -> list:
 
 def _network_settings(space_name: str, pairs: list[str]) -> dict[str, int]:
     """--network KEY=VALUE options, checked by the space (exit 2 naming the setting)."""
-    from estimators.spaces.base import SUPERNET, NetworkConfigError
+    from archscore.estimators.spaces.base import SUPERNET, NetworkConfigError
 
     try:
         space = get_space(space_name)
@@ -145,12 +139,13 @@ def evaluate(
     bn_mode: Annotated[str, typer.Option("--bn-mode", help="train (batch statistics) or recalibrate")] = "train",
     post_deiso: Annotated[bool, typer.Option("--post-deiso", help="average over each isomorphism class")] = False,
     output: Annotated[Path | None, typer.Option("--out", help="write the report as JSON")] = None,
+    device: DeviceOpt = "auto",
 ) -> None:
     """Evaluate sampled cells with the supernet and rank oneshot_acc / oneshot_loss against ground truth."""
-    from estimators.one_shot.checkpoints import load_checkpoint
-    from estimators.one_shot.evaluation import BN_MODES, calibration_batches, score_arch, validation_batches
-    from estimators.one_shot.registry import CheckpointError
-    from estimators.protocol import EVALUATION_IMAGES
+    from archscore.estimators.one_shot.checkpoints import load_checkpoint
+    from archscore.estimators.one_shot.evaluation import BN_MODES, calibration_batches, score_arch, validation_batches
+    from archscore.estimators.one_shot.registry import CheckpointError
+    from archscore.estimators.protocol import EVALUATION_IMAGES
 
     if images not in EVALUATION_IMAGES:
         fail(f"--images: use one of {', '.join(EVALUATION_IMAGES)}, not {images!r}")
@@ -159,16 +154,17 @@ def evaluate(
         fail(f"--batches must be 1..{most} with --images {images}, --bn-mode one of {', '.join(BN_MODES)}, "
              "--sample at least 2")
     _is_checkpoint(checkpoint)
+    device = device_option(device)
     try:
-        supernet, manifest = load_checkpoint(checkpoint)
+        supernet, manifest = load_checkpoint(checkpoint, device)
         space = get_space(manifest.get("space", DEFAULT_SPACE))
         truth = truth or (space.ground_truth_columns or ("",))[0]
         gt = resolve_truth(space.name, truth)
     except (TruthError, CheckpointError) as exc:
         fail(str(exc))
     archs = _trained_sample(space, supernet, sample, seed)
-    val_batches = validation_batches(manifest, 100, batches, images=images)
-    calibration = calibration_batches(manifest) if bn_mode == "recalibrate" else None
+    val_batches = validation_batches(manifest, 100, batches, images=images, device=device)
+    calibration = calibration_batches(manifest, device=device) if bn_mode == "recalibrate" else None
     scores = []
     with _progress() as bar:
         task = bar.add_task("evaluating", total=len(archs))
@@ -183,7 +179,7 @@ def evaluate(
                   f"P@top5% {r['p_at_top'].get('0.05', float('nan')):.3f} over {r['n']} cells vs {truth}")
     if output:
         settings = {"images": images, "batches": batches, "batch_size": 100, "bn_mode": bn_mode,
-                    "post_deiso": post_deiso}
+                    "post_deiso": post_deiso, "device": device}
         output.write_text(json.dumps({"checkpoint": manifest, "evaluation": settings, "criteria": report,
                                       "archs": [space.to_string(a) for a in archs], "scores": scores}, indent=1))
         err.print(f"report written to {output}")
@@ -195,8 +191,8 @@ def average(
     out_dir: Annotated[Path, typer.Option("--out", help="folder for the averaged checkpoint")],
 ) -> None:
     """Average the weights of several checkpoints (e.g. the last epochs of one run) into a new one."""
-    from estimators.one_shot.checkpoints import average_checkpoints
-    from estimators.one_shot.registry import CheckpointError
+    from archscore.estimators.one_shot.checkpoints import average_checkpoints
+    from archscore.estimators.one_shot.registry import CheckpointError
 
     for folder in checkpoints:
         _is_checkpoint(folder)
@@ -217,7 +213,7 @@ def list_command(
     """Checkpoints under a folder (the service's ARCHSCORE_SUPERNET_DIR by default), newest first."""
     from rich.table import Table
 
-    from estimators.one_shot.registry import list_checkpoints
+    from archscore.estimators.one_shot.registry import list_checkpoints
 
     found = list_checkpoints(directory)
     if as_json:

@@ -18,11 +18,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from estimators.datasets import fixed_batches, load_dataset
-from estimators.one_shot.split import held_out, split
-from estimators.protocol import EVALUATION_IMAGES
-from estimators.spaces import get_space
-from estimators.spaces.base import ISOMORPHISM, Arch
+from archscore.estimators.datasets import fixed_batches, load_dataset
+from archscore.estimators.one_shot.split import held_out, split
+from archscore.estimators.protocol import EVALUATION_IMAGES
+from archscore.estimators.spaces import get_space
+from archscore.estimators.spaces.base import ISOMORPHISM, Arch
 
 BN_MODES = ("train", "recalibrate")
 RECALIBRATION_BATCHES = 4

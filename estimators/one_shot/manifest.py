@@ -1,8 +1,8 @@
-"""Torch-free manifest of the one-shot estimators (see ``estimators.one_shot.evaluation``)."""
+"""Torch-free manifest of the one-shot estimators (see ``archscore.estimators.one_shot.evaluation``)."""
 
 from __future__ import annotations
 
-from estimators.zero_shot.manifest import EstimatorInfo
+from archscore.estimators.zero_shot.manifest import EstimatorInfo
 
 ONE_SHOT: dict[str, EstimatorInfo] = {
     info.name: info

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from estimators.spaces.base import Arch, EncodingError, SearchSpace
+from archscore.estimators.spaces.base import Arch, EncodingError, SearchSpace
 
 Sampler = Callable[[SearchSpace, random.Random, int], list[Arch]]
 SAMPLERS: dict[str, Sampler] = {}

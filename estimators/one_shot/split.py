@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from estimators.datasets import ImageSet, load_dataset
+from archscore.estimators.datasets import ImageSet, load_dataset
 
 VALIDATION_IMAGES = 500
 

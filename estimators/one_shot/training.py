@@ -23,14 +23,14 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from estimators.datasets import fixed_batches, load_dataset
-from estimators.one_shot.checkpoints import load_checkpoint, save_checkpoint
-from estimators.one_shot.evaluation import evaluate_arch
-from estimators.one_shot.registry import MANIFEST, OPTIMIZER, SNAPSHOTS, CheckpointError
-from estimators.one_shot.samplers import SAMPLERS
-from estimators.one_shot.split import split
-from estimators.spaces import DEFAULT_SPACE, get_space
-from estimators.spaces.base import ISOMORPHISM, Arch
+from archscore.estimators.datasets import fixed_batches, load_dataset
+from archscore.estimators.one_shot.checkpoints import load_checkpoint, save_checkpoint
+from archscore.estimators.one_shot.evaluation import evaluate_arch
+from archscore.estimators.one_shot.registry import MANIFEST, OPTIMIZER, SNAPSHOTS, CheckpointError
+from archscore.estimators.one_shot.samplers import SAMPLERS
+from archscore.estimators.one_shot.split import split
+from archscore.estimators.spaces import DEFAULT_SPACE, get_space
+from archscore.estimators.spaces.base import ISOMORPHISM, Arch
 
 VALIDATION_CELLS = 16  # fixed cells whose mean validation loss drives the plateau schedule
 SCHEDULES = ("plateau", "cosine")

@@ -188,7 +188,7 @@ class SearchSpace(ABC):
         ``partitions`` K > 1 a group of K of them, each owning one share of the partition values."""
         if partitions == 1:
             return self.build_supernet(**config)
-        from estimators.spaces.supernet import PartitionedSupernet
+        from archscore.estimators.spaces.supernet import PartitionedSupernet
 
         return PartitionedSupernet(self, partitions, config)
 

@@ -23,7 +23,7 @@ SUITEZERO_ESTIMATORS = {
 
 def read_embedded_csv(name: str) -> list[dict[str, str]]:
     """Rows of a gzipped CSV file of ``estimators/data``."""
-    raw = (resources.files("estimators.data") / name).read_bytes()
+    raw = (resources.files("archscore.estimators.data") / name).read_bytes()
     with gzip.open(io.BytesIO(raw), "rt", newline="") as fh:
         return list(csv.DictReader(fh))
 

@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from estimators.datasets import fixed_batches, load_dataset
-from estimators.protocol import Protocol
-from estimators.spaces import DEFAULT_SPACE
-from estimators.spaces.base import COST, Arch, get_space
-from estimators.zero_shot.manifest import ZERO_SHOT, resolve_estimators  # noqa: F401 (re-exported)
-from estimators.zero_shot.proxies import PROXIES, ProxyInput, Undefined
-from estimators.zero_shot.shared_pass import run_shared_pass
+from archscore.estimators.datasets import fixed_batches, load_dataset
+from archscore.estimators.protocol import Protocol
+from archscore.estimators.spaces import DEFAULT_SPACE
+from archscore.estimators.spaces.base import COST, Arch, get_space
+from archscore.estimators.zero_shot.manifest import ZERO_SHOT, resolve_estimators  # noqa: F401 (re-exported)
+from archscore.estimators.zero_shot.proxies import PROXIES, ProxyInput, Undefined
+from archscore.estimators.zero_shot.shared_pass import run_shared_pass
 
 # Proxies that do not read the shared pass and depend on the architecture only (not the batch).
 BATCH_FREE = frozenset({"synflow", "params", "flops"})
@@ -110,15 +110,6 @@ def altered_inputs(batches, inputs: str, seed: int) -> list[tuple[torch.Tensor, 
     return out
 
 
-def pick_device(preference: str = "auto") -> str:
-    """"auto": CUDA when available, else CPU."""
-    if preference == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if preference == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' requested but CUDA is not available")
-    return preference
-
-
 def _aggregate(values: list[ProxyValue]) -> ProxyValue:
     missing = [v for v in values if v.value is None]
     if missing:
@@ -129,7 +120,7 @@ def _aggregate(values: list[ProxyValue]) -> ProxyValue:
 
 def _memory_refusal(net: nn.Module, protocol: Protocol, device, memory_limit: int | None) -> str | None:
     """Why the network is too large to score here, or None when its estimate fits."""
-    from estimators.zero_shot import memory
+    from archscore.estimators.zero_shot import memory
 
     limit = memory.memory_limit(device) if memory_limit is None else memory_limit
     elements = memory.feature_elements(net)

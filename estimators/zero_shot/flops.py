@@ -12,7 +12,7 @@ import math
 import torch
 from torch import nn
 
-from estimators.spaces.counting import FLOPS_BN_PER_ELEMENT, FLOPS_RELU_PER_ELEMENT
+from archscore.estimators.spaces.counting import FLOPS_BN_PER_ELEMENT, FLOPS_RELU_PER_ELEMENT
 
 
 def _module_flops(module: nn.Module, inp: torch.Tensor, out: torch.Tensor) -> int:

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from estimators.zero_shot.manifest import ZERO_SHOT
-from estimators.zero_shot.shared_pass import PassResult, scored_layers
+from archscore.estimators.zero_shot.manifest import ZERO_SHOT
+from archscore.estimators.zero_shot.shared_pass import PassResult, scored_layers
 
 
 class Undefined(Exception):
@@ -164,7 +164,7 @@ def params(inp: ProxyInput) -> float:
 
 @register_proxy("flops")
 def flops(inp: ProxyInput) -> float:
-    from estimators.zero_shot.flops import count_flops
+    from archscore.estimators.zero_shot.flops import count_flops
 
     shape = (1, *inp.x.shape[1:]) if inp.x is not None else (1, 3, 32, 32)
     return count_flops(inp.net, shape) / 1e6

@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from estimators.spaces.nb101.cost import vertex_channels
-from estimators.spaces.nb101.space import CONV1X1, CONV3X3, Cell
+from archscore.estimators.spaces.nb101.cost import vertex_channels
+from archscore.estimators.spaces.nb101.space import CONV1X1, CONV3X3, Cell
 
 
 class ConvBNReLU(nn.Sequential):

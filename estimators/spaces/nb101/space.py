@@ -23,10 +23,10 @@ import re
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from estimators.spaces import base
-from estimators.spaces.base import EncodingError, SearchSpace, decode_json_text, register_space
-from estimators.spaces.nb101 import cost as cost_model
-from estimators.spaces.nb101 import data
+from archscore.estimators.spaces import base
+from archscore.estimators.spaces.base import EncodingError, SearchSpace, decode_json_text, register_space
+from archscore.estimators.spaces.nb101 import cost as cost_model
+from archscore.estimators.spaces.nb101 import data
 
 INPUT, OUTPUT = "input", "output"
 CONV3X3, CONV1X1, MAXPOOL3X3 = "conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3"
@@ -256,7 +256,7 @@ class NB101Space(SearchSpace):
         return list(data.cells_by_hash().values())
 
     def build_supernet(self, **config: Any):
-        from estimators.spaces.nb101.supernet import NB101Supernet
+        from archscore.estimators.spaces.nb101.supernet import NB101Supernet
 
         return NB101Supernet(**config)
 
@@ -288,6 +288,6 @@ class NB101Space(SearchSpace):
         return spec_to_cell({"matrix": matrix, "ops": ops})
 
     def build_network(self, arch: Cell, **config: Any):
-        from estimators.spaces.nb101.network import NB101Network
+        from archscore.estimators.spaces.nb101.network import NB101Network
 
         return NB101Network(arch, **{**self.default_network, **config})

@@ -1,8 +1,8 @@
 """NAS-Bench-201: encodings, canonical keys and cost (``space``), shipped tables (``data``),
 the standalone network (``network``) and the weight-sharing supernet (``supernet``)."""
 
-from estimators.spaces.nb201.space import *  # noqa: F401,F403
-from estimators.spaces.nb201.space import (  # noqa: F401  (names used by tests and benchmarks)
+from archscore.estimators.spaces.nb201.space import *  # noqa: F401,F403
+from archscore.estimators.spaces.nb201.space import (  # noqa: F401  (names used by tests and benchmarks)
     CONV_OPS,
     EDGES,
     FLOPS_BN_PER_ELEMENT,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 
-from estimators.spaces.tables import read_embedded_csv, suitezero_proxies
+from archscore.estimators.spaces.tables import read_embedded_csv, suitezero_proxies
 
 GROUND_TRUTH_TABLE = "nb201_ground_truth.csv.gz"
 PUBLISHED_TABLE = "nb201_suitezero_proxies_cifar10.csv.gz"

@@ -8,7 +8,7 @@ Accepted encodings:
 - ops: the six op names in string edge order
 - index: the NAS-Bench-201 architecture index (0..15624)
 
-This module is torch-free; networks are built by ``estimators.spaces.nb201.network``.
+This module is torch-free; networks are built by ``archscore.estimators.spaces.nb201.network``.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
-from estimators.spaces import base
-from estimators.spaces.base import EncodingError, NetworkField, SearchSpace, decode_json_text, register_space
-from estimators.spaces.counting import FLOPS_BN_PER_ELEMENT, FLOPS_RELU_PER_ELEMENT
-from estimators.spaces.nb201 import data
+from archscore.estimators.spaces import base
+from archscore.estimators.spaces.base import EncodingError, NetworkField, SearchSpace, decode_json_text, register_space
+from archscore.estimators.spaces.counting import FLOPS_BN_PER_ELEMENT, FLOPS_RELU_PER_ELEMENT
+from archscore.estimators.spaces.nb201 import data
 
 Arch = tuple[str, ...]  # the six op names in string edge order
 
@@ -319,12 +319,12 @@ class NB201Space(SearchSpace):
         return sorted(string_to_arch(s) for s in data.published_proxies()["params"])
 
     def build_network(self, arch: Arch, **config: Any):
-        from estimators.spaces.nb201.network import NB201Network
+        from archscore.estimators.spaces.nb201.network import NB201Network
 
         return NB201Network(arch, **{**self.default_network, **config})
 
     def build_supernet(self, **config: Any):
-        from estimators.spaces.nb201.supernet import NB201Supernet
+        from archscore.estimators.spaces.nb201.supernet import NB201Supernet
 
         return NB201Supernet(**config)
 

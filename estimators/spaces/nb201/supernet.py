@@ -17,9 +17,9 @@ import re
 import torch
 from torch import nn
 
-from estimators.spaces.nb201 import EDGES, OPS, Arch, live_edges
-from estimators.spaces.nb201.network import build_stages, make_op
-from estimators.spaces.supernet import Supernet
+from archscore.estimators.spaces.nb201 import EDGES, OPS, Arch, live_edges
+from archscore.estimators.spaces.nb201.network import build_stages, make_op
+from archscore.estimators.spaces.supernet import Supernet
 
 CANDIDATE_OPS = tuple(op for op in OPS if op != "none")  # none has no weights and is never run
 

@@ -1,7 +1,7 @@
 """NAS-Bench-301 (DARTS space): encodings, canonical keys and exact cost (``space``), the shipped
 table (``data``) and the standard network (``network``)."""
 
-from estimators.spaces.nb301.space import (  # noqa: F401  (importing registers the space)
+from archscore.estimators.spaces.nb301.space import (  # noqa: F401  (importing registers the space)
     CONCAT_NODES,
     OPS,
     Arch,

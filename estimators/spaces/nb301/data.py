@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import json
 
-from estimators.spaces.tables import read_embedded_csv, suitezero_proxies
+from archscore.estimators.spaces.tables import read_embedded_csv, suitezero_proxies
 
 TABLE = "nb301_suitezero_cifar10.csv.gz"
 GROUND_TRUTH_COLUMNS = ("val_accuracy",)
@@ -20,7 +20,7 @@ GROUND_TRUTH_COLUMNS = ("val_accuracy",)
 @functools.lru_cache(maxsize=1)
 def _table() -> tuple[tuple, tuple[str, ...], tuple[dict[str, str], ...]]:
     """(genotypes, canonical keys, rows) in table order, the first row of each key only."""
-    from estimators.spaces.nb301.space import canonical_key, genotype_from_json
+    from archscore.estimators.spaces.nb301.space import canonical_key, genotype_from_json
 
     archs, keys, rows = [], [], []
     seen: set[str] = set()

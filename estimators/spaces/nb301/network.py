@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from estimators.spaces.nb301.space import (
+from archscore.estimators.spaces.nb301.space import (
     Genotype,
     Pair,
     canonical_genotype,

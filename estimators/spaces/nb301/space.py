@@ -11,7 +11,7 @@ Accepted encodings (see ``NB301Space.encodings``):
 Pairs 2k and 2k+1 are the two inputs of node k+2, which may read nodes 0..k+1. A node that is neither
 in the concat nor read by a node that runs does not run: its ops are neither built nor counted.
 
-This module is torch-free; networks are built by ``estimators.spaces.nb301.network``.
+This module is torch-free; networks are built by ``archscore.estimators.spaces.nb301.network``.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ import random
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from estimators.spaces import base
-from estimators.spaces.base import EncodingError, SearchSpace, decode_json_text, register_space
-from estimators.spaces.counting import FLOPS_BN_PER_ELEMENT, FLOPS_RELU_PER_ELEMENT
-from estimators.spaces.nb301 import data
+from archscore.estimators.spaces import base
+from archscore.estimators.spaces.base import EncodingError, SearchSpace, decode_json_text, register_space
+from archscore.estimators.spaces.counting import FLOPS_BN_PER_ELEMENT, FLOPS_RELU_PER_ELEMENT
+from archscore.estimators.spaces.nb301 import data
 
 OPS = ("max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
 NUM_NODES = 4  # intermediate nodes per cell (graph nodes 2..5)
@@ -444,7 +444,7 @@ class NB301Space(SearchSpace):
         return data.published_archs()
 
     def build_supernet(self, **config: Any):
-        from estimators.spaces.nb301.supernet import NB301Supernet
+        from archscore.estimators.spaces.nb301.supernet import NB301Supernet
 
         return NB301Supernet(**config)
 
@@ -481,6 +481,6 @@ class NB301Space(SearchSpace):
         return Genotype(cells[0], CONCAT_NODES, cells[1], CONCAT_NODES)
 
     def build_network(self, arch: Genotype, **config: Any):
-        from estimators.spaces.nb301.network import NB301Network
+        from archscore.estimators.spaces.nb301.network import NB301Network
 
         return NB301Network(arch, **{**self.default_network, **config})

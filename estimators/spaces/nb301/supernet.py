@@ -18,8 +18,8 @@ import re
 import torch
 from torch import nn
 
-from estimators.spaces.nb301.network import FactorizedReduce, ReLUConvBN, make_op
-from estimators.spaces.nb301.space import (
+from archscore.estimators.spaces.nb301.network import FactorizedReduce, ReLUConvBN, make_op
+from archscore.estimators.spaces.nb301.space import (
     CONCAT_NODES,
     NUM_NODES,
     OPS,
@@ -28,7 +28,7 @@ from estimators.spaces.nb301.space import (
     check_network_config,
     reduction_cells,
 )
-from estimators.spaces.supernet import Supernet
+from archscore.estimators.spaces.supernet import Supernet
 
 EDGES = tuple((node, src) for node in range(2, 2 + NUM_NODES) for src in range(node))
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from estimators.spaces.nds.space import BASIC, STEM_WIDTH, Stages, blocks, check_network_config
+from archscore.estimators.spaces.nds.space import BASIC, STEM_WIDTH, Stages, blocks, check_network_config
 
 
 def _conv_bn(c_in: int, c_out: int, kernel: int, stride: int = 1, groups: int = 1) -> list[nn.Module]:

@@ -16,11 +16,11 @@ Accepted encodings (see ``NDSSpace.encodings``):
   it is safe in CSV cells, URLs and file names. It is also the canonical key.
 
 No two architectures compute the same function, so every architecture is its own class. The cost
-model counts like ``estimators.zero_shot.flops`` (conv and linear multiply-adds, a linear layer's
+model counts like ``archscore.estimators.zero_shot.flops`` (conv and linear multiply-adds, a linear layer's
 bias adds, BatchNorm 2 and ReLU 1 per output element, global average pooling 1 per input element;
 residual additions are free), so it equals counting the built network.
 
-This module is torch-free; networks are built by ``estimators.spaces.nds.network``.
+This module is torch-free; networks are built by ``archscore.estimators.spaces.nds.network``.
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ import random
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-from estimators.spaces import base
-from estimators.spaces.base import EncodingError, ForeignEncoding, SearchSpace, decode_json_text, register_space
-from estimators.spaces.counting import FLOPS_BN_PER_ELEMENT, FLOPS_RELU_PER_ELEMENT
+from archscore.estimators.spaces import base
+from archscore.estimators.spaces.base import EncodingError, ForeignEncoding, SearchSpace, decode_json_text, register_space
+from archscore.estimators.spaces.counting import FLOPS_BN_PER_ELEMENT, FLOPS_RELU_PER_ELEMENT
 
 BASIC = "res_basic_block"  # the block types of the NDS records
 BOTTLENECK = "res_bottleneck_block"
@@ -235,7 +235,7 @@ class NDSSpace(SearchSpace):
 
     # --- supernet ---
     def build_supernet(self, **config: Any):
-        from estimators.spaces.nds.supernet import NDSSupernet
+        from archscore.estimators.spaces.nds.supernet import NDSSupernet
 
         return NDSSupernet(self.name, self.block_type, **config)
 
@@ -260,7 +260,7 @@ class NDSSpace(SearchSpace):
         return self._from_mapping({f: values[i * NUM_STAGES : (i + 1) * NUM_STAGES] for i, f in enumerate(self.fields)})
 
     def build_network(self, arch: Stages, **config: Any):
-        from estimators.spaces.nds.network import NDSNetwork
+        from archscore.estimators.spaces.nds.network import NDSNetwork
 
         return NDSNetwork(self.block_type, arch, **{**self.default_network, **config})
 
@@ -325,7 +325,7 @@ _NDS_SPACES: list[NDSSpace] = []
 
 
 def _registered(cls: type[NDSSpace]) -> type[NDSSpace]:
-    from estimators.spaces.base import get_space
+    from archscore.estimators.spaces.base import get_space
 
     _NDS_SPACES.append(get_space(cls.name))
     return cls

@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from estimators.spaces.nds.space import BASIC, NUM_STAGES, STEM_WIDTH, STRIDES, Stages, inner_width
-from estimators.spaces.supernet import Supernet
+from archscore.estimators.spaces.nds.space import BASIC, NUM_STAGES, STEM_WIDTH, STRIDES, Stages, inner_width
+from archscore.estimators.spaces.supernet import Supernet
 
 
 def _bn(bn: nn.BatchNorm2d, x: torch.Tensor) -> torch.Tensor:
@@ -127,7 +127,7 @@ class NDSSupernet(Supernet):
     def standalone_state_dict(self, arch: Stages) -> dict[str, torch.Tensor]:
         """The sliced weights of ``arch`` under the names of ``NDSNetwork``: each tensor's leading
         slice of the standalone shape; grouped kernels their block diagonal."""
-        from estimators.spaces import get_space
+        from archscore.estimators.spaces import get_space
 
         if not self.covers(arch):
             raise ValueError(self.coverage_error(arch))
