@@ -1,4 +1,7 @@
-"""The full ``archscore`` command: the library commands plus ``up``, ``api`` and ``worker``."""
+"""The full ``archscore`` command: the library commands plus ``up``, ``api`` and ``worker``.
+
+The library commands work with the core install; ``up``, ``api`` and ``worker`` need the ``service``
+extra (FastAPI, Celery, Redis) and say so when it is missing."""
 
 from __future__ import annotations
 
@@ -15,9 +18,21 @@ import typer
 from archscore.estimators.analysis.cli import study
 from archscore.estimators.cli import app, fail, out
 from archscore.estimators.one_shot.cli import app as supernet_app
-from archscore.service import runner
-from archscore.service.settings import get_settings
 from archscore.service.supervisor import Child, Supervisor, popen_in_own_session
+
+SCORING_QUEUE, TRAINING_QUEUE = "celery", "training"  # as archscore.service.runner names them
+
+
+def _service():
+    """(runner module, settings) of the service; exit 2 with the install command when the service
+    extra is not installed."""
+    try:
+        from archscore.service import runner
+        from archscore.service.settings import get_settings
+    except ImportError as exc:
+        fail(f"this command needs the service extra ({exc.name} is missing): pip install 'archscore[service]'")
+        raise  # unreachable: fail exits
+    return runner, get_settings()
 
 
 app.add_typer(supernet_app, name="supernet")
@@ -33,7 +48,7 @@ def up(
     """Run everything: Redis (embedded unless ARCHSCORE_REDIS_URL is set), a scoring worker, a supernet
     training worker and the API. A part that dies is restarted; Ctrl-C stops the API, then the workers
     (each may finish its chunk), then Redis."""
-    settings = get_settings()
+    runner, settings = _service()
     # SIGTERM (kill, a service manager, a container stop) stops the children like Ctrl-C does; so does
     # SIGINT when a shell started this in the background with SIGINT ignored
     signal.signal(signal.SIGTERM, _interrupt)
@@ -113,6 +128,7 @@ def api(
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
 ) -> None:
     """Run the API only (uses ARCHSCORE_REDIS_URL)."""
+    runner, _ = _service()
     os.execv(runner.api_command(host, port)[0], runner.api_command(host, port))
 
 
@@ -120,14 +136,15 @@ def api(
 def worker(
     concurrency: Annotated[int, typer.Option("--concurrency", "-c")] = 1,
     queues: Annotated[str, typer.Option("--queues", "-Q", help="celery (scoring), training (supernets) or both, "
-                                        "comma-separated")] = runner.SCORING_QUEUE,
+                                        "comma-separated")] = SCORING_QUEUE,
     name: Annotated[str | None, typer.Option("--name", help="node name (NAME@host); default: unique per "
                                              "process. Give one where the host is the worker's own, e.g. "
                                              "a container, so a health check can address it")] = None,
 ) -> None:
     """Run a Celery worker only (uses ARCHSCORE_REDIS_URL)."""
+    runner, _ = _service()
     names = [q.strip() for q in queues.split(",") if q.strip()]
-    known = (runner.SCORING_QUEUE, runner.TRAINING_QUEUE)
+    known = (SCORING_QUEUE, TRAINING_QUEUE)
     if not names or any(q not in known for q in names):
         fail(f"--queues: use {' or '.join(known)} (comma-separated), got {queues!r}")
     if name is not None and not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
