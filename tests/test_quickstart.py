@@ -43,6 +43,8 @@ def test_up_serves_on_embedded_defaults_and_sigterm_stops_everything(tmp_path):
         scored = httpx.post(f"http://127.0.0.1:{port}/v1/scores", params={"wait": 30}, timeout=40,
                             json={"archs": [[0, 1, 2, 3, 4, 0]], "estimators": ["params", "relu"]}).json()
         assert scored["status"] == "done" and scored["results"][0]["scores"]["relu"] > 0
+        # the worker's device is recorded (auto resolves to the CPU here); params is the API's exact count
+        assert scored["results"][0]["devices"] == {"relu": "cpu"}
         children = _children(up.pid)
         assert len(children) == 4  # redis-server, two workers, the API
         up.send_signal(signal.SIGTERM)

@@ -204,6 +204,20 @@ def test_too_many_archs_is_422(client, r, settings_env):
     assert snapshot(r) == before
 
 
+def test_wait_above_the_servers_bound_is_422_naming_the_bound(client, r, settings_env):
+    """A long-poll longer than the server allows is refused before anything is queued, rather than
+    silently cut short (a job answered 202 'queued' after a wait that never happened)."""
+    settings_env(max_wait_seconds="5")
+    before, tasks_before = snapshot(r), tasks_run()
+    for method, path, body in [("POST", "/v1/scores", request(cells(2, seed=6), ["params"], seed=106)),
+                               ("GET", f"/v1/jobs/{'0' * 32}", None), ("GET", f"/v1/studies/{'0' * 32}", None)]:
+        fields = error_fields(client.request(method, f"{path}?wait=120", json=body), 422)
+        assert "at most 5 seconds" in fields["wait"] and "ARCHSCORE_MAX_WAIT_SECONDS" in fields["wait"]
+    assert snapshot(r) == before and tasks_run() == tasks_before
+    done = client.post("/v1/scores?wait=5", json=request([EXAMPLE_ARCH], ["params"], seed=106))
+    assert done.status_code == 200  # at the bound: waited on as asked
+
+
 def test_body_over_the_limit_is_413(client, r, settings_env):
     settings_env(max_body_bytes="2000")
     before = snapshot(r)
