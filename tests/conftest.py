@@ -107,6 +107,8 @@ def test_redis(tmp_path_factory) -> Iterator[TestRedis]:
     tr = TestRedis(base, claimed[0], claimed[1], token)
     # Everything created from settings from now on (the Celery app, the API's clients) uses the test DB.
     os.environ["ARCHSCORE_REDIS_URL"] = tr.url
+    # tests long-poll CPU work that can outlast the production bound (60 s) on a loaded 2-core machine
+    os.environ.setdefault("ARCHSCORE_MAX_WAIT_SECONDS", "600")
     _clear_caches()
     try:
         yield tr

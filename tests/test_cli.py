@@ -161,7 +161,7 @@ def test_supernet_train_resume_eval_average_and_list_from_the_command_line(tmp_p
         (("supernet", "eval", "--checkpoint", "/no/such/dir", "--images", "held_out", "--batches", "16"),
          "--batches must be 1..15 with --images held_out"),
         (("supernet", "average", "/no/such/dir", "/no/other", "--out", "/tmp/x"), "not a checkpoint folder"),
-        (("supernet", "train", "--out", "/tmp/x", "--device", "tpu"), "--device must be"),
+        (("supernet", "train", "--out", "/tmp/x", "--device", "tpu"), "--device: device must be"),
     ],
 )
 def test_supernet_bad_input_exits_2(args, needle):

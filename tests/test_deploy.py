@@ -346,8 +346,7 @@ def test_dockerignore_keeps_what_the_dockerfile_copies(dockerfile):
 
 
 def test_dockerfile_installs_the_packages_pyproject_declares(dockerfile, pyproject):
-    include = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
-    packages = {p.rstrip("*") for p in include}
+    packages = set(pyproject["tool"]["setuptools"]["package-dir"].values())  # the folders the packages come from
     copied = {
         source.rstrip("/")
         for w, a in _instructions(dockerfile)
@@ -356,6 +355,7 @@ def test_dockerfile_installs_the_packages_pyproject_declares(dockerfile, pyproje
     }
     assert packages <= copied, f"packages not copied into the image: {packages - copied}"
     assert pyproject["project"]["readme"] in copied
+    assert set(pyproject["project"]["license-files"]) <= copied
 
 
 # --------------------------------------------------------------------------- #
