@@ -1,0 +1,86 @@
+"""Score NB201 cells with every zero-shot estimator on two devices (default: cuda, then cpu) and report,
+per estimator, the largest relative difference between the two and the speed-up of the first.
+
+    python scripts/gpu_check.py [--cells 50] [--seed 0] [--devices cuda cpu] [--out report.md]
+
+The output is a Markdown table, the form docs/results/gpu.md records it in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import platform
+import sys
+import time
+
+import archscore
+from archscore.estimators.device import DeviceError, resolve_device
+from archscore.estimators.zero_shot.manifest import ZERO_SHOT
+
+
+def relative_difference(a: float | None, b: float | None) -> float | None:
+    """|a - b| / max(|a|, |b|); 0 where both are equal (zeros and nulls included); None where only one
+    is null (a disagreement the table shows as such)."""
+    if a is None or b is None:
+        return 0.0 if a is b else None
+    if a == b:
+        return 0.0
+    if not (math.isfinite(a) and math.isfinite(b)):
+        return math.inf
+    return abs(a - b) / max(abs(a), abs(b))
+
+
+def timed_scores(cells, device: str) -> tuple[list[archscore.ArchScore], float]:
+    archscore.score(cells[:1], space="nb201", estimators=list(ZERO_SHOT), device=device)  # warm-up: data, kernels
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
+    started = time.perf_counter()
+    records = archscore.score(cells, space="nb201", estimators=list(ZERO_SHOT), device=device)
+    return records, time.perf_counter() - started
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cells", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--devices", nargs=2, default=["cuda", "cpu"], metavar=("FIRST", "SECOND"))
+    parser.add_argument("--out", help="also write the report here")
+    args = parser.parse_args(argv)
+    try:
+        first, second = (resolve_device(d) for d in args.devices)
+    except DeviceError as exc:
+        print(f"gpu_check: {exc}", file=sys.stderr)
+        return 2
+    import torch
+
+    cells = archscore.get_space("nb201").sample(args.cells, seed=args.seed)
+    a, seconds_a = timed_scores(cells, first)
+    b, seconds_b = timed_scores(cells, second)
+    name = torch.cuda.get_device_name(0) if torch.cuda.is_available() else platform.processor() or "cpu"
+    lines = [
+        f"{args.cells} NB201 cells (seed {args.seed}), every zero-shot estimator, default protocol; "
+        f"torch {torch.__version__}, {name}.",
+        "",
+        f"| estimator | largest relative difference {first} vs {second} | null on one device only |",
+        "|---|---|---|",
+    ]
+    for estimator in ZERO_SHOT:
+        diffs = [relative_difference(x.scores[estimator], y.scores[estimator]) for x, y in zip(a, b)]
+        known = [d for d in diffs if d is not None]
+        worst = max(known) if known else 0.0
+        lines.append(f"| {estimator} | {worst:.2e} | {sum(d is None for d in diffs)} |")
+    lines += ["", f"Scoring time: {first} {seconds_a:.1f} s, {second} {seconds_b:.1f} s; "
+              f"speed-up {seconds_b / seconds_a:.1f}x (after one warm-up cell on each)."]
+    report = "\n".join(lines) + "\n"
+    print(report)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
