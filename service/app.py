@@ -42,6 +42,7 @@ from archscore.service.schemas import (
 )
 
 TRUTH_NAME_PATTERN = re.compile(TRUTH_NAME)
+MAX_OFFSET = 1_000_000  # far past any real page, well inside Redis's 64-bit indices
 
 
 v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)], responses=ERRORS)
@@ -198,7 +199,7 @@ async def get_rankings(
     redis: RedisDep,
     truth: Annotated[str | None, Query(description="ground-truth column; default: the space's first")] = None,
     protocol_hash: Annotated[str | None, Query(pattern="^[0-9a-f]{16}$", description="one protocol")] = None,
-    offset: Annotated[int, Query(ge=0, description="protocols to skip")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="protocols to skip")] = 0,
     limit: Annotated[int, Query(ge=1, le=100, description="protocols per page")] = 20,
 ) -> dict:
     sp = _space(space)

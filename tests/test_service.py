@@ -379,6 +379,24 @@ def test_rankings_are_recomputed_only_when_new_scores_land(client, r):
 
     assert error_fields(client.get("/v1/rankings/nb201", params={"protocol_hash": "0" * 16}), 404) == {}
     assert "truth" in error_fields(client.get("/v1/rankings/nb201", params={"truth": "nope"}), 422)
+    huge = error_fields(client.get("/v1/rankings/nb201", params={"offset": 9223372036854775807}), 422)
+    assert "less than or equal to 1000000" in huge["offset"]
+
+
+OVERFLOWING_GENOTYPE = ("Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), "
+                        "('sep_conv_3x3', 1), ('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), "
+                        "('dil_conv_3x3', 2)], normal_concat=range(2, 99999999999999999999), reduce=[('max_pool_3x3', 0), "
+                        "('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), "
+                        "('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=range(2, 6))")
+
+
+def test_a_range_past_any_index_in_a_genotype_is_422_not_500(client, r):
+    before = snapshot(r)
+    body = {"space": "nb301", "archs": [OVERFLOWING_GENOTYPE], "estimators": ["params"]}
+    assert "too many nodes" in error_fields(client.post("/v1/scores", json=body), 422)["archs[0]"]
+    canonical = client.get("/v1/spaces/nb301/canonical", params={"arch": OVERFLOWING_GENOTYPE})
+    assert "too many nodes" in error_fields(canonical, 422)["arch"]
+    assert snapshot(r) == before
 
 
 # --- 9: uploaded ground truth -------------------------------------------------------------------------------------

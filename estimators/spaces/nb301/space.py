@@ -138,8 +138,13 @@ def _literal(key: str, node: ast.expr) -> Any:
         if not all(_is_int(a) for a in args) or (len(args) == 3 and args[2] == 0):
             raise EncodingError(f"{key}: range() takes integer arguments (and a non-zero step)")
         r = range(*args)
-        if len(r) > NUM_NODES:
-            raise EncodingError(f"{key}: {r!r} lists {len(r)} nodes; a concat lists distinct nodes 2..5")
+        try:
+            count = len(r)
+        except OverflowError:  # more items than an index can hold
+            count = None
+        if count is None or count > NUM_NODES:
+            raise EncodingError(f"{key}: {r!r} lists {'too many' if count is None else count} nodes; a concat "
+                                "lists distinct nodes 2..5")
         return list(r)
     try:
         return ast.literal_eval(node)
