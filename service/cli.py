@@ -18,7 +18,13 @@ import typer
 from archscore.estimators.analysis.cli import study
 from archscore.estimators.cli import app, fail, out
 from archscore.estimators.one_shot.cli import app as supernet_app
-from archscore.service.supervisor import Child, Supervisor, popen_in_own_session
+from archscore.service.supervisor import (
+    Child,
+    DataFolderInUse,
+    Supervisor,
+    lock_data_folder,
+    popen_in_own_session,
+)
 
 SCORING_QUEUE, TRAINING_QUEUE = "celery", "training"  # as archscore.service.runner names them
 
@@ -49,6 +55,10 @@ def up(
     training worker and the API. A part that dies is restarted; Ctrl-C stops the API, then the workers
     (each may finish its chunk), then Redis."""
     runner, settings = _service()
+    try:
+        lock = lock_data_folder(Path(settings.data_dir))  # noqa: F841 - held until this process ends
+    except DataFolderInUse as exc:
+        fail(str(exc))
     # SIGTERM (kill, a service manager, a container stop) stops the children like Ctrl-C does; so does
     # SIGINT when a shell started this in the background with SIGINT ignored
     signal.signal(signal.SIGTERM, _interrupt)
@@ -58,7 +68,10 @@ def up(
         redis_url = settings.redis_url
     else:
         data_dir = Path(settings.data_dir) / "redis"
-        redis_port = runner.embedded_redis_port(data_dir)
+        try:
+            redis_port = runner.embedded_redis_port(data_dir)
+        except RuntimeError as exc:
+            fail(str(exc))
         redis_url = f"redis://127.0.0.1:{redis_port}/0"
         children.append(Child("redis-server", lambda: runner.start_redis(data_dir, redis_port, settings.redis_maxmemory)))
     env = runner.child_env(redis_url)
@@ -70,9 +83,10 @@ def up(
         return proc
 
     children += [
-        Child("scoring worker", lambda: popen_in_own_session(runner.worker_command(workers), env), WORKER_GRACE),
+        Child("scoring worker", lambda: popen_in_own_session(runner.worker_command(workers), env, signal.SIGKILL),
+              WORKER_GRACE),
         Child("training worker", lambda: popen_in_own_session(
-            runner.worker_command(1, queues=runner.TRAINING_QUEUE), env), WORKER_GRACE),
+            runner.worker_command(1, queues=TRAINING_QUEUE), env, signal.SIGKILL), WORKER_GRACE),
         Child("API", api),
     ]
     supervisor = Supervisor(children, report=lambda line: out.print(line, markup=False, highlight=False))
@@ -86,7 +100,7 @@ def up(
         out.print(f"archscore is up: {url}  (API docs: {url}/docs)")
         out.print("Try:", style="bold")
         out.print(
-            f"curl -s -X POST '{url}/v1/scores?wait=60' -H 'Content-Type: application/json' "
+            f"curl --fail-with-body -X POST '{url}/v1/scores?wait=60' -H 'Content-Type: application/json' "
             "-d '{\"space\": \"nb201\", \"archs\": [[0,1,2,3,4,0], 1234], \"estimators\": [\"synflow\", \"params\", \"jacob_cov\"]}'",
             markup=False, highlight=False, soft_wrap=True,
         )

@@ -35,10 +35,27 @@ def embedded_redis_port(data_dir: Path, default: int = 6390) -> int:
         preferred = int(remembered.read_text())
     except (OSError, ValueError):
         preferred = default
+    _refuse_a_leftover_server(data_dir, preferred)
     port = free_port(preferred)
     remembered.parent.mkdir(parents=True, exist_ok=True)
     remembered.write_text(str(port))
     return port
+
+
+def _refuse_a_leftover_server(data_dir: Path, port: int) -> None:
+    """Raise RuntimeError when a redis-server left by an earlier run still serves this data folder on
+    ``port``: a second server would write the same append-only file."""
+    client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5, socket_timeout=1)
+    try:
+        folder = client.config_get("dir").get("dir")
+        pid = client.info("server").get("process_id")
+    except redis.RedisError:
+        return  # nothing answers there, or not a Redis we may ask: not this folder's server
+    finally:
+        client.close()
+    if folder and Path(folder).resolve() == Path(data_dir).resolve():
+        raise RuntimeError(f"a redis-server for the data folder {data_dir} is still running (pid {pid}, port "
+                           f"{port}), left by an earlier run: stop it (kill {pid}) and start again")
 
 
 def redis_server_binary() -> str:
@@ -64,7 +81,7 @@ def start_redis(data_dir: Path, port: int, maxmemory: str = "0") -> subprocess.P
     recently used first (volatile-lru): archscore gives TTLs to cache entries and finished jobs only,
     so broker queues, unacknowledged chunks and unfinished jobs are never evicted (service/store.py)."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    proc = popen_in_own_session(
+    proc = popen_in_own_session(  # a SIGTERM when this process dies: Redis syncs its append-only file
         [
             redis_server_binary(), "--bind", "127.0.0.1", "--port", str(port), "--dir", str(data_dir.resolve()),
             "--appendonly", "yes", "--save", "", "--daemonize", "no", "--protected-mode", "yes",

@@ -278,3 +278,56 @@ def _get(url: str) -> int:
         return httpx.get(url, timeout=5).status_code
     except httpx.TransportError:
         return 0
+
+
+def _descendants(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        for c in _children(todo.pop()):
+            found.append(c)
+            todo.append(c)
+    return found
+
+
+@pytest.mark.slow
+def test_a_supervisor_killed_hard_takes_its_children_with_it_and_holds_its_data_folder(tmp_path):
+    """SIGKILL of `archscore up` (a container runtime after its stop timeout, the OOM killer) leaves no
+    Redis, worker or API behind; while it lives, a second `up` on the same data folder is refused."""
+    port = runner.free_port()
+    base = f"http://127.0.0.1:{port}"
+    up = _up(tmp_path, port)
+    try:
+        _until(lambda: up.poll() is None and _readyz(base)["ready"], 90, "ready")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ARCHSCORE_")}
+        env["ARCHSCORE_DATA_DIR"] = str(tmp_path / "data")  # the first one's data folder
+        refused = subprocess.run([sys.executable, "-c", "from archscore.service.cli import main; main()", "up",
+                                  "--port", str(runner.free_port())], env=env, capture_output=True, text=True,
+                                 timeout=60)
+        assert refused.returncode == 2 and f"(pid {up.pid})" in refused.stderr, refused.stderr
+        parts = _descendants(up.pid)
+        assert len(parts) >= 4  # redis-server, two workers (and their pool processes), the API
+        up.kill()
+        up.wait()
+        _until(lambda: not [p for p in parts if _alive(p)], 10, "every child gone within 10 s")
+    finally:
+        if up.poll() is None:
+            up.kill()
+
+
+def test_up_refuses_to_start_a_second_redis_on_a_folder_whose_server_was_left_running(tmp_path):
+    data = tmp_path / "data"
+    port = runner.free_port()
+    (data / "redis").mkdir(parents=True)
+    (data / "redis" / "port").write_text(str(port))
+    leftover = runner.start_redis(data / "redis", port)  # as if an earlier run's server had survived it
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ARCHSCORE_")}
+        env["ARCHSCORE_DATA_DIR"] = str(data)
+        refused = subprocess.run([sys.executable, "-c", "from archscore.service.cli import main; main()", "up",
+                                  "--port", str(runner.free_port())], env=env, capture_output=True, text=True,
+                                 timeout=60)
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert f"pid {leftover.pid}" in refused.stderr and "still running" in refused.stderr
+        assert leftover.poll() is None  # left alone: the operator decides
+    finally:
+        runner.stop_process(leftover, 10)
