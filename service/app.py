@@ -294,19 +294,61 @@ async def put_truth(
         raise ApiError(422, "invalid ground-truth table", [("body", str(exc))]) from None
     if len(table) > settings.max_truth_rows:
         raise ApiError(413, "table too large", [("body", f"{len(table)} rows, at most {settings.max_truth_rows}")])
+    await _check_truth_room(redis, settings, store.truth_table_id(sp.name, name), len(table))
     key = store.truth_key(sp.name, name)
-    protocols = await redis.zrange(store.protocols_key(sp.name), 0, -1)
     pipe = redis.pipeline()
     pipe.delete(key)
     pipe.hset(key, mapping=table.values)  # truth key -> value
-    for protocol_hash in protocols:
-        # statistics over the replaced table are stale; bumping the generation also voids a
-        # recomputation that is running right now on the old table
-        pipe.delete(store.rankings_key(sp.name, protocol_hash, name))
-        pipe.incr(store.generation_key(sp.name, protocol_hash))
+    pipe.hset(store.truth_tables_key(), store.truth_table_id(sp.name, name), len(table))
+    await _void_rankings(redis, pipe, sp.name, name)
     await pipe.execute()
     return {"space": sp.name, "name": name, "rows": len(table), "column": table.column,
             "skipped": [{"count": n, "reason": reason} for reason, n in table.skipped.items()]}
+
+
+@v1.delete(
+    "/truth/{space}/{name}",
+    summary="Delete an uploaded ground-truth table",
+    description="Frees its room under ARCHSCORE_MAX_TRUTH_TABLES and ARCHSCORE_MAX_TRUTH_ROWS_TOTAL; the "
+    "rankings computed against it go with it. Built-in columns cannot be deleted.",
+)
+async def delete_truth(space: str, name: str, redis: RedisDep) -> dict:
+    sp = _space(space)
+    if name in sp.ground_truth_columns:
+        raise ApiError(422, "reserved table name", [("name", f"{name!r} is a built-in column of {sp.name}")])
+    table_id = store.truth_table_id(sp.name, name)
+    rows = await redis.hget(store.truth_tables_key(), table_id)
+    if rows is None and not await redis.exists(store.truth_key(sp.name, name)):
+        raise ApiError(404, f"no uploaded ground-truth table {name!r} for {sp.name}")
+    pipe = redis.pipeline()
+    pipe.delete(store.truth_key(sp.name, name))
+    pipe.hdel(store.truth_tables_key(), table_id)
+    await _void_rankings(redis, pipe, sp.name, name)
+    await pipe.execute()
+    return {"space": sp.name, "name": name, "deleted": True, "rows": int(rows or 0)}
+
+
+async def _check_truth_room(redis, settings, table_id: str, rows: int) -> None:
+    """507 naming the bound when storing ``rows`` rows as ``table_id`` (replacing a table of that name)
+    would pass the number of tables or the rows of all tables kept."""
+    tables = {k: int(v) for k, v in (await redis.hgetall(store.truth_tables_key())).items()}
+    others = {k: v for k, v in tables.items() if k != table_id}
+    if len(others) + 1 > settings.max_truth_tables:
+        raise ApiError(507, "no room for another ground-truth table", [(
+            "name", f"{len(others)} uploaded tables are kept, at most {settings.max_truth_tables} "
+            "(ARCHSCORE_MAX_TRUTH_TABLES): delete one with DELETE /v1/truth/{space}/{name}")])
+    if sum(others.values()) + rows > settings.max_truth_rows_total:
+        raise ApiError(507, "no room for the table's rows", [(
+            "body", f"{rows} rows on top of the {sum(others.values())} kept pass the bound of "
+            f"{settings.max_truth_rows_total} rows of all uploaded tables (ARCHSCORE_MAX_TRUTH_ROWS_TOTAL)")])
+
+
+async def _void_rankings(redis, pipe, space: str, truth: str) -> None:
+    """Queue on ``pipe`` the removal of every protocol's statistics against ``truth``; bumping the
+    generation also voids a recomputation running right now on the old table."""
+    for protocol_hash in await redis.zrange(store.protocols_key(space), 0, -1):
+        pipe.delete(store.rankings_key(space, protocol_hash, truth))
+        pipe.incr(store.generation_key(space, protocol_hash))
 
 
 _worker_census = {"at": 0.0, "queues": {}}

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError as RedisOutOfMemory
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -26,6 +27,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorResponse, "description": "invalid request; details name each offending field"},
     503: {"model": ErrorResponse, "description": "Redis (the score store and broker) is unavailable; retry after "
           "the Retry-After header's seconds"},
+    507: {"model": ErrorResponse, "description": "no room: a bound on stored data (named in details) is reached, "
+          "or Redis is out of memory"},
 }
 
 log = logging.getLogger("archscore.api")
@@ -100,6 +103,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     for kind in (RedisConnectionError, RedisTimeoutError, BrokerError):
         app.add_exception_handler(kind, _store_unavailable)
+
+    @app.exception_handler(RedisOutOfMemory)
+    async def _store_full(request: Request, exc: RedisOutOfMemory) -> JSONResponse:
+        log.warning("Redis out of memory on %s %s: %s", request.method, request.url.path, exc)
+        return error_response(507, "the score store is full", [(
+            "redis", "Redis reached its maxmemory with nothing it may evict; free room (delete uploaded tables, "
+            "let jobs expire) or give Redis more memory")])
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -27,7 +27,11 @@ class Settings(BaseSettings):
     upload_timeout_seconds: float = Field(
         default=30.0, gt=0, description="a request body must arrive whole within this many seconds (else 408)"
     )
-    max_truth_rows: int = 100_000
+    max_truth_rows: int = Field(default=100_000, ge=1, description="rows of one uploaded ground-truth table")
+    max_truth_tables: int = Field(default=20, ge=0, description="uploaded ground-truth tables kept at once "
+                                  "(all spaces); more are refused (507) until one is deleted")
+    max_truth_rows_total: int = Field(default=500_000, ge=0, description="rows of all uploaded ground-truth "
+                                      "tables together; an upload past it is refused (507)")
     chunk_size: int = 8
     max_wait_seconds: float = 60.0
     job_ttl_seconds: int = Field(default=24 * 3600, ge=1, description="how long a finished job stays readable")

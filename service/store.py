@@ -10,6 +10,7 @@ Keys (all under ``archscore:v1:``):
   job:{id}                                          JSON of the job; job:{id}:done set of finished chunks;
                                                     job:{id}:errors hash canonical key -> error
   truth:{space}:{name}                              hash truth key -> value (uploaded tables; SearchSpace.truth_key)
+  truth-tables                                      hash "{space}/{name}" -> rows: every uploaded table (the bounds)
   job:{id}:training                                 JSON status of a supernet training job (written by the worker)
   supernet-lock:{name}                              id of the training job that owns a checkpoint name
   job:{id}:cancelled                                set by DELETE /v1/jobs/{id}; workers skip or stop the job
@@ -25,7 +26,9 @@ Lifetimes (Redis runs with a maxmemory and the volatile-lru policy: only keys wi
     drop work in flight; the job gets ARCHSCORE_JOB_TTL_SECONDS once its last chunk is done or it is
     cancelled, ARCHSCORE_CACHED_JOB_TTL_SECONDS when the cache answered it wholly;
   - a study's keys have no TTL until its result is computed, then ARCHSCORE_JOB_TTL_SECONDS;
-  - uploaded truth tables never expire; Celery's queues and kombu's unacknowledged set carry no TTL.
+  - uploaded truth tables never expire, so their number and rows are bounded (ARCHSCORE_MAX_TRUTH_TABLES,
+    ARCHSCORE_MAX_TRUTH_ROWS_TOTAL) and DELETE /v1/truth/{space}/{name} removes one; Celery's queues and
+    kombu's unacknowledged set carry no TTL.
 
 Torch-free, used by the API (redis.asyncio) and the workers (sync client) alike: the functions here
 build keys and encode values; callers run the commands.
@@ -105,6 +108,14 @@ def supernet_lock_key(name: str) -> str:
 
 def truth_key(space: str, name: str) -> str:
     return f"{PREFIX}:truth:{space}:{name}"
+
+
+def truth_tables_key() -> str:
+    return f"{PREFIX}:truth-tables"
+
+
+def truth_table_id(space: str, name: str) -> str:
+    return f"{space}/{name}"
 
 
 def job_keys(job_id: str) -> list[str]:
