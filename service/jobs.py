@@ -77,7 +77,8 @@ async def validate(request: ScoreRequest, settings: Settings, redis: Redis) -> V
             archs.append(parse_memoised(space, encoding))
         except ValueError as exc:
             details.append((f"archs[{i}]", str(exc)))
-    details += _protocol_problems(request, settings) + work_problems(request, space, settings)
+    details += data_problems(request.protocol, settings)
+    details += work_problems(request.estimators, [request.protocol], space, settings, len(request.archs))
     truth = request.truth_column(space)
     if truth is not None and not await truth_exists(redis, space, truth):
         details.append(("truth", f"no ground-truth column {truth!r} for {space.name}"))
@@ -136,32 +137,32 @@ def parse_memoised(space: SearchSpace, encoding) -> Arch:
     return arch
 
 
-def work_problems(request: ScoreRequest, space: SearchSpace, settings: Settings,
-                  count: int | None = None) -> list[tuple[str, str]]:
-    """A bound on the work one request may enqueue: architectures (``count``, default the request's)
-    x estimators x images each (params and flops, answered by the API itself, do not count)."""
-    names = set(request.estimators) - set(analytic_names(space, list(request.estimators)))
-    images = request.protocol.batch_size * request.protocol.num_batches
-    count = len(request.archs) if count is None else count
+def work_problems(estimators: list[str], protocols: list, space: SearchSpace, settings: Settings, count: int,
+                  field: str = "archs") -> list[tuple[str, str]]:
+    """A bound on the work one request may enqueue: architectures x estimators x images each, summed over
+    the protocols it scores under (a score request has one; a study may derive several). params and
+    flops, answered by the API itself, do not count."""
+    names = set(estimators) - set(analytic_names(space, list(estimators)))
+    images = sum(p.batch_size * p.num_batches for p in protocols)
     work = count * len(names) * images
     if work <= settings.max_work_per_request:
         return []
-    return [("archs", f"{count} architectures x {len(names)} estimators x {images} images = "
+    under = f" under {len(protocols)} protocols" if len(protocols) > 1 else ""
+    return [(field, f"{count} architectures x {len(names)} estimators x {images} images{under} = "
              f"{work:,} exceeds this server's bound of {settings.max_work_per_request:,} per request; split it")]
 
 
-def _protocol_problems(request: ScoreRequest, settings: Settings) -> list[tuple[str, str]]:
+def data_problems(protocol, settings: Settings, field: str = "protocol") -> list[tuple[str, str]]:
     """What the workers could not run: a dataset this server has no data for, or more images per
     architecture than the dataset holds."""
     available = training_images_available(settings.cifar_root)
-    p = request.protocol
-    if p.dataset not in available:
+    if protocol.dataset not in available:
         names = ", ".join(available) or "none"
-        return [("protocol.dataset", f"{p.dataset} is not configured on this server (available: {names})")]
-    needed = p.batch_size * p.num_batches
-    if needed > available[p.dataset]:
-        return [("protocol.batch_size", f"batch_size x num_batches = {needed} exceeds the "
-                 f"{available[p.dataset]} training images of {p.dataset} on this server")]
+        return [(f"{field}.dataset", f"{protocol.dataset} is not configured on this server (available: {names})")]
+    needed = protocol.batch_size * protocol.num_batches
+    if needed > available[protocol.dataset]:
+        return [(f"{field}.batch_size", f"batch_size x num_batches = {needed} exceeds the "
+                 f"{available[protocol.dataset]} training images of {protocol.dataset} on this server")]
     return []
 
 

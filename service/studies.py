@@ -55,9 +55,7 @@ async def post_study(body: StudyRequest, redis: RedisDep, settings: SettingsDep)
         if len(valid.archs) > settings.max_archs_per_request:
             raise ApiError(422, "too many architectures", [("options.members", f"{study.name} would score "
                            f"{len(valid.archs)}, at most {settings.max_archs_per_request} per request")])
-        problems = jobs.work_problems(body, valid.space, settings, len(valid.archs))
-        if problems:
-            raise ApiError(422, "too much work for one request", [("options.members", problems[0][1])])
+
     if len(valid.archs) < MIN_ARCHS:
         raise ApiError(422, "too few architectures", [("archs", f"at least {MIN_ARCHS}, got {len(valid.archs)}"
                        + (f" ({study.name} scores classes of at least two members)" if study.architectures else ""))])
@@ -67,6 +65,14 @@ async def post_study(body: StudyRequest, redis: RedisDep, settings: SettingsDep)
         protocols = study.protocols(Protocol(**valid.protocol), options)
     except StudyInputError as exc:
         raise ApiError(422, "the study cannot run on this request", [(exc.field, exc.reason)]) from None
+    # every protocol the study derives passes the checks of a score request, and all of them together
+    # count against the same bound
+    field = "options.members" if study.architectures is not None else "archs"
+    problems = [(name, f"{reason} (the study's protocol {i + 1} of {len(protocols)}, derived from its options)")
+                for i, p in enumerate(protocols) for name, reason in jobs.data_problems(p, settings)]
+    problems += jobs.work_problems(valid.estimators, protocols, valid.space, settings, len(valid.archs), field)
+    if problems:
+        raise ApiError(422, "the study asks for more than this server runs", problems)
     scoring = []
     for protocol in protocols:
         variant = dataclasses.replace(valid, protocol=protocol.model_dump(), protocol_hash=protocol.hash())

@@ -100,6 +100,27 @@ def test_studies_are_listed_and_bad_requests_name_the_field(client):
     assert client.get("/v1/studies/" + "0" * 32 + "/figures/x.png").status_code == 404
 
 
+def test_every_protocol_a_study_derives_passes_the_checks_and_the_bound_of_a_score_request(client, r):
+    """The variance study derives one protocol per seed and batch count: one that needs more images than
+    the server holds, or work past the bound summed over them, is a 422 before anything is queued."""
+    from test_service import snapshot
+
+    archs = [NB201.parse(i) for i in (0, 17, 1234, 4000)]
+    before = snapshot(r)
+    too_many_images = _request("variance", archs, ["grad_norm"], 1, options={"seeds": [20, 21], "batches": [5]})
+    too_many_images["protocol"] = {"batch_size": 1000}
+    fields = error_fields(client.post("/v1/studies", json=too_many_images), 422)
+    assert "batch_size x num_batches = 5000 exceeds the 4000 training images" in fields["protocol.batch_size"]
+    assert "the study's protocol 3 of 3" in fields["protocol.batch_size"]
+
+    big = _request("variance", NB201.sample(2000, seed=3), ["grad_norm"], 1, options={"batches": [1, 2, 3, 4, 32]})
+    big["protocol"] = {"batch_size": 100}
+    fields = error_fields(client.post("/v1/studies", json=big), 422)
+    # 3 seeds at 1 batch and batches 1, 2, 3, 4, 32 at seed 20 (one protocol in both): 7 protocols, 4,400 images
+    assert "2000 architectures x 1 estimators x 4400 images under 7 protocols = 8,800,000 exceeds" in fields["archs"]
+    assert snapshot(r) == before
+
+
 # every study is compared with the library over HTTP: these here, the others where their inputs are made
 SCORE_ONLY_STUDIES = ["architecture_bias", "complexity_bias", "input_data", "operation_bias", "variance"]
 TESTED_ELSEWHERE = {"isomorphism_spread": "test_isomorphism_spread", "zero_shot_on_supernet": "test_weights",
