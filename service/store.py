@@ -25,7 +25,8 @@ Lifetimes (Redis runs with a maxmemory and the volatile-lru policy: only keys wi
   - a job's keys (job:{id}*) have no TTL while the job is unfinished, so neither expiry nor eviction can
     drop work in flight; the job gets ARCHSCORE_JOB_TTL_SECONDS once its last chunk is done or it is
     cancelled, ARCHSCORE_CACHED_JOB_TTL_SECONDS when the cache answered it wholly;
-  - a study's keys have no TTL until its result is computed, then ARCHSCORE_JOB_TTL_SECONDS;
+  - a study's keys live ARCHSCORE_JOB_TTL_SECONDS from its creation, renewed by every read, and from when
+    its result is computed or it is cancelled;
   - uploaded truth tables never expire, so their number and rows are bounded (ARCHSCORE_MAX_TRUTH_TABLES,
     ARCHSCORE_MAX_TRUTH_ROWS_TOTAL) and DELETE /v1/truth/{space}/{name} removes one; Celery's queues and
     kombu's unacknowledged set carry no TTL.

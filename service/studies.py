@@ -81,7 +81,8 @@ async def post_study(body: StudyRequest, redis: RedisDep, settings: SettingsDep)
               "estimators": valid.estimators, "truth": valid.truth, "options": options,
               "protocol": valid.protocol, "jobs": scoring, "created": time.time(), "result": None}
     pipe = redis.pipeline()
-    pipe.set(store.study_key(record["study_id"]), store.encode(record))
+    # a lifetime from the start (renewed by every read): a study nobody reads again does not stay forever
+    pipe.set(store.study_key(record["study_id"]), store.encode(record), ex=settings.job_ttl_seconds)
     pipe.zadd(store.recent_key("studies"), {record["study_id"]: record["created"]})
     pipe.zremrangebyrank(store.recent_key("studies"), 0, -store.RECENT_KEPT - 1)
     pipe.expire(store.recent_key("studies"), settings.job_ttl_seconds)
@@ -110,10 +111,27 @@ async def get_study_result(
 ) -> dict:
     wait = checked_wait(wait, settings)
     record = await _load(redis, study_id)
-    if wait and record["result"] is None:
+    if wait and record["result"] is None and not record.get("cancelled"):
         deadline = time.monotonic() + wait
         for job in record["jobs"]:
             await jobs.wait_for_job(redis, job, max(0.0, deadline - time.monotonic()))
+    return await _render(redis, settings, record)
+
+
+@router.delete("/{study_id}", summary="Cancel a study: its scoring jobs are cancelled and it is not run",
+               description="409 when the study has finished.")
+async def delete_study(study_id: StudyId, redis: RedisDep, settings: SettingsDep) -> dict:
+    record = await _load(redis, study_id)
+    if record["result"] is not None:
+        raise ApiError(409, "the study has finished", [("study_id", "only a queued or running study can be "
+                                                                    "cancelled")])
+    celery = await celery_app(settings)
+    for job in record["jobs"]:
+        done, total = await jobs.job_progress(redis, job)
+        if done < total and not await redis.exists(store.job_cancelled_key(job["job_id"])):
+            await jobs.cancel_job(redis, job, settings, lambda ids: celery.control.revoke(ids))
+    record["cancelled"] = True
+    await redis.set(store.study_key(study_id), store.encode(record), ex=settings.job_ttl_seconds)
     return await _render(redis, settings, record)
 
 
@@ -146,13 +164,18 @@ async def _load(redis: Redis, study_id: str) -> dict:
 
 async def _render(redis: Redis, settings: Settings, record: dict) -> dict:
     done = total = 0
+    cancelled = bool(record.get("cancelled"))
     for job in record["jobs"]:
         d, t = await jobs.job_progress(redis, job)
         done, total = done + d, total + t
-    if record["result"] is None and done >= total:
+        cancelled = cancelled or (d < t and bool(await redis.exists(store.job_cancelled_key(job["job_id"]))))
+    if record["result"] is None and done >= total and not cancelled:
         await _finish(redis, settings, record)
+    else:  # renew its lifetime: it is being read
+        await redis.expire(store.study_key(record["study_id"]), settings.job_ttl_seconds)
     body = {key: record[key] for key in ("study_id", "study", "space", "estimators", "truth", "options", "protocol")}
-    body.update(status="done" if record["result"] is not None else ("running" if done else "queued"),
+    status = "done" if record["result"] is not None else "cancelled" if cancelled else "running" if done else "queued"
+    body.update(status=status,
                 progress={"done": done, "total": total}, jobs=[j["job_id"] for j in record["jobs"]],
                 result=record["result"])
     if record["result"] is not None:

@@ -121,6 +121,38 @@ def test_every_protocol_a_study_derives_passes_the_checks_and_the_bound_of_a_sco
     assert snapshot(r) == before
 
 
+def test_a_study_can_be_cancelled_and_every_key_it_made_expires(client, r):
+    import time
+
+    from archscore.service import store
+
+    archs = NB201.sample(60, seed=31)
+    body = _request("complexity_bias", archs, ["grad_norm", "jacob_cov"], 1031)
+    created = client.post("/v1/studies", json=body).json()
+    study_id = created["study_id"]
+    assert 0 < r.ttl(store.study_key(study_id)) <= 24 * 3600  # a lifetime from the start
+    cancelled = client.delete(f"/v1/studies/{study_id}")
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled", cancelled.text
+    deadline = time.monotonic() + 60
+    while True:  # the chunk running when the cancel came stops after its current architecture
+        keys = [k for job_id in created["jobs"] for k in store.job_keys(job_id) if r.exists(k)]
+        if keys and all(r.ttl(k) > 0 for k in keys) and client.get(f"/v1/jobs/{created['jobs'][0]}").json()[
+                "status"] == "cancelled":
+            break
+        assert time.monotonic() < deadline, {k: r.ttl(k) for k in keys}
+        time.sleep(0.5)
+    time.sleep(2)  # a chunk finishing after the cancel must not leave a key without a lifetime
+    assert all(r.ttl(k) > 0 for job_id in created["jobs"] for k in store.job_keys(job_id) if r.exists(k))
+    again = client.get(f"/v1/studies/{study_id}", params={"wait": 5}).json()
+    assert again["status"] == "cancelled" and again["result"] is None
+    assert "figures" not in again
+
+    small = client.post("/v1/studies", json=_request("complexity_bias", NB201.sample(5, seed=32), ["params"], 1032))
+    finished = client.get(f"/v1/studies/{small.json()['study_id']}", params={"wait": 30}).json()
+    assert finished["status"] == "done"
+    assert client.delete(f"/v1/studies/{finished['study_id']}").status_code == 409
+
+
 # every study is compared with the library over HTTP: these here, the others where their inputs are made
 SCORE_ONLY_STUDIES = ["architecture_bias", "complexity_bias", "input_data", "operation_bias", "variance"]
 TESTED_ELSEWHERE = {"isomorphism_spread": "test_isomorphism_spread", "zero_shot_on_supernet": "test_weights",

@@ -58,9 +58,11 @@ def _finish_chunk(r: redis.Redis, job_id: str, chunk_index: int, space: str, pro
         pipe.expire(store.generation_key(space, protocol_hash), settings.cache_ttl_seconds)
     pipe.scard(store.job_done_key(job_id))
     pipe.get(store.job_key(job_id))
-    *_, done, raw_job = pipe.execute()
+    pipe.exists(store.job_cancelled_key(job_id))
+    *_, done, raw_job, cancelled = pipe.execute()
     job = store.decode(raw_job)
-    if job is None or done >= len(job["chunk_sizes"]):
+    # a cancelled job has ended too: the done set this chunk may just have created must expire with it
+    if job is None or cancelled or done >= len(job["chunk_sizes"]):
         pipe = r.pipeline()
         for key in store.job_keys(job_id):
             pipe.expire(key, settings.job_ttl_seconds)
