@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     upload_timeout_seconds: float = Field(
         default=30.0, gt=0, description="a request body must arrive whole within this many seconds (else 408)"
     )
+    max_training_work: int = Field(
+        default=100_000_000, ge=1, description="bound on epochs x steps per epoch x architectures per step x batch "
+        "size of one supernet training (images through the supernet; 300 epochs of the full CIFAR-10 at batch "
+        "128 with 2 architectures per step fit)",
+    )
     max_truth_rows: int = Field(default=100_000, ge=1, description="rows of one uploaded ground-truth table")
     max_truth_tables: int = Field(default=20, ge=0, description="uploaded ground-truth tables kept at once "
                                   "(all spaces); more are refused (507) until one is deleted")

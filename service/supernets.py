@@ -11,7 +11,9 @@ import uuid
 from redis.asyncio import Redis
 from starlette.concurrency import run_in_threadpool
 
+from archscore.estimators.datasets import training_images_available
 from archscore.estimators.one_shot.registry import CheckpointError, list_checkpoints, read_manifest, resolve
+from archscore.estimators.protocol import VALIDATION_IMAGES
 from archscore.estimators.spaces import DEFAULT_SPACE, get_space
 from archscore.estimators.spaces.base import ISOMORPHISM, SUPERNET, NetworkConfigError
 from archscore.service import store
@@ -41,10 +43,23 @@ def _check_space(body: TrainRequest) -> None:
                                                             "to sample uniformly over; use uniform or fair")])
 
 
+def _check_work(body: TrainRequest, settings: Settings) -> None:
+    """The training's work (images through the supernet) within the server's bound (422 naming it)."""
+    images = training_images_available(settings.cifar_root).get("cifar10", 0) - VALIDATION_IMAGES
+    steps = body.steps_per_epoch or max(1, images // body.batch_size)  # default: one pass over the training split
+    work = body.epochs * steps * body.archs_per_step * body.batch_size
+    if work > settings.max_training_work:
+        raise ApiError(422, "too much training for this server", [(
+            "epochs", f"{body.epochs} epochs x {steps} steps x {body.archs_per_step} architectures x "
+            f"{body.batch_size} images = {work:,} exceeds this server's bound of {settings.max_training_work:,} "
+            "(ARCHSCORE_MAX_TRAINING_WORK)")])
+
+
 async def start_training(body: TrainRequest, settings: Settings, redis: Redis, send_training) -> dict:
-    """Check the space, its network settings and the name, lock the name for this job, store the job
-    and enqueue the training."""
+    """Check the space, its network settings, the work and the name, lock the name for this job, store
+    the job and enqueue the training."""
     _check_space(body)
+    _check_work(body, settings)
     folder = settings.supernet_path / body.name
     manifest = await run_in_threadpool(read_manifest, folder)
     if manifest is not None and body.resume and manifest.get("space", DEFAULT_SPACE) != get_space(body.space).name:

@@ -43,7 +43,7 @@ def test_cancel_a_scoring_job_stops_its_queued_chunks(client, r, settings_env):
 
 
 def test_cancel_a_training_frees_its_name_at_once(client, supernet_dir):  # noqa: F811
-    body = {"name": "long", "network": {"C": 4, "N": 1}, "epochs": 50, "steps_per_epoch": 100_000, "batch_size": 32}
+    body = {"name": "long", "network": {"C": 4, "N": 1}, "epochs": 50, "steps_per_epoch": 50_000, "batch_size": 32}
     first = client.post("/v1/supernets", json=body)
     assert first.status_code == 202, first.text
     first_id = first.json()["job_id"]
@@ -61,3 +61,32 @@ def test_cancel_a_training_frees_its_name_at_once(client, supernet_dir):  # noqa
     assert quick["status"] == "done" and time.monotonic() - started < 60
     assert client.get(f"/v1/jobs/{first_id}").json()["status"] == "cancelled"
     assert not (supernet_dir / "long" / "manifest.json").exists()
+
+
+def test_cancel_stops_a_training_inside_its_step(client, r, supernet_dir):  # noqa: F811
+    """One step of 32 architectures on 512 images takes about a minute here; a cancel is noticed between
+    architectures, so the worker is free again within seconds, not after the step."""
+    body = {"name": "slow-step", "network": {"C": 8, "N": 2}, "epochs": 1, "steps_per_epoch": 2,
+            "archs_per_step": 32, "batch_size": 512, "augment": False}
+    job_id = client.post("/v1/supernets", json=body).json()["job_id"]
+    deadline = time.monotonic() + 60
+    while (store.decode(r.get(store.training_status_key(job_id))) or {}).get("status") != "running":
+        assert time.monotonic() < deadline, "the training did not start"
+        time.sleep(0.2)
+    time.sleep(3)  # inside its first step
+    cancelled_at = time.monotonic()
+    assert client.delete(f"/v1/jobs/{job_id}").json()["status"] == "cancelled"
+    quick = client.post("/v1/scores", params={"wait": 60}, json=request(cells(1, seed=55), ["snip"], seed=155)).json()
+    assert quick["status"] == "done" and time.monotonic() - cancelled_at < 25
+    assert not (supernet_dir / "slow-step" / "manifest.json").exists()
+
+
+def test_training_work_is_bounded_like_scoring_work(client, settings_env):
+    body = {"name": "huge", "epochs": 2000, "steps_per_epoch": 1_000_000, "archs_per_step": 32, "batch_size": 1024}
+    fields = error_fields(client.post("/v1/supernets", json=body), 422)
+    assert ("2000 epochs x 1000000 steps x 32 architectures x 1024 images = 65,536,000,000,000 exceeds this "
+            "server's bound of 100,000,000 (ARCHSCORE_MAX_TRAINING_WORK)") in fields["epochs"]
+    settings_env(max_training_work="1000")
+    default_steps = {"name": "small", "epochs": 1, "batch_size": 100}  # one pass: 3,500 training images / 100
+    assert "1 epochs x 35 steps x 1 architectures x 100 images = 3,500" in error_fields(
+        client.post("/v1/supernets", json=default_steps), 422)["epochs"]

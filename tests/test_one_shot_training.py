@@ -254,3 +254,25 @@ def test_bad_configurations_are_refused(tmp_path):
         training.train(training.TrainConfig(sampler="nope", **TINY), tmp_path)
     with pytest.raises(ValueError, match="out of range"):
         training.train(training.TrainConfig(**{**TINY, "epochs": 0}), tmp_path)
+
+
+def test_a_training_step_that_would_not_fit_is_refused_with_a_batch_size_that_fits(tmp_path, monkeypatch):
+    monkeypatch.setenv("ARCHSCORE_MEMORY_LIMIT_MB", "600")
+    config = training.TrainConfig(network={"C": 8, "N": 2}, batch_size=1024, epochs=1, steps_per_epoch=1)
+    with pytest.raises(training.TrainingTooLarge, match=r"batch_size 1024.*a batch_size of at most \d+ fits"):
+        training.train(config, tmp_path / "too-big")
+    assert not (tmp_path / "too-big").exists()
+
+
+def test_should_stop_ends_a_training_between_architectures(tmp_path):
+    asked = []
+
+    def should_stop() -> bool:
+        asked.append(1)
+        return len(asked) > 3  # the fourth question: inside the first step of 8 architectures
+
+    config = training.TrainConfig(network={"C": 4, "N": 1}, archs_per_step=8, batch_size=16, epochs=1,
+                                  steps_per_epoch=2)
+    with pytest.raises(training.TrainingStopped):
+        training.train(config, tmp_path / "stopped", should_stop=should_stop)
+    assert len(asked) == 4 and not (tmp_path / "stopped" / "manifest.json").exists()

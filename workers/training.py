@@ -23,10 +23,6 @@ LOCK_SECONDS = 600  # a name stays locked this long after the last progress repo
 REPORT_EVERY = 1.0  # seconds between progress writes
 
 
-class Cancelled(Exception):
-    """DELETE /v1/jobs/{id} asked this job to stop."""
-
-
 def _write(r, job_id: str, status: dict) -> None:
     """Progress of a running job: no TTL, so that no eviction drops it (store.py)."""
     r.set(store.training_status_key(job_id), store.encode(status))
@@ -35,7 +31,7 @@ def _write(r, job_id: str, status: dict) -> None:
 @app.task(name="archscore.train_supernet", acks_late=False, reject_on_worker_lost=False)
 def train_supernet(job_id: str, name: str, config: dict, resume: bool) -> dict:
     from archscore.estimators.one_shot.registry import summary
-    from archscore.estimators.one_shot.training import TrainConfig, train
+    from archscore.estimators.one_shot.training import TrainConfig, TrainingStopped, train
 
     r = _client()
     lock = store.supernet_lock_key(name)
@@ -45,23 +41,24 @@ def train_supernet(job_id: str, name: str, config: dict, resume: bool) -> dict:
     _write(r, job_id, status)
     last = 0.0
 
+    def cancelled() -> bool:  # asked between the architectures of a step: a cancel stops it within seconds
+        return bool(r.exists(store.job_cancelled_key(job_id)))
+
     def report(p: dict) -> None:
         nonlocal last
         now = time.monotonic()
         if now - last < REPORT_EVERY and p["step"] < p["steps"]:
             return
         last = now
-        if r.exists(store.job_cancelled_key(job_id)):
-            raise Cancelled
         status["progress"] = {k: p[k] for k in ("epoch", "epochs", "step", "steps", "loss", "seconds_left")}
         _write(r, job_id, status)
         r.expire(lock, LOCK_SECONDS)
 
     try:
         manifest = train(TrainConfig(**config), get_settings().supernet_path / name, resume=resume,
-                         progress=report, device=_device())
+                         progress=report, device=_device(), should_stop=cancelled)
         status.update(status="done", checkpoint=summary(name, manifest))
-    except Cancelled:
+    except TrainingStopped:
         status.update(status="cancelled")
     except Exception as exc:  # noqa: BLE001 - reported on the job; the worker goes on
         log.exception("training %s failed", name)

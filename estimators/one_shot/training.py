@@ -90,13 +90,17 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return torch.where(flip[:, None, None, None].to(x.device), crops.flip(3), crops)
 
 
-def _step(supernet: torch.nn.Module, archs: list[Arch], x, y, optimizer, clip: float) -> float:
-    """Per-parameter gradient averaging over the architectures that used the parameter."""
+def _step(supernet: torch.nn.Module, archs: list[Arch], x, y, optimizer, clip: float,
+          should_stop: Callable[[], bool] | None = None) -> float:
+    """Per-parameter gradient averaging over the architectures that used the parameter. ``should_stop``
+    is asked before each architecture (a step of many architectures on a large batch can take minutes)."""
     params = [p for p in supernet.parameters() if p.requires_grad]
     sums: list[torch.Tensor | None] = [None] * len(params)
     counts = [0] * len(params)
     total = 0.0
     for arch in archs:
+        if should_stop is not None and should_stop():
+            raise TrainingStopped
         loss = F.cross_entropy(supernet(x, arch), y)
         grads = torch.autograd.grad(loss, params, allow_unused=True)
         for i, g in enumerate(grads):
@@ -109,6 +113,36 @@ def _step(supernet: torch.nn.Module, archs: list[Arch], x, y, optimizer, clip: f
     torch.nn.utils.clip_grad_norm_(params, clip)
     optimizer.step()
     return total / len(archs)
+
+
+class TrainingStopped(Exception):
+    """``should_stop()`` asked the training to stop (a cancelled job); the last checkpoint written stays."""
+
+
+class TrainingTooLarge(ValueError):
+    """The estimated memory of a training step is more than this process may use."""
+
+
+MEMORY_PROBE_ARCHS = 8  # sampled paths whose feature maps bound a step's memory
+
+
+def _check_memory(supernet: torch.nn.Module, sampling, config: TrainConfig, device: str) -> None:
+    """Refuse, naming a batch size that fits, a training whose step would not fit in memory: one
+    architecture's graph is alive at a time (each is differentiated before the next runs), so the peak is
+    the largest path's feature maps at the batch size, plus the supernet's parameters and gradients."""
+    from archscore.estimators.zero_shot import memory
+
+    paths = SAMPLERS["uniform"](sampling, random.Random(0), MEMORY_PROBE_ARCHS)
+    elements = max(memory.feature_elements(supernet, forward=lambda x, a=a: supernet(x, a)) for a in paths)
+    params = sum(p.numel() for p in supernet.parameters())
+    limit = memory.memory_limit(device)
+    needed = memory.scoring_bytes(elements, params, config.batch_size)
+    if needed > limit:
+        fits = memory.largest_batch(elements, params, limit)
+        raise TrainingTooLarge(
+            f"a training step needs about {needed / 2**30:.1f} GiB at batch_size {config.batch_size}, over the "
+            f"{limit / 2**30:.1f} GiB this process may use ({memory.MEMORY_LIMIT_ENV}); "
+            + (f"a batch_size of at most {fits} fits" if fits else "no batch size fits"))
 
 
 def _optimizer(supernet: torch.nn.Module, config: TrainConfig):
@@ -125,9 +159,12 @@ def train(
     resume: bool = False,
     progress: Callable[[dict], None] | None = None,
     device: str = "cpu",
+    should_stop: Callable[[], bool] | None = None,
 ) -> dict:
     """Train for ``config.epochs`` epochs in total (continuing from ``out`` when ``resume``); a
-    checkpoint is written after every epoch. ``progress`` gets epoch, step, loss and seconds left."""
+    checkpoint is written after every epoch. ``progress`` gets epoch, step, loss and seconds left.
+    ``should_stop()`` is asked between architectures and validation cells: True raises TrainingStopped.
+    A step estimated not to fit in memory raises TrainingTooLarge before any training."""
     config.check()
     out = Path(out)
     train_set, val_set = split(load_dataset(config.dataset, "train", config.data_root))
@@ -155,6 +192,7 @@ def train(
     elif (out / MANIFEST).exists():
         raise CheckpointError(f"{out} already holds a checkpoint; resume it or choose another folder")
     sampling = supernet.sampling_space(space)  # the architectures this supernet covers
+    _check_memory(supernet, sampling, config, device)
     val_cells = SAMPLERS["uniform"](sampling, random.Random(12345), VALIDATION_CELLS)
     if start >= config.epochs:
         raise CheckpointError(f"nothing to train: the checkpoint in {out} already has {start} epochs")
@@ -177,7 +215,8 @@ def train(
             if config.schedule == "cosine":
                 for group in optimizer.param_groups:
                     group["lr"] = cosine_lr(config.lr, epoch * steps + step, config.epochs * steps)
-            losses.append(_step(supernet, archs, x.to(device), y.to(device), optimizer, config.grad_clip))
+            losses.append(_step(supernet, archs, x.to(device), y.to(device), optimizer, config.grad_clip,
+                                should_stop))
             if progress:
                 done = (epoch - start) * steps + step + 1
                 total = (config.epochs - start) * steps
@@ -186,7 +225,7 @@ def train(
                           "loss": losses[-1], "seconds_left": elapsed / done * (total - done)})
         if not all(math.isfinite(loss) for loss in losses):
             raise RuntimeError(f"training diverged in epoch {epoch + 1} (non-finite loss)")
-        val_loss = -sum(evaluate_arch(supernet, a, val_batches)["oneshot_loss"] for a in val_cells) / len(val_cells)
+        val_loss = -sum(_validation_loss(supernet, a, val_batches, should_stop) for a in val_cells) / len(val_cells)
         if config.schedule == "plateau":
             scheduler.step(val_loss)
         history.append({"epoch": epoch + 1, "train_loss": sum(losses) / len(losses), "val_loss": val_loss,
@@ -201,6 +240,12 @@ def train(
         if config.keep_snapshots:
             _snapshot(out / SNAPSHOTS, supernet, fields, epoch + 1, config.keep_snapshots)
     return manifest
+
+
+def _validation_loss(supernet, arch, batches, should_stop: Callable[[], bool] | None) -> float:
+    if should_stop is not None and should_stop():
+        raise TrainingStopped
+    return evaluate_arch(supernet, arch, batches)["oneshot_loss"]
 
 
 def _snapshot(folder: Path, supernet: torch.nn.Module, fields: dict, epoch: int, keep: int) -> None:

@@ -27,10 +27,11 @@ BASELINE_BYTES = 400 * 2**20  # the process itself: torch and the data batches (
 MEMORY_LIMIT_ENV = "ARCHSCORE_MEMORY_LIMIT_MB"
 
 
-def feature_elements(net: nn.Module, input_size: int = 32) -> int:
+def feature_elements(net: nn.Module, input_size: int = 32, forward=None) -> int:
     """Output elements of every leaf module in one forward pass of one sample: one image through the
     network in eval mode without gradients (a small fraction of scoring it; a network built on the
-    meta device works too, shapes only). The network's state is left as it was."""
+    meta device works too, shapes only). ``forward(x)`` runs the pass where ``net(x)`` does not (a
+    supernet's path: ``lambda x: supernet(x, arch)``). The network's state is left as it was."""
     total = 0
 
     def count(module, inputs, output) -> None:
@@ -44,7 +45,7 @@ def feature_elements(net: nn.Module, input_size: int = 32) -> int:
     try:
         net.eval()  # no BatchNorm statistics updated by this look
         with torch.no_grad():
-            net(torch.zeros(1, 3, input_size, input_size, device=device))
+            (forward or net)(torch.zeros(1, 3, input_size, input_size, device=device))
     finally:
         net.train(was_training)
         for handle in handles:
