@@ -135,7 +135,11 @@ def _nds_pairs(records: list[dict], column: str, source: str) -> list[tuple[Any,
             error = error[-1] if isinstance(error, list) and error else None
         if error is None:
             raise TruthError(f"{source}: record {i} has no {column}" + (" epochs" if column == "test_ep_top1" else ""))
-        pairs.append((record, 100.0 - _coerce_value(error, f"{source}: record {i}: {column}")))
+        where = f"{source}: record {i}: {column}"
+        error = _coerce_value(error, where)
+        if not 0.0 <= error <= 100.0:
+            raise TruthError(f"{where}: a top-1 error of {error:g} is not a percentage (0..100)")
+        pairs.append((record, 100.0 - error))
     return pairs
 
 

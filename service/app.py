@@ -6,7 +6,7 @@ import re
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, FastAPI, Path, Query, Response
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
@@ -269,14 +269,17 @@ async def get_canonical(
     description="Body: CSV (`arch,value`) or JSON (`{encoding: value}` or `[{\"arch\", \"value\"}]`), or the "
     "published NDS records (a list of records holding `net`, or `{\"top\": [...], \"mid\": [...]}`; value = 100 - "
     "the chosen top-1 error). Records of another space (an NDS record of the other block type) are left out and "
-    "counted in `skipped`. Replaces a table of the same name; built-in column names are reserved.",
+    "counted in `skipped`. Replaces a table of the same name; built-in column names are reserved. The body is "
+    "read as text whatever its Content-Type (text/plain, text/csv or application/json).",
+    openapi_extra={"requestBody": {"required": True, "description": "the table, CSV or JSON", "content": {
+        kind: {"schema": {"type": "string"}} for kind in ("text/plain", "text/csv", "application/json")}}},
 )
 async def put_truth(
     space: str,
     name: str,
+    request: Request,
     redis: RedisDep,
     settings: SettingsDep,
-    content: Annotated[str, Body(media_type="text/plain", description="the table, CSV or JSON")],
     column: Annotated[
         str | None,
         Query(max_length=64, description="CSV: the value column (default: the only one besides arch). NDS records: "
@@ -284,6 +287,12 @@ async def put_truth(
     ] = None,
 ) -> dict:
     sp = _space(space)
+    try:
+        content = (await request.body()).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(422, "invalid ground-truth table", [("body", "not UTF-8 text")]) from None
+    if not content.strip():
+        raise ApiError(422, "invalid ground-truth table", [("body", "empty: send the table as CSV or JSON")])
     if not TRUTH_NAME_PATTERN.fullmatch(name):  # fullmatch: "$" alone would accept a trailing newline
         raise ApiError(422, "invalid table name", [("name", "use 1-64 letters, digits, '_' or '-'")])
     if name in sp.ground_truth_columns:

@@ -121,4 +121,6 @@ def install_error_handlers(app: FastAPI) -> None:
         details = []
         if exc.status_code == 400:  # FastAPI's body reader: bytes that are not JSON, or nested too deeply
             details = [("body", "the body could not be decoded: not UTF-8 JSON, or nested too deeply")]
-        return error_response(exc.status_code, str(exc.detail), details)
+        response = error_response(exc.status_code, str(exc.detail), details)
+        response.headers.update(exc.headers or {})  # e.g. the Allow of a 405
+        return response

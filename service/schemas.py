@@ -140,7 +140,12 @@ class ScoreRequest(BaseModel):
     )
 
     space: str = Field(default=DEFAULT_SPACE, description="search space name (GET /v1/spaces)")
-    archs: list[Any] = Field(min_length=1, description="architecture encodings, any the space accepts")
+    archs: list[Any] = Field(
+        min_length=1, description="architecture encodings, any the space accepts",
+        # documented as the JSON types an encoding can have (never null or a boolean); each is parsed in jobs.py
+        json_schema_extra={"items": {"anyOf": [{"type": "string"}, {"type": "integer"}, {"type": "array"},
+                                               {"type": "object"}]}},
+    )
     estimators: list[str] = Field(
         min_length=1, max_length=64, description="estimator names (GET /v1/estimators)",
         json_schema_extra={"items": {"type": "string", "enum": list(ESTIMATORS)}},  # documented; checked in jobs.py

@@ -146,3 +146,37 @@ def test_a_stalled_upload_times_out_with_408_over_a_real_socket(test_redis, tmp_
     assert reply.startswith(b"HTTP/1.1 408"), reply
     assert b"not received within 1 s" in reply
     assert 0.9 < waited < 10
+
+
+def test_an_nds_error_that_is_not_a_percentage_is_422(client, r):
+    from nds_records import nds_records
+
+    from archscore.estimators.spaces import get_space
+
+    resnet = get_space("nds_resnet")
+    records = nds_records(resnet, resnet.sample(3, seed=0), seed=1)
+    records[1]["min_test_top1"] = 500  # would be an accuracy of -400
+    fields = error_fields(client.put("/v1/truth/nds_resnet/odd", content=json.dumps(records), headers=JSON), 422)
+    assert "record 1" in fields["body"] and "not a percentage" in fields["body"]
+    assert not r.exists(store.truth_key("nds_resnet", "odd"))
+
+
+def test_a_truth_table_sent_as_json_is_read_like_text(client, r):
+    arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|skip_connect~1|none~2|"
+    sent = client.put("/v1/truth/nb201/as-json", json={arch: 71.5})
+    assert sent.status_code == 200 and sent.json()["rows"] == 1, sent.text
+    client.delete("/v1/truth/nb201/as-json")
+    assert "not UTF-8" in error_fields(client.put("/v1/truth/nb201/bytes", content=b"\xff\xfe", headers=TEXT),
+                                       422)["body"]
+
+
+def test_a_method_a_route_does_not_take_is_405_with_allow(client):
+    resp = client.request("TRACE", "/v1/scores")
+    assert resp.status_code == 405 and resp.headers["allow"] == "POST"
+
+
+def test_the_document_says_an_encoding_is_never_null_or_a_boolean(client):
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["ScoreRequest"]["properties"]["archs"]
+    assert {t["type"] for t in schema["items"]["anyOf"]} == {"string", "integer", "array", "object"}
+    assert "archs[0]" in error_fields(client.post("/v1/scores", json={"archs": [None], "estimators": ["params"]}),
+                                      422)
