@@ -365,6 +365,23 @@ WORKER_CENSUS_TTL = 2.0  # seconds a readiness answer is reused: the broadcast b
 QUEUES = {"celery": "scoring worker", "training": "training worker"}
 
 
+EVICTING_QUEUES = ("allkeys-lru", "allkeys-lfu", "allkeys-random")  # policies that may evict queues and jobs
+
+
+async def _memory_bound(redis) -> dict:
+    """Redis's memory bound as the service needs it: a maxmemory, and a policy that evicts only keys with a
+    lifetime (volatile-*) or nothing (noeviction: a full Redis then answers 507). Read from INFO, which
+    managed Redis services allow where CONFIG is refused; never changed here."""
+    info = await redis.info("memory")
+    maxmemory, policy = int(info.get("maxmemory", 0)), str(info.get("maxmemory_policy", "noeviction"))
+    reason = None
+    if maxmemory == 0:
+        reason = "maxmemory is 0: Redis may grow until the machine runs out of memory; set one"
+    elif policy in EVICTING_QUEUES:
+        reason = f"maxmemory-policy {policy} may evict queued work and unfinished jobs; use volatile-lru"
+    return {"maxmemory": maxmemory, "policy": policy, "bounded": reason is None, "reason": reason}
+
+
 async def _workers_by_queue(celery) -> dict[str, int]:
     """How many live workers consume each queue (a broadcast to every worker, answered within 1 s)."""
     now = time.monotonic()
@@ -402,20 +419,30 @@ def create_app() -> FastAPI:
              "(without a training worker, supernet jobs wait in their queue)",
              responses={503: {"description": "not ready; the body says what is missing"}})
     async def readyz(redis: RedisDep, settings: SettingsDep) -> JSONResponse:
-        checks = {"redis": False, "workers": 0, "queues": dict.fromkeys(QUEUES, 0)}
+        checks = {"redis": False, "workers": 0, "queues": dict.fromkeys(QUEUES, 0), "redis_memory": None}
         try:
             checks["redis"] = bool(await redis.ping())
+            checks["redis_memory"] = await _memory_bound(redis)
         except Exception:  # noqa: BLE001 - any failure means not ready
             pass
         if checks["redis"]:
-            try:
-                checks["queues"] = await _workers_by_queue(await celery_app(settings))
-            except Exception:  # noqa: BLE001 - the broker went away between the two checks
-                checks["redis"] = False
+            # the broadcast's broker connection may be one Redis dropped: a second try reconnects, so a Redis
+            # that is back is never reported missing here while other routes answer
+            for attempt in range(2):
+                try:
+                    checks["queues"] = await _workers_by_queue(await celery_app(settings))
+                    break
+                except Exception:  # noqa: BLE001 - reported as workers not answering
+                    _worker_census["at"] = 0.0
         checks["workers"] = sum(checks["queues"].values())
         missing = [] if checks["redis"] else ["redis"]
+        memory = checks["redis_memory"]
+        unbounded = memory is not None and not memory["bounded"] and not settings.allow_unbounded_redis
+        if unbounded:
+            missing.append(f"redis memory bound ({memory['reason']})")
         missing += [f"{role} (queue {queue})" for queue, role in QUEUES.items() if not checks["queues"][queue]]
-        ready = checks["redis"] and checks["queues"]["celery"] > 0  # scores can be served; training may wait
+        # ready: scores can be served without filling the machine; training may wait for its worker
+        ready = checks["redis"] and checks["queues"]["celery"] > 0 and not unbounded
         return JSONResponse({"ready": ready, **checks, "missing": missing}, status_code=200 if ready else 503)
 
     @app.get(

@@ -39,6 +39,11 @@ class Settings(BaseSettings):
                                       "tables together; an upload past it is refused (507)")
     chunk_size: int = 8
     max_wait_seconds: float = 60.0
+    allow_unbounded_redis: bool = Field(
+        default=False, description="readyz counts a Redis without maxmemory (or with an allkeys-* policy) as not "
+        "ready; true where its memory is bounded otherwise (a container's memory limit). The service never "
+        "changes an external Redis's settings",
+    )
     job_ttl_seconds: int = Field(default=24 * 3600, ge=1, description="how long a finished job stays readable")
     cached_job_ttl_seconds: int = Field(
         default=300, ge=1, description="how long the job record of a request answered wholly from the cache stays"

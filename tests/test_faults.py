@@ -219,7 +219,10 @@ def test_up_restarts_a_dead_worker_and_redis_and_stops_redis_last(tmp_path):
         outage = _until(lambda: _readyz_if(base, lambda r: "redis" in r["missing"]), 10,
                         "readyz notices Redis is gone", poll=0.05)
         assert outage["ready"] is False and httpx.get(f"{base}/healthz", timeout=5).status_code == 200
-        _until(lambda: _readyz(base)["ready"], 60, "Redis restarted\n" + log())
+        _until(lambda: httpx.get(f"{base}/v1/jobs", timeout=5).status_code == 200, 60, "Redis restarted\n" + log())
+        # once a route reads Redis again, readyz never reports it missing (its broker connection reconnects)
+        assert _readyz(base)["redis"] is True and _readyz(base)["redis_memory"]["bounded"] is True
+        _until(lambda: _readyz(base)["ready"], 60, "the workers are back\n" + log())
         again = httpx.post(f"{base}/v1/scores", params={"wait": 30}, timeout=40, json=body).json()
         assert again["cached"] == 1 and again["results"][0]["scores"] == first["results"][0]["scores"]
 

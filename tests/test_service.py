@@ -477,6 +477,21 @@ def test_discovery_health_and_metrics(client):
     assert 'route="/healthz"' in metrics.text and 'route="/v1/spaces/{space}/canonical"' in metrics.text
 
 
+def test_readyz_counts_a_redis_without_a_memory_bound_as_not_ready(client, test_redis, settings_env):
+    """The tests' Redis has no maxmemory (the test session allows it); the service reads the bound and
+    never sets it."""
+    memory = test_redis.client().info("memory")
+    assert int(memory["maxmemory"]) == 0  # the premise: the tests' Redis is unbounded
+    settings_env(allow_unbounded_redis="false")
+    ready = client.get("/readyz")
+    assert ready.status_code == 503 and ready.json()["redis"] is True
+    assert ready.json()["redis_memory"] == {"maxmemory": 0, "policy": memory["maxmemory_policy"], "bounded": False,
+                                            "reason": "maxmemory is 0: Redis may grow until the machine runs out "
+                                                      "of memory; set one"}
+    assert any(m.startswith("redis memory bound (maxmemory is 0") for m in ready.json()["missing"])
+    assert int(test_redis.client().info("memory")["maxmemory"]) == 0  # left as it was
+
+
 def test_api_process_never_imports_torch():
     code = "import archscore.service.app, sys; assert 'torch' not in sys.modules, 'archscore.service.app imported torch'"
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
