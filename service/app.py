@@ -16,6 +16,7 @@ from archscore.estimators.truth import TruthError, parse_table
 from archscore.estimators.catalog import ESTIMATORS
 from archscore.service import dashboard, fast_path, jobs, store, studies, supernets
 from archscore.service.deps import (
+    CallerDep,
     RedisDep,
     SettingsDep,
     average_sender,
@@ -28,6 +29,7 @@ from archscore.service.deps import (
 )
 from archscore.service.errors import ERRORS, ApiError, install_error_handlers
 from archscore.service.settings import get_settings
+from archscore.service.truth_tables import stored_name
 from archscore.service.middleware import LimitsAndMetrics
 from archscore.service.rankings import rankings, select
 from archscore.service.schemas import (
@@ -61,6 +63,7 @@ v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)], responses=
 )
 async def post_scores(
     body: ScoreRequest,
+    caller: CallerDep,
     wait: Annotated[float, Query(ge=0, description="seconds to wait for the result (at most the server's bound)")] = 0.0,
 ) -> JSONResponse:
     # settings and the Redis client looked up here rather than as dependencies: FastAPI spends tens of
@@ -68,9 +71,10 @@ async def post_scores(
     settings = get_settings()
     wait = checked_wait(wait, settings)
     redis = redis_for(settings)
-    plan, answer = await jobs.plan_and_answer_from_cache(body, settings, redis)
+    plan, answer = await jobs.plan_and_answer_from_cache(body, settings, redis, caller.owner)
     if isinstance(answer, dict):  # every score cached (usually answered before routing: service/fast_path.py)
         return JSONResponse(answer)
+    await jobs.admit_job(redis, settings, caller, plan.job["job_id"])
     send = chunk_sender(await celery_app(settings))  # only here: the cached path needs no broker
     job = await jobs.create_job(plan, answer, settings, redis, send)
     if wait:
@@ -95,10 +99,11 @@ async def get_job(
     ],
     redis: RedisDep,
     settings: SettingsDep,
+    caller: CallerDep,
     wait: Annotated[float, Query(ge=0, description="long-poll: seconds to wait for the job to finish (at most the server's bound)")] = 0.0,
 ) -> dict:
     wait = checked_wait(wait, settings)
-    job = await jobs.load_job(redis, job_id)
+    job = await jobs.load_job(redis, job_id, caller)
     if job.get("kind") in ("supernet_training", "supernet_average"):
         if wait:
             await supernets.wait_for_training(redis, job, wait)
@@ -112,12 +117,15 @@ async def get_job(
     return await jobs.render_job(redis, job, stats)
 
 
-@v1.get("/jobs", summary="The most recent scoring jobs that went to the workers, newest first, with progress")
-async def get_jobs(redis: RedisDep, limit: Annotated[int, Query(ge=1, le=100)] = 20) -> list[dict]:
+@v1.get("/jobs", summary="The most recent scoring jobs that went to the workers, newest first, with progress",
+        description="The caller's own jobs (every key's for an admin key).")
+async def get_jobs(redis: RedisDep, caller: CallerDep, limit: Annotated[int, Query(ge=1, le=100)] = 20) -> list[dict]:
     listed = []
-    for job_id in await redis.zrevrange(store.recent_key("jobs"), 0, limit - 1):
+    for job_id in await redis.zrevrange(store.recent_key("jobs"), 0, -1):
+        if len(listed) >= limit:
+            break
         job = store.decode(await redis.get(store.job_key(job_id)))
-        if job is not None:
+        if job is not None and caller.may_see(job.get("owner")):
             done, total = await jobs.job_progress(redis, job)
             status = "done" if done >= total else ("running" if done else "queued")
             if await redis.exists(store.job_cancelled_key(job_id)):
@@ -140,9 +148,10 @@ async def delete_job(
     job_id: Annotated[str, Path(pattern="^[0-9a-f]{32}$", description="the job id")],
     redis: RedisDep,
     settings: SettingsDep,
+    caller: CallerDep,
     celery=Depends(celery_app),
 ) -> dict:
-    job = await jobs.load_job(redis, job_id)
+    job = await jobs.load_job(redis, job_id, caller)
     revoke = lambda ids: celery.control.revoke(ids)  # noqa: E731 - a broadcast: live workers drop them
     if job.get("kind") in ("supernet_training", "supernet_average"):
         await supernets.cancel_training(redis, job, settings, revoke)
@@ -161,9 +170,9 @@ async def delete_job(
     "under the given name and can be scored with as soon as it exists (`protocol.oneshot.supernet`).",
 )
 async def post_supernets(
-    body: TrainRequest, redis: RedisDep, settings: SettingsDep, send=Depends(training_sender)
+    body: TrainRequest, redis: RedisDep, settings: SettingsDep, caller: CallerDep, send=Depends(training_sender)
 ) -> dict:
-    job = await supernets.start_training(body, settings, redis, send)
+    job = await supernets.start_training(body, settings, redis, send, caller)
     return await supernets.render_training_job(redis, job)
 
 
@@ -177,9 +186,9 @@ async def post_supernets(
     "GET /v1/jobs/{job_id}.",
 )
 async def post_supernet_average(
-    body: AverageRequest, redis: RedisDep, settings: SettingsDep, send=Depends(average_sender)
+    body: AverageRequest, redis: RedisDep, settings: SettingsDep, caller: CallerDep, send=Depends(average_sender)
 ) -> dict:
-    job = await supernets.start_average(body, settings, redis, send)
+    job = await supernets.start_average(body, settings, redis, send, caller)
     return await supernets.render_training_job(redis, job)
 
 
@@ -197,6 +206,7 @@ async def get_supernets(settings: SettingsDep) -> list[dict]:
 async def get_rankings(
     space: str,
     redis: RedisDep,
+    caller: CallerDep,
     truth: Annotated[str | None, Query(description="ground-truth column; default: the space's first")] = None,
     protocol_hash: Annotated[str | None, Query(pattern="^[0-9a-f]{16}$", description="one protocol")] = None,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="protocols to skip")] = 0,
@@ -204,7 +214,8 @@ async def get_rankings(
 ) -> dict:
     sp = _space(space)
     truth = truth or (sp.ground_truth_columns[0] if sp.ground_truth_columns else None)
-    if truth is None or not await jobs.truth_exists(redis, sp, truth):
+    stored = None if truth is None else stored_name(sp, truth, caller.owner)
+    if stored is None or not await jobs.truth_exists(redis, sp, stored):
         raise ApiError(422, "unknown ground truth", [("truth", f"no ground-truth column {truth!r} for {sp.name}")])
     index = store.protocols_key(sp.name)
     if protocol_hash is not None:
@@ -219,7 +230,7 @@ async def get_rankings(
     for phash, protocol in zip(page, protocols):
         if protocol is None:  # expired or evicted with its scores
             continue
-        report = await rankings(redis, sp, phash, truth)
+        report = await rankings(redis, sp, phash, stored)
         out.append({**report, "protocol": store.decode(protocol)})
     next_offset = offset + limit if protocol_hash is None and offset + limit < total else None
     return {"space": sp.name, "truth": truth, "total": total, "offset": offset, "next_offset": next_offset,
@@ -278,6 +289,7 @@ async def put_truth(
     space: str,
     name: str,
     request: Request,
+    caller: CallerDep,
     redis: RedisDep,
     settings: SettingsDep,
     column: Annotated[
@@ -303,13 +315,14 @@ async def put_truth(
         raise ApiError(422, "invalid ground-truth table", [("body", str(exc))]) from None
     if len(table) > settings.max_truth_rows:
         raise ApiError(413, "table too large", [("body", f"{len(table)} rows, at most {settings.max_truth_rows}")])
-    await _check_truth_room(redis, settings, store.truth_table_id(sp.name, name), len(table))
-    key = store.truth_key(sp.name, name)
+    stored = stored_name(sp, name, caller.owner)
+    await _check_truth_room(redis, settings, caller, store.truth_table_id(sp.name, stored), len(table))
+    key = store.truth_key(sp.name, stored)
     pipe = redis.pipeline()
     pipe.delete(key)
     pipe.hset(key, mapping=table.values)  # truth key -> value
-    pipe.hset(store.truth_tables_key(), store.truth_table_id(sp.name, name), len(table))
-    await _void_rankings(redis, pipe, sp.name, name)
+    pipe.hset(store.truth_tables_key(), store.truth_table_id(sp.name, stored), len(table))
+    await _void_rankings(redis, pipe, sp.name, stored)
     await pipe.execute()
     return {"space": sp.name, "name": name, "rows": len(table), "column": table.column,
             "skipped": [{"count": n, "reason": reason} for reason, n in table.skipped.items()]}
@@ -321,27 +334,33 @@ async def put_truth(
     description="Frees its room under ARCHSCORE_MAX_TRUTH_TABLES and ARCHSCORE_MAX_TRUTH_ROWS_TOTAL; the "
     "rankings computed against it go with it. Built-in columns cannot be deleted.",
 )
-async def delete_truth(space: str, name: str, redis: RedisDep) -> dict:
+async def delete_truth(space: str, name: str, caller: CallerDep, redis: RedisDep) -> dict:
     sp = _space(space)
     if name in sp.ground_truth_columns:
         raise ApiError(422, "reserved table name", [("name", f"{name!r} is a built-in column of {sp.name}")])
-    table_id = store.truth_table_id(sp.name, name)
+    stored = stored_name(sp, name, caller.owner)
+    table_id = store.truth_table_id(sp.name, stored)
     rows = await redis.hget(store.truth_tables_key(), table_id)
-    if rows is None and not await redis.exists(store.truth_key(sp.name, name)):
+    if rows is None and not await redis.exists(store.truth_key(sp.name, stored)):
         raise ApiError(404, f"no uploaded ground-truth table {name!r} for {sp.name}")
     pipe = redis.pipeline()
-    pipe.delete(store.truth_key(sp.name, name))
+    pipe.delete(store.truth_key(sp.name, stored))
     pipe.hdel(store.truth_tables_key(), table_id)
-    await _void_rankings(redis, pipe, sp.name, name)
+    await _void_rankings(redis, pipe, sp.name, stored)
     await pipe.execute()
     return {"space": sp.name, "name": name, "deleted": True, "rows": int(rows or 0)}
 
 
-async def _check_truth_room(redis, settings, table_id: str, rows: int) -> None:
+async def _check_truth_room(redis, settings, caller, table_id: str, rows: int) -> None:
     """507 naming the bound when storing ``rows`` rows as ``table_id`` (replacing a table of that name)
-    would pass the number of tables or the rows of all tables kept."""
+    would pass the number of tables or the rows of all tables kept, or the caller's key's tables."""
     tables = {k: int(v) for k, v in (await redis.hgetall(store.truth_tables_key())).items()}
     others = {k: v for k, v in tables.items() if k != table_id}
+    own = [k for k in others if caller.owner and f"/{caller.owner}/" in k]
+    if caller.owner and len(own) + 1 > settings.max_truth_tables_per_key:
+        raise ApiError(507, "no room for another ground-truth table of this key", [(
+            "name", f"this key keeps {len(own)} uploaded tables, at most {settings.max_truth_tables_per_key} "
+            "(ARCHSCORE_MAX_TRUTH_TABLES_PER_KEY): delete one with DELETE /v1/truth/{space}/{name}")])
     if len(others) + 1 > settings.max_truth_tables:
         raise ApiError(507, "no room for another ground-truth table", [(
             "name", f"{len(others)} uploaded tables are kept, at most {settings.max_truth_tables} "

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import secrets
+import time
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header
+from fastapi import Depends, Header, Request
 from redis.asyncio import Redis
 
+from archscore.service import store
 from archscore.service.errors import ApiError
 from archscore.service.settings import Settings, get_settings
 
@@ -87,24 +91,81 @@ async def average_sender(celery=Depends(celery_app)):
     return send
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Who calls. ``owner`` names what the caller creates: a digest of its key (never the key), or "" on
+    a server without keys (one shared namespace). ``admin``: the operator, who sees everything."""
+
+    owner: str
+    admin: bool
+
+    def may_see(self, owner: str | None) -> bool:
+        return self.admin or (owner or "") == self.owner
+
+
+def _owner(key: str) -> str:
+    return "key-" + hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def _matches(given: str, keys: list[str]) -> bool:
+    return any(secrets.compare_digest(given.encode(), key.encode()) for key in keys)  # constant time
+
+
 def api_key_problem(given: str | None, settings: Settings) -> tuple[str, str] | None:
     """Why a request's X-API-Key is refused (message, reason), or None when it is accepted."""
-    if not settings.api_keys:
+    if not settings.api_keys and not settings.admin_keys:
         return None
     if given is None:
         return "missing API key", "this server requires an API key"
-    if not any(secrets.compare_digest(given.encode(), key.encode()) for key in settings.api_keys):
+    if not _matches(given, settings.api_keys) and not _matches(given, settings.admin_keys):
         return "invalid API key", "not a valid key"
     return None
 
 
+def caller_for(given: str | None, settings: Settings) -> Caller:
+    """The caller of an accepted key (``api_key_problem`` is None)."""
+    if not settings.api_keys and not settings.admin_keys:
+        return Caller("", admin=True)
+    return Caller(_owner(given or ""), admin=_matches(given or "", settings.admin_keys))
+
+
+async def rate_limit(caller: Caller, settings: Settings, redis: Redis) -> None:
+    """A 429 with Retry-After once the caller's key has sent ``rate_limit_per_minute`` requests in this
+    minute (a fixed window per key; none without keys)."""
+    if not caller.owner or not settings.rate_limit_per_minute:
+        return
+    now = time.time()
+    key = store.rate_key(caller.owner, int(now // 60))
+    pipe = redis.pipeline()
+    pipe.incr(key)
+    pipe.expire(key, 61)
+    count, _ = await pipe.execute()
+    if count > settings.rate_limit_per_minute:
+        retry = max(1, 60 - int(now % 60))
+        raise ApiError(429, "too many requests", [("X-API-Key", f"more than {settings.rate_limit_per_minute} "
+                       f"requests this minute (ARCHSCORE_RATE_LIMIT_PER_MINUTE); retry in {retry} s")],
+                       headers={"Retry-After": str(retry)})
+
+
+COUNTED = "archscore.caller"  # request state: the caller, once counted against the rate limit
+
+
 async def require_api_key(
+    request: Request,
     x_api_key: Annotated[str | None, Header(description="required when the server has API keys configured")] = None,
-) -> None:
-    problem = api_key_problem(x_api_key, get_settings())  # settings directly: this runs on every /v1 request
+) -> Caller:
+    settings = get_settings()  # settings directly: this runs on every /v1 request
+    counted = request.scope.get("state", {}).get(COUNTED)
+    if counted is not None:  # the cached-scores fast path authorised and counted this request already
+        return counted
+    problem = api_key_problem(x_api_key, settings)
     if problem:
         raise ApiError(401, problem[0], [("X-API-Key", problem[1])])
+    caller = caller_for(x_api_key, settings)
+    await rate_limit(caller, settings, redis_for(settings))
+    return caller
 
 
+CallerDep = Annotated[Caller, Depends(require_api_key)]
 SettingsDep = Annotated[Settings, Depends(settings_dep)]
 RedisDep = Annotated[Redis, Depends(redis_client)]

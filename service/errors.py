@@ -25,6 +25,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorResponse, "description": "conflicts with an existing checkpoint or job"},
     413: {"model": ErrorResponse, "description": "request body too large"},
     422: {"model": ErrorResponse, "description": "invalid request; details name each offending field"},
+    429: {"model": ErrorResponse, "description": "the key's rate limit or its quota of unfinished jobs is reached; "
+          "retry after the Retry-After header's seconds"},
     503: {"model": ErrorResponse, "description": "Redis (the score store and broker) is unavailable; retry after "
           "the Retry-After header's seconds"},
     507: {"model": ErrorResponse, "description": "no room: a bound on stored data (named in details) is reached, "
@@ -36,11 +38,13 @@ RETRY_AFTER_SECONDS = 2  # the Redis client reconnects on the next command once 
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, details: list[tuple[str, str]] | None = None):
+    def __init__(self, status: int, message: str, details: list[tuple[str, str]] | None = None,
+                 headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
         self.details = details or []
+        self.headers = headers or {}
 
 
 class UploadTimeout(StarletteHTTPException):
@@ -77,7 +81,9 @@ def _field(loc: tuple) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.message, exc.details)
+        response = error_response(exc.status, exc.message, exc.details)
+        response.headers.update(exc.headers)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

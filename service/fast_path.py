@@ -16,7 +16,7 @@ from __future__ import annotations
 from fastapi.responses import JSONResponse
 
 from archscore.service import jobs
-from archscore.service.deps import api_key_problem, redis_for
+from archscore.service.deps import COUNTED, api_key_problem, caller_for, rate_limit, redis_for
 from archscore.service.schemas import ScoreRequest
 from archscore.service.settings import get_settings
 
@@ -44,7 +44,7 @@ class CachedScoresFastPath:
         except Exception as exc:  # noqa: BLE001 - a limit was hit: the route's handlers answer it
             error = exc
         if error is None and messages[-1]["type"] == "http.request":
-            answer = await self._answer(b"".join(m.get("body", b"") for m in messages), headers)
+            answer = await self._answer(b"".join(m.get("body", b"") for m in messages), headers, scope)
             if answer is not None:
                 if self.route is not None:
                     scope["route"] = self.route
@@ -52,16 +52,21 @@ class CachedScoresFastPath:
         return await self.app(scope, _replay(messages, error, receive), send)
 
     @staticmethod
-    async def _answer(body: bytes, headers: dict[bytes, bytes]) -> dict | None:
-        """The finished job's body when the request is valid and wholly cached, else None."""
+    async def _answer(body: bytes, headers: dict[bytes, bytes], scope) -> dict | None:
+        """The finished job's body when the request is valid and wholly cached, else None. A request
+        counted against its key's rate limit here is not counted again by the route (scope state)."""
         settings = get_settings()
         key = headers.get(b"x-api-key")
-        if api_key_problem(None if key is None else key.decode("latin-1"), settings):
+        given = None if key is None else key.decode("latin-1")
+        if api_key_problem(given, settings):
             return None
+        caller = caller_for(given, settings)
         try:
+            await rate_limit(caller, settings, redis_for(settings))
+            scope.setdefault("state", {})[COUNTED] = caller
             request = ScoreRequest.model_validate_json(body)
-            _, answer = await jobs.plan_and_answer_from_cache(request, settings, redis_for(settings))
-        except Exception:  # noqa: BLE001 - invalid, or Redis unavailable: the route answers it properly
+            _, answer = await jobs.plan_and_answer_from_cache(request, settings, redis_for(settings), caller.owner)
+        except Exception:  # noqa: BLE001 - invalid, limited, or Redis unavailable: the route answers it properly
             return None
         return answer if isinstance(answer, dict) else None
 

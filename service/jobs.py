@@ -27,7 +27,7 @@ from archscore.service.rankings import rankings, select
 from archscore.service.errors import ApiError
 from archscore.service.schemas import ApiProtocol, ScoreRequest
 from archscore.service.settings import Settings
-from archscore.service.truth_tables import truth_values
+from archscore.service.truth_tables import shown_name, stored_name, truth_values
 
 
 CACHE = Counter("archscore_score_cache_total", "architecture classes answered from the cache or enqueued", ["outcome"])
@@ -43,8 +43,9 @@ class ValidRequest:
     truth: str | None
 
 
-async def validate(request: ScoreRequest, settings: Settings, redis: Redis) -> ValidRequest:
-    """Every problem of the request at once, as 422 details naming the field; nothing is stored."""
+async def validate(request: ScoreRequest, settings: Settings, redis: Redis, owner: str = "") -> ValidRequest:
+    """Every problem of the request at once, as 422 details naming the field; nothing is stored. An
+    uploaded truth table is looked up in ``owner``'s namespace."""
     details: list[tuple[str, str]] = []
     try:
         space = get_space(request.space)
@@ -80,8 +81,9 @@ async def validate(request: ScoreRequest, settings: Settings, redis: Redis) -> V
     details += data_problems(request.protocol, settings)
     details += work_problems(request.estimators, [request.protocol], space, settings, len(request.archs))
     truth = request.truth_column(space)
-    if truth is not None and not await truth_exists(redis, space, truth):
+    if truth is not None and not await truth_exists(redis, space, stored_name(space, truth, owner)):
         details.append(("truth", f"no ground-truth column {truth!r} for {space.name}"))
+    truth = None if truth is None else stored_name(space, truth, owner)
     if details:
         message = "invalid request"
         if any(field.startswith("estimators") for field, _ in details):
@@ -191,7 +193,7 @@ def arch_facts(space_name: str, arch: str, per_member: bool = False) -> tuple[st
     return cache_key(space, parsed, per_member), space.truth_key(parsed), scored
 
 
-def plan(v: ValidRequest) -> Plan:
+def plan(v: ValidRequest, owner: str = "") -> Plan:
     space = v.space
     texts = [space.to_string(a) for a in v.archs]
     per_member = v.protocol.get("per_member", False)
@@ -208,6 +210,7 @@ def plan(v: ValidRequest) -> Plan:
         representative.setdefault(c, rep)
     job = {
         "job_id": uuid.uuid4().hex,
+        "owner": owner,
         "space": space.name,
         "estimators": v.estimators,
         "protocol": v.protocol,
@@ -260,11 +263,12 @@ async def answer_from_cache(p: Plan, settings: Settings, redis: Redis) -> dict |
 
 
 async def plan_and_answer_from_cache(
-    request: ScoreRequest, settings: Settings, redis: Redis
+    request: ScoreRequest, settings: Settings, redis: Redis, owner: str = ""
 ) -> tuple[Plan, dict | list[str]]:
     """Validate (ApiError when invalid; nothing stored), plan, and answer from the cache: the plan with
-    the finished job's body, or with the canonical keys still to score (nothing written)."""
-    p = plan(await validate(request, settings, redis))
+    the finished job's body, or with the canonical keys still to score (nothing written). The job is
+    ``owner``'s."""
+    p = plan(await validate(request, settings, redis, owner), owner)
     answer = await answer_from_cache(p, settings, redis)
     if isinstance(answer, dict):
         CACHE.labels("hit").inc(len(p.unique))
@@ -305,11 +309,43 @@ async def create_job(p: Plan, missing: list[str], settings: Settings, redis: Red
     return job
 
 
-async def load_job(redis: Redis, job_id: str) -> dict:
+async def load_job(redis: Redis, job_id: str, caller=None) -> dict:
+    """The job record; 404 when it is unknown, expired, or another key's (``caller.may_see``)."""
     job = store.decode(await redis.get(store.job_key(job_id)))
-    if job is None:
+    if job is None or (caller is not None and not caller.may_see(job.get("owner"))):
         raise ApiError(404, f"no job {job_id!r} (unknown or expired)")
     return job
+
+
+async def _unfinished(redis: Redis, job_id: str) -> bool:
+    job = store.decode(await redis.get(store.job_key(job_id)))
+    if job is None or await redis.exists(store.job_cancelled_key(job_id)):
+        return False
+    if job.get("kind") in ("supernet_training", "supernet_average"):
+        status = store.decode(await redis.get(store.training_status_key(job_id))) or {}
+        return status.get("status") in ("queued", "running")
+    done, total = await job_progress(redis, job)
+    return done < total
+
+
+async def admit_job(redis: Redis, settings: Settings, caller, job_id: str) -> None:
+    """Count a new unfinished job against its key's quota (429 when the key already has
+    ``max_active_jobs_per_key``); nothing to count on a server without keys."""
+    if not caller.owner:
+        return
+    key = store.active_jobs_key(caller.owner)
+    listed = await redis.zrange(key, 0, -1)
+    active = [i for i in listed if await _unfinished(redis, i)]
+    if len(listed) > len(active):
+        await redis.zrem(key, *(set(listed) - set(active)))
+    if len(active) >= settings.max_active_jobs_per_key:
+        raise ApiError(429, "too many unfinished jobs", [("X-API-Key", f"{len(active)} unfinished jobs, at most "
+                       f"{settings.max_active_jobs_per_key} per key (ARCHSCORE_MAX_ACTIVE_JOBS_PER_KEY); wait for "
+                       "one to finish or cancel one")], headers={"Retry-After": "5"})
+    pipe = redis.pipeline()
+    pipe.zadd(key, {job_id: time.time()})
+    pipe.expire(key, settings.job_ttl_seconds)
+    await pipe.execute()
 
 
 async def job_progress(redis: Redis, job: dict) -> tuple[int, int]:
@@ -371,7 +407,7 @@ def job_body(job: dict, status: str, progress: tuple[int, int], results: list | 
         "estimators": job["estimators"],
         "protocol": job["protocol"],
         "protocol_hash": job["protocol_hash"],
-        "truth": job["truth"],
+        "truth": shown_name(job["truth"]),
         "cached": job["cached"],
         "results": results,
         "rankings": rankings,

@@ -17,7 +17,16 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None, description="Redis used as broker, result store and score cache; none: `archscore up` starts one"
     )
-    api_keys: list[str] = Field(default_factory=list, description="when set, every /v1 call needs X-API-Key")
+    api_keys: list[str] = Field(default_factory=list, description="when set, every /v1 call needs X-API-Key; "
+                                "each key sees only the jobs, studies and truth tables it created")
+    admin_keys: list[str] = Field(default_factory=list, description="keys of the operator: valid wherever api_keys "
+                                  "are, and see, list and cancel what every key created")
+    rate_limit_per_minute: int = Field(default=1200, ge=0, description="/v1 requests per key and minute when keys "
+                                       "are set (429 with Retry-After past it); 0: no limit")
+    max_active_jobs_per_key: int = Field(default=20, ge=1, description="unfinished scoring and training jobs per key "
+                                         "(a study counts its scoring jobs) when keys are set; more is a 429")
+    max_truth_tables_per_key: int = Field(default=10, ge=0, description="uploaded ground-truth tables kept per key "
+                                          "when keys are set (507 past it)")
     max_archs_per_request: int = 2000
     max_work_per_request: int = Field(
         default=3_000_000, ge=1, description="bound on architectures x estimators x images per architecture "
@@ -79,7 +88,7 @@ class Settings(BaseSettings):
     def supernet_path(self) -> Path:
         return Path(self.supernet_dir or Path(self.data_dir) / "supernets")
 
-    @field_validator("api_keys")
+    @field_validator("api_keys", "admin_keys")
     @classmethod
     def _no_empty_keys(cls, keys: list[str]) -> list[str]:
         if any(not k.strip() for k in keys):

@@ -11,6 +11,8 @@ Keys (all under ``archscore:v1:``):
                                                     job:{id}:errors hash canonical key -> error
   truth:{space}:{name}                              hash truth key -> value (uploaded tables; SearchSpace.truth_key)
   truth-tables                                      hash "{space}/{name}" -> rows: every uploaded table (the bounds)
+  rate:{owner}:{minute}                             counter of a key's requests in one minute (61 s TTL)
+  active:{owner}                                    sorted set job id -> creation: a key's jobs that may be unfinished
   job:{id}:training                                 JSON status of a supernet training job (written by the worker)
   supernet-lock:{name}                              id of the training job that owns a checkpoint name
   job:{id}:cancelled                                set by DELETE /v1/jobs/{id}; workers skip or stop the job
@@ -109,6 +111,14 @@ def supernet_lock_key(name: str) -> str:
 
 def truth_key(space: str, name: str) -> str:
     return f"{PREFIX}:truth:{space}:{name}"
+
+
+def rate_key(owner: str, minute: int) -> str:
+    return f"{PREFIX}:rate:{owner}:{minute}"
+
+
+def active_jobs_key(owner: str) -> str:
+    return f"{PREFIX}:active:{owner}"
 
 
 def truth_tables_key() -> str:

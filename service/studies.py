@@ -20,10 +20,20 @@ from archscore.estimators.analysis.run import run_study, with_checkpoints
 from archscore.estimators.protocol import Protocol
 from archscore.estimators.spaces.base import get_space
 from archscore.service import jobs, store
-from archscore.service.deps import RedisDep, SettingsDep, celery_app, checked_wait, chunk_sender, require_api_key
+from archscore.service.deps import (
+    Caller,
+    CallerDep,
+    RedisDep,
+    SettingsDep,
+    celery_app,
+    checked_wait,
+    chunk_sender,
+    require_api_key,
+)
 from archscore.service.errors import ERRORS, ApiError
 from archscore.service.schemas import StudyRequest
 from archscore.service.settings import Settings
+from archscore.service.truth_tables import shown_name
 
 router = APIRouter(prefix="/v1/studies", dependencies=[Depends(require_api_key)], responses=ERRORS, tags=["studies"])
 StudyId = Annotated[str, Path(pattern="^[0-9a-f]{32}$", description="the id returned by POST /v1/studies")]
@@ -36,12 +46,12 @@ async def get_studies() -> list[dict]:
 
 
 @router.post("", status_code=202, summary="Run a study on architectures with ground truth")
-async def post_study(body: StudyRequest, redis: RedisDep, settings: SettingsDep) -> dict:
+async def post_study(body: StudyRequest, redis: RedisDep, settings: SettingsDep, caller: CallerDep) -> dict:
     try:
         study = get_study(body.study)
     except KeyError as exc:
         raise ApiError(422, "unknown study", [("study", exc.args[0])]) from None
-    valid = await jobs.validate(body, settings, redis)
+    valid = await jobs.validate(body, settings, redis, caller.owner)
     missing = study.missing_capabilities(valid.space)
     if missing:
         raise ApiError(422, "the study does not apply to this space", [("study", f"{study.name} needs a space with "
@@ -76,8 +86,8 @@ async def post_study(body: StudyRequest, redis: RedisDep, settings: SettingsDep)
     scoring = []
     for protocol in protocols:
         variant = dataclasses.replace(valid, protocol=protocol.model_dump(), protocol_hash=protocol.hash())
-        scoring.append(await _scoring_job(variant, settings, redis))
-    record = {"study_id": uuid.uuid4().hex, "study": study.name, "space": valid.space.name,
+        scoring.append(await _scoring_job(variant, settings, redis, caller))
+    record = {"study_id": uuid.uuid4().hex, "owner": caller.owner, "study": study.name, "space": valid.space.name,
               "estimators": valid.estimators, "truth": valid.truth, "options": options,
               "protocol": valid.protocol, "jobs": scoring, "created": time.time(), "result": None}
     pipe = redis.pipeline()
@@ -92,12 +102,14 @@ async def post_study(body: StudyRequest, redis: RedisDep, settings: SettingsDep)
 
 @router.get("/runs", summary="The most recent studies, newest first, with their status and figures")
 async def get_study_runs(
-    redis: RedisDep, settings: SettingsDep, limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    redis: RedisDep, settings: SettingsDep, caller: CallerDep, limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> list[dict]:
     runs = []
-    for study_id in await redis.zrevrange(store.recent_key("studies"), 0, limit - 1):
+    for study_id in await redis.zrevrange(store.recent_key("studies"), 0, -1):
+        if len(runs) >= limit:
+            break
         record = store.decode(await redis.get(store.study_key(study_id)))
-        if record is not None:
+        if record is not None and caller.may_see(record.get("owner")):
             body = await _render(redis, settings, record)
             runs.append({k: body[k] for k in ("study_id", "study", "space", "truth", "status", "progress")}
                         | {"figures": body.get("figures", {})})
@@ -106,11 +118,11 @@ async def get_study_runs(
 
 @router.get("/{study_id}", summary="A study: progress, then its numbers and links to its figures")
 async def get_study_result(
-    study_id: StudyId, redis: RedisDep, settings: SettingsDep,
+    study_id: StudyId, redis: RedisDep, settings: SettingsDep, caller: CallerDep,
     wait: Annotated[float, Query(ge=0, description="seconds to wait for the scores (at most the server's bound)")] = 0.0,
 ) -> dict:
     wait = checked_wait(wait, settings)
-    record = await _load(redis, study_id)
+    record = await _load(redis, study_id, caller)
     if wait and record["result"] is None and not record.get("cancelled"):
         deadline = time.monotonic() + wait
         for job in record["jobs"]:
@@ -120,8 +132,8 @@ async def get_study_result(
 
 @router.delete("/{study_id}", summary="Cancel a study: its scoring jobs are cancelled and it is not run",
                description="409 when the study has finished.")
-async def delete_study(study_id: StudyId, redis: RedisDep, settings: SettingsDep) -> dict:
-    record = await _load(redis, study_id)
+async def delete_study(study_id: StudyId, redis: RedisDep, settings: SettingsDep, caller: CallerDep) -> dict:
+    record = await _load(redis, study_id, caller)
     if record["result"] is not None:
         raise ApiError(409, "the study has finished", [("study_id", "only a queued or running study can be "
                                                                     "cancelled")])
@@ -139,25 +151,29 @@ async def delete_study(study_id: StudyId, redis: RedisDep, settings: SettingsDep
             response_class=Response, responses={200: {"content": {"image/png": {}}}})
 async def get_study_figure(
     study_id: StudyId, name: Annotated[str, Path(pattern="^[A-Za-z0-9_-]{1,100}$")], redis: RedisDep,
+    caller: CallerDep,
 ) -> Response:
+    await _load(redis, study_id, caller)
     png = await redis.hget(store.study_figures_key(study_id), name)
     if png is None:
         raise ApiError(404, f"no figure {name!r} for study {study_id!r} (unknown, unfinished or expired)")
     return Response(base64.b64decode(png), media_type="image/png")
 
 
-async def _scoring_job(valid: jobs.ValidRequest, settings: Settings, redis: Redis) -> dict:
+async def _scoring_job(valid: jobs.ValidRequest, settings: Settings, redis: Redis, caller: Caller) -> dict:
     """The job that scores the request under one protocol: answered from the cache when it can be."""
-    plan = jobs.plan(valid)
+    plan = jobs.plan(valid, caller.owner)
     missing = await jobs.answer_from_cache(plan, settings, redis)
     if isinstance(missing, dict):
         return plan.job  # every score cached: nothing to wait for
+    await jobs.admit_job(redis, settings, caller, plan.job["job_id"])
     return await jobs.create_job(plan, missing, settings, redis, chunk_sender(await celery_app(settings)))
 
 
-async def _load(redis: Redis, study_id: str) -> dict:
+async def _load(redis: Redis, study_id: str, caller: Caller) -> dict:
+    """The study's record; 404 when it is unknown, expired, or another key's."""
     record = store.decode(await redis.get(store.study_key(study_id)))
-    if record is None:
+    if record is None or not caller.may_see(record.get("owner")):
         raise ApiError(404, f"no study {study_id!r} (unknown or expired)")
     return record
 
@@ -173,7 +189,8 @@ async def _render(redis: Redis, settings: Settings, record: dict) -> dict:
         await _finish(redis, settings, record)
     else:  # renew its lifetime: it is being read
         await redis.expire(store.study_key(record["study_id"]), settings.job_ttl_seconds)
-    body = {key: record[key] for key in ("study_id", "study", "space", "estimators", "truth", "options", "protocol")}
+    body = {key: record[key] for key in ("study_id", "study", "space", "estimators", "options", "protocol")}
+    body["truth"] = shown_name(record["truth"])
     status = "done" if record["result"] is not None else "cancelled" if cancelled else "running" if done else "queued"
     body.update(status=status,
                 progress={"done": done, "total": total}, jobs=[j["job_id"] for j in record["jobs"]],

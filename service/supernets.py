@@ -18,6 +18,7 @@ from archscore.estimators.spaces import DEFAULT_SPACE, get_space
 from archscore.estimators.spaces.base import ISOMORPHISM, SUPERNET, NetworkConfigError
 from archscore.service import store
 from archscore.service.errors import ApiError
+from archscore.service.jobs import admit_job
 from archscore.service.schemas import AverageRequest, TrainRequest
 from archscore.service.settings import Settings
 
@@ -55,7 +56,7 @@ def _check_work(body: TrainRequest, settings: Settings) -> None:
             "(ARCHSCORE_MAX_TRAINING_WORK)")])
 
 
-async def start_training(body: TrainRequest, settings: Settings, redis: Redis, send_training) -> dict:
+async def start_training(body: TrainRequest, settings: Settings, redis: Redis, send_training, caller) -> dict:
     """Check the space, its network settings, the work and the name, lock the name for this job, store
     the job and enqueue the training."""
     _check_space(body)
@@ -72,12 +73,12 @@ async def start_training(body: TrainRequest, settings: Settings, redis: Redis, s
     if manifest is not None and manifest.get("epochs", 0) >= body.epochs:
         raise ApiError(422, "nothing to train",
                        [("epochs", f"{body.name!r} already has {manifest['epochs']} epochs; ask for more")])
-    job = await _store_job(redis, settings, "supernet_training", body.name, body.train_config(), body.resume)
+    job = await _store_job(redis, settings, caller, "supernet_training", body.name, body.train_config(), body.resume)
     await run_in_threadpool(send_training, job["job_id"], body.name, job["config"], body.resume)
     return job
 
 
-async def start_average(body: AverageRequest, settings: Settings, redis: Redis, send_average) -> dict:
+async def start_average(body: AverageRequest, settings: Settings, redis: Redis, send_average, caller) -> dict:
     """Resolve the sources (folders relative to the supernet directory) and enqueue the averaging."""
     root = settings.supernet_path
     details = []
@@ -98,17 +99,20 @@ async def start_average(body: AverageRequest, settings: Settings, redis: Redis, 
         raise ApiError(422, "invalid average request", details)
     if await run_in_threadpool(read_manifest, root / body.name) is not None:
         raise ApiError(409, f"a checkpoint named {body.name!r} exists", [("name", "choose another name")])
-    job = await _store_job(redis, settings, "supernet_average", body.name, {"average_of": sources}, False)
+    job = await _store_job(redis, settings, caller, "supernet_average", body.name, {"average_of": sources}, False)
     await run_in_threadpool(send_average, job["job_id"], body.name, sources)
     return job
 
 
-async def _store_job(redis: Redis, settings: Settings, kind: str, name: str, config: dict, resume: bool) -> dict:
-    """Lock the checkpoint name for a new job, and store the job with status queued."""
+async def _store_job(redis: Redis, settings: Settings, caller, kind: str, name: str, config: dict,
+                     resume: bool) -> dict:
+    """Count the job against its key's quota, lock the checkpoint name for it, and store it queued."""
     job_id = uuid.uuid4().hex
+    await admit_job(redis, settings, caller, job_id)
     if not await redis.set(store.supernet_lock_key(name), job_id, nx=True, ex=settings.job_ttl_seconds):
         raise ApiError(409, f"{name!r} is being written by another job", [("name", "wait for that job")])
-    job = {"job_id": job_id, "kind": kind, "name": name, "config": config, "resume": resume, "created": time.time()}
+    job = {"job_id": job_id, "kind": kind, "name": name, "config": config, "resume": resume, "created": time.time(),
+           "owner": caller.owner}
     pipe = redis.pipeline()  # no TTL until the job ends (workers/training.py sets it), so never evicted
     pipe.set(store.job_key(job_id), store.encode(job))
     pipe.set(store.training_status_key(job_id), store.encode({"status": "queued"}))

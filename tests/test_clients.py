@@ -113,7 +113,8 @@ def live(tmp_path_factory):
             redis_url = f"redis://127.0.0.1:{port}/12"
         # Only the Redis URL from outside: no API keys or other ARCHSCORE_ settings leak into the stack.
         env = {k: v for k, v in runner.child_env(redis_url).items() if not k.startswith("ARCHSCORE_")}
-        env.update(ARCHSCORE_REDIS_URL=redis_url, ARCHSCORE_DEVICE="cpu", ARCHSCORE_DATA_DIR=str(tmp / "data"))
+        env.update(ARCHSCORE_REDIS_URL=redis_url, ARCHSCORE_DEVICE="cpu", ARCHSCORE_DATA_DIR=str(tmp / "data"),
+                   ARCHSCORE_ALLOW_UNBOUNDED_REDIS="true")  # the tests' Redis has no maxmemory
         # One torch thread: batch 16 needs no more, and the other test processes keep their cores.
         env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
         api_port = runner.free_port()

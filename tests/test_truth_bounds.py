@@ -30,7 +30,7 @@ def clean_tables(r):
     """No uploaded table before or after the test (the bounds count every table kept)."""
     def drop():
         for table_id in r.hkeys(store.truth_tables_key()):
-            space, name = (table_id.decode() if isinstance(table_id, bytes) else table_id).split("/")
+            space, name = (table_id.decode() if isinstance(table_id, bytes) else table_id).split("/", 1)
             r.delete(store.truth_key(space, name))
         r.delete(store.truth_tables_key())
     drop()
