@@ -56,3 +56,28 @@ def test_no_server_errors_and_responses_match_the_document(case, api_url):
     if case.path == "/readyz":  # no worker consumes this DB: readyz answers its documented 503
         chosen = [c for c in CHECKS if c is not checks.not_a_server_error]
     case.call_and_validate(base_url=api_url, checks=chosen, timeout=30)
+
+
+negative = schemathesis.openapi.from_path(ROOT / "openapi.json")
+negative.config.generation.update(modes=[schemathesis.GenerationMode.NEGATIVE])
+
+
+@negative.parametrize()
+@settings(max_examples=EXAMPLES_PER_ROUTE, deadline=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))
+def test_requests_that_break_the_document_never_get_a_server_error(case, api_url):
+    """The negative phase: bodies, parameters and types the document forbids are refused with a 4xx."""
+    case.call_and_validate(base_url=api_url, checks=[checks.not_a_server_error], timeout=30)
+
+
+def test_sequences_of_calls_never_get_a_server_error(api_url):
+    """The stateful phase: calls chained through the links inferred from the document (a job id from
+    POST /v1/scores to GET and DELETE /v1/jobs/{id}, a study, a truth table, ...)."""
+    stateful = schemathesis.openapi.from_path(ROOT / "openapi.json")
+    stateful.config.update(base_url=api_url)
+    # the checks above: the document cannot say which strings and lists encode an architecture, so a
+    # schema-valid request may be refused with a 422 (positive-data acceptance is not a check here)
+    stateful.config.checks.update(included_check_names=[c.__name__ for c in CHECKS])
+    machine = stateful.as_state_machine()
+    machine.run(settings=settings(max_examples=40, stateful_step_count=6, deadline=None, derandomize=True,
+                                  suppress_health_check=list(HealthCheck)))
