@@ -24,7 +24,7 @@ IMAGES_DESCRIPTION = ("validation: the supernet's 500-image validation split; he
 
 
 class OneShotEvaluation(BaseModel):
-    """How one-shot scores are taken from a supernet (SPEC §4), whichever checkpoint it is."""
+    """How one-shot scores are taken from a supernet (docs/concepts/estimators.md), whichever checkpoint it is."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -310,7 +310,7 @@ class TrainRequest(BaseModel):
 
 
 class AverageRequest(BaseModel):
-    """Average the weights of checkpoints of the same network into a new checkpoint (SPEC §4)."""
+    """Average the weights of checkpoints of the same network into a new checkpoint (docs/concepts/estimators.md)."""
 
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"name": "uniform-avg", "snapshots_of": "uniform"}]}

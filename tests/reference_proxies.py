@@ -1,7 +1,7 @@
 """Straightforward per-proxy reference implementations, used only by the tests.
 
 Written independently of ``archscore.estimators.zero_shot`` (nothing is imported from it), following
-SPEC §3 and the SamsungLabs zero-cost-nas ("foresight") / NASWOT reference code: every proxy
+the definitions of docs/concepts/estimators.md and the SamsungLabs zero-cost-nas ("foresight") / NASWOT reference code: every proxy
 runs on its own ``copy.deepcopy`` of the network, in train mode, and redoes its own passes.
 """
 

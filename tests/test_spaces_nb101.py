@@ -1,6 +1,6 @@
 """NAS-Bench-101 space: validation, pruning, module hash, shipped table, exact cost and network.
 
-Oracles: SPEC §5 (network, counting convention, the input->output cell's 882,570 parameters), the
+Oracles: docs/concepts/spaces.md (network, counting convention, the input->output cell's 882,570 parameters), the
 embedded NAS-Bench-Suite-Zero table (500 rows with published params and flops), NAS-Bench-101's own
 record of the Inception-like cell of its colab (2,694,282 trainable parameters).
 """
@@ -57,7 +57,7 @@ def test_cost_equals_the_published_columns_on_all_500_rows(rows):
 
 
 def test_cost_equals_nasbench_records():
-    assert SP.cost(SP.parse({"matrix": [[0, 1], [0, 0]], "ops": [I, O]}))[0] == 882_570  # SPEC §5
+    assert SP.cost(SP.parse({"matrix": [[0, 1], [0, 0]], "ops": [I, O]}))[0] == 882_570  # docs/concepts/spaces.md
     assert SP.cost(SP.parse(INCEPTION))[0] == 2_694_282  # NAS-Bench-101's trainable_parameters
 
 

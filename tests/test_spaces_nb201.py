@@ -1,6 +1,6 @@
 """NAS-Bench-201 space: encodings, errors, canonical keys, sampling, network and cost.
 
-Oracles: SPEC §5 (edge/op orders, canonical rule, 6,466 classes), the embedded published tables
+Oracles: docs/concepts/spaces.md (edge/op orders, canonical rule, 6,466 classes), the embedded published tables
 (ground-truth index order, NAS-Bench-Suite-Zero params/flops) and facts derived by hand below.
 """
 
@@ -221,7 +221,7 @@ def test_class_count_and_disconnected_cells(all_archs):
     for a in all_archs:
         keys.setdefault(SP.canonical_key(a), []).append(a)
     assert len(keys) == 6_466
-    # The reference rule (SPEC §5, NB201's to_unique_str) tests S_j == "#" literally, so a dead
+    # The reference rule (docs/concepts/spaces.md; NB201's to_unique_str) tests S_j == "#" literally, so a dead
     # node 2 reads "#+#" and the cells whose output is unreachable fall into exactly 5 keys, by hand:
     # 0->3 and 1->3 give "#"; 2->3 gives "#" (none), "#+#" (skip) or "(#+#)@op" (conv/pool).
     dead = [a for a in all_archs if not _reaches_output(a)]

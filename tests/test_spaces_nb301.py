@@ -1,6 +1,6 @@
 """NAS-Bench-301 (DARTS) space: encodings, errors, canonical keys, sampling, cost and network.
 
-Oracles: SPEC §5 (the NB301 bullet: ops, node inputs, network) and the embedded NAS-Bench-Suite-Zero
+Oracles: docs/concepts/spaces.md (the NB301 bullet: ops, node inputs, network) and the embedded NAS-Bench-Suite-Zero
 table (725 genotypes with published params and flops), plus facts derived by hand below.
 """
 

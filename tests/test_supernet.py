@@ -62,7 +62,7 @@ def test_supernet_equals_standalone_networks_with_the_same_weights(batch, train)
 
 
 def test_edges_from_dead_nodes_differ_only_by_the_bn_shift(batch):
-    """Such edges are skipped by the supernet (SPEC §4); the standalone network maps their zero
+    """Such edges are skipped by the supernet (docs/concepts/estimators.md); the standalone network maps their zero
     input to the BN shift, so the two agree exactly once the shifts are zero."""
     archs = [a for a in SPACE.sample(300, 3) if conv_on_unreachable_source(a)][:8]
     assert archs

@@ -2,7 +2,7 @@
 
 The library computes the ten proxies from one forward pass and the fewest backward passes
 (``run_shared_pass``); ``tests/reference_proxies.py`` recomputes each proxy separately, on its own
-deepcopy of the network, exactly as SPEC §3 / foresight describe. Equality of the two on several
+deepcopy of the network, exactly as the definitions (docs/concepts/estimators.md) and foresight describe. Equality of the two on several
 networks (NB201 cells and user-defined modules), and equality of every subset of estimators with
 all ten together, is what proves the sharing changes nothing.
 """

@@ -1,4 +1,4 @@
-"""The paper's analyses as studies (SPEC §6): each module registers one study, a function of a
+"""The paper's analyses as studies: each module registers one study, a function of a
 ``StudyContext`` that returns JSON-ready numbers, and a function that draws its figures from those
 numbers. Studies over scores and ground truth only are pure; the others ask the context to score
 under other protocols, so the library (CLI) and the service can each supply scores their own way."""

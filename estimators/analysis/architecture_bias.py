@@ -1,4 +1,4 @@
-"""Architecture-level bias (SPEC §6): the architectures each estimator over- and under-estimates
+"""Architecture-level bias: the architectures each estimator over- and under-estimates
 most, by the gap between estimated and true rank (as a share of the number of architectures)."""
 
 from __future__ import annotations

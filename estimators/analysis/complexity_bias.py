@@ -1,4 +1,4 @@
-"""Complexity-level bias (SPEC §6): the criteria inside bins of equal size by FLOPs and by params,
+"""Complexity-level bias: the criteria inside bins of equal size by FLOPs and by params,
 beside the global figure. An estimator that only tracks size ranks well globally and poorly inside
 the bins, where size hardly varies."""
 

@@ -1,4 +1,4 @@
-"""Input data (SPEC §6, RQ4): each estimator on the real images, on the same images with their labels
+"""Input data (RQ4): each estimator on the real images, on the same images with their labels
 shuffled within each batch, and on Gaussian noise; the criteria under each, and the rank agreement
 (Kendall tau) of each altered input's scores with the real images' scores."""
 

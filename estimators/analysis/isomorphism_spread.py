@@ -1,4 +1,4 @@
-"""Architecture-level bias inside isomorphism classes (SPEC §6): how far apart the scores of isomorphic
+"""Architecture-level bias inside isomorphism classes: how far apart the scores of isomorphic
 architectures -- the same network, written differently -- lie, each scored on its own (per_member).
 
 An estimator that looked only at the computed function would give every member of a class one score.

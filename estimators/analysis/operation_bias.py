@@ -1,4 +1,4 @@
-"""Operation-level bias (SPEC §6): for each operation, the mean of (estimated rank - true rank), as a
+"""Operation-level bias: for each operation, the mean of (estimated rank - true rank), as a
 share of the number of architectures, among architectures holding that operation a given number of
 times; and over every pair of the architectures one op swap apart (A with op a, B the same with op b
 in one position), how often the estimator's change from A to B has the sign of the ground truth's.

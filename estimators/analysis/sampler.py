@@ -1,4 +1,4 @@
-"""Supernet sampler (SPEC §6): the one-shot estimators' criteria with checkpoints trained with
+"""Supernet sampler: the one-shot estimators' criteria with checkpoints trained with
 different samplers (uniform, deiso, fair) on the same architectures, and how their rankings agree.
 Name the checkpoints in options.supernets (CLI --supernets)."""
 

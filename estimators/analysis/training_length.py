@@ -1,4 +1,4 @@
-"""Training length (SPEC §6): the one-shot estimators' criteria at each epoch whose snapshot the
+"""Training length: the one-shot estimators' criteria at each epoch whose snapshot the
 supernet's training kept (keep_snapshots), and the rank stability between consecutive kept epochs
 (Kendall tau between their scores). At most MAX_POINTS snapshots, evenly spaced, the last always."""
 

@@ -1,4 +1,4 @@
-"""Validation-set size (SPEC §6): the one-shot estimators' criteria when each score averages the first
+"""Validation-set size: the one-shot estimators' criteria when each score averages the first
 1, 2, 3, 5 ... fixed batches of the checkpoint's validation split (or of its held-out images, with
 ``oneshot.images`` held_out: up to 15 batches of 100), and the rank agreement (Kendall tau)
 of each size's scores with the largest size's. Zero-shot estimators do not depend on it: leave them out."""

@@ -1,4 +1,4 @@
-"""Variance (SPEC §6): the criteria across initialisation seeds (20, 2020, 202020) and across the
+"""Variance: the criteria across initialisation seeds (20, 2020, 202020) and across the
 number of fixed batches a score averages (the first 1, 3 and 5), with the rank agreement (Kendall tau)
 between the scores of each pair of seeds."""
 

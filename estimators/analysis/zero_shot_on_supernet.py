@@ -1,4 +1,4 @@
-"""Zero-shot estimators on supernet weights (SPEC §6, RQ4): each estimator on every architecture's
+"""Zero-shot estimators on supernet weights (RQ4): each estimator on every architecture's
 network at the size of a trained supernet checkpoint (the protocol's ``weights``), randomly initialised
 and holding the weights of its path through the supernet; the criteria under each and the rank
 agreement (Kendall tau) between the two."""

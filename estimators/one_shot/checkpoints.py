@@ -78,7 +78,7 @@ def _relative_name(folder: Path, out: Path) -> str:
 
 
 def average_checkpoints(folders: list[Path], out: Path) -> dict:
-    """Average the weights of checkpoints of the same network (SPEC §4 mitigation); BN running
+    """Average the weights of checkpoints of the same network (a one-shot mitigation: docs/concepts/estimators.md); BN running
     statistics are averaged too, integer buffers (batch counters) taken from the last checkpoint."""
     if len(folders) < 2:
         raise CheckpointError("averaging needs at least two checkpoints")

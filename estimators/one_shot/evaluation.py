@@ -1,4 +1,4 @@
-"""One-shot scores of an architecture from a trained supernet (SPEC §4).
+"""One-shot scores of an architecture from a trained supernet (docs/concepts/estimators.md).
 
 ``oneshot_acc`` is top-1 accuracy and ``oneshot_loss`` the negated mean cross-entropy (higher is
 better for both) over fixed batches of the checkpoint's validation split (or of all its held-out

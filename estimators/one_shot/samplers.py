@@ -1,4 +1,4 @@
-"""Architecture samplers for supernet training (SPEC §4). Each returns the architectures of one step;
+"""Architecture samplers for supernet training (docs/concepts/estimators.md). Each returns the architectures of one step;
 architectures the space does not train (NB201: no conv on an input-to-output path) are resampled."""
 
 from __future__ import annotations

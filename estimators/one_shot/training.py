@@ -1,8 +1,8 @@
-"""Train a search space's supernet (SPEC §4).
+"""Train a search space's supernet (docs/concepts/estimators.md).
 
 A step samples S architectures, averages each parameter's gradient over the architectures that used
 it, clips the global norm at 5 and takes an SGD step (momentum, weight decay). Schedules: ``plateau``
-(SPEC §4's reference) halves the learning rate when the validation loss has not improved for ``patience``
+(the paper's reference setting) halves the learning rate when the validation loss has not improved for ``patience``
 epochs; the validation loss is the mean over a fixed set of cells on fixed validation batches, so that
 epochs are comparable. ``cosine`` anneals it per step from ``lr`` towards 0 at ``epochs`` (for a fixed
 budget: the weights settle at the end instead of moving with the last architectures sampled). Data: a

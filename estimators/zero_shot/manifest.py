@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 class EstimatorInfo:
     name: str
     kind: str  # "zero_shot" or "one_shot"
-    direction: str  # always "higher" after the declared sign (see SPEC §1)
+    direction: str  # always "higher" after the declared sign (docs/concepts/estimators.md)
     needs_data: bool
     version: str
     unit: str

@@ -1,6 +1,6 @@
 """The ten zero-shot proxies, each a small function registered with what it reads from the shared pass.
 
-Definitions follow SPEC §3 (and the reference implementations: zero-cost-nas, NASWOT, GraSP,
+Definitions: docs/concepts/estimators.md (they follow the reference implementations: zero-cost-nas, NASWOT, GraSP,
 SynFlow). A proxy that cannot give a number for a network raises ``Undefined`` with the reason,
 never returns a silent NaN.
 """

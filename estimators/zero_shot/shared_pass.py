@@ -23,7 +23,7 @@ NEEDS = frozenset({"weight_grads", "fisher", "hessian_grad", "input_grads", "rel
 
 
 def scored_layers(net: nn.Module) -> list[nn.Module]:
-    """The layers whose weights the proxies sum over: Conv2d and Linear (SPEC §3)."""
+    """The layers whose weights the proxies sum over: Conv2d and Linear (docs/concepts/estimators.md)."""
     return [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
 
 

@@ -1,6 +1,6 @@
 """Exact parameters and FLOPs of the standard NAS-Bench-101 network, without torch.
 
-Counting convention of the published NAS-Bench-Suite-Zero columns (SPEC §5): parameters of the
+Counting convention of the published NAS-Bench-Suite-Zero columns (docs/concepts/spaces.md): parameters of the
 modules that run in a forward pass; FLOPs = conv and linear multiply-adds + 2 per BatchNorm output
 element + 1 per ReLU output element + k*k per pooling output element. Global average pooling and the
 classifier's bias adds are not counted. With this the 500 published cells are reproduced exactly.

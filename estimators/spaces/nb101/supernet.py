@@ -1,4 +1,4 @@
-"""A weight-sharing supernet for NAS-Bench-101 in the style of NAS-Bench-1shot1 (SPEC §4).
+"""A weight-sharing supernet for NAS-Bench-101 in the style of NAS-Bench-1shot1 (docs/concepts/estimators.md).
 
 Each cell holds, for every interior node t (1..5) and every op, one module, and for every node
 (the output included) its own 1x1 projection of the cell input. An architecture's node t (the

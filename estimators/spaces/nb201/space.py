@@ -98,7 +98,7 @@ def arch_to_naslib(arch: Arch) -> tuple[int, ...]:
 
 
 def canonical_key(arch: Arch) -> str:
-    """Isomorphism key of NAS-Bench-201 (SPEC §5, NB201's ``to_unique_str(consider_zero=True)``):
+    """Isomorphism key of NAS-Bench-201 (docs/concepts/spaces.md; NB201's ``to_unique_str(consider_zero=True)``):
     S0="0"; a term per input edge j->i is "#" when the op is none or S_j is "#", S_j for skip,
     "(S_j)@op" otherwise; S_i = sorted terms joined by "+"; key = S_3. This is the rule behind the
     published 6,466 classes (it merges fewer cells than full functional equivalence would)."""
@@ -329,7 +329,7 @@ class NB201Space(SearchSpace):
         return NB201Supernet(**config)
 
     def trainable(self, arch: Arch) -> bool:
-        """A conv on an input-to-output path (SPEC §4)."""
+        """A conv on an input-to-output path (docs/concepts/estimators.md)."""
         return has_conv_path(arch)
 
     def random_arch(self, rng: random.Random) -> Arch:

@@ -1,4 +1,4 @@
-"""A weight-sharing supernet for NAS-Bench-201 (SPEC §4).
+"""A weight-sharing supernet for NAS-Bench-201 (docs/concepts/estimators.md).
 
 Every (cell, edge, op) owns its weights, shared by all architectures that use that op there. A
 forward pass of an architecture runs only its ops, and only on edges whose source is reachable from

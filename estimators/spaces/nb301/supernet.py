@@ -1,4 +1,4 @@
-"""A weight-sharing supernet for NAS-Bench-301 (DARTS weight sharing, SPEC §4).
+"""A weight-sharing supernet for NAS-Bench-301 (DARTS weight sharing; docs/concepts/estimators.md).
 
 Each cell holds, for every edge (node k, input i < k) of the DARTS cell and every op, one module;
 an architecture's node sums its two ops on its two inputs, each run by the module of that (edge, op).

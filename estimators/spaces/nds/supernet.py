@@ -1,4 +1,4 @@
-"""Weight-sharing supernets for the NDS spaces, once-for-all style (SPEC §4).
+"""Weight-sharing supernets for the NDS spaces, once-for-all style (docs/concepts/estimators.md).
 
 Each stage holds ``max_depth`` blocks at width ``max_width``; an architecture runs the first d blocks
 of each stage and the first w channels of every weight (ordinal slicing: the convolutions'
