@@ -24,7 +24,7 @@ import redis
 
 from archscore.estimators.spaces import get_space
 from archscore.service import runner
-from archscore.service.client import ArchscoreClient, ArchscoreError, JobTimeout
+from archscore_client import ArchscoreError, AsyncClient, Client, Job, JobTimeout
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_REDIS = "redis://127.0.0.1:6379/12"
@@ -143,7 +143,7 @@ def live(tmp_path_factory):
 
 @pytest.fixture
 def client(live):
-    with ArchscoreClient(live["url"], timeout=30) as c:
+    with Client(live["url"], timeout=30) as c:
         yield c
 
 
@@ -202,19 +202,20 @@ def test_node_example_reports_http_errors(live):
 def test_client_score_and_rankings(client):
     archs = [[2, 3, 4, 0, 1, 2], 12000, "|nor_conv_1x1~0|+|nor_conv_3x3~0|skip_connect~1|+|avg_pool_3x3~0|none~1|nor_conv_3x3~2|"]
     job = client.score(archs, ESTIMATORS, protocol=PROTOCOL, wait=60)
-    assert job["status"] == "done"
+    assert isinstance(job, Job) and job.status == "done"
     assert job["protocol"]["batch_size"] == 16
-    assert [r["arch"] for r in job["results"]] == [arch_string(a) for a in archs]
-    for row in job["results"]:
-        assert row["error"] is None
-        assert set(row["scores"]) == set(ESTIMATORS)
-        assert all(isinstance(v, float) and math.isfinite(v) for v in row["scores"].values()), row
-        assert isinstance(row["ground_truth"], float)
-    assert set(job["rankings"]["estimators"]) == set(ESTIMATORS)
+    assert [r.arch for r in job.results] == [arch_string(a) for a in archs]
+    for row in job.results:
+        assert row.error is None
+        assert set(row.scores) == set(ESTIMATORS)
+        assert all(isinstance(v, float) and math.isfinite(v) for v in row.scores.values()), row
+        assert isinstance(row.ground_truth, float)
+        assert row.devices == {"synflow": "cpu"}  # params comes from the API, exactly
+    assert set(job.rankings["estimators"]) == set(ESTIMATORS)
 
     report = client.rankings("nb201", protocol_hash=job["protocol_hash"])
-    assert report["space"] == "nb201" and report["truth"] == "cifar10_test"
-    [entry] = report["rankings"]
+    assert report.space == "nb201" and report.truth == "cifar10_test"
+    [entry] = report.rankings
     assert entry["protocol_hash"] == job["protocol_hash"] and entry["protocol"]["batch_size"] == 16
     for name in ESTIMATORS:
         stats = entry["estimators"][name]
@@ -222,12 +223,12 @@ def test_client_score_and_rankings(client):
         assert isinstance(stats["kendall_tau"], float) and -1.0 <= stats["kendall_tau"] <= 1.0, stats
 
     # archs[0] and archs[2] are isomorphic: one class, scored once, same scores
-    keys = [r["canonical_key"] for r in job["results"]]
+    keys = [r.canonical_key for r in job.results]
     assert keys[0] == keys[2] != keys[1]
-    assert job["results"][0]["scores"] == job["results"][2]["scores"]
+    assert job.results[0].scores == job.results[2].scores
     again = client.score(archs, ESTIMATORS, protocol=PROTOCOL, wait=60)  # all cached now
-    assert again["cached"] == 2 and again["status"] == "done"
-    assert [r["scores"] for r in again["results"]] == [r["scores"] for r in job["results"]]
+    assert again["cached"] == 2 and again.status == "done"
+    assert [r.scores for r in again.results] == [r.scores for r in job.results]
 
 
 def test_client_trains_supernets_and_the_running_worker_serves_each_new_one(client, live):
@@ -241,7 +242,7 @@ def test_client_trains_supernets_and_the_running_worker_serves_each_new_one(clie
     pid = live["worker"].pid
     for name, seed in (("live-a", 0), ("live-b", 1)):
         trained = client.train_supernet(name, wait=120, seed=seed, **tiny)
-        assert trained["status"] == "done" and trained["progress"]["step"] == 2
+        assert trained.status == "done" and trained.progress["step"] == 2
         sha = trained["checkpoint"]["sha256"]
         assert sha in {c["sha256"] for c in client.supernets()}
         job = client.score(archs, ["oneshot_acc", "oneshot_loss"], wait=120,
@@ -249,17 +250,17 @@ def test_client_trains_supernets_and_the_running_worker_serves_each_new_one(clie
         assert job["protocol"]["oneshot"]["supernet"] == sha
         net, manifest = load_checkpoint(live["data_dir"] / "supernets" / name)
         batches = validation_batches(manifest, 100, 1)
-        for row in job["results"]:
-            arch = NB201.representative(NB201.parse(row["arch"]))
+        for row in job.results:
+            arch = NB201.representative(NB201.parse(row.arch))
             want = score_arch(net, arch, batches, post_deiso=True)
-            assert row["scores"]["oneshot_acc"] == pytest.approx(want["oneshot_acc"])
-            assert row["scores"]["oneshot_loss"] == pytest.approx(want["oneshot_loss"], rel=1e-5)
+            assert row.scores["oneshot_acc"] == pytest.approx(want["oneshot_acc"])
+            assert row.scores["oneshot_loss"] == pytest.approx(want["oneshot_loss"], rel=1e-5)
         assert live["worker"].poll() is None and live["worker"].pid == pid
     with pytest.raises(ArchscoreError) as info:
         client.train_supernet("live-a", **tiny)
     assert info.value.status == 409
     averaged = client.average_supernets("live-ab", ["live-a", "live-b"], wait=60)
-    assert averaged["status"] == "done" and len(averaged["checkpoint"]["averaged_from"]) == 2
+    assert averaged.status == "done" and len(averaged["checkpoint"]["averaged_from"]) == 2
     assert client.supernets()[0]["name"] == "live-ab"
 
 
@@ -288,18 +289,18 @@ def test_client_errors(client, live):
         client.score(["|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|"], ["nope"], truth="missing")
     assert info.value.status == 422
     assert {d["field"] for d in info.value.details} == {"estimators[0]", "truth"}
-    with ArchscoreClient("http://127.0.0.1:9", timeout=2) as unreachable, pytest.raises(ArchscoreError) as info:
+    with Client("http://127.0.0.1:9", timeout=2) as unreachable, pytest.raises(ArchscoreError) as info:
         unreachable.spaces()
     assert info.value.status is None and "cannot reach" in str(info.value)
 
 
 def test_client_wait_zero_returns_the_submitted_job(client):
     submitted = client.score([777], ["params"], protocol={**PROTOCOL, "seed": 7}, wait=0)  # no polling at all
-    assert submitted["job_id"] and submitted["status"] in ("queued", "running", "done")
-    done = client.job(submitted["job_id"], wait=30)
-    assert done["status"] == "done" and done["results"][0]["arch"] == arch_string(777)
+    assert submitted.job_id and submitted.status in ("queued", "running", "done")
+    done = client.job(submitted.job_id, wait=30)
+    assert done.status == "done" and done.results[0].arch == arch_string(777)
     again = client.score([777], ["params"], protocol={**PROTOCOL, "seed": 7}, wait=0)
-    assert again["status"] == "done" and again["cached"] == 1
+    assert again.status == "done" and again["cached"] == 1
 
 
 def test_client_metadata_canonical_and_truth_upload(client):
@@ -320,7 +321,8 @@ def test_client_metadata_canonical_and_truth_upload(client):
     assert client.upload_truth("nb201", "client_test", csv) == {"space": "nb201", "name": "client_test", "rows": 3,
                                                                 "column": "value", "skipped": []}
     job = client.score(archs, ["params"], protocol=PROTOCOL, truth="client_test", wait=60)
-    assert [r["ground_truth"] for r in job["results"]] == [3.0, 1.0, 2.0]
+    assert [r.ground_truth for r in job.results] == [3.0, 1.0, 2.0]
+    assert client.delete_truth("nb201", "client_test")["deleted"] is True
     with pytest.raises(ArchscoreError) as info:
         client.upload_truth("nb201", "cifar10_test", {archs[0]: 1.0})
     assert info.value.status == 422 and info.value.details[0]["field"] == "name"
@@ -330,7 +332,7 @@ def test_client_metadata_canonical_and_truth_upload(client):
 # Without a server
 # --------------------------------------------------------------------------- #
 def test_client_module_does_not_import_torch():
-    code = "import sys, archscore.service.client; sys.exit(1 if 'torch' in sys.modules else 0)"
+    code = "import sys, archscore_client; sys.exit(1 if 'torch' in sys.modules or 'archscore' in sys.modules else 0)"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
 
 
@@ -345,7 +347,7 @@ def test_client_error_parsing_without_server():
             401, json={"error": {"status": 401, "message": "invalid API key", "details": [{"field": "X-API-Key", "reason": "not a valid key"}]}}
         )
 
-    with ArchscoreClient("http://archscore.test/", api_key="k", transport=httpx.MockTransport(handler)) as c:
+    with Client("http://archscore.test/", api_key="k", transport=httpx.MockTransport(handler)) as c:
         with pytest.raises(ArchscoreError) as info:
             c.spaces()
         assert info.value.status == 502 and "bad gateway" in info.value.message
@@ -372,13 +374,95 @@ def test_client_deadline_without_server():
         return httpx.Response(200, json=running)
 
     transport = httpx.MockTransport(handler)
-    with ArchscoreClient("http://archscore.test", poll_seconds=0.1, transport=transport) as c:
+    with Client("http://archscore.test", poll_seconds=0.1, transport=transport) as c:
         started = time.monotonic()
         with pytest.raises(JobTimeout) as info:
             c.score([1], ["params"], protocol=PROTOCOL, wait=0.3)
         elapsed = time.monotonic() - started
-    assert info.value.job == running and info.value.status is None
+    assert info.value.job.raw == running and info.value.status is None
     assert "j1" in str(info.value) and "1/4" in str(info.value)
     assert isinstance(info.value, ArchscoreError)
     assert polls and all(0 < w <= 0.1 for w in polls)
     assert 0.3 <= elapsed < 2.0
+
+
+def test_client_streams_a_large_request_chunk_by_chunk(client):
+    archs = [arch_string(i) for i in (11, 222, 3333, 4444, 5555, 6666, 7777)]
+    streamed = list(client.iter_scores(archs, ["params", "relu"], chunk_size=3, in_flight=2, protocol=PROTOCOL))
+    assert [r.index for r in streamed] == list(range(len(archs)))
+    assert [r.arch for r in streamed] == archs
+    whole = client.score(archs, ["params", "relu"], protocol=PROTOCOL, wait=60)
+    assert [r.scores for r in streamed] == [r.scores for r in whole.results]
+
+
+def test_async_client_scores_and_follows_studies(live):
+    import asyncio
+
+    async def scenario():
+        async with AsyncClient(live["url"]) as client:
+            ready = await client.ready()
+            assert ready["ready"] is True
+            job = await client.score([arch_string(4321)], ["params"], protocol=PROTOCOL, wait=60)
+            assert job.status == "done" and job.results[0].arch == arch_string(4321)
+            streamed = [r async for r in client.iter_scores([11, 222, 3333], ["params"], chunk_size=2,
+                                                            protocol=PROTOCOL)]
+            assert [r.index for r in streamed] == [0, 1, 2]
+            spaces = await client.spaces()
+            assert "nb201" in {s["name"] for s in spaces}
+            return job
+
+    asyncio.run(scenario())
+
+
+def test_client_runs_a_study_and_fetches_its_figure(client):
+    archs = [arch_string(i) for i in (5, 500, 5000, 9000, 12000, 15000)]
+    study = client.run_study("complexity_bias", archs, ["params"], truth="cifar10_test", options={"bins": 2},
+                             protocol=PROTOCOL, wait=120)
+    assert study.status == "done" and study.result and study.figures
+    name = next(iter(study.figures))
+    assert client.figure(study.study_id, name).startswith(b"\x89PNG")
+    assert study.study_id in {s["study_id"] for s in client.study_runs()}
+    with pytest.raises(ArchscoreError) as info:
+        client.cancel_study(study.study_id)
+    assert info.value.status == 409
+
+
+def test_client_retries_after_retry_after_without_server():
+    answers = [httpx.Response(503, headers={"Retry-After": "0"}, json={"error": {"status": 503, "message": "down"}}),
+               httpx.Response(429, headers={"Retry-After": "0"}, json={"error": {"status": 429, "message": "slow"}}),
+               httpx.Response(200, json=[{"name": "nb201"}])]
+    seen = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        return answers[len(seen) - 1]
+
+    with Client("http://archscore.test", transport=httpx.MockTransport(handler)) as c:
+        assert c.spaces() == [{"name": "nb201"}] and len(seen) == 3
+    seen.clear()
+    with Client("http://archscore.test", retries=1, transport=httpx.MockTransport(handler)) as c:
+        with pytest.raises(ArchscoreError) as info:
+            c.spaces()
+    assert info.value.status == 429 and len(seen) == 2  # retried once, then the answer stands
+
+
+@pytest.mark.slow
+def test_the_client_installs_alone_without_torch_and_scores(live, tmp_path):
+    """A fresh virtual environment without torch: `pip install ./clients/python` pulls only httpx and its
+    needs, and the client scores against the running service."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    installed = subprocess.run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                                str(ROOT / "clients" / "python")], capture_output=True, text=True)
+    assert installed.returncode == 0, installed.stderr[-2000:]
+    code = ("import importlib.util, sys\n"
+            "from archscore_client import Client\n"
+            "assert importlib.util.find_spec('torch') is None and importlib.util.find_spec('archscore') is None\n"
+            f"with Client({live['url']!r}) as c:\n"
+            "    job = c.score([[0, 1, 2, 3, 4, 0]], ['params'], wait=60)\n"
+            "    print(job.status, job.results[0].scores['params'])\n")
+    ran = subprocess.run([python, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    status, params = ran.stdout.split()
+    assert status == "done" and float(params) > 0
