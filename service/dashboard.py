@@ -24,7 +24,7 @@ data = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)], response
 
 
 def _static(name: str) -> str:
-    return (resources.files("service") / "static" / name).read_text(encoding="utf-8")
+    return (resources.files("archscore.service") / "static" / name).read_text(encoding="utf-8")
 
 
 @router.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)

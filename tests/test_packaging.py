@@ -104,3 +104,25 @@ def test_wheel_installs_beside_an_existing_torch_and_scores(wheel, tmp_path):
     assert scored.returncode == 0 and scored.stdout.count('"device": "cpu"') == 2, scored.stderr
     up = subprocess.run([str(cli), "up"], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert up.returncode == 2 and "pip install 'archscore[service]'" in up.stderr
+
+
+def test_every_module_imports_by_its_archscore_name_outside_the_repository(tmp_path):
+    """From another folder (where the repository's top-level folders are not on the path), every module
+    imports under ``archscore`` and no old top-level name resolves; the packaged static files load."""
+    code = (
+        "import importlib, importlib.util, pkgutil, archscore\n"
+        "names = [m.name for m in pkgutil.walk_packages(archscore.__path__, 'archscore.')]\n"
+        "import archscore.estimators, archscore.service, archscore.workers\n"
+        "for package in (archscore.estimators, archscore.service, archscore.workers):\n"
+        "    names += [m.name for m in pkgutil.walk_packages(package.__path__, package.__name__ + '.')]\n"
+        "for name in names:\n"
+        "    importlib.import_module(name)\n"
+        "assert not any(importlib.util.find_spec(n) for n in ('service', 'workers', 'estimators'))\n"
+        "from archscore.service.dashboard import _static\n"
+        "assert '<html' in _static('dashboard.html')\n"
+        "print(len(names))\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                         env={**os.environ, "MPLBACKEND": "Agg"})
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    assert int(ran.stdout) > 60
