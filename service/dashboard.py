@@ -1,5 +1,6 @@
-"""The dashboard: a static page (service/static, no build step, no outside resources) that reads the
-JSON API, and the one endpoint it needs beyond it: the (score, truth) points behind a scatter."""
+"""The dashboard: a static page (service/static: the page, its script and the vendored Chart.js; no
+build step, no outside resources) that reads the JSON API, and the one endpoint it needs beyond it: the
+(score, truth) points behind a scatter. Its responses forbid framing, sniffing and any other origin."""
 
 from __future__ import annotations
 
@@ -14,13 +15,24 @@ from archscore.estimators.catalog import ESTIMATORS
 from archscore.estimators.spaces.base import get_space
 from archscore.service import store
 from archscore.service.analytic import analytic_names, analytic_scores
-from archscore.service.deps import RedisDep, require_api_key
+from archscore.service.deps import CallerDep, RedisDep, require_api_key
 from archscore.service.errors import ERRORS, ApiError
-from archscore.service.truth_tables import truth_values
+from archscore.service.truth_tables import stored_name, truth_values
 
 MAX_POINTS = 5000
 router = APIRouter()
 data = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)], responses=ERRORS, tags=["dashboard"])
+
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+                               "img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; "
+                               "base-uri 'none'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+VENDORED = {"chart.umd.min.js"}  # the only files served from static/vendor: no path comes from the request
 
 
 def _static(name: str) -> str:
@@ -29,18 +41,27 @@ def _static(name: str) -> str:
 
 @router.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
 async def dashboard() -> HTMLResponse:
-    return HTMLResponse(_static("dashboard.html"))
+    return HTMLResponse(_static("dashboard.html"), headers=SECURITY_HEADERS)
 
 
 @router.get("/dashboard/dashboard.js", include_in_schema=False)
 async def dashboard_script() -> Response:
-    return Response(_static("dashboard.js"), media_type="text/javascript")
+    return Response(_static("dashboard.js"), media_type="text/javascript", headers=SECURITY_HEADERS)
+
+
+@router.get("/dashboard/vendor/{name}", include_in_schema=False)
+async def vendored(name: str) -> Response:
+    if name not in VENDORED:
+        raise ApiError(404, f"no file {name!r}")
+    return Response(_static(f"vendor/{name}"), media_type="text/javascript",
+                    headers={**SECURITY_HEADERS, "Cache-Control": "public, max-age=86400"})
 
 
 @data.get("/rankings/{space}/points", summary="(score, ground truth) of every scored architecture, for a scatter")
 async def get_points(
     space: Annotated[str, Path(description="search space")],
     redis: RedisDep,
+    caller: CallerDep,
     protocol_hash: Annotated[str, Query(pattern="^[0-9a-f]{16}$")],
     truth: Annotated[str, Query(max_length=64)],
     estimator: Annotated[str, Query(max_length=64)],
@@ -54,7 +75,8 @@ async def get_points(
     members = await redis.hgetall(store.members_key(sp.name, protocol_hash))  # arch -> canonical
     archs = sorted(members)[:MAX_POINTS]
     truth_keys = await run_in_threadpool(lambda: {a: sp.truth_key(sp.parse(a)) for a in archs})
-    truth_by_key = await truth_values(redis, sp, truth, list(dict.fromkeys(truth_keys.values())))
+    truth_by_key = await truth_values(redis, sp, stored_name(sp, truth, caller.owner),
+                                      list(dict.fromkeys(truth_keys.values())))
     if estimator in analytic_names(sp, [estimator]):
         protocol = store.decode(await redis.get(store.protocol_key(sp.name, protocol_hash))) or {}
         scores = {a: analytic_scores(sp, a, [estimator], protocol)[estimator] for a in archs}

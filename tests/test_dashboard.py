@@ -74,24 +74,72 @@ def test_dashboard_shows_the_table_a_scatter_the_studies_and_the_jobs(client, te
                 "return [...document.querySelectorAll('#criteria tbody tr')].map(r => r.dataset.estimator)"),
                 what="the criteria table")
             assert set(ESTIMATORS) <= set(rows)
-            circles = _wait(lambda: browser.execute_script(
-                "return document.querySelectorAll('#scatter circle').length"), what="the scatter")
-            assert circles >= 12
-            assert browser.execute_script("return document.querySelectorAll('#ptop polyline').length") >= 3
+            browser.execute_script("const s = document.getElementById('estimator'); s.value = 'synflow';"
+                                   "s.dispatchEvent(new Event('change'));")
+            scatter = _wait(lambda: browser.execute_script(
+                "const c = window.archscore.charts.scatter; return c && c.data.datasets[0].label.startsWith('synflow') "
+                "&& {points: c.data.datasets[0].data.length, axis: c.scales.x.type, "
+                "xticks: c.scales.x.ticks.map(t => t.label).filter(l => l !== ''), "
+                "yticks: c.scales.y.ticks.map(t => t.label).filter(l => l !== ''), "
+                "tooltip: c.options.plugins.tooltip.callbacks.label({raw: c.data.datasets[0].data[0]}), "
+                "arch: c.data.datasets[0].data[0].arch, legend: c.options.plugins.legend.position}"),
+                what="the scatter")
+            assert scatter["points"] >= 12
+            assert scatter["axis"] == "logarithmic"  # synflow spans decades
+            assert len(scatter["xticks"]) >= 2 and len(scatter["yticks"]) >= 3
+            assert scatter["tooltip"][0] == scatter["arch"] in archs and "cifar10_test" in scatter["tooltip"][2]
+            assert scatter["legend"] == "right"
+            for chart in ("ptop", "br", "wr"):
+                series = browser.execute_script(
+                    f"return window.archscore.charts.{chart}.data.datasets.map(d => [d.label, JSON.stringify(d.borderDash), d.pointStyle])")
+                assert {label for label, _, _ in series} >= set(ESTIMATORS)
+                assert len({(dash, marker) for _, dash, marker in series}) == len(series)  # not by colour alone
+            csv = browser.execute_script("return window.archscore.csv()").splitlines()
+            assert csv[0].startswith("estimator,n,Kendall tau") and {line.split(",")[0] for line in csv[1:]} >= set(ESTIMATORS)
             figures = _wait(lambda: browser.execute_script(
                 "return [...document.querySelectorAll('#studies img')].filter(i => i.complete && i.naturalWidth > 0)"
                 ".length"), what="the study figures")
             assert figures >= 2
             assert browser.execute_script("return document.querySelectorAll('#jobs tbody tr').length") >= 1
+            # the scatter as drawn: its tick labels and axis title below the plot area are ink, not blank
+            canvas = browser.find_element("id", "scatter")
+            below = browser.execute_script("const c = window.archscore.charts.scatter;"
+                                           "return [c.chartArea.bottom, c.height, c.width]")
+            from io import BytesIO
+
+            from PIL import Image
+
+            image = Image.open(BytesIO(canvas.screenshot_as_png)).convert("L")
+            scale = image.width / below[2]
+            strip = image.crop((0, int(below[0] * scale) + 2, image.width, image.height))
+            ink = sum(1 for v in strip.getdata() if v < 128)
+            assert ink > 150, ink
             shot = tmp_path / "dashboard.png"
             browser.save_screenshot(str(shot))
             assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 20_000
-            if os.environ.get("ARCHSCORE_SCREENSHOT"):  # keep one for the README
+            if os.environ.get("ARCHSCORE_SCREENSHOT"):  # keep one for the docs
                 shutil.copy(shot, os.environ["ARCHSCORE_SCREENSHOT"])
             errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
             assert not errors, errors
+
+            # without ?space=, the page opens on the space with the most scored architectures
+            most = max(((max([r["n"] for r in client.get(f"/v1/rankings/{sp['name']}", params={
+                "truth": sp["ground_truth_columns"][0], "limit": 100}).json()["rankings"]] or [0]), sp["name"])
+                for sp in client.get("/v1/spaces").json() if sp["ground_truth_columns"]))
+            browser.get(f"{url}/dashboard")
+            _wait(lambda: browser.execute_script("return document.body.dataset.ready === '1'"), what="the page")
+            assert browser.execute_script("return document.getElementById('space').value") == most[1]
+            browser.get(f"{url}/dashboard?space=bogus")
+            _wait(lambda: browser.execute_script("return document.body.dataset.ready === '1'"), what="the page")
+            assert "no space bogus" in browser.execute_script("return document.getElementById('status').textContent")
+            assert not [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
         finally:
             browser.quit()
+        page = httpx.get(f"{url}/dashboard", timeout=5)
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        assert page.headers["x-frame-options"] == "DENY" and page.headers["x-content-type-options"] == "nosniff"
+        assert httpx.get(f"{url}/dashboard/vendor/chart.umd.min.js", timeout=5).status_code == 200
+        assert httpx.get(f"{url}/dashboard/vendor/..%2Fdashboard.js", timeout=5).status_code == 404
 
 
 def _answers(url: str) -> bool:

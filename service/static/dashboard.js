@@ -1,18 +1,24 @@
-// archscore dashboard: reads the JSON API, draws its charts as SVG; no outside resources.
+// archscore dashboard: reads the JSON API and draws with the vendored Chart.js; no outside resources.
 "use strict";
 
 const params = new URLSearchParams(location.search);
-const apiKey = params.get("key") || localStorage.getItem("archscore-key") || "";
-if (params.get("key")) localStorage.setItem("archscore-key", apiKey);
 const $ = (id) => document.getElementById(id);
+const KEY = "archscore-key";  // sessionStorage: this tab only, never the URL
 const CRITERIA = [["kendall_tau", "Kendall tau"], ["spearman", "Spearman"], ["pearson", "Pearson"],
   ["p_at_top", "P@top 5%", "0.05"], ["p_at_top", "P@top 50%", "0.5"], ["br_at", "BR@5%", "0.05"],
   ["wr_at", "WR@5%", "0.05"]];
-let rankings = [];
+const COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+  "#bcbd22", "#17becf"];
+const DASHES = [[], [6, 3], [2, 2], [8, 3, 2, 3], [1, 3]];
+const MARKERS = ["circle", "rect", "triangle", "rectRot", "star", "crossRot", "rectRounded", "cross"];
+let rankings = [], spaces = [], report = null, notice = "";
+const charts = {};
+window.archscore = { charts, csv: () => criteriaCsv() };  // for tests and the console
 
 async function api(path) {
-  const response = await fetch(path, { headers: apiKey ? { "X-API-Key": apiKey } : {} });
-  if (!response.ok) throw new Error(`${path}: ${response.status}`);
+  const key = sessionStorage.getItem(KEY);
+  const response = await fetch(path, { headers: key ? { "X-API-Key": key } : {} });
+  if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
   return response.json();
 }
 
@@ -26,84 +32,87 @@ function option(select, value, text) {
   const o = document.createElement("option"); o.value = value; o.textContent = text ?? value; select.appendChild(o);
 }
 
-function svg(width, height) {
-  const s = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-  s.setAttribute("width", width); s.setAttribute("height", height); return s;
+function draw(id, config) {
+  if (charts[id]) charts[id].destroy();
+  charts[id] = new Chart($(id), config);
 }
 
-function add(parent, tag, attrs, text) {
-  const e = document.createElementNS("http://www.w3.org/2000/svg", tag);
-  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-  if (text !== undefined) e.textContent = text;
-  parent.appendChild(e); return e;
+function clearCharts() {
+  for (const id of Object.keys(charts)) { charts[id].destroy(); delete charts[id]; }
 }
 
-// axes and a projection of data ranges onto the plot area
-function frame(box, title, xs, ys, xlabel, ylabel) {
-  const W = 320, H = 240, L = 48, B = 36, T = 22, R = 10;
-  const s = svg(W, H); box.replaceChildren(s);
-  add(s, "text", { x: W / 2, y: 14, "text-anchor": "middle", "font-size": 12 }, title);
-  const lo = (v) => Math.min(...v), hi = (v) => Math.max(...v);
-  const [x0, x1] = xs.length ? [lo(xs), hi(xs)] : [0, 1], [y0, y1] = ys.length ? [lo(ys), hi(ys)] : [0, 1];
-  const px = (x) => L + (x1 === x0 ? 0.5 : (x - x0) / (x1 - x0)) * (W - L - R);
-  const py = (y) => H - B - (y1 === y0 ? 0.5 : (y - y0) / (y1 - y0)) * (H - B - T);
-  add(s, "line", { x1: L, y1: H - B, x2: W - R, y2: H - B, stroke: "#444" });
-  add(s, "line", { x1: L, y1: T, x2: L, y2: H - B, stroke: "#444" });
-  add(s, "text", { x: (L + W) / 2, y: H - 6, "text-anchor": "middle", "font-size": 11 }, xlabel);
-  add(s, "text", { x: 12, y: (T + H - B) / 2, "font-size": 11, transform: `rotate(-90 12 ${(T + H - B) / 2})`,
-    "text-anchor": "middle" }, ylabel);
-  add(s, "text", { x: L, y: H - B + 13, "font-size": 10 }, fmt(x0));
-  add(s, "text", { x: W - R, y: H - B + 13, "font-size": 10, "text-anchor": "end" }, fmt(x1));
-  add(s, "text", { x: L - 3, y: H - B, "font-size": 10, "text-anchor": "end" }, fmt(y0));
-  add(s, "text", { x: L - 3, y: T + 8, "font-size": 10, "text-anchor": "end" }, fmt(y1));
-  return { s, px, py };
+const legend = { position: "right", labels: { boxWidth: 14, usePointStyle: true } };
+
+// one chart per criterion curve; series told apart by colour, dash and marker
+function curveChart(id, title, key, lowerIsBetter) {
+  const names = Object.keys(report.estimators);
+  const datasets = names.map((name, i) => ({
+    label: name,
+    data: Object.entries(report.estimators[name][key] || {}).filter(([, v]) => v !== null)
+      .map(([k, v]) => ({ x: Number(k), y: v })).sort((a, b) => a.x - b.x),
+    borderColor: COLOURS[i % COLOURS.length], backgroundColor: COLOURS[i % COLOURS.length],
+    borderDash: DASHES[i % DASHES.length], pointStyle: MARKERS[i % MARKERS.length], pointRadius: 4, showLine: true,
+  }));
+  draw(id, { type: "scatter", data: { datasets }, options: {
+    animation: false, maintainAspectRatio: false,
+    plugins: { title: { display: true, text: title }, legend },
+    scales: {
+      x: { type: "logarithmic", title: { display: true, text: "K (share of the architectures)" } },
+      y: { title: { display: true, text: lowerIsBetter ? `${title} (lower is better)` : title } },
+    } } });
 }
 
-function lines(box, title, series, xlabel, ylabel) {
-  const xs = series.flatMap((q) => q.points.map((p) => p[0])), ys = series.flatMap((q) => q.points.map((p) => p[1]));
-  const { s, px, py } = frame(box, title, xs, ys, xlabel, ylabel);
-  const colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"];
-  series.forEach((q, i) => {
-    const c = colours[i % colours.length];
-    add(s, "polyline", { points: q.points.map((p) => `${px(p[0])},${py(p[1])}`).join(" "), fill: "none", stroke: c });
-    add(s, "text", { x: 300, y: 34 + 12 * i, "font-size": 10, "text-anchor": "end", fill: c }, q.name);
-  });
-}
-
-async function loadSpaces() {
-  const spaces = await api("/v1/spaces");
+async function chooseSpace() {
+  spaces = await api("/v1/spaces");
   for (const sp of spaces) option($("space"), sp.name);
-  if (params.get("space")) $("space").value = params.get("space");
-  $("space").onchange = () => { fillTruth(spaces); loadRankings(); };
-  fillTruth(spaces);
+  const asked = params.get("space");
+  if (asked && spaces.some((s) => s.name === asked)) { $("space").value = asked; return; }
+  if (asked) notice = `no space ${asked}; `;
+  // open on the space with the most scored architectures
+  const counts = await Promise.all(spaces.map(async (sp) => {
+    const truth = sp.ground_truth_columns[0];
+    if (!truth) return 0;
+    try {
+      const page = await api(`/v1/rankings/${sp.name}?truth=${encodeURIComponent(truth)}&limit=100`);
+      return Math.max(0, ...page.rankings.map((r) => r.n || 0));
+    } catch (e) { return 0; }
+  }));
+  $("space").value = spaces[counts.indexOf(Math.max(...counts))].name;
+  if (notice) notice += `showing ${$("space").value}. `;
 }
 
-function fillTruth(spaces) {
+function status(text) { $("status").textContent = notice + text; }
+
+function fillTruth() {
   const sp = spaces.find((s) => s.name === $("space").value);
   $("truth-columns").replaceChildren();
   for (const c of sp.ground_truth_columns) option($("truth-columns"), c);
-  $("truth").value = params.get("truth") || sp.ground_truth_columns[0] || "";
+  $("truth").value = (params.get("space") === sp.name && params.get("truth")) || sp.ground_truth_columns[0] || "";
 }
 
 async function loadRankings() {
   const space = $("space").value, truth = $("truth").value;
-  $("status").textContent = "loading…";
-  try {
-    const page = await api(`/v1/rankings/${space}?truth=${encodeURIComponent(truth)}&limit=100`);
-    rankings = page.rankings;
-  } catch (e) {
-    rankings = []; $("status").textContent = `no rankings for ${space} / ${truth || "no ground truth"}`;
+  status("loading…");
+  rankings = [];
+  if (truth) {
+    try {
+      rankings = (await api(`/v1/rankings/${space}?truth=${encodeURIComponent(truth)}&limit=100`)).rankings;
+    } catch (e) { rankings = []; }
   }
   $("protocol").replaceChildren();
   for (const r of rankings) option($("protocol"), r.protocol_hash, `${r.protocol_hash} (n=${r.n})`);
   showProtocol();
+  if (!rankings.length) {
+    status(truth ? `no rankings yet for ${space} against ${truth}: score architectures first`
+      : `${space} has no built-in ground truth: upload a table and name it`);
+  }
 }
 
 function showProtocol() {
-  const report = rankings.find((r) => r.protocol_hash === $("protocol").value);
+  report = rankings.find((r) => r.protocol_hash === $("protocol").value) || null;
   const head = $("criteria").querySelector("thead"), body = $("criteria").querySelector("tbody");
   head.replaceChildren(); body.replaceChildren(); $("estimator").replaceChildren();
-  if (!report) { ["scatter", "ptop", "brwr"].forEach((id) => $(id).replaceChildren()); return; }
+  if (!report) { clearCharts(); return; }
   const tr = document.createElement("tr");
   for (const h of ["estimator", "n", ...CRITERIA.map((c) => c[1])]) {
     const th = document.createElement("th"); th.textContent = h; tr.appendChild(th);
@@ -118,13 +127,30 @@ function showProtocol() {
     body.appendChild(row);
     option($("estimator"), name);
   }
-  $("status").textContent = `${names.length} estimators, ${report.n} architectures`;
-  const curve = (key) => names.map((n) => ({ name: n, points: Object.entries(report.estimators[n][key] || {})
-    .map(([k, v]) => [Number(k), v]).filter((p) => p[1] !== null).sort((a, b) => a[0] - b[0]) }));
-  lines($("ptop"), "P@topK", curve("p_at_top"), "K (share of the architectures)", "P@topK");
-  lines($("brwr"), "BR@K (solid) and WR@K", [...curve("br_at"), ...curve("wr_at").map((q) => ({ ...q, name: q.name + " WR" }))],
-    "K", "rank / N (lower is better)");
-  loadScatter();
+  status(`${names.length} estimators, ${report.n} architectures`);
+  curveChart("ptop", "P@topK", "p_at_top", false);
+  curveChart("br", "BR@K", "br_at", true);
+  curveChart("wr", "WR@K", "wr_at", true);
+  loadScatter().catch((e) => { $("status").textContent = String(e); });
+}
+
+function criteriaCsv() {
+  const rows = [...$("criteria").querySelectorAll("tr")].map((tr) => [...tr.children].map((c) => c.textContent));
+  return rows.map((r) => r.map((v) => (/[",\n]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v)).join(",")).join("\n") + "\n";
+}
+
+function exportCsv() {
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(new Blob([criteriaCsv()], { type: "text/csv" }));
+  link.download = `archscore-${$("space").value}-${$("protocol").value}.csv`;
+  link.click();
+}
+
+function ranks(values) {
+  const order = values.map((v, i) => [v, i]).sort((a, b) => a[0] - b[0]);
+  const out = new Array(values.length);
+  order.forEach(([, i], r) => { out[i] = r + 1; });
+  return out;
 }
 
 async function loadScatter() {
@@ -132,16 +158,28 @@ async function loadScatter() {
   if (!estimator) return;
   const data = await api(`/v1/rankings/${space}/points?protocol_hash=${$("protocol").value}` +
     `&truth=${encodeURIComponent($("truth").value)}&estimator=${estimator}`);
-  let xs = data.points.map((p) => p[0]);
-  const ys = data.points.map((p) => p[1]);
-  // scores spanning orders of magnitude (synflow) are drawn on a log scale
-  const log = xs.length > 1 && Math.min(...xs) > 0 && Math.max(...xs) / Math.min(...xs) > 1e3;
-  if (log) xs = xs.map(Math.log10);
-  const label = log ? `log10 ${estimator}` : estimator;
-  const { s, px, py } = frame($("scatter"), `${estimator} against ${data.truth}`, xs, ys, label, data.truth);
-  data.points.forEach(([, y, arch], i) => {
-    add(add(s, "circle", { cx: px(xs[i]), cy: py(y), r: 2.5, fill: "#1f77b4", "fill-opacity": 0.6 }), "title", {}, arch);
-  });
+  const scores = data.points.map((p) => p[0]);
+  let axis = $("axis").value;
+  if (axis === "auto") {  // scores spanning orders of magnitude (synflow: 1e26..1e34) on a log axis
+    const positive = scores.length > 1 && Math.min(...scores) > 0;
+    axis = positive && Math.max(...scores) / Math.min(...scores) > 1e3 ? "logarithmic" : "linear";
+  }
+  if (axis === "logarithmic" && !(Math.min(...scores) > 0)) axis = "linear";
+  const xs = axis === "rank" ? ranks(scores) : scores;
+  const points = data.points.map(([score, truth, arch], i) => ({ x: xs[i], y: truth, score, arch }));
+  draw("scatter", { type: "scatter", data: { datasets: [{ label: `${estimator} (${data.points.length})`, data: points,
+    backgroundColor: "rgba(31, 119, 180, 0.6)", pointRadius: 3 }] }, options: {
+    animation: false, maintainAspectRatio: false,
+    plugins: {
+      title: { display: true, text: `${estimator} against ${data.truth}` }, legend,
+      tooltip: { callbacks: { label: (c) => [c.raw.arch, `${estimator} ${fmt(c.raw.score)}`,
+        `${data.truth} ${fmt(c.raw.y)}`] } },
+    },
+    scales: {
+      x: { type: axis === "rank" ? "linear" : axis,
+        title: { display: true, text: axis === "rank" ? `rank of ${estimator}` : `${estimator}${axis === "logarithmic" ? " (log)" : ""}` } },
+      y: { title: { display: true, text: data.truth } },
+    } } });
 }
 
 async function loadStudies() {
@@ -179,10 +217,23 @@ async function refresh() {
   await Promise.all([loadStudies(), loadJobs()]);
 }
 
+$("key-form").onsubmit = (e) => {
+  e.preventDefault();
+  sessionStorage.setItem(KEY, $("key").value); $("key").value = "";
+  start();
+};
+$("space").onchange = () => { notice = ""; fillTruth(); loadRankings(); };
 $("protocol").onchange = showProtocol;
-$("estimator").onchange = loadScatter;
+$("estimator").onchange = () => loadScatter();
+$("axis").onchange = () => loadScatter();
 $("truth").onchange = loadRankings;
 $("refresh").onclick = refresh;
-loadSpaces().then(refresh).then(() => { document.body.dataset.ready = "1"; })
-  .catch((e) => { $("status").textContent = String(e); $("status").className = "error"; });
+$("export").onclick = exportCsv;
+
+function start() {
+  $("space").replaceChildren();
+  chooseSpace().then(() => { fillTruth(); return refresh(); }).then(() => { document.body.dataset.ready = "1"; })
+    .catch((e) => { $("status").textContent = String(e); $("status").className = "error"; document.body.dataset.ready = "1"; });
+}
+start();
 setInterval(() => loadJobs().catch(() => {}), 5000);  // jobs in flight, with their progress
