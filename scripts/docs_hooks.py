@@ -3,13 +3,16 @@ and the figures kept under benchmarks/results/ are published beside the pages th
 
 A page holds ``<!-- reference: NAME -->`` where a generated section goes: ``cli`` (every command and
 option of the typer app), ``http`` (every route of openapi.json), ``settings`` (every ARCHSCORE_ setting
-of the Settings class), ``python`` (the library's public face), ``estimators`` (the catalog)."""
+of the Settings class), ``python`` (the library's public face), ``estimators`` (the catalog), ``spaces``
+(every registered search space as ``describe()`` gives it), ``figures`` (every study figure under
+benchmarks/results/studies that the page does not already show). Nothing here reaches the network."""
 
 from __future__ import annotations
 
 import inspect
 import json
 import re
+import sys
 from pathlib import Path
 
 from mkdocs.structure.files import File
@@ -29,7 +32,14 @@ def on_files(files, config):
 
 
 def on_page_markdown(markdown, page, config, files):
-    return MARKER.sub(lambda m: GENERATORS[m.group(1)](), markdown)
+    def generate(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in GENERATORS:
+            raise ValueError(f"{page.file.src_uri}: unknown reference marker {name!r}; known: {', '.join(GENERATORS)}")
+        generator = GENERATORS[name]
+        return generator(markdown) if name in TAKES_PAGE else generator()
+
+    return MARKER.sub(generate, markdown)
 
 
 def _cell(text) -> str:
@@ -106,7 +116,32 @@ def settings_reference() -> str:
     return "| setting | type | default | meaning |\n|---|---|---|---|\n" + "\n".join(rows) + "\n"
 
 
+def _type(annotation) -> str:
+    text = getattr(annotation, "__name__", None) if isinstance(annotation, type) else None
+    return text or str(annotation).replace("typing.", "").replace("archscore.estimators.protocol.", "")
+
+
+def _members(cls) -> list[str]:
+    """Public methods and properties defined on the class itself, with signatures and docstrings."""
+    out = []
+    for name, member in vars(cls).items():
+        if name.startswith("_") or name.startswith("model_"):
+            continue
+        if isinstance(member, property):
+            out.append(f"- `{name}` (property): {_cell(inspect.getdoc(member) or '')}")
+            continue
+        function = member.__func__ if isinstance(member, (classmethod, staticmethod)) else member
+        if not inspect.isfunction(function):
+            continue
+        signature = str(inspect.signature(function)).replace("(self, ", "(").replace("(self)", "()")
+        signature = signature.replace("(cls, ", "(").replace("(cls)", "()")
+        out.append(f"- `{name}{signature}`: {_cell(inspect.getdoc(function) or '')}")
+    return out
+
+
 def python_reference() -> str:
+    import dataclasses
+
     import archscore
 
     out = []
@@ -115,23 +150,87 @@ def python_reference() -> str:
         out.append(f"### `archscore.{name}{inspect.signature(fn)}`\n\n{inspect.getdoc(fn) or ''}\n")
     for name in ("ArchScore", "Protocol", "SearchSpace", "EstimatorInfo", "EncodingError", "DeviceError"):
         cls = getattr(archscore, name)
-        out.append(f"### `archscore.{name}`\n\n{inspect.getdoc(cls) or ''}\n")
+        doc = vars(cls).get("__doc__") or ""
+        if not doc or doc.startswith(f"{cls.__name__}("):  # none of its own, or a dataclass's generated one
+            doc = inspect.getdoc(sys.modules[cls.__module__]) or ""
+        out.append(f"### `archscore.{name}`\n\n*Defined in `{cls.__module__}`.*\n\n{inspect.cleandoc(doc)}\n")
         fields = getattr(cls, "model_fields", None)
-        if fields:
-            out.append("| field | default | meaning |\n|---|---|---|\n" + "\n".join(
-                f"| `{f}` | `{_cell(info.get_default(call_default_factory=True))}` | {_cell(info.description or '')} |"
-                for f, info in fields.items()) + "\n")
+        if fields:  # pydantic: type, default, bounds, description
+            rows = []
+            for f, info in fields.items():
+                bounds = ", ".join(f"{k} {getattr(m, k)}" for m in info.metadata for k in ("ge", "le", "gt", "lt", "pattern")
+                                   if getattr(m, k, None) is not None)
+                rows.append(f"| `{f}` | `{_cell(_type(info.annotation))}` | "
+                            f"`{_cell(info.get_default(call_default_factory=True))}` | {_cell(bounds)} | "
+                            f"{_cell(info.description or '')} |")
+            out.append("| field | type | default | bounds | meaning |\n|---|---|---|---|---|\n" + "\n".join(rows) + "\n")
+        elif dataclasses.is_dataclass(cls):
+            rows = []
+            for f in dataclasses.fields(cls):
+                default = ("" if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+                           else f"`{f.default_factory()!r}`" if f.default is dataclasses.MISSING else f"`{f.default!r}`")
+                rows.append(f"| `{f.name}` | `{_cell(_type(f.type))}` | {_cell(default)} |")
+            out.append("| field | type | default |\n|---|---|---|\n" + "\n".join(rows) + "\n")
+        members = _members(cls)
+        if members:
+            out.append("\n".join(members) + "\n")
     return "\n".join(out)
 
 
 def estimators_reference() -> str:
     from archscore.estimators.catalog import ESTIMATORS
 
-    rows = [f"| `{e.name}` | {e.kind.replace('_', '-')} | {'yes' if e.needs_data else 'no'} | {e.version} | "
-            f"{_cell(e.unit or '')} | {_cell(e.description)} |" for e in ESTIMATORS.values()]
-    return ("| name | kind | needs data | version | unit | definition |\n|---|---|---|---|---|---|\n"
+    rows = [f"| `{e.name}` | {e.kind.replace('_', '-')} | {e.direction} | {'yes' if e.needs_data else 'no'} | "
+            f"{e.version} | {_cell(e.unit or '–')} | {_cell(e.description)} |" for e in ESTIMATORS.values()]
+    return ("| name | kind | better | needs data | version | unit | definition |\n|---|---|---|---|---|---|---|\n"
             + "\n".join(rows) + "\n")
 
 
+def spaces_reference() -> str:
+    from archscore.estimators.spaces import base, get_space, list_spaces
+
+    out = []
+    for name in list_spaces():
+        info = get_space(name).describe()
+        aliases = sorted(a for a, target in base._ALIASES.items() if target == name and a != name)
+        size = "not enumerated" if info["size"] is None else f"{info['size']:,} architectures"
+        out.append(f"### `{name}`\n\n{_cell(info['description'])}. Size: {size}."
+                   + (f" Also named: {', '.join(f'`{a}`' for a in aliases)}." if aliases else "") + "\n")
+        out.append("| encoding | form |\n|---|---|\n" + "\n".join(
+            f"| `{k}` | {_cell(v)} |" for k, v in info["encodings"].items()) + "\n")
+        columns = ", ".join(f"`{c}`" for c in info["ground_truth_columns"]) or "none (upload a table)"
+        out.append(f"Capabilities: {', '.join(f'`{c}`' for c in info['capabilities'])}. "
+                   f"Built-in ground truth: {columns}.\n")
+        for key, values in info.get("value_sets", {}).items():
+            out.append(f"- `{key}` per stage: {', '.join(str(v) for v in values)}")
+        if info.get("value_sets"):
+            out.append("")
+        if info["supernet_network"]:
+            out.append(f"Supernet: {_cell(info['supernet_rule'] or '')}. Reduced sharing partitions by "
+                       f"{_cell(info['partition_rule'] or '')}.\n")
+            out.append("| supernet setting | default | range | meaning |\n|---|---|---|---|\n" + "\n".join(
+                f"| `{k}` | {f['default']} | {f['low']}..{f['high']} | {_cell(f['help'])} |"
+                for k, f in info["supernet_network"].items()) + "\n")
+    return "\n".join(out)
+
+
+def figures_reference(markdown: str) -> str:
+    """Every study figure the page does not show yet, grouped by the folder (the study) that holds it."""
+    root = ROOT / "benchmarks" / "results" / "studies"
+    out, folder = [], None
+    for path in sorted(root.rglob("*.png")):
+        link = "../" + path.relative_to(ROOT).as_posix()
+        if link in markdown:
+            continue
+        study = path.parent.relative_to(root).as_posix()
+        if study != folder:
+            out.append(f"\n**`{study}`**\n")
+            folder = study
+        out.append(f"![{study}: {path.stem.replace('_', ' ')}]({link})\n")
+    return "\n".join(out) if out else "Every figure is shown above.\n"
+
+
 GENERATORS = {"cli": cli_reference, "http": http_reference, "settings": settings_reference,
-              "python": python_reference, "estimators": estimators_reference}
+              "python": python_reference, "estimators": estimators_reference, "spaces": spaces_reference,
+              "figures": figures_reference}
+TAKES_PAGE = {"figures"}
