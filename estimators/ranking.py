@@ -186,6 +186,40 @@ def kendall_tau(scores, truth) -> float | None:
     return _correlation(_kendall, _Data(scores, truth))
 
 
+BOOTSTRAP_RESAMPLES = 1000
+BOOTSTRAP_LEVEL = 0.95
+
+
+def kendall_tau_ci(scores, truth, resamples: int = BOOTSTRAP_RESAMPLES, level: float = BOOTSTRAP_LEVEL,
+                   seed: int = 0) -> list[float] | None:
+    """Percentile bootstrap confidence interval [low, high] of Kendall tau-b: the architectures are
+    resampled with replacement ``resamples`` times (seeded, so the interval is reproducible) and tau-b is
+    computed on each resample (missing scores at the bottom, as in ``kendall_tau``). None where tau is
+    undefined on most resamples (fewer than 3 architectures, constant scores)."""
+    d = _Data(scores, truth)
+    if d.n < 3:
+        return None
+    x, y = d.filled, d.truth
+    rng = np.random.default_rng(seed)
+    taus = []
+    batch = max(1, 4_000_000 // (d.n * d.n))  # resamples per vectorised step: bounded memory
+    for start in range(0, resamples, batch):
+        idx = rng.integers(0, d.n, size=(min(batch, resamples - start), d.n))
+        dx = np.sign(x[idx][:, :, None] - x[idx][:, None, :])
+        dy = np.sign(y[idx][:, :, None] - y[idx][:, None, :])
+        pairs = d.n * (d.n - 1)  # ordered pairs i != j
+        untied_x = pairs - (np.count_nonzero(dx == 0, axis=(1, 2)) - d.n)
+        untied_y = pairs - (np.count_nonzero(dy == 0, axis=(1, 2)) - d.n)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            taus.append((dx * dy).sum(axis=(1, 2)) / np.sqrt(untied_x * untied_y))
+    taus = np.concatenate(taus)
+    taus = taus[np.isfinite(taus)]
+    if taus.size < resamples / 2:
+        return None
+    low, high = np.percentile(taus, [100 * (1 - level) / 2, 100 * (1 + level) / 2])
+    return [float(low), float(high)]
+
+
 def spearman(scores, truth) -> float | None:
     """Spearman rho with average ranks for ties (missing scores at the bottom)."""
     return _correlation(_spearman, _Data(scores, truth))

@@ -27,7 +27,7 @@ def run(ctx) -> dict:
 
 
 def figures(result: dict) -> dict:
-    from archscore.estimators.analysis.plots import new_figure
+    from archscore.estimators.analysis.plots import new_figure, outside_legend
 
     out = {}
     for e, table in result["estimators"].items():
@@ -41,7 +41,7 @@ def figures(result: dict) -> dict:
         ax.set_xlabel("true rank (1 = best)")
         ax.set_ylabel(f"rank by {e}")
         ax.set_title(f"Architecture bias of {e}")
-        ax.legend(fontsize=7)
+        outside_legend(ax)
         out[f"architecture_bias_{e}"] = fig
     return out
 

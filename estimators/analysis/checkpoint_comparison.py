@@ -49,7 +49,7 @@ def make_study(name: str, description: str, label: Callable[[dict], str], axis: 
         return result
 
     def figures(result: dict) -> dict:
-        from archscore.estimators.analysis.plots import new_figure
+        from archscore.estimators.analysis.plots import new_figure, outside_legend
 
         fig, ax = new_figure()
         labels = list(result["checkpoints"])
@@ -61,7 +61,7 @@ def make_study(name: str, description: str, label: Callable[[dict], str], axis: 
         ax.set_xticks([x + width * (len(estimators) - 1) / 2 for x in range(len(labels))], labels, fontsize=7)
         ax.set_xlabel(axis)
         ax.set_ylabel("Kendall tau vs ground truth")
-        ax.legend(fontsize=7)
+        outside_legend(ax)
         return {name: fig}
 
     return Study(name, description, run, figures, protocols, needs_checkpoints=True)

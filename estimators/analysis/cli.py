@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 from pathlib import Path
 from typing import Annotated
 
@@ -57,9 +59,11 @@ def study(
                                            "comma-separated names or sha256 prefixes")] = "",
     jobs: JobsOpt = 0,
     device: DeviceOpt = "auto",
+    fmt: Annotated[str, typer.Option("--format", help="figure files: png, pdf or svg")] = "png",
+    dpi: Annotated[int, typer.Option("--dpi", help="resolution of PNG figures (50..600)")] = 150,
 ) -> None:
-    """Run a study (complexity, operation and architecture bias, variance ...): writes result.json and PNG
-    figures to --out."""
+    """Run a study (complexity, operation and architecture bias, variance ...): writes result.json and the
+    figures (--format png, pdf or svg) to --out."""
     from archscore.estimators.analysis import StudyContext, StudyInputError, get_study, list_studies
     from archscore.estimators.analysis.run import local_source, run_study, with_checkpoints
     from archscore.estimators.one_shot.registry import default_supernet_dir
@@ -80,6 +84,12 @@ def study(
             raise UsageError("name a study (archscore study --list shows them)")
         if out_dir is None:
             raise UsageError("--out: give a folder for result.json and the figures")
+        if fmt not in ("png", "pdf", "svg"):
+            raise UsageError(f"--format: png, pdf or svg, not {fmt!r}")
+        if not 50 <= dpi <= 600:
+            raise UsageError(f"--dpi: give 50..600, not {dpi}")
+        if importlib.util.find_spec("matplotlib") is None:
+            raise UsageError("studies draw their figures with matplotlib: pip install 'archscore[plots]'")
         if out_dir.exists() and not out_dir.is_dir():
             raise UsageError(f"--out {out_dir}: exists and is not a folder")
         sp, names, protocol = _prepare(space, estimators, None, jobs, dataset=dataset, data_root=data_root,
@@ -136,7 +146,7 @@ def study(
             folder = out_dir if len(chosen) == 1 else out_dir / one.name
             try:
                 ctx.options = with_checkpoints(one, protocol, options, default_supernet_dir(), sp.name)
-                results[one.name] = (folder, run_study(one, ctx, folder, gt.column))
+                results[one.name] = (folder, run_study(one, ctx, folder, gt.column, fmt, dpi))
             except StudyInputError as exc:
                 fail(f"{CLI_OPTIONS.get(exc.field, exc.field)}: {exc.reason}")
             except ValueError as exc:

@@ -7,10 +7,11 @@ from __future__ import annotations
 import statistics
 
 from archscore.estimators.analysis.registry import Study, register_study
-from archscore.estimators.ranking import kendall_tau
+from archscore.estimators.ranking import BOOTSTRAP_LEVEL, BOOTSTRAP_RESAMPLES, kendall_tau, kendall_tau_ci
 from archscore.estimators.spaces.base import COST
 
 MEASURES = {"flops": 1, "params": 0}  # index into space.cost()
+UNITS = {"flops": "MFLOPs", "params": "M params"}
 
 
 def _split(order: list[int], bins: int) -> list[list[int]]:
@@ -38,12 +39,14 @@ def run(ctx) -> dict:
         order = sorted(range(n), key=lambda i: (costs[i][index], ids[i]))
         rows = []
         for b, members in enumerate(_split(order, bins)):
+            pairs = {e: ([scores[e][i] for i in members], [truth[i] for i in members]) for e in ctx.estimators}
             rows.append({
                 "bin": b,
                 "n": len(members),
                 "range": [costs[members[0]][index], costs[members[-1]][index]],
-                "kendall_tau": {e: kendall_tau([scores[e][i] for i in members], [truth[i] for i in members])
-                                for e in ctx.estimators},
+                "kendall_tau": {e: kendall_tau(*pairs[e]) for e in ctx.estimators},
+                # percentile bootstrap over the bin's architectures (BOOTSTRAP_RESAMPLES, seed 0)
+                "kendall_tau_ci": {e: kendall_tau_ci(*pairs[e]) for e in ctx.estimators},
             })
         mean_in_bins = {}
         for e in ctx.estimators:
@@ -53,21 +56,37 @@ def run(ctx) -> dict:
     return result
 
 
+def bin_label(row: dict, measure: str) -> str:
+    """A bin named by its range and its size, e.g. "0.10–0.37 M params (n=60)"."""
+    low, high = (value / 1e6 for value in row["range"])  # space.cost() counts units, the axis millions
+    return f"{low:.3g}–{high:.3g} {UNITS[measure]}\n(n={row['n']})"
+
+
 def figures(result: dict) -> dict:
-    from archscore.estimators.analysis.plots import new_figure
+    from archscore.estimators.analysis.plots import new_figure, outside_legend
 
     out = {}
     for measure, table in result["by"].items():
-        fig, ax = new_figure()
-        for e, tau in result["global"].items():
-            line = ax.plot([r["bin"] for r in table["bins"]],
-                           [r["kendall_tau"][e] for r in table["bins"]], marker="o", label=e)[0]
+        fig, ax = new_figure(7.2, 4.6)
+        rows = table["bins"]
+        count = max(1, len(result["global"]))
+        for k, (e, tau) in enumerate(result["global"].items()):
+            shift = (k - (count - 1) / 2) * 0.08  # side by side, so the error bars do not hide each other
+            xs = [r["bin"] + shift for r in rows]
+            ys = [r["kendall_tau"][e] for r in rows]
+            cis = [r.get("kendall_tau_ci", {}).get(e) for r in rows]
+            low = [y - ci[0] if y is not None and ci else 0 for y, ci in zip(ys, cis)]
+            high = [ci[1] - y if y is not None and ci else 0 for y, ci in zip(ys, cis)]
+            line = ax.errorbar(xs, [y if y is not None else float("nan") for y in ys], yerr=[low, high],
+                               marker="o", capsize=3, label=e)
             if tau is not None:
-                ax.axhline(tau, color=line.get_color(), linestyle=":", linewidth=1)
-        ax.set_xlabel(f"bin by {measure} (smallest first; dotted: the global figure)")
+                ax.axhline(tau, color=line[0].get_color(), linestyle=":", linewidth=1)
+        ax.set_xticks([r["bin"] for r in rows], [bin_label(r, measure) for r in rows], fontsize=8)
+        ax.set_xlabel(f"bins of equal size by {measure}, smallest first (dotted: the global tau)")
         ax.set_ylabel("Kendall tau inside the bin")
-        ax.set_title(f"Complexity bias: ranking inside bins of equal {measure}")
-        ax.legend(fontsize=7, ncol=2)
+        ax.set_title(f"Complexity bias by {measure}: tau inside each bin, "
+                     f"{BOOTSTRAP_LEVEL:.0%} bootstrap interval ({BOOTSTRAP_RESAMPLES} resamples)", fontsize=10)
+        outside_legend(ax)
         out[f"complexity_bias_{measure}"] = fig
     return out
 

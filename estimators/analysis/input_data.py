@@ -31,7 +31,7 @@ def run(ctx) -> dict:
 
 
 def figures(result: dict) -> dict:
-    from archscore.estimators.analysis.plots import new_figure
+    from archscore.estimators.analysis.plots import new_figure, outside_legend
 
     names = list(result["estimators"])
     fig, ax = new_figure(7.0, 4.2)
@@ -42,7 +42,7 @@ def figures(result: dict) -> dict:
     ax.set_xticks([i + width for i in range(len(names))], names, rotation=45, ha="right", fontsize=8)
     ax.set_ylabel("Kendall tau")
     ax.set_title("Estimators on real images, shuffled labels and Gaussian noise")
-    ax.legend(fontsize=8)
+    outside_legend(ax)
     return {"input_data": fig}
 
 

@@ -98,7 +98,7 @@ def run(ctx) -> dict:
 
 
 def figures(result: dict) -> dict:
-    from archscore.estimators.analysis.plots import new_figure
+    from archscore.estimators.analysis.plots import new_figure, outside_legend
 
     rows = {"ground truth": result["truth"], **result["estimators"]}
     names = list(rows)
@@ -117,7 +117,7 @@ def figures(result: dict) -> dict:
     ax.set_xlabel("span of a class's member ranks (share of the architectures)")
     ax.set_ylabel("share of the classes")
     ax.set_title("Rank span inside isomorphism classes (cumulative)")
-    ax.legend(fontsize=7)
+    outside_legend(ax)
     out["isomorphism_spread_rank_span"] = fig
     return out
 

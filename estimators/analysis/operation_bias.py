@@ -85,7 +85,7 @@ def swap_agreement(pairs, truth: list[float], scores: dict, estimators: list[str
 
 
 def figures(result: dict) -> dict:
-    from archscore.estimators.analysis.plots import new_figure
+    from archscore.estimators.analysis.plots import new_figure, outside_legend
 
     out = {}
     for e, per_op in result["rank_error"].items():
@@ -96,7 +96,7 @@ def figures(result: dict) -> dict:
         ax.set_xlabel("times the operation appears in the architecture")
         ax.set_ylabel("mean (estimated - true rank) / N")
         ax.set_title(f"Operation bias of {e} (above 0: ranked too low)")
-        ax.legend(fontsize=7)
+        outside_legend(ax)
         out[f"operation_bias_{e}"] = fig
     swaps = result.get("swaps", {}).get("by_swap", {})
     if swaps:
@@ -111,7 +111,7 @@ def figures(result: dict) -> dict:
         ax.axhline(0.5, color="black", linewidth=0.8)
         ax.set_ylabel("share of swaps moved the ground truth's way")
         ax.set_title("Single-op swaps: does the estimator follow the ground truth?")
-        ax.legend(fontsize=7, ncol=2)
+        outside_legend(ax)
         out["operation_swaps"] = fig
     return out
 

@@ -1,5 +1,5 @@
 """Running a study: numbers, then result.json (every number with the inputs that produced it) and
-one PNG per figure in the output folder."""
+one figure file per figure (PNG, PDF or SVG) in the output folder."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from archscore.estimators.spaces import DEFAULT_SPACE  # checkpoints written bef
 from archscore.estimators.spaces.base import Arch
 
 
-def run_study(study: Study, ctx: StudyContext, out_dir: Path | None = None, truth_name: str = "") -> dict:
+def run_study(study: Study, ctx: StudyContext, out_dir: Path | None = None, truth_name: str = "",
+              fmt: str = "png", dpi: int | None = None) -> dict:
     started = time.perf_counter()
     numbers = study.run(ctx)
     result = {
@@ -29,17 +30,17 @@ def run_study(study: Study, ctx: StudyContext, out_dir: Path | None = None, trut
     }
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        result["figures"] = write_figures(study, numbers, out_dir)
+        result["figures"] = write_figures(study, numbers, out_dir, fmt, dpi)
         (out_dir / "result.json").write_text(json.dumps(result, indent=1, allow_nan=False))
     return result
 
 
-def write_figures(study: Study, numbers: dict, out_dir: Path) -> list[str]:
-    from archscore.estimators.analysis.plots import save
+def write_figures(study: Study, numbers: dict, out_dir: Path, fmt: str = "png", dpi: int | None = None) -> list[str]:
+    from archscore.estimators.analysis.plots import DEFAULT_DPI, save
 
     names = []
     for name, fig in study.figures(numbers).items():
-        save(fig, out_dir / f"{name}.png")
+        save(fig, out_dir / f"{name}.{fmt}", dpi or DEFAULT_DPI)
         names.append(name)
     return names
 

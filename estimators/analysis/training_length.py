@@ -48,7 +48,7 @@ def run(ctx) -> dict:
 
 
 def figures(result: dict) -> dict:
-    from archscore.estimators.analysis.plots import new_figure
+    from archscore.estimators.analysis.plots import new_figure, outside_legend
 
     fig, ax = new_figure()
     for e, numbers in result["estimators"].items():
@@ -58,7 +58,7 @@ def figures(result: dict) -> dict:
                 marker="x", linestyle="--", label=f"{e}: agreement with the previous point")
     ax.set_xlabel("supernet training epoch")
     ax.set_title("One-shot estimators along the supernet's training")
-    ax.legend(fontsize=7)
+    outside_legend(ax)
     return {"training_length": fig}
 
 

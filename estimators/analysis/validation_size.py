@@ -50,7 +50,7 @@ def run(ctx) -> dict:
 
 
 def figures(result: dict) -> dict:
-    from archscore.estimators.analysis.plots import new_figure
+    from archscore.estimators.analysis.plots import new_figure, outside_legend
 
     fig, ax = new_figure()
     for e, numbers in result["estimators"].items():
@@ -60,7 +60,7 @@ def figures(result: dict) -> dict:
                 label=f"{e}: agreement with the largest")
     ax.set_xlabel(f"{result.get('images', 'validation').replace('_', '-')} images per score")
     ax.set_title("One-shot estimators against the validation-set size")
-    ax.legend(fontsize=7)
+    outside_legend(ax)
     return {"validation_size": fig}
 
 

@@ -55,7 +55,7 @@ def run(ctx) -> dict:
 
 
 def figures(result: dict) -> dict:
-    from archscore.estimators.analysis.plots import new_figure
+    from archscore.estimators.analysis.plots import new_figure, outside_legend
 
     names = list(result["estimators"])
     fig, ax = new_figure()
@@ -73,7 +73,7 @@ def figures(result: dict) -> dict:
     ax.set_xlabel("fixed batches averaged")
     ax.set_ylabel("Kendall tau")
     ax.set_title("Criteria against the number of batches")
-    ax.legend(fontsize=7, ncol=2)
+    outside_legend(ax)
     return {"variance_seeds": seeds_fig, "variance_batches": fig}
 
 

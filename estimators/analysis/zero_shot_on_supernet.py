@@ -36,7 +36,7 @@ def run(ctx) -> dict:
 
 
 def figures(result: dict) -> dict:
-    from archscore.estimators.analysis.plots import new_figure
+    from archscore.estimators.analysis.plots import new_figure, outside_legend
 
     names = list(result["estimators"])
     fig, ax = new_figure(7.0, 4.2)
@@ -48,7 +48,7 @@ def figures(result: dict) -> dict:
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_ylabel("Kendall tau")
     ax.set_title("Zero-shot estimators on random init and on supernet weights")
-    ax.legend(fontsize=8)
+    outside_legend(ax)
     return {"zero_shot_on_supernet": fig}
 
 
