@@ -55,6 +55,8 @@ def cli_reference() -> str:
 
     def walk(command, path: str) -> None:  # typer's click command objects (typer vendors click)
         if hasattr(command, "commands"):
+            if path != "archscore" and command.help:
+                out.append(f"### `{path}` (group)\n\n{_cell(command.help)}\n")
             for name, sub in command.commands.items():
                 walk(sub, f"{path} {name}")
             return
@@ -71,7 +73,10 @@ def cli_reference() -> str:
                 rows.append(f"| `{param.name.upper()}` (argument) | {_cell(kind(param))} | | "
                             f"{_cell(getattr(param, 'help', '') or '')} |")
                 continue
-            default = "" if param.default is None or getattr(param, "is_flag", False) and not param.default else param.default
+            if getattr(param, "is_flag", False):
+                default = "on" if param.default else "off"
+            else:
+                default = "" if param.default is None else param.default
             rows.append(f"| `{' / '.join(param.opts + param.secondary_opts)}` | {_cell(kind(param))} | "
                         f"{_cell(default)} | {_cell(getattr(param, 'help', '') or '')} |")
         if rows:
@@ -81,26 +86,81 @@ def cli_reference() -> str:
     return "\n".join(out)
 
 
+def _schema_type(schema: dict) -> str:
+    """A short type for an OpenAPI schema: int, str, list[...], a model name, a | b."""
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        return f"[{name}](#{name.lower()})"
+    for key in ("anyOf", "oneOf"):
+        if key in schema:
+            return " \\| ".join(_schema_type(s) for s in schema[key])
+    if "enum" in schema:
+        return " \\| ".join(f"`{v}`" for v in schema["enum"])
+    if "const" in schema:
+        return f"`{schema['const']}`"
+    kind = schema.get("type", "any")
+    if kind == "array":
+        return f"list[{_schema_type(schema.get('items', {}))}]"
+    return {"integer": "int", "string": "str", "number": "float", "boolean": "bool", "object": "object",
+            "null": "null"}.get(kind, str(kind))
+
+
+def _bounds(schema: dict) -> str:
+    names = {"minimum": "≥", "maximum": "≤", "exclusiveMinimum": ">", "exclusiveMaximum": "<",
+             "minLength": "length ≥", "maxLength": "length ≤", "minItems": "items ≥", "maxItems": "items ≤"}
+    def number(v):
+        return int(v) if isinstance(v, float) and v.is_integer() else v
+
+    parts = [f"{sign} {number(schema[k])}" for k, sign in names.items() if k in schema]
+    if "pattern" in schema:
+        parts.append(f"pattern `{schema['pattern']}`")
+    return ", ".join(parts)
+
+
+def _default(schema: dict) -> str:
+    return f"`{_cell(json.dumps(schema['default']))}`" if "default" in schema else ""
+
+
 def http_reference() -> str:
     document = json.loads((ROOT / "openapi.json").read_text())
-    out = []
+    out = ["## Routes\n"]
     for path, methods in document["paths"].items():
         for method, operation in methods.items():
             out.append(f"### `{method.upper()} {path}`\n\n**{_cell(operation.get('summary', ''))}.** "
                        f"{_cell(operation.get('description', ''))}\n")
             params = operation.get("parameters", [])
             if params:
-                out.append("| parameter | in | required | meaning |\n|---|---|---|---|\n" + "\n".join(
-                    f"| `{p['name']}` | {p['in']} | {'yes' if p.get('required') else 'no'} | "
-                    f"{_cell(p.get('description', p.get('schema', {}).get('description', '')))} |" for p in params) + "\n")
+                rows = []
+                for p in params:
+                    schema = p.get("schema", {})
+                    meaning = p.get("description", schema.get("description", ""))
+                    bounds = _bounds(schema)
+                    rows.append(f"| `{p['name']}` | {p['in']} | {_schema_type(schema)} | {_default(schema)} | "
+                                f"{'yes' if p.get('required') else 'no'} | "
+                                f"{_cell('; '.join(x for x in (meaning, bounds) if x))} |")
+                out.append("| parameter | in | type | default | required | meaning |\n|---|---|---|---|---|---|\n"
+                           + "\n".join(rows) + "\n")
             body = operation.get("requestBody", {}).get("content", {})
             if body:
                 kinds = ", ".join(f"`{k}`" for k in body)
-                refs = [v.get("schema", {}).get("$ref", "") for v in body.values()]
-                model = next((r.rsplit("/", 1)[-1] for r in refs if r), None)
-                out.append(f"Body: {kinds}" + (f" (`{model}`)" if model else "") + ".\n")
-            codes = ", ".join(f"`{code}` {_cell(r.get('description', ''))}" for code, r in operation["responses"].items())
-            out.append(f"Responses: {codes}.\n")
+                models = [_schema_type(v["schema"]) for v in body.values() if "schema" in v]
+                out.append(f"Body: {kinds}" + (f", {models[0]}" if models else "") + ".\n")
+            codes = []
+            for code, response in operation["responses"].items():
+                models = [_schema_type(v["schema"]) for v in response.get("content", {}).values()
+                          if "schema" in v and ("$ref" in v["schema"] or v["schema"].get("type") == "array")]
+                codes.append(f"- `{code}`: {_cell(response.get('description', ''))}"
+                             + (f" ({models[0]})" if models and code.startswith("2") else ""))
+            out.append("Responses:\n\n" + "\n".join(codes) + "\n")
+    out.append("## Schemas\n")
+    for name, schema in document.get("components", {}).get("schemas", {}).items():
+        out.append(f"### {name}\n\n{_cell(schema.get('description', ''))}\n")
+        required = set(schema.get("required", []))
+        rows = [f"| `{field}` | {_schema_type(prop)} | {_default(prop)} | {'yes' if field in required else 'no'} | "
+                f"{_cell('; '.join(x for x in (prop.get('description', ''), _bounds(prop)) if x))} |"
+                for field, prop in schema.get("properties", {}).items()]
+        if rows:
+            out.append("| field | type | default | required | meaning |\n|---|---|---|---|---|\n" + "\n".join(rows) + "\n")
     return "\n".join(out)
 
 

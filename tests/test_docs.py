@@ -63,6 +63,11 @@ def test_every_route_is_in_the_http_reference(site):
     for path, methods in document["paths"].items():
         for method in methods:
             assert f"{method.upper()} {path}" in page, (method, path)
+            for parameter in methods[method].get("parameters", []):
+                assert parameter["name"] in page, (method, path, parameter["name"])
+    for name, schema in document["components"]["schemas"].items():
+        assert name in page, name
+        assert all(field in page for field in schema.get("properties", {})), name
 
 
 def test_the_python_reference_shows_the_public_face(site):
