@@ -146,6 +146,15 @@ def test_the_criteria_page_has_every_criterion_and_the_default_ks(site):
     assert ", ".join(map(str, DEFAULT_P_KS)) in page and ", ".join(map(str, DEFAULT_BR_KS)) in page
 
 
+def test_every_study_is_described_on_the_criteria_page(site):
+    from archscore.estimators.analysis.registry import list_studies
+
+    page = _text(site, "concepts/criteria")
+    studies = [s.name for s in list_studies()]
+    assert len(studies) >= 10
+    assert all(name in page for name in studies), [n for n in studies if n not in page]
+
+
 def test_every_study_figure_is_on_the_site_and_shown(site):
     figures = sorted((ROOT / "benchmarks/results/studies").rglob("*.png"))
     assert figures
