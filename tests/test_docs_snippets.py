@@ -158,7 +158,7 @@ def test_curl_examples_fail_loudly():
 def test_waits_are_within_the_servers_bound():
     bound = Settings.model_fields["max_wait_seconds"].default
     offenders = [f"{b.where}: wait={w}" for b in all_blocks()
-                 for w in re.findall(r"\bwait=(\d+(?:\.\d+)?)", b.code) if float(w) > bound]
+                 for w in re.findall(r"[?&]wait=(\d+(?:\.\d+)?)", b.code) if float(w) > bound]
     assert not offenders, f"waits above the default bound of {bound:g} s:\n" + "\n".join(offenders)
 
 
