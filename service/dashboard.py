@@ -8,14 +8,15 @@ from importlib import resources
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from archscore.estimators.analysis import records
 from archscore.estimators.catalog import ESTIMATORS
 from archscore.estimators.spaces.base import get_space
 from archscore.service import store
 from archscore.service.analytic import analytic_names, analytic_scores
-from archscore.service.deps import CallerDep, RedisDep, require_api_key
+from archscore.service.deps import CallerDep, RedisDep, SettingsDep, require_api_key
 from archscore.service.errors import ERRORS, ApiError
 from archscore.service.truth_tables import stored_name, truth_values
 
@@ -89,3 +90,42 @@ async def get_points(
               if scores.get(a) is not None and truth_keys[a] in truth_by_key]
     return {"space": sp.name, "protocol_hash": protocol_hash, "truth": truth, "estimator": estimator,
             "points": points}
+
+
+# The studies run by `archscore study` on this host (archscore.estimators.analysis.records): the
+# operator's, so on a server with keys only an admin key lists them. Not in the API document: they
+# are the dashboard's view of the data folder, not part of the API.
+CLI_STUDIES = 20
+
+
+@data.get("/dashboard/cli-studies", include_in_schema=False)
+async def cli_studies(settings: SettingsDep, caller: CallerDep) -> list[dict]:
+    if not caller.may_see(""):
+        return []
+    root = records.records_dir(settings.data_dir)
+
+    def read() -> list[dict]:
+        runs = []
+        for record_id in records.record_ids(root)[:CLI_STUDIES]:
+            body = records.read_record(record_id, root)
+            if body is None:
+                continue
+            inputs = body.get("inputs") or {}
+            runs.append({"id": record_id, "study": body.get("study"), "space": inputs.get("space"),
+                         "truth": inputs.get("truth"), "n": inputs.get("n"),
+                         "created": (body.get("record") or {}).get("created"),
+                         "figures": {name: f"/v1/dashboard/cli-studies/{record_id}/figures/{name}.png"
+                                     for name in body.get("figures") or [] if records.FIGURE_NAME.match(name)}})
+        return runs
+
+    return await run_in_threadpool(read)
+
+
+@data.get("/dashboard/cli-studies/{record_id}/figures/{name}.png", include_in_schema=False)
+async def cli_study_figure(record_id: str, name: str, settings: SettingsDep, caller: CallerDep) -> Response:
+    path = None
+    if caller.may_see(""):
+        path = await run_in_threadpool(records.figure_path, record_id, name, records.records_dir(settings.data_dir))
+    if path is None:
+        raise ApiError(404, f"no figure {name!r} of a CLI study {record_id!r}")
+    return FileResponse(path, media_type="image/png", headers=SECURITY_HEADERS)

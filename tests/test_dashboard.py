@@ -3,6 +3,8 @@ served by a real API process over a socket, on scores and a study computed by a 
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import shutil
 import time
@@ -10,10 +12,13 @@ import time
 import httpx
 import pytest
 
+from typer.testing import CliRunner
+
 from conftest import child, child_env
 from archscore.estimators.protocol import Protocol
 from archscore.estimators.spaces import get_space
 from archscore.service import runner
+from archscore.service.cli import app
 
 pytestmark = pytest.mark.usefixtures("celery_worker")
 NB201 = get_space("nb201")
@@ -47,7 +52,7 @@ def _wait(condition, timeout: float = 30.0, what: str = "condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_dashboard_shows_the_table_a_scatter_the_studies_and_the_jobs(client, test_redis, tmp_path):
+def test_dashboard_shows_the_table_a_scatter_the_studies_and_the_jobs(client, test_redis, tmp_path, monkeypatch):
     archs = [NB201.to_string(a) for a in NB201.sample(12, seed=61)]
     protocol = {"batch_size": 4, "seed": 601}
     job = client.post("/v1/scores?wait=120", json={"space": "nb201", "archs": archs, "estimators": ESTIMATORS,
@@ -59,9 +64,15 @@ def test_dashboard_shows_the_table_a_scatter_the_studies_and_the_jobs(client, te
     _wait(lambda: client.get(f"/v1/studies/{study['study_id']}?wait=20").json()["status"] == "done", 180,
           "the study")
     phash = Protocol(**protocol).hash()
+    # a study run from the CLI, kept in the data folder the API reads
+    monkeypatch.setenv("ARCHSCORE_DATA_DIR", str(tmp_path / "data"))
+    ran = CliRunner().invoke(app, ["study", "complexity_bias", "--space", "nb201", "--sample", "12", "--seed", "5",
+                                   "-e", "params,flops", "--bins", "2", "--device", "cpu", "--out", str(tmp_path / "cli")])
+    assert ran.exit_code == 0, ran.output
 
     port = runner.free_port()
-    with child(runner.api_command("127.0.0.1", port), child_env(test_redis.url), tmp_path / "api.log"):
+    with child(runner.api_command("127.0.0.1", port), child_env(test_redis.url, data_dir=str(tmp_path / "data")),
+               tmp_path / "api.log"):
         url = f"http://127.0.0.1:{port}"
         _wait(lambda: _answers(f"{url}/healthz"), what="the API")
         browser = _browser()
@@ -74,6 +85,7 @@ def test_dashboard_shows_the_table_a_scatter_the_studies_and_the_jobs(client, te
                 "return [...document.querySelectorAll('#criteria tbody tr')].map(r => r.dataset.estimator)"),
                 what="the criteria table")
             assert set(ESTIMATORS) <= set(rows)
+            rows_shown = rows
             browser.execute_script("const s = document.getElementById('estimator'); s.value = 'synflow';"
                                    "s.dispatchEvent(new Event('change'));")
             scatter = _wait(lambda: browser.execute_script(
@@ -94,26 +106,45 @@ def test_dashboard_shows_the_table_a_scatter_the_studies_and_the_jobs(client, te
                     f"return window.archscore.charts.{chart}.data.datasets.map(d => [d.label, JSON.stringify(d.borderDash), d.pointStyle])")
                 assert {label for label, _, _ in series} >= set(ESTIMATORS)
                 assert len({(dash, marker) for _, dash, marker in series}) == len(series)  # not by colour alone
-            csv = browser.execute_script("return window.archscore.csv()").splitlines()
-            assert csv[0].startswith("estimator,n,Kendall tau") and {line.split(",")[0] for line in csv[1:]} >= set(ESTIMATORS)
-            figures = _wait(lambda: browser.execute_script(
-                "return [...document.querySelectorAll('#studies img')].filter(i => i.complete && i.naturalWidth > 0)"
-                ".length"), what="the study figures")
-            assert figures >= 2
+            # the export button's file: the table's rows, header first
+            exported = browser.execute_async_script(
+                "const done = arguments[arguments.length - 1], made = URL.createObjectURL;"
+                "URL.createObjectURL = (blob) => { blob.text().then(done); URL.createObjectURL = made; return made(blob); };"
+                "HTMLAnchorElement.prototype.click = function () {};"  # no download dialog
+                "document.getElementById('export').click();")
+            table = browser.execute_script(
+                "return [...document.querySelectorAll('#criteria tr')].map(r => [...r.children].map(c => c.textContent))")
+            rows = list(csv.reader(io.StringIO(exported)))
+            assert rows == table and len(rows) == 1 + len(rows_shown)
+            assert rows[0][:3] == ["estimator", "n", "Kendall tau"] and {r[0] for r in rows[1:]} >= set(ESTIMATORS)
+            loaded = ("return [...document.querySelectorAll(arguments[0])].filter(i => i.complete && i.naturalWidth > 0)"
+                      ".length")
+            _wait(lambda: browser.execute_script(loaded, "#studies .study.service img") >= 2, what="the study figures")
+            # the study run from the CLI, beside the service's
+            _wait(lambda: browser.execute_script(loaded, "#studies .study.cli img") == 2, what="the CLI study's figures")
+            cli = browser.execute_script("return document.querySelector('#studies .study.cli').textContent")
+            assert "complexity_bias on nb201 (cifar10_test, 12 architectures): archscore study" in cli
             assert browser.execute_script("return document.querySelectorAll('#jobs tbody tr').length") >= 1
-            # the scatter as drawn: its tick labels and axis title below the plot area are ink, not blank
+            # the scatter as drawn: its tick labels are ink on the screenshot. Ink beside the plot area is
+            # counted as the page draws it, then with one axis's tick labels hidden: the difference is
+            # the labels' own ink (the axis title and the legend count the same both times)
             canvas = browser.find_element("id", "scatter")
-            below = browser.execute_script("const c = window.archscore.charts.scatter;"
-                                           "return [c.chartArea.bottom, c.height, c.width]")
-            from io import BytesIO
-
-            from PIL import Image
-
-            image = Image.open(BytesIO(canvas.screenshot_as_png)).convert("L")
-            scale = image.width / below[2]
-            strip = image.crop((0, int(below[0] * scale) + 2, image.width, image.height))
-            ink = sum(1 for v in strip.getdata() if v < 128)
-            assert ink > 150, ink
+            drawn = _axis_ink(browser, canvas)
+            for axis in ("x", "y"):
+                hidden = _axis_ink(browser, canvas, hide=axis)
+                assert drawn[axis] - hidden[axis] > 100, (axis, drawn, hidden)
+            # the rank toggle: ranks 1..n on the score axis
+            browser.execute_script("const s = document.getElementById('axis'); s.value = 'rank';"
+                                   "s.dispatchEvent(new Event('change'));")
+            ranked = _wait(lambda: browser.execute_script(
+                "const c = window.archscore.charts.scatter; const xs = c.data.datasets[0].data.map(p => p.x);"
+                "return c.options.scales.x.title.text.startsWith('rank') && [Math.min(...xs), Math.max(...xs), xs.length,"
+                "c.scales.x.type]"), what="the rank axis")
+            assert ranked[:3] == [1, scatter["points"], scatter["points"]] and ranked[3] == "linear"
+            browser.execute_script("const s = document.getElementById('axis'); s.value = 'auto';"
+                                   "s.dispatchEvent(new Event('change'));")
+            _wait(lambda: browser.execute_script("return window.archscore.charts.scatter.scales.x.type === 'logarithmic'"),
+                  what="the log axis again")
             shot = tmp_path / "dashboard.png"
             browser.save_screenshot(str(shot))
             assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 20_000
@@ -140,6 +171,28 @@ def test_dashboard_shows_the_table_a_scatter_the_studies_and_the_jobs(client, te
         assert page.headers["x-frame-options"] == "DENY" and page.headers["x-content-type-options"] == "nosniff"
         assert httpx.get(f"{url}/dashboard/vendor/chart.umd.min.js", timeout=5).status_code == 200
         assert httpx.get(f"{url}/dashboard/vendor/..%2Fdashboard.js", timeout=5).status_code == 404
+
+
+def _axis_ink(browser, canvas, hide: str | None = None) -> dict[str, int]:
+    """Dark pixels of the scatter's screenshot below its plot area (x) and left of it (y), as drawn, or
+    with one axis's tick labels hidden (then drawn again as the page had it)."""
+    from PIL import Image
+
+    script = ("const c = window.archscore.charts.scatter, axis = arguments[0];"
+              "if (axis) { c.options.scales[axis].ticks.display = false; c.update('none'); }"
+              "return [c.chartArea.left, c.chartArea.bottom, c.width];")
+    left, bottom, width = browser.execute_script(script, hide)
+    image = Image.open(io.BytesIO(canvas.screenshot_as_png)).convert("L")
+    if hide:
+        browser.execute_script("const c = window.archscore.charts.scatter;"
+                               "c.options.scales[arguments[0]].ticks.display = true; c.update('none');", hide)
+    scale = image.width / width
+
+    def ink(box) -> int:
+        return sum(1 for v in image.crop(box).getdata() if v < 160)
+
+    return {"x": ink((0, int(bottom * scale) + 2, image.width, image.height)),
+            "y": ink((0, 0, max(1, int(left * scale) - 2), int(bottom * scale)))}
 
 
 def _answers(url: str) -> bool:

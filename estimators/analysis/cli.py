@@ -60,6 +60,8 @@ def study(
     device: DeviceOpt = "auto",
     fmt: Annotated[str, typer.Option("--format", help="figure files: png, pdf or svg")] = "png",
     dpi: Annotated[int, typer.Option("--dpi", help="resolution of PNG figures (50..600)")] = 150,
+    record: Annotated[bool, typer.Option("--record/--no-record", help="also keep result.json and PNG figures in "
+                                         "ARCHSCORE_DATA_DIR/studies, where the dashboard lists them")] = True,
 ) -> None:
     """Run a study (complexity, operation and architecture bias, variance ...): writes result.json and the
     figures (--format png, pdf or svg) to --out."""
@@ -153,3 +155,11 @@ def study(
     for study_name, (folder, result) in results.items():
         out.print(f"{study_name}: {len(archs)} architectures of {sp.name}, {len(ctx._cache)} protocol(s) scored; "
                   f"wrote {folder / 'result.json'} and {len(result['figures'])} figure(s)")
+        if record:
+            from archscore.estimators.analysis.records import record_run, records_dir
+
+            try:
+                record_id = record_run(get_study(study_name), result, folder, fmt)
+                out.print(f"  kept for the dashboard as {records_dir() / record_id}")
+            except OSError as exc:  # the run itself is written: say so, do not fail
+                err.print(f"could not keep a copy for the dashboard in {records_dir()}: {exc}")

@@ -182,21 +182,31 @@ async function loadScatter() {
     } } });
 }
 
+function studyBlock(text, figures, kind) {
+  const div = document.createElement("div"), p = document.createElement("p");
+  div.className = `study ${kind}`; p.textContent = text; div.appendChild(p);
+  for (const url of Object.values(figures || {})) {
+    const img = document.createElement("img"); img.className = "figure"; img.src = url; img.alt = url;
+    div.appendChild(img);
+  }
+  return div;
+}
+
+// the service's studies, then those run by `archscore study` on this host (kept in the data folder)
 async function loadStudies() {
-  const runs = await api("/v1/studies/runs");
+  const [runs, local] = await Promise.all([api("/v1/studies/runs"),
+    api("/v1/dashboard/cli-studies").catch(() => [])]);
   const box = $("studies");
-  if (!runs.length) return;
+  if (!runs.length && !local.length) return;
   box.replaceChildren(); box.className = "";
   for (const run of runs) {
-    const div = document.createElement("div"), text = document.createElement("p");
-    text.textContent = `${run.study} on ${run.space} (${run.truth}): ${run.status}, ` +
-      `${run.progress.done}/${run.progress.total} architectures scored for it`;
-    div.appendChild(text);
-    for (const url of Object.values(run.figures || {})) {
-      const img = document.createElement("img"); img.className = "figure"; img.src = url; img.alt = url;
-      div.appendChild(img);
-    }
-    box.appendChild(div);
+    box.appendChild(studyBlock(`${run.study} on ${run.space} (${run.truth}): ${run.status}, ` +
+      `${run.progress.done}/${run.progress.total} architectures scored for it`, run.figures, "service"));
+  }
+  for (const run of local) {
+    const when = run.created ? new Date(run.created * 1000).toISOString().slice(0, 16).replace("T", " ") : "";
+    box.appendChild(studyBlock(`${run.study} on ${run.space} (${run.truth}, ${run.n} architectures): ` +
+      `archscore study, ${when} UTC`, run.figures, "cli"));
   }
 }
 
