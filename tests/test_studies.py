@@ -20,6 +20,12 @@ PUBLISHED_SPACES = ["nb201", "nb101", "nb301"]
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.fixture(autouse=True)
+def _data_folder(tmp_path, monkeypatch):
+    """`archscore study` keeps a copy of each run in ARCHSCORE_DATA_DIR/studies: a test's own folder."""
+    monkeypatch.setenv("ARCHSCORE_DATA_DIR", str(tmp_path / "data"))
+
+
 def published_context(space_name: str, n: int = 200, estimators=("params", "synflow", "jacob_cov")) -> StudyContext:
     """Architectures with published scores: the source returns those scores, nothing is computed."""
     space = get_space(space_name)

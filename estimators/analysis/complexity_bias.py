@@ -34,20 +34,24 @@ def run(ctx) -> dict:
         raise ValueError(f"bins must be between 1 and {n // 2} (half the {n} architectures), got {bins}")
     scores, truth, ids = ctx.scores(), ctx.truth, ctx.ids
     costs = [ctx.space.cost(a) for a in ctx.archs]
-    result = {"bins": bins, "global": {e: kendall_tau(scores[e], truth) for e in ctx.estimators}, "by": {}}
+    result = {"bins": bins, "global": {e: kendall_tau(scores[e], truth) for e in ctx.estimators}, "by": {},
+              "interval": INTERVAL}
     for measure, index in MEASURES.items():
         order = sorted(range(n), key=lambda i: (costs[i][index], ids[i]))
         rows = []
         for b, members in enumerate(_split(order, bins)):
             pairs = {e: ([scores[e][i] for i in members], [truth[i] for i in members]) for e in ctx.estimators}
-            rows.append({
+            taus = {e: kendall_tau(*pairs[e]) for e in ctx.estimators}
+            row = {
                 "bin": b,
                 "n": len(members),
                 "range": [costs[members[0]][index], costs[members[-1]][index]],
-                "kendall_tau": {e: kendall_tau(*pairs[e]) for e in ctx.estimators},
-                # percentile bootstrap over the bin's architectures (BOOTSTRAP_RESAMPLES, seed 0)
-                "kendall_tau_ci": {e: kendall_tau_ci(*pairs[e]) for e in ctx.estimators},
-            })
+                "kendall_tau": taus,
+                # percentile bootstrap over the bin's architectures (INTERVAL says how)
+                "kendall_tau_ci": {e: _interval(taus[e], kendall_tau_ci(*pairs[e])) for e in ctx.estimators},
+            }
+            row["label"] = bin_label(row, measure).replace("\n", " ")
+            rows.append(row)
         mean_in_bins = {}
         for e in ctx.estimators:
             values = [r["kendall_tau"][e] for r in rows if r["kendall_tau"][e] is not None]
@@ -56,10 +60,22 @@ def run(ctx) -> dict:
     return result
 
 
+INTERVAL = {"method": "percentile bootstrap: the bin's architectures resampled with replacement",
+            "resamples": BOOTSTRAP_RESAMPLES, "level": BOOTSTRAP_LEVEL, "seed": 0}
+
+
+def _interval(tau: float | None, ci: list[float] | None) -> list[float] | None:
+    """The interval, its ends moved onto tau where they differ from it by rounding only (a tau of
+    0.9999999999999999 inside [1.0, 1.0])."""
+    if tau is None or ci is None:
+        return ci
+    return [tau if abs(ci[0] - tau) < 1e-9 else ci[0], tau if abs(ci[1] - tau) < 1e-9 else ci[1]]
+
+
 def bin_label(row: dict, measure: str) -> str:
-    """A bin named by its range and its size, e.g. "0.10–0.37 M params (n=60)"."""
+    """A bin named by its range and its size on three short lines, e.g. "0.1–0.37\nM params\n(n=60)"."""
     low, high = (value / 1e6 for value in row["range"])  # space.cost() counts units, the axis millions
-    return f"{low:.3g}–{high:.3g} {UNITS[measure]}\n(n={row['n']})"
+    return f"{low:.3g}–{high:.3g}\n{UNITS[measure]}\n(n={row['n']})"
 
 
 def figures(result: dict) -> dict:
@@ -67,16 +83,16 @@ def figures(result: dict) -> dict:
 
     out = {}
     for measure, table in result["by"].items():
-        fig, ax = new_figure(7.2, 4.6)
         rows = table["bins"]
+        fig, ax = new_figure(min(24.0, max(7.2, 2.6 + 0.95 * len(rows))), 4.6)  # about an inch per bin label
         count = max(1, len(result["global"]))
         for k, (e, tau) in enumerate(result["global"].items()):
             shift = (k - (count - 1) / 2) * 0.08  # side by side, so the error bars do not hide each other
             xs = [r["bin"] + shift for r in rows]
             ys = [r["kendall_tau"][e] for r in rows]
             cis = [r.get("kendall_tau_ci", {}).get(e) for r in rows]
-            low = [y - ci[0] if y is not None and ci else 0 for y, ci in zip(ys, cis)]
-            high = [ci[1] - y if y is not None and ci else 0 for y, ci in zip(ys, cis)]
+            low = [max(0.0, y - ci[0]) if y is not None and ci else 0 for y, ci in zip(ys, cis)]
+            high = [max(0.0, ci[1] - y) if y is not None and ci else 0 for y, ci in zip(ys, cis)]
             line = ax.errorbar(xs, [y if y is not None else float("nan") for y in ys], yerr=[low, high],
                                marker="o", capsize=3, label=e)
             if tau is not None:

@@ -109,7 +109,7 @@ def figures(result: dict) -> dict:
         ax.set_xticks([i + 0.4 - width / 2 for i in range(len(swaps))],
                       [f"{k} ({s['n']})" for k, s in swaps.items()], rotation=60, ha="right", fontsize=7)
         ax.axhline(0.5, color="black", linewidth=0.8)
-        ax.set_ylabel("share of swaps moved the ground truth's way")
+        ax.set_ylabel("share of swaps that moved\nthe ground truth's way")
         ax.set_title("Single-op swaps: does the estimator follow the ground truth?")
         outside_legend(ax)
         out["operation_swaps"] = fig
