@@ -64,7 +64,8 @@ def study(
                                          "ARCHSCORE_DATA_DIR/studies, where the dashboard lists them")] = True,
 ) -> None:
     """Run a study (complexity, operation and architecture bias, variance ...): writes result.json and the
-    figures (--format png, pdf or svg) to --out."""
+    figures (--format png, pdf or svg) to --out, and keeps a copy in ARCHSCORE_DATA_DIR/studies for the
+    dashboard (--no-record: not)."""
     from archscore.estimators.analysis import StudyContext, StudyInputError, get_study, list_studies
     from archscore.estimators.analysis.run import local_source, run_study, with_checkpoints
     from archscore.estimators.one_shot.registry import default_supernet_dir
