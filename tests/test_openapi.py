@@ -150,7 +150,8 @@ def test_documented_score_requests_are_valid_for_their_space():
 
     pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
     text = "\n".join(page.read_text(encoding="utf-8") for page in pages)
-    bodies = re.findall(r"curl -g --fail-with-body -X POST '[^']*/v1/scores[^']*'[^\n]*?(?:\\\n\s*)?-d '(\{.*?\})'",
+    # curl ... -X POST '.../v1/scores...' [continued lines] -d '{...}'
+    bodies = re.findall(r"curl [^\n]*-X POST '[^']*/v1/scores[^']*'[^\n]*?(?:\\\n[^\n]*?)*?-d '(\{.*?\})'",
                         text, flags=re.S)
     spaces = set()
     for text in bodies:
