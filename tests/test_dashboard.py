@@ -101,6 +101,20 @@ def test_dashboard_shows_the_table_a_scatter_the_studies_and_the_jobs(client, te
             assert len(scatter["xticks"]) >= 2 and len(scatter["yticks"]) >= 3
             assert scatter["tooltip"][0] == scatter["arch"] in archs and "cifar10_test" in scatter["tooltip"][2]
             assert scatter["legend"] == "right"
+            # the mouse on a point: the tooltip as Chart.js shows it names the architecture and both values
+            canvas = browser.find_element("id", "scatter")
+            point = browser.execute_script(
+                "const c = window.archscore.charts.scatter, p = c.getDatasetMeta(0).data[0], r = c.canvas.getBoundingClientRect();"
+                "return [p.x - r.width / 2, p.y - r.height / 2, c.data.datasets[0].data[0].arch]")
+            from selenium.webdriver.common.action_chains import ActionChains
+
+            ActionChains(browser).move_to_element_with_offset(canvas, int(point[0]), int(point[1])).perform()
+            shown = _wait(lambda: browser.execute_script(
+                "const t = window.archscore.charts.scatter.tooltip;"
+                "return t.opacity > 0 && t.body && t.body.flatMap(b => b.lines)"), what="the tooltip")
+            assert point[2] in shown and any(line.startswith("synflow ") for line in shown), shown
+            assert any(line.startswith("cifar10_test ") for line in shown), shown
+            ActionChains(browser).move_to_element(browser.find_element("tag name", "h1")).perform()  # off the chart
             for chart in ("ptop", "br", "wr"):
                 series = browser.execute_script(
                     f"return window.archscore.charts.{chart}.data.datasets.map(d => [d.label, JSON.stringify(d.borderDash), d.pointStyle])")
