@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -212,6 +213,9 @@ def test_client_score_and_rankings(client):
         assert isinstance(row.ground_truth, float)
         assert row.devices == {"synflow": "cpu"}  # params comes from the API, exactly
     assert set(job.rankings["estimators"]) == set(ESTIMATORS)
+    assert (job.kind, job.space, job.estimators, job.truth) == ("scores", "nb201", ESTIMATORS, "cifar10_test")
+    assert job.protocol == job["protocol"] and job.protocol_hash == job["protocol_hash"] and job.cached == 0
+    assert job.name is None and job.checkpoint is None
 
     report = client.rankings("nb201", protocol_hash=job["protocol_hash"])
     assert report.space == "nb201" and report.truth == "cifar10_test"
@@ -243,6 +247,8 @@ def test_client_trains_supernets_and_the_running_worker_serves_each_new_one(clie
     for name, seed in (("live-a", 0), ("live-b", 1)):
         trained = client.train_supernet(name, wait=120, seed=seed, **tiny)
         assert trained.status == "done" and trained.progress["step"] == 2
+        assert trained.kind == "supernet_training" and trained.name == name and trained.error is None
+        assert trained.checkpoint == trained["checkpoint"] and trained.results is None
         sha = trained["checkpoint"]["sha256"]
         assert sha in {c["sha256"] for c in client.supernets()}
         job = client.score(archs, ["oneshot_acc", "oneshot_loss"], wait=120,
@@ -301,6 +307,14 @@ def test_client_wait_zero_returns_the_submitted_job(client):
     assert done.status == "done" and done.results[0].arch == arch_string(777)
     again = client.score([777], ["params"], protocol={**PROTOCOL, "seed": 7}, wait=0)
     assert again.status == "done" and again["cached"] == 1
+
+
+def test_client_health_readiness_and_metrics(client):
+    assert client.health() == {"status": "ok"}
+    ready = client.ready()
+    assert ready["ready"] is True and ready["missing"] == []
+    text = client.metrics()
+    assert isinstance(text, str) and "archscore_http_requests_total{" in text
 
 
 def test_client_metadata_canonical_and_truth_upload(client):
@@ -444,6 +458,138 @@ def test_client_retries_after_retry_after_without_server():
         with pytest.raises(ArchscoreError) as info:
             c.spaces()
     assert info.value.status == 429 and len(seen) == 2  # retried once, then the answer stands
+
+
+def test_client_wait_above_the_servers_bound_is_a_422_naming_it_and_long_polls_adapt(live):
+    """The live server keeps its default bound (60 s): a wait above it is the server's 422 naming the
+    bound; the client's own long-polls drop to the bound it names and the job is still followed."""
+    with Client(live["url"]) as c:
+        with pytest.raises(ArchscoreError) as info:
+            c.submit([5], ["params"], protocol=PROTOCOL, wait=61)
+        assert info.value.status == 422 and "at most 60 seconds" in info.value.reasons("wait")[0]
+        with pytest.raises(ArchscoreError) as info:
+            c.job("0" * 32, wait=60.5)
+        assert info.value.status == 422 and "at most 60 seconds" in info.value.reasons("wait")[0]
+        assert c.submit([5], ["params"], protocol=PROTOCOL, wait=60).status == "done"  # the bound itself is fine
+    with Client(live["url"], poll_seconds=600) as c:
+        # synflow with a seed of its own goes to the worker: the job is followed by long-polls
+        job = c.score([[1, 2, 3, 0, 1, 2], 2345], ["synflow"], protocol={**PROTOCOL, "seed": 4}, wait=90)
+        assert job.status == "done" and all(r.devices == {"synflow": "cpu"} for r in job.results)
+        assert c.poll_seconds == 60
+
+
+def test_iter_scores_submits_chunk_by_chunk_and_yields_before_the_last_is_sent(client):
+    """Worker-computed scores (a seed of its own, so nothing is cached): with one chunk in flight, the first
+    result comes when the first job has finished and only the second has been submitted."""
+    archs = [arch_string(i) for i in (101, 202, 303, 404, 505, 606, 707, 808)]
+    protocol = {**PROTOCOL, "seed": 5}
+    before = {j["job_id"] for j in client.jobs(limit=100)}
+
+    def new_jobs():
+        return [j for j in client.jobs(limit=100) if j["job_id"] not in before]
+
+    stream = client.iter_scores(archs, ["synflow"], chunk_size=3, in_flight=1, protocol=protocol)
+    assert new_jobs() == []  # a generator: nothing is sent before the first next()
+    first = next(stream)
+    assert first.index == 0 and first.arch == archs[0] and math.isfinite(first.scores["synflow"])
+    sent = new_jobs()
+    assert len(sent) == 2, sent  # the first job done, the second submitted, the third not yet
+    assert [j["progress"]["total"] for j in sent] == [3, 3]  # newest first
+    rest = list(stream)
+    assert [r.index for r in [first, *rest]] == list(range(len(archs)))
+    assert [r.arch for r in [first, *rest]] == archs
+    assert sorted(j["progress"]["total"] for j in new_jobs()) == [2, 3, 3]
+    assert all(j["status"] == "done" for j in new_jobs())
+    whole = client.score(archs, ["synflow"], protocol=protocol, wait=60)
+    assert whole["cached"] == len({r.canonical_key for r in whole.results})  # every class scored by the stream
+    assert [r.scores for r in [first, *rest]] == [r.scores for r in whole.results]
+
+
+def test_client_lists_and_cancels_jobs(client):
+    archs = list(range(3000, 3040))
+    job = client.score(archs, ["synflow"], protocol={**PROTOCOL, "seed": 6, "batch_size": 64}, wait=0)
+    assert job.status in ("queued", "running")
+    assert job.job_id in {j["job_id"] for j in client.jobs()}
+    cancelled = client.cancel(job.job_id)
+    assert cancelled.job_id == job.job_id and cancelled.status == "cancelled"
+    assert client.job(job.job_id).status == "cancelled"
+    assert client.cancel(job.job_id).status == "cancelled"  # again: the same answer
+    done = client.score([4000], ["params"], protocol=PROTOCOL, wait=30)
+    with pytest.raises(ArchscoreError) as info:
+        client.cancel(done.job_id)
+    assert info.value.status == 409 and info.value.details[0]["field"] == "job_id"
+
+
+def test_client_retries_a_503_while_redis_is_down_until_it_is_back(tmp_path):
+    """A Redis of its own, stopped under a real API process: the API answers 503 with Retry-After; the
+    client's retries are bounded, honour Retry-After, and succeed once Redis is restarted."""
+    port, api_port = runner.free_port(), runner.free_port()
+    data = tmp_path / "redis"
+    servers = [runner.start_redis(data, port)]
+    env = {k: v for k, v in runner.child_env(f"redis://127.0.0.1:{port}/0").items() if not k.startswith("ARCHSCORE_")}
+    env.update(ARCHSCORE_REDIS_URL=f"redis://127.0.0.1:{port}/0", ARCHSCORE_DATA_DIR=str(tmp_path / "data"),
+               ARCHSCORE_ALLOW_UNBOUNDED_REDIS="true", OMP_NUM_THREADS="1")
+    base = f"http://127.0.0.1:{api_port}"
+    cell = [[0, 1, 2, 3, 4, 0]]  # params only: the API scores it itself, no worker needed
+    log = tmp_path / "api.log"
+    with open(log, "wb") as out:
+        api = subprocess.Popen(runner.api_command("127.0.0.1", api_port), env=env, cwd=ROOT, stdout=out,
+                               stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert api.poll() is None, _tail(log)
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, _tail(log)
+            time.sleep(0.2)
+        with Client(base) as c:
+            first = c.score(cell, ["params"], wait=30)
+        assert first.status == "done"
+
+        runner.stop(servers)
+        seen: list[tuple[int, float, str]] = []
+
+        def note(response, delay):
+            seen.append((response.status_code, delay, response.json()["error"]["details"][0]["field"]))
+
+        with Client(base, retries=0, on_retry=note) as c, pytest.raises(ArchscoreError) as info:
+            c.score(cell, ["params"], wait=30)
+        assert info.value.status == 503 and info.value.details[0]["field"] == "redis" and seen == []
+        started = time.monotonic()
+        with Client(base, retries=1, on_retry=note) as c, pytest.raises(ArchscoreError) as info:
+            c.job("0" * 32)
+        assert info.value.status == 503 and seen == [(503, 2.0, "redis")]  # one retry, after Retry-After: 2
+        assert time.monotonic() - started >= 2.0
+
+        seen.clear()
+        answers: list = []
+
+        def score_with_retries():
+            try:
+                with Client(base, retries=5, on_retry=note) as c:
+                    answers.append(c.score(cell, ["params"], wait=30))
+            except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+                answers.append(exc)
+
+        # the client asks in a thread; Redis restarts from this one (a Redis started from a thread would
+        # get its parent-death signal when that thread ends)
+        started = time.monotonic()
+        asking = threading.Thread(target=score_with_retries)
+        asking.start()
+        time.sleep(1.0)
+        servers.append(runner.start_redis(data, port))
+        asking.join(60)
+        [again] = answers
+        assert isinstance(again, Job), again
+        assert again.status == "done" and again.results[0].scores == first.results[0].scores
+        assert seen and all(entry == (503, 2.0, "redis") for entry in seen), seen
+        assert time.monotonic() - started >= 2.0 * len(seen)
+    finally:
+        runner.stop([api, *servers])
 
 
 @pytest.mark.slow

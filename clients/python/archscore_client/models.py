@@ -1,14 +1,23 @@
-"""Typed records of the API's answers. Each keeps the whole JSON body in ``raw`` for fields added later."""
+"""Typed records of the API's answers (the models of openapi.json). Each keeps the whole JSON body in ``raw``
+(``job["field"]`` reads it) for fields added later."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
+
+
+class ErrorDetail(TypedDict):
+    """One entry of an error's ``details``: the request field and what is wrong with it."""
+
+    field: str
+    reason: str
 
 
 @dataclass(frozen=True)
 class ArchResult:
-    """One requested architecture's answer, in request order."""
+    """One requested architecture's answer, in request order (openapi ``ArchResult``). ``devices``: the torch
+    device each worker-computed score ran on (API-computed ones, e.g. params, are absent)."""
 
     index: int
     arch: str
@@ -27,7 +36,8 @@ class ArchResult:
 
 @dataclass(frozen=True)
 class Job:
-    """A scoring job (``kind`` "scores") or a supernet training/averaging job; ``results`` once done."""
+    """A scoring job (``kind`` "scores", openapi ``Job``) or a supernet job (``kind`` "supernet_training" or
+    "supernet_average", openapi ``TrainingJob``). Fields of the other kind are None; ``results`` once done."""
 
     job_id: str
     kind: str
@@ -36,19 +46,35 @@ class Job:
     raw: dict[str, Any]
     results: list[ArchResult] | None = None
     rankings: dict[str, Any] | None = None
+    # scoring jobs
+    space: str | None = None
+    estimators: list[str] | None = None
+    protocol: dict[str, Any] | None = None
+    protocol_hash: str | None = None
+    truth: str | None = None
+    cached: int | None = None
+    # supernet jobs
+    name: str | None = None
+    config: dict[str, Any] | None = None
+    checkpoint: dict[str, Any] | None = None
+    error: str | None = None
 
     @property
     def done(self) -> bool:
+        """The job has ended: done, cancelled or failed."""
         return self.status in ("done", "cancelled", "failed")
 
-    def __getitem__(self, key: str) -> Any:  # the JSON body's other fields: job["protocol_hash"], job["checkpoint"]
+    def __getitem__(self, key: str) -> Any:  # the JSON body's fields: job["protocol_hash"], job["checkpoint"]
         return self.raw[key]
 
     @classmethod
     def from_json(cls, body: dict) -> Job:
         results = body.get("results")
         return cls(body["job_id"], body.get("kind", "scores"), body["status"], body.get("progress") or {}, body,
-                   None if results is None else [ArchResult.from_json(r) for r in results], body.get("rankings"))
+                   None if results is None else [ArchResult.from_json(r) for r in results], body.get("rankings"),
+                   body.get("space"), body.get("estimators"), body.get("protocol"), body.get("protocol_hash"),
+                   body.get("truth"), body.get("cached"), body.get("name"), body.get("config"),
+                   body.get("checkpoint"), body.get("error"))
 
 
 @dataclass(frozen=True)
@@ -65,7 +91,10 @@ class Study:
 
     @property
     def done(self) -> bool:
-        return self.status in ("done", "cancelled")
+        return self.status in ("done", "cancelled", "failed")
+
+    def __getitem__(self, key: str) -> Any:
+        return self.raw[key]
 
     @classmethod
     def from_json(cls, body: dict) -> Study:

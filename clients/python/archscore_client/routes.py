@@ -90,9 +90,11 @@ class Routes:
 
     # -- what exists ----------------------------------------------------------------------------------
     def estimators(self):
+        """GET /v1/estimators: each estimator's name, direction, version and where it runs."""
         return self._call(Call("GET", "/v1/estimators"))
 
     def spaces(self):
+        """GET /v1/spaces: the search spaces, their encodings, size and ground-truth columns."""
         return self._call(Call("GET", "/v1/spaces"))
 
     def canonical(self, space: str, arch: Any):
@@ -108,6 +110,7 @@ class Routes:
                                content=content.encode("utf-8"), headers={"Content-Type": "text/plain; charset=utf-8"}))
 
     def delete_truth(self, space: str, name: str):
+        """DELETE /v1/truth/{space}/{name}: remove an uploaded table (its rankings go with it)."""
         return self._call(Call("DELETE", f"/v1/truth/{_q(space)}/{_q(name)}"))
 
     # -- studies ------------------------------------------------------------------------------------
@@ -116,21 +119,25 @@ class Routes:
         return self._call(Call("GET", "/v1/studies"))
 
     def study_runs(self, limit: int = 20):
+        """GET /v1/studies/runs: the most recent studies of this key, newest first, with their figures."""
         return self._call(Call("GET", "/v1/studies/runs", {"limit": limit}))
 
     def start_study(self, study: str, archs: Iterable[Any], estimators: Iterable[str], space: str | None = None,
                     protocol: Mapping[str, Any] | None = None, truth: Any = SERVER_DEFAULT,
                     options: Mapping[str, Any] | None = None):
+        """POST /v1/studies: start study ``study`` (GET /v1/studies) on ``archs``; follow it with ``study()``."""
         body = score_body(archs, estimators, space, protocol, truth) | {"study": study}
         if options is not None:
             body["options"] = dict(options)
         return self._call(Call("POST", "/v1/studies", json=body, parse=lambda r: Study.from_json(r.json())))
 
     def study(self, study_id: str, wait: float = 0.0):
+        """GET /v1/studies/{id}: progress, then its numbers and figures; ``wait`` long-polls."""
         return self._call(Call("GET", f"/v1/studies/{_q(study_id)}", {"wait": wait} if wait > 0 else None,
                                wait=wait, parse=lambda r: Study.from_json(r.json())))
 
     def cancel_study(self, study_id: str):
+        """DELETE /v1/studies/{id}: cancel a study and its scoring jobs (409 once it has finished)."""
         return self._call(Call("DELETE", f"/v1/studies/{_q(study_id)}", parse=lambda r: Study.from_json(r.json())))
 
     def figure(self, study_id: str, name: str):
@@ -145,6 +152,7 @@ class Routes:
                                parse=lambda r: Job.from_json(r.json())))
 
     def start_average(self, name: str, checkpoints: Iterable[str] = (), snapshots_of: str | None = None):
+        """POST /v1/supernets/average: average named checkpoints (and/or one's snapshots) into ``name``."""
         body: dict[str, Any] = {"name": name, "checkpoints": list(checkpoints)}
         if snapshots_of is not None:
             body["snapshots_of"] = snapshots_of
@@ -156,8 +164,13 @@ class Routes:
 
     # -- health -------------------------------------------------------------------------------------
     def health(self):
+        """GET /healthz: the API process is up."""
         return self._call(Call("GET", "/healthz"))
 
     def ready(self):
         """GET /readyz: {"ready", "missing", ...}; not ready is an answer here, not an error."""
         return self._call(Call("GET", "/readyz", answers=(503,)))
+
+    def metrics(self):
+        """GET /metrics: the Prometheus text exposition, as text."""
+        return self._call(Call("GET", "/metrics", parse=lambda r: r.text))
