@@ -597,16 +597,20 @@ def test_the_client_installs_alone_without_torch_and_scores(live, tmp_path):
     """A fresh virtual environment without torch: `pip install ./clients/python` pulls only httpx and its
     needs, and the client scores against the running service."""
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([shutil.which("python3.11") or sys.executable, "-m", "venv", str(venv)], check=True)
     python = str(venv / "bin" / "python")
     installed = subprocess.run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check",
                                 str(ROOT / "clients" / "python")], capture_output=True, text=True)
     assert installed.returncode == 0, installed.stderr[-2000:]
-    code = ("import importlib.util, sys\n"
+    code = ("import importlib.metadata, importlib.util, sys\n"
             "from archscore_client import Client\n"
             "assert importlib.util.find_spec('torch') is None and importlib.util.find_spec('archscore') is None\n"
+            "requires = importlib.metadata.requires('archscore-client')\n"
+            "assert [r.split('<')[0].split('>')[0] for r in requires] == ['httpx'], requires\n"
             f"with Client({live['url']!r}) as c:\n"
             "    job = c.score([[0, 1, 2, 3, 4, 0]], ['params'], wait=60)\n"
+            "    streamed = list(c.iter_scores([1, 2, 3], ['params'], chunk_size=2))\n"
+            "    assert [r.index for r in streamed] == [0, 1, 2]\n"
             "    print(job.status, job.results[0].scores['params'])\n")
     ran = subprocess.run([python, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert ran.returncode == 0, ran.stderr[-2000:]
