@@ -229,6 +229,30 @@ def child(cmd: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess
             runner.stop([proc], timeout=15.0)
 
 
+@contextmanager
+def api_process(redis_url: str, log_dir: Path, **settings: str) -> Iterator[str]:
+    """An API process over a real socket on ``redis_url`` with ARCHSCORE_ ``settings``; its base URL once
+    /healthz answers."""
+    import time
+
+    import httpx
+
+    from archscore.service import runner
+
+    port = runner.free_port()
+    with child(runner.api_command("127.0.0.1", port), child_env(redis_url, **settings), log_dir / f"api-{port}.log"):
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{base}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, (log_dir / f"api-{port}.log").read_text()
+                time.sleep(0.1)
+        yield base
+
+
 def child_env(redis_url: str, **settings: str) -> dict[str, str]:
     env = {**os.environ, "ARCHSCORE_REDIS_URL": redis_url, "PYTHONUNBUFFERED": "1"}
     env.update({f"ARCHSCORE_{k.upper()}": v for k, v in settings.items()})

@@ -5,14 +5,12 @@ a key's requests are rate limited (429 + Retry-After) and its unfinished jobs bo
 from __future__ import annotations
 
 import contextlib
-import time
 
 import httpx
 import pytest
 
-from conftest import child, child_env
+from conftest import api_process
 from archscore.estimators.spaces import get_space
-from archscore.service import runner
 
 pytestmark = pytest.mark.usefixtures("celery_worker")
 NB201 = get_space("nb201")
@@ -21,18 +19,7 @@ KEYS = '["key-a", "key-b"]'
 
 @contextlib.contextmanager
 def _api(test_redis, tmp_path, **settings):
-    port = runner.free_port()
-    env = child_env(test_redis.url, api_keys=KEYS, admin_keys='["key-admin"]', **settings)
-    with child(runner.api_command("127.0.0.1", port), env, tmp_path / f"api-{port}.log"):
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{base}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
+    with api_process(test_redis.url, tmp_path, api_keys=KEYS, admin_keys='["key-admin"]', **settings) as base:
         yield {name: httpx.Client(base_url=base, headers={"X-API-Key": f"key-{name}"}, timeout=60)
                for name in ("a", "b", "admin")}
 

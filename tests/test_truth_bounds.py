@@ -3,12 +3,11 @@ operator can delete them, and a Redis that runs out of memory is answered with a
 
 from __future__ import annotations
 
-import time
 
 import httpx
 import pytest
 
-from conftest import child, child_env
+from conftest import api_process
 from archscore.estimators.spaces import get_space
 from archscore.service import runner, store
 
@@ -67,20 +66,9 @@ def test_redis_out_of_memory_is_507_not_500(tmp_path):
     no longer fits is answered 507 with a reason; what was stored before stays readable."""
     port = runner.free_port()
     server = runner.start_redis(tmp_path / "redis", port, maxmemory="3mb")
-    api_port = runner.free_port()
     url = f"redis://127.0.0.1:{port}/0"
-    env = child_env(url, max_truth_tables="1000", max_truth_rows_total="10000000")
     try:
-        with child(runner.api_command("127.0.0.1", api_port), env, tmp_path / "api.log"):
-            base = f"http://127.0.0.1:{api_port}"
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    httpx.get(f"{base}/healthz", timeout=1)
-                    break
-                except httpx.TransportError:
-                    assert time.monotonic() < deadline
-                    time.sleep(0.1)
+        with api_process(url, tmp_path, max_truth_tables="1000", max_truth_rows_total="10000000") as base:
             table = _table(3000)
             statuses = []
             for i in range(40):
