@@ -423,6 +423,14 @@ def test_async_client_scores_and_follows_studies(live):
             assert [r.index for r in streamed] == [0, 1, 2]
             spaces = await client.spaces()
             assert "nb201" in {s["name"] for s in spaces}
+            study = await client.run_study("complexity_bias", [arch_string(i) for i in (7, 700, 7000, 14000)],
+                                           ["params"], options={"bins": 2}, protocol=PROTOCOL, wait=120)
+            assert study.status == "done" and study.result
+            assert (await client.figure(study.study_id, next(iter(study.figures)))).startswith(b"\x89PNG")
+        async with AsyncClient(live["url"], poll_seconds=600) as client:  # above the server's bound (60 s)
+            followed = await client.score([[3, 2, 1, 0, 1, 2]], ["synflow"], protocol={**PROTOCOL, "seed": 8},
+                                          wait=90)
+            assert followed.status == "done" and client.poll_seconds == 60
             return job
 
     asyncio.run(scenario())
@@ -590,6 +598,26 @@ def test_client_retries_a_503_while_redis_is_down_until_it_is_back(tmp_path):
         assert time.monotonic() - started >= 2.0 * len(seen)
     finally:
         runner.stop([api, *servers])
+
+
+def test_async_client_retries_after_retry_after_without_server():
+    import asyncio
+
+    answers = [httpx.Response(503, headers={"Retry-After": "0"}, json={"error": {"status": 503, "message": "down"}}),
+               httpx.Response(200, json=[{"name": "nb201"}])]
+    seen, retried = [], []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        return answers[len(seen) - 1]
+
+    async def scenario():
+        async with AsyncClient("http://archscore.test", transport=httpx.MockTransport(handler),
+                               on_retry=lambda r, d: retried.append((r.status_code, d))) as c:
+            return await c.spaces()
+
+    assert asyncio.run(scenario()) == [{"name": "nb201"}]
+    assert len(seen) == 2 and retried == [(503, 0.0)]
 
 
 @pytest.mark.slow
