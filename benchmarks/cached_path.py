@@ -116,7 +116,7 @@ def main() -> None:
             api_port, minimal_port = runner.free_port(), runner.free_port()
             procs.append(_serve("archscore.service.app:app", api_port, env, tmp / "api.log"))
             procs.append(_serve("benchmarks.minimal_app:app", minimal_port, env, tmp / "minimal.log"))
-            warm = httpx.post(f"http://127.0.0.1:{api_port}/v1/scores", params={"wait": 120}, json=BODY, timeout=130)
+            warm = httpx.post(f"http://127.0.0.1:{api_port}/v1/scores", params={"wait": 60}, json=BODY, timeout=70)
             assert warm.status_code == 200, warm.text
             cached = httpx.post(f"http://127.0.0.1:{api_port}/v1/scores", json=BODY, timeout=10).json()
             assert cached["status"] == "done" and cached["cached"] == 1 and cached["rankings"] is not None, cached

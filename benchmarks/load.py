@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _start_stack(tmp: Path) -> tuple[str, list[subprocess.Popen]]:
     port = runner.free_port()
-    procs = [runner.start_redis(tmp / "redis", port)]
+    procs = [runner.start_redis(tmp / "redis", port, "256mb")]  # bounded, as readyz requires
     env = {**runner.child_env(f"redis://127.0.0.1:{port}/0"), "ARCHSCORE_TORCH_THREADS": "1"}
     procs.append(subprocess.Popen(runner.worker_command(1), cwd=ROOT, env=env,
                                   stdout=open(tmp / "worker.log", "wb"), stderr=subprocess.STDOUT))

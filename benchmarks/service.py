@@ -103,7 +103,7 @@ class Service:
     def start(self, workers: int = 1) -> None:
         started = time.perf_counter()
         port = runner.free_port()
-        self.procs.append(runner.start_redis(self.tmp / "redis", port))
+        self.procs.append(runner.start_redis(self.tmp / "redis", port, "256mb"))  # bounded, as readyz requires
         self.redis_url = f"redis://127.0.0.1:{port}/0"
         self.redis = redis.Redis.from_url(self.redis_url, decode_responses=True)
         self.redis_seconds = time.perf_counter() - started
