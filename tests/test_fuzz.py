@@ -4,7 +4,6 @@ real socket: no generated request may get a 5xx, and every response must match t
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -12,8 +11,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
-from conftest import child, child_env
-from archscore.service import runner
+from conftest import api_process
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES_PER_ROUTE = 25
@@ -26,25 +24,13 @@ CHECKS = [checks.not_a_server_error, checks.status_code_conformance, checks.cont
 def api_url(test_redis, tmp_path_factory):
     """A real API process on the tests' second Redis DB, which no worker consumes: fuzzed jobs stay
     queued instead of keeping a worker busy; the DB is flushed afterwards."""
-    import httpx
-
     crash = test_redis.client(test_redis.crash_db)
     crash.flushdb()
-    port = runner.free_port()
     tmp = tmp_path_factory.mktemp("fuzz")
     # waits bounded below the client's 30 s timeout: no worker consumes this DB, so a valid ?wait= would block
-    env = child_env(test_redis.crash_url, supernet_dir=str(tmp / "supernets"), upload_timeout_seconds="5",
-                    max_wait_seconds="5")
-    with child(runner.api_command("127.0.0.1", port), env, tmp / "api.log"):
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, (tmp / "api.log").read_text()
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
+    with api_process(test_redis.crash_url, tmp, supernet_dir=str(tmp / "supernets"), upload_timeout_seconds="5",
+                     max_wait_seconds="5") as base:
+        yield base
     crash.flushdb()
 
 
