@@ -13,6 +13,7 @@ import json
 import math
 from collections import defaultdict
 
+from archscore.estimators.spaces.nb101.encoding import module_hash, spec_to_cell
 from archscore.estimators.spaces.tables import SUITEZERO_ESTIMATORS, read_embedded_csv
 
 TABLE = "nb101_suitezero_cifar10.csv.gz"
@@ -22,8 +23,6 @@ GROUND_TRUTH_COLUMNS = ("val_accuracy",)
 @functools.lru_cache(maxsize=1)
 def _modules() -> tuple[dict, dict[str, list[dict[str, str]]]]:
     """(module hash -> pruned cell, module hash -> its rows), in order of first appearance."""
-    from archscore.estimators.spaces.nb101.space import module_hash, spec_to_cell
-
     cells: dict = {}
     rows: dict[str, list[dict[str, str]]] = defaultdict(list)
     for r in read_embedded_csv(TABLE):

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from archscore.estimators.spaces.nb101.cost import vertex_channels
-from archscore.estimators.spaces.nb101.space import CONV1X1, CONV3X3, Cell
+from archscore.estimators.spaces.nb101.encoding import CONV1X1, CONV3X3, Cell
 
 
 class ConvBNReLU(nn.Sequential):

@@ -10,154 +10,35 @@ Parsing validates the spec and prunes the vertices that lie on no input-to-outpu
 NAS-Bench-101 does; the architecture is the pruned spec. The canonical key is NAS-Bench-101's
 module hash (``graph_util.hash_module``): an isomorphism-invariant MD5 of the pruned graph, so
 isomorphic cells share a key and keys agree with every NAS-Bench-101 table. Torch-free.
+
+The vocabulary is ``encoding``, the cost model ``cost``; this module is the space itself (registered
+with the registry).
 """
 
 from __future__ import annotations
 
 import collections
-
-import hashlib
 import json
 import random
-import re
-from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 from archscore.estimators.spaces import base
 from archscore.estimators.spaces.base import EncodingError, SearchSpace, decode_json_text, register_space
 from archscore.estimators.spaces.nb101 import cost as cost_model
 from archscore.estimators.spaces.nb101 import data
-
-INPUT, OUTPUT = "input", "output"
-CONV3X3, CONV1X1, MAXPOOL3X3 = "conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3"
-OPS = (CONV3X3, CONV1X1, MAXPOOL3X3)  # NAS-Bench-101's order: the hash labels ops by this index
-MAX_VERTICES = 7
-MAX_EDGES = 9
-HASH_PATTERN = re.compile(r"^[0-9a-f]{32}$")
-
-Matrix = tuple[tuple[int, ...], ...]
-
-
-class Cell(NamedTuple):
-    """A pruned NAS-Bench-101 cell: adjacency rows (0/1) and vertex ops, input first, output last."""
-
-    matrix: Matrix
-    ops: tuple[str, ...]
-
-
-def _check_matrix(matrix: Any) -> Matrix:
-    if not isinstance(matrix, (list, tuple)) or not matrix:
-        raise EncodingError("matrix: must be a square list of rows of 0/1")
-    n = len(matrix)
-    rows = []
-    for i, row in enumerate(matrix):
-        if not isinstance(row, (list, tuple)) or len(row) != n:
-            raise EncodingError(f"matrix: row {i} must be a list of {n} entries (the matrix is square)")
-        for j, v in enumerate(row):
-            if isinstance(v, bool) or v not in (0, 1):
-                raise EncodingError(f"matrix[{i}][{j}]: entries must be 0 or 1, got {v!r}")
-        rows.append(tuple(int(v) for v in row))
-    if n > MAX_VERTICES:
-        raise EncodingError(f"matrix: {n} vertices, at most {MAX_VERTICES}")
-    if n < 2:
-        raise EncodingError("matrix: at least 2 vertices (input and output)")
-    for i in range(n):
-        for j in range(i + 1):
-            if rows[i][j]:
-                raise EncodingError(
-                    f"matrix[{i}][{j}]: the matrix must be strictly upper-triangular (edges go from a vertex to a later one)"
-                )
-    return tuple(rows)
-
-
-def _check_ops(ops: Any, n: int) -> tuple[str, ...]:
-    if not isinstance(ops, (list, tuple)) or len(ops) != n:
-        got = len(ops) if isinstance(ops, (list, tuple)) else type(ops).__name__
-        raise EncodingError(f"ops: must list one op per vertex ({n}), got {got}")
-    if ops[0] != INPUT:
-        raise EncodingError(f"ops[0]: the first vertex must be 'input', got {ops[0]!r}")
-    if ops[-1] != OUTPUT:
-        raise EncodingError(f"ops[{n - 1}]: the last vertex must be 'output', got {ops[-1]!r}")
-    for i, op in enumerate(ops[1:-1], start=1):
-        if op not in OPS:
-            raise EncodingError(f"ops[{i}]: unknown op {op!r}; allowed: {', '.join(OPS)}")
-    return tuple(ops)
-
-
-def prune(matrix: Matrix, ops: Sequence[str]) -> Cell:
-    """Drop the vertices that are not on an input-to-output path (NAS-Bench-101's ModelSpec._prune);
-    raise when the input does not reach the output."""
-    n = len(matrix)
-    from_input = {0}
-    for v in range(n):  # vertices are topologically ordered
-        if v in from_input:
-            from_input.update(w for w in range(v + 1, n) if matrix[v][w])
-    to_output = {n - 1}
-    for v in range(n - 1, -1, -1):
-        if any(matrix[v][w] and w in to_output for w in range(v + 1, n)):
-            to_output.add(v)
-    keep = [v for v in range(n) if v in from_input and v in to_output]
-    if 0 not in keep or n - 1 not in keep:
-        raise EncodingError("matrix: the input is not connected to the output")
-    pruned = tuple(tuple(matrix[i][j] for j in keep) for i in keep)
-    return Cell(pruned, tuple(ops[v] for v in keep))
-
-
-def spec_to_cell(spec: Any) -> Cell:
-    """Validate ``{"matrix", "ops"}`` and prune it (the input is not modified)."""
-    if not isinstance(spec, dict) or set(spec) != {"matrix", "ops"}:
-        keys = sorted(spec) if isinstance(spec, dict) else type(spec).__name__
-        raise EncodingError(f"a spec is an object with exactly the keys 'matrix' and 'ops', got {keys}")
-    matrix = _check_matrix(spec["matrix"])
-    ops = _check_ops(spec["ops"], len(matrix))
-    cell = prune(matrix, ops)
-    edges = sum(map(sum, cell.matrix))
-    if edges > MAX_EDGES:
-        raise EncodingError(f"matrix: {edges} edges on input-output paths, at most {MAX_EDGES}")
-    return cell
-
-
-def cell_to_spec(cell: Cell) -> dict:
-    return {"matrix": [list(r) for r in cell.matrix], "ops": list(cell.ops)}
-
-
-def module_hash(cell: Cell) -> str:
-    """NAS-Bench-101's ``graph_util.hash_module`` with its labelling (input -1, output -2, interior
-    ops by their index in OPS): Weisfeiler-Lehman style MD5 over in/out neighbours."""
-    matrix, n = cell.matrix, len(cell.matrix)
-    labels = [-1] + [OPS.index(op) for op in cell.ops[1:-1]] + [-2]
-    in_edges = [sum(matrix[i][j] for i in range(n)) for j in range(n)]
-    out_edges = [sum(row) for row in matrix]
-    hashes = [hashlib.md5(str(h).encode()).hexdigest() for h in zip(out_edges, in_edges, labels)]
-    for _ in range(n):
-        hashes = [
-            hashlib.md5(
-                (
-                    "".join(sorted(hashes[w] for w in range(n) if matrix[w][v]))
-                    + "|"
-                    + "".join(sorted(hashes[w] for w in range(n) if matrix[v][w]))
-                    + "|"
-                    + hashes[v]
-                ).encode()
-            ).hexdigest()
-            for v in range(n)
-        ]
-    return hashlib.md5(str(sorted(hashes)).encode()).hexdigest()
-
-
-def random_cell(rng: random.Random) -> Cell:
-    """A valid cell drawn as NAS-Bench-101's random search does: 7 vertices, each upper-triangular
-    entry 0/1 with probability 1/2, interior ops uniform; redrawn until valid after pruning."""
-    while True:
-        matrix = [[0] * MAX_VERTICES for _ in range(MAX_VERTICES)]
-        for i in range(MAX_VERTICES):
-            for j in range(i + 1, MAX_VERTICES):
-                matrix[i][j] = rng.randint(0, 1)
-        ops = [INPUT] + [rng.choice(OPS) for _ in range(MAX_VERTICES - 2)] + [OUTPUT]
-        try:
-            return spec_to_cell({"matrix": matrix, "ops": ops})
-        except EncodingError:
-            continue
+from archscore.estimators.spaces.nb101.encoding import (
+    HASH_PATTERN,
+    INPUT,
+    MAX_VERTICES,
+    OPS,
+    OUTPUT,
+    Cell,
+    Matrix,
+    cell_to_spec,
+    module_hash,
+    random_cell,
+    spec_to_cell,
+)
 
 
 @register_space("nasbench101", "nas-bench-101")

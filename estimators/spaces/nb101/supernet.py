@@ -19,8 +19,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from archscore.estimators.spaces.nb101.encoding import MAX_VERTICES, OPS, Cell
 from archscore.estimators.spaces.nb101.network import ConvBNReLU, make_op
-from archscore.estimators.spaces.nb101.space import MAX_VERTICES, OPS, Cell
 from archscore.estimators.spaces.supernet import Supernet
 
 NODES = tuple(range(1, MAX_VERTICES - 1))  # interior nodes 1..5

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from archscore.estimators.spaces.nb201 import EDGES, Arch
+from archscore.estimators.spaces.nb201.encoding import EDGES, Arch
 
 
 class ReLUConvBN(nn.Sequential):

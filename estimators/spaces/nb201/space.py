@@ -8,198 +8,34 @@ Accepted encodings:
 - ops: the six op names in string edge order
 - index: the NAS-Bench-201 architecture index (0..15624)
 
-This module is torch-free; networks are built by ``archscore.estimators.spaces.nb201.network``.
+The vocabulary is ``encoding``, the cost model ``cost``; this module is the space itself (registered
+with the registry). Torch-free; networks are built by ``archscore.estimators.spaces.nb201.network``.
 """
 
 from __future__ import annotations
 
-import functools
-import itertools
-import numbers
 import random
 from collections.abc import Iterator
 from typing import Any
 
 from archscore.estimators.spaces import base
 from archscore.estimators.spaces.base import EncodingError, NetworkField, SearchSpace, decode_json_text, register_space
-from archscore.estimators.spaces.counting import FLOPS_BN_PER_ELEMENT, FLOPS_RELU_PER_ELEMENT
 from archscore.estimators.spaces.nb201 import data
-
-Arch = tuple[str, ...]  # the six op names in string edge order
-
-OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
-CONV_OPS = frozenset({"nor_conv_1x1", "nor_conv_3x3"})
-# (source, target) of each edge, in string order
-EDGES = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
-NUM_EDGES = len(EDGES)
-
-# NASLib's op order and edge order, kept here only to convert.
-NASLIB_OPS = ("skip_connect", "none", "nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3")
-NASLIB_EDGES = ((0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3))  # 0-based (source, target)
-_NASLIB_TO_STRING_POS = tuple(EDGES.index(e) for e in NASLIB_EDGES)
-
-def _edge_name(pos: int) -> str:
-    s, t = EDGES[pos]
-    return f"edge {s}->{t} (position {pos})"
-
-
-def _check_op(op: Any, pos: int) -> str:
-    if op not in OPS:
-        raise EncodingError(f"{_edge_name(pos)}: unknown op {op!r}; allowed: {', '.join(OPS)}")
-    return op
-
-
-def string_to_arch(text: str) -> Arch:
-    """Parse ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|``."""
-    nodes = text.strip().split("+")
-    if len(nodes) != 3:
-        raise EncodingError(
-            f"expected 3 node groups separated by '+' (|op~0|+|op~0|op~1|+|op~0|op~1|op~2|), got {len(nodes)}"
-        )
-    ops: list[str] = []
-    for target, group in enumerate(nodes, start=1):
-        if not (group.startswith("|") and group.endswith("|")):
-            raise EncodingError(f"node {target}: group {group!r} must start and end with '|'")
-        terms = group[1:-1].split("|")
-        if len(terms) != target:
-            raise EncodingError(f"node {target}: expected {target} input edge(s), got {len(terms)} in {group!r}")
-        for source, term in enumerate(terms):
-            pos = EDGES.index((source, target))
-            op, sep, src = term.partition("~")
-            if not sep or src != str(source):
-                raise EncodingError(f"{_edge_name(pos)}: term {term!r} must read 'op~{source}'")
-            ops.append(_check_op(op, pos))
-    return tuple(ops)
-
-
-def arch_to_string(arch: Arch) -> str:
-    o = arch
-    return f"|{o[0]}~0|+|{o[1]}~0|{o[2]}~1|+|{o[3]}~0|{o[4]}~1|{o[5]}~2|"
-
-
-def naslib_to_arch(indices: Any) -> Arch:
-    """NASLib op-index tuple -> architecture (the input is not modified)."""
-    if len(indices) != NUM_EDGES:
-        raise EncodingError(f"NASLib op-index tuple must have {NUM_EDGES} entries, got {len(indices)}")
-    ops = [""] * NUM_EDGES
-    for i, value in enumerate(indices):
-        pos = _NASLIB_TO_STRING_POS[i]
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= value < len(NASLIB_OPS):
-            raise EncodingError(
-                f"{_edge_name(pos)} (NASLib entry {i}): op index {value!r} must be an integer 0..4 "
-                "(0=skip_connect, 1=none, 2=nor_conv_3x3, 3=nor_conv_1x1, 4=avg_pool_3x3)"
-            )
-        ops[pos] = NASLIB_OPS[int(value)]
-    return tuple(ops)
-
-
-def arch_to_naslib(arch: Arch) -> tuple[int, ...]:
-    return tuple(NASLIB_OPS.index(arch[pos]) for pos in _NASLIB_TO_STRING_POS)
-
-
-def canonical_key(arch: Arch) -> str:
-    """Isomorphism key of NAS-Bench-201 (docs/concepts/spaces.md; NB201's ``to_unique_str(consider_zero=True)``):
-    S0="0"; a term per input edge j->i is "#" when the op is none or S_j is "#", S_j for skip,
-    "(S_j)@op" otherwise; S_i = sorted terms joined by "+"; key = S_3. This is the rule behind the
-    published 6,466 classes (it merges fewer cells than full functional equivalence would)."""
-    node = ["0"]
-    for target in (1, 2, 3):
-        terms = []
-        for source in range(target):
-            op = arch[EDGES.index((source, target))]
-            s = node[source]
-            if op == "none" or s == "#":
-                terms.append("#")
-            else:
-                terms.append(s if op == "skip_connect" else f"({s})@{op}")
-        node.append("+".join(sorted(terms)))
-    return node[3]
-
-
-def live_edges(arch: Arch) -> tuple[bool, ...]:
-    """Edges that lie on an input-to-output path through non-none ops."""
-    reach_from_input = {0}
-    for s, t in EDGES:  # EDGES is topologically ordered by target
-        if arch[EDGES.index((s, t))] != "none" and s in reach_from_input:
-            reach_from_input.add(t)
-    reaches_output = {3}
-    for s, t in sorted(EDGES, key=lambda e: -e[0]):
-        if arch[EDGES.index((s, t))] != "none" and t in reaches_output:
-            reaches_output.add(s)
-    return tuple(
-        op != "none" and s in reach_from_input and t in reaches_output for op, (s, t) in zip(arch, EDGES)
-    )
-
-
-def has_conv_path(arch: Arch) -> bool:
-    """True when a convolution lies on an input-to-output path."""
-    return any(live and op in CONV_OPS for live, op in zip(live_edges(arch), arch))
-
-
-@functools.lru_cache(maxsize=1)
-def _all_archs() -> tuple[Arch, ...]:
-    return tuple(itertools.product(OPS, repeat=NUM_EDGES))
-
-
-@functools.lru_cache(maxsize=1)
-def isomorphism_classes() -> dict[str, tuple[Arch, ...]]:
-    """Canonical key -> members, in enumeration order."""
-    classes: dict[str, list[Arch]] = {}
-    for arch in _all_archs():
-        classes.setdefault(canonical_key(arch), []).append(arch)
-    return {k: tuple(v) for k, v in classes.items()}
-
-
-# --- analytic cost of the standard network (torch-free; equal to counting the built network) ---
-# FLOP convention of the published NB201 cost column: conv and linear multiply-accumulates (plus
-# bias adds), BatchNorm 2 per element, ReLU 1 per element, average pooling k*k per output element,
-# global pooling 1 per input element; additions of the cell sum are free. This reproduces the
-# published column up to a constant 1,078 FLOPs per network (< 0.02%) whose origin is unknown.
-
-
-def _cell_op_cost(op: str, c: int, hw: int) -> tuple[int, int]:
-    """(params, FLOPs) of one cell op with c channels on an hw x hw map."""
-    elements = c * hw * hw
-    elementwise = (FLOPS_RELU_PER_ELEMENT + FLOPS_BN_PER_ELEMENT) * elements
-    if op == "nor_conv_3x3":
-        return c * c * 9 + 2 * c, 9 * c * elements + elementwise
-    if op == "nor_conv_1x1":
-        return c * c + 2 * c, c * elements + elementwise
-    if op == "avg_pool_3x3":
-        return 0, 9 * elements
-    return 0, 0
-
-
-def _resblock_cost(c_in: int, c_out: int, hw_in: int) -> tuple[int, int]:
-    hw = (hw_in + 1) // 2
-    out = c_out * hw * hw
-    params = (c_in * c_out * 9 + 2 * c_out) + (c_out * c_out * 9 + 2 * c_out) + c_in * c_out
-    macs = (c_in * 9 + c_out * 9 + c_in) * out
-    relu = FLOPS_RELU_PER_ELEMENT * (c_in * hw_in * hw_in + out)
-    bn = FLOPS_BN_PER_ELEMENT * 2 * out
-    pool = 4 * c_in * (hw_in // 2) * (hw_in // 2)
-    return params, macs + relu + bn + pool
-
-
-def network_cost(arch: Arch, C: int = 16, N: int = 5, num_classes: int = 10, input_size: int = 32) -> tuple[int, int]:
-    """(trainable parameters, FLOPs per sample) of the standalone network, counted as NAS-Bench-201
-    does: every op of the cell counts, also on edges that do not reach the output."""
-    hw, c = input_size, C
-    params = 3 * C * 9 + 2 * C  # stem conv + BN
-    flops = (27 + FLOPS_BN_PER_ELEMENT) * C * hw * hw
-    for stage in range(3):
-        if stage > 0:
-            p, f = _resblock_cost(c, 2 * c, hw)
-            params, flops = params + p, flops + f
-            hw, c = (hw + 1) // 2, 2 * c
-        for _ in range(N):
-            for op in arch:
-                p, f = _cell_op_cost(op, c, hw)
-                params, flops = params + p, flops + f
-    params += 2 * c + c * num_classes + num_classes  # last BN + classifier
-    flops += (FLOPS_BN_PER_ELEMENT + FLOPS_RELU_PER_ELEMENT + 1) * c * hw * hw  # last BN, ReLU, global pool
-    flops += c * num_classes + num_classes
-    return params, flops
+from archscore.estimators.spaces.nb201.cost import network_cost
+from archscore.estimators.spaces.nb201.encoding import (
+    NUM_EDGES,
+    OPS,
+    Arch,
+    _all_archs,
+    _check_op,
+    arch_to_string,
+    canonical_key,
+    has_conv_path,
+    isomorphism_classes,
+    live_edges,
+    naslib_to_arch,
+    string_to_arch,
+)
 
 
 @register_space("nasbench201", "nas-bench-201")

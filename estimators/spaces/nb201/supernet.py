@@ -17,7 +17,7 @@ import re
 import torch
 from torch import nn
 
-from archscore.estimators.spaces.nb201 import EDGES, OPS, Arch, live_edges
+from archscore.estimators.spaces.nb201.encoding import EDGES, OPS, Arch, live_edges
 from archscore.estimators.spaces.nb201.network import build_stages, make_op
 from archscore.estimators.spaces.supernet import Supernet
 

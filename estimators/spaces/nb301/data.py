@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 
+from archscore.estimators.spaces.nb301.encoding import canonical_key, genotype_from_json
 from archscore.estimators.spaces.tables import read_embedded_csv, suitezero_proxies
 
 TABLE = "nb301_suitezero_cifar10.csv.gz"
@@ -20,8 +21,6 @@ GROUND_TRUTH_COLUMNS = ("val_accuracy",)
 @functools.lru_cache(maxsize=1)
 def _table() -> tuple[tuple, tuple[str, ...], tuple[dict[str, str], ...]]:
     """(genotypes, canonical keys, rows) in table order, the first row of each key only."""
-    from archscore.estimators.spaces.nb301.space import canonical_key, genotype_from_json
-
     archs, keys, rows = [], [], []
     seen: set[str] = set()
     for r in read_embedded_csv(TABLE):

@@ -15,14 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from archscore.estimators.spaces.nb301.space import (
-    Genotype,
-    Pair,
-    canonical_genotype,
-    check_network_config,
-    live_nodes,
-    reduction_cells,
-)
+from archscore.estimators.spaces.nb301.cost import check_network_config, reduction_cells
+from archscore.estimators.spaces.nb301.encoding import Genotype, Pair, canonical_genotype, live_nodes
 
 
 class ReLUConvBN(nn.Sequential):

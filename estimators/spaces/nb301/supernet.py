@@ -18,16 +18,9 @@ import re
 import torch
 from torch import nn
 
+from archscore.estimators.spaces.nb301.cost import check_network_config, reduction_cells
+from archscore.estimators.spaces.nb301.encoding import CONCAT_NODES, NUM_NODES, OPS, Genotype, canonical_genotype
 from archscore.estimators.spaces.nb301.network import FactorizedReduce, ReLUConvBN, make_op
-from archscore.estimators.spaces.nb301.space import (
-    CONCAT_NODES,
-    NUM_NODES,
-    OPS,
-    Genotype,
-    canonical_genotype,
-    check_network_config,
-    reduction_cells,
-)
 from archscore.estimators.spaces.supernet import Supernet
 
 EDGES = tuple((node, src) for node in range(2, 2 + NUM_NODES) for src in range(node))

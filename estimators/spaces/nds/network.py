@@ -13,7 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from archscore.estimators.spaces.nds.space import BASIC, STEM_WIDTH, Stages, blocks, check_network_config
+from archscore.estimators.spaces.nds.cost import blocks, check_network_config
+from archscore.estimators.spaces.nds.encoding import BASIC, STEM_WIDTH, Stages
 
 
 def _conv_bn(c_in: int, c_out: int, kernel: int, stride: int = 1, groups: int = 1) -> list[nn.Module]:

@@ -22,7 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from archscore.estimators.spaces.nds.space import BASIC, NUM_STAGES, STEM_WIDTH, STRIDES, Stages, inner_width
+from archscore.estimators.spaces.base import get_space
+from archscore.estimators.spaces.nds.encoding import BASIC, NUM_STAGES, STEM_WIDTH, STRIDES, Stages, inner_width
 from archscore.estimators.spaces.supernet import Supernet
 
 
@@ -127,8 +128,6 @@ class NDSSupernet(Supernet):
     def standalone_state_dict(self, arch: Stages) -> dict[str, torch.Tensor]:
         """The sliced weights of ``arch`` under the names of ``NDSNetwork``: each tensor's leading
         slice of the standalone shape; grouped kernels their block diagonal."""
-        from archscore.estimators.spaces import get_space
-
         if not self.covers(arch):
             raise ValueError(self.coverage_error(arch))
         with torch.device("meta"):
