@@ -51,7 +51,7 @@ from archscore.estimators.spaces import get_space  # noqa: E402
 from archscore.estimators.device import resolve_device  # noqa: E402
 from archscore.estimators.zero_shot.engine import score_architecture  # noqa: E402
 from archscore.service import runner  # noqa: E402
-from archscore.service.settings import get_settings  # noqa: E402
+from archscore.contract.settings import get_settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ESTIMATORS = ["synflow", "params", "jacob_cov"]

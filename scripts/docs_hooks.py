@@ -165,7 +165,7 @@ def http_reference() -> str:
 
 
 def settings_reference() -> str:
-    from archscore.service.settings import Settings
+    from archscore.contract.settings import Settings
 
     rows = []
     for name, field in Settings.model_fields.items():

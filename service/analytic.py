@@ -7,27 +7,22 @@ and so are never cached or sent to a worker.
 
 from __future__ import annotations
 
-import functools
-
 from archscore.estimators.protocol import PER_ARCHITECTURE
-from archscore.estimators.spaces import get_space
-from archscore.estimators.spaces.base import COST, SearchSpace
-
-ANALYTIC = PER_ARCHITECTURE
+from archscore.estimators.spaces.base import COST, Arch, SearchSpace
 
 
 def analytic_names(space: SearchSpace, estimators: list[str]) -> list[str]:
-    return [n for n in estimators if n in ANALYTIC and space.has(COST)]
+    return [n for n in estimators if n in PER_ARCHITECTURE and space.has(COST)]
 
 
-def analytic_scores(space: SearchSpace, arch: str, names: list[str], protocol: dict) -> dict[str, float]:
-    num_classes = 100 if protocol.get("dataset") == "cifar100" else 10
-    values = _cost(space.name, arch, num_classes)
+def analytic_values(space: SearchSpace, arch: Arch, names: list[str], num_classes: int) -> dict[str, float]:
+    """The estimators ``names`` (of ``analytic_names``) of one parsed architecture, in millions."""
+    if not names:
+        return {}
+    params, flops = space.cost(arch, num_classes=num_classes)
+    values = {"params": params / 1e6, "flops": flops / 1e6}
     return {n: values[n] for n in names}
 
 
-@functools.lru_cache(maxsize=50_000)  # the cached path asks for the same architectures again and again
-def _cost(space_name: str, arch: str, num_classes: int) -> dict[str, float]:
-    space = get_space(space_name)
-    params, flops = space.cost(space.parse(arch), num_classes=num_classes)
-    return {"params": params / 1e6, "flops": flops / 1e6}
+def num_classes(protocol: dict) -> int:
+    return 100 if protocol.get("dataset") == "cifar100" else 10

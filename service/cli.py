@@ -15,9 +15,10 @@ from typing import Annotated
 
 import typer
 
-from archscore.estimators.analysis.cli import study
-from archscore.estimators.cli import app, fail, out
-from archscore.estimators.one_shot.cli import app as supernet_app
+from archscore.estimators.cli import app
+from archscore.estimators.cli.console import fail, out
+from archscore.estimators.cli.study import study
+from archscore.estimators.cli.supernet import app as supernet_app
 from archscore.service.supervisor import (
     Child,
     DataFolderInUse,
@@ -34,7 +35,7 @@ def _service():
     extra is not installed."""
     try:
         from archscore.service import runner
-        from archscore.service.settings import get_settings
+        from archscore.contract.settings import get_settings
     except ImportError as exc:
         fail(f"this command needs the service extra ({exc.name} is missing): pip install 'archscore[service]'")
         raise  # unreachable: fail exits

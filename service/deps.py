@@ -1,4 +1,5 @@
-"""Typed dependencies shared by the routes: settings, the Redis client, the task sender, API keys."""
+"""Typed dependencies shared by the routes: settings, the Redis client, the Celery client, the caller (API
+keys and their rate limit)."""
 
 from __future__ import annotations
 
@@ -9,21 +10,19 @@ import time
 from dataclasses import dataclass
 from typing import Annotated
 
+from celery import Celery
 from fastapi import Depends, Header, Request
 from redis.asyncio import Redis
 
-from archscore.service import store
+from archscore.contract import store
+from archscore.contract.broker import make_celery
+from archscore.contract.settings import Settings, get_settings
 from archscore.service.errors import ApiError
-from archscore.service.settings import Settings, get_settings
 
 
 async def settings_dep() -> Settings:
     """Async, so FastAPI resolves it without a threadpool hop on every request."""
     return get_settings()
-
-
-def redis_url(settings: Settings) -> str:
-    return settings.redis_url or "redis://127.0.0.1:6379/0"
 
 
 @functools.lru_cache(maxsize=4)
@@ -34,7 +33,7 @@ def _redis_for(url: str) -> Redis:
 
 
 def redis_for(settings: Settings) -> Redis:
-    return _redis_for(redis_url(settings))
+    return _redis_for(settings.broker_url)
 
 
 def checked_wait(wait: float, settings: Settings) -> float:
@@ -52,43 +51,18 @@ async def redis_client(settings: Annotated[Settings, Depends(settings_dep)]) -> 
 
 
 @functools.lru_cache(maxsize=4)
-def _celery_for(url: str):
-    from archscore.workers.celery_app import make_celery
-
-    return make_celery(url)
+def _celery_for(url: str) -> Celery:
+    return make_celery(get_settings(), url)
 
 
-async def celery_app(settings: Annotated[Settings, Depends(settings_dep)]):
-    return _celery_for(redis_url(settings))
+def celery_for(settings: Settings) -> Celery:
+    """The Celery client the API sends tasks and broadcasts with (created on first use: the cached path
+    needs no broker)."""
+    return _celery_for(settings.broker_url)
 
 
-def chunk_task_id(job_id: str, chunk_index: int) -> str:
-    """The Celery task id of a job's chunk: known without asking anyone, so a cancel can revoke it."""
-    return f"{job_id}.{chunk_index}"
-
-
-def chunk_sender(celery):
-    def send(job_id: str, chunk_index: int, space: str, protocol: dict, estimators: list[str], archs: list[str]):
-        celery.send_task("archscore.score_chunk", args=[job_id, chunk_index, space, protocol, estimators, archs],
-                         task_id=chunk_task_id(job_id, chunk_index))
-
-    return send
-
-
-async def training_sender(celery=Depends(celery_app)):
-    def send(job_id: str, name: str, config: dict, resume: bool):
-        celery.send_task("archscore.train_supernet", args=[job_id, name, config, resume], queue="training",
-                         task_id=job_id)
-
-    return send
-
-
-async def average_sender(celery=Depends(celery_app)):
-    def send(job_id: str, name: str, sources: list[str]):
-        celery.send_task("archscore.average_supernets", args=[job_id, name, sources], queue="training",
-                         task_id=job_id)
-
-    return send
+async def celery_client(settings: Annotated[Settings, Depends(settings_dep)]) -> Celery:
+    return celery_for(settings)
 
 
 @dataclass(frozen=True)
@@ -169,3 +143,4 @@ async def require_api_key(
 CallerDep = Annotated[Caller, Depends(require_api_key)]
 SettingsDep = Annotated[Settings, Depends(settings_dep)]
 RedisDep = Annotated[Redis, Depends(redis_client)]
+CeleryDep = Annotated[Celery, Depends(celery_client)]

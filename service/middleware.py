@@ -10,7 +10,7 @@ import time
 from prometheus_client import Counter, Histogram
 
 from archscore.service.errors import BodyTooLarge, UploadTimeout, error_response
-from archscore.service.settings import get_settings
+from archscore.contract.settings import get_settings
 
 REQUESTS = Counter("archscore_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("archscore_http_request_seconds", "HTTP request latency", ["method", "route"])

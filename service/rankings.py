@@ -11,14 +11,14 @@ import asyncio
 from redis.asyncio import Redis
 from starlette.concurrency import run_in_threadpool
 
-from archscore.estimators.ranking import ranking_report
-from archscore.estimators.spaces.base import SearchSpace
+from archscore.contract import store
+from archscore.contract.settings import get_settings
 from archscore.estimators.catalog import ESTIMATORS
-from archscore.service import store
-from archscore.service.analytic import analytic_names, analytic_scores
-from archscore.service.settings import get_settings
+from archscore.estimators.ranking import ranking_report
+from archscore.estimators.spaces.base import Arch, SearchSpace
+from archscore.service.analytic import analytic_names, analytic_values, num_classes
+from archscore.service.errors import ApiError
 from archscore.service.truth_tables import truth_values
-
 
 _locks: dict[str, asyncio.Lock] = {}
 
@@ -35,10 +35,9 @@ async def rankings(redis: Redis, space: SearchSpace, protocol_hash: str, truth: 
         cached, generation = await _cached(redis, space, protocol_hash, key)  # another request may have done it
         if cached is not None:
             return cached
-        members = await redis.hgetall(store.members_key(space.name, protocol_hash))  # arch -> canonical
-        truth_keys = await run_in_threadpool(lambda: {a: space.truth_key(space.parse(a)) for a in members})
-        truth_by_key = await truth_values(redis, space, truth, list(dict.fromkeys(truth_keys.values())))
-        truth_by_arch = {a: truth_by_key[k] for a, k in truth_keys.items() if k in truth_by_key}
+        members = await redis.hgetall(store.members_key(space.name, protocol_hash))  # arch -> cache key
+        parsed = await run_in_threadpool(lambda: {a: space.parse(a) for a in members})
+        truth_by_arch = await _truth_by_arch(redis, space, truth, parsed)
         canon = list(dict.fromkeys(members.values()))
         analytic = analytic_names(space, list(ESTIMATORS))
         names = [n for n in ESTIMATORS if n not in analytic]
@@ -50,11 +49,18 @@ async def rankings(redis: Redis, space: SearchSpace, protocol_hash: str, truth: 
             rows = await pipe.execute()
         protocol = store.decode(await redis.get(store.protocol_key(space.name, protocol_hash))) or {}
         report = await run_in_threadpool(
-            _compute, space, members, truth_by_arch, dict(zip(names, rows)), canon, analytic, protocol
+            _compute, space, members, parsed, truth_by_arch, dict(zip(names, rows)), canon, analytic, protocol
         )
         report = {"protocol_hash": protocol_hash, "truth": truth, "generation": generation, **report}
         await redis.set(key, store.encode(report), ex=get_settings().cache_ttl_seconds)
         return report
+
+
+async def _truth_by_arch(redis: Redis, space: SearchSpace, truth: str, parsed: dict[str, Arch]) -> dict[str, float]:
+    """Ground truth of each architecture (string form) that has one."""
+    truth_keys = {a: space.truth_key(arch) for a, arch in parsed.items()}
+    by_key = await truth_values(redis, space, truth, list(dict.fromkeys(truth_keys.values())))
+    return {a: by_key[k] for a, k in truth_keys.items() if k in by_key}
 
 
 async def _cached(redis: Redis, space: SearchSpace, protocol_hash: str, key: str) -> tuple[dict | None, int]:
@@ -64,21 +70,22 @@ async def _cached(redis: Redis, space: SearchSpace, protocol_hash: str, key: str
     return (cached if cached is not None and cached["generation"] == generation else None), generation
 
 
-def _compute(space, members, truth_by_arch, rows_by_name, canon, analytic, protocol) -> dict:
+def _compute(space, members, parsed, truth_by_arch, rows_by_name, canon, analytic, protocol) -> dict:
     archs = [a for a in members if a in truth_by_arch]
     report: dict = {"n": 0, "estimators": {}}
     for name, row in rows_by_name.items():
-        cells = {c: store.decode(raw) for c, raw in zip(canon, row) if raw is not None}
+        cells = {c: store.decode_cell(raw) for c, raw in zip(canon, row) if raw is not None}
         scored = [a for a in archs if members[a] in cells]
         if len(scored) < 2:
             continue
-        scores = [cells[members[a]]["value"] for a in scored]
+        scores = [cells[members[a]].value for a in scored]
         report["estimators"][name] = ranking_report(
             scores, [truth_by_arch[a] for a in scored], [members[a] + a for a in scored]
         )
         report["n"] = max(report["n"], len(scored))
     if len(archs) >= 2 and analytic:
-        per_arch = [analytic_scores(space, a, analytic, protocol) for a in archs]
+        classes = num_classes(protocol)
+        per_arch = [analytic_values(space, parsed[a], analytic, classes) for a in archs]
         for name in analytic:
             report["estimators"][name] = ranking_report(
                 [row[name] for row in per_arch], [truth_by_arch[a] for a in archs], [members[a] + a for a in archs]
@@ -89,3 +96,47 @@ def _compute(space, members, truth_by_arch, rows_by_name, canon, analytic, proto
 
 def select(report: dict, estimators: list[str]) -> dict:
     return {**report, "estimators": {n: report["estimators"][n] for n in estimators if n in report["estimators"]}}
+
+
+async def rankings_page(redis: Redis, space: SearchSpace, truth: str, protocol_hash: str | None, offset: int,
+                        limit: int) -> tuple[int, list[dict]]:
+    """(protocols in all, the reports of one page of them, most recently used first, each with its
+    protocol): every protocol, or the one ``protocol_hash`` names (404 when it has no scores)."""
+    index = store.protocols_key(space.name)
+    if protocol_hash is not None:
+        if await redis.zscore(index, protocol_hash) is None:
+            raise ApiError(404, f"no scores under protocol {protocol_hash!r}")
+        total, page = 1, [protocol_hash]
+    else:
+        total = await redis.zcard(index)
+        page = await redis.zrevrange(index, offset, offset + limit - 1)
+    reports = []
+    protocols = await redis.mget([store.protocol_key(space.name, h) for h in page]) if page else []
+    for phash, protocol in zip(page, protocols):
+        if protocol is None:  # expired or evicted with its scores
+            continue
+        report = await rankings(redis, space, phash, truth)
+        reports.append({**report, "protocol": store.decode(protocol)})
+    return total, reports
+
+
+MAX_POINTS = 5000
+
+
+async def ranking_points(redis: Redis, space: SearchSpace, protocol_hash: str, truth: str,
+                         estimator: str) -> list[list]:
+    """[score, ground truth, architecture] of up to MAX_POINTS scored architectures with ground truth
+    (the dashboard's scatter); ``truth`` is the column's stored name."""
+    members = await redis.hgetall(store.members_key(space.name, protocol_hash))  # arch -> cache key
+    archs = sorted(members)[:MAX_POINTS]
+    parsed = await run_in_threadpool(lambda: {a: space.parse(a) for a in archs})
+    truth_by_arch = await _truth_by_arch(redis, space, truth, parsed)
+    if estimator in analytic_names(space, [estimator]):
+        protocol = store.decode(await redis.get(store.protocol_key(space.name, protocol_hash))) or {}
+        classes = num_classes(protocol)
+        scores = {a: analytic_values(space, parsed[a], [estimator], classes)[estimator] for a in archs}
+    else:
+        key = store.score_key(space.name, protocol_hash, estimator, ESTIMATORS[estimator].version)
+        cells = await redis.hmget(key, [members[a] for a in archs]) if archs else []
+        scores = {a: cell.value if (cell := store.decode_cell(raw)) else None for a, raw in zip(archs, cells)}
+    return [[scores[a], truth_by_arch[a], a] for a in archs if scores.get(a) is not None and a in truth_by_arch]

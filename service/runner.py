@@ -79,7 +79,7 @@ def start_redis(data_dir: Path, port: int, maxmemory: str = "0") -> subprocess.P
 
     With ``maxmemory`` (e.g. "512mb"; "0": no cap) Redis evicts only keys that carry a TTL, least
     recently used first (volatile-lru): archscore gives TTLs to cache entries and finished jobs only,
-    so broker queues, unacknowledged chunks and unfinished jobs are never evicted (service/store.py)."""
+    so broker queues, unacknowledged chunks and unfinished jobs are never evicted (archscore/contract/store.py)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     proc = popen_in_own_session(  # a SIGTERM when this process dies: Redis syncs its append-only file
         [

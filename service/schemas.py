@@ -9,9 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from archscore.estimators.catalog import ESTIMATORS
 from archscore.estimators.analysis.isomorphism_spread import DEFAULT_MEMBERS, MAX_MEMBERS
 from archscore.estimators.protocol import (
-    EVALUATION_IMAGES, INIT_DESCRIPTION, INPUTS_DESCRIPTION, PER_MEMBER_DESCRIPTION, WEIGHTS_DESCRIPTION, Inputs,
-    OneShotEvaluation, OneShotSettings, Protocol,
+    EVALUATION_IMAGES, WEIGHTS_DESCRIPTION, OneShotEvaluation, OneShotSettings, Protocol, ProtocolFields, field_noting,
 )
+from archscore.estimators.one_shot.config import TrainSettings
 from archscore.estimators.spaces import DEFAULT_SPACE
 
 TRUTH_NAME = r"^[A-Za-z0-9_\-]{1,64}$"  # ground-truth column names (built-in and uploaded)
@@ -57,18 +57,13 @@ class ApiOneShot(OneShotEvaluation):
         return OneShotSettings(supernet=sha256, **fields)
 
 
-class ApiProtocol(BaseModel):
-    """The scoring protocol a client may choose (the data comes from the server's configuration)."""
+class ApiProtocol(ProtocolFields):
+    """The scoring protocol a client may choose (the data comes from the server's configuration). Its
+    fields are the library's (archscore.estimators.protocol.ProtocolFields); the API names a checkpoint
+    instead of giving its sha256, and bounds the images an architecture is scored on."""
 
     model_config = ConfigDict(extra="forbid")
 
-    dataset: Literal["cifar10", "cifar100"] = "cifar10"
-    batch_size: int = Field(default=128, ge=1, le=1024)
-    num_batches: int = Field(default=1, ge=1, le=32)
-    seed: int = Field(default=20, ge=0, le=2**31 - 1)
-    bn_mode: Literal["train", "eval"] = "train"
-    data_seed: int = Field(default=20, ge=0, le=2**31 - 1, description="chooses the fixed batches")
-    inputs: Inputs = Field(default="images", description=INPUTS_DESCRIPTION)
     oneshot: ApiOneShot = Field(
         default_factory=ApiOneShot, description="used only when one-shot estimators are asked for"
     )
@@ -77,8 +72,7 @@ class ApiProtocol(BaseModel):
         description=WEIGHTS_DESCRIPTION + ": a checkpoint name or sha256 (a prefix of at least 8 hex digits; "
         "GET /v1/supernets) of the request's space",
     )
-    init: Literal["supernet", "random"] = Field(default="supernet", description=INIT_DESCRIPTION)
-    per_member: bool = Field(default=False, description=PER_MEMBER_DESCRIPTION + " (here it is set to false)")
+    per_member: bool = field_noting(ProtocolFields, "per_member", " (here it is set to false)")
 
     @model_validator(mode="after")
     def _bounded_work(self) -> ApiProtocol:
@@ -271,8 +265,9 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
-class TrainRequest(BaseModel):
-    """Train a supernet of a search space on the server's training data (the embedded CIFAR-10 subset)."""
+class TrainRequest(TrainSettings):
+    """Train a supernet of a search space on the server's training data (the embedded CIFAR-10 subset). The
+    training settings are the library's (archscore.estimators.one_shot.config.TrainSettings)."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -283,25 +278,6 @@ class TrainRequest(BaseModel):
     )
 
     name: str = Field(pattern=SUPERNET_NAME, description="checkpoint name (its folder under the supernet directory)")
-    space: str = Field(default=DEFAULT_SPACE, description="search space (GET /v1/spaces: those listing 'supernet')")
-    network: dict[str, int] = Field(
-        default_factory=dict, max_length=16,
-        description="the space's supernet settings over its defaults (GET /v1/spaces: supernet_network); "
-        "when resuming, omitted settings are the checkpoint's",
-    )
-    sampler: Literal["uniform", "deiso", "fair"] = "uniform"
-    epochs: int = Field(default=30, ge=1, le=2000, description="total epochs (with resume: continue up to this)")
-    archs_per_step: int = Field(default=1, ge=1, le=32, description="S architectures per step")
-    batch_size: int = Field(default=128, ge=2, le=1024)
-    lr: float = Field(default=0.05, gt=0, le=10)
-    patience: int = Field(default=3, ge=0, le=1000, description="plateau: epochs without improvement before the LR halves")
-    schedule: Literal["plateau", "cosine"] = Field(
-        default="plateau", description="plateau: halve the LR on a plateau; cosine: anneal it per step to 0 at `epochs`"
-    )
-    augment: bool = Field(default=True, description="random crops and horizontal flips")
-    seed: int = Field(default=0, ge=0, le=2**31 - 1)
-    steps_per_epoch: int | None = Field(default=None, ge=1, le=1_000_000, description="default: one pass")
-    keep_snapshots: int = Field(default=0, ge=0, le=50, description="also keep the weights of the last K epochs")
     resume: bool = Field(default=False, description="continue the checkpoint of this name")
 
     def train_config(self) -> dict:

@@ -5,22 +5,27 @@ directory; the checkpoint's name is locked (in Redis) by its job until the job e
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 
 from redis.asyncio import Redis
 from starlette.concurrency import run_in_threadpool
 
+from archscore.contract import store
+from archscore.contract.broker import send
+from archscore.contract.records import TrainingJob, TrainingStatus
+from archscore.contract.settings import Settings
+from archscore.contract.tasks import AverageSupernets, TrainSupernet
 from archscore.estimators.datasets import training_images_available
 from archscore.estimators.one_shot.registry import CheckpointError, list_checkpoints, read_manifest, resolve
 from archscore.estimators.protocol import VALIDATION_IMAGES
 from archscore.estimators.spaces import DEFAULT_SPACE, get_space
 from archscore.estimators.spaces.base import ISOMORPHISM, SUPERNET, NetworkConfigError
-from archscore.service import store
+from archscore.service.deps import Caller
 from archscore.service.errors import ApiError
-from archscore.service.jobs import admit_job
+from archscore.service.jobs import Revoke, admit_job
 from archscore.service.schemas import AverageRequest, TrainRequest
-from archscore.service.settings import Settings
 
 
 async def list_supernets(settings: Settings) -> list[dict]:
@@ -56,7 +61,7 @@ def _check_work(body: TrainRequest, settings: Settings) -> None:
             "(ARCHSCORE_MAX_TRAINING_WORK)")])
 
 
-async def start_training(body: TrainRequest, settings: Settings, redis: Redis, send_training, caller) -> dict:
+async def start_training(body: TrainRequest, settings: Settings, redis: Redis, celery, caller: Caller) -> TrainingJob:
     """Check the space, its network settings, the work and the name, lock the name for this job, store
     the job and enqueue the training."""
     _check_space(body)
@@ -74,11 +79,12 @@ async def start_training(body: TrainRequest, settings: Settings, redis: Redis, s
         raise ApiError(422, "nothing to train",
                        [("epochs", f"{body.name!r} already has {manifest['epochs']} epochs; ask for more")])
     job = await _store_job(redis, settings, caller, "supernet_training", body.name, body.train_config(), body.resume)
-    await run_in_threadpool(send_training, job["job_id"], body.name, job["config"], body.resume)
+    task = TrainSupernet(job_id=job.job_id, name=body.name, config=job.config, resume=body.resume)
+    await run_in_threadpool(send, celery, task)
     return job
 
 
-async def start_average(body: AverageRequest, settings: Settings, redis: Redis, send_average, caller) -> dict:
+async def start_average(body: AverageRequest, settings: Settings, redis: Redis, celery, caller: Caller) -> TrainingJob:
     """Resolve the sources (folders relative to the supernet directory) and enqueue the averaging."""
     root = settings.supernet_path
     details = []
@@ -100,80 +106,73 @@ async def start_average(body: AverageRequest, settings: Settings, redis: Redis, 
     if await run_in_threadpool(read_manifest, root / body.name) is not None:
         raise ApiError(409, f"a checkpoint named {body.name!r} exists", [("name", "choose another name")])
     job = await _store_job(redis, settings, caller, "supernet_average", body.name, {"average_of": sources}, False)
-    await run_in_threadpool(send_average, job["job_id"], body.name, sources)
+    await run_in_threadpool(send, celery, AverageSupernets(job_id=job.job_id, name=body.name, sources=sources))
     return job
 
 
-async def _store_job(redis: Redis, settings: Settings, caller, kind: str, name: str, config: dict,
-                     resume: bool) -> dict:
+async def _store_job(redis: Redis, settings: Settings, caller: Caller, kind: str, name: str, config: dict,
+                     resume: bool) -> TrainingJob:
     """Count the job against its key's quota, lock the checkpoint name for it, and store it queued."""
     job_id = uuid.uuid4().hex
     await admit_job(redis, settings, caller, job_id)
     if not await redis.set(store.supernet_lock_key(name), job_id, nx=True, ex=settings.job_ttl_seconds):
         raise ApiError(409, f"{name!r} is being written by another job", [("name", "wait for that job")])
-    job = {"job_id": job_id, "kind": kind, "name": name, "config": config, "resume": resume, "created": time.time(),
-           "owner": caller.owner}
+    job = TrainingJob(job_id=job_id, kind=kind, name=name, config=config, resume=resume, created=time.time(),
+                      owner=caller.owner)
     pipe = redis.pipeline()  # no TTL until the job ends (workers/training.py sets it), so never evicted
-    pipe.set(store.job_key(job_id), store.encode(job))
-    pipe.set(store.training_status_key(job_id), store.encode({"status": "queued"}))
+    pipe.set(store.job_key(job_id), store.encode_record(job))
+    pipe.set(store.training_status_key(job_id), store.encode_record(TrainingStatus(status="queued")))
     await pipe.execute()
     return job
 
 
-# Delete a key only while it holds the given value: a lock that has passed to another job stays.
-RELEASE_LOCK = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
-
-
-async def cancel_training(redis: Redis, job: dict, settings: Settings, revoke) -> None:
+async def cancel_training(redis: Redis, job: TrainingJob, settings: Settings, revoke: Revoke) -> None:
     """Cancel a queued or running training/averaging: the worker stops at its next progress report
     (a queued one never starts), and the checkpoint name is released now."""
-    job_id = job["job_id"]
-    status = store.decode(await redis.get(store.training_status_key(job_id))) or {}
-    if status.get("status") not in ("queued", "running"):
+    job_id = job.job_id
+    status = store.decode_training_status(await redis.get(store.training_status_key(job_id)))
+    if status is None or not status.unfinished:
         raise ApiError(409, "the job has finished", [("job_id", "only a queued or running job can be cancelled")])
+    status.status = "cancelled"
     pipe = redis.pipeline()
     pipe.set(store.job_cancelled_key(job_id), "1", ex=settings.job_ttl_seconds)
-    pipe.set(store.training_status_key(job_id), store.encode({**status, "status": "cancelled"}),
-             ex=settings.job_ttl_seconds)
-    pipe.eval(RELEASE_LOCK, 1, store.supernet_lock_key(job["name"]), job_id)
+    pipe.set(store.training_status_key(job_id), store.encode_record(status), ex=settings.job_ttl_seconds)
+    pipe.eval(store.RELEASE_LOCK, 1, store.supernet_lock_key(job.name), job_id)
     for key in store.job_keys(job_id):  # the job has ended: it may expire now
         pipe.expire(key, settings.job_ttl_seconds)
     await pipe.execute()
     await run_in_threadpool(revoke, [job_id])
 
 
-async def render_training_job(redis: Redis, job: dict) -> dict:
+async def render_training_job(redis: Redis, job: TrainingJob) -> dict:
     raw_status, owner, cancelled = await redis.mget(
-        store.training_status_key(job["job_id"]), store.supernet_lock_key(job["name"]),
-        store.job_cancelled_key(job["job_id"]),
+        store.training_status_key(job.job_id), store.supernet_lock_key(job.name), store.job_cancelled_key(job.job_id),
     )
-    status = store.decode(raw_status) or {"status": "failed", "error": "the job's status expired"}
+    status = store.decode_training_status(raw_status) or TrainingStatus(status="failed",
+                                                                        error="the job's status expired")
     if cancelled:  # the worker may report once more before it notices
-        status = {**status, "status": "cancelled"}
-    elif status["status"] in ("queued", "running") and owner != job["job_id"]:
+        status.status = "cancelled"
+    elif status.unfinished and owner != job.job_id:
         # the trainer refreshes the name's lock with every progress report; an expired lock means it died
-        status = {**status, "status": "failed",
-                  "error": "the training worker stopped reporting (lost); submit again with resume to continue"}
-    progress = {"epochs": job["config"].get("epochs", 0), **(status.get("progress") or {})}
+        status.status = "failed"
+        status.error = "the training worker stopped reporting (lost); submit again with resume to continue"
     return {
-        "job_id": job["job_id"],
-        "kind": job["kind"],
-        "status": status["status"],
-        "name": job["name"],
-        "config": job["config"],
-        "resume": job["resume"],
-        "progress": progress,
-        "checkpoint": status.get("checkpoint"),
-        "error": status.get("error"),
+        "job_id": job.job_id,
+        "kind": job.kind,
+        "status": status.status,
+        "name": job.name,
+        "config": job.config,
+        "resume": job.resume,
+        "progress": {"epochs": job.config.get("epochs", 0), **status.progress},
+        "checkpoint": status.checkpoint,
+        "error": status.error,
     }
 
 
-async def wait_for_training(redis: Redis, job: dict, seconds: float) -> None:
-    import asyncio
-
+async def wait_for_training(redis: Redis, job: TrainingJob, seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        status = store.decode(await redis.get(store.training_status_key(job["job_id"]))) or {}
-        if status.get("status") in ("done", "failed", "cancelled", None):
+        status = store.decode_training_status(await redis.get(store.training_status_key(job.job_id)))
+        if status is None or not status.unfinished:
             return
         await asyncio.sleep(min(0.25, max(0.0, deadline - time.monotonic())))

@@ -1,4 +1,4 @@
-"""The cached-path fast path (service/fast_path.py): cached requests are answered before routing with
+"""The cached-path fast path (archscore.service.scoring.cache): cached requests are answered before routing with
 exactly what the route answers; everything else reaches the route with its body intact.
 
 The middleware is driven as an ASGI app over a real Redis (scores put there by the real worker), with
@@ -11,9 +11,10 @@ import json
 
 import pytest
 
-from archscore.service import fast_path
+from archscore.service.scoring.cache import CachedScoresFastPath
 from archscore.service.errors import BodyTooLarge
-from test_service import cells, error_fields, request
+from helpers.http import error_fields
+from helpers.scoring import cells, request
 
 pytestmark = pytest.mark.usefixtures("celery_worker")
 
@@ -83,7 +84,7 @@ def test_a_cached_request_is_answered_before_the_route_with_the_routes_answer(cl
     routed = client.post("/v1/scores?wait=1", json=body).json()  # with a query string: the route answers
     assert routed["cached"] == 3 and routed["progress"] == {"done": 0, "total": 0}
     recorder = Recorder()
-    status, fast = call(client, fast_path.CachedScoresFastPath(recorder), json.dumps(body).encode(), pieces=3)
+    status, fast = call(client, CachedScoresFastPath(recorder), json.dumps(body).encode(), pieces=3)
     assert recorder.bodies == []  # the route was not reached
     assert status == 200 and fast["status"] == "done" and fast["cached"] == 3
     assert without_id(fast) == without_id(routed)  # results and ranking statistics alike
@@ -114,7 +115,7 @@ def test_everything_else_reaches_the_route_with_its_body_intact(client, case):
     elif case == "invalid arch":
         raw = json.dumps({**body, "archs": ["|bogus~0|"]}).encode()
     recorder = Recorder()
-    status, _ = call(client, fast_path.CachedScoresFastPath(recorder), raw, query=query, pieces=4)
+    status, _ = call(client, CachedScoresFastPath(recorder), raw, query=query, pieces=4)
     assert status == 299 and recorder.bodies == [raw] and recorder.error is None
 
 
@@ -122,7 +123,7 @@ def test_an_error_met_reading_the_body_reaches_the_route_after_what_was_read(cli
     body, _ = _cached_body(client, seed=303)
     raw = json.dumps(body).encode()
     recorder = Recorder()
-    status, _ = call(client, fast_path.CachedScoresFastPath(recorder), raw, pieces=4, fail_after=2)
+    status, _ = call(client, CachedScoresFastPath(recorder), raw, pieces=4, fail_after=2)
     assert status == 299
     assert recorder.bodies == [raw[: 2 * -(-len(raw) // 4)]]
     assert isinstance(recorder.error, BodyTooLarge)

@@ -118,8 +118,8 @@ def test_every_module_imports_by_its_archscore_name_outside_the_repository(tmp_p
         "for name in names:\n"
         "    importlib.import_module(name)\n"
         "assert not any(importlib.util.find_spec(n) for n in ('service', 'workers', 'estimators'))\n"
-        "from archscore.service.dashboard import _static\n"
-        "assert '<html' in _static('dashboard.html')\n"
+        "from archscore.service.dashboard import static_text\n"
+        "assert '<html' in static_text('dashboard.html')\n"
         "print(len(names))\n"
     )
     ran = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,

@@ -9,7 +9,7 @@ from collections import OrderedDict
 
 from archscore.estimators.one_shot.registry import CheckpointError, folder_of
 from archscore.estimators.protocol import OneShotSettings
-from archscore.service.settings import get_settings
+from archscore.contract.settings import get_settings
 
 MAX_LOADED = 4  # checkpoints kept per process; the least recently used goes first
 

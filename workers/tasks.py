@@ -13,11 +13,13 @@ import time
 
 import redis
 
+from archscore.contract import store
+from archscore.contract.records import ScoreCell
+from archscore.contract.settings import get_settings
+from archscore.contract.tasks import ScoreChunk
 from archscore.estimators.catalog import ESTIMATORS, is_one_shot
 from archscore.estimators.protocol import Protocol
 from archscore.estimators.spaces import get_space
-from archscore.service import store
-from archscore.service.settings import get_settings
 from archscore.workers.celery_app import app
 
 log = logging.getLogger(__name__)
@@ -60,9 +62,9 @@ def _finish_chunk(r: redis.Redis, job_id: str, chunk_index: int, space: str, pro
     pipe.get(store.job_key(job_id))
     pipe.exists(store.job_cancelled_key(job_id))
     *_, done, raw_job, cancelled = pipe.execute()
-    job = store.decode(raw_job)
+    job = store.decode_job(raw_job)
     # a cancelled job has ended too: the done set this chunk may just have created must expire with it
-    if job is None or cancelled or done >= len(job["chunk_sizes"]):
+    if job is None or cancelled or done >= len(getattr(job, "chunk_sizes", ())):
         pipe = r.pipeline()
         for key in store.job_keys(job_id):
             pipe.expire(key, settings.job_ttl_seconds)
@@ -75,21 +77,20 @@ def _record_errors(r: redis.Redis, job_id: str, space, proto: Protocol, archs: l
         r.hset(store.job_errors_key(job_id), mapping=errors)
 
 
-@app.task(name="archscore.score_chunk", bind=True)
-def score_chunk(
-    self, job_id: str, chunk_index: int, space: str, protocol: dict, estimators: list[str], archs: list[str]
-) -> dict:
-    """Score ``archs`` (string form; representatives of isomorphism classes unless the protocol is
-    per_member) with ``estimators``.
+@app.task(name=ScoreChunk.task_name)
+def score_chunk(**payload) -> dict:
+    """Score a chunk (archscore.contract.tasks.ScoreChunk).
 
     The chunk is always marked done, with an error per architecture it could not score: a job never
     waits on a chunk that failed. A chunk whose workers keep dying is given up after MAX_ATTEMPTS."""
+    chunk = ScoreChunk.model_validate(payload)
+    job_id, chunk_index, estimators, archs = chunk.job_id, chunk.chunk_index, chunk.estimators, chunk.archs
     r = _client()
-    sp = get_space(space)
-    attempts_key = f"{store.job_key(job_id)}:attempts:{chunk_index}"
+    sp = get_space(chunk.space)
+    attempts_key = store.chunk_attempts_key(job_id, chunk_index)
     attempts = r.incr(attempts_key)
     r.expire(attempts_key, get_settings().job_ttl_seconds)
-    proto = Protocol.model_validate(protocol)
+    proto = Protocol.model_validate(chunk.protocol)
     phash = proto.hash()
     if r.exists(store.job_cancelled_key(job_id)):
         return {"scored": 0, "skipped": 0, "cancelled": True}

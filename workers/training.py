@@ -10,34 +10,37 @@ from __future__ import annotations
 import logging
 import time
 
-from archscore.service import store
-from archscore.service.supernets import RELEASE_LOCK
-from archscore.service.settings import get_settings
+from archscore.contract import store
+from archscore.contract.records import TrainingStatus
+from archscore.contract.settings import get_settings
+from archscore.contract.tasks import AverageSupernets, TrainSupernet
 from archscore.workers.celery_app import app
 from archscore.workers.tasks import _client, _device
 
 log = logging.getLogger(__name__)
 
-TRAINING_QUEUE = "training"
 LOCK_SECONDS = 600  # a name stays locked this long after the last progress report of a dead worker
 REPORT_EVERY = 1.0  # seconds between progress writes
 
 
-def _write(r, job_id: str, status: dict) -> None:
-    """Progress of a running job: no TTL, so that no eviction drops it (store.py)."""
-    r.set(store.training_status_key(job_id), store.encode(status))
+def _write(r, job_id: str, status: TrainingStatus) -> None:
+    """Progress of a running job: no TTL, so that no eviction drops it (archscore/contract/store.py)."""
+    r.set(store.training_status_key(job_id), store.encode_record(status))
 
 
-@app.task(name="archscore.train_supernet", acks_late=False, reject_on_worker_lost=False)
-def train_supernet(job_id: str, name: str, config: dict, resume: bool) -> dict:
+@app.task(name=TrainSupernet.task_name, acks_late=False, reject_on_worker_lost=False)
+def train_supernet(**payload) -> dict:
+    """Train a checkpoint (archscore.contract.tasks.TrainSupernet)."""
     from archscore.estimators.one_shot.registry import summary
     from archscore.estimators.one_shot.training import TrainConfig, TrainingStopped, train
 
+    task = TrainSupernet.model_validate(payload)
+    job_id, name = task.job_id, task.name
     r = _client()
     lock = store.supernet_lock_key(name)
     if r.exists(store.job_cancelled_key(job_id)):
         return {"status": "cancelled"}
-    status = {"status": "running", "progress": {"epochs": config["epochs"]}, "checkpoint": None, "error": None}
+    status = TrainingStatus(status="running", progress={"epochs": task.config["epochs"]})
     _write(r, job_id, status)
     last = 0.0
 
@@ -50,53 +53,55 @@ def train_supernet(job_id: str, name: str, config: dict, resume: bool) -> dict:
         if now - last < REPORT_EVERY and p["step"] < p["steps"]:
             return
         last = now
-        status["progress"] = {k: p[k] for k in ("epoch", "epochs", "step", "steps", "loss", "seconds_left")}
+        status.progress = {k: p[k] for k in ("epoch", "epochs", "step", "steps", "loss", "seconds_left")}
         _write(r, job_id, status)
         r.expire(lock, LOCK_SECONDS)
 
     try:
-        manifest = train(TrainConfig(**config), get_settings().supernet_path / name, resume=resume,
+        manifest = train(TrainConfig(**task.config), get_settings().supernet_path / name, resume=task.resume,
                          progress=report, device=_device(), should_stop=cancelled)
-        status.update(status="done", checkpoint=summary(name, manifest))
+        status.status, status.checkpoint = "done", summary(name, manifest)
     except TrainingStopped:
-        status.update(status="cancelled")
+        status.status = "cancelled"
     except Exception as exc:  # noqa: BLE001 - reported on the job; the worker goes on
         log.exception("training %s failed", name)
-        status.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+        status.status, status.error = "failed", f"{type(exc).__name__}: {exc}"
     finally:
         _finish(r, job_id, lock, status)
-    return {"status": status["status"]}
+    return {"status": status.status}
 
 
-@app.task(name="archscore.average_supernets", acks_late=False, reject_on_worker_lost=False)
-def average_supernets(job_id: str, name: str, sources: list[str]) -> dict:
-    """Average the checkpoints ``sources`` (folders relative to the supernet directory) into ``name``."""
+@app.task(name=AverageSupernets.task_name, acks_late=False, reject_on_worker_lost=False)
+def average_supernets(**payload) -> dict:
+    """Average checkpoints into a new one (archscore.contract.tasks.AverageSupernets)."""
     from archscore.estimators.one_shot.checkpoints import average_checkpoints
     from archscore.estimators.one_shot.registry import inside, summary
 
+    task = AverageSupernets.model_validate(payload)
+    job_id, name = task.job_id, task.name
     r = _client()
     if r.exists(store.job_cancelled_key(job_id)):
         return {"status": "cancelled"}
     root = get_settings().supernet_path
-    status = {"status": "running", "progress": {"epochs": 0}, "checkpoint": None, "error": None}
+    status = TrainingStatus(status="running", progress={"epochs": 0})
     _write(r, job_id, status)
     try:
-        manifest = average_checkpoints([inside(root, s) for s in sources], inside(root, name))
-        status.update(status="done", checkpoint=summary(name, manifest))
+        manifest = average_checkpoints([inside(root, s) for s in task.sources], inside(root, name))
+        status.status, status.checkpoint = "done", summary(name, manifest)
     except Exception as exc:  # noqa: BLE001 - reported on the job
         log.exception("averaging into %s failed", name)
-        status.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+        status.status, status.error = "failed", f"{type(exc).__name__}: {exc}"
     finally:
         _finish(r, job_id, store.supernet_lock_key(name), status)
-    return {"status": status["status"]}
+    return {"status": status.status}
 
 
-def _finish(r, job_id: str, lock: str, status: dict) -> None:
+def _finish(r, job_id: str, lock: str, status: TrainingStatus) -> None:
     """The final status; the job's keys expire from now on, and the name is released if still ours."""
     ttl = get_settings().job_ttl_seconds
     pipe = r.pipeline()
-    pipe.set(store.training_status_key(job_id), store.encode(status), ex=ttl)
+    pipe.set(store.training_status_key(job_id), store.encode_record(status), ex=ttl)
     for key in store.job_keys(job_id):
         pipe.expire(key, ttl)
-    pipe.eval(RELEASE_LOCK, 1, lock, job_id)
+    pipe.eval(store.RELEASE_LOCK, 1, lock, job_id)
     pipe.execute()

@@ -14,7 +14,7 @@ WEIGHTS, OPTIMIZER, MANIFEST = "weights.pt", "optimizer.pt", "manifest.json"
 
 def default_supernet_dir() -> Path:
     """Where the command line looks for checkpoints: where the service keeps them
-    (ARCHSCORE_SUPERNET_DIR, else ARCHSCORE_DATA_DIR/supernets, as archscore.service.settings)."""
+    (ARCHSCORE_SUPERNET_DIR, else ARCHSCORE_DATA_DIR/supernets, as archscore.contract.settings)."""
     return Path(
         os.environ.get("ARCHSCORE_SUPERNET_DIR") or Path(os.environ.get("ARCHSCORE_DATA_DIR", ".archscore")) / "supernets"
     )

@@ -16,6 +16,8 @@ Keys (all under ``archscore:v1:``):
   job:{id}:training                                 JSON status of a supernet training job (written by the worker)
   supernet-lock:{name}                              id of the training job that owns a checkpoint name
   job:{id}:cancelled                                set by DELETE /v1/jobs/{id}; workers skip or stop the job
+  job:{id}:attempts:{chunk}                         counter of a chunk's deliveries (a chunk whose workers keep
+                                                    dying is given up); lives ARCHSCORE_JOB_TTL_SECONDS
   study:{id}                                        JSON of a study: its request, its scoring jobs, its result
   study:{id}:figures                                hash figure name -> PNG, base64
   recent:jobs, recent:studies                       sorted sets id -> creation time, the newest 200 kept
@@ -34,13 +36,17 @@ Lifetimes (Redis runs with a maxmemory and the volatile-lru policy: only keys wi
     kombu's unacknowledged set carry no TTL.
 
 Torch-free, used by the API (redis.asyncio) and the workers (sync client) alike: the functions here
-build keys and encode values; callers run the commands.
+build keys and encode and decode the records (archscore.contract.records); callers run the commands.
 """
 
 from __future__ import annotations
 
 import json
 from typing import Any
+
+from pydantic import BaseModel
+
+from archscore.contract.records import Job, ScoreCell, ScoreJob, StudyRecord, TrainingJob, TrainingStatus
 
 PREFIX = "archscore:v1"
 
@@ -87,6 +93,10 @@ def training_status_key(job_id: str) -> str:
 
 def job_cancelled_key(job_id: str) -> str:
     return f"{PREFIX}:job:{job_id}:cancelled"
+
+
+def chunk_attempts_key(job_id: str, chunk_index: int) -> str:
+    return f"{PREFIX}:job:{job_id}:attempts:{chunk_index}"
 
 
 def study_key(study_id: str) -> str:
@@ -141,3 +151,34 @@ def encode(value: Any) -> str:
 
 def decode(raw: str | bytes | None) -> Any:
     return None if raw is None else json.loads(raw)
+
+
+def encode_record(record: BaseModel) -> str:
+    return record.model_dump_json()
+
+
+def decode_job(raw: str | bytes | None) -> Job | None:
+    """A stored job: a scoring job (older records carry no ``kind``) or a training one."""
+    if raw is None:
+        return None
+    data = json.loads(raw)
+    if data.get("kind", "scores") == "scores":
+        return ScoreJob.model_validate(data)
+    return TrainingJob.model_validate(data)
+
+
+def decode_training_status(raw: str | bytes | None) -> TrainingStatus | None:
+    return None if raw is None else TrainingStatus.model_validate_json(raw)
+
+
+def decode_study(raw: str | bytes | None) -> StudyRecord | None:
+    return None if raw is None else StudyRecord.model_validate_json(raw)
+
+
+def decode_cell(raw: str | bytes | None) -> ScoreCell | None:
+    return None if raw is None else ScoreCell.model_validate_json(raw)
+
+
+# Delete a key only while it holds the given value: a checkpoint name's lock that has passed to another
+# job stays (ARGV[1]: the job id that took it).
+RELEASE_LOCK = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"

@@ -1,4 +1,4 @@
-"""All service and worker settings, from environment variables prefixed ARCHSCORE_."""
+"""All service and worker settings, from environment variables prefixed ARCHSCORE_ (one declaration each)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from archscore.estimators.device import DEVICE_HELP, DEVICE_PATTERN
+
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 class Settings(BaseSettings):
@@ -83,6 +86,10 @@ class Settings(BaseSettings):
         "With several worker processes use cores / processes."
     )
 
+    @property
+    def broker_url(self) -> str:
+        """The Redis the API and the workers talk to (the local default when none is set)."""
+        return self.redis_url or DEFAULT_REDIS_URL
 
     @property
     def supernet_path(self) -> Path:

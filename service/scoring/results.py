@@ -1,0 +1,87 @@
+"""Step 5: one result per requested architecture, in request order, from the cached scores, the API's
+own params and flops, the job's errors and the ground truth; and the job's body around them."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from archscore.contract import store
+from archscore.contract.records import ScoreCell, ScoreJob
+from archscore.estimators.spaces import get_space
+from archscore.estimators.spaces.base import SearchSpace
+from archscore.service.analytic import analytic_names, analytic_values, num_classes
+from archscore.service.jobs import job_progress, job_status
+from archscore.service.scoring.plan import score_keys
+from archscore.service.truth_tables import shown_name, truth_values
+
+Cells = dict[str, dict[str, ScoreCell | None]]  # estimator -> cache key -> cell
+
+
+def assemble_results(space: SearchSpace, job: ScoreJob, cells: Cells, errors: dict[str, str | None],
+                     truth: dict[str, float]) -> list[dict]:
+    analytic = analytic_names(space, job.estimators)
+    results = []
+    for i, (arch, key, truth_key) in enumerate(zip(job.archs, job.canonical, job.truth_keys)):
+        row = {n: by_class.get(key) for n, by_class in cells.items()}
+        scores: dict[str, float | None] = {n: cell.value if cell else None for n, cell in row.items()}
+        if analytic:
+            scores.update(job.costs[i] if job.costs else  # a job stored before costs were recorded
+                          analytic_values(space, space.parse(arch), analytic, num_classes(job.protocol)))
+        results.append(
+            {
+                "index": i,
+                "arch": arch,
+                "canonical_key": key,
+                "scores": {n: scores[n] for n in job.estimators},
+                "reasons": {n: cell.reason for n, cell in row.items() if cell and cell.reason},
+                "devices": {n: cell.device for n, cell in row.items() if cell and cell.device},
+                "ground_truth": truth.get(truth_key),
+                "error": errors.get(key),
+            }
+        )
+    return results
+
+
+async def job_results(redis: Redis, job: ScoreJob, cancelled: bool = False) -> list[dict]:
+    """The results of a stored job, read from the cache and the job's errors."""
+    space = get_space(job.space)
+    unique = list(dict.fromkeys(job.canonical))
+    keys = score_keys(space.name, job.protocol_hash, job.estimators, analytic_names(space, job.estimators))
+    pipe = redis.pipeline()
+    for key in keys.values():
+        pipe.hmget(key, unique)
+    pipe.hmget(store.job_errors_key(job.job_id), unique)
+    *rows, errors = await pipe.execute()
+    cells = {n: dict(zip(unique, map(store.decode_cell, row))) for n, row in zip(keys, rows)}
+    if cancelled:
+        errors = [e or ("cancelled before it was scored" if any(cells[n][c] is None for n in cells) else None)
+                  for c, e in zip(unique, errors)]
+    truth = await truth_values(redis, space, job.truth, job.truth_keys) if job.truth else {}
+    return assemble_results(space, job, cells, dict(zip(unique, errors)), truth)
+
+
+def job_body(job: ScoreJob, status: str, progress: tuple[int, int], results: list | None,
+             rankings: dict | None) -> dict:
+    return {
+        "job_id": job.job_id,
+        "kind": "scores",
+        "status": status,
+        "progress": {"done": progress[0], "total": progress[1]},
+        "space": job.space,
+        "estimators": job.estimators,
+        "protocol": job.protocol,
+        "protocol_hash": job.protocol_hash,
+        "truth": shown_name(job.truth),
+        "cached": job.cached,
+        "results": results,
+        "rankings": rankings,
+    }
+
+
+async def render_job(redis: Redis, job: ScoreJob, rankings: dict | None) -> dict:
+    done, total = await job_progress(redis, job)
+    status = await job_status(redis, job, done, total)
+    results = None
+    if status in ("done", "cancelled"):
+        results = await job_results(redis, job, cancelled=status == "cancelled")
+    return job_body(job, status, (done, total), results, rankings)
