@@ -5,7 +5,8 @@ A page holds ``<!-- reference: NAME -->`` where a generated section goes: ``cli`
 option of the typer app), ``http`` (every route of openapi.json), ``settings`` (every ARCHSCORE_ setting
 of the Settings class), ``python`` (the library's public face), ``estimators`` (the catalog), ``spaces``
 (every registered search space as ``describe()`` gives it), ``figures`` (every study figure under
-benchmarks/results/studies that the page does not already show). Nothing here reaches the network."""
+benchmarks/results/studies that the page does not already show), ``redis_keys`` (every Redis key and its
+lifetime, from archscore/contract/store.py), ``tasks`` (the API/worker task contract). Nothing here reaches the network."""
 
 from __future__ import annotations
 
@@ -290,7 +291,29 @@ def figures_reference(markdown: str) -> str:
     return "\n".join(out) if out else "Every figure is shown above.\n"
 
 
+def redis_keys_reference() -> str:
+    """Every Redis key and its lifetime, as archscore/contract/store.py declares them."""
+    from archscore.contract import store
+
+    text = inspect.getdoc(store) or ""
+    keys = text[text.index("Keys"):text.index("Torch-free")].rstrip()
+    return "```text\n" + keys + "\n```\n"
+
+
+def tasks_reference() -> str:
+    """Every Celery task the API sends and the workers run (archscore/contract/tasks.py)."""
+    from archscore.contract.tasks import TASKS
+
+    rows = []
+    for task in TASKS:
+        fields = ", ".join(f"`{name}`" for name in task.model_fields)
+        rows.append(f"| `{task.task_name}` | `{task.queue}` | `{task.__name__}` | {fields} | "
+                    f"{_cell(inspect.getdoc(task) or '')} |")
+    return ("| task | queue | payload | keyword arguments | what it does |\n|---|---|---|---|---|\n"
+            + "\n".join(rows) + "\n")
+
+
 GENERATORS = {"cli": cli_reference, "http": http_reference, "settings": settings_reference,
               "python": python_reference, "estimators": estimators_reference, "spaces": spaces_reference,
-              "figures": figures_reference}
+              "figures": figures_reference, "redis_keys": redis_keys_reference, "tasks": tasks_reference}
 TAKES_PAGE = {"figures"}
