@@ -6,24 +6,21 @@ pytest processes (xdist workers, or two developers' sessions on one Redis) never
 pair whose lock is free is flushed and used. ARCHSCORE_TEST_REDIS=embedded forces the embedded server.
 
 Nothing here starts unless a test asks for it: the library tests pay nothing for these fixtures.
+Fixtures only: the helpers the test modules share are in tests/helpers/.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import secrets
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from helpers import waiting
+from helpers.stack import count_task
+
 LOCK_KEY = "archscore-tests:lock"
 LOCK_TTL = 1800  # seconds; released at session end, expires if a session dies
 # (main DB, crash-test DB); 12 is left to tests/test_clients.py, which claims it on its own
@@ -82,7 +79,7 @@ def _claim(base: str, token: str) -> tuple[int, int] | None:
 def _clear_caches() -> None:
     """Settings and the per-URL Redis/Celery clients are lru_caches: clear them after an env change."""
     from archscore.service import deps
-    from archscore.service.settings import get_settings
+    from archscore.contract.settings import get_settings
 
     get_settings.cache_clear()
     deps._redis_for.cache_clear()
@@ -127,15 +124,6 @@ def test_redis(tmp_path_factory) -> Iterator[TestRedis]:
             runner.stop([proc])
 
 
-_task_count = 0
-_task_lock = threading.Lock()
-
-
-def tasks_run() -> int:
-    """Tasks the in-thread worker has started so far (it runs in this process, so signals fire here)."""
-    return _task_count
-
-
 @pytest.fixture(scope="session")
 def celery_worker(test_redis) -> Iterator[object]:
     """A real Celery worker (solo pool) in a thread of the test process, consuming from the test DB."""
@@ -153,14 +141,9 @@ def celery_worker(test_redis) -> Iterator[object]:
         archscore.workers.tasks._redis.cache_clear()
     assert archscore.workers.tasks._client().connection_pool.connection_kwargs["db"] == test_redis.db
 
-    def count(**_):
-        global _task_count
-        with _task_lock:
-            _task_count += 1
-
     import archscore.estimators.zero_shot.engine  # noqa: F401 - torch, imported here rather than in the first test's time
 
-    task_prerun.connect(count, weak=False)
+    task_prerun.connect(count_task, weak=False)
     with start_worker(
         app,
         pool="solo",
@@ -171,7 +154,7 @@ def celery_worker(test_redis) -> Iterator[object]:
         queues=["celery", "training"],  # scoring and supernet training
     ) as worker:
         yield worker
-    task_prerun.disconnect(count)
+    task_prerun.disconnect(count_task)
 
 
 @pytest.fixture(scope="session")
@@ -216,79 +199,23 @@ def settings_env():
     _clear_caches()
 
 
-@contextmanager
-def child(cmd: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
-    """A child process with its output in ``log``; terminated (then killed) on exit."""
-    from archscore.service import runner
-
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            yield proc
-        finally:
-            runner.stop([proc], timeout=15.0)
+@pytest.fixture(scope="module")
+def supernet_dir(tmp_path_factory, test_redis):
+    """A folder of supernet checkpoints of its own for one test module (ARCHSCORE_SUPERNET_DIR)."""
+    folder = tmp_path_factory.mktemp("supernets")
+    os.environ["ARCHSCORE_SUPERNET_DIR"] = str(folder)
+    _clear_caches()
+    yield folder
+    os.environ.pop("ARCHSCORE_SUPERNET_DIR", None)
+    _clear_caches()
 
 
-@contextmanager
-def api_process(redis_url: str, log_dir: Path, **settings: str) -> Iterator[str]:
-    """An API process over a real socket on ``redis_url`` with ARCHSCORE_ ``settings``; its base URL once
-    /healthz answers."""
-    import time
-
-    import httpx
-
-    from archscore.service import runner
-
-    port = runner.free_port()
-    with child(runner.api_command("127.0.0.1", port), child_env(redis_url, **settings), log_dir / f"api-{port}.log"):
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{base}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, (log_dir / f"api-{port}.log").read_text()
-                time.sleep(0.1)
-        yield base
-
-
-def child_env(redis_url: str, **settings: str) -> dict[str, str]:
-    env = {**os.environ, "ARCHSCORE_REDIS_URL": redis_url, "PYTHONUNBUFFERED": "1"}
-    env.update({f"ARCHSCORE_{k.upper()}": v for k, v in settings.items()})
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    return env
-
-
-PYTHON = sys.executable
-
-
-def child_pids(pid: int) -> list[int]:
-    """Live (not zombie) direct children of ``pid``, from /proc."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid and fields[0] != "Z":
-                found.append(int(entry.name))
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-@functools.lru_cache(maxsize=4)
-def published_by_arch(space_name: str) -> dict:
-    """A space's published proxy scores keyed by architecture: estimator -> {arch: value}."""
-    from archscore.estimators.spaces import get_space
-
-    sp = get_space(space_name)
-    by_key = {sp.truth_key(a): a for a in sp.published_archs()}
-    return {est: {by_key[k]: v for k, v in col.items()} for est, col in sp.published_proxies().items()}
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """wait_until refuses a wait longer than the test's own time limit (pytest-timeout's)."""
+    marker = item.get_closest_marker("timeout")
+    if marker is not None:
+        limit = marker.args[0] if marker.args else marker.kwargs.get("timeout")
+    else:  # --timeout on the command line, else pyproject's timeout
+        limit = item.config.getoption("timeout", None) or item.config.getini("timeout")
+    waiting.test_timeout = float(limit) if limit else None  # 0 or none: no limit

@@ -9,7 +9,7 @@ import contextlib
 import httpx
 import pytest
 
-from conftest import api_process
+from helpers.stack import api_process
 from archscore.estimators.spaces import get_space
 
 pytestmark = pytest.mark.usefixtures("celery_worker")

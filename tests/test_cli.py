@@ -7,21 +7,15 @@ import io
 import json
 
 import pytest
-from typer.testing import CliRunner
 
 from archscore.estimators.ranking import ranking_report
 from archscore.estimators.spaces import get_space, list_spaces
-from conftest import published_by_arch
 from archscore.estimators.truth import load_builtin
-from archscore.service.cli import app
+from helpers.cli import run
+from helpers.data import published_by_arch
 
-runner = CliRunner()
 NB201 = get_space("nb201")
 CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
-
-
-def run(*args: str, stdin: str | None = None):
-    return runner.invoke(app, list(args), input=stdin)
 
 
 def test_spaces_and_estimators_list_what_exists():
@@ -77,7 +71,7 @@ def test_score_sample_as_csv(tmp_path):
         (("evaluate", "--sample", "5", "--enumerate"), None, "give only one of"),
         (("evaluate", "--sample", "99999"), None, "exceeds"),
         (("score", "-e", "params", "--sample", "1", "--out", "/no/such/dir/x.jsonl"), None, "folder /no/such/dir does not exist"),
-        (("score", "--batches", "0", "--sample", "1"), None, "--batches:"),
+        (("score", "--num-batches", "0", "--sample", "1"), None, "--num-batches:"),
         (("score", "--init-seed", "-1", "--sample", "1"), None, "--init-seed:"),
         (("score", "-e", ",,", "--sample", "1"), None, "--estimators: give estimator names"),
         (("score", "--jobs", "-3", "--sample", "1"), None, "--jobs must be 0"),
@@ -157,9 +151,9 @@ def test_supernet_train_resume_eval_average_and_list_from_the_command_line(tmp_p
         (("supernet", "train", "--out", "/tmp/x", "--epochs", "0"), "must be positive"),
         (("supernet", "eval", "--checkpoint", "/no/such/dir"), "not a checkpoint folder"),
         (("supernet", "eval", "--checkpoint", "/no/such/dir", "--images", "test"), "--images: use one of validation, held_out"),
-        (("supernet", "eval", "--checkpoint", "/no/such/dir", "--batches", "6"), "--batches must be 1..5 with"),
+        (("supernet", "eval", "--checkpoint", "/no/such/dir", "--batches", "6"), "--num-batches must be 1..5 with"),
         (("supernet", "eval", "--checkpoint", "/no/such/dir", "--images", "held_out", "--batches", "16"),
-         "--batches must be 1..15 with --images held_out"),
+         "--num-batches must be 1..15 with --images held_out"),
         (("supernet", "average", "/no/such/dir", "/no/other", "--out", "/tmp/x"), "not a checkpoint folder"),
         (("supernet", "train", "--out", "/tmp/x", "--device", "tpu"), "--device: device must be"),
     ],
@@ -197,7 +191,7 @@ def test_evaluate_without_ground_truth_for_an_nds_space_exits_2():
 def test_supernet_of_another_space_from_the_command_line(tmp_path):
     out = tmp_path / "nb301"
     args = ("supernet", "train", "--out", str(out), "--space", "nb301", "--network", "C=4", "--network", "layers=3",
-            "--batch-size", "32", "--steps-per-epoch", "2", "--sampler", "fair")
+            "--batch-size", "32", "--steps-per-epoch", "2", "--sampler", "fair", "--epochs", "1")
     trained = run(*args)
     assert trained.exit_code == 0, trained.output
     manifest = json.loads((out / "manifest.json").read_text())

@@ -13,7 +13,7 @@ from importlib import resources
 import pytest
 
 from archscore.estimators.spaces import get_space
-from test_cli import run
+from helpers.cli import run
 
 NB101, NB301 = get_space("nb101"), get_space("nb301")
 

@@ -11,7 +11,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
-from conftest import api_process
+from helpers.stack import api_process
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES_PER_ROUTE = 25

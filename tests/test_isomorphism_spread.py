@@ -16,8 +16,9 @@ from archscore.estimators.protocol import OneShotSettings, Protocol
 from archscore.estimators.spaces import get_space
 from archscore.estimators.truth import load_builtin
 from archscore.estimators.zero_shot.engine import score_architecture
-from test_service import error_fields
-from test_studies_api import PNG, _same
+from helpers.http import error_fields
+from helpers.scoring import PNG
+from helpers.scoring import same as _same
 
 NB201 = get_space("nb201")
 STUDY = get_study("isomorphism_spread")

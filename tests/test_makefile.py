@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from conftest import REPO
+from helpers.stack import REPO
 
 # Stands in for python3.11: `-m venv DIR` makes DIR/bin/pip, a pip that logs its runs and takes a while.
 FAKE_PYTHON = """#!/bin/sh

@@ -10,28 +10,18 @@ import os
 
 import pytest
 
-from conftest import _clear_caches, tasks_run
 from archscore.estimators.one_shot.checkpoints import load_checkpoint
 from archscore.estimators.one_shot.evaluation import calibration_batches, score_arch, validation_batches
 from archscore.estimators.protocol import Protocol
 from archscore.estimators.spaces import get_space
 from archscore.estimators.spaces.nb201 import has_conv_path
-from archscore.service import store
+from archscore.contract import store
+from helpers.stack import tasks_run
 
 pytestmark = pytest.mark.usefixtures("celery_worker")
 
 SP = get_space("nb201")
 TINY = {"network": {"C": 4, "N": 1}, "epochs": 1, "steps_per_epoch": 3, "batch_size": 64}
-
-
-@pytest.fixture(scope="module")
-def supernet_dir(tmp_path_factory, test_redis):
-    folder = tmp_path_factory.mktemp("supernets")
-    os.environ["ARCHSCORE_SUPERNET_DIR"] = str(folder)
-    _clear_caches()
-    yield folder
-    os.environ.pop("ARCHSCORE_SUPERNET_DIR", None)
-    _clear_caches()
 
 
 def cells(n: int, seed: int) -> list[str]:

@@ -12,8 +12,7 @@ from archscore.estimators.one_shot.checkpoints import load_checkpoint
 from archscore.estimators.one_shot.evaluation import score_arch, validation_batches
 from archscore.estimators.one_shot.samplers import SAMPLERS
 from archscore.estimators.spaces import get_space
-from test_one_shot_service import supernet_dir  # noqa: F401 - the fixture
-from test_service import error_fields
+from helpers.http import error_fields
 
 pytestmark = pytest.mark.usefixtures("celery_worker")
 

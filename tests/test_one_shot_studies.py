@@ -12,8 +12,8 @@ from archscore.estimators.one_shot.registry import snapshots_of
 from archscore.estimators.one_shot.training import TrainConfig, train
 from archscore.estimators.spaces import get_space
 from archscore.service.cli import app
-from test_service import error_fields
-from test_studies_api import _same
+from helpers.http import error_fields
+from helpers.scoring import same as _same
 
 SP = get_space("nb201")
 runner = CliRunner()

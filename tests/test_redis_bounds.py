@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from archscore.service import runner, store
-from test_service import cells
+from archscore.contract import store
+from archscore.service import runner
+from helpers.scoring import cells
 
 MAXMEMORY = 4 * 1024 * 1024
 

@@ -19,7 +19,7 @@ import pytest
 from archscore.estimators.protocol import Protocol
 from archscore.estimators.ranking import ranking_report
 from archscore.estimators.spaces import get_space, list_spaces
-from test_service import error_fields
+from helpers.http import error_fields
 
 pytestmark = pytest.mark.usefixtures("celery_worker")
 

@@ -25,7 +25,7 @@ from archscore.estimators.spaces.nb201 import (
     network_cost,
 )
 from archscore.estimators.spaces.nb201.network import AvgPool3x3, InferCell
-from conftest import published_by_arch
+from helpers.data import published_by_arch
 from archscore.estimators.zero_shot.flops import count_flops
 
 SP = get_space("nb201")

@@ -15,6 +15,7 @@ from archscore.estimators.ranking import kendall_tau
 from archscore.estimators.spaces import get_space
 from archscore.estimators.truth import load_builtin
 from archscore.service.cli import app
+from helpers.data import published_context
 
 PUBLISHED_SPACES = ["nb201", "nb101", "nb301"]
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -24,18 +25,6 @@ PNG = b"\x89PNG\r\n\x1a\n"
 def _data_folder(tmp_path, monkeypatch):
     """`archscore study` keeps a copy of each run in ARCHSCORE_DATA_DIR/studies: a test's own folder."""
     monkeypatch.setenv("ARCHSCORE_DATA_DIR", str(tmp_path / "data"))
-
-
-def published_context(space_name: str, n: int = 200, estimators=("params", "synflow", "jacob_cov")) -> StudyContext:
-    """Architectures with published scores: the source returns those scores, nothing is computed."""
-    space = get_space(space_name)
-    truth = load_builtin(space.name, space.ground_truth_columns[0])
-    archs = [a for a in space.published_archs() if truth.get(a) is not None][:n]
-    published = space.published_proxies()
-    scores = {e: [published[e].get(space.truth_key(a)) for a in archs] for e in estimators}
-    scores["oracle"] = [truth.get(a) for a in archs]  # ranks exactly as the truth does
-    return StudyContext(space, archs, [truth.get(a) for a in archs], [*estimators, "oracle"], Protocol(),
-                        lambda protocol: scores, {"bins": 4, "top": 5})
 
 
 def test_the_registry_lists_every_study_with_a_description():

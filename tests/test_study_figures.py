@@ -82,13 +82,8 @@ def test_kendall_tau_ci_is_reproducible_and_narrows_with_more_data():
 
 
 def _published_figures(study: str, **options) -> tuple[dict, dict]:
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from test_studies import published_context
-
     from archscore.estimators.analysis import get_study
+    from helpers.data import published_context
 
     ctx = published_context("nb201", n=400)
     ctx.options = {"bins": 5, "top": 5, **options}

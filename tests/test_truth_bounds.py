@@ -7,9 +7,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from conftest import api_process
+from helpers.stack import api_process
 from archscore.estimators.spaces import get_space
-from archscore.service import runner, store
+from archscore.contract import store
+from archscore.service import runner
 
 TEXT = {"content-type": "text/plain"}
 NB201 = get_space("nb201")

@@ -18,8 +18,8 @@ from archscore.estimators.spaces import get_space
 from archscore.estimators.truth import load_builtin
 from archscore.estimators.zero_shot.engine import protocol_batches, score_architecture, score_module
 from archscore.service.cli import app
-from test_service import error_fields
-from test_studies_api import _same
+from helpers.http import error_fields
+from helpers.scoring import same as _same
 
 SP = get_space("nb201")
 ESTIMATORS = ["synflow", "snip", "grad_norm", "jacob_cov"]

@@ -24,7 +24,7 @@ from archscore.estimators.datasets import fixed_batches, load_embedded_cifar10
 from archscore.estimators.protocol import Protocol
 from archscore.estimators.spaces import get_space
 from archscore.estimators.spaces.nb201 import network_cost
-from conftest import published_by_arch
+from helpers.data import published_by_arch
 from archscore.estimators.zero_shot.engine import (
     BATCH_FREE,
     protocol_batches,
