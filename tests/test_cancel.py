@@ -6,9 +6,10 @@ import time
 
 import pytest
 
-from archscore.service import store
-from test_one_shot_service import supernet_dir  # noqa: F401 - the fixture
-from test_service import cells, error_fields, phash, request
+from archscore.contract import store
+from helpers.http import error_fields
+from helpers.scoring import cells, phash, request, worker_idle
+from helpers.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("celery_worker")
 
@@ -28,7 +29,8 @@ def test_cancel_a_scoring_job_stops_its_queued_chunks(client, r, settings_env):
     assert cancelled.status_code == 200, cancelled.text
     assert cancelled.json()["status"] == "cancelled"
     at_cancel = _scored(r, 151, 64)
-    time.sleep(4)  # all ten would be scored by now (~0.3 s each) were the chunks not revoked
+    # every chunk taken and finished: all ten would be scored by now (~0.3 s each) were the chunks not revoked
+    wait_until(lambda: worker_idle(r), 60, message="the worker to take and finish every chunk of the cancelled job")
     assert _scored(r, 151, 64) <= at_cancel + 1, "chunks kept running after the cancel"
     job = client.get(f"/v1/jobs/{job_id}", params={"wait": 5}).json()
     assert job["status"] == "cancelled"
@@ -42,7 +44,7 @@ def test_cancel_a_scoring_job_stops_its_queued_chunks(client, r, settings_env):
     error_fields(client.delete(f"/v1/jobs/{'0' * 32}"), 404)
 
 
-def test_cancel_a_training_frees_its_name_at_once(client, supernet_dir):  # noqa: F811
+def test_cancel_a_training_frees_its_name_at_once(client, supernet_dir):
     body = {"name": "long", "network": {"C": 4, "N": 1}, "epochs": 50, "steps_per_epoch": 50_000, "batch_size": 32}
     first = client.post("/v1/supernets", json=body)
     assert first.status_code == 202, first.text
@@ -63,17 +65,16 @@ def test_cancel_a_training_frees_its_name_at_once(client, supernet_dir):  # noqa
     assert not (supernet_dir / "long" / "manifest.json").exists()
 
 
-def test_cancel_stops_a_training_inside_its_step(client, r, supernet_dir):  # noqa: F811
+def test_cancel_stops_a_training_inside_its_step(client, r, supernet_dir):
     """One step of 32 architectures on 512 images takes about a minute here; a cancel is noticed between
     architectures, so the worker is free again within seconds, not after the step."""
     body = {"name": "slow-step", "network": {"C": 8, "N": 2}, "epochs": 1, "steps_per_epoch": 2,
             "archs_per_step": 32, "batch_size": 512, "augment": False}
     job_id = client.post("/v1/supernets", json=body).json()["job_id"]
-    deadline = time.monotonic() + 60
-    while (store.decode(r.get(store.training_status_key(job_id))) or {}).get("status") != "running":
-        assert time.monotonic() < deadline, "the training did not start"
-        time.sleep(0.2)
-    time.sleep(3)  # inside its first step
+    wait_until(lambda: (store.decode(r.get(store.training_status_key(job_id))) or {}).get("status") == "running",
+               60, message="the training to start")
+    # into its first step (nothing outside the worker marks the step's start: a minute long, it is there by now)
+    time.sleep(3)
     cancelled_at = time.monotonic()
     assert client.delete(f"/v1/jobs/{job_id}").json()["status"] == "cancelled"
     quick = client.post("/v1/scores", params={"wait": 60}, json=request(cells(1, seed=55), ["snip"], seed=155)).json()

@@ -26,6 +26,8 @@ import redis
 from archscore.estimators.spaces import get_space
 from archscore.service import runner
 from archscore_client import ArchscoreError, AsyncClient, Client, Job, JobTimeout
+from helpers.http import wait_answering
+from helpers.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_REDIS = "redis://127.0.0.1:6379/12"
@@ -71,34 +73,6 @@ def _release_shared_redis(client: redis.Redis, token: str) -> None:
         client.close()
 
 
-def _tail(path: Path, n: int = 3000) -> str:
-    try:
-        return path.read_text(errors="replace")[-n:]
-    except OSError:
-        return ""
-
-
-def _wait_ready(base_url: str, procs: dict[str, subprocess.Popen], logs: dict[str, Path], timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        for name, proc in procs.items():
-            if proc.poll() is not None:
-                pytest.fail(f"the {name} exited with status {proc.returncode}:\n{_tail(logs[name])}")
-        try:
-            response = httpx.get(f"{base_url}/readyz", timeout=5)
-            last = f"{response.status_code} {response.text}"
-            if response.status_code == 200:
-                return
-        except httpx.HTTPError as exc:
-            last = repr(exc)
-        time.sleep(0.25)
-    pytest.fail(
-        f"{base_url}/readyz not 200 within {timeout} s (last: {last})\n"
-        + "\n".join(f"--- {name} log:\n{_tail(path)}" for name, path in logs.items())
-    )
-
-
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
     """{"url", "redis_url"} of a running stack; everything started here is stopped at the end."""
@@ -134,7 +108,8 @@ def live(tmp_path_factory):
                 )
             )
         base_url = f"http://127.0.0.1:{api_port}"
-        _wait_ready(base_url, {"trainer": started[-3], "worker": started[-2], "API": started[-1]}, logs)
+        wait_answering(f"{base_url}/readyz", 60, procs={"trainer": started[-3], "worker": started[-2],
+                                                         "API": started[-1]}, logs=logs, interval=0.25)
         yield {"url": base_url, "redis_url": redis_url, "data_dir": tmp / "data", "worker": started[-2]}
     finally:
         runner.stop(started)
@@ -544,16 +519,7 @@ def test_client_retries_a_503_while_redis_is_down_until_it_is_back(tmp_path):
         api = subprocess.Popen(runner.api_command("127.0.0.1", api_port), env=env, cwd=ROOT, stdout=out,
                                stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert api.poll() is None, _tail(log)
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, _tail(log)
-            time.sleep(0.2)
+        wait_answering(f"{base}/healthz", 60, procs={"API": api}, logs={"API": log})
         with Client(base) as c:
             first = c.score(cell, ["params"], wait=30)
         assert first.status == "done"
@@ -588,7 +554,7 @@ def test_client_retries_a_503_while_redis_is_down_until_it_is_back(tmp_path):
         started = time.monotonic()
         asking = threading.Thread(target=score_with_retries)
         asking.start()
-        time.sleep(1.0)
+        wait_until(lambda: seen, 30, interval=0.05, message="the client's first retry while Redis is down")
         servers.append(runner.start_redis(data, port))
         asking.join(60)
         [again] = answers

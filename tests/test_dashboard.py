@@ -7,18 +7,19 @@ import csv
 import io
 import os
 import shutil
-import time
 
 import httpx
 import pytest
 
 from typer.testing import CliRunner
 
-from conftest import child, child_env
 from archscore.estimators.protocol import Protocol
 from archscore.estimators.spaces import get_space
 from archscore.service import runner
 from archscore.service.cli import app
+from helpers.http import status_of
+from helpers.stack import child, child_env
+from helpers.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("celery_worker")
 NB201 = get_space("nb201")
@@ -42,16 +43,6 @@ def _browser():
     return webdriver.Chrome(service=Service(driver), options=options)
 
 
-def _wait(condition, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_dashboard_shows_the_table_a_scatter_the_studies_and_the_jobs(client, test_redis, tmp_path, monkeypatch):
     archs = [NB201.to_string(a) for a in NB201.sample(12, seed=61)]
     protocol = {"batch_size": 4, "seed": 601}
@@ -61,8 +52,8 @@ def test_dashboard_shows_the_table_a_scatter_the_studies_and_the_jobs(client, te
     study = client.post("/v1/studies", json={"study": "complexity_bias", "space": "nb201", "archs": archs,
                                              "estimators": ESTIMATORS, "protocol": protocol,
                                              "truth": "cifar10_test", "options": {"bins": 2}}).json()
-    _wait(lambda: client.get(f"/v1/studies/{study['study_id']}?wait=20").json()["status"] == "done", 180,
-          "the study")
+    wait_until(lambda: client.get(f"/v1/studies/{study['study_id']}?wait=20").json()["status"] == "done", 180,
+               interval=0, message="the study")
     phash = Protocol(**protocol).hash()
     # a study run from the CLI, kept in the data folder the API reads
     monkeypatch.setenv("ARCHSCORE_DATA_DIR", str(tmp_path / "data"))
@@ -74,28 +65,29 @@ def test_dashboard_shows_the_table_a_scatter_the_studies_and_the_jobs(client, te
     with child(runner.api_command("127.0.0.1", port), child_env(test_redis.url, data_dir=str(tmp_path / "data")),
                tmp_path / "api.log"):
         url = f"http://127.0.0.1:{port}"
-        _wait(lambda: _answers(f"{url}/healthz"), what="the API")
+        wait_until(lambda: status_of(f"{url}/healthz", timeout=1) == 200, 30, message="the API")
         browser = _browser()
         try:
             browser.get(f"{url}/dashboard?space=nb201&truth=cifar10_test")
-            _wait(lambda: browser.execute_script("return document.body.dataset.ready === '1'"), what="the page")
+            wait_until(lambda: browser.execute_script("return document.body.dataset.ready === '1'"), 30,
+                       message="the page")
             browser.execute_script("const s = document.getElementById('protocol'); s.value = arguments[0];"
                                    "s.dispatchEvent(new Event('change'));", phash)
-            rows = _wait(lambda: browser.execute_script(
+            rows = wait_until(lambda: browser.execute_script(
                 "return [...document.querySelectorAll('#criteria tbody tr')].map(r => r.dataset.estimator)"),
-                what="the criteria table")
+                30, message="the criteria table")
             assert set(ESTIMATORS) <= set(rows)
             rows_shown = rows
             browser.execute_script("const s = document.getElementById('estimator'); s.value = 'synflow';"
                                    "s.dispatchEvent(new Event('change'));")
-            scatter = _wait(lambda: browser.execute_script(
+            scatter = wait_until(lambda: browser.execute_script(
                 "const c = window.archscore.charts.scatter; return c && c.data.datasets[0].label.startsWith('synflow') "
                 "&& {points: c.data.datasets[0].data.length, axis: c.scales.x.type, "
                 "xticks: c.scales.x.ticks.map(t => t.label).filter(l => l !== ''), "
                 "yticks: c.scales.y.ticks.map(t => t.label).filter(l => l !== ''), "
                 "tooltip: c.options.plugins.tooltip.callbacks.label({raw: c.data.datasets[0].data[0]}), "
                 "arch: c.data.datasets[0].data[0].arch, legend: c.options.plugins.legend.position}"),
-                what="the scatter")
+                30, message="the scatter")
             assert scatter["points"] >= 12
             assert scatter["axis"] == "logarithmic"  # synflow spans decades
             assert len(scatter["xticks"]) >= 2 and len(scatter["yticks"]) >= 3
@@ -109,9 +101,9 @@ def test_dashboard_shows_the_table_a_scatter_the_studies_and_the_jobs(client, te
             from selenium.webdriver.common.action_chains import ActionChains
 
             ActionChains(browser).move_to_element_with_offset(canvas, int(point[0]), int(point[1])).perform()
-            shown = _wait(lambda: browser.execute_script(
+            shown = wait_until(lambda: browser.execute_script(
                 "const t = window.archscore.charts.scatter.tooltip;"
-                "return t.opacity > 0 && t.body && t.body.flatMap(b => b.lines)"), what="the tooltip")
+                "return t.opacity > 0 && t.body && t.body.flatMap(b => b.lines)"), 30, message="the tooltip")
             assert point[2] in shown and any(line.startswith("synflow ") for line in shown), shown
             assert any(line.startswith("cifar10_test ") for line in shown), shown
             ActionChains(browser).move_to_element(browser.find_element("tag name", "h1")).perform()  # off the chart
@@ -133,9 +125,11 @@ def test_dashboard_shows_the_table_a_scatter_the_studies_and_the_jobs(client, te
             assert rows[0][:3] == ["estimator", "n", "Kendall tau"] and {r[0] for r in rows[1:]} >= set(ESTIMATORS)
             loaded = ("return [...document.querySelectorAll(arguments[0])].filter(i => i.complete && i.naturalWidth > 0)"
                       ".length")
-            _wait(lambda: browser.execute_script(loaded, "#studies .study.service img") >= 2, what="the study figures")
+            wait_until(lambda: browser.execute_script(loaded, "#studies .study.service img") >= 2, 30,
+                       message="the study figures")
             # the study run from the CLI, beside the service's
-            _wait(lambda: browser.execute_script(loaded, "#studies .study.cli img") == 2, what="the CLI study's figures")
+            wait_until(lambda: browser.execute_script(loaded, "#studies .study.cli img") == 2, 30,
+                       message="the CLI study's figures")
             cli = browser.execute_script("return document.querySelector('#studies .study.cli').textContent")
             assert "complexity_bias on nb201 (cifar10_test, 12 architectures): archscore study" in cli
             assert browser.execute_script("return document.querySelectorAll('#jobs tbody tr').length") >= 1
@@ -150,15 +144,15 @@ def test_dashboard_shows_the_table_a_scatter_the_studies_and_the_jobs(client, te
             # the rank toggle: ranks 1..n on the score axis
             browser.execute_script("const s = document.getElementById('axis'); s.value = 'rank';"
                                    "s.dispatchEvent(new Event('change'));")
-            ranked = _wait(lambda: browser.execute_script(
+            ranked = wait_until(lambda: browser.execute_script(
                 "const c = window.archscore.charts.scatter; const xs = c.data.datasets[0].data.map(p => p.x);"
                 "return c.options.scales.x.title.text.startsWith('rank') && [Math.min(...xs), Math.max(...xs), xs.length,"
-                "c.scales.x.type]"), what="the rank axis")
+                "c.scales.x.type]"), 30, message="the rank axis")
             assert ranked[:3] == [1, scatter["points"], scatter["points"]] and ranked[3] == "linear"
             browser.execute_script("const s = document.getElementById('axis'); s.value = 'auto';"
                                    "s.dispatchEvent(new Event('change'));")
-            _wait(lambda: browser.execute_script("return window.archscore.charts.scatter.scales.x.type === 'logarithmic'"),
-                  what="the log axis again")
+            wait_until(lambda: browser.execute_script("return window.archscore.charts.scatter.scales.x.type === 'logarithmic'"),
+                       30, message="the log axis again")
             shot = tmp_path / "dashboard.png"
             browser.save_screenshot(str(shot))
             assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 20_000
@@ -172,10 +166,12 @@ def test_dashboard_shows_the_table_a_scatter_the_studies_and_the_jobs(client, te
                 "truth": sp["ground_truth_columns"][0], "limit": 100}).json()["rankings"]] or [0]), sp["name"])
                 for sp in client.get("/v1/spaces").json() if sp["ground_truth_columns"]))
             browser.get(f"{url}/dashboard")
-            _wait(lambda: browser.execute_script("return document.body.dataset.ready === '1'"), what="the page")
+            wait_until(lambda: browser.execute_script("return document.body.dataset.ready === '1'"), 30,
+                       message="the page")
             assert browser.execute_script("return document.getElementById('space').value") == most[1]
             browser.get(f"{url}/dashboard?space=bogus")
-            _wait(lambda: browser.execute_script("return document.body.dataset.ready === '1'"), what="the page")
+            wait_until(lambda: browser.execute_script("return document.body.dataset.ready === '1'"), 30,
+                       message="the page")
             assert "no space bogus" in browser.execute_script("return document.getElementById('status').textContent")
             assert not [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
         finally:
@@ -207,13 +203,6 @@ def _axis_ink(browser, canvas, hide: str | None = None) -> dict[str, int]:
 
     return {"x": ink((0, int(bottom * scale) + 2, image.width, image.height)),
             "y": ink((0, 0, max(1, int(left * scale) - 2), int(bottom * scale)))}
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1).status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 def test_points_endpoint_gives_score_and_truth_of_each_scored_architecture(client):

@@ -29,16 +29,16 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 from archscore.service import runner
-from archscore.service.settings import Settings
+from archscore.contract.settings import Settings
+from helpers.http import wait_answering
+from helpers.stack import UP
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
@@ -212,21 +212,12 @@ def stack(tmp_path_factory) -> str:
     env = _environment(tmp / "data")
     port = runner.free_port()
     log = open(tmp / "up.log", "wb")
-    up = subprocess.Popen([sys.executable, "-c", "from archscore.service.cli import main; main()", "up", "--port",
-                           str(port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    up = subprocess.Popen([*UP, "--port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert up.poll() is None, (tmp / "up.log").read_text()
-            try:
-                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
-                # the scoring worker and the supernet trainer both registered
-                if ready.status_code == 200 and ready.json()["workers"] == 2:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, (tmp / "up.log").read_text()
-            time.sleep(0.5)
+        # the scoring worker and the supernet trainer both registered
+        wait_answering(f"http://127.0.0.1:{port}/readyz", 120, procs={"archscore up": up},
+                       logs={"archscore up": tmp / "up.log"}, interval=0.5,
+                       ok=lambda ready: ready.status_code == 200 and ready.json()["workers"] == 2)
         yield f"127.0.0.1:{port}"
     finally:
         up.send_signal(signal.SIGTERM)

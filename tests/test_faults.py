@@ -8,35 +8,16 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
-from conftest import alive as _alive
-from conftest import child, child_env
-from conftest import child_pids as _children
-from archscore.service import runner, store
-from test_service import cells, request
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
-
-
-def _until(predicate, seconds: float, what: str, poll: float = 0.2):
-    deadline = time.monotonic() + seconds
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"not within {seconds} s: {what}"
-        time.sleep(poll)
+from archscore.contract import store
+from archscore.service import runner
+from helpers.http import readyz, status_of
+from helpers.scoring import cells, request
+from helpers.stack import REPO, UP, alive, child, child_env, child_pids, cmdline, descendants, stopped
+from helpers.waiting import wait_until
 
 
 def _worker(name: str, concurrency: int = 1) -> list[str]:
@@ -60,13 +41,6 @@ def _stop_all(pids: list[int], sig: int) -> None:
             pass
 
 
-def _stopped(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("T", "t")
-    except OSError:
-        return True
-
-
 def _running_on(crash, job_id: str, n: int, node: str, done: set[int]) -> int | None:
     """A chunk the worker ``node`` has started and not finished: Celery's STARTED record, and the task
     body has counted its attempt (STARTED is written before the body runs; a worker frozen between
@@ -84,6 +58,7 @@ def _running_on(crash, job_id: str, n: int, node: str, done: set[int]) -> int | 
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(480)  # the job may take its whole 300 s deadline on a loaded machine, plus one long-poll
 def test_a_live_worker_keeps_its_long_chunk_past_the_visibility_timeout(test_redis, settings_env, tmp_path):
     """A chunk running for several visibility timeouts is not handed to the idle second worker: the
     running worker's heartbeat keeps refreshing it (without the heartbeat it is redelivered after 3 s)."""
@@ -98,10 +73,15 @@ def test_a_live_worker_keeps_its_long_chunk_past_the_visibility_timeout(test_red
                                                        seed=131, batch_size=64))
             assert resp.status_code == 202, resp.text
             job_id = resp.json()["job_id"]
-            deadline = time.monotonic() + 300  # a loaded machine (the rest of the suite beside it) is slow
-            job = api.get(f"/v1/jobs/{job_id}", params={"wait": 60}).json()
-            while job["status"] != "done" and time.monotonic() < deadline:
-                job = api.get(f"/v1/jobs/{job_id}", params={"wait": 60}).json()
+            last: dict = {}
+
+            def finished() -> bool:  # long-polls of up to 60 s each
+                last.update(api.get(f"/v1/jobs/{job_id}", params={"wait": 60}).json())
+                return last["status"] == "done"
+
+            # a loaded machine (the rest of the suite beside it) is slow
+            wait_until(finished, 300, interval=0, message=lambda: f"the job to finish (last: {last.get('progress')})")
+            job = last
             elapsed = time.monotonic() - started
     assert job["status"] == "done" and all(r["error"] is None for r in job["results"]), job
     assert elapsed > 2 * 3, f"the chunk ran {elapsed:.1f} s: too short to show anything"
@@ -127,15 +107,15 @@ def test_sigkill_of_a_whole_worker_mid_chunk_the_live_worker_finishes_the_job(te
             resp = api.post("/v1/scores", json=request(archs, ["jacob_cov", "snip", "grad_norm", "fisher"],
                                                        seed=141, batch_size=64))
             job_id = resp.json()["job_id"]
-            deadline = time.monotonic() + 90
-            while True:  # freeze the victim and look: is it mid-chunk? (no race with its next step)
-                assert time.monotonic() < deadline, "the victim never ran a chunk"
+
+            def frozen_mid_chunk() -> tuple[list[int], int] | None:
+                """Freeze the victim and look: is it mid-chunk? (no race with its next step)"""
                 assert victim.poll() is None, (tmp_path / "victim.log").read_text()
-                group = [victim.pid, *_children(victim.pid)]
+                group = [victim.pid, *child_pids(victim.pid)]
                 while True:  # the main process may have forked a pool process after the listing: freeze it too
                     _stop_all(group, signal.SIGSTOP)
-                    _until(lambda: all(_stopped(p) for p in group), 5, "the victim frozen", poll=0.001)
-                    more = [p for p in _children(victim.pid) if p not in group]
+                    wait_until(lambda: all(stopped(p) for p in group), 5, interval=0.001, message="the victim frozen")
+                    more = [p for p in child_pids(victim.pid) if p not in group]
                     if not more:
                         break
                     group += more
@@ -144,9 +124,11 @@ def test_sigkill_of_a_whole_worker_mid_chunk_the_live_worker_finishes_the_job(te
                 if lost is not None:
                     time.sleep(0.5)  # a command the victim sent just before it froze may still land: look again
                     if lost not in {int(i) for i in crash.smembers(store.job_done_key(job_id))}:
-                        break
+                        return group, lost
                 _stop_all(group, signal.SIGCONT)
-                time.sleep(0.05)
+                return None
+
+            group, lost = wait_until(frozen_mid_chunk, 90, interval=0.05, message="the victim to run a chunk")
             _stop_all(group, signal.SIGKILL)  # the worker's main and pool processes
             killed = time.monotonic()
             victim.wait(10)
@@ -169,26 +151,18 @@ def test_sigkill_of_a_whole_worker_mid_chunk_the_live_worker_finishes_the_job(te
 def _up(tmp_path, port: int) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARCHSCORE_")}
     env.update(ARCHSCORE_DATA_DIR=str(tmp_path / "data"), ARCHSCORE_TORCH_THREADS="1", PYTHONUNBUFFERED="1")
-    command = [sys.executable, "-c", "from archscore.service.cli import main; main()", "up", "--port", str(port)]
-    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=open(tmp_path / "up.log", "wb"),
+    command = [*UP, "--port", str(port)]
+    return subprocess.Popen(command, cwd=REPO, env=env, stdout=open(tmp_path / "up.log", "wb"),
                             stderr=subprocess.STDOUT)
 
 
 def _part(up: subprocess.Popen, marker: str) -> int:
-    (pid,) = [p for p in _children(up.pid) if marker in _cmdline(p)]
+    (pid,) = [p for p in child_pids(up.pid) if marker in cmdline(p)]
     return pid
 
 
-def _readyz(base: str) -> dict:
-    try:
-        resp = httpx.get(f"{base}/readyz", timeout=5)
-    except httpx.TransportError as exc:
-        return {"ready": False, "missing": [f"no answer: {exc}"]}
-    return resp.json()
-
-
 def _readyz_if(base: str, condition) -> dict | None:
-    answer = _readyz(base)
+    answer = readyz(base)
     return answer if condition(answer) else None
 
 
@@ -200,29 +174,31 @@ def test_up_restarts_a_dead_worker_and_redis_and_stops_redis_last(tmp_path):
     log = lambda: (tmp_path / "up.log").read_text()  # noqa: E731
     body = {"archs": [[0, 1, 2, 3, 4, 0]], "estimators": ["params", "relu"]}
     try:
-        _until(lambda: up.poll() is None and _readyz(base)["ready"], 90, "ready")
+        wait_until(lambda: up.poll() is None and readyz(base)["ready"], 90, message=lambda: "ready\n" + log())
         first = httpx.post(f"{base}/v1/scores", params={"wait": 30}, timeout=40, json=body).json()
         assert first["status"] == "done", first
 
         scoring = _part(up, "--queues celery")
-        _stop_all([scoring, *_children(scoring)], signal.SIGKILL)
+        _stop_all([scoring, *child_pids(scoring)], signal.SIGKILL)
         assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200  # the API stays up
-        gone = _until(lambda: _readyz_if(base, lambda r: not r["ready"]), 15, "readyz notices", poll=0.1)
+        gone = wait_until(lambda: _readyz_if(base, lambda r: not r["ready"]), 15, interval=0.1,
+                          message="readyz notices")
         assert gone["missing"] == ["scoring worker (queue celery)"], gone
-        _until(lambda: _readyz(base)["ready"], 60, "the scoring worker restarted\n" + log())
+        wait_until(lambda: readyz(base)["ready"], 60, message=lambda: "the scoring worker restarted\n" + log())
         assert _part(up, "--queues celery") != scoring
         assert "scoring worker exited with status -9; restarting" in log()
 
         server = _part(up, "redis-server")
         time.sleep(1.5)  # the append-only file is synced every second
         os.kill(server, signal.SIGKILL)
-        outage = _until(lambda: _readyz_if(base, lambda r: "redis" in r["missing"]), 10,
-                        "readyz notices Redis is gone", poll=0.05)
+        outage = wait_until(lambda: _readyz_if(base, lambda r: "redis" in r["missing"]), 10, interval=0.05,
+                            message="readyz notices Redis is gone")
         assert outage["ready"] is False and httpx.get(f"{base}/healthz", timeout=5).status_code == 200
-        _until(lambda: httpx.get(f"{base}/v1/jobs", timeout=5).status_code == 200, 60, "Redis restarted\n" + log())
+        wait_until(lambda: httpx.get(f"{base}/v1/jobs", timeout=5).status_code == 200, 60,
+                   message=lambda: "Redis restarted\n" + log())
         # once a route reads Redis again, readyz never reports it missing (its broker connection reconnects)
-        assert _readyz(base)["redis"] is True and _readyz(base)["redis_memory"]["bounded"] is True
-        _until(lambda: _readyz(base)["ready"], 60, "the workers are back\n" + log())
+        assert readyz(base)["redis"] is True and readyz(base)["redis_memory"]["bounded"] is True
+        wait_until(lambda: readyz(base)["ready"], 60, message=lambda: "the workers are back\n" + log())
         again = httpx.post(f"{base}/v1/scores", params={"wait": 30}, timeout=40, json=body).json()
         assert again["cached"] == 1 and again["results"][0]["scores"] == first["results"][0]["scores"]
 
@@ -231,12 +207,14 @@ def test_up_restarts_a_dead_worker_and_redis_and_stops_redis_last(tmp_path):
                   ("api", "uvicorn")]}
         up.send_signal(signal.SIGINT)
         ended: dict[str, float] = {}
-        deadline = time.monotonic() + 60
-        while len(ended) < len(parts) and time.monotonic() < deadline:
+
+        def all_ended() -> bool:
             for name, pid in parts.items():
-                if name not in ended and not _alive(pid):
+                if name not in ended and not alive(pid):
                     ended[name] = time.monotonic()
-            time.sleep(0.02)
+            return len(ended) == len(parts)
+
+        wait_until(all_ended, 60, interval=0.02, message=lambda: f"every part to stop (stopped: {ended})")
         assert up.wait(30) == 0, log()
         assert set(ended) == set(parts), ended
         assert ended["api"] <= ended["scoring"] <= ended["redis"] and ended["training"] <= ended["redis"], ended
@@ -244,7 +222,7 @@ def test_up_restarts_a_dead_worker_and_redis_and_stops_redis_last(tmp_path):
     finally:
         if up.poll() is None:
             up.kill()
-        for pid in _children(up.pid):
+        for pid in child_pids(up.pid):
             os.kill(pid, signal.SIGKILL)
 
 
@@ -257,7 +235,7 @@ def test_redis_outage_is_503_with_retry_after_from_a_real_api_process_and_it_rec
     score = {"archs": [[0, 1, 2, 3, 4, 0]], "estimators": ["params"]}
     try:
         with child(runner.api_command("127.0.0.1", api_port), env, tmp_path / "api.log"):
-            _until(lambda: _get(f"{base}/healthz") == 200, 30, "the API answers")
+            wait_until(lambda: status_of(f"{base}/healthz") == 200, 30, message="the API answers")
             assert httpx.post(f"{base}/v1/scores", json=score, timeout=10).status_code == 200
             runner.stop([server])
             for method, path, kwargs in [("POST", "/v1/scores", {"json": score}), ("GET", "/v1/rankings/nb201", {}),
@@ -266,30 +244,14 @@ def test_redis_outage_is_503_with_retry_after_from_a_real_api_process_and_it_rec
                 assert resp.status_code == 503, (path, resp.text)
                 assert resp.headers["Retry-After"] == "2"
                 assert set(resp.json()) == {"error"} and resp.json()["error"]["details"][0]["field"] == "redis"
-            assert _get(f"{base}/healthz") == 200
+            assert status_of(f"{base}/healthz") == 200
             server = runner.start_redis(data, port)
             restarted = time.monotonic()
-            _until(lambda: httpx.post(f"{base}/v1/scores", json=score, timeout=10).status_code == 200, 10,
-                   "requests succeed again", poll=0.1)
+            wait_until(lambda: httpx.post(f"{base}/v1/scores", json=score, timeout=10).status_code == 200, 10,
+                       interval=0.1, message="requests succeed again")
             assert time.monotonic() - restarted < 5
     finally:
         runner.stop([server])
-
-
-def _get(url: str) -> int:
-    try:
-        return httpx.get(url, timeout=5).status_code
-    except httpx.TransportError:
-        return 0
-
-
-def _descendants(pid: int) -> list[int]:
-    found, todo = [], [pid]
-    while todo:
-        for c in _children(todo.pop()):
-            found.append(c)
-            todo.append(c)
-    return found
 
 
 @pytest.mark.slow
@@ -300,18 +262,19 @@ def test_a_supervisor_killed_hard_takes_its_children_with_it_and_holds_its_data_
     base = f"http://127.0.0.1:{port}"
     up = _up(tmp_path, port)
     try:
-        _until(lambda: up.poll() is None and _readyz(base)["ready"], 90, "ready")
+        wait_until(lambda: up.poll() is None and readyz(base)["ready"], 90,
+                   message=lambda: "ready\n" + (tmp_path / "up.log").read_text())
         env = {k: v for k, v in os.environ.items() if not k.startswith("ARCHSCORE_")}
         env["ARCHSCORE_DATA_DIR"] = str(tmp_path / "data")  # the first one's data folder
         refused = subprocess.run([sys.executable, "-c", "from archscore.service.cli import main; main()", "up",
                                   "--port", str(runner.free_port())], env=env, capture_output=True, text=True,
                                  timeout=60)
         assert refused.returncode == 2 and f"(pid {up.pid})" in refused.stderr, refused.stderr
-        parts = _descendants(up.pid)
+        parts = descendants(up.pid)
         assert len(parts) >= 4  # redis-server, two workers (and their pool processes), the API
         up.kill()
         up.wait()
-        _until(lambda: not [p for p in parts if _alive(p)], 10, "every child gone within 10 s")
+        wait_until(lambda: not [p for p in parts if alive(p)], 10, message="every child gone within 10 s")
     finally:
         if up.poll() is None:
             up.kill()

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from archscore.service import store
-from test_service import error_fields
+from archscore.contract import store
+from helpers.http import error_fields
 
 TEXT = {"content-type": "text/plain"}
 JSON = {"content-type": "application/json"}
@@ -121,20 +121,15 @@ def test_a_stalled_upload_times_out_with_408_over_a_real_socket(test_redis, tmp_
     import socket
     import time
 
-    from conftest import child, child_env
     from archscore.service import runner
+    from helpers.stack import child, child_env
+    from helpers.waiting import wait_until
 
     port = runner.free_port()
     env = child_env(test_redis.url, upload_timeout_seconds="1")
     with child(runner.api_command("127.0.0.1", port), env, tmp_path / "api.log"):
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-                break
-            except OSError:
-                assert time.monotonic() < deadline, (tmp_path / "api.log").read_text()
-                time.sleep(0.1)
+        sock = wait_until(lambda: socket.create_connection(("127.0.0.1", port), timeout=10), 30, interval=0.1,
+                          ignore=(OSError,), message=lambda: "the API to accept\n" + (tmp_path / "api.log").read_text())
         with sock:
             sock.sendall(b"PUT /v1/truth/nb201/slow HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
                          b"Content-Length: 1000\r\n\r\narch,value\n")

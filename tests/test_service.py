@@ -22,15 +22,18 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import REPO, child, child_env, tasks_run
-from archscore.estimators.protocol import Protocol
 from archscore.estimators.ranking import ranking_report
 from archscore.estimators.spaces import get_space
 from archscore.estimators.spaces.nb201 import arch_to_naslib, has_conv_path, isomorphism_classes
 from archscore.estimators.truth import load_builtin
 from archscore.estimators.zero_shot.manifest import ZERO_SHOT
-from archscore.service import runner, store
+from archscore.contract import store
+from archscore.service import runner
 from archscore.service.schemas import EXAMPLE_ARCH
+from helpers.http import error_fields, wait_answering
+from helpers.scoring import cells, phash, request, snapshot, stored_job, worker_idle
+from helpers.stack import REPO, child, child_env, stopped, tasks_run
+from helpers.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("celery_worker")
 
@@ -38,54 +41,6 @@ SP = get_space("nb201")
 CHEAP = ["params", "flops", "synflow", "relu", "snip"]
 TRUTH = load_builtin("nb201", "cifar10_test")
 BAD_OP = "|nor_conv_3x3~0|+|nor_conv_3x3~0|bogus_op~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
-
-
-def request(archs, estimators, seed, batch_size=16, **extra) -> dict:
-    return {
-        "space": "nb201",
-        "archs": archs,
-        "estimators": estimators,
-        "protocol": {"batch_size": batch_size, "num_batches": 1, "seed": seed},
-        **extra,
-    }
-
-
-def phash(seed: int, batch_size: int = 16) -> str:
-    return Protocol(batch_size=batch_size, num_batches=1, seed=seed).hash()
-
-
-def cells(n: int, seed: int) -> list[str]:
-    """n architectures of distinct isomorphism classes, each with a convolution on a live path (no
-    degenerate cell whose scores may legitimately be null)."""
-    picked = [a for a in SP.sample(4 * n, seed=seed, deisomorphic=True) if has_conv_path(a)][:n]
-    assert len(picked) == n
-    return [SP.to_string(a) for a in picked]
-
-
-def error_fields(response, status: int) -> dict[str, str]:
-    """Assert the one error shape and return {field: reason}."""
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error"}
-    err = body["error"]
-    assert set(err) == {"status", "message", "details"}
-    assert err["status"] == status and isinstance(err["message"], str) and err["message"]
-    for d in err["details"]:
-        assert set(d) == {"field", "reason"} and d["reason"]
-    return {d["field"]: d["reason"] for d in err["details"]}
-
-
-def snapshot(r) -> dict:
-    """What a request could have stored or enqueued: jobs, members hashes, the task queue."""
-    return {
-        "jobs": sorted(r.scan_iter(f"{store.PREFIX}:job:*")),
-        "members": {k: r.hgetall(k) for k in r.scan_iter(f"{store.PREFIX}:members:*")},
-        "queue": r.llen("celery"),
-    }
-
-
-def stored_job(r, job_id: str) -> dict:
-    return store.decode(r.get(store.job_key(job_id)))
 
 
 # --- 1, 2: scoring -----------------------------------------------------------------------------------
@@ -282,7 +237,7 @@ def test_second_identical_request_is_answered_from_the_cache(client, r):
     assert stored_job(r, second["job_id"])["chunk_sizes"] == []
     assert not r.exists(store.job_done_key(second["job_id"]))
     assert r.llen("celery") == 0
-    time.sleep(0.3)
+    wait_until(lambda: worker_idle(r), 30, interval=0.05, message="the worker to finish anything it had taken")
     assert tasks_run() == tasks_before  # the worker was not involved
 
     # a partial hit enqueues only the new class
@@ -506,16 +461,7 @@ def test_api_over_a_real_socket(test_redis, tmp_path):
     url = f"http://127.0.0.1:{port}"
     with child(runner.api_command("127.0.0.1", port), child_env(test_redis.url), tmp_path / "api.log") as api:
         with httpx.Client(base_url=url, timeout=75) as http:
-            deadline = time.monotonic() + 30
-            while True:
-                assert api.poll() is None, (tmp_path / "api.log").read_text()
-                try:
-                    if http.get("/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "uvicorn did not start"
-                time.sleep(0.1)
+            wait_answering(f"{url}/healthz", 30, procs={"API": api}, logs={"API": tmp_path / "api.log"}, interval=0.1)
             archs = cells(2, seed=11)
             resp = http.post("/v1/scores", params={"wait": 60}, json=request(archs, ["flops", "relu"], seed=111))
             assert resp.status_code == 200, resp.text
@@ -539,13 +485,8 @@ def _chunk_index(unacked_entry: str) -> int:
     """The chunk index of a task message that kombu parked in its ``unacked`` hash."""
     message = json.loads(unacked_entry)[0]
     assert message["headers"]["task"] == "archscore.score_chunk"
-    args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
-    return args[1]
-
-
-def _stopped(pid: int) -> bool:
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()[0] in "tT"
+    _args, kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+    return kwargs["chunk_index"]
 
 
 def test_sigkill_worker_mid_job_then_a_new_worker_finishes_it(test_redis, settings_env, tmp_path):
@@ -581,21 +522,25 @@ def test_sigkill_worker_mid_job_then_a_new_worker_finishes_it(test_redis, settin
             job_id = resp.json()["job_id"]
             assert resp.json()["progress"]["total"] == n
             done_key = store.job_done_key(job_id)
-            deadline = time.monotonic() + 60
-            while True:  # wait for: at least one chunk done, one in flight (taken, not acknowledged)
+
+            def frozen_mid_chunk():
+                """At least one chunk done, one in flight (taken, not acknowledged): the worker frozen there."""
                 assert first.poll() is None, logs[0].read_text()
-                assert time.monotonic() < deadline, "the first worker made no progress"
-                if crash.scard(done_key) >= 1 and crash.hlen("unacked") == 1:
-                    os.kill(first.pid, signal.SIGSTOP)  # freeze it, then look: no race with its next step
-                    while not _stopped(first.pid):
-                        time.sleep(0.001)
-                    done_at_kill = {int(i) for i in crash.smembers(done_key)}
-                    in_flight = crash.hgetall("unacked")
-                    mutex = crash.exists("unacked_mutex")  # killed while sweeping, it would block sweeps 300 s
-                    if len(in_flight) == 1 and _chunk_index(*in_flight.values()) not in done_at_kill and not mutex:
-                        break
-                    os.kill(first.pid, signal.SIGCONT)  # between two chunks (or sweeping): let it go on
-                time.sleep(0.01)
+                if not (crash.scard(done_key) >= 1 and crash.hlen("unacked") == 1):
+                    return None
+                os.kill(first.pid, signal.SIGSTOP)  # freeze it, then look: no race with its next step
+                wait_until(lambda: stopped(first.pid), 5, interval=0.001, message="the first worker frozen")
+                done_at_kill = {int(i) for i in crash.smembers(done_key)}
+                in_flight = crash.hgetall("unacked")
+                mutex = crash.exists("unacked_mutex")  # killed while sweeping, it would block sweeps 300 s
+                if len(in_flight) == 1 and _chunk_index(*in_flight.values()) not in done_at_kill and not mutex:
+                    return done_at_kill, in_flight
+                os.kill(first.pid, signal.SIGCONT)  # between two chunks (or sweeping): let it go on
+                return None
+
+            done_at_kill, in_flight = wait_until(
+                frozen_mid_chunk, 60, interval=0.01,
+                message="the first worker to make progress (one chunk done, one in flight)")
             os.kill(first.pid, signal.SIGKILL)
             first.wait(10)
             killed_at = time.time()
@@ -607,10 +552,9 @@ def test_sigkill_worker_mid_job_then_a_new_worker_finishes_it(test_redis, settin
         assert crash.llen("celery") == n - len(done_at_kill) - 1  # the rest is still queued
 
         with child([*cmd, "-n", "second@%h"], env, logs[1]):
-            deadline = time.monotonic() + 60
-            while crash.hexists("unacked", tag):  # until the broker gives the lost chunk back
-                assert time.monotonic() < deadline, logs[1].read_text()
-                time.sleep(0.05)
+            # until the broker gives the lost chunk back
+            wait_until(lambda: not crash.hexists("unacked", tag), 60, interval=0.05,
+                       message=lambda: "the lost chunk given back\n" + logs[1].read_text())
             restored_at = time.time()
             resp = api.get(f"/v1/jobs/{job_id}", params={"wait": 60})
             job = resp.json()
@@ -621,10 +565,8 @@ def test_sigkill_worker_mid_job_then_a_new_worker_finishes_it(test_redis, settin
                 assert res["error"] is None
                 assert isinstance(res["scores"]["snip"], float) and isinstance(res["scores"]["relu"], float)
             assert lost_chunk in {int(i) for i in crash.smembers(done_key)}
-            deadline = time.monotonic() + 10
-            while crash.hlen("unacked"):  # the redelivered message is acknowledged in the end
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
+            wait_until(lambda: not crash.hlen("unacked"), 10, interval=0.05,
+                       message="the redelivered message acknowledged")  # in the end
     # redelivered by the visibility timeout, not earlier
     assert restored_at - delivered_at >= 5 - 0.1, (restored_at - delivered_at, restored_at - killed_at)
     crash.flushdb()

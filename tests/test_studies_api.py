@@ -12,27 +12,18 @@ from archscore.estimators.analysis.run import local_source
 from archscore.estimators.protocol import Protocol
 from archscore.estimators.spaces import get_space
 from archscore.estimators.truth import load_builtin
-from test_service import error_fields
+from helpers.http import error_fields
+from helpers.scoring import PNG, snapshot, worker_idle
+from helpers.scoring import same as _same
+from helpers.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("celery_worker")
-PNG = b"\x89PNG\r\n\x1a\n"
 NB201 = get_space("nb201")
 
 
 def _request(study: str, archs, estimators, seed: int, **extra) -> dict:
     return {"study": study, "space": "nb201", "archs": [NB201.to_string(a) for a in archs], "estimators": estimators,
             "protocol": {"batch_size": 4, "seed": seed}, "truth": "cifar10_test", **extra}
-
-
-def _same(a, b) -> bool:
-    """Equal JSON values, floats to 1e-9 (scores computed by the worker and here may differ in the last bits)."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        return set(a) == set(b) and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-    if isinstance(a, float) or isinstance(b, float):
-        return a == pytest.approx(b, rel=1e-9, abs=1e-12)
-    return a == b
 
 
 def _library(study: str, archs, estimators, seed: int, options: dict) -> dict:
@@ -103,8 +94,6 @@ def test_studies_are_listed_and_bad_requests_name_the_field(client):
 def test_every_protocol_a_study_derives_passes_the_checks_and_the_bound_of_a_score_request(client, r):
     """The variance study derives one protocol per seed and batch count: one that needs more images than
     the server holds, or work past the bound summed over them, is a 422 before anything is queued."""
-    from test_service import snapshot
-
     archs = [NB201.parse(i) for i in (0, 17, 1234, 4000)]
     before = snapshot(r)
     too_many_images = _request("variance", archs, ["grad_norm"], 1, options={"seeds": [20, 21], "batches": [5]})
@@ -122,9 +111,7 @@ def test_every_protocol_a_study_derives_passes_the_checks_and_the_bound_of_a_sco
 
 
 def test_a_study_can_be_cancelled_and_every_key_it_made_expires(client, r):
-    import time
-
-    from archscore.service import store
+    from archscore.contract import store
 
     archs = NB201.sample(60, seed=31)
     body = _request("complexity_bias", archs, ["grad_norm", "jacob_cov"], 1031)
@@ -133,15 +120,17 @@ def test_a_study_can_be_cancelled_and_every_key_it_made_expires(client, r):
     assert 0 < r.ttl(store.study_key(study_id)) <= 24 * 3600  # a lifetime from the start
     cancelled = client.delete(f"/v1/studies/{study_id}")
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled", cancelled.text
-    deadline = time.monotonic() + 60
-    while True:  # the chunk running when the cancel came stops after its current architecture
-        keys = [k for job_id in created["jobs"] for k in store.job_keys(job_id) if r.exists(k)]
-        if keys and all(r.ttl(k) > 0 for k in keys) and client.get(f"/v1/jobs/{created['jobs'][0]}").json()[
-                "status"] == "cancelled":
-            break
-        assert time.monotonic() < deadline, {k: r.ttl(k) for k in keys}
-        time.sleep(0.5)
-    time.sleep(2)  # a chunk finishing after the cancel must not leave a key without a lifetime
+    keys: list[str] = []
+
+    def every_key_expires() -> bool:  # the chunk running when the cancel came stops after its current architecture
+        keys[:] = [k for job_id in created["jobs"] for k in store.job_keys(job_id) if r.exists(k)]
+        return bool(keys) and all(r.ttl(k) > 0 for k in keys) and client.get(
+            f"/v1/jobs/{created['jobs'][0]}").json()["status"] == "cancelled"
+
+    wait_until(every_key_expires, 60, interval=0.5,
+               message=lambda: f"every key of the cancelled study to expire: {({k: r.ttl(k) for k in keys})}")
+    # a chunk finishing after the cancel must not leave a key without a lifetime: wait for the last one
+    wait_until(lambda: worker_idle(r), 60, message="the worker to take and finish every chunk of the study")
     assert all(r.ttl(k) > 0 for job_id in created["jobs"] for k in store.job_keys(job_id) if r.exists(k))
     again = client.get(f"/v1/studies/{study_id}", params={"wait": 5}).json()
     assert again["status"] == "cancelled" and again["result"] is None

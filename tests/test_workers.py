@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 from celery import Celery
 
-from conftest import child, child_env
 from archscore.service import runner
+from helpers.stack import child, child_env
+from helpers.waiting import wait_until
 
 
 def test_two_workers_on_one_host_answer_ping_as_two_nodes(test_redis, tmp_path):
@@ -16,10 +15,13 @@ def test_two_workers_on_one_host_answer_ping_as_two_nodes(test_redis, tmp_path):
     ping = Celery(broker=test_redis.crash_url)
     with child(runner.worker_command(1, "info"), env, tmp_path / "w1.log"), \
             child(runner.worker_command(1, "info"), env, tmp_path / "w2.log"):
-        deadline = time.monotonic() + 60
         replies: list = []
-        while time.monotonic() < deadline and len(replies) < 2:
-            replies = ping.control.ping(timeout=1.0) or []
+
+        def two_replies() -> bool:
+            replies[:] = ping.control.ping(timeout=1.0) or []
+            return len(replies) >= 2
+
+        wait_until(two_replies, 60, interval=0, message=lambda: f"two workers to answer ping (replies: {replies})")
     names = {name for reply in replies for name in reply}
     assert len(names) == 2, replies
 
