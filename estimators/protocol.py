@@ -5,11 +5,13 @@ Torch-free, so the API can validate protocols and derive cache keys from them.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.fields import FieldInfo
 
 PROTOCOL_VERSION = 2
 
@@ -36,8 +38,10 @@ class OneShotEvaluation(BaseModel):
         default=True, description="score = mean over the isomorphism class (false: the class representative)"
     )
     images: EvaluationImages = Field(default="validation", description=IMAGES_DESCRIPTION)
-    batch_size: int = Field(default=100, ge=1, le=EVALUATION_IMAGES["held_out"])
-    num_batches: int = Field(default=5, ge=1, le=EVALUATION_IMAGES["held_out"])
+    batch_size: int = Field(default=100, ge=1, le=EVALUATION_IMAGES["held_out"], description="images per batch")
+    num_batches: int = Field(default=5, ge=1, le=EVALUATION_IMAGES["held_out"],
+                             description="number of batches (scores are their mean); batch_size x num_batches "
+                             "must fit in the images")
 
     @model_validator(mode="after")
     def _within_images(self):
@@ -86,29 +90,47 @@ def scored_arch(space, arch, per_member: bool):
 PER_ARCHITECTURE = ("params", "flops")
 
 
-class Protocol(BaseModel):
+class ProtocolFields(BaseModel):
+    """The protocol's fields that every surface shares -- the library's :class:`Protocol`, the HTTP API's
+    ``protocol`` and the command line's options (each option named after its field): names, types,
+    defaults, bounds and descriptions are declared here only."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: Literal["cifar10", "cifar100"] = Field(default="cifar10", description="the dataset of the fixed batches")
+    batch_size: int = Field(default=128, ge=1, le=1024, description="images per batch")
+    num_batches: int = Field(default=1, ge=1, le=32, description="number of fixed batches (scores are their mean)")
+    seed: int = Field(default=20, ge=0, le=2**31 - 1, description="seed of the network initialisation")
+    bn_mode: Literal["train", "eval"] = Field(default="train", description="train: batch statistics; eval: running "
+                                             "statistics")
+    data_seed: int = Field(default=20, ge=0, le=2**31 - 1, description="chooses the fixed batches")
+    inputs: Inputs = Field(default="images", description=INPUTS_DESCRIPTION)
+    init: Literal["supernet", "random"] = Field(default="supernet", description=INIT_DESCRIPTION)
+    per_member: bool = Field(default=False, description=PER_MEMBER_DESCRIPTION)
+
+
+def field_noting(model: type[BaseModel], name: str, note: str) -> FieldInfo:
+    """``model``'s field ``name`` as declared (type, default, bounds), its description followed by ``note``:
+    for a surface that says more about the field without declaring it again."""
+    info = copy.copy(model.model_fields[name])
+    info.description = f"{info.description}{note}"
+    return info
+
+
+class Protocol(ProtocolFields):
     """Defaults follow the paper: batch 128, the same fixed batches for every architecture, BN in
     train mode. ``seed`` seeds the network initialisation (the paper uses 20, 2020, 202020);
     ``data_seed`` chooses the fixed batches, so changing the init seed keeps the data."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    dataset: Literal["cifar10", "cifar100"] = "cifar10"
     data_root: str | None = Field(
         default=None, description="folder with cifar-10-batches-py / cifar-100-python data; none: embedded subset"
     )
-    batch_size: int = Field(default=128, ge=1, le=1024)
-    num_batches: int = Field(default=1, ge=1, le=32)
-    seed: int = Field(default=20, ge=0, le=2**31 - 1)
-    bn_mode: Literal["train", "eval"] = Field(default="train", description="train: batch statistics")
-    data_seed: int = Field(default=20, ge=0, le=2**31 - 1, description="chooses the fixed batches")
-    inputs: Inputs = Field(default="images", description=INPUTS_DESCRIPTION)
     oneshot: OneShotSettings | None = Field(default=None, description="set when one-shot estimators are asked for")
     weights: str | None = Field(
         default=None, pattern="^[0-9a-f]{64}$", description=WEIGHTS_DESCRIPTION + " (sha256 of the checkpoint)"
     )
-    init: Literal["supernet", "random"] = Field(default="supernet", description=INIT_DESCRIPTION)
-    per_member: bool = Field(default=False, description=PER_MEMBER_DESCRIPTION)
 
     @model_validator(mode="after")
     def _members_are_scored_alone(self):

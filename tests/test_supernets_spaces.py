@@ -272,7 +272,7 @@ def test_reduced_sharing_trains_each_part_only_on_its_own_architectures(name, tm
     """K=2 supernets in one checkpoint: an architecture runs in the part its partition value falls
     to, a training step changes only that part, and scores come from the owner."""
     space = get_space(name)
-    config = training.TrainConfig(space=name, network={**TINY[name], "partitions": 2}, batch_size=32, steps_per_epoch=1,
+    config = training.TrainConfig(space=name, network={**TINY[name], "partitions": 2}, batch_size=32, steps_per_epoch=1, epochs=1,
                                   seed=1, augment=False)
     torch.manual_seed(config.seed)
     fresh = space.make_supernet(**space.supernet_config(config.network), num_classes=10)

@@ -17,13 +17,15 @@ import random
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field, ValidationError, model_validator
 
 from archscore.estimators.datasets import fixed_batches, load_dataset
+from archscore.estimators.one_shot.config import SCHEDULES, TrainSettings
 from archscore.estimators.one_shot.checkpoints import load_checkpoint, save_checkpoint
 from archscore.estimators.one_shot.evaluation import evaluate_arch
 from archscore.estimators.one_shot.registry import MANIFEST, OPTIMIZER, SNAPSHOTS, CheckpointError
@@ -33,7 +35,6 @@ from archscore.estimators.spaces import DEFAULT_SPACE, get_space
 from archscore.estimators.spaces.base import ISOMORPHISM, Arch
 
 VALIDATION_CELLS = 16  # fixed cells whose mean validation loss drives the plateau schedule
-SCHEDULES = ("plateau", "cosine")
 
 
 def cosine_lr(lr: float, step: int, total_steps: int) -> float:
@@ -41,43 +42,48 @@ def cosine_lr(lr: float, step: int, total_steps: int) -> float:
     return lr * 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps))
 
 
-@dataclass
-class TrainConfig:
-    sampler: str = "uniform"
-    space: str = DEFAULT_SPACE
-    archs_per_step: int = 1
-    epochs: int = 1
-    batch_size: int = 128
-    lr: float = 0.05
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    grad_clip: float = 5.0
-    patience: int = 3
-    schedule: str = "plateau"  # or "cosine"
-    augment: bool = True
-    seed: int = 0
-    dataset: str = "cifar10"
-    data_root: str | None = None
-    network: dict = field(default_factory=dict)  # the space's supernet settings over its defaults (supernet_network)
-    steps_per_epoch: int | None = None  # default: one pass over the training split
-    keep_snapshots: int = 0  # also keep the weights of the last K epochs in out/snapshots/ (for averaging)
+class TrainConfig(TrainSettings):
+    """A supernet training: the settings a user chooses (TrainSettings: the command line's and the API's)
+    and those only the library sets. Refuses bad values on construction with the ValueError messages it
+    always had ("unknown sampler ...", "... out of range")."""
+
+    momentum: float = Field(default=0.9, ge=0, lt=1, description="SGD momentum")
+    weight_decay: float = Field(default=5e-4, ge=0, description="SGD weight decay")
+    grad_clip: float = Field(default=5.0, gt=0, description="the global gradient norm is clipped at this")
+    dataset: Literal["cifar10", "cifar100"] = Field(default="cifar10", description="the training images' dataset")
+    data_root: str | None = Field(default=None, description="folder with the full CIFAR python batches; none: the "
+                                  "embedded subset")
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _library_messages(cls, data, handler):
+        try:
+            return handler(data)
+        except ValidationError as exc:
+            raise ValueError(_config_message(exc)) from None
 
     def check(self) -> None:
-        if self.sampler not in SAMPLERS:
-            raise ValueError(f"unknown sampler {self.sampler!r}; available: {', '.join(SAMPLERS)}")
+        """What only the search space can tell: its supernet settings, and whether it has isomorphism classes."""
         space = get_space(self.space)
         space.supernet_config(self.network)  # NetworkConfigError (a ValueError) names the setting
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"unknown schedule {self.schedule!r}; available: {', '.join(SCHEDULES)}")
         if self.sampler == "deiso" and not space.has(ISOMORPHISM):
             raise ValueError(f"sampler deiso: search space {space.name} has no isomorphism classes; use uniform or fair")
-        positive = ("archs_per_step", "epochs", "batch_size")
-        bad = [name for name in positive if getattr(self, name) < 1]
-        bad += [name for name in ("patience", "keep_snapshots") if getattr(self, name) < 0]
-        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
-            bad.append("steps_per_epoch")
-        if bad or self.lr <= 0:
-            raise ValueError(f"{', '.join(bad) or 'lr'} out of range")
+
+
+def _config_message(exc: ValidationError) -> str:
+    errors = exc.errors()
+    for e in errors:
+        if e["type"] == "literal_error" and e["loc"][0] in ("sampler", "schedule"):
+            name = e["loc"][0]
+            known = SAMPLERS if name == "sampler" else SCHEDULES
+            return f"unknown {name} {e['input']!r}; available: {', '.join(known)}"
+    bounded = [str(e["loc"][0]) for e in errors if e["loc"] and e["type"] in BOUND_ERRORS]
+    if bounded:
+        return f"{', '.join(dict.fromkeys(bounded))} out of range"
+    return str(exc)
+
+
+BOUND_ERRORS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal", "too_long")
 
 
 def augment_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -233,7 +239,7 @@ def train(
                         "seconds": seconds_before + time.perf_counter() - started})
         fields = {
             "sampler": config.sampler, "epochs": epoch + 1, "complete": epoch + 1 == config.epochs,
-            "dataset": config.dataset, "seed": config.seed, "train_config": asdict(config),
+            "dataset": config.dataset, "seed": config.seed, "train_config": config.model_dump(),
             "history": history, "updated": time.time(),
         }
         manifest = save_checkpoint(out, supernet, optimizer, fields)
