@@ -1,4 +1,5 @@
-"""`archscore supernet train | eval | average | list`: the one-shot estimator from the command line."""
+"""`archscore supernet train | eval | average | list`: the one-shot estimator from the command line. The
+training options are the library's TrainSettings, the evaluation's its OneShotEvaluation (archscore.estimators.cli.options)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from typing import Annotated
 
 import typer
 
-from archscore.estimators.cli import DeviceOpt, _progress, device_option, err, fail, out
+from archscore.estimators.cli.console import device_option, err, fail, out, progress
+from archscore.estimators.cli.options import (
+    DeviceOpt, OptionValues, supernet_eval_options, train_options,
+)
 from archscore.estimators.one_shot.registry import default_supernet_dir
 from archscore.estimators.ranking import ranking_report
 from archscore.estimators.spaces import DEFAULT_SPACE, get_space
@@ -25,49 +29,32 @@ def _is_checkpoint(folder: Path) -> None:
 
 
 @app.command()
+@train_options
 def train(
     out_dir: Annotated[Path, typer.Option("--out", help="checkpoint folder (the service serves those under "
                                           "ARCHSCORE_SUPERNET_DIR, default .archscore/supernets)")],
-    sampler: Annotated[str, typer.Option(help="uniform, deiso or fair")] = "uniform",
-    archs_per_step: Annotated[int, typer.Option("--archs-per-step", help="S architectures per step")] = 1,
-    epochs: Annotated[int, typer.Option(help="total epochs (with --resume: continue up to this)")] = 1,
-    batch_size: Annotated[int, typer.Option("--batch-size")] = 128,
-    steps_per_epoch: Annotated[int | None, typer.Option("--steps-per-epoch", help="default: one pass over the "
-                                                        "training split")] = None,
-    lr: Annotated[float, typer.Option()] = 0.05,
-    patience: Annotated[int, typer.Option(help="plateau: epochs without improvement before the LR is halved")] = 3,
-    schedule: Annotated[str, typer.Option(help="plateau (halve the LR on a plateau) or cosine (anneal it per step "
-                                          "to 0 at --epochs)")] = "plateau",
-    augment: Annotated[bool, typer.Option("--augment/--no-augment", help="random crops and flips")] = True,
-    space: Annotated[str, typer.Option(help="search space (those with a supernet: archscore spaces)")] = DEFAULT_SPACE,
+    settings: OptionValues = None,
     network: Annotated[list[str] | None, typer.Option("--network", help="a supernet setting KEY=VALUE over the "
                                                       "space's defaults, e.g. --network C=8 (repeatable)")] = None,
-    seed: Annotated[int, typer.Option()] = 0,
     data_root: Annotated[str | None, typer.Option("--data-root", help="full CIFAR-10 python batches")] = None,
     device: DeviceOpt = "auto",
-    keep_snapshots: Annotated[int, typer.Option("--keep-snapshots", help="keep the weights of the last K epochs in "
-                                                "OUT/snapshots/ (to average them: archscore supernet average)")] = 0,
     resume: Annotated[bool, typer.Option("--resume", help="continue from the checkpoint in --out")] = False,
 ) -> None:
     """Train a supernet of a search space on the embedded CIFAR-10 subset (or --data-root) and write a checkpoint."""
+    from archscore.estimators.one_shot.config import TrainSettings
     from archscore.estimators.one_shot.registry import CheckpointError
-    from archscore.estimators.one_shot.samplers import SAMPLERS
-    from archscore.estimators.one_shot.training import SCHEDULES, TrainConfig
+    from archscore.estimators.one_shot.training import TrainConfig
     from archscore.estimators.one_shot.training import train as run_training
 
-    if sampler not in SAMPLERS:
-        fail(f"--sampler: unknown sampler {sampler!r}; available: {', '.join(SAMPLERS)}")
-    if schedule not in SCHEDULES:
-        fail(f"--schedule: unknown schedule {schedule!r}; available: {', '.join(SCHEDULES)}")
-    if min(archs_per_step, epochs, batch_size, steps_per_epoch or 1) < 1 or lr <= 0 or min(patience, keep_snapshots) < 0:
-        fail("--archs-per-step, --epochs, --batch-size, --steps-per-epoch and --lr must be positive")
-    settings = _network_settings(space, network or [])
+    settings.build_or_exit()  # each option's value, before the network's settings are read
+    network_settings = _network_settings(settings["space"], network or [])
     device = device_option(device)
-    config = TrainConfig(sampler=sampler, archs_per_step=archs_per_step, epochs=epochs, batch_size=batch_size,
-                         lr=lr, patience=patience, schedule=schedule, augment=augment, seed=seed, data_root=data_root,
-                         space=get_space(space).name, network=settings, keep_snapshots=keep_snapshots,
-                         steps_per_epoch=steps_per_epoch)
-    with _progress() as bar:
+    chosen = settings.build_or_exit(TrainSettings, network=network_settings, space=get_space(settings["space"]).name)
+    try:
+        config = TrainConfig(**chosen.model_dump(), data_root=data_root)
+    except ValueError as exc:
+        fail(str(exc))
+    with progress() as bar:
         task = bar.add_task("training", total=None)
 
         def report(p: dict) -> None:
@@ -128,31 +115,33 @@ def _network_settings(space_name: str, pairs: list[str]) -> dict[str, int]:
 
 
 @app.command("eval")
+@supernet_eval_options
 def evaluate(
     checkpoint: Annotated[Path, typer.Option("--checkpoint", help="checkpoint folder")],
     sample: Annotated[int, typer.Option("--sample", help="architectures of the checkpoint's space to evaluate")] = 100,
-    seed: Annotated[int, typer.Option()] = 0,
+    seed: Annotated[int, typer.Option(help="seed of --sample")] = 0,
     truth: Annotated[str | None, typer.Option(help="ground-truth column (default: the space's first)")] = None,
-    batches: Annotated[int, typer.Option(help="batches of 100 images (at most 5 validation, 15 held-out)")] = 5,
-    images: Annotated[str, typer.Option(help="validation (the 500-image split) or held_out (it and the 1,000 "
-                                              "test images)")] = "validation",
-    bn_mode: Annotated[str, typer.Option("--bn-mode", help="train (batch statistics) or recalibrate")] = "train",
-    post_deiso: Annotated[bool, typer.Option("--post-deiso", help="average over each isomorphism class")] = False,
+    evaluation: OptionValues = None,
     output: Annotated[Path | None, typer.Option("--out", help="write the report as JSON")] = None,
     device: DeviceOpt = "auto",
 ) -> None:
-    """Evaluate sampled cells with the supernet and rank oneshot_acc / oneshot_loss against ground truth."""
+    """Evaluate sampled cells with the supernet and rank oneshot_acc / oneshot_loss against ground truth
+    (scores of the architecture itself unless --post-deiso: this command's default)."""
     from archscore.estimators.one_shot.checkpoints import load_checkpoint
     from archscore.estimators.one_shot.evaluation import BN_MODES, calibration_batches, score_arch, validation_batches
     from archscore.estimators.one_shot.registry import CheckpointError
     from archscore.estimators.protocol import EVALUATION_IMAGES
 
+    images, batch_size, batches = evaluation["images"], evaluation["batch_size"], evaluation["num_batches"]
     if images not in EVALUATION_IMAGES:
         fail(f"--images: use one of {', '.join(EVALUATION_IMAGES)}, not {images!r}")
-    most = EVALUATION_IMAGES[images] // 100
-    if not 1 <= batches <= most or bn_mode not in BN_MODES or sample < 2:
-        fail(f"--batches must be 1..{most} with --images {images}, --bn-mode one of {', '.join(BN_MODES)}, "
-             "--sample at least 2")
+    if batch_size >= 1:
+        most = EVALUATION_IMAGES[images] // batch_size
+        if not 1 <= batches <= most or evaluation["bn_mode"] not in BN_MODES or sample < 2:
+            fail(f"--num-batches must be 1..{most} with --images {images} and --batch-size {batch_size}, "
+                 f"--bn-mode one of {', '.join(BN_MODES)}, --sample at least 2")
+    chosen = evaluation.build_or_exit()
+    bn_mode, post_deiso = chosen.bn_mode, chosen.post_deiso
     _is_checkpoint(checkpoint)
     device = device_option(device)
     try:
@@ -163,10 +152,10 @@ def evaluate(
     except (TruthError, CheckpointError) as exc:
         fail(str(exc))
     archs = _trained_sample(space, supernet, sample, seed)
-    val_batches = validation_batches(manifest, 100, batches, images=images, device=device)
+    val_batches = validation_batches(manifest, batch_size, batches, images=images, device=device)
     calibration = calibration_batches(manifest, device=device) if bn_mode == "recalibrate" else None
     scores = []
-    with _progress() as bar:
+    with progress() as bar:
         task = bar.add_task("evaluating", total=len(archs))
         for arch in archs:
             scores.append(score_arch(supernet, arch, val_batches, bn_mode, post_deiso, calibration))
@@ -178,7 +167,7 @@ def evaluate(
         out.print(f"{name}: Kendall τ {r['kendall_tau']:.3f}, Spearman {r['spearman']:.3f}, "
                   f"P@top5% {r['p_at_top'].get('0.05', float('nan')):.3f} over {r['n']} cells vs {truth}")
     if output:
-        settings = {"images": images, "batches": batches, "batch_size": 100, "bn_mode": bn_mode,
+        settings = {"images": images, "batches": batches, "batch_size": batch_size, "bn_mode": bn_mode,
                     "post_deiso": post_deiso, "device": device}
         output.write_text(json.dumps({"checkpoint": manifest, "evaluation": settings, "criteria": report,
                                       "archs": [space.to_string(a) for a in archs], "scores": scores}, indent=1))

@@ -8,11 +8,12 @@ from typing import Annotated
 
 import typer
 
-from archscore.estimators.cli import (
-    BatchesOpt, BatchOpt, BnOpt, DataSeedOpt, DatasetOpt, DeisoOpt, DeviceOpt, EstOpt, FileOpt, InitOpt, InputsOpt, JobsOpt, RootOpt,
-    SampleOpt, SeedOpt, SpaceOpt, UsageError, WeightsOpt, _prepare, _progress, _select_archs, _supernet_dir, device_option, err,
-    fail, out,
+from archscore.estimators.cli.console import UsageError, device_option, err, fail, out, progress
+from archscore.estimators.cli.options import (
+    DeisoOpt, DeviceOpt, EstOpt, FileOpt, JobsOpt, OptionValues, SampleOpt, SeedOpt, SpaceOpt, WeightsOpt,
+    oneshot_options, protocol_options,
 )
+from archscore.estimators.cli.prepare import prepare, select_archs, supernet_dir
 from archscore.estimators.analysis.isomorphism_spread import DEFAULT_MEMBERS, MAX_MEMBERS
 from archscore.estimators.spaces import DEFAULT_SPACE
 
@@ -22,6 +23,8 @@ CLI_OPTIONS = {"protocol.weights": "--weights", "protocol.oneshot.supernet": "--
                "options.supernets": "--supernets"}
 
 
+@oneshot_options
+@protocol_options
 def study(
     name: Annotated[str | None, typer.Argument(help="the study, or several comma-separated (they share the "
                                                 "scores; each writes to OUT/NAME); --list shows them")] = None,
@@ -38,20 +41,12 @@ def study(
     bins: Annotated[int, typer.Option("--bins", help="complexity_bias: bins of equal size")] = 5,
     top: Annotated[int, typer.Option("--top", help="architecture_bias: architectures listed each way")] = 10,
     members: Annotated[int, typer.Option("--members", help="isomorphism_spread: members scored per class")] = DEFAULT_MEMBERS,
-    dataset: DatasetOpt = "cifar10",
-    data_root: RootOpt = None,
-    batch_size: BatchOpt = 128,
-    batches: BatchesOpt = 1,
-    init_seed: InitOpt = 20,
-    bn_mode: BnOpt = "train",
-    data_seed: DataSeedOpt = 20,
-    inputs: InputsOpt = "images",
+    protocol: OptionValues = None,
     weights: WeightsOpt = None,
     supernet: Annotated[str | None, typer.Option("--supernet", help="checkpoint (name or sha256 prefix, in "
                                                  "ARCHSCORE_SUPERNET_DIR) for oneshot_acc / oneshot_loss; "
                                                  "default: the newest complete one")] = None,
-    images: Annotated[str, typer.Option("--images", help="oneshot_acc / oneshot_loss on the validation split or "
-                                        "on the held_out images (it and the 1,000 test images)")] = "validation",
+    oneshot: OptionValues = None,
     validation_batches: Annotated[str, typer.Option("--validation-batches", help="validation_size: numbers of "
                                                     "validation batches, comma-separated")] = "1,2,3,5",
     supernets: Annotated[str, typer.Option("--supernets", help="sampler, reduced_sharing: checkpoints to compare, "
@@ -94,10 +89,7 @@ def study(
             raise UsageError("studies draw their figures with matplotlib: pip install 'archscore[plots]'")
         if out_dir.exists() and not out_dir.is_dir():
             raise UsageError(f"--out {out_dir}: exists and is not a folder")
-        sp, names, protocol = _prepare(space, estimators, None, jobs, dataset=dataset, data_root=data_root,
-                                       batch_size=batch_size, num_batches=batches, seed=init_seed, bn_mode=bn_mode,
-                                       data_seed=data_seed, inputs=inputs, weights=weights, one_shot=True,
-                                       supernet=supernet, images=images)
+        sp, names, protocol = prepare(space, estimators, None, jobs, protocol, weights, oneshot, supernet)
         try:
             sizes = [int(b) for b in validation_batches.split(",") if b.strip()]
         except ValueError:
@@ -118,7 +110,7 @@ def study(
             raise UsageError(f"--members: give 2..{MAX_MEMBERS}")
         options = {"bins": bins, "top": top, "validation_batches": sizes, "members": members,
                    "supernets": [s.strip() for s in supernets.split(",") if s.strip()]}
-        archs = _select_archs(sp, file, sample, seed, deiso, False, False)
+        archs = select_archs(sp, file, sample, seed, deiso, False, False)
         expanding = [one for one in chosen if one.architectures is not None]
         if expanding and len(chosen) > 1:
             raise UsageError(f"{expanding[0].name} scores architectures of its own choosing: run it alone")
@@ -135,13 +127,13 @@ def study(
 
     jobs = jobs or default_jobs(len(archs))
     resolved = device_option(device)
-    with _progress() as bar:
+    with progress() as bar:
         def on_protocol(p):
             task = bar.add_task(f"scoring under protocol {p.hash()[:8]}", total=len(archs))
             return lambda done, total: bar.update(task, completed=done)
 
         ctx = StudyContext(sp, archs, [gt.get(a) for a in archs], names, protocol,
-                           local_source(sp.name, archs, names, jobs, on_protocol, _supernet_dir(protocol),
+                           local_source(sp.name, archs, names, jobs, on_protocol, supernet_dir(protocol),
                                         resolved), options)
         results = {}
         for one in chosen:

@@ -1,0 +1,5 @@
+"""`python -m archscore.estimators.cli`: the library commands."""
+
+from archscore.estimators.cli import main
+
+main()
