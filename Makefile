@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser run demo test bench clean
+.PHONY: install browser run demo test lint typecheck bench clean
 
 install: $(STAMP)
 
@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	@flock $(VENV).lock sh -c '[ $(STAMP) -nt pyproject.toml ] || { \
 	  $(PYTHON) -m venv $(VENV) && \
 	  $(BIN)/pip install --quiet --upgrade pip && \
-	  $(BIN)/pip install --quiet -e ".[test,docs]" -e ./clients/python && \
+	  $(BIN)/pip install --quiet -e ".[test,docs,lint]" -e ./clients/python && \
 	  MPLBACKEND=Agg $(BIN)/python -c "import matplotlib.pyplot" && \
 	  touch $(STAMP); }'
 
@@ -37,6 +37,19 @@ browser:
 
 test: install browser
 	$(BIN)/python -m pytest -q -n 2
+
+# ruff: lint rules and formatting, configured in pyproject.toml
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# mypy reads packages by folder, and the folders install under `archscore` through pyproject's package-dir
+# mapping, which it cannot follow: it checks a tree of links (build/typecheck) that mirrors the package.
+typecheck: install
+	@rm -rf build/typecheck && mkdir -p build/typecheck/archscore
+	@for f in archscore/*; do ln -s ../../../$$f build/typecheck/archscore/; done
+	@for d in estimators service workers; do ln -s ../../../$$d build/typecheck/archscore/$$d; done
+	cd build/typecheck && ../../$(BIN)/mypy --config-file ../../pyproject.toml -p archscore
 
 bench: install
 	$(BIN)/python benchmarks/zero_shot.py

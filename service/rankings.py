@@ -74,7 +74,7 @@ def _compute(space, members, parsed, truth_by_arch, rows_by_name, canon, analyti
     archs = [a for a in members if a in truth_by_arch]
     report: dict = {"n": 0, "estimators": {}}
     for name, row in rows_by_name.items():
-        cells = {c: store.decode_cell(raw) for c, raw in zip(canon, row) if raw is not None}
+        cells = {c: cell for c, raw in zip(canon, row) if (cell := store.decode_cell(raw)) is not None}
         scored = [a for a in archs if members[a] in cells]
         if len(scored) < 2:
             continue
@@ -134,9 +134,11 @@ async def ranking_points(redis: Redis, space: SearchSpace, protocol_hash: str, t
     if estimator in analytic_names(space, [estimator]):
         protocol = store.decode(await redis.get(store.protocol_key(space.name, protocol_hash))) or {}
         classes = num_classes(protocol)
-        scores = {a: analytic_values(space, parsed[a], [estimator], classes)[estimator] for a in archs}
+        scores: dict[str, float | None] = {a: analytic_values(space, parsed[a], [estimator], classes)[estimator]
+                                           for a in archs}
     else:
         key = store.score_key(space.name, protocol_hash, estimator, ESTIMATORS[estimator].version)
         cells = await redis.hmget(key, [members[a] for a in archs]) if archs else []
-        scores = {a: cell.value if (cell := store.decode_cell(raw)) else None for a, raw in zip(archs, cells)}
+        values = [cell.value if (cell := store.decode_cell(raw)) else None for raw in cells]
+        scores = dict(zip(archs, values))
     return [[scores[a], truth_by_arch[a], a] for a in archs if scores.get(a) is not None and a in truth_by_arch]

@@ -185,7 +185,7 @@ async def _finish(redis: Redis, settings: Settings, record: StudyRecord) -> None
                            f"at least {MIN_ARCHS} needed", "figures": []}
         figures: dict[str, str] = {}
     else:
-        result, figures = await run_in_threadpool(_run, study, ctx, record.truth)
+        result, figures = await run_in_threadpool(_run, study, ctx, record.truth or "")
     record.result = result
     pipe = redis.pipeline()
     pipe.set(store.study_key(record.study_id), store.encode_record(record), ex=settings.job_ttl_seconds)
@@ -195,7 +195,7 @@ async def _finish(redis: Redis, settings: Settings, record: StudyRecord) -> None
     await pipe.execute()
 
 
-def _run(study, ctx: StudyContext, truth: str | None) -> tuple[dict, dict[str, str]]:
+def _run(study, ctx: StudyContext, truth: str) -> tuple[dict, dict[str, str]]:
     from archscore.estimators.analysis.plots import save
 
     try:

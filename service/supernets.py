@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from archscore.contract import store
 from archscore.contract.broker import send
-from archscore.contract.records import TrainingJob, TrainingStatus
+from archscore.contract.records import TrainingJob, TrainingKind, TrainingStatus
 from archscore.contract.settings import Settings
 from archscore.contract.tasks import AverageSupernets, TrainSupernet
 from archscore.estimators.datasets import training_images_available
@@ -95,7 +95,8 @@ async def start_average(body: AverageRequest, settings: Settings, redis: Redis, 
         except CheckpointError as exc:
             details.append((f"checkpoints[{i}]", str(exc)))
     if body.snapshots_of is not None:
-        kept = await run_in_threadpool(lambda: sorted((root / body.snapshots_of / "snapshots").glob("epoch-*")))
+        snapshots = root / body.snapshots_of / "snapshots"
+        kept = await run_in_threadpool(lambda: sorted(snapshots.glob("epoch-*")))
         if not kept:
             details.append(("snapshots_of", f"{body.snapshots_of!r} kept no snapshots (train it with keep_snapshots)"))
         sources += [str(p.relative_to(root)) for p in kept]
@@ -110,7 +111,7 @@ async def start_average(body: AverageRequest, settings: Settings, redis: Redis, 
     return job
 
 
-async def _store_job(redis: Redis, settings: Settings, caller: Caller, kind: str, name: str, config: dict,
+async def _store_job(redis: Redis, settings: Settings, caller: Caller, kind: TrainingKind, name: str, config: dict,
                      resume: bool) -> TrainingJob:
     """Count the job against its key's quota, lock the checkpoint name for it, and store it queued."""
     job_id = uuid.uuid4().hex

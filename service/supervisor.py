@@ -125,7 +125,7 @@ def popen_in_own_session(command: list[str], env: dict[str, str] | None, death_s
     """Start ``command`` in a session of its own; it gets ``death_signal`` if this process dies."""
     proc = subprocess.Popen(command, env=env, start_new_session=True, preexec_fn=_ending_with_parent(death_signal),
                             **kwargs)
-    proc.own_group = True  # its process group id is its pid; stop_process cleans the group up
+    proc.own_group = True  # type: ignore[attr-defined]  # its process group id is its pid; stop_process cleans the group up
     return proc
 
 

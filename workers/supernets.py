@@ -14,7 +14,7 @@ from archscore.contract.settings import get_settings
 MAX_LOADED = 4  # checkpoints kept per process; the least recently used goes first
 
 _loaded: OrderedDict[str, tuple] = OrderedDict()
-_batches: dict[tuple, list] = {}
+_batches: dict[tuple, tuple[list, list | None]] = {}
 _lock = threading.Lock()
 loads = 0  # checkpoints read from disk by this process (tests look at it)
 

@@ -32,12 +32,15 @@ class ScoreJob(BaseModel):
     created: float
 
 
+TrainingKind = Literal["supernet_training", "supernet_average"]
+
+
 class TrainingJob(BaseModel):
     """A supernet training or averaging job; its progress is the worker's TrainingStatus."""
 
     model_config = ConfigDict(extra="ignore")
 
-    kind: Literal["supernet_training", "supernet_average"]
+    kind: TrainingKind
     job_id: str
     owner: str = ""
     name: str

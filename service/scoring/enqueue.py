@@ -44,5 +44,9 @@ async def create_job(p: Plan, missing: list[str], settings: Settings, redis: Red
     tasks = [ScoreChunk(job_id=job.job_id, chunk_index=i, space=space, protocol=valid.protocol_fields,
                         estimators=list(p.score_keys), archs=[p.representative[c] for c in chunk])
              for i, chunk in enumerate(chunks)]
-    await run_in_threadpool(lambda: [send(celery, task) for task in tasks])
+    def send_all() -> None:
+        for task in tasks:
+            send(celery, task)
+
+    await run_in_threadpool(send_all)
     return job
