@@ -8,12 +8,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from archscore.estimators.catalog import ESTIMATORS
+from archscore.estimators.catalog import ESTIMATORS, ZERO_SHOT, EstimatorInfo
 from archscore.estimators.device import resolve_device
 from archscore.estimators.protocol import Protocol
 from archscore.estimators.spaces import DEFAULT_SPACE, list_spaces
 from archscore.estimators.spaces.base import Arch, EncodingError, SearchSpace, get_space
-from archscore.estimators.zero_shot.manifest import ZERO_SHOT, EstimatorInfo
 
 __all__ = ["ArchScore", "evaluate", "get_space", "list_estimators", "list_spaces", "score"]
 
@@ -86,7 +85,7 @@ def score(
 
     Raises EncodingError naming the index of a bad encoding, ValueError for an unknown estimator and
     DeviceError for a device this machine lacks."""
-    from archscore.estimators.zero_shot.many import score_many
+    from archscore.estimators.scoring import score_many
 
     sp = get_space(space)
     parsed = _parse_all(sp, archs)

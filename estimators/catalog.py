@@ -1,12 +1,79 @@
-"""Every estimator the service offers, zero-shot and one-shot (torch-free)."""
+"""Every estimator the library and the service offer, zero-shot and one-shot: the one place their facts
+(name, kind, direction, whether they read data, version, unit, definition) are written (torch-free).
+
+This module imports nothing of the project: the zero-shot and one-shot packages, the scoring above
+them and the service all read it. Bump an estimator's version whenever its numbers change; the
+version is part of every cache key.
+"""
 
 from __future__ import annotations
 
-from archscore.estimators.one_shot.manifest import ONE_SHOT
-from archscore.estimators.zero_shot.manifest import ZERO_SHOT, EstimatorInfo
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class EstimatorInfo:
+    """One estimator of the catalog: ``kind`` is zero_shot or one_shot, ``direction`` always higher
+    (after the declared sign, docs/concepts/estimators.md), ``needs_data`` whether it reads the
+    protocol's data batches, ``version`` part of every cache key of its scores."""
+
+    name: str
+    kind: str  # "zero_shot" or "one_shot"
+    direction: str  # always "higher" after the declared sign (docs/concepts/estimators.md)
+    needs_data: bool
+    version: str
+    unit: str
+    description: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _zs(name: str, needs_data: bool, unit: str, description: str, version: str = "1") -> EstimatorInfo:
+    return EstimatorInfo(name, "zero_shot", "higher", needs_data, version, unit, description)
+
+
+def _os(name: str, description: str, version: str = "1") -> EstimatorInfo:
+    return EstimatorInfo(name, "one_shot", "higher", True, version, "", description)
+
+
+ZERO_SHOT: dict[str, EstimatorInfo] = {
+    info.name: info
+    for info in (
+        _zs("grad_norm", True, "", "sum over Conv2d/Linear layers of the L2 norm of the cross-entropy weight gradient"),
+        _zs("snip", True, "", "sum of |w * dL/dw| over Conv2d/Linear weights (cross-entropy)"),
+        _zs("grasp", True, "", "sum of -(w * Hg), Hessian-gradient product by double backward (negated as in GraSP)"),
+        _zs("fisher", True, "", "per output channel 0.5*mean_batch((sum_spatial act*dact)^2), times fan-in, summed"),
+        _zs("jacob_cov", True, "", "-sum(log(v+1e-5) + 1/(v+1e-5)), v eigenvalues of corrcoef of input Jacobians"),
+        _zs("synflow", False, "", "sum |w * dR/dw|, R = sum(net(1)) with |weights|, BN off, float64, one all-ones sample"),
+        _zs("relu_logdet", True, "", "NASWOT: log|det K|, K the Hamming-similarity kernel of ReLU activation codes"),
+        _zs("relu", True, "layers", "number of nn.ReLU layers executed in one forward pass"),
+        _zs("params", False, "M", "trainable parameters of the standalone network, in millions"),
+        _zs("flops", False, "MFLOPs", "FLOPs of one forward pass of one sample, NAS-Bench-201 convention, in millions"),
+    )
+}
+
+ONE_SHOT: dict[str, EstimatorInfo] = {
+    info.name: info
+    for info in (
+        _os("oneshot_acc",
+            "top-1 accuracy of the architecture in a trained supernet of its space on the validation split"),
+        _os("oneshot_loss",
+            "negated mean cross-entropy of the architecture in a trained supernet of its space on the validation split"),
+    )
+}
 
 ESTIMATORS: dict[str, EstimatorInfo] = {**ZERO_SHOT, **ONE_SHOT}
+
+# The estimators a space's exact cost model gives (spaces with the cost capability): exact functions of
+# the architecture as written, computed without building its network.
+COST_MODEL = ("params", "flops")
 
 
 def is_one_shot(name: str) -> bool:
     return name in ONE_SHOT
+
+
+def batch_free(name: str) -> bool:
+    """A zero-shot estimator that reads no data batch: it depends on the architecture only."""
+    return not ZERO_SHOT[name].needs_data

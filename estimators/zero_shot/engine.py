@@ -10,16 +10,18 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from archscore.estimators.catalog import COST_MODEL, batch_free
 from archscore.estimators.datasets import fixed_batches, load_dataset
 from archscore.estimators.protocol import Protocol
 from archscore.estimators.spaces import DEFAULT_SPACE
 from archscore.estimators.spaces.base import COST, Arch, get_space
-from archscore.estimators.zero_shot.manifest import ZERO_SHOT, resolve_estimators  # noqa: F401 (re-exported)
+from archscore.estimators.zero_shot.manifest import ZERO_SHOT, resolve_estimators
 from archscore.estimators.zero_shot.proxies import PROXIES, ProxyInput, Undefined
 from archscore.estimators.zero_shot.shared_pass import run_shared_pass
 
-# Proxies that do not read the shared pass and depend on the architecture only (not the batch).
-BATCH_FREE = frozenset({"synflow", "params", "flops"})
+# Proxies that do not read the shared pass and depend on the architecture only (not the batch): the
+# catalog's estimators that need no data.
+BATCH_FREE = frozenset(name for name in ZERO_SHOT if batch_free(name))
 
 
 @dataclass
@@ -187,11 +189,11 @@ def score_architecture(
     scores: dict[str, ProxyValue] = {}
     per_batch: dict[str, list[float | None]] = {}
 
-    cost_names = [n for n in names if n in ("params", "flops") and sp.has(COST)]
+    cost_names = [n for n in names if n in COST_MODEL and sp.has(COST)]
     if cost_names:
-        n_params, n_flops = sp.cost(arch, num_classes=protocol.num_classes)
+        cost = dict(zip(COST_MODEL, sp.cost(arch, num_classes=protocol.num_classes)))  # (params, FLOPs)
         for n in cost_names:
-            scores[n] = ProxyValue((n_params if n == "params" else n_flops) / 1e6)
+            scores[n] = ProxyValue(cost[n] / 1e6)
     net_names = [n for n in names if n not in cost_names]
     outside = None
     if net_names and protocol.weights is not None and protocol.init == "supernet":

@@ -1,47 +1,13 @@
-"""Torch-free manifest of the zero-shot estimators: what the API lists and cache keys carry.
-
-Bump an estimator's version whenever its numbers change; the version is part of every cache key.
-"""
+"""Torch-free names of the zero-shot estimators: the list and the validation of requested names. Their
+facts (version, unit, definition...) are the catalog's (``archscore.estimators.catalog``)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
 
+from archscore.estimators.catalog import ZERO_SHOT, EstimatorInfo
 
-@dataclass(frozen=True)
-class EstimatorInfo:
-    name: str
-    kind: str  # "zero_shot" or "one_shot"
-    direction: str  # always "higher" after the declared sign (docs/concepts/estimators.md)
-    needs_data: bool
-    version: str
-    unit: str
-    description: str
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def _zs(name: str, needs_data: bool, unit: str, description: str, version: str = "1") -> EstimatorInfo:
-    return EstimatorInfo(name, "zero_shot", "higher", needs_data, version, unit, description)
-
-
-ZERO_SHOT: dict[str, EstimatorInfo] = {
-    info.name: info
-    for info in (
-        _zs("grad_norm", True, "", "sum over Conv2d/Linear layers of the L2 norm of the cross-entropy weight gradient"),
-        _zs("snip", True, "", "sum of |w * dL/dw| over Conv2d/Linear weights (cross-entropy)"),
-        _zs("grasp", True, "", "sum of -(w * Hg), Hessian-gradient product by double backward (negated as in GraSP)"),
-        _zs("fisher", True, "", "per output channel 0.5*mean_batch((sum_spatial act*dact)^2), times fan-in, summed"),
-        _zs("jacob_cov", True, "", "-sum(log(v+1e-5) + 1/(v+1e-5)), v eigenvalues of corrcoef of input Jacobians"),
-        _zs("synflow", False, "", "sum |w * dR/dw|, R = sum(net(1)) with |weights|, BN off, float64, one all-ones sample"),
-        _zs("relu_logdet", True, "", "NASWOT: log|det K|, K the Hamming-similarity kernel of ReLU activation codes"),
-        _zs("relu", True, "layers", "number of nn.ReLU layers executed in one forward pass"),
-        _zs("params", False, "M", "trainable parameters of the standalone network, in millions"),
-        _zs("flops", False, "MFLOPs", "FLOPs of one forward pass of one sample, NAS-Bench-201 convention, in millions"),
-    )
-}
+__all__ = ["ZERO_SHOT", "EstimatorInfo", "list_zero_shot", "resolve_estimators"]
 
 
 def list_zero_shot() -> list[str]:
