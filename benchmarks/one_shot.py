@@ -21,7 +21,6 @@ A checkpoint already in --out with the same training configuration is reused (on
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import statistics
 import time
 from pathlib import Path
@@ -136,7 +135,7 @@ def experiment(args) -> None:
                                       network=args.network, keep_snapshots=args.average_last,
                                       batch_size=args.batch_size)
         existing = read_manifest(folder)
-        if existing and existing.get("train_config") == dataclasses.asdict(config) and existing.get("complete"):
+        if existing and existing.get("train_config") == config.model_dump() and existing.get("complete"):
             print(f"{sampler}: reusing the checkpoint in {folder}")
         else:
             training.train(config, folder, resume=existing is not None)

@@ -7,6 +7,7 @@ with the library, not their quality (benchmarks/one_shot.py measures that)."""
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
@@ -16,6 +17,7 @@ from archscore.estimators.protocol import Protocol
 from archscore.estimators.spaces import get_space
 from archscore.estimators.spaces.nb201 import has_conv_path
 from archscore.contract import store
+from archscore.contract.records import TrainingJob, TrainingStatus
 from helpers.stack import tasks_run
 
 pytestmark = pytest.mark.usefixtures("celery_worker")
@@ -155,9 +157,11 @@ def test_a_training_whose_worker_died_is_reported_failed(client, r):
     """The trainer refreshes the checkpoint name's lock with each progress report; once the lock has
     expired, a job still marked running is reported failed, and the name can be trained again."""
     job_id = "f" * 32
-    job = {"job_id": job_id, "kind": "supernet_training", "name": "orphan", "config": {"epochs": 3}, "resume": False}
-    r.set(store.job_key(job_id), store.encode(job), ex=60)
-    r.set(store.training_status_key(job_id), store.encode({"status": "running", "progress": {"epoch": 1}}), ex=60)
+    job = TrainingJob(job_id=job_id, kind="supernet_training", name="orphan", config={"epochs": 3}, resume=False,
+                      created=time.time())
+    r.set(store.job_key(job_id), store.encode_record(job), ex=60)
+    status = TrainingStatus(status="running", progress={"epoch": 1})
+    r.set(store.training_status_key(job_id), store.encode_record(status), ex=60)
     r.set(store.supernet_lock_key("orphan"), job_id, ex=60)
     assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "running"
     r.delete(store.supernet_lock_key("orphan"))  # what expiry does when the worker stops reporting

@@ -17,7 +17,7 @@ from archscore.contract import store
 from archscore.contract.records import ScoreCell
 from archscore.contract.settings import get_settings
 from archscore.contract.tasks import ScoreChunk
-from archscore.estimators.catalog import ESTIMATORS, is_one_shot
+from archscore.estimators.catalog import ESTIMATORS
 from archscore.estimators.protocol import Protocol
 from archscore.estimators.spaces import get_space
 from archscore.workers.celery_app import app
@@ -132,7 +132,7 @@ def _score_archs(r: redis.Redis, job_id: str, sp, proto: Protocol, estimators: l
             remaining.pop(0)
             continue
         try:
-            cells = _score_one(arch, sp.name, missing, proto, device)
+            cells, refused = _score_one(arch, sp.name, missing, proto, device)
         except Exception as exc:  # one bad architecture must not sink the chunk
             log.exception("scoring %s failed", arch_text)
             r.hset(store.job_errors_key(job_id), canonical, f"{type(exc).__name__}: {exc}")
@@ -140,14 +140,13 @@ def _score_archs(r: redis.Redis, job_id: str, sp, proto: Protocol, estimators: l
             continue
         # a reason of this worker's (a network too large for its memory) is reported, never cached:
         # another worker, or this one with a smaller batch size, may score it
-        refused = [name for name in missing if cells[name].pop("transient")]
         pipe = r.pipeline()
         for name in missing:
             if name not in refused:
-                pipe.hset(keys[name], canonical, store.encode(cells[name]))
+                pipe.hset(keys[name], canonical, store.encode_record(cells[name]))
                 pipe.expire(keys[name], cache_ttl)
         if refused:
-            pipe.hset(store.job_errors_key(job_id), canonical, "; ".join(sorted({cells[n]["reason"] for n in refused})))
+            pipe.hset(store.job_errors_key(job_id), canonical, "; ".join(sorted({cells[n].reason or "" for n in refused})))
         else:
             pipe.hdel(store.job_errors_key(job_id), canonical)  # an earlier failed attempt no longer applies
         pipe.execute()
@@ -156,31 +155,14 @@ def _score_archs(r: redis.Redis, job_id: str, sp, proto: Protocol, estimators: l
     return scored, skipped
 
 
-def _score_one(arch, space: str, names: list[str], proto: Protocol, device: str) -> dict[str, dict]:
-    """Cache cells {"value", "reason", "per_batch", "device"} of one architecture for the estimators ``names``."""
-    from archscore.estimators.zero_shot.engine import score_architecture
+def _score_one(arch, space: str, names: list[str], proto: Protocol, device: str) -> tuple[dict[str, ScoreCell], set[str]]:
+    """Cache cells of one architecture for the estimators ``names``, and the names whose reason is this
+    worker's (a network too large for its memory: reported, never cached)."""
+    from archscore.estimators.scoring import score_one
     from archscore.workers.supernets import one_shot_scores, supernet
 
-    cells = {}
-    zero_shot = [n for n in names if not is_one_shot(n)]
-    if zero_shot:
-        result = score_architecture(arch, space, zero_shot, proto, device=device,
-                                    supernets=lambda sha256: supernet(sha256, device))
-        for name in zero_shot:
-            value = result.scores[name]
-            cells[name] = {"value": value.value, "reason": value.reason, "per_batch": result.per_batch.get(name),
-                           "device": device, "transient": value.transient}
-    if len(zero_shot) < len(names):
-        if proto.oneshot is None:
-            raise ValueError("one-shot estimators need protocol.oneshot")
-        from archscore.estimators.one_shot.evaluation import NotCovered
-
-        try:
-            values, reason = one_shot_scores(arch, proto.oneshot, device), None
-        except NotCovered as exc:
-            values, reason = {}, str(exc)
-        for name in names:
-            if is_one_shot(name):
-                cells[name] = {"value": values.get(name), "reason": reason, "per_batch": None, "device": device,
-                               "transient": False}
-    return cells
+    result = score_one(arch, space, names, proto, device, supernets=lambda sha256: supernet(sha256, device),
+                       one_shot=lambda a, settings: one_shot_scores(a, settings, device))
+    cells = {name: ScoreCell(value=v.value, reason=v.reason, per_batch=result.per_batch.get(name), device=device)
+             for name, v in result.scores.items()}
+    return cells, {name for name, v in result.scores.items() if v.transient}
