@@ -22,8 +22,19 @@ import json
 import random
 from typing import Any
 
-from archscore.estimators.spaces import base
-from archscore.estimators.spaces.base import EncodingError, SearchSpace, decode_json_text, register_space
+from archscore.estimators.spaces.base import (
+    COST,
+    GROUND_TRUTH,
+    NETWORK,
+    OPERATIONS,
+    PUBLISHED,
+    SUPERNET,
+    EncodingError,
+    NetworkField,
+    SearchSpace,
+    decode_json_text,
+    register_space,
+)
 from archscore.estimators.spaces.nb101 import cost as cost_model
 from archscore.estimators.spaces.nb101 import data
 from archscore.estimators.spaces.nb101.encoding import (
@@ -54,14 +65,14 @@ class NB101Space(SearchSpace):
         "hash": "NAS-Bench-101 module hash (32 hex digits) of an architecture of the shipped table",
     }
     capabilities = frozenset(
-        {base.COST, base.GROUND_TRUTH, base.PUBLISHED, base.NETWORK, base.OPERATIONS, base.SUPERNET}
+        {COST, GROUND_TRUTH, PUBLISHED, NETWORK, OPERATIONS, SUPERNET}
     )
     ground_truth_columns = data.GROUND_TRUTH_COLUMNS
     default_network = {"stem_channels": 128, "num_stacks": 3, "cells_per_stack": 3, "num_classes": 10, "input_size": 32}
     supernet_network = {
-        "stem_channels": base.NetworkField(16, 1, 128, "channels of the first stack"),
-        "num_stacks": base.NetworkField(3, 1, 5, "stacks, a max-pool and channel doubling between them"),
-        "cells_per_stack": base.NetworkField(3, 1, 6, "cells per stack"),
+        "stem_channels": NetworkField(16, 1, 128, "channels of the first stack"),
+        "num_stacks": NetworkField(3, 1, 5, "stacks, a max-pool and channel doubling between them"),
+        "cells_per_stack": NetworkField(3, 1, 6, "cells per stack"),
     }
     supernet_rule = ("NAS-Bench-1shot1 style: weights per (cell, node, op) and a projection of the cell input per "
                      "node; every valid cell is trained and scored")

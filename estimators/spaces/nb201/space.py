@@ -18,8 +18,21 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
-from archscore.estimators.spaces import base
-from archscore.estimators.spaces.base import EncodingError, NetworkField, SearchSpace, decode_json_text, register_space
+from archscore.estimators.spaces.base import (
+    COST,
+    ENUMERATE,
+    GROUND_TRUTH,
+    ISOMORPHISM,
+    NETWORK,
+    OPERATIONS,
+    PUBLISHED,
+    SUPERNET,
+    EncodingError,
+    NetworkField,
+    SearchSpace,
+    decode_json_text,
+    register_space,
+)
 from archscore.estimators.spaces.nb201 import data
 from archscore.estimators.spaces.nb201.cost import network_cost
 from archscore.estimators.spaces.nb201.encoding import (
@@ -50,8 +63,8 @@ class NB201Space(SearchSpace):
         "index": "NAS-Bench-201 architecture index, integer 0..15624",
     }
     capabilities = frozenset(
-        {base.ENUMERATE, base.ISOMORPHISM, base.COST, base.GROUND_TRUTH, base.PUBLISHED, base.NETWORK, base.SUPERNET,
-         base.OPERATIONS}
+        {ENUMERATE, ISOMORPHISM, COST, GROUND_TRUTH, PUBLISHED, NETWORK, SUPERNET,
+         OPERATIONS}
     )
     ground_truth_columns = data.GROUND_TRUTH_COLUMNS
     default_network = {"C": 16, "N": 5, "num_classes": 10, "input_size": 32}

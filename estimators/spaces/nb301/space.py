@@ -22,8 +22,19 @@ import itertools
 import random
 from typing import Any
 
-from archscore.estimators.spaces import base
-from archscore.estimators.spaces.base import EncodingError, SearchSpace, decode_json_text, register_space
+from archscore.estimators.spaces.base import (
+    COST,
+    GROUND_TRUTH,
+    NETWORK,
+    OPERATIONS,
+    PUBLISHED,
+    SUPERNET,
+    EncodingError,
+    NetworkField,
+    SearchSpace,
+    decode_json_text,
+    register_space,
+)
 from archscore.estimators.spaces.nb301 import data
 from archscore.estimators.spaces.nb301.cost import network_cost
 from archscore.estimators.spaces.nb301.encoding import (
@@ -58,11 +69,11 @@ class NB301Space(SearchSpace):
         "reduce_concat=range(2, 6)) as DARTS prints it (read, never evaluated)",
     }
     capabilities = frozenset(
-        {base.COST, base.GROUND_TRUTH, base.PUBLISHED, base.NETWORK, base.OPERATIONS, base.SUPERNET}
+        {COST, GROUND_TRUTH, PUBLISHED, NETWORK, OPERATIONS, SUPERNET}
     )
     supernet_network = {
-        "C": base.NetworkField(16, 2, 64, "channels of the first cells (even)"),
-        "layers": base.NetworkField(8, 3, 20, "cells, reductions at layers//3 and 2*layers//3"),
+        "C": NetworkField(16, 2, 64, "channels of the first cells (even)"),
+        "layers": NetworkField(8, 3, 20, "cells, reductions at layers//3 and 2*layers//3"),
     }
     supernet_rule = ("DARTS weight sharing: every (cell, edge, op) has its weights; genotypes whose concats are "
                      "[2, 3, 4, 5] are scored, those whose nodes read two different inputs trained")

@@ -8,7 +8,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from archscore.estimators.spaces.counting import FLOPS_BN_PER_ELEMENT, FLOPS_RELU_PER_ELEMENT
-from archscore.estimators.spaces.nds.encoding import BASIC, BOTTLENECK, NUM_STAGES, STEM_WIDTH, STRIDES, Stages, inner_width
+from archscore.estimators.spaces.nds.encoding import (
+    BASIC,
+    BOTTLENECK,
+    NUM_STAGES,
+    STEM_WIDTH,
+    STRIDES,
+    Stages,
+    inner_width,
+)
 
 # --- analytic cost (torch-free; equal to counting the built network) ---
 def _conv_bn(c_in: int, c_out: int, kernel: int, elements_out: int, groups: int = 1) -> tuple[int, int]:

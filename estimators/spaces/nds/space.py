@@ -31,8 +31,18 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
-from archscore.estimators.spaces import base
-from archscore.estimators.spaces.base import EncodingError, ForeignEncoding, SearchSpace, decode_json_text, register_space
+from archscore.estimators.spaces.base import (
+    COST,
+    ENUMERATE,
+    NETWORK,
+    SUPERNET,
+    EncodingError,
+    ForeignEncoding,
+    NetworkField,
+    SearchSpace,
+    decode_json_text,
+    register_space,
+)
 from archscore.estimators.spaces.nds.cost import network_cost
 from archscore.estimators.spaces.nds.encoding import (
     _MAX_TEXT,
@@ -53,10 +63,10 @@ class NDSSpace(SearchSpace):
     fields: dict[str, tuple[float, ...]]  # mapping key -> allowed values per stage, in Stages order
     record_fields: dict[str, str]  # mapping key -> net record key
     letters: dict[str, str]  # mapping key -> letter of the compact string
-    capabilities = frozenset({base.ENUMERATE, base.COST, base.NETWORK, base.SUPERNET})
+    capabilities = frozenset({ENUMERATE, COST, NETWORK, SUPERNET})
     supernet_network = {
-        "max_depth": base.NetworkField(4, 1, 24, "blocks each stage holds; deeper architectures are not covered"),
-        "max_width": base.NetworkField(64, 16, 256, "channels each stage holds; wider architectures are not covered"),
+        "max_depth": NetworkField(4, 1, 24, "blocks each stage holds; deeper architectures are not covered"),
+        "max_width": NetworkField(64, 16, 256, "channels each stage holds; wider architectures are not covered"),
     }
     supernet_rule = ("once-for-all style: each stage holds max_depth blocks of width max_width and an architecture "
                      "runs the leading blocks and channels; those within the caps are trained and scored")
