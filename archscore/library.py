@@ -90,8 +90,9 @@ def score(
     sp = get_space(space)
     parsed = _parse_all(sp, archs)
     names = _estimator_names(estimators)
-    records = score_many(parsed, sp.name, names, _protocol(protocol), jobs, progress, supernet_dir,
-                         resolve_device(device))
+    records = score_many(
+        parsed, sp.name, names, _protocol(protocol), jobs, progress, supernet_dir, resolve_device(device)
+    )
     return [ArchScore.from_record(r) for r in records]
 
 
@@ -121,5 +122,13 @@ def evaluate(
             raise ValueError(f"{sp.name} has no built-in ground truth; pass truth='path[:column]'")
         truth = sp.ground_truth_columns[0]
     names = _estimator_names(estimators)
-    return run_evaluation(parsed, sp.name, names, _protocol(protocol), resolve_truth(sp.name, truth), jobs,
-                          progress, resolve_device(device))
+    return run_evaluation(
+        parsed,
+        sp.name,
+        names,
+        _protocol(protocol),
+        resolve_truth(sp.name, truth),
+        jobs,
+        progress,
+        resolve_device(device),
+    )

@@ -29,14 +29,13 @@ from pathlib import Path
 if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
     sys.path.pop(0)  # run as a script: this folder would hide the service package
 
-import httpx  # noqa: E402
-import redis  # noqa: E402
+import httpx
+import redis
 
-from archscore.service import runner  # noqa: E402
+from archscore.service import runner
 
 ROOT = Path(__file__).resolve().parents[1]
-BODY = {"space": "nb201", "archs": [[0, 1, 2, 3, 4, 0]], "estimators": ["synflow", "params"],
-        "truth": "cifar10_test"}
+BODY = {"space": "nb201", "archs": [[0, 1, 2, 3, 4, 0]], "estimators": ["synflow", "params"], "truth": "cifar10_test"}
 
 
 def _serve(app: str, port: int, env: dict, log: Path) -> subprocess.Popen:
@@ -50,24 +49,32 @@ def _serve(app: str, port: int, env: dict, log: Path) -> subprocess.Popen:
             return proc
         except httpx.TransportError:
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{app} did not start: {log.read_text()}")
+                raise RuntimeError(f"{app} did not start: {log.read_text()}") from None
             time.sleep(0.2)
 
 
 def _wrk(url: str, connections: int, duration: float, body: dict) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(f'wrk.method = "POST"\nwrk.body = {json.dumps(json.dumps(body))}\n'
-                     'wrk.headers["Content-Type"] = "application/json"\n'
-                     'done = function(summary, latency, requests)\n'
-                     '  io.write(string.format("P50 %f\\nERRORS %d\\n", latency:percentile(50),'
-                     ' summary.errors.status + summary.errors.connect + summary.errors.read'
-                     ' + summary.errors.write + summary.errors.timeout))\nend\n')
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "-s", script.name, url],
-                         capture_output=True, text=True, check=True).stdout
+        script.write(
+            f'wrk.method = "POST"\nwrk.body = {json.dumps(json.dumps(body))}\n'
+            'wrk.headers["Content-Type"] = "application/json"\n'
+            "done = function(summary, latency, requests)\n"
+            '  io.write(string.format("P50 %f\\nERRORS %d\\n", latency:percentile(50),'
+            " summary.errors.status + summary.errors.connect + summary.errors.read"
+            " + summary.errors.write + summary.errors.timeout))\nend\n"
+        )
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "-s", script.name, url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     os.unlink(script.name)
-    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-            "p50_ms": float(re.search(r"P50 ([\d.]+)", out).group(1)) / 1000,
-            "errors": int(re.search(r"ERRORS (\d+)", out).group(1))}
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50_ms": float(re.search(r"P50 ([\d.]+)", out).group(1)) / 1000,
+        "errors": int(re.search(r"ERRORS (\d+)", out).group(1)),
+    }
 
 
 def _asyncio_load(url: str, connections: int, duration: float, body: dict) -> dict:
@@ -111,8 +118,15 @@ def main() -> None:
         url = f"redis://127.0.0.1:{port}/0"
         env = {**runner.child_env(url), "PYTHONPATH": str(ROOT), "ARCHSCORE_TORCH_THREADS": "1"}
         try:
-            procs.append(subprocess.Popen(runner.worker_command(1), cwd=ROOT, env=env,
-                                          stdout=open(tmp / "worker.log", "wb"), stderr=subprocess.STDOUT))
+            procs.append(
+                subprocess.Popen(
+                    runner.worker_command(1),
+                    cwd=ROOT,
+                    env=env,
+                    stdout=open(tmp / "worker.log", "wb"),
+                    stderr=subprocess.STDOUT,
+                )
+            )
             api_port, minimal_port = runner.free_port(), runner.free_port()
             procs.append(_serve("archscore.service.app:app", api_port, env, tmp / "api.log"))
             procs.append(_serve("benchmarks.minimal_app:app", minimal_port, env, tmp / "minimal.log"))
@@ -121,21 +135,27 @@ def main() -> None:
             cached = httpx.post(f"http://127.0.0.1:{api_port}/v1/scores", json=BODY, timeout=10).json()
             assert cached["status"] == "done" and cached["cached"] == 1 and cached["rankings"] is not None, cached
             redis.Redis.from_url(url).hset("archscore-bench:minimal", mapping={"[0, 1, 2, 3, 4, 0]": "1.0"})
-            targets = {"API": f"http://127.0.0.1:{api_port}/v1/scores",
-                       "minimal": f"http://127.0.0.1:{minimal_port}/v1/scores"}
+            targets = {
+                "API": f"http://127.0.0.1:{api_port}/v1/scores",
+                "minimal": f"http://127.0.0.1:{minimal_port}/v1/scores",
+            }
             for connections in [int(c) for c in args.connections.split(",")]:
                 runs: dict[str, list[dict]] = {name: [] for name in targets}
                 for _ in range(args.rounds):
                     for name, target in targets.items():
                         runs[name].append(load(target, connections, args.duration, BODY))
-                med = {name: {k: statistics.median(r[k] for r in rs) for k in ("rps", "p50_ms")}
-                       for name, rs in runs.items()}
+                med = {
+                    name: {k: statistics.median(r[k] for r in rs) for k in ("rps", "p50_ms")}
+                    for name, rs in runs.items()
+                }
                 errors = {name: sum(r["errors"] for r in rs) for name, rs in runs.items()}
-                print(f"{connections:>3} connections: API {med['API']['rps']:7.0f} req/s p50 "
-                      f"{med['API']['p50_ms']:6.2f} ms | minimal {med['minimal']['rps']:7.0f} req/s p50 "
-                      f"{med['minimal']['p50_ms']:6.2f} ms | ratio {med['API']['rps'] / med['minimal']['rps']:.2f}x"
-                      f" | errors {errors['API']} / {errors['minimal']}  (medians of {args.rounds} x "
-                      f"{args.duration:g} s)")
+                print(
+                    f"{connections:>3} connections: API {med['API']['rps']:7.0f} req/s p50 "
+                    f"{med['API']['p50_ms']:6.2f} ms | minimal {med['minimal']['rps']:7.0f} req/s p50 "
+                    f"{med['minimal']['p50_ms']:6.2f} ms | ratio {med['API']['rps'] / med['minimal']['rps']:.2f}x"
+                    f" | errors {errors['API']} / {errors['minimal']}  (medians of {args.rounds} x "
+                    f"{args.duration:g} s)"
+                )
         finally:
             runner.stop(procs)
 

@@ -28,9 +28,9 @@ from pathlib import Path
 if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
     sys.path.pop(0)  # run as a script: this folder would hide the service package
 
-import httpx  # noqa: E402
+import httpx
 
-from archscore.service import runner  # noqa: E402
+from archscore.service import runner
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,11 +39,21 @@ def _start_stack(tmp: Path) -> tuple[str, list[subprocess.Popen]]:
     port = runner.free_port()
     procs = [runner.start_redis(tmp / "redis", port, "256mb")]  # bounded, as readyz requires
     env = {**runner.child_env(f"redis://127.0.0.1:{port}/0"), "ARCHSCORE_TORCH_THREADS": "1"}
-    procs.append(subprocess.Popen(runner.worker_command(1), cwd=ROOT, env=env,
-                                  stdout=open(tmp / "worker.log", "wb"), stderr=subprocess.STDOUT))
+    procs.append(
+        subprocess.Popen(
+            runner.worker_command(1), cwd=ROOT, env=env, stdout=open(tmp / "worker.log", "wb"), stderr=subprocess.STDOUT
+        )
+    )
     api_port = runner.free_port()
-    procs.append(subprocess.Popen(runner.api_command("127.0.0.1", api_port), cwd=ROOT, env=env,
-                                  stdout=open(tmp / "api.log", "wb"), stderr=subprocess.STDOUT))
+    procs.append(
+        subprocess.Popen(
+            runner.api_command("127.0.0.1", api_port),
+            cwd=ROOT,
+            env=env,
+            stdout=open(tmp / "api.log", "wb"),
+            stderr=subprocess.STDOUT,
+        )
+    )
     url = f"http://127.0.0.1:{api_port}"
     deadline = time.monotonic() + 60
     while not _ready(url):
@@ -67,13 +77,18 @@ async def _run(url: str, connections: int, duration: float) -> None:
         job_id = warm.json()["job_id"]
         fresh = itertools.count(5000)
         calls = [
-            ("POST /v1/scores (cached)", lambda: c.post("/v1/scores", json={"archs": cached, "estimators": ["relu", "params"]})),
+            (
+                "POST /v1/scores (cached)",
+                lambda: c.post("/v1/scores", json={"archs": cached, "estimators": ["relu", "params"]}),
+            ),
             ("GET /v1/jobs/{id}", lambda: c.get(f"/v1/jobs/{job_id}")),
             ("GET /v1/rankings/nb201", lambda: c.get("/v1/rankings/nb201", params={"limit": 5})),
             ("GET /v1/spaces/nb201/canonical", lambda: c.get("/v1/spaces/nb201/canonical", params={"arch": "777"})),
         ]
-        new = ("POST /v1/scores (new cell)",
-               lambda: c.post("/v1/scores", json={"archs": [next(fresh) % 15625], "estimators": ["relu", "params"]}))
+        new = (
+            "POST /v1/scores (new cell)",
+            lambda: c.post("/v1/scores", json={"archs": [next(fresh) % 15625], "estimators": ["relu", "params"]}),
+        )
         latencies: dict[str, list[float]] = collections.defaultdict(list)
         errors: collections.Counter = collections.Counter()
 
@@ -93,13 +108,17 @@ async def _run(url: str, connections: int, duration: float) -> None:
         await asyncio.gather(*(connection(i, started + duration) for i in range(connections)))
         elapsed = time.perf_counter() - started
     total = sum(len(v) for v in latencies.values())
-    print(f"{connections} connections, {elapsed:.1f} s: {total} requests, {total / elapsed:.0f} req/s, "
-          f"{sum(errors.values())} errors")
+    print(
+        f"{connections} connections, {elapsed:.1f} s: {total} requests, {total / elapsed:.0f} req/s, "
+        f"{sum(errors.values())} errors"
+    )
     for name, values in sorted(latencies.items()):
         values.sort()
         p99 = values[min(len(values) - 1, int(0.99 * len(values)))]
-        print(f"  {name:32s} {len(values):6d} requests  {errors[name]:3d} errors  "
-              f"p50 {statistics.median(values) * 1000:7.1f} ms  p99 {p99 * 1000:7.1f} ms")
+        print(
+            f"  {name:32s} {len(values):6d} requests  {errors[name]:3d} errors  "
+            f"p50 {statistics.median(values) * 1000:7.1f} ms  p99 {p99 * 1000:7.1f} ms"
+        )
 
 
 def main() -> None:

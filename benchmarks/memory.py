@@ -3,8 +3,8 @@
 Each measurement runs in a fresh process (peak RSS only grows): the largest of a sample of
 architectures (by FLOPs) is scored with all ten estimators under the given batch size, then the
 process reports its peak resident set size, beside the estimate the workers use to refuse networks
-that would not fit (estimators/zero_shot/memory.py; it should never be below the peak). Scoring builds one network at a time and frees its graph
-before the next batch, so the peak is one network's forward/backward graph plus the process baseline.
+that would not fit (estimators/zero_shot/memory.py; it should never be below the peak). Scoring builds
+one network at a time and frees its graph before the next batch, so the peak is one network's forward/backward graph plus the process baseline.
 
     python benchmarks/memory.py [--space all] [--batch-sizes 32,64,128] [--sample 50]
     python benchmarks/memory.py --space nds_resnet --arch d24-24-24_w256-256-256 --batch-sizes 4,8
@@ -21,10 +21,10 @@ import time
 
 
 def measure(space_name: str, batch_size: int, sample: int, arch: str | None) -> dict:
-    from archscore.estimators.protocol import Protocol
-    from archscore.estimators.spaces import get_space
     import torch
 
+    from archscore.estimators.protocol import Protocol
+    from archscore.estimators.spaces import get_space
     from archscore.estimators.zero_shot import memory
     from archscore.estimators.zero_shot.engine import protocol_batches, score_architecture
 
@@ -66,17 +66,33 @@ def main() -> None:
     from archscore.estimators.spaces.base import NETWORK
 
     names = [n for n in list_spaces() if get_space(n).has(NETWORK)] if args.space == "all" else [args.space]
-    print(f"{'space':13s}{'batch':>6s}{'MFLOPs':>9s}{'seconds':>9s}{'baseline MiB':>14s}{'peak MiB':>10s}{'estimate MiB':>14s}  architecture")
+    print(
+        f"{'space':13s}{'batch':>6s}{'MFLOPs':>9s}{'seconds':>9s}{'baseline MiB':>14s}{'peak MiB':>10s}"
+        f"{'estimate MiB':>14s}  architecture"
+    )
     for name in names:
         for batch_size in args.batch_sizes.split(","):
             out = subprocess.run(
-                [sys.executable, __file__, "--sample", str(args.sample), *(["--arch", args.arch] if args.arch else []),
-                 "--child", name, batch_size],
-                check=True, capture_output=True, text=True,
+                [
+                    sys.executable,
+                    __file__,
+                    "--sample",
+                    str(args.sample),
+                    *(["--arch", args.arch] if args.arch else []),
+                    "--child",
+                    name,
+                    batch_size,
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
             ).stdout
             r = json.loads(out.splitlines()[-1])
-            print(f"{name:13s}{r['batch_size']:6d}{r['mflops']:9.1f}{r['seconds']:9.1f}{r['baseline_mib']:14.0f}"
-                  f"{r['peak_mib']:10.0f}{r['estimate_mib']:14.0f}  {r['arch'][:60]}", flush=True)
+            print(
+                f"{name:13s}{r['batch_size']:6d}{r['mflops']:9.1f}{r['seconds']:9.1f}{r['baseline_mib']:14.0f}"
+                f"{r['peak_mib']:10.0f}{r['estimate_mib']:14.0f}  {r['arch'][:60]}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

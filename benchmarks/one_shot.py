@@ -42,7 +42,6 @@ from archscore.estimators.spaces.base import ENUMERATE, PUBLISHED
 from archscore.estimators.truth import load_builtin
 from archscore.estimators.zero_shot.engine import score_architecture
 
-
 # one-shot scores on the 500-image validation split, or on it and the 1,000 test images
 EVALUATION_BATCHES = {"validation": 5, "held_out": 15}
 IMAGES_TAG = {"validation": "", "held_out": ", held out"}
@@ -73,7 +72,7 @@ def cost(space, network: dict, cells: int, batch_size: int) -> None:
     import random
 
     images = load_dataset("cifar10", "train")
-    (x, y), = fixed_batches(images, batch_size, 1, seed=0)
+    ((x, y),) = fixed_batches(images, batch_size, 1, seed=0)
     supernet = space.make_supernet(**space.supernet_config(network), num_classes=10)
     optimizer = torch.optim.SGD(supernet.parameters(), 0.0, momentum=0.9)
     eval_ratio, step_ratio = [], []
@@ -101,8 +100,10 @@ def cost(space, network: dict, cells: int, batch_size: int) -> None:
 
         eval_ratio.append(median_time(supernet_forward) / median_time(standalone_forward))
         step_ratio.append(median_time(supernet_step) / median_time(standalone_step))
-    print(f"{space.name} {supernet.config}: cost over {cells} architectures, batch {batch_size}, medians "
-          "(ratios measured per architecture, side by side):")
+    print(
+        f"{space.name} {supernet.config}: cost over {cells} architectures, batch {batch_size}, medians "
+        "(ratios measured per architecture, side by side):"
+    )
     print(f"  supernet evaluation / standalone forward   {statistics.median(eval_ratio):.3f}   (target <= 1.2)")
     print(f"  supernet training step / standalone step   {statistics.median(step_ratio):.3f}   (target <= 1.3)")
 
@@ -129,11 +130,18 @@ def experiment(args) -> None:
     rows = {}
     for sampler in args.samplers.split(","):
         folder = args.out / sampler
-        config = training.TrainConfig(sampler=sampler, space=space.name, epochs=args.epochs,
-                                      archs_per_step=args.archs_per_step, patience=args.patience,
-                                      schedule=args.schedule, lr=args.lr,
-                                      network=args.network, keep_snapshots=args.average_last,
-                                      batch_size=args.batch_size)
+        config = training.TrainConfig(
+            sampler=sampler,
+            space=space.name,
+            epochs=args.epochs,
+            archs_per_step=args.archs_per_step,
+            patience=args.patience,
+            schedule=args.schedule,
+            lr=args.lr,
+            network=args.network,
+            keep_snapshots=args.average_last,
+            batch_size=args.batch_size,
+        )
         existing = read_manifest(folder)
         if existing and existing.get("train_config") == config.model_dump() and existing.get("complete"):
             print(f"{sampler}: reusing the checkpoint in {folder}")
@@ -146,9 +154,11 @@ def experiment(args) -> None:
         supernet, manifest = load_checkpoint(folder)
         history = manifest["history"]
         last = history[-1]
-        print(f"{sampler}: {last['epoch']} epochs in {last['seconds'] / 60:.1f} min ({manifest['network']}, "
-              f"S={args.archs_per_step}, batch {args.batch_size}, {args.schedule} schedule, lr {args.lr}), "
-              f"train loss {last['train_loss']:.3f}, validation loss {last['val_loss']:.3f}, final lr {last['lr']:.4g}")
+        print(
+            f"{sampler}: {last['epoch']} epochs in {last['seconds'] / 60:.1f} min ({manifest['network']}, "
+            f"S={args.archs_per_step}, batch {args.batch_size}, {args.schedule} schedule, lr {args.lr}), "
+            f"train loss {last['train_loss']:.3f}, validation loss {last['val_loss']:.3f}, final lr {last['lr']:.4g}"
+        )
         print("  validation loss by epoch: " + " ".join(f"{h['val_loss']:.3f}" for h in history))
         post = [False, True] if space.has("isomorphism") else [False]
         for images in args.images.split(","):
@@ -161,23 +171,32 @@ def experiment(args) -> None:
                     for name in ("oneshot_acc", "oneshot_loss"):
                         label = f"{sampler}{tag}{', post-deiso' if deiso else ''}{IMAGES_TAG[images]}"
                         rows[f"{name} ({label})"] = [s[name] for s in scores]
-                print(f"  {path.name}: evaluated {len(archs)} architectures on {100 * len(batches)} {images} images "
-                      f"in {time.perf_counter() - started:.0f} s")
+                print(
+                    f"  {path.name}: evaluated {len(archs)} architectures on {100 * len(batches)} {images} images "
+                    f"in {time.perf_counter() - started:.0f} s"
+                )
     rows["params"] = [space.cost(a)[0] / 1e6 for a in archs]
-    rows["synflow"] = [score_architecture(a, space.name, ["synflow"], Protocol()).scores["synflow"].value
-                       for a in archs]
-    print(f"\n{len(archs)} {space.name} architectures (seed 0) vs {column}; one-shot on the 500 validation images "
-          "(5 batches of 100) or, marked 'held out', on those and the 1,000 test images (15 batches), BN in train mode")
-    print(f"{'estimator':50s}{'Kendall τ':>10s}{'p':>10s}{'Spearman':>10s}{'P@top5%':>9s}{'P@top50%':>9s}"
-          f"{'BR@1%':>8s}{'WR@1%':>8s}")
+    rows["synflow"] = [
+        score_architecture(a, space.name, ["synflow"], Protocol()).scores["synflow"].value for a in archs
+    ]
+    print(
+        f"\n{len(archs)} {space.name} architectures (seed 0) vs {column}; one-shot on the 500 validation images "
+        "(5 batches of 100) or, marked 'held out', on those and the 1,000 test images (15 batches), BN in train mode"
+    )
+    print(
+        f"{'estimator':50s}{'Kendall τ':>10s}{'p':>10s}{'Spearman':>10s}{'P@top5%':>9s}{'P@top50%':>9s}"
+        f"{'BR@1%':>8s}{'WR@1%':>8s}"
+    )
     for name, scores in rows.items():
         r = ranking_report(scores, values, ids)
         finite = [(s, g) for s, g in zip(scores, values) if s is not None and g is not None]
         p = stats.kendalltau([s for s, _ in finite], [g for _, g in finite]).pvalue
-        fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
-        print(f"{name:50s}{fmt(r['kendall_tau']):>10s}{p:10.1e}{fmt(r['spearman']):>10s}"
-              f"{fmt(r['p_at_top'].get('0.05')):>9s}{fmt(r['p_at_top'].get('0.5')):>9s}"
-              f"{fmt(r['br_at'].get('0.01')):>8s}{fmt(r['wr_at'].get('0.01')):>8s}")
+        fmt = lambda v: "-" if v is None else f"{v:.3f}"
+        print(
+            f"{name:50s}{fmt(r['kendall_tau']):>10s}{p:10.1e}{fmt(r['spearman']):>10s}"
+            f"{fmt(r['p_at_top'].get('0.05')):>9s}{fmt(r['p_at_top'].get('0.5')):>9s}"
+            f"{fmt(r['br_at'].get('0.01')):>8s}{fmt(r['wr_at'].get('0.01')):>8s}"
+        )
 
 
 def network_settings(pairs: list[str]) -> dict[str, int]:
@@ -201,8 +220,11 @@ def main() -> None:
     parser.add_argument("--schedule", default="plateau", help="plateau or cosine")
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--average-last", type=int, default=0, help="also evaluate the average of the last K epochs")
-    parser.add_argument("--images", default="validation",
-                        help="validation and/or held_out: the images one-shot scores are taken on (comma list)")
+    parser.add_argument(
+        "--images",
+        default="validation",
+        help="validation and/or held_out: the images one-shot scores are taken on (comma list)",
+    )
     parser.add_argument("--cost-cells", type=int, default=8)
     parser.add_argument("--samplers", default="uniform,deiso")
     parser.add_argument("--out", type=Path, default=Path("runs/one_shot"))

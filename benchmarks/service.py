@@ -42,16 +42,16 @@ from pathlib import Path
 if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
     sys.path.pop(0)
 
-import httpx  # noqa: E402
-import redis  # noqa: E402
-import torch  # noqa: E402
+import httpx
+import redis
+import torch
 
-from archscore.estimators.protocol import Protocol  # noqa: E402
-from archscore.estimators.spaces import get_space  # noqa: E402
-from archscore.estimators.device import resolve_device  # noqa: E402
-from archscore.estimators.zero_shot.engine import score_architecture  # noqa: E402
-from archscore.service import runner  # noqa: E402
-from archscore.contract.settings import get_settings  # noqa: E402
+from archscore.contract.settings import get_settings
+from archscore.estimators.device import resolve_device
+from archscore.estimators.protocol import Protocol
+from archscore.estimators.spaces import get_space
+from archscore.estimators.zero_shot.engine import score_architecture
+from archscore.service import runner
 
 ROOT = Path(__file__).resolve().parents[1]
 ESTIMATORS = ["synflow", "params", "jacob_cov"]
@@ -234,7 +234,11 @@ def worker_threads(env: dict[str, str]) -> int:
     child imports torch only when its first task runs, so it gets the same default."""
     probe = subprocess.run(
         [sys.executable, "-c", "import archscore.workers.tasks, torch; print(torch.get_num_threads())"],
-        env=env, cwd=ROOT, capture_output=True, text=True, check=True,
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return int(probe.stdout.split()[-1])
 
@@ -297,7 +301,7 @@ def hammer(svc: Service, body: bytes, clients: int, requests: int, warmup: int =
                         latencies.append(elapsed)
                         if failure:
                             failures.append(failure)
-        except BaseException as exc:  # noqa: BLE001 - reported, and the others are released
+        except BaseException as exc:
             with lock:
                 failures.append(f"client: {type(exc).__name__}: {exc}")
             start_gate.abort()
@@ -331,17 +335,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cells", type=int, default=200, help="cells scored by each side")
     parser.add_argument("--seed", type=int, default=0, help="seed of the cell sample")
-    parser.add_argument("--protocol-seed", type=int, default=21,
-                        help="protocol seed of the timed run (warm-up uses this + 1)")
-    parser.add_argument("--rounds", type=int, default=1,
-                        help="split the cells into this many groups, each scored in-process then as one job "
-                        "(alternating evens out drifting load on a shared machine); 1: one job of every cell")
+    parser.add_argument(
+        "--protocol-seed", type=int, default=21, help="protocol seed of the timed run (warm-up uses this + 1)"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="split the cells into this many groups, each scored in-process then as one job "
+        "(alternating evens out drifting load on a shared machine); 1: one job of every cell",
+    )
     parser.add_argument("--warmup-cells", type=int, default=4, help="other cells scored first by each side")
     parser.add_argument("--concurrency", default="1,8", help="concurrent clients for cached requests")
     parser.add_argument("--requests", type=int, default=300, help="cached requests per concurrency")
     parser.add_argument("--request-cells", type=int, default=10, help="cells per cached request")
-    parser.add_argument("--truth", default="cifar10_test",
-                        help="ground-truth column sent with every request ('none': none, no rankings)")
+    parser.add_argument(
+        "--truth",
+        default="cifar10_test",
+        help="ground-truth column sent with every request ('none': none, no rankings)",
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: 20 cells, 50 requests per concurrency")
     args = parser.parse_args()
     if args.quick:
@@ -353,7 +365,6 @@ def main() -> None:
     space = get_space("nb201")
     sample = space.sample(args.cells + args.warmup_cells, args.seed, deisomorphic=True)
     cells, warm_cells = sample[: args.cells], sample[args.cells :]
-    representative = {space.canonical_key(a): space.representative(a) for a in sample}
     timed_protocol = Protocol(batch_size=128, num_batches=1, seed=args.protocol_seed)
     warm_protocol = Protocol(batch_size=128, num_batches=1, seed=args.protocol_seed + 1)
     settings = get_settings()
@@ -368,12 +379,16 @@ def main() -> None:
         threads = worker_threads(svc.env)
         torch.set_num_threads(threads)
         load = os.getloadavg()
-        print(f"torch {torch.__version__}, device {device}, {os.cpu_count()} cores "
-              f"({len(os.sched_getaffinity(0))} usable), torch threads {torch.get_num_threads()} in-process and "
-              f"{threads} in the worker; chunk size {settings.chunk_size}; load average {load[0]:.2f} at start")
-        print(f"{args.cells} NB201 cells (seed {args.seed}, distinct isomorphism classes), "
-              f"{','.join(ESTIMATORS)}, batch 128 x 1, protocol seed {args.protocol_seed} "
-              f"(warm-up: {len(warm_cells)} other cells, seed {args.protocol_seed + 1}); truth {truth}")
+        print(
+            f"torch {torch.__version__}, device {device}, {os.cpu_count()} cores "
+            f"({len(os.sched_getaffinity(0))} usable), torch threads {torch.get_num_threads()} in-process and "
+            f"{threads} in the worker; chunk size {settings.chunk_size}; load average {load[0]:.2f} at start"
+        )
+        print(
+            f"{args.cells} NB201 cells (seed {args.seed}, distinct isomorphism classes), "
+            f"{','.join(ESTIMATORS)}, batch 128 x 1, protocol seed {args.protocol_seed} "
+            f"(warm-up: {len(warm_cells)} other cells, seed {args.protocol_seed + 1}); truth {truth}"
+        )
 
         client = httpx.Client(base_url=svc.base_url, timeout=120.0, headers=svc.headers, trust_env=False)
 
@@ -412,7 +427,9 @@ def main() -> None:
             metas_before = set(task_metas(svc.redis))
             cpu_before = svc.cpu()
             started = time.perf_counter()
-            posted, job = run_job(client, svc, request_body([space.to_string(a) for a in group], timed_protocol.seed, truth))
+            posted, job = run_job(
+                client, svc, request_body([space.to_string(a) for a in group], timed_protocol.seed, truth)
+            )
             service_wall += time.perf_counter() - started
             cpu_after = svc.cpu()
             for k in service_cpu:
@@ -427,8 +444,10 @@ def main() -> None:
             chunk_gaps += [b[0] - a[0] - b[1]["seconds"] for a, b in zip(new, new[1:])]
             results += job["results"]
             if posted["cached"] != 0 or posted["progress"]["total"] != len(group):
-                print(f"WARNING: a timed POST found {posted['cached']} cached and enqueued "
-                      f"{posted['progress']['total']} of {len(group)}")
+                print(
+                    f"WARNING: a timed POST found {posted['cached']} cached and enqueued "
+                    f"{posted['progress']['total']} of {len(group)}"
+                )
         errors = [r for r in results if r["error"]]
         mismatched = [r for r in results if not same_scores(space, r, inproc_scores[r["canonical_key"]])]
 
@@ -437,34 +456,52 @@ def main() -> None:
         jobs = f"{len(groups)} jobs alternating with in-process runs" if len(groups) > 1 else "one job"
         print(f"\nscoring throughput ({jobs}; wall time; CPU s/cell: every thread of the processes that did the work)")
         print(f"{'':34s}{'cells':>7s}{'wall s':>9s}{'cells/s':>9s}{'ms/cell':>9s}{'CPU s/cell':>12s}")
-        print(f"{'in-process loop':34s}{args.cells:7d}{inproc_wall:9.1f}{inproc_rate:9.3f}"
-              f"{statistics.median(per_cell) * 1e3:9.0f}{inproc_cpu / args.cells:12.3f}   (ms/cell: median)")
-        print(f"{'service: HTTP + Celery, 1 worker':34s}{args.cells:7d}{service_wall:9.1f}{service_rate:9.3f}"
-              f"{service_wall / args.cells * 1e3:9.0f}{sum(service_cpu.values()) / args.cells:12.3f}   (ms/cell: mean)")
+        print(
+            f"{'in-process loop':34s}{args.cells:7d}{inproc_wall:9.1f}{inproc_rate:9.3f}"
+            f"{statistics.median(per_cell) * 1e3:9.0f}{inproc_cpu / args.cells:12.3f}   (ms/cell: median)"
+        )
+        print(
+            f"{'service: HTTP + Celery, 1 worker':34s}{args.cells:7d}{service_wall:9.1f}{service_rate:9.3f}"
+            f"{service_wall / args.cells * 1e3:9.0f}{sum(service_cpu.values()) / args.cells:12.3f}   (ms/cell: mean)"
+        )
         ratio = service_rate / inproc_rate
         cpu_ratio = inproc_cpu / sum(service_cpu.values())
-        print(f"{'service / in-process':34s}{'':7s}{'':9s}{ratio:9.2f}   target >= 0.85: {'met' if ratio >= 0.85 else 'NOT met'}"
-              f"   (by CPU seconds: {cpu_ratio:.2f})")
+        print(
+            f"{'service / in-process':34s}{'':7s}{'':9s}{ratio:9.2f}   "
+            f"target >= 0.85: {'met' if ratio >= 0.85 else 'NOT met'}"
+            f"   (by CPU seconds: {cpu_ratio:.2f})"
+        )
         if chunk_runs:
             task_seconds = sum(c["seconds"] for c in chunk_runs)
             overhead = service_wall - task_seconds
-            print(f"  worker side: {len(chunk_runs)} chunks, {sum(c['scored'] for c in chunk_runs)} cells scored, "
-                  f"task time {task_seconds:.1f} s = {task_seconds / service_wall:.1%} of the wall time; "
-                  f"the rest {overhead:.2f} s = {overhead / len(chunk_runs) * 1e3:.0f} ms per chunk "
-                  f"(POST, queueing, dispatch, long-poll granularity, results)")
+            print(
+                f"  worker side: {len(chunk_runs)} chunks, {sum(c['scored'] for c in chunk_runs)} cells scored, "
+                f"task time {task_seconds:.1f} s = {task_seconds / service_wall:.1%} of the wall time; "
+                f"the rest {overhead:.2f} s = {overhead / len(chunk_runs) * 1e3:.0f} ms per chunk "
+                f"(POST, queueing, dispatch, long-poll granularity, results)"
+            )
         if chunk_gaps:
-            print(f"  between chunks of a job (dispatch and task set-up, from Celery's date_done): median "
-                  f"{statistics.median(chunk_gaps) * 1e3:.1f} ms, max {max(chunk_gaps) * 1e3:.1f} ms over {len(chunk_gaps)}")
-        print(f"  CPU s during the jobs: worker pool {service_cpu['worker_pool']:.1f}, worker main "
-              f"{service_cpu['worker_main']:.2f}, API {service_cpu['api']:.2f}, redis {service_cpu['redis']:.2f}; "
-              f"in-process loop {inproc_cpu:.1f}")
-        print(f"  results: {len(results)} cells, {len(errors)} errors, "
-              f"{len(mismatched)} differ from the in-process scores")
+            print(
+                f"  between chunks of a job (dispatch and task set-up, from Celery's date_done): median "
+                f"{statistics.median(chunk_gaps) * 1e3:.1f} ms, max {max(chunk_gaps) * 1e3:.1f} ms "
+                f"over {len(chunk_gaps)}"
+            )
+        print(
+            f"  CPU s during the jobs: worker pool {service_cpu['worker_pool']:.1f}, worker main "
+            f"{service_cpu['worker_main']:.2f}, API {service_cpu['api']:.2f}, redis {service_cpu['redis']:.2f}; "
+            f"in-process loop {inproc_cpu:.1f}"
+        )
+        print(
+            f"  results: {len(results)} cells, {len(errors)} errors, "
+            f"{len(mismatched)} differ from the in-process scores"
+        )
         print("\nstart-up and warm-up (not in the timings above)")
         print(f"{'redis-server answers':34s}{svc.redis_seconds:9.2f} s")
         print(f"{'API + worker ready (/readyz)':34s}{svc.ready_seconds:9.2f} s")
-        print(f"{f'service warm-up job ({len(warm_cells)} cells)':34s}{service_warm:9.2f} s   "
-              f"(the worker imports torch and loads the data on its first task)")
+        print(
+            f"{f'service warm-up job ({len(warm_cells)} cells)':34s}{service_warm:9.2f} s   "
+            f"(the worker imports torch and loads the data on its first task)"
+        )
         print(f"{f'in-process warm-up ({len(warm_cells)} cells)':34s}{inproc_warm:9.2f} s")
 
         # ---- 2. cached requests ------------------------------------------------------------
@@ -475,20 +512,28 @@ def main() -> None:
         if first.status_code != 200 or check.get("cached") != n_req:
             print(f"WARNING: the cached request answered {first.status_code}, cached {check.get('cached')} of {n_req}")
         payload = json.dumps(body).encode()
-        print(f"\ncached requests: POST /v1/scores with {n_req} cells ({len(payload)} bytes), all cached, "
-              f"{args.requests} requests per row, 127.0.0.1, one keep-alive connection per client")
-        print(f"{'clients':>8s}{'requests':>10s}{'req/s':>9s}{'p50 ms':>9s}{'p99 ms':>9s}{'max ms':>9s}"
-              f"{'API CPU ms/req':>16s}{'failed':>8s}")
+        print(
+            f"\ncached requests: POST /v1/scores with {n_req} cells ({len(payload)} bytes), all cached, "
+            f"{args.requests} requests per row, 127.0.0.1, one keep-alive connection per client"
+        )
+        print(
+            f"{'clients':>8s}{'requests':>10s}{'req/s':>9s}{'p50 ms':>9s}{'p99 ms':>9s}{'max ms':>9s}"
+            f"{'API CPU ms/req':>16s}{'failed':>8s}"
+        )
         p50s = []
         for c in concurrency:
             row = hammer(svc, payload, c, args.requests)
             p50s.append(row["p50"])
-            print(f"{row['clients']:8d}{row['requests']:10d}{row['rps']:9.1f}{row['p50']:9.2f}{row['p99']:9.2f}"
-                  f"{row['max']:9.2f}{row['api_cpu_ms']:16.2f}{len(row['failures']):8d}")
+            print(
+                f"{row['clients']:8d}{row['requests']:10d}{row['rps']:9.1f}{row['p50']:9.2f}{row['p99']:9.2f}"
+                f"{row['max']:9.2f}{row['api_cpu_ms']:16.2f}{len(row['failures']):8d}"
+            )
             for failure in row["failures"][:3]:
                 print(f"  failed: {failure}")
-        print(f"p50 target < 10 ms: {'met' if all(p < 10 for p in p50s) else 'NOT met'} "
-              f"(p50 {', '.join(f'{p:.1f}' for p in p50s)} ms)")
+        print(
+            f"p50 target < 10 ms: {'met' if all(p < 10 for p in p50s) else 'NOT met'} "
+            f"(p50 {', '.join(f'{p:.1f}' for p in p50s)} ms)"
+        )
         print(f"load average {os.getloadavg()[0]:.2f} at the end")
         client.close()
     except BaseException:

@@ -65,14 +65,19 @@ def main() -> None:
     parser.add_argument("--batch-sizes", default="64,128")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--space", default="all", help="a space name, or all")
-    parser.add_argument("--extremes", action="store_true",
-                        help="the smallest, median and largest (by FLOPs) of the sample, each on its own")
+    parser.add_argument(
+        "--extremes",
+        action="store_true",
+        help="the smallest, median and largest (by FLOPs) of the sample, each on its own",
+    )
     args = parser.parse_args()
 
     names = list_spaces() if args.space == "all" else [get_space(args.space).name]
     images = load_embedded_cifar10("train")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.cells} architectures per space "
-          f"(seed {args.seed}), medians over architectures of the median of {args.repeats} repeats")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.cells} architectures per space "
+        f"(seed {args.seed}), medians over architectures of the median of {args.repeats} repeats"
+    )
     for name in names:
         space = get_space(name)
         if not space.has(NETWORK):
@@ -82,16 +87,24 @@ def main() -> None:
             bench_space(space, archs, images, args, "")
             continue
         by_flops = sorted(archs, key=lambda a: space.cost(a)[1])
-        for label, arch in (("smallest", by_flops[0]), ("median", by_flops[len(by_flops) // 2]),
-                            ("largest", by_flops[-1])):
+        for label, arch in (
+            ("smallest", by_flops[0]),
+            ("median", by_flops[len(by_flops) // 2]),
+            ("largest", by_flops[-1]),
+        ):
             mflops = space.cost(arch)[1] / 1e6
-            bench_space(space, [arch], images, args, f", {label} of {len(archs)}: {space.to_string(arch)} "
-                                                     f"({mflops:,.0f} MFLOPs)")
+            bench_space(
+                space,
+                [arch],
+                images,
+                args,
+                f", {label} of {len(archs)}: {space.to_string(arch)} ({mflops:,.0f} MFLOPs)",
+            )
 
 
 def bench_space(space, archs, images, args, title: str) -> None:
     for batch_size in (int(b) for b in args.batch_sizes.split(",")):
-        (x, y), = fixed_batches(images, batch_size, 1, seed=20)
+        ((x, y),) = fixed_batches(images, batch_size, 1, seed=20)
         per_cell = [bench_cell(space, a, x, y, args.repeats) for a in archs]
         rows = ["forward", *ZERO_SHOT, "separate_sum", "one_call", "separate_sum_no_grasp", "one_call_no_grasp"]
         print(f"\n{space.name}{title}, batch {batch_size}", flush=True)

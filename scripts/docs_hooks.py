@@ -6,7 +6,8 @@ option of the typer app), ``http`` (every route of openapi.json), ``settings`` (
 of the Settings class), ``python`` (the library's public face), ``estimators`` (the catalog), ``spaces``
 (every registered search space as ``describe()`` gives it), ``figures`` (every study figure under
 benchmarks/results/studies that the page does not already show), ``redis_keys`` (every Redis key and its
-lifetime, from archscore/contract/store.py), ``tasks`` (the API/worker task contract). Nothing here reaches the network."""
+lifetime, from archscore/contract/store.py), ``tasks`` (the API/worker task contract). Nothing here
+reaches the network."""
 
 from __future__ import annotations
 
@@ -27,8 +28,9 @@ def on_files(files, config):
     """benchmarks/results/** figures as site files at the same path (pages link ../../benchmarks/...)."""
     for pattern in FIGURES:
         for path in sorted((ROOT / "benchmarks" / "results").rglob(pattern)):
-            files.append(File(path.relative_to(ROOT).as_posix(), str(ROOT), config["site_dir"],
-                              config["use_directory_urls"]))
+            files.append(
+                File(path.relative_to(ROOT).as_posix(), str(ROOT), config["site_dir"], config["use_directory_urls"])
+            )
     return files
 
 
@@ -62,6 +64,7 @@ def cli_reference() -> str:
                 walk(sub, f"{path} {name}")
             return
         out.append(f"### `{path}`\n\n{_cell(command.help or '')}\n")
+
         def kind(param) -> str:
             annotation = param.type_descriptor.annotation
             return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
@@ -71,15 +74,19 @@ def cli_reference() -> str:
             if param.name in ("install_completion", "show_completion", "help"):
                 continue
             if param.param_type_name == "argument":
-                rows.append(f"| `{param.name.upper()}` (argument) | {_cell(kind(param))} | | "
-                            f"{_cell(getattr(param, 'help', '') or '')} |")
+                rows.append(
+                    f"| `{param.name.upper()}` (argument) | {_cell(kind(param))} | | "
+                    f"{_cell(getattr(param, 'help', '') or '')} |"
+                )
                 continue
             if getattr(param, "is_flag", False):
                 default = "on" if param.default else "off"
             else:
                 default = "" if param.default is None else param.default
-            rows.append(f"| `{' / '.join(param.opts + param.secondary_opts)}` | {_cell(kind(param))} | "
-                        f"{_cell(default)} | {_cell(getattr(param, 'help', '') or '')} |")
+            rows.append(
+                f"| `{' / '.join(param.opts + param.secondary_opts)}` | {_cell(kind(param))} | "
+                f"{_cell(default)} | {_cell(getattr(param, 'help', '') or '')} |"
+            )
         if rows:
             out.append("| option | type | default | meaning |\n|---|---|---|---|\n" + "\n".join(rows) + "\n")
 
@@ -102,13 +109,28 @@ def _schema_type(schema: dict) -> str:
     kind = schema.get("type", "any")
     if kind == "array":
         return f"list[{_schema_type(schema.get('items', {}))}]"
-    return {"integer": "int", "string": "str", "number": "float", "boolean": "bool", "object": "object",
-            "null": "null"}.get(kind, str(kind))
+    return {
+        "integer": "int",
+        "string": "str",
+        "number": "float",
+        "boolean": "bool",
+        "object": "object",
+        "null": "null",
+    }.get(kind, str(kind))
 
 
 def _bounds(schema: dict) -> str:
-    names = {"minimum": "≥", "maximum": "≤", "exclusiveMinimum": ">", "exclusiveMaximum": "<",
-             "minLength": "length ≥", "maxLength": "length ≤", "minItems": "items ≥", "maxItems": "items ≤"}
+    names = {
+        "minimum": "≥",
+        "maximum": "≤",
+        "exclusiveMinimum": ">",
+        "exclusiveMaximum": "<",
+        "minLength": "length ≥",
+        "maxLength": "length ≤",
+        "minItems": "items ≥",
+        "maxItems": "items ≤",
+    }
+
     def number(v):
         return int(v) if isinstance(v, float) and v.is_integer() else v
 
@@ -127,8 +149,10 @@ def http_reference() -> str:
     out = ["## Routes\n"]
     for path, methods in document["paths"].items():
         for method, operation in methods.items():
-            out.append(f"### `{method.upper()} {path}`\n\n**{_cell(operation.get('summary', ''))}.** "
-                       f"{_cell(operation.get('description', ''))}\n")
+            out.append(
+                f"### `{method.upper()} {path}`\n\n**{_cell(operation.get('summary', ''))}.** "
+                f"{_cell(operation.get('description', ''))}\n"
+            )
             params = operation.get("parameters", [])
             if params:
                 rows = []
@@ -136,11 +160,16 @@ def http_reference() -> str:
                     schema = p.get("schema", {})
                     meaning = p.get("description", schema.get("description", ""))
                     bounds = _bounds(schema)
-                    rows.append(f"| `{p['name']}` | {p['in']} | {_schema_type(schema)} | {_default(schema)} | "
-                                f"{'yes' if p.get('required') else 'no'} | "
-                                f"{_cell('; '.join(x for x in (meaning, bounds) if x))} |")
-                out.append("| parameter | in | type | default | required | meaning |\n|---|---|---|---|---|---|\n"
-                           + "\n".join(rows) + "\n")
+                    rows.append(
+                        f"| `{p['name']}` | {p['in']} | {_schema_type(schema)} | {_default(schema)} | "
+                        f"{'yes' if p.get('required') else 'no'} | "
+                        f"{_cell('; '.join(x for x in (meaning, bounds) if x))} |"
+                    )
+                out.append(
+                    "| parameter | in | type | default | required | meaning |\n|---|---|---|---|---|---|\n"
+                    + "\n".join(rows)
+                    + "\n"
+                )
             body = operation.get("requestBody", {}).get("content", {})
             if body:
                 kinds = ", ".join(f"`{k}`" for k in body)
@@ -148,20 +177,29 @@ def http_reference() -> str:
                 out.append(f"Body: {kinds}" + (f", {models[0]}" if models else "") + ".\n")
             codes = []
             for code, response in operation["responses"].items():
-                models = [_schema_type(v["schema"]) for v in response.get("content", {}).values()
-                          if "schema" in v and ("$ref" in v["schema"] or v["schema"].get("type") == "array")]
-                codes.append(f"- `{code}`: {_cell(response.get('description', ''))}"
-                             + (f" ({models[0]})" if models and code.startswith("2") else ""))
+                models = [
+                    _schema_type(v["schema"])
+                    for v in response.get("content", {}).values()
+                    if "schema" in v and ("$ref" in v["schema"] or v["schema"].get("type") == "array")
+                ]
+                codes.append(
+                    f"- `{code}`: {_cell(response.get('description', ''))}"
+                    + (f" ({models[0]})" if models and code.startswith("2") else "")
+                )
             out.append("Responses:\n\n" + "\n".join(codes) + "\n")
     out.append("## Schemas\n")
     for name, schema in document.get("components", {}).get("schemas", {}).items():
         out.append(f"### {name}\n\n{_cell(schema.get('description', ''))}\n")
         required = set(schema.get("required", []))
-        rows = [f"| `{field}` | {_schema_type(prop)} | {_default(prop)} | {'yes' if field in required else 'no'} | "
-                f"{_cell('; '.join(x for x in (prop.get('description', ''), _bounds(prop)) if x))} |"
-                for field, prop in schema.get("properties", {}).items()]
+        rows = [
+            f"| `{field}` | {_schema_type(prop)} | {_default(prop)} | {'yes' if field in required else 'no'} | "
+            f"{_cell('; '.join(x for x in (prop.get('description', ''), _bounds(prop)) if x))} |"
+            for field, prop in schema.get("properties", {}).items()
+        ]
         if rows:
-            out.append("| field | type | default | required | meaning |\n|---|---|---|---|---|\n" + "\n".join(rows) + "\n")
+            out.append(
+                "| field | type | default | required | meaning |\n|---|---|---|---|---|\n" + "\n".join(rows) + "\n"
+            )
     return "\n".join(out)
 
 
@@ -172,8 +210,10 @@ def settings_reference() -> str:
     for name, field in Settings.model_fields.items():
         kind = getattr(field.annotation, "__name__", None) or str(field.annotation).replace("typing.", "")
         default = field.get_default(call_default_factory=True)
-        rows.append(f"| `ARCHSCORE_{name.upper()}` | {_cell(kind)} | `{_cell(json.dumps(default))}` | "
-                    f"{_cell(field.description or '')} |")
+        rows.append(
+            f"| `ARCHSCORE_{name.upper()}` | {_cell(kind)} | `{_cell(json.dumps(default))}` | "
+            f"{_cell(field.description or '')} |"
+        )
     return "| setting | type | default | meaning |\n|---|---|---|---|\n" + "\n".join(rows) + "\n"
 
 
@@ -219,17 +259,30 @@ def python_reference() -> str:
         if fields:  # pydantic: type, default, bounds, description
             rows = []
             for f, info in fields.items():
-                bounds = ", ".join(f"{k} {getattr(m, k)}" for m in info.metadata for k in ("ge", "le", "gt", "lt", "pattern")
-                                   if getattr(m, k, None) is not None)
-                rows.append(f"| `{f}` | `{_cell(_type(info.annotation))}` | "
-                            f"`{_cell(info.get_default(call_default_factory=True))}` | {_cell(bounds)} | "
-                            f"{_cell(info.description or '')} |")
-            out.append("| field | type | default | bounds | meaning |\n|---|---|---|---|---|\n" + "\n".join(rows) + "\n")
+                bounds = ", ".join(
+                    f"{k} {getattr(m, k)}"
+                    for m in info.metadata
+                    for k in ("ge", "le", "gt", "lt", "pattern")
+                    if getattr(m, k, None) is not None
+                )
+                rows.append(
+                    f"| `{f}` | `{_cell(_type(info.annotation))}` | "
+                    f"`{_cell(info.get_default(call_default_factory=True))}` | {_cell(bounds)} | "
+                    f"{_cell(info.description or '')} |"
+                )
+            out.append(
+                "| field | type | default | bounds | meaning |\n|---|---|---|---|---|\n" + "\n".join(rows) + "\n"
+            )
         elif dataclasses.is_dataclass(cls):
             rows = []
             for f in dataclasses.fields(cls):
-                default = ("" if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-                           else f"`{f.default_factory()!r}`" if f.default is dataclasses.MISSING else f"`{f.default!r}`")
+                default = (
+                    ""
+                    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+                    else f"`{f.default_factory()!r}`"
+                    if f.default is dataclasses.MISSING
+                    else f"`{f.default!r}`"
+                )
                 rows.append(f"| `{f.name}` | `{_cell(_type(f.type))}` | {_cell(default)} |")
             out.append("| field | type | default |\n|---|---|---|\n" + "\n".join(rows) + "\n")
         members = _members(cls)
@@ -241,10 +294,16 @@ def python_reference() -> str:
 def estimators_reference() -> str:
     from archscore.estimators.catalog import ESTIMATORS
 
-    rows = [f"| `{e.name}` | {e.kind.replace('_', '-')} | {e.direction} | {'yes' if e.needs_data else 'no'} | "
-            f"{e.version} | {_cell(e.unit or '–')} | {_cell(e.description)} |" for e in ESTIMATORS.values()]
-    return ("| name | kind | better | needs data | version | unit | definition |\n|---|---|---|---|---|---|---|\n"
-            + "\n".join(rows) + "\n")
+    rows = [
+        f"| `{e.name}` | {e.kind.replace('_', '-')} | {e.direction} | {'yes' if e.needs_data else 'no'} | "
+        f"{e.version} | {_cell(e.unit or '–')} | {_cell(e.description)} |"
+        for e in ESTIMATORS.values()
+    ]
+    return (
+        "| name | kind | better | needs data | version | unit | definition |\n|---|---|---|---|---|---|---|\n"
+        + "\n".join(rows)
+        + "\n"
+    )
 
 
 def spaces_reference() -> str:
@@ -255,23 +314,37 @@ def spaces_reference() -> str:
         info = get_space(name).describe()
         aliases = sorted(a for a, target in base._ALIASES.items() if target == name and a != name)
         size = "not enumerated" if info["size"] is None else f"{info['size']:,} architectures"
-        out.append(f"### `{name}`\n\n{_cell(info['description'])}. Size: {size}."
-                   + (f" Also named: {', '.join(f'`{a}`' for a in aliases)}." if aliases else "") + "\n")
-        out.append("| encoding | form |\n|---|---|\n" + "\n".join(
-            f"| `{k}` | {_cell(v)} |" for k, v in info["encodings"].items()) + "\n")
+        out.append(
+            f"### `{name}`\n\n{_cell(info['description'])}. Size: {size}."
+            + (f" Also named: {', '.join(f'`{a}`' for a in aliases)}." if aliases else "")
+            + "\n"
+        )
+        out.append(
+            "| encoding | form |\n|---|---|\n"
+            + "\n".join(f"| `{k}` | {_cell(v)} |" for k, v in info["encodings"].items())
+            + "\n"
+        )
         columns = ", ".join(f"`{c}`" for c in info["ground_truth_columns"]) or "none (upload a table)"
-        out.append(f"Capabilities: {', '.join(f'`{c}`' for c in info['capabilities'])}. "
-                   f"Built-in ground truth: {columns}.\n")
+        out.append(
+            f"Capabilities: {', '.join(f'`{c}`' for c in info['capabilities'])}. Built-in ground truth: {columns}.\n"
+        )
         for key, values in info.get("value_sets", {}).items():
             out.append(f"- `{key}` per stage: {', '.join(str(v) for v in values)}")
         if info.get("value_sets"):
             out.append("")
         if info["supernet_network"]:
-            out.append(f"Supernet: {_cell(info['supernet_rule'] or '')}. Reduced sharing partitions by "
-                       f"{_cell(info['partition_rule'] or '')}.\n")
-            out.append("| supernet setting | default | range | meaning |\n|---|---|---|---|\n" + "\n".join(
-                f"| `{k}` | {f['default']} | {f['low']}..{f['high']} | {_cell(f['help'])} |"
-                for k, f in info["supernet_network"].items()) + "\n")
+            out.append(
+                f"Supernet: {_cell(info['supernet_rule'] or '')}. Reduced sharing partitions by "
+                f"{_cell(info['partition_rule'] or '')}.\n"
+            )
+            out.append(
+                "| supernet setting | default | range | meaning |\n|---|---|---|---|\n"
+                + "\n".join(
+                    f"| `{k}` | {f['default']} | {f['low']}..{f['high']} | {_cell(f['help'])} |"
+                    for k, f in info["supernet_network"].items()
+                )
+                + "\n"
+            )
     return "\n".join(out)
 
 
@@ -296,7 +369,7 @@ def redis_keys_reference() -> str:
     from archscore.contract import store
 
     text = inspect.getdoc(store) or ""
-    keys = text[text.index("Keys"):text.index("Torch-free")].rstrip()
+    keys = text[text.index("Keys") : text.index("Torch-free")].rstrip()
     return "```text\n" + keys + "\n```\n"
 
 
@@ -307,13 +380,26 @@ def tasks_reference() -> str:
     rows = []
     for task in TASKS:
         fields = ", ".join(f"`{name}`" for name in task.model_fields)
-        rows.append(f"| `{task.task_name}` | `{task.queue}` | `{task.__name__}` | {fields} | "
-                    f"{_cell(inspect.getdoc(task) or '')} |")
-    return ("| task | queue | payload | keyword arguments | what it does |\n|---|---|---|---|---|\n"
-            + "\n".join(rows) + "\n")
+        rows.append(
+            f"| `{task.task_name}` | `{task.queue}` | `{task.__name__}` | {fields} | "
+            f"{_cell(inspect.getdoc(task) or '')} |"
+        )
+    return (
+        "| task | queue | payload | keyword arguments | what it does |\n|---|---|---|---|---|\n"
+        + "\n".join(rows)
+        + "\n"
+    )
 
 
-GENERATORS = {"cli": cli_reference, "http": http_reference, "settings": settings_reference,
-              "python": python_reference, "estimators": estimators_reference, "spaces": spaces_reference,
-              "figures": figures_reference, "redis_keys": redis_keys_reference, "tasks": tasks_reference}
+GENERATORS = {
+    "cli": cli_reference,
+    "http": http_reference,
+    "settings": settings_reference,
+    "python": python_reference,
+    "estimators": estimators_reference,
+    "spaces": spaces_reference,
+    "figures": figures_reference,
+    "redis_keys": redis_keys_reference,
+    "tasks": tasks_reference,
+}
 TAKES_PAGE = {"figures"}

@@ -1,7 +1,7 @@
 """Write the API's OpenAPI schema to openapi.json (committed; tests/test_openapi.py checks it is current).
 
-    python scripts/export_openapi.py            # regenerate openapi.json
-    python scripts/export_openapi.py --check    # exit 1 when openapi.json is out of date
+python scripts/export_openapi.py            # regenerate openapi.json
+python scripts/export_openapi.py --check    # exit 1 when openapi.json is out of date
 """
 
 from __future__ import annotations

@@ -72,8 +72,11 @@ def main(argv: list[str] | None = None) -> int:
         known = [d for d in diffs if d is not None]
         worst = max(known) if known else 0.0
         lines.append(f"| {estimator} | {worst:.2e} | {sum(d is None for d in diffs)} |")
-    lines += ["", f"Scoring time: {first} {seconds_a:.1f} s, {second} {seconds_b:.1f} s; "
-              f"speed-up {seconds_b / seconds_a:.1f}x (after one warm-up cell on each)."]
+    lines += [
+        "",
+        f"Scoring time: {first} {seconds_a:.1f} s, {second} {seconds_b:.1f} s; "
+        f"speed-up {seconds_b / seconds_a:.1f}x (after one warm-up cell on each).",
+    ]
     report = "\n".join(lines) + "\n"
     print(report)
     if args.out:

@@ -34,8 +34,8 @@ def _service():
     """(runner module, settings) of the service; exit 2 with the install command when the service
     extra is not installed."""
     try:
-        from archscore.service import runner
         from archscore.contract.settings import get_settings
+        from archscore.service import runner
     except ImportError as exc:
         fail(f"this command needs the service extra ({exc.name} is missing): pip install 'archscore[service]'")
         raise  # unreachable: fail exits
@@ -74,7 +74,9 @@ def up(
         except RuntimeError as exc:
             fail(str(exc))
         redis_url = f"redis://127.0.0.1:{redis_port}/0"
-        children.append(Child("redis-server", lambda: runner.start_redis(data_dir, redis_port, settings.redis_maxmemory)))
+        children.append(
+            Child("redis-server", lambda: runner.start_redis(data_dir, redis_port, settings.redis_maxmemory))
+        )
     env = runner.child_env(redis_url)
     url = f"http://{host}:{port}"
 
@@ -84,10 +86,16 @@ def up(
         return proc
 
     children += [
-        Child("scoring worker", lambda: popen_in_own_session(runner.worker_command(workers), env, signal.SIGKILL),
-              WORKER_GRACE),
-        Child("training worker", lambda: popen_in_own_session(
-            runner.worker_command(1, queues=TRAINING_QUEUE), env, signal.SIGKILL), WORKER_GRACE),
+        Child(
+            "scoring worker",
+            lambda: popen_in_own_session(runner.worker_command(workers), env, signal.SIGKILL),
+            WORKER_GRACE,
+        ),
+        Child(
+            "training worker",
+            lambda: popen_in_own_session(runner.worker_command(1, queues=TRAINING_QUEUE), env, signal.SIGKILL),
+            WORKER_GRACE,
+        ),
         Child("API", api),
     ]
     supervisor = Supervisor(children, report=lambda line: out.print(line, markup=False, highlight=False))
@@ -102,8 +110,11 @@ def up(
         out.print("Try:", style="bold")
         out.print(
             f"curl --fail-with-body -X POST '{url}/v1/scores?wait=60' -H 'Content-Type: application/json' "
-            "-d '{\"space\": \"nb201\", \"archs\": [[0,1,2,3,4,0], 1234], \"estimators\": [\"synflow\", \"params\", \"jacob_cov\"]}'",
-            markup=False, highlight=False, soft_wrap=True,
+            '-d \'{"space": "nb201", "archs": [[0,1,2,3,4,0], 1234], '
+            '"estimators": ["synflow", "params", "jacob_cov"]}\'',
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
         )
         supervisor.run()
     except KeyboardInterrupt:
@@ -150,11 +161,18 @@ def api(
 @app.command()
 def worker(
     concurrency: Annotated[int, typer.Option("--concurrency", "-c")] = 1,
-    queues: Annotated[str, typer.Option("--queues", "-Q", help="celery (scoring), training (supernets) or both, "
-                                        "comma-separated")] = SCORING_QUEUE,
-    name: Annotated[str | None, typer.Option("--name", help="node name (NAME@host); default: unique per "
-                                             "process. Give one where the host is the worker's own, e.g. "
-                                             "a container, so a health check can address it")] = None,
+    queues: Annotated[
+        str, typer.Option("--queues", "-Q", help="celery (scoring), training (supernets) or both, comma-separated")
+    ] = SCORING_QUEUE,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name",
+            help="node name (NAME@host); default: unique per "
+            "process. Give one where the host is the worker's own, e.g. "
+            "a container, so a health check can address it",
+        ),
+    ] = None,
 ) -> None:
     """Run a Celery worker only (uses ARCHSCORE_REDIS_URL)."""
     runner, _ = _service()

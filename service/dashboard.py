@@ -11,8 +11,8 @@ from archscore.estimators.analysis import records
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-                               "img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; "
-                               "base-uri 'none'; frame-ancestors 'none'",
+    "img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; "
+    "base-uri 'none'; frame-ancestors 'none'",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -35,11 +35,21 @@ def cli_study_runs(data_dir: str) -> list[dict]:
         if body is None:
             continue
         inputs = body.get("inputs") or {}
-        runs.append({"id": record_id, "study": body.get("study"), "space": inputs.get("space"),
-                     "truth": inputs.get("truth"), "n": inputs.get("n"),
-                     "created": (body.get("record") or {}).get("created"),
-                     "figures": {name: f"/v1/dashboard/cli-studies/{record_id}/figures/{name}.png"
-                                 for name in body.get("figures") or [] if records.FIGURE_NAME.match(name)}})
+        runs.append(
+            {
+                "id": record_id,
+                "study": body.get("study"),
+                "space": inputs.get("space"),
+                "truth": inputs.get("truth"),
+                "n": inputs.get("n"),
+                "created": (body.get("record") or {}).get("created"),
+                "figures": {
+                    name: f"/v1/dashboard/cli-studies/{record_id}/figures/{name}.png"
+                    for name in body.get("figures") or []
+                    if records.FIGURE_NAME.match(name)
+                },
+            }
+        )
     return runs
 
 

@@ -40,9 +40,18 @@ def checked_wait(wait: float, settings: Settings) -> float:
     """``wait`` when it is within the server's bound; a 422 naming the bound otherwise (a long-poll
     silently cut short would look like a slow job)."""
     if wait > settings.max_wait_seconds:
-        raise ApiError(422, "invalid request", [("wait", f"must be at most {settings.max_wait_seconds:g} seconds, "
-                                                 "this server's bound (ARCHSCORE_MAX_WAIT_SECONDS); poll again "
-                                                 "for longer")])
+        raise ApiError(
+            422,
+            "invalid request",
+            [
+                (
+                    "wait",
+                    f"must be at most {settings.max_wait_seconds:g} seconds, "
+                    "this server's bound (ARCHSCORE_MAX_WAIT_SECONDS); poll again "
+                    "for longer",
+                )
+            ],
+        )
     return wait
 
 
@@ -116,9 +125,18 @@ async def rate_limit(caller: Caller, settings: Settings, redis: Redis) -> None:
     count, _ = await pipe.execute()
     if count > settings.rate_limit_per_minute:
         retry = max(1, 60 - int(now % 60))
-        raise ApiError(429, "too many requests", [("X-API-Key", f"more than {settings.rate_limit_per_minute} "
-                       f"requests this minute (ARCHSCORE_RATE_LIMIT_PER_MINUTE); retry in {retry} s")],
-                       headers={"Retry-After": str(retry)})
+        raise ApiError(
+            429,
+            "too many requests",
+            [
+                (
+                    "X-API-Key",
+                    f"more than {settings.rate_limit_per_minute} "
+                    f"requests this minute (ARCHSCORE_RATE_LIMIT_PER_MINUTE); retry in {retry} s",
+                )
+            ],
+            headers={"Retry-After": str(retry)},
+        )
 
 
 COUNTED = "archscore.caller"  # request state: the caller, once counted against the rate limit

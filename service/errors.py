@@ -18,19 +18,30 @@ from archscore.service.schemas import ErrorResponse
 
 # the error answers every /v1 route documents
 ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorResponse, "description": "the body could not be decoded (not UTF-8 JSON, or nested too deeply)"},
+    400: {
+        "model": ErrorResponse,
+        "description": "the body could not be decoded (not UTF-8 JSON, or nested too deeply)",
+    },
     401: {"model": ErrorResponse, "description": "missing or invalid API key"},
     404: {"model": ErrorResponse, "description": "not found"},
     408: {"model": ErrorResponse, "description": "the request body did not arrive within the upload timeout"},
     409: {"model": ErrorResponse, "description": "conflicts with an existing checkpoint or job"},
     413: {"model": ErrorResponse, "description": "request body too large"},
     422: {"model": ErrorResponse, "description": "invalid request; details name each offending field"},
-    429: {"model": ErrorResponse, "description": "the key's rate limit or its quota of unfinished jobs is reached; "
-          "retry after the Retry-After header's seconds"},
-    503: {"model": ErrorResponse, "description": "Redis (the score store and broker) is unavailable; retry after "
-          "the Retry-After header's seconds"},
-    507: {"model": ErrorResponse, "description": "no room: a bound on stored data (named in details) is reached, "
-          "or Redis is out of memory"},
+    429: {
+        "model": ErrorResponse,
+        "description": "the key's rate limit or its quota of unfinished jobs is reached; "
+        "retry after the Retry-After header's seconds",
+    },
+    503: {
+        "model": ErrorResponse,
+        "description": "Redis (the score store and broker) is unavailable; retry after "
+        "the Retry-After header's seconds",
+    },
+    507: {
+        "model": ErrorResponse,
+        "description": "no room: a bound on stored data (named in details) is reached, or Redis is out of memory",
+    },
 }
 
 log = logging.getLogger("archscore.api")
@@ -38,8 +49,13 @@ RETRY_AFTER_SECONDS = 2  # the Redis client reconnects on the next command once 
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, details: list[tuple[str, str]] | None = None,
-                 headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        details: list[tuple[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(message)
         self.status = status
         self.message = message
@@ -113,9 +129,17 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RedisOutOfMemory)
     async def _store_full(request: Request, exc: RedisOutOfMemory) -> JSONResponse:
         log.warning("Redis out of memory on %s %s: %s", request.method, request.url.path, exc)
-        return error_response(507, "the score store is full", [(
-            "redis", "Redis reached its maxmemory with nothing it may evict; free room (delete uploaded tables, "
-            "let jobs expire) or give Redis more memory")])
+        return error_response(
+            507,
+            "the score store is full",
+            [
+                (
+                    "redis",
+                    "Redis reached its maxmemory with nothing it may evict; free room (delete uploaded tables, "
+                    "let jobs expire) or give Redis more memory",
+                )
+            ],
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

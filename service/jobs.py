@@ -67,9 +67,19 @@ async def admit_job(redis: Redis, settings: Settings, caller: Caller, job_id: st
     if len(listed) > len(active):
         await redis.zrem(key, *(set(listed) - set(active)))
     if len(active) >= settings.max_active_jobs_per_key:
-        raise ApiError(429, "too many unfinished jobs", [("X-API-Key", f"{len(active)} unfinished jobs, at most "
-                       f"{settings.max_active_jobs_per_key} per key (ARCHSCORE_MAX_ACTIVE_JOBS_PER_KEY); wait for "
-                       "one to finish or cancel one")], headers={"Retry-After": "5"})
+        raise ApiError(
+            429,
+            "too many unfinished jobs",
+            [
+                (
+                    "X-API-Key",
+                    f"{len(active)} unfinished jobs, at most "
+                    f"{settings.max_active_jobs_per_key} per key (ARCHSCORE_MAX_ACTIVE_JOBS_PER_KEY); wait for "
+                    "one to finish or cancel one",
+                )
+            ],
+            headers={"Retry-After": "5"},
+        )
     pipe = redis.pipeline()
     pipe.zadd(key, {job_id: time.time()})
     pipe.expire(key, settings.job_ttl_seconds)
@@ -114,7 +124,14 @@ async def recent_jobs(redis: Redis, caller: Caller, limit: int) -> list[dict]:
         job = store.decode_job(await redis.get(store.job_key(job_id)))
         if isinstance(job, ScoreJob) and caller.may_see(job.owner):
             done, total = await job_progress(redis, job)
-            listed.append({"job_id": job_id, "space": job.space, "estimators": job.estimators,
-                           "status": await job_status(redis, job, done, total),
-                           "progress": {"done": done, "total": total}, "created": job.created})
+            listed.append(
+                {
+                    "job_id": job_id,
+                    "space": job.space,
+                    "estimators": job.estimators,
+                    "status": await job_status(redis, job, done, total),
+                    "progress": {"done": done, "total": total},
+                    "created": job.created,
+                }
+            )
     return listed

@@ -9,8 +9,8 @@ import time
 
 from prometheus_client import Counter, Histogram
 
-from archscore.service.errors import BodyTooLarge, UploadTimeout, error_response
 from archscore.contract.settings import get_settings
+from archscore.service.errors import BodyTooLarge, UploadTimeout, error_response
 
 REQUESTS = Counter("archscore_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("archscore_http_request_seconds", "HTTP request latency", ["method", "route"])
@@ -31,7 +31,9 @@ class LimitsAndMetrics:
         limit = settings.max_body_bytes
         length = dict(scope["headers"]).get(b"content-length", b"")
         if length.isdigit() and int(length) > limit:
-            response = error_response(413, "request body too large", [("body", f"{int(length)} bytes, at most {limit}")])
+            response = error_response(
+                413, "request body too large", [("body", f"{int(length)} bytes, at most {limit}")]
+            )
             return await response(scope, receive, send)
         received = 0
         status = 500

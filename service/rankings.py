@@ -98,8 +98,9 @@ def select(report: dict, estimators: list[str]) -> dict:
     return {**report, "estimators": {n: report["estimators"][n] for n in estimators if n in report["estimators"]}}
 
 
-async def rankings_page(redis: Redis, space: SearchSpace, truth: str, protocol_hash: str | None, offset: int,
-                        limit: int) -> tuple[int, list[dict]]:
+async def rankings_page(
+    redis: Redis, space: SearchSpace, truth: str, protocol_hash: str | None, offset: int, limit: int
+) -> tuple[int, list[dict]]:
     """(protocols in all, the reports of one page of them, most recently used first, each with its
     protocol): every protocol, or the one ``protocol_hash`` names (404 when it has no scores)."""
     index = store.protocols_key(space.name)
@@ -123,8 +124,9 @@ async def rankings_page(redis: Redis, space: SearchSpace, truth: str, protocol_h
 MAX_POINTS = 5000
 
 
-async def ranking_points(redis: Redis, space: SearchSpace, protocol_hash: str, truth: str,
-                         estimator: str) -> list[list]:
+async def ranking_points(
+    redis: Redis, space: SearchSpace, protocol_hash: str, truth: str, estimator: str
+) -> list[list]:
     """[score, ground truth, architecture] of up to MAX_POINTS scored architectures with ground truth
     (the dashboard's scatter); ``truth`` is the column's stored name."""
     members = await redis.hgetall(store.members_key(space.name, protocol_hash))  # arch -> cache key
@@ -134,8 +136,9 @@ async def ranking_points(redis: Redis, space: SearchSpace, protocol_hash: str, t
     if estimator in analytic_names(space, [estimator]):
         protocol = store.decode(await redis.get(store.protocol_key(space.name, protocol_hash))) or {}
         classes = num_classes(protocol)
-        scores: dict[str, float | None] = {a: analytic_values(space, parsed[a], [estimator], classes)[estimator]
-                                           for a in archs}
+        scores: dict[str, float | None] = {
+            a: analytic_values(space, parsed[a], [estimator], classes)[estimator] for a in archs
+        }
     else:
         key = store.score_key(space.name, protocol_hash, estimator, ESTIMATORS[estimator].version)
         cells = await redis.hmget(key, [members[a] for a in archs]) if archs else []

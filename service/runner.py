@@ -54,8 +54,10 @@ def _refuse_a_leftover_server(data_dir: Path, port: int) -> None:
     finally:
         client.close()
     if folder and Path(folder).resolve() == Path(data_dir).resolve():
-        raise RuntimeError(f"a redis-server for the data folder {data_dir} is still running (pid {pid}, port "
-                           f"{port}), left by an earlier run: stop it (kill {pid}) and start again")
+        raise RuntimeError(
+            f"a redis-server for the data folder {data_dir} is still running (pid {pid}, port "
+            f"{port}), left by an earlier run: stop it (kill {pid}) and start again"
+        )
 
 
 def redis_server_binary() -> str:
@@ -83,12 +85,31 @@ def start_redis(data_dir: Path, port: int, maxmemory: str = "0") -> subprocess.P
     data_dir.mkdir(parents=True, exist_ok=True)
     proc = popen_in_own_session(  # a SIGTERM when this process dies: Redis syncs its append-only file
         [
-            redis_server_binary(), "--bind", "127.0.0.1", "--port", str(port), "--dir", str(data_dir.resolve()),
-            "--appendonly", "yes", "--save", "", "--daemonize", "no", "--protected-mode", "yes",
-            "--logfile", str((data_dir / "redis.log").resolve()),
-            "--maxmemory", maxmemory, "--maxmemory-policy", "volatile-lru",
+            redis_server_binary(),
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--dir",
+            str(data_dir.resolve()),
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "yes",
+            "--logfile",
+            str((data_dir / "redis.log").resolve()),
+            "--maxmemory",
+            maxmemory,
+            "--maxmemory-policy",
+            "volatile-lru",
         ],
-        env=None, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=None,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     wait_for_redis(f"redis://127.0.0.1:{port}/0", proc=proc)
     return proc
@@ -121,14 +142,40 @@ def worker_command(
     (workers on one host would otherwise merge their ping replies)."""
     name = name or f"{queues.replace(',', '+')}-{secrets.token_hex(3)}"
     return [
-        sys.executable, "-m", "celery", "-A", "archscore.workers.celery_app", "worker", "--pool", "prefork",
-        "--concurrency", str(concurrency), "--loglevel", loglevel, "--without-gossip", "--without-mingle",
-        "--queues", queues, "--hostname", f"{name}@%h",
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "archscore.workers.celery_app",
+        "worker",
+        "--pool",
+        "prefork",
+        "--concurrency",
+        str(concurrency),
+        "--loglevel",
+        loglevel,
+        "--without-gossip",
+        "--without-mingle",
+        "--queues",
+        queues,
+        "--hostname",
+        f"{name}@%h",
     ]
 
 
 def api_command(host: str, port: int) -> list[str]:
-    return [sys.executable, "-m", "uvicorn", "archscore.service.app:app", "--host", host, "--port", str(port), "--log-level", "warning"]
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "archscore.service.app:app",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
 
 
 def stop(procs: list[subprocess.Popen], timeout: float = 10.0) -> None:

@@ -6,12 +6,18 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from archscore.estimators.catalog import ESTIMATORS
 from archscore.estimators.analysis.isomorphism_spread import DEFAULT_MEMBERS, MAX_MEMBERS
-from archscore.estimators.protocol import (
-    EVALUATION_IMAGES, WEIGHTS_DESCRIPTION, OneShotEvaluation, OneShotSettings, Protocol, ProtocolFields, field_noting,
-)
+from archscore.estimators.catalog import ESTIMATORS
 from archscore.estimators.one_shot.config import TrainSettings
+from archscore.estimators.protocol import (
+    EVALUATION_IMAGES,
+    WEIGHTS_DESCRIPTION,
+    OneShotEvaluation,
+    OneShotSettings,
+    Protocol,
+    ProtocolFields,
+    field_noting,
+)
 from archscore.estimators.spaces import DEFAULT_SPACE
 
 TRUTH_NAME = r"^[A-Za-z0-9_\-]{1,64}$"  # ground-truth column names (built-in and uploaded)
@@ -19,9 +25,24 @@ MAX_IMAGES_PER_ARCH = 4096  # the embedded CIFAR-10 subset has 4,000 training im
 EXAMPLE_ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
 # NAS-Bench-101's Inception-like cell (its colab), and the module hash of a cell of the shipped table
 EXAMPLE_NB101_SPEC = {
-    "matrix": [[0, 1, 1, 1, 0, 1, 0], [0, 0, 0, 0, 0, 0, 1], [0, 0, 0, 0, 0, 0, 1], [0, 0, 0, 0, 1, 0, 0],
-               [0, 0, 0, 0, 0, 0, 1], [0, 0, 0, 0, 0, 0, 1], [0, 0, 0, 0, 0, 0, 0]],
-    "ops": ["input", "conv1x1-bn-relu", "conv3x3-bn-relu", "conv3x3-bn-relu", "conv3x3-bn-relu", "maxpool3x3", "output"],
+    "matrix": [
+        [0, 1, 1, 1, 0, 1, 0],
+        [0, 0, 0, 0, 0, 0, 1],
+        [0, 0, 0, 0, 0, 0, 1],
+        [0, 0, 0, 0, 1, 0, 0],
+        [0, 0, 0, 0, 0, 0, 1],
+        [0, 0, 0, 0, 0, 0, 1],
+        [0, 0, 0, 0, 0, 0, 0],
+    ],
+    "ops": [
+        "input",
+        "conv1x1-bn-relu",
+        "conv3x3-bn-relu",
+        "conv3x3-bn-relu",
+        "conv3x3-bn-relu",
+        "maxpool3x3",
+        "output",
+    ],
 }
 EXAMPLE_NB101_HASH = "4a0ab8bbe2441a002e07b0f445ec2d63"
 # DARTS V2 as DARTS prints it, and a genotype of the shipped NB301 table in the JSON form
@@ -32,11 +53,27 @@ EXAMPLE_NB301_DARTS = (
     "('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])"
 )
 EXAMPLE_NB301_JSON = {
-    "normal": [["max_pool_3x3", 0], ["dil_conv_3x3", 1], ["avg_pool_3x3", 1], ["avg_pool_3x3", 0],
-               ["sep_conv_3x3", 1], ["sep_conv_3x3", 0], ["sep_conv_3x3", 1], ["skip_connect", 3]],
+    "normal": [
+        ["max_pool_3x3", 0],
+        ["dil_conv_3x3", 1],
+        ["avg_pool_3x3", 1],
+        ["avg_pool_3x3", 0],
+        ["sep_conv_3x3", 1],
+        ["sep_conv_3x3", 0],
+        ["sep_conv_3x3", 1],
+        ["skip_connect", 3],
+    ],
     "normal_concat": [2, 3, 4, 5],
-    "reduce": [["max_pool_3x3", 1], ["skip_connect", 0], ["sep_conv_3x3", 1], ["sep_conv_3x3", 0],
-               ["max_pool_3x3", 3], ["avg_pool_3x3", 0], ["max_pool_3x3", 2], ["dil_conv_5x5", 3]],
+    "reduce": [
+        ["max_pool_3x3", 1],
+        ["skip_connect", 0],
+        ["sep_conv_3x3", 1],
+        ["sep_conv_3x3", 0],
+        ["max_pool_3x3", 3],
+        ["avg_pool_3x3", 0],
+        ["max_pool_3x3", 2],
+        ["dil_conv_5x5", 3],
+    ],
     "reduce_concat": [2, 3, 4, 5],
 }
 
@@ -68,7 +105,9 @@ class ApiProtocol(ProtocolFields):
         default_factory=ApiOneShot, description="used only when one-shot estimators are asked for"
     )
     weights: str | None = Field(
-        default=None, min_length=1, max_length=200,
+        default=None,
+        min_length=1,
+        max_length=200,
         description=WEIGHTS_DESCRIPTION + ": a checkpoint name or sha256 (a prefix of at least 8 hex digits; "
         "GET /v1/supernets) of the request's space",
     )
@@ -80,13 +119,18 @@ class ApiProtocol(ProtocolFields):
             raise ValueError(f"batch_size x num_batches must be at most {MAX_IMAGES_PER_ARCH}")
         return self
 
-    def to_protocol(self, data_root: str | None = None, supernet_sha256: str | None = None,
-                    weights_sha256: str | None = None) -> Protocol:
+    def to_protocol(
+        self, data_root: str | None = None, supernet_sha256: str | None = None, weights_sha256: str | None = None
+    ) -> Protocol:
         """The library protocol; one-shot settings only when a checkpoint was resolved for them, and the
         weights' checkpoint by its resolved sha256."""
         oneshot = self.oneshot.to_settings(supernet_sha256, self.per_member) if supernet_sha256 else None
-        return Protocol(data_root=data_root, oneshot=oneshot, weights=weights_sha256,
-                        **self.model_dump(exclude={"oneshot", "weights"}))
+        return Protocol(
+            data_root=data_root,
+            oneshot=oneshot,
+            weights=weights_sha256,
+            **self.model_dump(exclude={"oneshot", "weights"}),
+        )
 
 
 class ScoreRequest(BaseModel):
@@ -123,9 +167,15 @@ class ScoreRequest(BaseModel):
                 },
                 {
                     "space": "nds_resnexta",
-                    "archs": ["d1-2-4_w16-32-64_b0.25-0.5-1_g1-2-4",
-                              {"depths": [1, 1, 2], "widths": [32, 64, 128], "bot_muls": [0.5, 0.5, 0.5],
-                               "groups": [2, 2, 2]}],
+                    "archs": [
+                        "d1-2-4_w16-32-64_b0.25-0.5-1_g1-2-4",
+                        {
+                            "depths": [1, 1, 2],
+                            "widths": [32, 64, 128],
+                            "bot_muls": [0.5, 0.5, 0.5],
+                            "groups": [2, 2, 2],
+                        },
+                    ],
                     "estimators": ["synflow", "relu_logdet", "params"],
                     "protocol": {"batch_size": 64, "num_batches": 1, "seed": 20},
                 },
@@ -135,13 +185,17 @@ class ScoreRequest(BaseModel):
 
     space: str = Field(default=DEFAULT_SPACE, description="search space name (GET /v1/spaces)")
     archs: list[Any] = Field(
-        min_length=1, description="architecture encodings, any the space accepts",
+        min_length=1,
+        description="architecture encodings, any the space accepts",
         # documented as the JSON types an encoding can have (never null or a boolean); each is parsed in jobs.py
-        json_schema_extra={"items": {"anyOf": [{"type": "string"}, {"type": "integer"}, {"type": "array"},
-                                               {"type": "object"}]}},
+        json_schema_extra={
+            "items": {"anyOf": [{"type": "string"}, {"type": "integer"}, {"type": "array"}, {"type": "object"}]}
+        },
     )
     estimators: list[str] = Field(
-        min_length=1, max_length=64, description="estimator names (GET /v1/estimators)",
+        min_length=1,
+        max_length=64,
+        description="estimator names (GET /v1/estimators)",
         json_schema_extra={"items": {"type": "string", "enum": list(ESTIMATORS)}},  # documented; checked in jobs.py
     )
     protocol: ApiProtocol = Field(default_factory=ApiProtocol)
@@ -167,18 +221,33 @@ class StudyOptions(BaseModel):
 
     bins: int = Field(default=5, ge=1, le=50, description="complexity_bias: bins of equal size")
     top: int = Field(default=10, ge=1, le=100, description="architecture_bias: architectures listed each way")
-    members: int = Field(default=DEFAULT_MEMBERS, ge=2, le=MAX_MEMBERS,
-                         description="isomorphism_spread: members scored per isomorphism class")
-    seeds: list[int] = Field(default=[20, 2020, 202020], min_length=2, max_length=5,
-                             description="variance: initialisation seeds")
-    batches: list[int] = Field(default=[1, 3, 5], min_length=1, max_length=5,
-                               description="variance: numbers of fixed batches averaged (each 1-32)")
-    validation_batches: list[int] = Field(default=[1, 2, 3, 5], min_length=1, max_length=8,
-                                          description="validation_size: numbers of validation batches (each 1-1500; with "
-                                          "oneshot.batch_size they must fit in oneshot.images)")
+    members: int = Field(
+        default=DEFAULT_MEMBERS,
+        ge=2,
+        le=MAX_MEMBERS,
+        description="isomorphism_spread: members scored per isomorphism class",
+    )
+    seeds: list[int] = Field(
+        default=[20, 2020, 202020], min_length=2, max_length=5, description="variance: initialisation seeds"
+    )
+    batches: list[int] = Field(
+        default=[1, 3, 5],
+        min_length=1,
+        max_length=5,
+        description="variance: numbers of fixed batches averaged (each 1-32)",
+    )
+    validation_batches: list[int] = Field(
+        default=[1, 2, 3, 5],
+        min_length=1,
+        max_length=8,
+        description="validation_size: numbers of validation batches (each 1-1500; with "
+        "oneshot.batch_size they must fit in oneshot.images)",
+    )
     supernets: list[Annotated[str, Field(pattern=SUPERNET_NAME)]] = Field(
-        default_factory=list, max_length=8,
-        description="sampler, reduced_sharing: the checkpoints to compare, each by name or sha256 prefix")
+        default_factory=list,
+        max_length=8,
+        description="sampler, reduced_sharing: the checkpoints to compare, each by name or sha256 prefix",
+    )
 
     @field_validator("seeds")
     @classmethod
@@ -206,11 +275,19 @@ class StudyOptions(BaseModel):
 class StudyRequest(ScoreRequest):
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{
-            "study": "complexity_bias", "space": "nb201", "archs": [EXAMPLE_ARCH, [0, 1, 2, 3, 4, 0], 1234, 77, 4000],
-            "estimators": ["synflow", "params"], "protocol": {"batch_size": 64}, "truth": "cifar10_test",
-            "options": {"bins": 2},
-        }]},
+        json_schema_extra={
+            "examples": [
+                {
+                    "study": "complexity_bias",
+                    "space": "nb201",
+                    "archs": [EXAMPLE_ARCH, [0, 1, 2, 3, 4, 0], 1234, 77, 4000],
+                    "estimators": ["synflow", "params"],
+                    "protocol": {"batch_size": 64},
+                    "truth": "cifar10_test",
+                    "options": {"bins": 2},
+                }
+            ]
+        },
     )
 
     study: str = Field(description="the study (GET /v1/studies)")
@@ -228,8 +305,11 @@ class ArchResult(BaseModel):
     canonical_key: str
     scores: dict[str, float | None]
     reasons: dict[str, str] = Field(default_factory=dict, description="why a score is null")
-    devices: dict[str, str] = Field(default_factory=dict, description="the torch device each worker-computed "
-                                    "score came from (params and flops are computed by the API, exactly)")
+    devices: dict[str, str] = Field(
+        default_factory=dict,
+        description="the torch device each worker-computed "
+        "score came from (params and flops are computed by the API, exactly)",
+    )
     ground_truth: float | None = None
     error: str | None = None
 
@@ -245,8 +325,9 @@ class Job(BaseModel):
     protocol_hash: str
     truth: str | None
     cached: int = Field(description="distinct architectures answered from the cache when the job was created")
-    results: list[ArchResult] | None = Field(default=None, description="present when status is done, "
-                                                 "or cancelled (architectures not scored carry an error)")
+    results: list[ArchResult] | None = Field(
+        default=None, description="present when status is done, or cancelled (architectures not scored carry an error)"
+    )
     rankings: dict | None = Field(default=None, description="current ranking statistics of the requested estimators")
 
 
@@ -271,10 +352,12 @@ class TrainRequest(TrainSettings):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [
-            {"name": "uniform-30", "sampler": "uniform", "epochs": 30},
-            {"name": "nb301-small", "space": "nb301", "network": {"C": 8, "layers": 5}, "epochs": 10},
-        ]},
+        json_schema_extra={
+            "examples": [
+                {"name": "uniform-30", "sampler": "uniform", "epochs": 30},
+                {"name": "nb301-small", "space": "nb301", "network": {"C": 8, "layers": 5}, "epochs": 10},
+            ]
+        },
     )
 
     name: str = Field(pattern=SUPERNET_NAME, description="checkpoint name (its folder under the supernet directory)")
@@ -294,11 +377,13 @@ class AverageRequest(BaseModel):
 
     name: str = Field(pattern=SUPERNET_NAME, description="name of the averaged checkpoint")
     checkpoints: list[Annotated[str, Field(pattern=SUPERNET_NAME)]] = Field(
-        default_factory=list, max_length=100,
+        default_factory=list,
+        max_length=100,
         description="checkpoints to average, each by name or sha256 (a prefix of at least 8 hex digits)",
     )
     snapshots_of: str | None = Field(
-        default=None, pattern=SUPERNET_NAME,
+        default=None,
+        pattern=SUPERNET_NAME,
         description="also average the snapshots this checkpoint kept of its last epochs (keep_snapshots)",
     )
 
@@ -317,7 +402,7 @@ class TrainingJob(BaseModel):
     kind: Literal["supernet_training", "supernet_average"] = "supernet_training"
     status: Literal["queued", "running", "done", "failed", "cancelled"]
     name: str
-    config: dict = Field(description="training configuration, or {\"average_of\": [...]} for an average")
+    config: dict = Field(description='training configuration, or {"average_of": [...]} for an average')
     resume: bool
     progress: TrainingProgress
     checkpoint: dict | None = Field(default=None, description="the checkpoint (as in GET /v1/supernets) when done")

@@ -41,38 +41,75 @@ async def start_study(body: StudyRequest, settings: Settings, redis: Redis, call
     valid = await validate(body, settings, redis, caller.owner)
     missing = study.missing_capabilities(valid.space)
     if missing:
-        raise ApiError(422, "the study does not apply to this space", [("study", f"{study.name} needs a space with "
-                       f"{', '.join(missing)}; {valid.space.name} has none")])
+        raise ApiError(
+            422,
+            "the study does not apply to this space",
+            [("study", f"{study.name} needs a space with {', '.join(missing)}; {valid.space.name} has none")],
+        )
     if valid.truth is None:
-        raise ApiError(422, "a study needs ground truth", [("truth", f"{valid.space.name} has no built-in "
-                                                            "ground truth; upload a table and name it")])
+        raise ApiError(
+            422,
+            "a study needs ground truth",
+            [("truth", f"{valid.space.name} has no built-in ground truth; upload a table and name it")],
+        )
     options = body.options.model_dump()
     if study.architectures is not None:
         valid = valid.with_archs(study.architectures(valid.space, [r.arch for r in valid.archs], options))
         if len(valid.archs) > settings.max_archs_per_request:
-            raise ApiError(422, "too many architectures", [("options.members", f"{study.name} would score "
-                           f"{len(valid.archs)}, at most {settings.max_archs_per_request} per request")])
+            raise ApiError(
+                422,
+                "too many architectures",
+                [
+                    (
+                        "options.members",
+                        f"{study.name} would score "
+                        f"{len(valid.archs)}, at most {settings.max_archs_per_request} per request",
+                    )
+                ],
+            )
     if len(valid.archs) < MIN_ARCHS:
-        raise ApiError(422, "too few architectures", [("archs", f"at least {MIN_ARCHS}, got {len(valid.archs)}"
-                       + (f" ({study.name} scores classes of at least two members)" if study.architectures else ""))])
+        raise ApiError(
+            422,
+            "too few architectures",
+            [
+                (
+                    "archs",
+                    f"at least {MIN_ARCHS}, got {len(valid.archs)}"
+                    + (f" ({study.name} scores classes of at least two members)" if study.architectures else ""),
+                )
+            ],
+        )
     try:
-        options = await run_in_threadpool(with_checkpoints, study, valid.protocol, options, settings.supernet_path,
-                                          valid.space.name)
+        options = await run_in_threadpool(
+            with_checkpoints, study, valid.protocol, options, settings.supernet_path, valid.space.name
+        )
         protocols = study.protocols(valid.protocol, options)
     except StudyInputError as exc:
         raise ApiError(422, "the study cannot run on this request", [(exc.field, exc.reason)]) from None
     # every protocol the study derives passes the checks of a score request, and all of them together
     # count against the same bound
     name = "options.members" if study.architectures is not None else "archs"
-    problems = [(field, f"{reason} (the study's protocol {i + 1} of {len(protocols)}, derived from its options)")
-                for i, p in enumerate(protocols) for field, reason in data_problems(p, settings)]
+    problems = [
+        (field, f"{reason} (the study's protocol {i + 1} of {len(protocols)}, derived from its options)")
+        for i, p in enumerate(protocols)
+        for field, reason in data_problems(p, settings)
+    ]
     problems += work_problems(valid.estimators, protocols, valid.space, settings, len(valid.archs), name)
     if problems:
         raise ApiError(422, "the study asks for more than this server runs", problems)
     scoring = [await _scoring_job(valid.with_protocol(p), settings, redis, caller, celery) for p in protocols]
-    record = StudyRecord(study_id=uuid.uuid4().hex, owner=caller.owner, study=study.name, space=valid.space.name,
-                         estimators=valid.estimators, truth=valid.truth, options=options,
-                         protocol=valid.protocol_fields, jobs=scoring, created=time.time())
+    record = StudyRecord(
+        study_id=uuid.uuid4().hex,
+        owner=caller.owner,
+        study=study.name,
+        space=valid.space.name,
+        estimators=valid.estimators,
+        truth=valid.truth,
+        options=options,
+        protocol=valid.protocol_fields,
+        jobs=scoring,
+        created=time.time(),
+    )
     pipe = redis.pipeline()
     # a lifetime from the start (renewed by every read): a study nobody reads again does not stay forever
     pipe.set(store.study_key(record.study_id), store.encode_record(record), ex=settings.job_ttl_seconds)
@@ -109,8 +146,10 @@ async def recent_studies(redis: Redis, settings: Settings, caller: Caller, limit
         record = store.decode_study(await redis.get(store.study_key(study_id)))
         if record is not None and caller.may_see(record.owner):
             body = await render_study(redis, settings, record)
-            runs.append({k: body[k] for k in ("study_id", "study", "space", "truth", "status", "progress")}
-                        | {"figures": body.get("figures", {})})
+            runs.append(
+                {k: body[k] for k in ("study_id", "study", "space", "truth", "status", "progress")}
+                | {"figures": body.get("figures", {})}
+            )
     return runs
 
 
@@ -123,8 +162,7 @@ async def wait_for_study(redis: Redis, record: StudyRecord, seconds: float) -> N
 
 async def cancel_study(redis: Redis, settings: Settings, record: StudyRecord, revoke: jobs.Revoke) -> None:
     if record.result is not None:
-        raise ApiError(409, "the study has finished", [("study_id", "only a queued or running study can be "
-                                                                    "cancelled")])
+        raise ApiError(409, "the study has finished", [("study_id", "only a queued or running study can be cancelled")])
     for job in record.jobs:
         done, total = await jobs.job_progress(redis, job)
         if done < total and not await redis.exists(store.job_cancelled_key(job.job_id)):
@@ -155,11 +193,16 @@ async def render_study(redis: Redis, settings: Settings, record: StudyRecord) ->
     body = record.model_dump(include={"study_id", "study", "space", "estimators", "options", "protocol"})
     body["truth"] = shown_name(record.truth)
     status = "done" if record.result is not None else "cancelled" if cancelled else "running" if done else "queued"
-    body.update(status=status, progress={"done": done, "total": total}, jobs=[j.job_id for j in record.jobs],
-                result=record.result)
+    body.update(
+        status=status,
+        progress={"done": done, "total": total},
+        jobs=[j.job_id for j in record.jobs],
+        result=record.result,
+    )
     if record.result is not None:
-        body["figures"] = {name: f"/v1/studies/{record.study_id}/figures/{name}.png"
-                           for name in record.result["figures"]}
+        body["figures"] = {
+            name: f"/v1/studies/{record.study_id}/figures/{name}.png" for name in record.result["figures"]
+        }
     return body
 
 
@@ -178,11 +221,21 @@ async def _finish(redis: Redis, settings: Settings, record: StudyRecord) -> None
             archs = [space.parse(results[i]["arch"]) for i in keep]
         by_protocol[job.protocol_hash] = {e: [results[i]["scores"][e] for i in keep] for e in record.estimators}
     study = get_study(record.study)
-    ctx = StudyContext(space, archs, truth, record.estimators, Protocol(**record.protocol),
-                       lambda protocol: by_protocol[protocol.hash()], record.options)
+    ctx = StudyContext(
+        space,
+        archs,
+        truth,
+        record.estimators,
+        Protocol(**record.protocol),
+        lambda protocol: by_protocol[protocol.hash()],
+        record.options,
+    )
     if len(archs) < MIN_ARCHS:
-        result = {"error": f"{len(archs)} of the architectures have ground truth in {record.truth!r}; "
-                           f"at least {MIN_ARCHS} needed", "figures": []}
+        result = {
+            "error": f"{len(archs)} of the architectures have ground truth in {record.truth!r}; "
+            f"at least {MIN_ARCHS} needed",
+            "figures": [],
+        }
         figures: dict[str, str] = {}
     else:
         result, figures = await run_in_threadpool(_run, study, ctx, record.truth or "")

@@ -45,8 +45,17 @@ def _check_space(body: TrainRequest) -> None:
     except NetworkConfigError as exc:
         raise ApiError(422, "invalid network settings", [(f"network.{exc.field}", exc.reason)]) from None
     if body.sampler == "deiso" and not space.has(ISOMORPHISM):
-        raise ApiError(422, "invalid sampler", [("sampler", f"search space {space.name} has no isomorphism classes "
-                                                            "to sample uniformly over; use uniform or fair")])
+        raise ApiError(
+            422,
+            "invalid sampler",
+            [
+                (
+                    "sampler",
+                    f"search space {space.name} has no isomorphism classes "
+                    "to sample uniformly over; use uniform or fair",
+                )
+            ],
+        )
 
 
 def _check_work(body: TrainRequest, settings: Settings) -> None:
@@ -55,10 +64,19 @@ def _check_work(body: TrainRequest, settings: Settings) -> None:
     steps = body.steps_per_epoch or max(1, images // body.batch_size)  # default: one pass over the training split
     work = body.epochs * steps * body.archs_per_step * body.batch_size
     if work > settings.max_training_work:
-        raise ApiError(422, "too much training for this server", [(
-            "epochs", f"{body.epochs} epochs x {steps} steps x {body.archs_per_step} architectures x "
-            f"{body.batch_size} images = {work:,} exceeds this server's bound of {settings.max_training_work:,} "
-            "(ARCHSCORE_MAX_TRAINING_WORK)")])
+        raise ApiError(
+            422,
+            "too much training for this server",
+            [
+                (
+                    "epochs",
+                    f"{body.epochs} epochs x {steps} steps x {body.archs_per_step} architectures x "
+                    f"{body.batch_size} images = {work:,} exceeds this server's bound of "
+                    f"{settings.max_training_work:,} "
+                    "(ARCHSCORE_MAX_TRAINING_WORK)",
+                )
+            ],
+        )
 
 
 async def start_training(body: TrainRequest, settings: Settings, redis: Redis, celery, caller: Caller) -> TrainingJob:
@@ -71,13 +89,19 @@ async def start_training(body: TrainRequest, settings: Settings, redis: Redis, c
     if manifest is not None and body.resume and manifest.get("space", DEFAULT_SPACE) != get_space(body.space).name:
         raise ApiError(422, "another space", [("space", f"{body.name!r} is a supernet of {manifest.get('space')}")])
     if manifest is not None and not body.resume:
-        raise ApiError(409, f"a checkpoint named {body.name!r} exists",
-                       [("name", "choose another name, or set resume to continue training it")])
+        raise ApiError(
+            409,
+            f"a checkpoint named {body.name!r} exists",
+            [("name", "choose another name, or set resume to continue training it")],
+        )
     if manifest is None and body.resume:
         raise ApiError(422, "nothing to resume", [("resume", f"no checkpoint named {body.name!r}")])
     if manifest is not None and manifest.get("epochs", 0) >= body.epochs:
-        raise ApiError(422, "nothing to train",
-                       [("epochs", f"{body.name!r} already has {manifest['epochs']} epochs; ask for more")])
+        raise ApiError(
+            422,
+            "nothing to train",
+            [("epochs", f"{body.name!r} already has {manifest['epochs']} epochs; ask for more")],
+        )
     job = await _store_job(redis, settings, caller, "supernet_training", body.name, body.train_config(), body.resume)
     task = TrainSupernet(job_id=job.job_id, name=body.name, config=job.config, resume=body.resume)
     await run_in_threadpool(send, celery, task)
@@ -111,15 +135,17 @@ async def start_average(body: AverageRequest, settings: Settings, redis: Redis, 
     return job
 
 
-async def _store_job(redis: Redis, settings: Settings, caller: Caller, kind: TrainingKind, name: str, config: dict,
-                     resume: bool) -> TrainingJob:
+async def _store_job(
+    redis: Redis, settings: Settings, caller: Caller, kind: TrainingKind, name: str, config: dict, resume: bool
+) -> TrainingJob:
     """Count the job against its key's quota, lock the checkpoint name for it, and store it queued."""
     job_id = uuid.uuid4().hex
     await admit_job(redis, settings, caller, job_id)
     if not await redis.set(store.supernet_lock_key(name), job_id, nx=True, ex=settings.job_ttl_seconds):
         raise ApiError(409, f"{name!r} is being written by another job", [("name", "wait for that job")])
-    job = TrainingJob(job_id=job_id, kind=kind, name=name, config=config, resume=resume, created=time.time(),
-                      owner=caller.owner)
+    job = TrainingJob(
+        job_id=job_id, kind=kind, name=name, config=config, resume=resume, created=time.time(), owner=caller.owner
+    )
     pipe = redis.pipeline()  # no TTL until the job ends (workers/training.py sets it), so never evicted
     pipe.set(store.job_key(job_id), store.encode_record(job))
     pipe.set(store.training_status_key(job_id), store.encode_record(TrainingStatus(status="queued")))
@@ -147,10 +173,13 @@ async def cancel_training(redis: Redis, job: TrainingJob, settings: Settings, re
 
 async def render_training_job(redis: Redis, job: TrainingJob) -> dict:
     raw_status, owner, cancelled = await redis.mget(
-        store.training_status_key(job.job_id), store.supernet_lock_key(job.name), store.job_cancelled_key(job.job_id),
+        store.training_status_key(job.job_id),
+        store.supernet_lock_key(job.name),
+        store.job_cancelled_key(job.job_id),
     )
-    status = store.decode_training_status(raw_status) or TrainingStatus(status="failed",
-                                                                        error="the job's status expired")
+    status = store.decode_training_status(raw_status) or TrainingStatus(
+        status="failed", error="the job's status expired"
+    )
     if cancelled:  # the worker may report once more before it notices
         status.status = "cancelled"
     elif status.unfinished and owner != job.job_id:

@@ -82,7 +82,7 @@ class Supervisor:
                 try:
                     child.launch()
                     self.report(f"{child.name} restarted")
-                except Exception as exc:  # noqa: BLE001 - a failed start is retried with more back-off
+                except Exception as exc:
                     child.proc = None
                     child.restart_at = None
                     child.started_at = now
@@ -120,11 +120,13 @@ def _ending_with_parent(death_signal: int) -> Callable[[], None] | None:
     return request
 
 
-def popen_in_own_session(command: list[str], env: dict[str, str] | None, death_signal: int = signal.SIGTERM,
-                         **kwargs) -> subprocess.Popen:
+def popen_in_own_session(
+    command: list[str], env: dict[str, str] | None, death_signal: int = signal.SIGTERM, **kwargs
+) -> subprocess.Popen:
     """Start ``command`` in a session of its own; it gets ``death_signal`` if this process dies."""
-    proc = subprocess.Popen(command, env=env, start_new_session=True, preexec_fn=_ending_with_parent(death_signal),
-                            **kwargs)
+    proc = subprocess.Popen(
+        command, env=env, start_new_session=True, preexec_fn=_ending_with_parent(death_signal), **kwargs
+    )
     proc.own_group = True  # type: ignore[attr-defined]  # its process group id is its pid; stop_process cleans the group up
     return proc
 
@@ -144,8 +146,10 @@ def lock_data_folder(data_dir: Path):
         handle.seek(0)
         holder = handle.read().strip() or "unknown"
         handle.close()
-        raise DataFolderInUse(f"another `archscore up` (pid {holder}) runs on the data folder {data_dir}; stop it "
-                              "first, or give this one its own ARCHSCORE_DATA_DIR") from None
+        raise DataFolderInUse(
+            f"another `archscore up` (pid {holder}) runs on the data folder {data_dir}; stop it "
+            "first, or give this one its own ARCHSCORE_DATA_DIR"
+        ) from None
     handle.seek(0)
     handle.truncate()
     handle.write(str(os.getpid()))

@@ -50,8 +50,9 @@ def _check_name(space: SearchSpace, name: str) -> None:
         raise ApiError(422, "reserved table name", [("name", f"{name!r} is a built-in column of {space.name}")])
 
 
-async def put_table(redis: Redis, settings: Settings, caller: Caller, space: SearchSpace, name: str, body: bytes,
-                    column: str | None) -> GroundTruth:
+async def put_table(
+    redis: Redis, settings: Settings, caller: Caller, space: SearchSpace, name: str, body: bytes, column: str | None
+) -> GroundTruth:
     """Parse an uploaded table (CSV or JSON) and keep it as ``caller``'s table ``name``, replacing one of
     that name; the rankings computed against the old one go. 422/413/507 naming the problem."""
     try:
@@ -103,17 +104,41 @@ async def _check_room(redis: Redis, settings: Settings, caller: Caller, table_id
     others = {k: v for k, v in tables.items() if k != table_id}
     own = [k for k in others if caller.owner and f"/{caller.owner}/" in k]
     if caller.owner and len(own) + 1 > settings.max_truth_tables_per_key:
-        raise ApiError(507, "no room for another ground-truth table of this key", [(
-            "name", f"this key keeps {len(own)} uploaded tables, at most {settings.max_truth_tables_per_key} "
-            "(ARCHSCORE_MAX_TRUTH_TABLES_PER_KEY): delete one with DELETE /v1/truth/{space}/{name}")])
+        raise ApiError(
+            507,
+            "no room for another ground-truth table of this key",
+            [
+                (
+                    "name",
+                    f"this key keeps {len(own)} uploaded tables, at most {settings.max_truth_tables_per_key} "
+                    "(ARCHSCORE_MAX_TRUTH_TABLES_PER_KEY): delete one with DELETE /v1/truth/{space}/{name}",
+                )
+            ],
+        )
     if len(others) + 1 > settings.max_truth_tables:
-        raise ApiError(507, "no room for another ground-truth table", [(
-            "name", f"{len(others)} uploaded tables are kept, at most {settings.max_truth_tables} "
-            "(ARCHSCORE_MAX_TRUTH_TABLES): delete one with DELETE /v1/truth/{space}/{name}")])
+        raise ApiError(
+            507,
+            "no room for another ground-truth table",
+            [
+                (
+                    "name",
+                    f"{len(others)} uploaded tables are kept, at most {settings.max_truth_tables} "
+                    "(ARCHSCORE_MAX_TRUTH_TABLES): delete one with DELETE /v1/truth/{space}/{name}",
+                )
+            ],
+        )
     if sum(others.values()) + rows > settings.max_truth_rows_total:
-        raise ApiError(507, "no room for the table's rows", [(
-            "body", f"{rows} rows on top of the {sum(others.values())} kept pass the bound of "
-            f"{settings.max_truth_rows_total} rows of all uploaded tables (ARCHSCORE_MAX_TRUTH_ROWS_TOTAL)")])
+        raise ApiError(
+            507,
+            "no room for the table's rows",
+            [
+                (
+                    "body",
+                    f"{rows} rows on top of the {sum(others.values())} kept pass the bound of "
+                    f"{settings.max_truth_rows_total} rows of all uploaded tables (ARCHSCORE_MAX_TRUTH_ROWS_TOTAL)",
+                )
+            ],
+        )
 
 
 async def _void_rankings(redis: Redis, pipe: Pipeline, space: str, truth: str) -> None:

@@ -7,9 +7,9 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
+from archscore.contract.settings import get_settings
 from archscore.estimators.one_shot.registry import CheckpointError, folder_of
 from archscore.estimators.protocol import OneShotSettings
-from archscore.contract.settings import get_settings
 
 MAX_LOADED = 4  # checkpoints kept per process; the least recently used goes first
 
@@ -47,8 +47,9 @@ def _batches_for(sha256: str, manifest: dict, settings: OneShotSettings, device:
 
     key = (sha256, settings.images, settings.batch_size, settings.num_batches, settings.bn_mode, device)
     if key not in _batches:
-        val = validation_batches(manifest, settings.batch_size, settings.num_batches, device=device,
-                                 images=settings.images)
+        val = validation_batches(
+            manifest, settings.batch_size, settings.num_batches, device=device, images=settings.images
+        )
         calib = calibration_batches(manifest, device=device) if settings.bn_mode == "recalibrate" else None
         _batches[key] = (val, calib)
     return _batches[key]

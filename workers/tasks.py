@@ -95,7 +95,9 @@ def score_chunk(**payload) -> dict:
     if r.exists(store.job_cancelled_key(job_id)):
         return {"scored": 0, "skipped": 0, "cancelled": True}
     if attempts > MAX_ATTEMPTS:
-        _record_errors(r, job_id, sp, proto, archs, f"given up after {MAX_ATTEMPTS} attempts: the worker died each time")
+        _record_errors(
+            r, job_id, sp, proto, archs, f"given up after {MAX_ATTEMPTS} attempts: the worker died each time"
+        )
         _finish_chunk(r, job_id, chunk_index, sp.name, phash, 0)
         return {"scored": 0, "skipped": 0, "given_up": True}
     scored = skipped = 0
@@ -103,7 +105,7 @@ def score_chunk(**payload) -> dict:
     remaining = list(archs)
     try:
         scored, skipped = _score_archs(r, job_id, sp, proto, estimators, remaining)
-    except Exception as exc:  # noqa: BLE001 - the job must still finish; the error is reported per architecture
+    except Exception as exc:
         log.exception("chunk %s of job %s failed", chunk_index, job_id)
         _record_errors(r, job_id, sp, proto, remaining, f"{type(exc).__name__}: {exc}")
     _finish_chunk(r, job_id, chunk_index, sp.name, phash, scored)
@@ -146,7 +148,9 @@ def _score_archs(r: redis.Redis, job_id: str, sp, proto: Protocol, estimators: l
                 pipe.hset(keys[name], canonical, store.encode_record(cells[name]))
                 pipe.expire(keys[name], cache_ttl)
         if refused:
-            pipe.hset(store.job_errors_key(job_id), canonical, "; ".join(sorted({cells[n].reason or "" for n in refused})))
+            pipe.hset(
+                store.job_errors_key(job_id), canonical, "; ".join(sorted({cells[n].reason or "" for n in refused}))
+            )
         else:
             pipe.hdel(store.job_errors_key(job_id), canonical)  # an earlier failed attempt no longer applies
         pipe.execute()
@@ -155,14 +159,25 @@ def _score_archs(r: redis.Redis, job_id: str, sp, proto: Protocol, estimators: l
     return scored, skipped
 
 
-def _score_one(arch, space: str, names: list[str], proto: Protocol, device: str) -> tuple[dict[str, ScoreCell], set[str]]:
+def _score_one(
+    arch, space: str, names: list[str], proto: Protocol, device: str
+) -> tuple[dict[str, ScoreCell], set[str]]:
     """Cache cells of one architecture for the estimators ``names``, and the names whose reason is this
     worker's (a network too large for its memory: reported, never cached)."""
     from archscore.estimators.scoring import score_one
     from archscore.workers.supernets import one_shot_scores, supernet
 
-    result = score_one(arch, space, names, proto, device, supernets=lambda sha256: supernet(sha256, device),
-                       one_shot=lambda a, settings: one_shot_scores(a, settings, device))
-    cells = {name: ScoreCell(value=v.value, reason=v.reason, per_batch=result.per_batch.get(name), device=device)
-             for name, v in result.scores.items()}
+    result = score_one(
+        arch,
+        space,
+        names,
+        proto,
+        device,
+        supernets=lambda sha256: supernet(sha256, device),
+        one_shot=lambda a, settings: one_shot_scores(a, settings, device),
+    )
+    cells = {
+        name: ScoreCell(value=v.value, reason=v.reason, per_batch=result.per_batch.get(name), device=device)
+        for name, v in result.scores.items()
+    }
     return cells, {name for name, v in result.scores.items() if v.transient}

@@ -58,12 +58,18 @@ def train_supernet(**payload) -> dict:
         r.expire(lock, LOCK_SECONDS)
 
     try:
-        manifest = train(TrainConfig(**task.config), get_settings().supernet_path / name, resume=task.resume,
-                         progress=report, device=_device(), should_stop=cancelled)
+        manifest = train(
+            TrainConfig(**task.config),
+            get_settings().supernet_path / name,
+            resume=task.resume,
+            progress=report,
+            device=_device(),
+            should_stop=cancelled,
+        )
         status.status, status.checkpoint = "done", summary(name, manifest)
     except TrainingStopped:
         status.status = "cancelled"
-    except Exception as exc:  # noqa: BLE001 - reported on the job; the worker goes on
+    except Exception as exc:
         log.exception("training %s failed", name)
         status.status, status.error = "failed", f"{type(exc).__name__}: {exc}"
     finally:
@@ -88,7 +94,7 @@ def average_supernets(**payload) -> dict:
     try:
         manifest = average_checkpoints([inside(root, s) for s in task.sources], inside(root, name))
         status.status, status.checkpoint = "done", summary(name, manifest)
-    except Exception as exc:  # noqa: BLE001 - reported on the job
+    except Exception as exc:
         log.exception("averaging into %s failed", name)
         status.status, status.error = "failed", f"{type(exc).__name__}: {exc}"
     finally:

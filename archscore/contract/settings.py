@@ -10,7 +10,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from archscore.estimators.device import DEVICE_HELP, DEVICE_PATTERN
 
-
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
@@ -20,19 +19,35 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None, description="Redis used as broker, result store and score cache; none: `archscore up` starts one"
     )
-    api_keys: list[str] = Field(default_factory=list, description="when set, every /v1 call needs X-API-Key; "
-                                "each key sees only the jobs, studies and truth tables it created")
-    admin_keys: list[str] = Field(default_factory=list, description="keys of the operator: valid wherever api_keys "
-                                  "are, and see, list and cancel what every key created")
-    rate_limit_per_minute: int = Field(default=1200, ge=0, description="/v1 requests per key and minute when keys "
-                                       "are set (429 with Retry-After past it); 0: no limit")
-    max_active_jobs_per_key: int = Field(default=20, ge=1, description="unfinished scoring and training jobs per key "
-                                         "(a study counts its scoring jobs) when keys are set; more is a 429")
-    max_truth_tables_per_key: int = Field(default=10, ge=0, description="uploaded ground-truth tables kept per key "
-                                          "when keys are set (507 past it)")
+    api_keys: list[str] = Field(
+        default_factory=list,
+        description="when set, every /v1 call needs X-API-Key; "
+        "each key sees only the jobs, studies and truth tables it created",
+    )
+    admin_keys: list[str] = Field(
+        default_factory=list,
+        description="keys of the operator: valid wherever api_keys "
+        "are, and see, list and cancel what every key created",
+    )
+    rate_limit_per_minute: int = Field(
+        default=1200,
+        ge=0,
+        description="/v1 requests per key and minute when keys are set (429 with Retry-After past it); 0: no limit",
+    )
+    max_active_jobs_per_key: int = Field(
+        default=20,
+        ge=1,
+        description="unfinished scoring and training jobs per key "
+        "(a study counts its scoring jobs) when keys are set; more is a 429",
+    )
+    max_truth_tables_per_key: int = Field(
+        default=10, ge=0, description="uploaded ground-truth tables kept per key when keys are set (507 past it)"
+    )
     max_archs_per_request: int = 2000
     max_work_per_request: int = Field(
-        default=3_000_000, ge=1, description="bound on architectures x estimators x images per architecture "
+        default=3_000_000,
+        ge=1,
+        description="bound on architectures x estimators x images per architecture "
         "of one score request (2,000 cells x 10 estimators x 128 images fit)",
     )
     max_body_bytes: int = 2_000_000
@@ -40,19 +55,29 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="a request body must arrive whole within this many seconds (else 408)"
     )
     max_training_work: int = Field(
-        default=100_000_000, ge=1, description="bound on epochs x steps per epoch x architectures per step x batch "
+        default=100_000_000,
+        ge=1,
+        description="bound on epochs x steps per epoch x architectures per step x batch "
         "size of one supernet training (images through the supernet; 300 epochs of the full CIFAR-10 at batch "
         "128 with 2 architectures per step fit)",
     )
     max_truth_rows: int = Field(default=100_000, ge=1, description="rows of one uploaded ground-truth table")
-    max_truth_tables: int = Field(default=20, ge=0, description="uploaded ground-truth tables kept at once "
-                                  "(all spaces); more are refused (507) until one is deleted")
-    max_truth_rows_total: int = Field(default=500_000, ge=0, description="rows of all uploaded ground-truth "
-                                      "tables together; an upload past it is refused (507)")
+    max_truth_tables: int = Field(
+        default=20,
+        ge=0,
+        description="uploaded ground-truth tables kept at once "
+        "(all spaces); more are refused (507) until one is deleted",
+    )
+    max_truth_rows_total: int = Field(
+        default=500_000,
+        ge=0,
+        description="rows of all uploaded ground-truth tables together; an upload past it is refused (507)",
+    )
     chunk_size: int = 8
     max_wait_seconds: float = 60.0
     allow_unbounded_redis: bool = Field(
-        default=False, description="readyz counts a Redis without maxmemory (or with an allkeys-* policy) as not "
+        default=False,
+        description="readyz counts a Redis without maxmemory (or with an allkeys-* policy) as not "
         "ready; true where its memory is bounded otherwise (a container's memory limit). The service never "
         "changes an external Redis's settings",
     )
@@ -61,11 +86,14 @@ class Settings(BaseSettings):
         default=300, ge=1, description="how long the job record of a request answered wholly from the cache stays"
     )
     cache_ttl_seconds: int = Field(
-        default=30 * 24 * 3600, ge=1, description="scores, rankings and protocol records expire this long after "
+        default=30 * 24 * 3600,
+        ge=1,
+        description="scores, rankings and protocol records expire this long after "
         "they were last used (every use renews it)",
     )
     redis_maxmemory: str = Field(
-        default="512mb", description="memory cap of the embedded Redis (`archscore up`); when full it evicts "
+        default="512mb",
+        description="memory cap of the embedded Redis (`archscore up`); when full it evicts "
         "least recently used cache entries, never queues or unfinished jobs; 0: no cap",
     )
     data_dir: str = ".archscore"
@@ -73,17 +101,22 @@ class Settings(BaseSettings):
         default=None, description="folder of supernet checkpoints (one folder each); none: {data_dir}/supernets"
     )
     visibility_timeout: int = Field(
-        default=30, ge=3, description="seconds after which the chunk of a worker that died whole is redelivered; "
+        default=30,
+        ge=3,
+        description="seconds after which the chunk of a worker that died whole is redelivered; "
         "live workers refresh the chunks they hold every third of it (workers/heartbeat.py)",
     )
     cifar_root: str | None = Field(
-        default=None, description="folder holding cifar-10-batches-py and/or cifar-100-python for zero-shot "
+        default=None,
+        description="folder holding cifar-10-batches-py and/or cifar-100-python for zero-shot "
         "batches; none: the embedded CIFAR-10 subset (4,000 training images)",
     )
     device: str = Field(default="auto", pattern=DEVICE_PATTERN, description=f"the workers' torch device: {DEVICE_HELP}")
     torch_threads: int = Field(
-        default=0, ge=0, description="CPU threads per worker process; 0: torch's default (all cores). "
-        "With several worker processes use cores / processes."
+        default=0,
+        ge=0,
+        description="CPU threads per worker process; 0: torch's default (all cores). "
+        "With several worker processes use cores / processes.",
     )
 
     @property

@@ -141,8 +141,13 @@ def truth_table_id(space: str, name: str) -> str:
 
 def job_keys(job_id: str) -> list[str]:
     """The keys that live and die with a job."""
-    return [job_key(job_id), job_done_key(job_id), job_errors_key(job_id), job_cancelled_key(job_id),
-            training_status_key(job_id)]
+    return [
+        job_key(job_id),
+        job_done_key(job_id),
+        job_errors_key(job_id),
+        job_cancelled_key(job_id),
+        training_status_key(job_id),
+    ]
 
 
 def encode(value: Any) -> str:

@@ -16,7 +16,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import Any, NamedTuple
 
-Arch = Hashable  # each space owns its architecture type (a tuple, a frozen dataclass, ...)
+# Each space owns its architecture type (a tuple, a frozen dataclass, ...), immutable and hashable; the
+# contract cannot name it, so it is Any here and each space's methods declare their own.
+Arch = Any
 
 # Optional capabilities a space may declare.
 ENUMERATE = "enumerate"  # enumerate() and size: every architecture, in a fixed order

@@ -31,8 +31,11 @@ async def dashboard_script() -> Response:
 async def vendored(name: str) -> Response:
     if name not in VENDORED:
         raise ApiError(404, f"no file {name!r}")
-    return Response(static_text(f"vendor/{name}"), media_type="text/javascript",
-                    headers={**SECURITY_HEADERS, "Cache-Control": "public, max-age=86400"})
+    return Response(
+        static_text(f"vendor/{name}"),
+        media_type="text/javascript",
+        headers={**SECURITY_HEADERS, "Cache-Control": "public, max-age=86400"},
+    )
 
 
 @data.get("/dashboard/cli-studies")

@@ -17,16 +17,21 @@ async def healthz() -> dict:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Ready when Redis and a scoring worker answer; `missing` lists every part that does not "
-            "(without a training worker, supernet jobs wait in their queue)",
-            responses={503: {"description": "not ready; the body says what is missing"}})
+@router.get(
+    "/readyz",
+    summary="Ready when Redis and a scoring worker answer; `missing` lists every part that does not "
+    "(without a training worker, supernet jobs wait in their queue)",
+    responses={503: {"description": "not ready; the body says what is missing"}},
+)
 async def readyz(redis: RedisDep, settings: SettingsDep) -> JSONResponse:
     ready, checks = await readiness(redis, settings, celery_for(settings))
     return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
 
 
 @router.get(
-    "/metrics", summary="Prometheus metrics", response_class=PlainTextResponse,
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=PlainTextResponse,
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "text format 0.0.4"}},
 )
 async def metrics() -> Response:

@@ -17,8 +17,9 @@ from archscore.service.schemas import Job, TrainingJob
 from archscore.service.scoring.results import render_job
 
 router = v1_router()
-JobId = Annotated[str, Path(pattern="^[0-9a-f]{32}$", description="the job id returned by POST /v1/scores or "
-                                                                    "/v1/supernets")]
+JobId = Annotated[
+    str, Path(pattern="^[0-9a-f]{32}$", description="the job id returned by POST /v1/scores or /v1/supernets")
+]
 
 
 @router.get(
@@ -32,7 +33,9 @@ async def get_job(
     redis: RedisDep,
     settings: SettingsDep,
     caller: CallerDep,
-    wait: Annotated[float, Query(ge=0, description="long-poll: seconds to wait for the job to finish (at most the server's bound)")] = 0.0,
+    wait: Annotated[
+        float, Query(ge=0, description="long-poll: seconds to wait for the job to finish (at most the server's bound)")
+    ] = 0.0,
 ) -> dict:
     wait = checked_wait(wait, settings)
     job = await jobs.load_job(redis, job_id, caller)
@@ -48,8 +51,11 @@ async def get_job(
     return await render_job(redis, job, stats)
 
 
-@router.get("/jobs", summary="The most recent scoring jobs that went to the workers, newest first, with progress",
-            description="The caller's own jobs (every key's for an admin key).")
+@router.get(
+    "/jobs",
+    summary="The most recent scoring jobs that went to the workers, newest first, with progress",
+    description="The caller's own jobs (every key's for an admin key).",
+)
 async def get_jobs(redis: RedisDep, caller: CallerDep, limit: Annotated[int, Query(ge=1, le=100)] = 20) -> list[dict]:
     return await jobs.recent_jobs(redis, caller, limit)
 

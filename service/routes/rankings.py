@@ -42,12 +42,19 @@ async def get_rankings(
         raise ApiError(422, "unknown ground truth", [("truth", f"no ground-truth column {truth!r} for {sp.name}")])
     total, reports = await rankings_page(redis, sp, stored, protocol_hash, offset, limit)
     next_offset = offset + limit if protocol_hash is None and offset + limit < total else None
-    return {"space": sp.name, "truth": truth, "total": total, "offset": offset, "next_offset": next_offset,
-            "rankings": reports}
+    return {
+        "space": sp.name,
+        "truth": truth,
+        "total": total,
+        "offset": offset,
+        "next_offset": next_offset,
+        "rankings": reports,
+    }
 
 
-@dashboard_data.get("/rankings/{space}/points",
-                    summary="(score, ground truth) of every scored architecture, for a scatter")
+@dashboard_data.get(
+    "/rankings/{space}/points", summary="(score, ground truth) of every scored architecture, for a scatter"
+)
 async def get_points(
     space: Annotated[str, Path(description="search space")],
     redis: RedisDep,
@@ -60,5 +67,4 @@ async def get_points(
     if estimator not in ESTIMATORS:
         raise ApiError(422, "unknown estimator", [("estimator", f"{estimator!r}; available: {', '.join(ESTIMATORS)}")])
     points = await ranking_points(redis, sp, protocol_hash, stored_name(sp, truth, caller.owner), estimator)
-    return {"space": sp.name, "protocol_hash": protocol_hash, "truth": truth, "estimator": estimator,
-            "points": points}
+    return {"space": sp.name, "protocol_hash": protocol_hash, "truth": truth, "estimator": estimator, "points": points}

@@ -34,7 +34,9 @@ router = v1_router()
 async def post_scores(
     body: ScoreRequest,
     caller: CallerDep,
-    wait: Annotated[float, Query(ge=0, description="seconds to wait for the result (at most the server's bound)")] = 0.0,
+    wait: Annotated[
+        float, Query(ge=0, description="seconds to wait for the result (at most the server's bound)")
+    ] = 0.0,
 ) -> JSONResponse:
     # settings and the Redis client looked up here rather than as dependencies: FastAPI spends tens of
     # microseconds per dependency, a measurable share of the cached path (benchmarks/cached_path.py)

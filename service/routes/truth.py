@@ -17,13 +17,20 @@ router = v1_router()
 @router.put(
     "/truth/{space}/{name}",
     summary="Upload a ground-truth table",
-    description="Body: CSV (`arch,value`) or JSON (`{encoding: value}` or `[{\"arch\", \"value\"}]`), or the "
-    "published NDS records (a list of records holding `net`, or `{\"top\": [...], \"mid\": [...]}`; value = 100 - "
+    description='Body: CSV (`arch,value`) or JSON (`{encoding: value}` or `[{"arch", "value"}]`), or the '
+    'published NDS records (a list of records holding `net`, or `{"top": [...], "mid": [...]}`; value = 100 - '
     "the chosen top-1 error). Records of another space (an NDS record of the other block type) are left out and "
     "counted in `skipped`. Replaces a table of the same name; built-in column names are reserved. The body is "
     "read as text whatever its Content-Type (text/plain, text/csv or application/json).",
-    openapi_extra={"requestBody": {"required": True, "description": "the table, CSV or JSON", "content": {
-        kind: {"schema": {"type": "string"}} for kind in ("text/plain", "text/csv", "application/json")}}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "the table, CSV or JSON",
+            "content": {
+                kind: {"schema": {"type": "string"}} for kind in ("text/plain", "text/csv", "application/json")
+            },
+        }
+    },
 )
 async def put_truth(
     space: str,
@@ -34,14 +41,22 @@ async def put_truth(
     settings: SettingsDep,
     column: Annotated[
         str | None,
-        Query(max_length=64, description="CSV: the value column (default: the only one besides arch). NDS records: "
-              "min_test_top1 (default: the lowest test error) or test_ep_top1 (the last epoch's, NASWOT's choice)"),
+        Query(
+            max_length=64,
+            description="CSV: the value column (default: the only one besides arch). NDS records: "
+            "min_test_top1 (default: the lowest test error) or test_ep_top1 (the last epoch's, NASWOT's choice)",
+        ),
     ] = None,
 ) -> dict:
     sp = space_or_404(space)
     table = await truth_tables.put_table(redis, settings, caller, sp, name, await request.body(), column)
-    return {"space": sp.name, "name": name, "rows": len(table), "column": table.column,
-            "skipped": [{"count": n, "reason": reason} for reason, n in table.skipped.items()]}
+    return {
+        "space": sp.name,
+        "name": name,
+        "rows": len(table),
+        "column": table.column,
+        "skipped": [{"count": n, "reason": reason} for reason, n in table.skipped.items()],
+    }
 
 
 @router.delete(

@@ -99,14 +99,26 @@ async def _run_script(p: Plan, settings: Settings, redis: Redis, truth_keys: lis
     valid, job = p.request, p.job
     space, phash, truth = valid.space.name, valid.protocol_hash, valid.truth or ""
     payload = {
-        "unique": p.unique, "members": [x for pair in zip(job.archs, job.canonical) for x in pair],
-        "protocol": store.encode(valid.protocol_fields), "phash": phash, "now": time.time(),
-        "ttl": settings.cache_ttl_seconds, "job_ttl": min(settings.cached_job_ttl_seconds, settings.job_ttl_seconds),
-        "job": store.encode_record(job), "truth_keys": truth_keys,
+        "unique": p.unique,
+        "members": [x for pair in zip(job.archs, job.canonical) for x in pair],
+        "protocol": store.encode(valid.protocol_fields),
+        "phash": phash,
+        "now": time.time(),
+        "ttl": settings.cache_ttl_seconds,
+        "job_ttl": min(settings.cached_job_ttl_seconds, settings.job_ttl_seconds),
+        "job": store.encode_record(job),
+        "truth_keys": truth_keys,
     }
-    keys = [store.members_key(space, phash), store.protocol_key(space, phash), store.protocols_key(space),
-            store.generation_key(space, phash), store.rankings_key(space, phash, truth), store.job_key(job.job_id),
-            store.truth_key(space, truth), *p.score_keys.values()]
+    keys = [
+        store.members_key(space, phash),
+        store.protocol_key(space, phash),
+        store.protocols_key(space),
+        store.generation_key(space, phash),
+        store.rankings_key(space, phash, truth),
+        store.job_key(job.job_id),
+        store.truth_key(space, truth),
+        *p.score_keys.values(),
+    ]
     reply = await _script(redis)(keys=keys, args=[json.dumps(payload, separators=(",", ":"))])
     if reply[0] == 0:
         return [bool(flag) for flag in reply[1]]
@@ -139,8 +151,9 @@ async def answer_from_cache(p: Plan, settings: Settings, redis: Redis) -> dict |
     return job_body(job, "done", (0, 0), results, stats)
 
 
-async def plan_and_answer(request: ScoreRequest, settings: Settings, redis: Redis,
-                          owner: str = "") -> tuple[Plan, dict | list[str]]:
+async def plan_and_answer(
+    request: ScoreRequest, settings: Settings, redis: Redis, owner: str = ""
+) -> tuple[Plan, dict | list[str]]:
     """Validate (ApiError when invalid; nothing stored), plan, and answer from the cache: the plan with
     the finished job's body, or with the cache keys still to score (nothing written). The job is
     ``owner``'s."""
@@ -174,7 +187,7 @@ class CachedScoresFastPath:
                 messages.append(message)
                 if message["type"] != "http.request" or not message.get("more_body", False):
                     break
-        except Exception as exc:  # noqa: BLE001 - a limit was hit: the route's handlers answer it
+        except Exception as exc:
             error = exc
         if error is None and messages[-1]["type"] == "http.request":
             answer = await self._answer(b"".join(m.get("body", b"") for m in messages), headers, scope)
@@ -199,7 +212,7 @@ class CachedScoresFastPath:
             scope.setdefault("state", {})[COUNTED] = caller
             request = ScoreRequest.model_validate_json(body)
             _, answer = await plan_and_answer(request, settings, redis_for(settings), caller.owner)
-        except Exception:  # noqa: BLE001 - invalid, limited, or Redis unavailable: the route answers it properly
+        except Exception:
             return None
         return answer if isinstance(answer, dict) else None
 

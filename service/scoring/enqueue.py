@@ -41,9 +41,18 @@ async def create_job(p: Plan, missing: list[str], settings: Settings, redis: Red
         pipe.incr(store.generation_key(space, phash))
         pipe.expire(store.generation_key(space, phash), ttl)
         await pipe.execute()
-    tasks = [ScoreChunk(job_id=job.job_id, chunk_index=i, space=space, protocol=valid.protocol_fields,
-                        estimators=list(p.score_keys), archs=[p.representative[c] for c in chunk])
-             for i, chunk in enumerate(chunks)]
+    tasks = [
+        ScoreChunk(
+            job_id=job.job_id,
+            chunk_index=i,
+            space=space,
+            protocol=valid.protocol_fields,
+            estimators=list(p.score_keys),
+            archs=[p.representative[c] for c in chunk],
+        )
+        for i, chunk in enumerate(chunks)
+    ]
+
     def send_all() -> None:
         for task in tasks:
             send(celery, task)

@@ -17,16 +17,21 @@ from archscore.service.truth_tables import shown_name, truth_values
 Cells = dict[str, dict[str, ScoreCell | None]]  # estimator -> cache key -> cell
 
 
-def assemble_results(space: SearchSpace, job: ScoreJob, cells: Cells, errors: dict[str, str | None],
-                     truth: dict[str, float]) -> list[dict]:
+def assemble_results(
+    space: SearchSpace, job: ScoreJob, cells: Cells, errors: dict[str, str | None], truth: dict[str, float]
+) -> list[dict]:
     analytic = analytic_names(space, job.estimators)
     results = []
     for i, (arch, key, truth_key) in enumerate(zip(job.archs, job.canonical, job.truth_keys)):
         row = {n: by_class.get(key) for n, by_class in cells.items()}
         scores: dict[str, float | None] = {n: cell.value if cell else None for n, cell in row.items()}
         if analytic:
-            scores.update(job.costs[i] if job.costs else  # a job stored before costs were recorded
-                          analytic_values(space, space.parse(arch), analytic, num_classes(job.protocol)))
+            scores.update(
+                job.costs[i]
+                if job.costs
+                # a job stored before costs were recorded
+                else analytic_values(space, space.parse(arch), analytic, num_classes(job.protocol))
+            )
         results.append(
             {
                 "index": i,
@@ -54,14 +59,17 @@ async def job_results(redis: Redis, job: ScoreJob, cancelled: bool = False) -> l
     *rows, errors = await pipe.execute()
     cells = {n: dict(zip(unique, map(store.decode_cell, row))) for n, row in zip(keys, rows)}
     if cancelled:
-        errors = [e or ("cancelled before it was scored" if any(cells[n][c] is None for n in cells) else None)
-                  for c, e in zip(unique, errors)]
+        errors = [
+            e or ("cancelled before it was scored" if any(cells[n][c] is None for n in cells) else None)
+            for c, e in zip(unique, errors)
+        ]
     truth = await truth_values(redis, space, job.truth, job.truth_keys) if job.truth else {}
     return assemble_results(space, job, cells, dict(zip(unique, errors)), truth)
 
 
-def job_body(job: ScoreJob, status: str, progress: tuple[int, int], results: list | None,
-             rankings: dict | None) -> dict:
+def job_body(
+    job: ScoreJob, status: str, progress: tuple[int, int], results: list | None, rankings: dict | None
+) -> dict:
     return {
         "job_id": job.job_id,
         "kind": "scores",

@@ -62,18 +62,35 @@ class ValidRequest:
         """The same request for other architectures of its space (a study's derived members)."""
         per_member, classes = self.protocol.per_member, self.protocol.num_classes
         records = [arch_record(self.space, a, per_member, self.analytic, classes) for a in archs]
-        return ValidRequest(self.space, records, self.estimators, self.analytic, self.protocol,
-                            self.protocol_fields, self.protocol_hash, self.truth)
+        return ValidRequest(
+            self.space,
+            records,
+            self.estimators,
+            self.analytic,
+            self.protocol,
+            self.protocol_fields,
+            self.protocol_hash,
+            self.truth,
+        )
 
     def with_protocol(self, protocol: Protocol) -> ValidRequest:
         """The same architectures under another protocol (a study's derived protocols); the records
         are rebuilt when the protocol changes what a score is cached under or the cost's classes."""
         archs = self.archs
         if (protocol.per_member, protocol.num_classes) != (self.protocol.per_member, self.protocol.num_classes):
-            archs = [arch_record(self.space, r.arch, protocol.per_member, self.analytic, protocol.num_classes)
-                     for r in archs]
-        return ValidRequest(self.space, archs, self.estimators, self.analytic, protocol, protocol.model_dump(),
-                            protocol.hash(), self.truth)
+            archs = [
+                arch_record(self.space, r.arch, protocol.per_member, self.analytic, protocol.num_classes) for r in archs
+            ]
+        return ValidRequest(
+            self.space,
+            archs,
+            self.estimators,
+            self.analytic,
+            protocol,
+            protocol.model_dump(),
+            protocol.hash(),
+            self.truth,
+        )
 
 
 async def validate(request: ScoreRequest, settings: Settings, redis: Redis, owner: str = "") -> ValidRequest:
@@ -86,7 +103,8 @@ async def validate(request: ScoreRequest, settings: Settings, redis: Redis, owne
         raise ApiError(422, "unknown search space", [("space", exc.args[0])]) from None
     if len(request.archs) > settings.max_archs_per_request:
         raise ApiError(
-            422, "too many architectures",
+            422,
+            "too many architectures",
             [("archs", f"{len(request.archs)} given, at most {settings.max_archs_per_request} per request")],
         )
     for i, name in enumerate(request.estimators):
@@ -103,8 +121,12 @@ async def validate(request: ScoreRequest, settings: Settings, redis: Redis, owne
         if space.has(SUPERNET) and space.supernet_transfers_weights:
             weights_sha256 = await _checkpoint("protocol.weights", request.protocol.weights, space, settings, details)
         else:
-            details.append(("protocol.weights", f"search space {space.name} has no supernet whose weights its "
-                                                "standalone networks can take"))
+            details.append(
+                (
+                    "protocol.weights",
+                    f"search space {space.name} has no supernet whose weights its standalone networks can take",
+                )
+            )
     estimators = list(dict.fromkeys(request.estimators))
     analytic = analytic_names(space, estimators)
     # the protocol built below copies these two fields of the request's
@@ -126,11 +148,21 @@ async def validate(request: ScoreRequest, settings: Settings, redis: Redis, owne
             message += f"; available estimators: {', '.join(ESTIMATORS)}"
         raise ApiError(422, message, details)
     protocol = request.protocol.to_protocol(settings.cifar_root, supernet_sha256, weights_sha256)
-    return ValidRequest(space, archs, estimators, analytic, protocol, protocol.model_dump(), protocol.hash(),
-                        None if truth is None else stored_name(space, truth, owner))
+    return ValidRequest(
+        space,
+        archs,
+        estimators,
+        analytic,
+        protocol,
+        protocol.model_dump(),
+        protocol.hash(),
+        None if truth is None else stored_name(space, truth, owner),
+    )
 
 
-async def _checkpoint(name: str, ref: str | None, space: SearchSpace, settings: Settings, details: Details) -> str | None:
+async def _checkpoint(
+    name: str, ref: str | None, space: SearchSpace, settings: Settings, details: Details
+) -> str | None:
     """The sha256 of the checkpoint ``ref`` names (default: the newest complete one), which must be a
     supernet of ``space``; else a detail for the field ``name`` and None."""
     try:
@@ -139,14 +171,16 @@ async def _checkpoint(name: str, ref: str | None, space: SearchSpace, settings: 
         details.append((name, str(exc)))
         return None
     if (checkpoint["space"] or DEFAULT_SPACE) != space.name:
-        details.append((name, f"checkpoint {checkpoint['name']!r} is a supernet of {checkpoint['space']}, "
-                              f"not of {space.name}"))
+        details.append(
+            (name, f"checkpoint {checkpoint['name']!r} is a supernet of {checkpoint['space']}, not of {space.name}")
+        )
         return None
     return checkpoint["sha256"]
 
 
-def work_problems(estimators: list[str], protocols: list, space: SearchSpace, settings: Settings, count: int,
-                  name: str = "archs") -> Details:
+def work_problems(
+    estimators: list[str], protocols: list, space: SearchSpace, settings: Settings, count: int, name: str = "archs"
+) -> Details:
     """A bound on the work one request may enqueue: architectures x estimators x images each, summed over
     the protocols it scores under (a score request has one; a study may derive several). params and
     flops, answered by the API itself, do not count."""
@@ -156,8 +190,13 @@ def work_problems(estimators: list[str], protocols: list, space: SearchSpace, se
     if work <= settings.max_work_per_request:
         return []
     under = f" under {len(protocols)} protocols" if len(protocols) > 1 else ""
-    return [(name, f"{count} architectures x {len(names)} estimators x {images} images{under} = "
-             f"{work:,} exceeds this server's bound of {settings.max_work_per_request:,} per request; split it")]
+    return [
+        (
+            name,
+            f"{count} architectures x {len(names)} estimators x {images} images{under} = "
+            f"{work:,} exceeds this server's bound of {settings.max_work_per_request:,} per request; split it",
+        )
+    ]
 
 
 def data_problems(protocol, settings: Settings, name: str = "protocol") -> Details:
@@ -169,8 +208,13 @@ def data_problems(protocol, settings: Settings, name: str = "protocol") -> Detai
         return [(f"{name}.dataset", f"{protocol.dataset} is not configured on this server (available: {names})")]
     needed = protocol.batch_size * protocol.num_batches
     if needed > available[protocol.dataset]:
-        return [(f"{name}.batch_size", f"batch_size x num_batches = {needed} exceeds the "
-                 f"{available[protocol.dataset]} training images of {protocol.dataset} on this server")]
+        return [
+            (
+                f"{name}.batch_size",
+                f"batch_size x num_batches = {needed} exceeds the "
+                f"{available[protocol.dataset]} training images of {protocol.dataset} on this server",
+            )
+        ]
     return []
 
 

@@ -21,12 +21,21 @@ class AsyncClient(_Options, Routes):
     """Asynchronous client of every route (``await client.spaces()``); options and helpers as ``Client``'s
     (``iter_scores`` is an async iterator)."""
 
-    def __init__(self, base_url: str = DEFAULT_URL, api_key: str | None = None, timeout: float = 30.0,
-                 poll_seconds: float = 30.0, retries: int = 3, max_retry_wait: float = 30.0,
-                 on_retry: RetryHook | None = None, transport: httpx.AsyncBaseTransport | None = None):
+    def __init__(
+        self,
+        base_url: str = DEFAULT_URL,
+        api_key: str | None = None,
+        timeout: float = 30.0,
+        poll_seconds: float = 30.0,
+        retries: int = 3,
+        max_retry_wait: float = 30.0,
+        on_retry: RetryHook | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ):
         headers = self._setup(base_url, api_key, timeout, poll_seconds, retries, max_retry_wait, on_retry)
-        self._http = httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=self.timeout,
-                                       transport=transport)
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url, headers=headers, timeout=self.timeout, transport=transport
+        )
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -40,13 +49,22 @@ class AsyncClient(_Options, Routes):
     async def _call(self, call: Call) -> Any:  # type: ignore[override]
         for attempt in range(self.retries + 1):
             try:
-                response = await self._http.request(call.method, call.path, params=call.params, json=call.json,
-                                                    content=call.content, headers=call.headers,
-                                                    timeout=self.timeout + call.wait)
+                response = await self._http.request(
+                    call.method,
+                    call.path,
+                    params=call.params,
+                    json=call.json,
+                    content=call.content,
+                    headers=call.headers,
+                    timeout=self.timeout + call.wait,
+                )
             except httpx.HTTPError as exc:
                 raise self._send_error(call, exc) from exc
-            delay = (None if response.status_code in call.answers
-                     else retry_delay(response, attempt, self.retries, self.max_retry_wait))
+            delay = (
+                None
+                if response.status_code in call.answers
+                else retry_delay(response, attempt, self.retries, self.max_retry_wait)
+            )
             if delay is None:
                 return finish(call, response)
             if self.on_retry is not None:
@@ -74,14 +92,27 @@ class AsyncClient(_Options, Routes):
             raise failed(job)
         return job
 
-    async def score(self, archs: Iterable[Any], estimators: Iterable[str], space: str | None = None,
-                    protocol: Mapping[str, Any] | None = None, truth: Any = SERVER_DEFAULT,
-                    wait: float = 300.0) -> Job:
+    async def score(
+        self,
+        archs: Iterable[Any],
+        estimators: Iterable[str],
+        space: str | None = None,
+        protocol: Mapping[str, Any] | None = None,
+        truth: Any = SERVER_DEFAULT,
+        wait: float = 300.0,
+    ) -> Job:
         job = await self.submit(archs, estimators, space, protocol, truth)
         return await self.wait_for(job, wait) if wait > 0 else job
 
-    async def iter_scores(self, archs: Iterable[Any], estimators: Iterable[str], chunk_size: int = 100,
-                          in_flight: int = 4, wait: float = 3600.0, **request: Any) -> AsyncIterator[ArchResult]:
+    async def iter_scores(
+        self,
+        archs: Iterable[Any],
+        estimators: Iterable[str],
+        chunk_size: int = 100,
+        in_flight: int = 4,
+        wait: float = 3600.0,
+        **request: Any,
+    ) -> AsyncIterator[ArchResult]:
         """As ``Client.iter_scores``: results in request order as the chunks finish."""
         if chunk_size < 1:
             raise ValueError("chunk_size must be at least 1")
@@ -94,7 +125,7 @@ class AsyncClient(_Options, Routes):
         async def submit_next() -> None:
             start = next(starts, None)
             if start is not None:
-                pending.append((start, await self.submit(archs[start:start + chunk_size], estimators, **request)))
+                pending.append((start, await self.submit(archs[start : start + chunk_size], estimators, **request)))
 
         for _ in range(max(1, in_flight)):
             await submit_next()
@@ -105,8 +136,9 @@ class AsyncClient(_Options, Routes):
             for result in job.results or []:
                 yield dataclasses.replace(result, index=start + result.index)
 
-    async def run_study(self, study: str, archs: Iterable[Any], estimators: Iterable[str], wait: float = 600.0,
-                        **request: Any) -> Study:
+    async def run_study(
+        self, study: str, archs: Iterable[Any], estimators: Iterable[str], wait: float = 600.0, **request: Any
+    ) -> Study:
         started = time.monotonic()
         record = await self.start_study(study, archs, estimators, **request)
         while not record.done:
@@ -120,7 +152,8 @@ class AsyncClient(_Options, Routes):
         job = await self.start_training(name, **options)
         return await self.wait_for(job, wait) if wait > 0 else job
 
-    async def average_supernets(self, name: str, checkpoints: Iterable[str] = (), snapshots_of: str | None = None,
-                                wait: float = 0.0) -> Job:
+    async def average_supernets(
+        self, name: str, checkpoints: Iterable[str] = (), snapshots_of: str | None = None, wait: float = 0.0
+    ) -> Job:
         job = await self.start_average(name, checkpoints, snapshots_of)
         return await self.wait_for(job, wait) if wait > 0 else job

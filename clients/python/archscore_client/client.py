@@ -60,8 +60,16 @@ def failed(job: Job) -> ArchscoreError:
 class _Options:
     """Settings shared by both clients."""
 
-    def _setup(self, base_url: str, api_key: str | None, timeout: float, poll_seconds: float, retries: int,
-               max_retry_wait: float, on_retry: RetryHook | None) -> dict[str, str]:
+    def _setup(
+        self,
+        base_url: str,
+        api_key: str | None,
+        timeout: float,
+        poll_seconds: float,
+        retries: int,
+        max_retry_wait: float,
+        on_retry: RetryHook | None,
+    ) -> dict[str, str]:
         self.base_url = base_url.rstrip("/")
         self.timeout, self.poll_seconds = float(timeout), float(poll_seconds)
         self.retries, self.max_retry_wait = max(0, int(retries)), float(max_retry_wait)
@@ -93,9 +101,17 @@ class Client(_Options, Routes):
     to ``retries`` times after its ``Retry-After`` (at most ``max_retry_wait`` seconds each);
     ``on_retry(response, delay)`` is called before each retry."""
 
-    def __init__(self, base_url: str = DEFAULT_URL, api_key: str | None = None, timeout: float = 30.0,
-                 poll_seconds: float = 30.0, retries: int = 3, max_retry_wait: float = 30.0,
-                 on_retry: RetryHook | None = None, transport: httpx.BaseTransport | None = None):
+    def __init__(
+        self,
+        base_url: str = DEFAULT_URL,
+        api_key: str | None = None,
+        timeout: float = 30.0,
+        poll_seconds: float = 30.0,
+        retries: int = 3,
+        max_retry_wait: float = 30.0,
+        on_retry: RetryHook | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ):
         headers = self._setup(base_url, api_key, timeout, poll_seconds, retries, max_retry_wait, on_retry)
         self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=self.timeout, transport=transport)
 
@@ -111,13 +127,22 @@ class Client(_Options, Routes):
     def _call(self, call: Call) -> Any:
         for attempt in range(self.retries + 1):
             try:
-                response = self._http.request(call.method, call.path, params=call.params, json=call.json,
-                                              content=call.content, headers=call.headers,
-                                              timeout=self.timeout + call.wait)
+                response = self._http.request(
+                    call.method,
+                    call.path,
+                    params=call.params,
+                    json=call.json,
+                    content=call.content,
+                    headers=call.headers,
+                    timeout=self.timeout + call.wait,
+                )
             except httpx.HTTPError as exc:
                 raise self._send_error(call, exc) from exc
-            delay = (None if response.status_code in call.answers
-                     else retry_delay(response, attempt, self.retries, self.max_retry_wait))
+            delay = (
+                None
+                if response.status_code in call.answers
+                else retry_delay(response, attempt, self.retries, self.max_retry_wait)
+            )
             if delay is None:
                 return finish(call, response)
             if self.on_retry is not None:
@@ -148,15 +173,29 @@ class Client(_Options, Routes):
             raise failed(job)
         return job
 
-    def score(self, archs: Iterable[Any], estimators: Iterable[str], space: str | None = None,
-              protocol: Mapping[str, Any] | None = None, truth: Any = SERVER_DEFAULT, wait: float = 300.0) -> Job:
+    def score(
+        self,
+        archs: Iterable[Any],
+        estimators: Iterable[str],
+        space: str | None = None,
+        protocol: Mapping[str, Any] | None = None,
+        truth: Any = SERVER_DEFAULT,
+        wait: float = 300.0,
+    ) -> Job:
         """Score and long-poll until done; ``wait`` is the overall deadline in seconds, any length (the
         client polls within the server's bound as often as needed); 0 returns the job as submitted."""
         job = self.submit(archs, estimators, space, protocol, truth)
         return self.wait_for(job, wait) if wait > 0 else job
 
-    def iter_scores(self, archs: Iterable[Any], estimators: Iterable[str], chunk_size: int = 100,
-                    in_flight: int = 4, wait: float = 3600.0, **request: Any) -> Iterator[ArchResult]:
+    def iter_scores(
+        self,
+        archs: Iterable[Any],
+        estimators: Iterable[str],
+        chunk_size: int = 100,
+        in_flight: int = 4,
+        wait: float = 3600.0,
+        **request: Any,
+    ) -> Iterator[ArchResult]:
         """Stream the results of a large request chunk by chunk.
 
         ``archs`` go to the server in requests (jobs) of ``chunk_size``, at most ``in_flight`` of them
@@ -176,7 +215,7 @@ class Client(_Options, Routes):
         def submit_next() -> None:
             start = next(starts, None)
             if start is not None:
-                pending.append((start, self.submit(archs[start:start + chunk_size], estimators, **request)))
+                pending.append((start, self.submit(archs[start : start + chunk_size], estimators, **request)))
 
         for _ in range(max(1, in_flight)):
             submit_next()
@@ -187,8 +226,9 @@ class Client(_Options, Routes):
             for result in job.results or []:
                 yield dataclasses.replace(result, index=start + result.index)
 
-    def run_study(self, study: str, archs: Iterable[Any], estimators: Iterable[str], wait: float = 600.0,
-                  **request: Any) -> Study:
+    def run_study(
+        self, study: str, archs: Iterable[Any], estimators: Iterable[str], wait: float = 600.0, **request: Any
+    ) -> Study:
         """Start a study and long-poll until it has ended; ArchscoreError (``body``: its last state) after
         ``wait`` seconds. ``request``: space, protocol, truth, options as for ``start_study``."""
         started = time.monotonic()
@@ -205,8 +245,9 @@ class Client(_Options, Routes):
         job = self.start_training(name, **options)
         return self.wait_for(job, wait) if wait > 0 else job
 
-    def average_supernets(self, name: str, checkpoints: Iterable[str] = (), snapshots_of: str | None = None,
-                          wait: float = 0.0) -> Job:
+    def average_supernets(
+        self, name: str, checkpoints: Iterable[str] = (), snapshots_of: str | None = None, wait: float = 0.0
+    ) -> Job:
         """Average checkpoints into ``name``; with ``wait``, follow the job until done."""
         job = self.start_average(name, checkpoints, snapshots_of)
         return self.wait_for(job, wait) if wait > 0 else job

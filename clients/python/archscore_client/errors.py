@@ -10,8 +10,7 @@ import httpx
 class ArchscoreError(Exception):
     """An error answer of the API, or no answer at all (``status`` None)."""
 
-    def __init__(self, status: int | None, message: str, details: list[dict[str, str]] | None = None,
-                 body: Any = None):
+    def __init__(self, status: int | None, message: str, details: list[dict[str, str]] | None = None, body: Any = None):
         self.status = status
         self.message = message
         self.details = list(details or [])
@@ -47,6 +46,9 @@ class JobTimeout(ArchscoreError):
     def __init__(self, job: Any, waited: float):
         self.job = job
         progress = job.progress if hasattr(job, "progress") else {}
-        where = (f"{progress.get('done', '?')}/{progress.get('total', '?')}" if "done" in progress
-                 else f"epoch {progress.get('epoch', 0)}/{progress.get('epochs', '?')}")
+        where = (
+            f"{progress.get('done', '?')}/{progress.get('total', '?')}"
+            if "done" in progress
+            else f"epoch {progress.get('epoch', 0)}/{progress.get('epochs', '?')}"
+        )
         super().__init__(None, f"job {job.job_id} not done after {waited:.0f} s ({where})", body=job)

@@ -30,8 +30,16 @@ class ArchResult:
 
     @classmethod
     def from_json(cls, body: dict) -> ArchResult:
-        return cls(body["index"], body["arch"], body["canonical_key"], body["scores"], body.get("reasons") or {},
-                   body.get("devices") or {}, body.get("ground_truth"), body.get("error"))
+        return cls(
+            body["index"],
+            body["arch"],
+            body["canonical_key"],
+            body["scores"],
+            body.get("reasons") or {},
+            body.get("devices") or {},
+            body.get("ground_truth"),
+            body.get("error"),
+        )
 
 
 @dataclass(frozen=True)
@@ -70,11 +78,25 @@ class Job:
     @classmethod
     def from_json(cls, body: dict) -> Job:
         results = body.get("results")
-        return cls(body["job_id"], body.get("kind", "scores"), body["status"], body.get("progress") or {}, body,
-                   None if results is None else [ArchResult.from_json(r) for r in results], body.get("rankings"),
-                   body.get("space"), body.get("estimators"), body.get("protocol"), body.get("protocol_hash"),
-                   body.get("truth"), body.get("cached"), body.get("name"), body.get("config"),
-                   body.get("checkpoint"), body.get("error"))
+        return cls(
+            body["job_id"],
+            body.get("kind", "scores"),
+            body["status"],
+            body.get("progress") or {},
+            body,
+            None if results is None else [ArchResult.from_json(r) for r in results],
+            body.get("rankings"),
+            body.get("space"),
+            body.get("estimators"),
+            body.get("protocol"),
+            body.get("protocol_hash"),
+            body.get("truth"),
+            body.get("cached"),
+            body.get("name"),
+            body.get("config"),
+            body.get("checkpoint"),
+            body.get("error"),
+        )
 
 
 @dataclass(frozen=True)
@@ -98,8 +120,15 @@ class Study:
 
     @classmethod
     def from_json(cls, body: dict) -> Study:
-        return cls(body["study_id"], body["study"], body["status"], body.get("progress") or {}, body,
-                   body.get("result"), body.get("figures") or {})
+        return cls(
+            body["study_id"],
+            body["study"],
+            body["status"],
+            body.get("progress") or {},
+            body,
+            body.get("result"),
+            body.get("figures") or {},
+        )
 
 
 @dataclass(frozen=True)

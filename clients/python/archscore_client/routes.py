@@ -37,8 +37,9 @@ def _q(value: str) -> str:
     return quote(str(value), safe="")
 
 
-def score_body(archs: Iterable[Any], estimators: Iterable[str], space: str | None, protocol: Mapping | None,
-               truth: Any) -> dict[str, Any]:
+def score_body(
+    archs: Iterable[Any], estimators: Iterable[str], space: str | None, protocol: Mapping | None, truth: Any
+) -> dict[str, Any]:
     body: dict[str, Any] = {"archs": list(archs), "estimators": list(estimators)}
     if space is not None:
         body["space"] = space
@@ -56,18 +57,40 @@ class Routes:
         raise NotImplementedError
 
     # -- scoring ------------------------------------------------------------------------------------
-    def submit(self, archs: Iterable[Any], estimators: Iterable[str], space: str | None = None,
-               protocol: Mapping[str, Any] | None = None, truth: Any = SERVER_DEFAULT, wait: float = 0.0):
+    def submit(
+        self,
+        archs: Iterable[Any],
+        estimators: Iterable[str],
+        space: str | None = None,
+        protocol: Mapping[str, Any] | None = None,
+        truth: Any = SERVER_DEFAULT,
+        wait: float = 0.0,
+    ):
         """POST /v1/scores: the job as submitted, or done when it finishes within ``wait`` seconds (at
         most the server's bound)."""
         params = {"wait": wait} if wait > 0 else None
-        return self._call(Call("POST", "/v1/scores", params, score_body(archs, estimators, space, protocol, truth),
-                               wait=wait, parse=lambda r: Job.from_json(r.json())))
+        return self._call(
+            Call(
+                "POST",
+                "/v1/scores",
+                params,
+                score_body(archs, estimators, space, protocol, truth),
+                wait=wait,
+                parse=lambda r: Job.from_json(r.json()),
+            )
+        )
 
     def job(self, job_id: str, wait: float = 0.0):
         """GET /v1/jobs/{id}: status, progress and (when done) results; ``wait`` long-polls."""
-        return self._call(Call("GET", f"/v1/jobs/{_q(job_id)}", {"wait": wait} if wait > 0 else None, wait=wait,
-                               parse=lambda r: Job.from_json(r.json())))
+        return self._call(
+            Call(
+                "GET",
+                f"/v1/jobs/{_q(job_id)}",
+                {"wait": wait} if wait > 0 else None,
+                wait=wait,
+                parse=lambda r: Job.from_json(r.json()),
+            )
+        )
 
     def jobs(self, limit: int = 20):
         """GET /v1/jobs: the most recent jobs of this key, newest first."""
@@ -77,12 +100,19 @@ class Routes:
         """DELETE /v1/jobs/{id}: cancel a queued or running job (409 when it has finished)."""
         return self._call(Call("DELETE", f"/v1/jobs/{_q(job_id)}", parse=lambda r: Job.from_json(r.json())))
 
-    def rankings(self, space: str, truth: str | None = None, protocol_hash: str | None = None, offset: int = 0,
-                 limit: int = 20):
+    def rankings(
+        self, space: str, truth: str | None = None, protocol_hash: str | None = None, offset: int = 0, limit: int = 20
+    ):
         """GET /v1/rankings/{space}: the criteria of every estimator per protocol."""
         params = {"truth": truth, "protocol_hash": protocol_hash, "offset": offset or None, "limit": limit}
-        return self._call(Call("GET", f"/v1/rankings/{_q(space)}", {k: v for k, v in params.items() if v is not None},
-                               parse=lambda r: Rankings.from_json(r.json())))
+        return self._call(
+            Call(
+                "GET",
+                f"/v1/rankings/{_q(space)}",
+                {k: v for k, v in params.items() if v is not None},
+                parse=lambda r: Rankings.from_json(r.json()),
+            )
+        )
 
     def points(self, space: str, estimator: str, **params: Any):
         """GET /v1/rankings/{space}/points: each scored architecture's score and ground truth (the dashboard's)."""
@@ -106,8 +136,15 @@ class Routes:
     def upload_truth(self, space: str, name: str, table: str | Mapping[str, float] | list, column: str | None = None):
         """PUT /v1/truth/{space}/{name}: CSV text (``arch,value``), JSON text, a mapping, or NDS records."""
         content = table if isinstance(table, str) else json.dumps(table)
-        return self._call(Call("PUT", f"/v1/truth/{_q(space)}/{_q(name)}", {"column": column} if column else None,
-                               content=content.encode("utf-8"), headers={"Content-Type": "text/plain; charset=utf-8"}))
+        return self._call(
+            Call(
+                "PUT",
+                f"/v1/truth/{_q(space)}/{_q(name)}",
+                {"column": column} if column else None,
+                content=content.encode("utf-8"),
+                headers={"Content-Type": "text/plain; charset=utf-8"},
+            )
+        )
 
     def delete_truth(self, space: str, name: str):
         """DELETE /v1/truth/{space}/{name}: remove an uploaded table (its rankings go with it)."""
@@ -122,9 +159,16 @@ class Routes:
         """GET /v1/studies/runs: the most recent studies of this key, newest first, with their figures."""
         return self._call(Call("GET", "/v1/studies/runs", {"limit": limit}))
 
-    def start_study(self, study: str, archs: Iterable[Any], estimators: Iterable[str], space: str | None = None,
-                    protocol: Mapping[str, Any] | None = None, truth: Any = SERVER_DEFAULT,
-                    options: Mapping[str, Any] | None = None):
+    def start_study(
+        self,
+        study: str,
+        archs: Iterable[Any],
+        estimators: Iterable[str],
+        space: str | None = None,
+        protocol: Mapping[str, Any] | None = None,
+        truth: Any = SERVER_DEFAULT,
+        options: Mapping[str, Any] | None = None,
+    ):
         """POST /v1/studies: start study ``study`` (GET /v1/studies) on ``archs``; follow it with ``study()``."""
         body = score_body(archs, estimators, space, protocol, truth) | {"study": study}
         if options is not None:
@@ -133,8 +177,15 @@ class Routes:
 
     def study(self, study_id: str, wait: float = 0.0):
         """GET /v1/studies/{id}: progress, then its numbers and figures; ``wait`` long-polls."""
-        return self._call(Call("GET", f"/v1/studies/{_q(study_id)}", {"wait": wait} if wait > 0 else None,
-                               wait=wait, parse=lambda r: Study.from_json(r.json())))
+        return self._call(
+            Call(
+                "GET",
+                f"/v1/studies/{_q(study_id)}",
+                {"wait": wait} if wait > 0 else None,
+                wait=wait,
+                parse=lambda r: Study.from_json(r.json()),
+            )
+        )
 
     def cancel_study(self, study_id: str):
         """DELETE /v1/studies/{id}: cancel a study and its scoring jobs (409 once it has finished)."""
@@ -142,14 +193,14 @@ class Routes:
 
     def figure(self, study_id: str, name: str):
         """A finished study's figure as PNG bytes."""
-        return self._call(Call("GET", f"/v1/studies/{_q(study_id)}/figures/{_q(name)}.png",
-                               parse=lambda r: r.content))
+        return self._call(Call("GET", f"/v1/studies/{_q(study_id)}/figures/{_q(name)}.png", parse=lambda r: r.content))
 
     # -- supernets ----------------------------------------------------------------------------------
     def start_training(self, name: str, **options: Any):
         """POST /v1/supernets: train checkpoint ``name`` (sampler, epochs, network, resume ...)."""
-        return self._call(Call("POST", "/v1/supernets", json={"name": name, **options},
-                               parse=lambda r: Job.from_json(r.json())))
+        return self._call(
+            Call("POST", "/v1/supernets", json={"name": name, **options}, parse=lambda r: Job.from_json(r.json()))
+        )
 
     def start_average(self, name: str, checkpoints: Iterable[str] = (), snapshots_of: str | None = None):
         """POST /v1/supernets/average: average named checkpoints (and/or one's snapshots) into ``name``."""
