@@ -87,7 +87,7 @@ def local_source(
     from archscore.estimators.protocol import PER_ARCHITECTURE, scored_arch
     from archscore.estimators.spaces import get_space
     from archscore.estimators.spaces.base import COST
-    from archscore.estimators.zero_shot.many import score_many
+    from archscore.estimators.scoring import score_many
 
     sp = get_space(space)
     own = [e for e in estimators if e in PER_ARCHITECTURE and sp.has(COST)]

@@ -92,7 +92,7 @@ def evaluate(
             raise UsageError(f"fewer than 2 of the {len(archs)} architectures have ground truth in {gt.column!r}")
     except UsageError as exc:
         fail(str(exc))
-    from archscore.estimators.zero_shot.many import default_jobs
+    from archscore.estimators.scoring import default_jobs
 
     jobs = jobs or default_jobs(len(archs))
     resolved = device_option(device)

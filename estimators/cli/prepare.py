@@ -150,7 +150,7 @@ def select_archs(
 
 
 def run_scoring(archs, space, names, protocol, jobs, device):
-    from archscore.estimators.zero_shot.many import default_jobs, score_many
+    from archscore.estimators.scoring import default_jobs, score_many
 
     jobs = jobs or default_jobs(len(archs))
     with progress() as bar:

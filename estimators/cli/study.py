@@ -123,7 +123,7 @@ def study(
             err.print(f"ground truth: left out {count} entries: {reason}")
     except UsageError as exc:
         fail(str(exc))
-    from archscore.estimators.zero_shot.many import default_jobs
+    from archscore.estimators.scoring import default_jobs
 
     jobs = jobs or default_jobs(len(archs))
     resolved = device_option(device)
