@@ -10,6 +10,7 @@ import hashlib
 import json
 from typing import Literal
 
+from archscore.estimators.catalog import COST_MODEL
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.fields import FieldInfo
 
@@ -87,7 +88,7 @@ def scored_arch(space, arch, per_member: bool):
 # exact functions of the architecture as written, never shared by its isomorphism class (members can
 # differ in ops on edges that do not reach the output); the service computes them itself in spaces with
 # a cost model
-PER_ARCHITECTURE = ("params", "flops")
+PER_ARCHITECTURE = COST_MODEL
 
 
 class ProtocolFields(BaseModel):

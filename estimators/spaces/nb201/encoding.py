@@ -78,7 +78,7 @@ def naslib_to_arch(indices: Any) -> Arch:
     ops = [""] * NUM_EDGES
     for i, value in enumerate(indices):
         pos = _NASLIB_TO_STRING_POS[i]
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= value < len(NASLIB_OPS):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= int(value) < len(NASLIB_OPS):
             raise EncodingError(
                 f"{_edge_name(pos)} (NASLib entry {i}): op index {value!r} must be an integer 0..4 "
                 "(0=skip_connect, 1=none, 2=nor_conv_3x3, 3=nor_conv_1x1, 4=avg_pool_3x3)"

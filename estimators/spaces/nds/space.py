@@ -60,7 +60,7 @@ class NDSSpace(SearchSpace):
     """One NDS macro space: the value sets and the block type are the subclass's."""
 
     block_type: str  # the NDS record's block_type
-    fields: dict[str, tuple[float, ...]]  # mapping key -> allowed values per stage, in Stages order
+    fields: dict[str, tuple[Any, ...]]  # mapping key -> allowed values per stage, in Stages order
     record_fields: dict[str, str]  # mapping key -> net record key
     letters: dict[str, str]  # mapping key -> letter of the compact string
     capabilities = frozenset({ENUMERATE, COST, NETWORK, SUPERNET})
@@ -187,7 +187,7 @@ class NDSSpace(SearchSpace):
         return self.to_string(Stages(**{k: (v[0], v[1], v[2]) for k, v in self.fields.items()}))
 
     # --- enumeration and sampling ---
-    def _choices(self) -> list[tuple[float, ...]]:
+    def _choices(self) -> list[tuple[Any, ...]]:
         """The value set of each (field, stage) slot, in Stages order."""
         return [values for values in self.fields.values() for _ in range(NUM_STAGES)]
 
@@ -257,10 +257,12 @@ class NDSSpace(SearchSpace):
 _NDS_SPACES: list[NDSSpace] = []
 
 
-def _registered(cls: type[NDSSpace]) -> type[NDSSpace]:
+def _registered(cls: type[SearchSpace]) -> type[SearchSpace]:
     from archscore.estimators.spaces.base import get_space
 
-    _NDS_SPACES.append(get_space(cls.name))
+    space = get_space(cls.name)
+    assert isinstance(space, NDSSpace)
+    _NDS_SPACES.append(space)
     return cls
 
 
