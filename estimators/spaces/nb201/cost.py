@@ -47,10 +47,11 @@ def network_cost(arch: Arch, C: int = 16, N: int = 5, num_classes: int = 10, inp
             p, f = _resblock_cost(c, 2 * c, hw)
             params, flops = params + p, flops + f
             hw, c = (hw + 1) // 2, 2 * c
-        for _ in range(N):
-            for op in arch:
-                p, f = _cell_op_cost(op, c, hw)
-                params, flops = params + p, flops + f
+        cell_params = cell_flops = 0  # the N cells of a stage are alike: one counted, N times
+        for op in arch:
+            p, f = _cell_op_cost(op, c, hw)
+            cell_params, cell_flops = cell_params + p, cell_flops + f
+        params, flops = params + N * cell_params, flops + N * cell_flops
     params += 2 * c + c * num_classes + num_classes  # last BN + classifier
     flops += (FLOPS_BN_PER_ELEMENT + FLOPS_RELU_PER_ELEMENT + 1) * c * hw * hw  # last BN, ReLU, global pool
     flops += c * num_classes + num_classes
