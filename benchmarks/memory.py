@@ -4,7 +4,8 @@ Each measurement runs in a fresh process (peak RSS only grows): the largest of a
 architectures (by FLOPs) is scored with all ten estimators under the given batch size, then the
 process reports its peak resident set size, beside the estimate the workers use to refuse networks
 that would not fit (estimators/zero_shot/memory.py; it should never be below the peak). Scoring builds
-one network at a time and frees its graph before the next batch, so the peak is one network's forward/backward graph plus the process baseline.
+one network at a time and frees its graph before the next batch, so the peak is one network's forward/backward
+graph plus the process baseline.
 
     python benchmarks/memory.py [--space all] [--batch-sizes 32,64,128] [--sample 50]
     python benchmarks/memory.py --space nds_resnet --arch d24-24-24_w256-256-256 --batch-sizes 4,8

@@ -45,7 +45,12 @@ ZERO_SHOT: dict[str, EstimatorInfo] = {
         _zs("grasp", True, "", "sum of -(w * Hg), Hessian-gradient product by double backward (negated as in GraSP)"),
         _zs("fisher", True, "", "per output channel 0.5*mean_batch((sum_spatial act*dact)^2), times fan-in, summed"),
         _zs("jacob_cov", True, "", "-sum(log(v+1e-5) + 1/(v+1e-5)), v eigenvalues of corrcoef of input Jacobians"),
-        _zs("synflow", False, "", "sum |w * dR/dw|, R = sum(net(1)) with |weights|, BN off, float64, one all-ones sample"),
+        _zs(
+            "synflow",
+            False,
+            "",
+            "sum |w * dR/dw|, R = sum(net(1)) with |weights|, BN off, float64, one all-ones sample",
+        ),
         _zs("relu_logdet", True, "", "NASWOT: log|det K|, K the Hamming-similarity kernel of ReLU activation codes"),
         _zs("relu", True, "layers", "number of nn.ReLU layers executed in one forward pass"),
         _zs("params", False, "M", "trainable parameters of the standalone network, in millions"),
@@ -56,10 +61,14 @@ ZERO_SHOT: dict[str, EstimatorInfo] = {
 ONE_SHOT: dict[str, EstimatorInfo] = {
     info.name: info
     for info in (
-        _os("oneshot_acc",
-            "top-1 accuracy of the architecture in a trained supernet of its space on the validation split"),
-        _os("oneshot_loss",
-            "negated mean cross-entropy of the architecture in a trained supernet of its space on the validation split"),
+        _os(
+            "oneshot_acc",
+            "top-1 accuracy of the architecture in a trained supernet of its space on the validation split",
+        ),
+        _os(
+            "oneshot_loss",
+            "negated mean cross-entropy of the architecture in a trained supernet of its space on the validation split",
+        ),
     )
 }
 

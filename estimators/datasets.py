@@ -32,10 +32,10 @@ __all__ = [
     "SPLITS",
     "DatasetError",
     "ImageSet",
-    "load_embedded_cifar10",
+    "fixed_batches",
     "load_cifar_folder",
     "load_dataset",
-    "fixed_batches",
+    "load_embedded_cifar10",
 ]
 
 # NAS-Bench-201 normalisation, on the 0-255 scale (divide by 255 for [0, 1] inputs).
@@ -86,14 +86,10 @@ class ImageSet:
         x = np.asarray(self.x)
         y = np.asarray(self.y)
         if x.dtype != np.uint8 or x.ndim != 4 or x.shape[1:] != _IMAGE_SHAPE:
-            raise DatasetError(
-                f"{self.source}: images must be uint8 of shape (N, 32, 32, 3), "
-                f"got {x.dtype} {x.shape}"
-            )
+            raise DatasetError(f"{self.source}: images must be uint8 of shape (N, 32, 32, 3), got {x.dtype} {x.shape}")
         if y.ndim != 1 or y.shape[0] != x.shape[0] or not np.issubdtype(y.dtype, np.integer):
             raise DatasetError(
-                f"{self.source}: labels must be an integer vector of length {x.shape[0]}, "
-                f"got {y.dtype} {y.shape}"
+                f"{self.source}: labels must be an integer vector of length {x.shape[0]}, got {y.dtype} {y.shape}"
             )
         if self.num_classes < 1:
             raise DatasetError(f"{self.source}: num_classes must be >= 1, got {self.num_classes}")
@@ -124,7 +120,7 @@ def _check_choice(value: str, choices: tuple[str, ...], what: str) -> None:
         raise DatasetError(f"unknown {what} {value!r}; expected one of {', '.join(choices)}")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_embedded_cifar10(split: str = "train") -> ImageSet:
     """Embedded CIFAR-10 subset: ``"train"`` = images 0..3999, ``"test"`` = images 0..999."""
     _check_choice(split, SPLITS, "split")
@@ -201,20 +197,13 @@ def _get(d: dict, key: str) -> Any:
 def _read_batch(path: Path, label_key: str, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
     obj = _load_pickle(path)
     if not isinstance(obj, dict):
-        raise DatasetError(
-            f"{path}: not a CIFAR pickle (top level is {type(obj).__name__}, not dict)"
-        )
+        raise DatasetError(f"{path}: not a CIFAR pickle (top level is {type(obj).__name__}, not dict)")
     try:
         data = _get(obj, "data")
         labels = _get(obj, label_key)
     except KeyError as exc:
         raise DatasetError(f"{path}: not a CIFAR pickle (missing key {exc.args[0]!r})") from None
-    if not (
-        isinstance(data, np.ndarray)
-        and data.dtype == np.uint8
-        and data.ndim == 2
-        and data.shape[1] == 3072
-    ):
+    if not (isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 2 and data.shape[1] == 3072):
         desc = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
         raise DatasetError(f"{path}: 'data' must be a uint8 array of shape (N, 3072), got {desc}")
     if not isinstance(labels, (list, tuple, np.ndarray)) or not all(
@@ -225,10 +214,7 @@ def _read_batch(path: Path, label_key: str, num_classes: int) -> tuple[np.ndarra
     if y.shape[0] != data.shape[0]:
         raise DatasetError(f"{path}: {data.shape[0]} images but {y.shape[0]} labels")
     if y.size and (y.min() < 0 or y.max() >= num_classes):
-        raise DatasetError(
-            f"{path}: labels out of range 0..{num_classes - 1} "
-            f"(found {int(y.min())}..{int(y.max())})"
-        )
+        raise DatasetError(f"{path}: labels out of range 0..{num_classes - 1} (found {int(y.min())}..{int(y.max())})")
     # Rows are R(1024) G(1024) B(1024), each plane row-major: CHW -> HWC.
     x = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     return np.ascontiguousarray(x), y
@@ -245,9 +231,7 @@ def _resolve_folder(path: Path, dataset: str, first_file: str) -> Path:
     return path
 
 
-def load_cifar_folder(
-    path: str | os.PathLike[str], dataset: str = "cifar10", split: str = "train"
-) -> ImageSet:
+def load_cifar_folder(path: str | os.PathLike[str], dataset: str = "cifar10", split: str = "train") -> ImageSet:
     """Load a standard ``cifar-10-batches-py`` or ``cifar-100-python`` folder (or its parent).
 
     CIFAR-10 train = ``data_batch_1..5`` concatenated in order, test = ``test_batch``;
@@ -261,8 +245,7 @@ def load_cifar_folder(
     missing = [n for n in names if not (folder / n).is_file()]
     if missing:
         raise DatasetError(
-            f"{folder}: expected {dataset} file(s) missing: {', '.join(missing)} "
-            f"(is this a {folder_name!r} folder?)"
+            f"{folder}: expected {dataset} file(s) missing: {', '.join(missing)} (is this a {folder_name!r} folder?)"
         )
     num_classes = _NUM_CLASSES[dataset]
     parts = [_read_batch(folder / n, label_key, num_classes) for n in names]
@@ -298,15 +281,13 @@ def load_dataset(
     if root is not None:
         return load_cifar_folder(root, dataset, split)
     if dataset != "cifar10":
-        raise DatasetError(
-            f"{dataset} is not embedded; pass root= pointing to a {_LAYOUT[dataset][0]!r} folder"
-        )
+        raise DatasetError(f"{dataset} is not embedded; pass root= pointing to a {_LAYOUT[dataset][0]!r} folder")
     return load_embedded_cifar10(split)
 
 
 def fixed_batches(
     images: ImageSet, batch_size: int, num_batches: int, seed: int
-) -> list[tuple["torch.Tensor", "torch.Tensor"]]:
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Reproducible normalised batches ``(x float32 NCHW, y int64)``.
 
     Indices are ``default_rng(seed).permutation(len(images))[:batch_size * num_batches]``
@@ -321,15 +302,11 @@ def fixed_batches(
     total = batch_size * num_batches
     if total > len(images):
         raise DatasetError(
-            f"{images.source}: {num_batches} batches of {batch_size} need {total} images, "
-            f"only {len(images)} available"
+            f"{images.source}: {num_batches} batches of {batch_size} need {total} images, only {len(images)} available"
         )
     if images.name not in _NORMALISATION:
         raise DatasetError(f"no normalisation known for dataset {images.name!r}")
-    mean, std = (
-        np.asarray(v, dtype=np.float32) / np.float32(255.0)
-        for v in _NORMALISATION[images.name]
-    )
+    mean, std = (np.asarray(v, dtype=np.float32) / np.float32(255.0) for v in _NORMALISATION[images.name])
 
     idx = np.random.default_rng(seed).permutation(len(images))[:total]
     x = images.x[idx].astype(np.float32) / np.float32(255.0)

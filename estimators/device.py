@@ -36,6 +36,7 @@ def resolve_device(name: str = "auto") -> str:
             raise DeviceError(f"device {name!r} requested but CUDA is not available here")
         index = int(name.partition(":")[2] or 0)
         if index >= torch.cuda.device_count():
-            raise DeviceError(f"device {name!r} requested but this machine has {torch.cuda.device_count()} "
-                              "CUDA device(s)")
+            raise DeviceError(
+                f"device {name!r} requested but this machine has {torch.cuda.device_count()} CUDA device(s)"
+            )
     return name

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 
 from archscore.estimators.protocol import Protocol
 from archscore.estimators.ranking import ranking_report
+from archscore.estimators.scoring import ProgressCallback, score_many
 from archscore.estimators.spaces.base import PUBLISHED, Arch, get_space
 from archscore.estimators.truth import GroundTruth
-from archscore.estimators.scoring import ProgressCallback, score_many
 
 
 def published_cells(space: str) -> list[Arch]:

@@ -10,9 +10,10 @@ import hashlib
 import json
 from typing import Literal
 
-from archscore.estimators.catalog import COST_MODEL
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.fields import FieldInfo
+
+from archscore.estimators.catalog import COST_MODEL
 
 PROTOCOL_VERSION = 2
 
@@ -22,8 +23,10 @@ VALIDATION_IMAGES = 500  # size of the supernets' fixed validation split (archsc
 # subset's 1,000 test images (archscore.estimators.one_shot.split.held_out)
 EVALUATION_IMAGES = {"validation": VALIDATION_IMAGES, "held_out": VALIDATION_IMAGES + 1000}
 EvaluationImages = Literal["validation", "held_out"]
-IMAGES_DESCRIPTION = ("validation: the supernet's 500-image validation split; held_out: that split and the test "
-                      "images (1,500 for the embedded subset), none of which a supernet trains on")
+IMAGES_DESCRIPTION = (
+    "validation: the supernet's 500-image validation split; held_out: that split and the test "
+    "images (1,500 for the embedded subset), none of which a supernet trains on"
+)
 
 
 class OneShotEvaluation(BaseModel):
@@ -32,24 +35,29 @@ class OneShotEvaluation(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     bn_mode: Literal["train", "recalibrate"] = Field(
-        default="train", description="train: batch statistics (the paper's default); recalibrate: statistics "
-        "re-estimated for the architecture on 4 training batches"
+        default="train",
+        description="train: batch statistics (the paper's default); recalibrate: statistics "
+        "re-estimated for the architecture on 4 training batches",
     )
     post_deiso: bool = Field(
         default=True, description="score = mean over the isomorphism class (false: the class representative)"
     )
     images: EvaluationImages = Field(default="validation", description=IMAGES_DESCRIPTION)
     batch_size: int = Field(default=100, ge=1, le=EVALUATION_IMAGES["held_out"], description="images per batch")
-    num_batches: int = Field(default=5, ge=1, le=EVALUATION_IMAGES["held_out"],
-                             description="number of batches (scores are their mean); batch_size x num_batches "
-                             "must fit in the images")
+    num_batches: int = Field(
+        default=5,
+        ge=1,
+        le=EVALUATION_IMAGES["held_out"],
+        description="number of batches (scores are their mean); batch_size x num_batches must fit in the images",
+    )
 
     @model_validator(mode="after")
     def _within_images(self):
         most = EVALUATION_IMAGES[self.images]
         if self.batch_size * self.num_batches > most:
-            raise ValueError(f"batch_size x num_batches must be at most {most} "
-                             f"(the {self.images.replace('_', '-')} images)")
+            raise ValueError(
+                f"batch_size x num_batches must be at most {most} (the {self.images.replace('_', '-')} images)"
+            )
         return self
 
 
@@ -61,17 +69,25 @@ class OneShotSettings(OneShotEvaluation):
     supernet: str = Field(pattern="^[0-9a-f]{64}$", description="sha256 of the checkpoint's weights")
 
 
-WEIGHTS_DESCRIPTION = ("a supernet checkpoint: each architecture's network is built at the checkpoint's size and, "
-                       "with init supernet, takes the weights of its path through the supernet (BN statistics "
-                       "included) instead of a random init of seed; none: the space's default network, random init")
-INIT_DESCRIPTION = ("with weights: supernet (the path's trained weights) or random (the random init of seed at the "
-                    "checkpoint's size: the like-for-like baseline of RQ4); ignored without weights")
-PER_MEMBER_DESCRIPTION = ("score every architecture as given and cache it on its own; default: one score per "
-                          "isomorphism class (its representative's), which every member shares. One-shot scores "
-                          "need oneshot.post_deiso false with it")
+WEIGHTS_DESCRIPTION = (
+    "a supernet checkpoint: each architecture's network is built at the checkpoint's size and, "
+    "with init supernet, takes the weights of its path through the supernet (BN statistics "
+    "included) instead of a random init of seed; none: the space's default network, random init"
+)
+INIT_DESCRIPTION = (
+    "with weights: supernet (the path's trained weights) or random (the random init of seed at the "
+    "checkpoint's size: the like-for-like baseline of RQ4); ignored without weights"
+)
+PER_MEMBER_DESCRIPTION = (
+    "score every architecture as given and cache it on its own; default: one score per "
+    "isomorphism class (its representative's), which every member shares. One-shot scores "
+    "need oneshot.post_deiso false with it"
+)
 Inputs = Literal["images", "shuffled_labels", "noise"]
-INPUTS_DESCRIPTION = ("what the fixed batches hold: the dataset's images and labels; the same images with their "
-                      "labels shuffled within each batch; or Gaussian noise of the same shape with the same labels")
+INPUTS_DESCRIPTION = (
+    "what the fixed batches hold: the dataset's images and labels; the same images with their "
+    "labels shuffled within each batch; or Gaussian noise of the same shape with the same labels"
+)
 
 
 def cache_key(space, arch, per_member: bool) -> str:
@@ -102,8 +118,9 @@ class ProtocolFields(BaseModel):
     batch_size: int = Field(default=128, ge=1, le=1024, description="images per batch")
     num_batches: int = Field(default=1, ge=1, le=32, description="number of fixed batches (scores are their mean)")
     seed: int = Field(default=20, ge=0, le=2**31 - 1, description="seed of the network initialisation")
-    bn_mode: Literal["train", "eval"] = Field(default="train", description="train: batch statistics; eval: running "
-                                             "statistics")
+    bn_mode: Literal["train", "eval"] = Field(
+        default="train", description="train: batch statistics; eval: running statistics"
+    )
     data_seed: int = Field(default=20, ge=0, le=2**31 - 1, description="chooses the fixed batches")
     inputs: Inputs = Field(default="images", description=INPUTS_DESCRIPTION)
     init: Literal["supernet", "random"] = Field(default="supernet", description=INIT_DESCRIPTION)

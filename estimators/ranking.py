@@ -190,8 +190,9 @@ BOOTSTRAP_RESAMPLES = 1000
 BOOTSTRAP_LEVEL = 0.95
 
 
-def kendall_tau_ci(scores, truth, resamples: int = BOOTSTRAP_RESAMPLES, level: float = BOOTSTRAP_LEVEL,
-                   seed: int = 0) -> list[float] | None:
+def kendall_tau_ci(
+    scores, truth, resamples: int = BOOTSTRAP_RESAMPLES, level: float = BOOTSTRAP_LEVEL, seed: int = 0
+) -> list[float] | None:
     """Percentile bootstrap confidence interval [low, high] of Kendall tau-b: the architectures are
     resampled with replacement ``resamples`` times (seeded, so the interval is reproducible) and tau-b is
     computed on each resample (missing scores at the bottom, as in ``kendall_tau``). None where tau is

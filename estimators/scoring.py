@@ -63,8 +63,9 @@ def score_one(
     zero_shot = [n for n in estimators if not is_one_shot(n)]
     scores = ArchScores(arch, {})
     if zero_shot:
-        scores = score_architecture(arch, space, zero_shot, protocol, device=device, memory_limit=memory_limit,
-                                    supernets=supernets)
+        scores = score_architecture(
+            arch, space, zero_shot, protocol, device=device, memory_limit=memory_limit, supernets=supernets
+        )
     if len(zero_shot) < len(estimators):
         if one_shot is None or protocol.oneshot is None:
             raise ValueError(NO_ONE_SHOT)
@@ -119,19 +120,28 @@ def _evaluation_batches(supernet_dir: str, settings: OneShotSettings, device: st
     from archscore.estimators.one_shot.evaluation import calibration_batches, validation_batches
 
     _, manifest = checkpoint_by_sha256(supernet_dir, settings.supernet, device=device)
-    validation = validation_batches(manifest, settings.batch_size, settings.num_batches, images=settings.images,
-                                    device=device)
+    validation = validation_batches(
+        manifest, settings.batch_size, settings.num_batches, images=settings.images, device=device
+    )
     calibration = calibration_batches(manifest, device=device) if settings.bn_mode == "recalibrate" else None
     return validation, calibration
 
 
-def _score_record(space: str, arch: Arch, estimators: list[str], protocol_json: str, memory_limit: int,
-                  supernet_dir: str | None, device: str) -> dict:
+def _score_record(
+    space: str,
+    arch: Arch,
+    estimators: list[str],
+    protocol_json: str,
+    memory_limit: int,
+    supernet_dir: str | None,
+    device: str,
+) -> dict:
     """One architecture's record, in this process or a process of the pool (arguments that pickle)."""
     protocol = Protocol.model_validate_json(protocol_json)
     supernets, one_shot = checkpoint_loaders(supernet_dir, device)
-    scores = score_one(arch, space, estimators, protocol, device, memory_limit=memory_limit, supernets=supernets,
-                       one_shot=one_shot)
+    scores = score_one(
+        arch, space, estimators, protocol, device, memory_limit=memory_limit, supernets=supernets, one_shot=one_shot
+    )
     return result_record(space, arch, scores, device)
 
 
@@ -173,9 +183,10 @@ def score_many(
         return records  # type: ignore[return-value]
     context = multiprocessing.get_context("spawn")  # torch is not fork-safe once its threads started
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(1,)) as pool:
-        futures = {pool.submit(_score_record, space, arch, estimators, protocol_json, share, supernet_dir,
-                               device): i
-                   for i, arch in enumerate(archs)}
+        futures = {
+            pool.submit(_score_record, space, arch, estimators, protocol_json, share, supernet_dir, device): i
+            for i, arch in enumerate(archs)
+        }
         for done, future in enumerate(as_completed(futures), start=1):
             records[futures[future]] = future.result()
             if progress:

@@ -143,7 +143,9 @@ def _nds_pairs(records: list[dict], column: str, source: str) -> list[tuple[Any,
     return pairs
 
 
-def parse_table(text: str, space: str, column: str | None = None, fmt: str | None = None, source: str = "table") -> GroundTruth:
+def parse_table(
+    text: str, space: str, column: str | None = None, fmt: str | None = None, source: str = "table"
+) -> GroundTruth:
     """Parse a user table. JSON: {encoding: value}, [{"arch": encoding, "value": v}, ...], or NDS
     records (``column``: one of NDS_COLUMNS, default min_test_top1).
     CSV: a header with an ``arch`` column and the value column (``column``, or the only other one)."""
@@ -167,8 +169,8 @@ def parse_table(text: str, space: str, column: str | None = None, fmt: str | Non
             pairs = [(r["arch"], r["value"]) for r in data]
         else:
             raise TruthError(
-                f"{source}: JSON must be {{encoding: value}}, a list of {{\"arch\", \"value\"}} objects, or NDS records "
-                "(a list of records holding \"net\", or {\"top\": [...], \"mid\": [...]})"
+                f'{source}: JSON must be {{encoding: value}}, a list of {{"arch", "value"}} objects, or NDS records '
+                '(a list of records holding "net", or {"top": [...], "mid": [...]})'
             )
         return table_from_pairs(sp, column or "value", pairs, source)
     if fmt != "csv":

@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-
 from helpers import waiting
 from helpers.stack import count_task
 
@@ -78,8 +77,8 @@ def _claim(base: str, token: str) -> tuple[int, int] | None:
 
 def _clear_caches() -> None:
     """Settings and the per-URL Redis/Celery clients are lru_caches: clear them after an env change."""
-    from archscore.service import deps
     from archscore.contract.settings import get_settings
+    from archscore.service import deps
 
     get_settings.cache_clear()
     deps._redis_for.cache_clear()
@@ -118,7 +117,7 @@ def test_redis(tmp_path_factory) -> Iterator[TestRedis]:
             if r.get(LOCK_KEY) == token:  # still ours: leave both DBs empty (this drops the lock too)
                 tr.client(tr.crash_db).flushdb()
                 r.flushdb()
-        except Exception:  # noqa: BLE001 - the server may already be gone
+        except Exception:
             pass
         if proc is not None:
             runner.stop([proc])
@@ -131,8 +130,8 @@ def celery_worker(test_redis) -> Iterator[object]:
     from celery.signals import task_prerun
 
     import archscore.workers.celery_app as celery_module
-    import archscore.workers.tasks  # noqa: F401 - registers archscore.score_chunk
-    import archscore.workers.training  # noqa: F401 - registers archscore.train_supernet
+    import archscore.workers.tasks
+    import archscore.workers.training
 
     app = celery_module.app
     if app.conf.broker_url != test_redis.url:  # imported before the fixture set the env: repoint it
@@ -141,7 +140,7 @@ def celery_worker(test_redis) -> Iterator[object]:
         archscore.workers.tasks._redis.cache_clear()
     assert archscore.workers.tasks._client().connection_pool.connection_kwargs["db"] == test_redis.db
 
-    import archscore.estimators.zero_shot.engine  # noqa: F401 - torch, imported here rather than in the first test's time
+    import archscore.estimators.zero_shot.engine
 
     task_prerun.connect(count_task, weak=False)
     with start_worker(

@@ -13,11 +13,15 @@ def nds_records(space, archs, seed: int = 0) -> list[dict]:
     for arch in archs:
         epochs = [round(rng.uniform(5.0, 60.0), 3) for _ in range(5)]
         params, flops = space.cost(arch)
-        records.append({
-            "net": {**space.to_record(arch), "stem_type": "res_stem_cifar", "stem_w": 16, "nc": 10},
-            "optim": {"base_lr": 0.1, "max_ep": 5},
-            "params": params, "flops": flops,
-            "min_test_top1": min(epochs), "test_ep_top1": epochs,
-            "train_ep_loss": [2.0 - 0.1 * e for e in range(5)],
-        })
+        records.append(
+            {
+                "net": {**space.to_record(arch), "stem_type": "res_stem_cifar", "stem_w": 16, "nc": 10},
+                "optim": {"base_lr": 0.1, "max_ep": 5},
+                "params": params,
+                "flops": flops,
+                "min_test_top1": min(epochs),
+                "test_ep_top1": epochs,
+                "train_ep_loss": [2.0 - 0.1 * e for e in range(5)],
+            }
+        )
     return records

@@ -8,8 +8,8 @@ import contextlib
 
 import httpx
 import pytest
-
 from helpers.stack import api_process
+
 from archscore.estimators.spaces import get_space
 
 pytestmark = pytest.mark.usefixtures("celery_worker")
@@ -20,8 +20,10 @@ KEYS = '["key-a", "key-b"]'
 @contextlib.contextmanager
 def _api(test_redis, tmp_path, **settings):
     with api_process(test_redis.url, tmp_path, api_keys=KEYS, admin_keys='["key-admin"]', **settings) as base:
-        yield {name: httpx.Client(base_url=base, headers={"X-API-Key": f"key-{name}"}, timeout=60)
-               for name in ("a", "b", "admin")}
+        yield {
+            name: httpx.Client(base_url=base, headers={"X-API-Key": f"key-{name}"}, timeout=60)
+            for name in ("a", "b", "admin")
+        }
 
 
 def _archs(n: int, seed: int) -> list[str]:
@@ -62,8 +64,14 @@ def test_each_key_sees_only_its_own_jobs_studies_and_tables(test_redis, tmp_path
         assert key["b"].post("/v1/scores", json={**body, "truth": "mine"}).status_code == 422
         assert key["a"].post("/v1/scores", json={**body, "truth": "mine"}).json()["results"][0]["ground_truth"] == 10.0
 
-        study = key["a"].post("/v1/studies", json={"study": "complexity_bias", "archs": archs, "estimators": ["params"],
-                                                    "truth": "cifar10_test"}).json()
+        study = (
+            key["a"]
+            .post(
+                "/v1/studies",
+                json={"study": "complexity_bias", "archs": archs, "estimators": ["params"], "truth": "cifar10_test"},
+            )
+            .json()
+        )
         assert key["b"].get(f"/v1/studies/{study['study_id']}").status_code == 404
         assert key["b"].delete(f"/v1/studies/{study['study_id']}").status_code == 404
         assert study["study_id"] not in [s["study_id"] for s in key["b"].get("/v1/studies/runs").json()]
@@ -72,8 +80,11 @@ def test_each_key_sees_only_its_own_jobs_studies_and_tables(test_redis, tmp_path
 
 def test_a_key_is_rate_limited_and_its_unfinished_jobs_bounded(test_redis, tmp_path):
     with _api(test_redis, tmp_path, rate_limit_per_minute="40", max_active_jobs_per_key="1") as key:
-        heavy = {"archs": _archs(40, seed=72), "estimators": ["grasp", "jacob_cov"],
-                 "protocol": {"batch_size": 32, "seed": 172}}
+        heavy = {
+            "archs": _archs(40, seed=72),
+            "estimators": ["grasp", "jacob_cov"],
+            "protocol": {"batch_size": 32, "seed": 172},
+        }
         first = key["a"].post("/v1/scores", json=heavy)
         assert first.status_code == 202, first.text
         second = key["a"].post("/v1/scores", json={**heavy, "protocol": {"batch_size": 32, "seed": 173}})
@@ -89,7 +100,7 @@ def test_a_key_is_rate_limited_and_its_unfinished_jobs_bounded(test_redis, tmp_p
         answers = [key["b"].get("/v1/spaces") for _ in range(90)]
         limited = next(a for a in answers if a.status_code == 429)
         # (earlier tests of key B in this minute count too)
-        assert sum(a.status_code == 200 for a in answers[:answers.index(limited)]) >= 10
+        assert sum(a.status_code == 200 for a in answers[: answers.index(limited)]) >= 10
         assert 1 <= int(limited.headers["retry-after"]) <= 60 and "ARCHSCORE_RATE_LIMIT_PER_MINUTE" in limited.text
         assert key["a"].get("/v1/spaces").status_code == 200  # A's count is its own ...
         assert key["admin"].get("/v1/spaces").status_code == 200  # ... and so is the admin's

@@ -12,8 +12,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-FOLDERS = {"archscore": "archscore", "archscore.estimators": "estimators", "archscore.service": "service",
-           "archscore.workers": "workers"}
+FOLDERS = {
+    "archscore": "archscore",
+    "archscore.estimators": "estimators",
+    "archscore.service": "service",
+    "archscore.workers": "workers",
+}
 
 
 def _modules() -> dict[str, Path]:
@@ -90,8 +94,12 @@ def _cycles() -> list[list[str]]:
 
 
 def test_the_modules_are_found():
-    assert {"archscore.contract.store", "archscore.service.routes.scores", "archscore.workers.tasks",
-            "archscore.estimators.spaces.nb201.space"} <= set(MODULES)
+    assert {
+        "archscore.contract.store",
+        "archscore.service.routes.scores",
+        "archscore.workers.tasks",
+        "archscore.estimators.spaces.nb201.space",
+    } <= set(MODULES)
 
 
 def test_no_module_imports_one_that_imports_it_back():
@@ -106,16 +114,26 @@ def test_the_cycle_finder_sees_a_loop():
         GRAPH["archscore.contract.tasks"].discard("archscore.contract.broker")
 
 
-@pytest.mark.parametrize(("side", "other"), [("archscore.workers", "archscore.service"),
-                                             ("archscore.service", "archscore.workers"),
-                                             ("archscore.contract", "archscore.service"),
-                                             ("archscore.contract", "archscore.workers"),
-                                             ("archscore.estimators", "archscore.service"),
-                                             ("archscore.estimators", "archscore.workers"),
-                                             ("archscore.estimators", "archscore.contract")])
+@pytest.mark.parametrize(
+    ("side", "other"),
+    [
+        ("archscore.workers", "archscore.service"),
+        ("archscore.service", "archscore.workers"),
+        ("archscore.contract", "archscore.service"),
+        ("archscore.contract", "archscore.workers"),
+        ("archscore.estimators", "archscore.service"),
+        ("archscore.estimators", "archscore.workers"),
+        ("archscore.estimators", "archscore.contract"),
+    ],
+)
 def test_one_side_never_imports_the_other(side, other):
-    crossing = sorted(f"{name} -> {target}" for name, targets in GRAPH.items() if name.startswith(side + ".")
-                      or name == side for target in targets if target.startswith(other + ".") or target == other)
+    crossing = sorted(
+        f"{name} -> {target}"
+        for name, targets in GRAPH.items()
+        if name.startswith(side + ".") or name == side
+        for target in targets
+        if target.startswith(other + ".") or target == other
+    )
     assert crossing == []
 
 
@@ -142,7 +160,6 @@ def test_the_architecture_page_names_modules_that_exist():
     assert len(named) > 20
     missing = sorted(n for n in named if importlib.util.find_spec(n) is None)
     assert missing == []
-    for resource in re.findall(r"`(\w+)`", page[page.index("`archscore.service.routes` ("):]):
-        if resource in ("scores", "jobs", "rankings", "truth", "spaces", "studies", "supernets", "health",
-                        "dashboard"):
+    for resource in re.findall(r"`(\w+)`", page[page.index("`archscore.service.routes` (") :]):
+        if resource in ("scores", "jobs", "rankings", "truth", "spaces", "studies", "supernets", "health", "dashboard"):
             assert f"archscore.service.routes.{resource}" in MODULES

@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 
 import pytest
-
-from archscore.contract import store
 from helpers.http import error_fields
 from helpers.scoring import cells, phash, request, worker_idle
 from helpers.waiting import wait_until
+
+from archscore.contract import store
 
 pytestmark = pytest.mark.usefixtures("celery_worker")
 
@@ -68,11 +68,21 @@ def test_cancel_a_training_frees_its_name_at_once(client, supernet_dir):
 def test_cancel_stops_a_training_inside_its_step(client, r, supernet_dir):
     """One step of 32 architectures on 512 images takes about a minute here; a cancel is noticed between
     architectures, so the worker is free again within seconds, not after the step."""
-    body = {"name": "slow-step", "network": {"C": 8, "N": 2}, "epochs": 1, "steps_per_epoch": 2,
-            "archs_per_step": 32, "batch_size": 512, "augment": False}
+    body = {
+        "name": "slow-step",
+        "network": {"C": 8, "N": 2},
+        "epochs": 1,
+        "steps_per_epoch": 2,
+        "archs_per_step": 32,
+        "batch_size": 512,
+        "augment": False,
+    }
     job_id = client.post("/v1/supernets", json=body).json()["job_id"]
-    wait_until(lambda: (store.decode(r.get(store.training_status_key(job_id))) or {}).get("status") == "running",
-               60, message="the training to start")
+    wait_until(
+        lambda: (store.decode(r.get(store.training_status_key(job_id))) or {}).get("status") == "running",
+        60,
+        message="the training to start",
+    )
     # into its first step (nothing outside the worker marks the step's start: a minute long, it is there by now)
     time.sleep(3)
     cancelled_at = time.monotonic()
@@ -85,9 +95,13 @@ def test_cancel_stops_a_training_inside_its_step(client, r, supernet_dir):
 def test_training_work_is_bounded_like_scoring_work(client, settings_env):
     body = {"name": "huge", "epochs": 2000, "steps_per_epoch": 1_000_000, "archs_per_step": 32, "batch_size": 1024}
     fields = error_fields(client.post("/v1/supernets", json=body), 422)
-    assert ("2000 epochs x 1000000 steps x 32 architectures x 1024 images = 65,536,000,000,000 exceeds this "
-            "server's bound of 100,000,000 (ARCHSCORE_MAX_TRAINING_WORK)") in fields["epochs"]
+    assert (
+        "2000 epochs x 1000000 steps x 32 architectures x 1024 images = 65,536,000,000,000 exceeds this "
+        "server's bound of 100,000,000 (ARCHSCORE_MAX_TRAINING_WORK)"
+    ) in fields["epochs"]
     settings_env(max_training_work="1000")
     default_steps = {"name": "small", "epochs": 1, "batch_size": 100}  # one pass: 3,500 training images / 100
-    assert "1 epochs x 35 steps x 1 architectures x 100 images = 3,500" in error_fields(
-        client.post("/v1/supernets", json=default_steps), 422)["epochs"]
+    assert (
+        "1 epochs x 35 steps x 1 architectures x 100 images = 3,500"
+        in error_fields(client.post("/v1/supernets", json=default_steps), 422)["epochs"]
+    )

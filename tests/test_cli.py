@@ -7,12 +7,12 @@ import io
 import json
 
 import pytest
+from helpers.cli import run
+from helpers.data import published_by_arch
 
 from archscore.estimators.ranking import ranking_report
 from archscore.estimators.spaces import get_space, list_spaces
 from archscore.estimators.truth import load_builtin
-from helpers.cli import run
-from helpers.data import published_by_arch
 
 NB201 = get_space("nb201")
 CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
@@ -25,8 +25,20 @@ def test_spaces_and_estimators_list_what_exists():
     assert by_name["nb201"]["size"] == 15625 and "cifar10_test" in by_name["nb201"]["ground_truth_columns"]
     assert by_name["nb101"]["ground_truth_columns"] == ["val_accuracy"] and "spec" in by_name["nb101"]["encodings"]
     names = [e["name"] for e in json.loads(run("estimators", "--json").stdout)]
-    assert names == ["grad_norm", "snip", "grasp", "fisher", "jacob_cov", "synflow", "relu_logdet", "relu", "params",
-                     "flops", "oneshot_acc", "oneshot_loss"]
+    assert names == [
+        "grad_norm",
+        "snip",
+        "grasp",
+        "fisher",
+        "jacob_cov",
+        "synflow",
+        "relu_logdet",
+        "relu",
+        "params",
+        "flops",
+        "oneshot_acc",
+        "oneshot_loss",
+    ]
 
 
 def test_score_reads_any_encoding_from_stdin_and_writes_json_lines():
@@ -63,14 +75,22 @@ def test_score_sample_as_csv(tmp_path):
         (("score", "-e", "params"), "|conv~0|+|none~0|none~1|+|none~0|none~1|none~2|\n", "unknown op 'conv'"),
         (("score", "-e", "params", "--file", "/no/such/file"), None, "/no/such/file: no such file"),
         (("score", "--batch-size", "0", "--sample", "1"), None, "--batch-size"),
-        (("score", "--batch-size", "1024", "--batches", "8", "--sample", "1"), None, "exceeds the 4000 training images"),
+        (
+            ("score", "--batch-size", "1024", "--batches", "8", "--sample", "1"),
+            None,
+            "exceeds the 4000 training images",
+        ),
         (("score", "--data-root", "/no/such/dir", "--sample", "1"), None, "/no/such/dir"),
         (("score", "--format", "xml", "--sample", "1"), None, "--format must be jsonl or csv"),
         (("evaluate", "--truth", "nope", "--sample", "5"), None, "ground truth 'nope'"),
         (("evaluate", "--truth", "cifar10_test"), None, "choose the architectures"),
         (("evaluate", "--sample", "5", "--enumerate"), None, "give only one of"),
         (("evaluate", "--sample", "99999"), None, "exceeds"),
-        (("score", "-e", "params", "--sample", "1", "--out", "/no/such/dir/x.jsonl"), None, "folder /no/such/dir does not exist"),
+        (
+            ("score", "-e", "params", "--sample", "1", "--out", "/no/such/dir/x.jsonl"),
+            None,
+            "folder /no/such/dir does not exist",
+        ),
         (("score", "--num-batches", "0", "--sample", "1"), None, "--num-batches:"),
         (("score", "--init-seed", "-1", "--sample", "1"), None, "--init-seed:"),
         (("score", "-e", ",,", "--sample", "1"), None, "--estimators: give estimator names"),
@@ -90,15 +110,29 @@ def test_evaluate_prints_the_table_and_matches_published_ranking_for_exact_proxi
     cells exactly as the published columns do, so their Kendall tau equals the published one."""
     out = tmp_path / "report.json"
     result = run(
-        "evaluate", "--sample", "40", "--seed", "3", "--from-published", "-e", "params,flops",
-        "--truth", "cifar10_test", "--out", str(out), "--jobs", "1",
+        "evaluate",
+        "--sample",
+        "40",
+        "--seed",
+        "3",
+        "--from-published",
+        "-e",
+        "params,flops",
+        "--truth",
+        "cifar10_test",
+        "--out",
+        str(out),
+        "--jobs",
+        "1",
     )
     assert result.exit_code == 0, result.output
     assert "Kendall" in result.stdout and "published τ" in result.stdout
     report = json.loads(out.read_text())
     assert report["n"] == 40
     for name in ("params", "flops"):
-        assert report["criteria"][name]["kendall_tau"] == pytest.approx(report["published_criteria"][name]["kendall_tau"])
+        assert report["criteria"][name]["kendall_tau"] == pytest.approx(
+            report["published_criteria"][name]["kendall_tau"]
+        )
     truth = load_builtin("nb201", "cifar10_test")
     record = report["records"][0]
     assert truth.lookup(record["arch"]) is not None
@@ -123,14 +157,33 @@ def test_supernet_train_resume_eval_average_and_list_from_the_command_line(tmp_p
     again = run(*args, "--epochs", "2")
     assert again.exit_code == 2 and "already holds a checkpoint" in again.stderr
     report = tmp_path / "eval.json"
-    result = run("supernet", "eval", "--checkpoint", str(out), "--sample", "12", "--batches", "1",
-                 "--bn-mode", "recalibrate", "--post-deiso", "--out", str(report))
+    result = run(
+        "supernet",
+        "eval",
+        "--checkpoint",
+        str(out),
+        "--sample",
+        "12",
+        "--batches",
+        "1",
+        "--bn-mode",
+        "recalibrate",
+        "--post-deiso",
+        "--out",
+        str(report),
+    )
     assert result.exit_code == 0, result.output
     body = json.loads(report.read_text())
     assert set(body["criteria"]) == {"oneshot_acc", "oneshot_loss"} and len(body["scores"]) == 12
     assert body["checkpoint"]["sha256"] == manifest["sha256"]
-    assert body["evaluation"] == {"images": "validation", "batches": 1, "batch_size": 100, "bn_mode": "recalibrate",
-                                  "post_deiso": True, "device": "cpu"}
+    assert body["evaluation"] == {
+        "images": "validation",
+        "batches": 1,
+        "batch_size": 100,
+        "bn_mode": "recalibrate",
+        "post_deiso": True,
+        "device": "cpu",
+    }
     averaged = run("supernet", "average", str(epoch1), str(out), "--out", str(root / "avg"))
     assert averaged.exit_code == 0, averaged.output
     listed = run("supernet", "list", "--dir", str(root), "--json")
@@ -150,10 +203,15 @@ def test_supernet_train_resume_eval_average_and_list_from_the_command_line(tmp_p
         (("supernet", "train", "--out", "/tmp/x", "--schedule", "linear"), "--schedule: unknown schedule 'linear'"),
         (("supernet", "train", "--out", "/tmp/x", "--epochs", "0"), "must be positive"),
         (("supernet", "eval", "--checkpoint", "/no/such/dir"), "not a checkpoint folder"),
-        (("supernet", "eval", "--checkpoint", "/no/such/dir", "--images", "test"), "--images: use one of validation, held_out"),
+        (
+            ("supernet", "eval", "--checkpoint", "/no/such/dir", "--images", "test"),
+            "--images: use one of validation, held_out",
+        ),
         (("supernet", "eval", "--checkpoint", "/no/such/dir", "--batches", "6"), "--num-batches must be 1..5 with"),
-        (("supernet", "eval", "--checkpoint", "/no/such/dir", "--images", "held_out", "--batches", "16"),
-         "--num-batches must be 1..15 with --images held_out"),
+        (
+            ("supernet", "eval", "--checkpoint", "/no/such/dir", "--images", "held_out", "--batches", "16"),
+            "--num-batches must be 1..15 with --images held_out",
+        ),
         (("supernet", "average", "/no/such/dir", "/no/other", "--out", "/tmp/x"), "not a checkpoint folder"),
         (("supernet", "train", "--out", "/tmp/x", "--device", "tpu"), "--device: device must be"),
     ],
@@ -172,8 +230,21 @@ def test_evaluate_reads_nds_records_with_truth_file(tmp_path):
     records = nds_records(resnet, archs)
     path.write_text(json.dumps(records + nds_records(resnexta, resnexta.sample(1, seed=0))))
     (tmp_path / "archs.txt").write_text("\n".join(resnet.to_string(a) for a in archs))
-    result = run("evaluate", "--space", "nds_resnet", "--truth-file", f"{path}:test_ep_top1", "-f",
-                 str(tmp_path / "archs.txt"), "-e", "params,flops", "--batch-size", "4", "--out", str(tmp_path / "r.json"))
+    result = run(
+        "evaluate",
+        "--space",
+        "nds_resnet",
+        "--truth-file",
+        f"{path}:test_ep_top1",
+        "-f",
+        str(tmp_path / "archs.txt"),
+        "-e",
+        "params,flops",
+        "--batch-size",
+        "4",
+        "--out",
+        str(tmp_path / "r.json"),
+    )
     assert result.exit_code == 0, result.output
     assert "left out 1 entries: block_type 'res_bottleneck_block'" in result.output
     report = json.loads((tmp_path / "r.json").read_text())
@@ -190,28 +261,61 @@ def test_evaluate_without_ground_truth_for_an_nds_space_exits_2():
 
 def test_supernet_of_another_space_from_the_command_line(tmp_path):
     out = tmp_path / "nb301"
-    args = ("supernet", "train", "--out", str(out), "--space", "nb301", "--network", "C=4", "--network", "layers=3",
-            "--batch-size", "32", "--steps-per-epoch", "2", "--sampler", "fair", "--epochs", "1")
+    args = (
+        "supernet",
+        "train",
+        "--out",
+        str(out),
+        "--space",
+        "nb301",
+        "--network",
+        "C=4",
+        "--network",
+        "layers=3",
+        "--batch-size",
+        "32",
+        "--steps-per-epoch",
+        "2",
+        "--sampler",
+        "fair",
+        "--epochs",
+        "1",
+    )
     trained = run(*args)
     assert trained.exit_code == 0, trained.output
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["space"] == "nb301" and manifest["network"] == {"C": 4, "layers": 3, "num_classes": 10}
     report = tmp_path / "eval.json"
-    result = run("supernet", "eval", "--checkpoint", str(out), "--sample", "10", "--batches", "15",
-                 "--images", "held_out", "--out", str(report))
+    result = run(
+        "supernet",
+        "eval",
+        "--checkpoint",
+        str(out),
+        "--sample",
+        "10",
+        "--batches",
+        "15",
+        "--images",
+        "held_out",
+        "--out",
+        str(report),
+    )
     assert result.exit_code == 0, result.output
     body = json.loads(report.read_text())
     assert body["criteria"]["oneshot_acc"]["n"] == 10 and body["archs"][0].startswith("Genotype(")
     assert body["evaluation"]["images"] == "held_out" and body["evaluation"]["batches"] == 15
 
 
-@pytest.mark.parametrize(("extra", "message"), [
-    (("--space", "nope"), "--space: unknown search space 'nope'"),
-    (("--space", "nb301", "--network", "C=999"), "--network C: must be in 2..64"),
-    (("--space", "nb301", "--network", "C"), "--network: 'C' is not KEY=INTEGER (settings of nb301: C, layers)"),
-    (("--space", "nb101", "--network", "channels=8"), "--network channels: not a network setting of the nb101"),
-    (("--space", "nb301", "--sampler", "deiso"), "nb301 has no isomorphism classes"),
-])
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (("--space", "nope"), "--space: unknown search space 'nope'"),
+        (("--space", "nb301", "--network", "C=999"), "--network C: must be in 2..64"),
+        (("--space", "nb301", "--network", "C"), "--network: 'C' is not KEY=INTEGER (settings of nb301: C, layers)"),
+        (("--space", "nb101", "--network", "channels=8"), "--network channels: not a network setting of the nb101"),
+        (("--space", "nb301", "--sampler", "deiso"), "nb301 has no isomorphism classes"),
+    ],
+)
 def test_supernet_train_refuses_bad_settings_with_exit_2(tmp_path, extra, message):
     result = run("supernet", "train", "--out", str(tmp_path / "x"), "--steps-per-epoch", "1", *extra)
     assert result.exit_code == 2 and message in result.stderr, result.output

@@ -11,9 +11,9 @@ import json
 from importlib import resources
 
 import pytest
+from helpers.cli import run
 
 from archscore.estimators.spaces import get_space
-from helpers.cli import run
 
 NB101, NB301 = get_space("nb101"), get_space("nb301")
 
@@ -29,7 +29,10 @@ def _nb101_line(row: dict) -> str:
 
 @pytest.mark.parametrize(
     "space, table, line",
-    [("nb101", "nb101_suitezero_cifar10.csv.gz", _nb101_line), ("nb301", "nb301_suitezero_cifar10.csv.gz", lambda r: r["genotype"])],
+    [
+        ("nb101", "nb101_suitezero_cifar10.csv.gz", _nb101_line),
+        ("nb301", "nb301_suitezero_cifar10.csv.gz", lambda r: r["genotype"]),
+    ],
 )
 def test_params_and_flops_equal_the_published_columns_on_the_whole_table(tmp_path, space, table, line):
     rows = _table(table)
@@ -68,7 +71,9 @@ def test_score_nb301_darts_strings_as_csv(tmp_path):
     source = tmp_path / "genotypes.txt"
     source.write_text("\n".join(NB301.to_string(g) for g in genotypes) + "\n")
     out = tmp_path / "scores.csv"
-    result = run("score", "--space", "nb301", "-e", "params,synflow", "-f", str(source), "--format", "csv", "--out", str(out))
+    result = run(
+        "score", "--space", "nb301", "-e", "params,synflow", "-f", str(source), "--format", "csv", "--out", str(out)
+    )
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert [r["arch"] for r in rows] == [NB301.to_string(g) for g in genotypes]
@@ -78,22 +83,45 @@ def test_score_nb301_darts_strings_as_csv(tmp_path):
 @pytest.mark.parametrize("space", ["nb101", "nb301"])
 def test_evaluate_from_published_compares_with_the_published_scores(tmp_path, space):
     out = tmp_path / "report.json"
-    result = run("evaluate", "--space", space, "--sample", "25", "--seed", "1", "--from-published",
-                 "-e", "params,flops", "--out", str(out), "--jobs", "1")
+    result = run(
+        "evaluate",
+        "--space",
+        space,
+        "--sample",
+        "25",
+        "--seed",
+        "1",
+        "--from-published",
+        "-e",
+        "params,flops",
+        "--out",
+        str(out),
+        "--jobs",
+        "1",
+    )
     assert result.exit_code == 0, result.output
     assert "published τ" in result.stdout and "val_accuracy" in result.stdout
     report = json.loads(out.read_text())
     assert report["n"] == 25 and report["truth"]["column"] == "val_accuracy"
     for name in ("params", "flops"):  # exact estimators rank the cells as the published columns do
-        assert report["criteria"][name]["kendall_tau"] == pytest.approx(report["published_criteria"][name]["kendall_tau"])
+        assert report["criteria"][name]["kendall_tau"] == pytest.approx(
+            report["published_criteria"][name]["kendall_tau"]
+        )
 
 
 @pytest.mark.parametrize(
     "args, stdin, needle",
     [
-        (("score", "--space", "nb101", "-e", "params"), '{"matrix": [[0, 1], [1, 0]], "ops": ["input", "output"]}\n',
-         "stdin line 1: matrix[1][0]"),
-        (("score", "--space", "nb101", "-e", "params"), "0123456789abcdef0123456789abcdef\n", "not in the shipped table"),
+        (
+            ("score", "--space", "nb101", "-e", "params"),
+            '{"matrix": [[0, 1], [1, 0]], "ops": ["input", "output"]}\n',
+            "stdin line 1: matrix[1][0]",
+        ),
+        (
+            ("score", "--space", "nb101", "-e", "params"),
+            "0123456789abcdef0123456789abcdef\n",
+            "not in the shipped table",
+        ),
         (("score", "--space", "nb301", "-e", "params"), "Genotype(normal=[])\n", "stdin line 1"),
         (("score", "--space", "nb101", "--sample", "3", "--deiso", "-e", "params"), None, "--deiso does not apply"),
         (("evaluate", "--space", "nb301", "--sample", "3", "--truth", "cifar10_test"), None, "cifar10_test"),

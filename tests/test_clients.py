@@ -22,12 +22,12 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+from helpers.http import wait_answering
+from helpers.waiting import wait_until
 
 from archscore.estimators.spaces import get_space
 from archscore.service import runner
 from archscore_client import ArchscoreError, AsyncClient, Client, Job, JobTimeout
-from helpers.http import wait_answering
-from helpers.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_REDIS = "redis://127.0.0.1:6379/12"
@@ -88,15 +88,26 @@ def live(tmp_path_factory):
             redis_url = f"redis://127.0.0.1:{port}/12"
         # Only the Redis URL from outside: no API keys or other ARCHSCORE_ settings leak into the stack.
         env = {k: v for k, v in runner.child_env(redis_url).items() if not k.startswith("ARCHSCORE_")}
-        env.update(ARCHSCORE_REDIS_URL=redis_url, ARCHSCORE_DEVICE="cpu", ARCHSCORE_DATA_DIR=str(tmp / "data"),
-                   ARCHSCORE_ALLOW_UNBOUNDED_REDIS="true")  # the tests' Redis has no maxmemory
+        env.update(
+            ARCHSCORE_REDIS_URL=redis_url,
+            ARCHSCORE_DEVICE="cpu",
+            ARCHSCORE_DATA_DIR=str(tmp / "data"),
+            ARCHSCORE_ALLOW_UNBOUNDED_REDIS="true",
+        )  # the tests' Redis has no maxmemory
         # One torch thread: batch 16 needs no more, and the other test processes keep their cores.
         env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
         api_port = runner.free_port()
         logs = {"trainer": tmp / "trainer.log", "worker": tmp / "worker.log", "API": tmp / "api.log"}
         with open(logs["trainer"], "wb") as log:
-            started.append(subprocess.Popen(runner.worker_command(queues=runner.TRAINING_QUEUE), env=env, cwd=ROOT,
-                                            stdout=log, stderr=subprocess.STDOUT))
+            started.append(
+                subprocess.Popen(
+                    runner.worker_command(queues=runner.TRAINING_QUEUE),
+                    env=env,
+                    cwd=ROOT,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
         with open(logs["worker"], "wb") as log:
             started.append(
                 subprocess.Popen(runner.worker_command(), env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
@@ -108,8 +119,13 @@ def live(tmp_path_factory):
                 )
             )
         base_url = f"http://127.0.0.1:{api_port}"
-        wait_answering(f"{base_url}/readyz", 60, procs={"trainer": started[-3], "worker": started[-2],
-                                                         "API": started[-1]}, logs=logs, interval=0.25)
+        wait_answering(
+            f"{base_url}/readyz",
+            60,
+            procs={"trainer": started[-3], "worker": started[-2], "API": started[-1]},
+            logs=logs,
+            interval=0.25,
+        )
         yield {"url": base_url, "redis_url": redis_url, "data_dir": tmp / "data", "worker": started[-2]}
     finally:
         runner.stop(started)
@@ -134,7 +150,11 @@ def test_node_example(live):
     env.pop("ARCHSCORE_API_KEY", None)
     proc = subprocess.run(
         [node, str(ROOT / "examples" / "client.mjs"), live["url"], "--protocol", json.dumps(PROTOCOL)],
-        capture_output=True, text=True, timeout=120, env=env, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=ROOT,
     )
     assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     lines = proc.stdout.splitlines()
@@ -160,14 +180,20 @@ def test_node_example_reports_http_errors(live):
         pytest.skip("node is not on PATH")
     proc = subprocess.run(
         [node, str(ROOT / "examples" / "client.mjs"), live["url"], "--estimators", "no_such_estimator"],
-        capture_output=True, text=True, timeout=60, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
     )
     assert proc.returncode != 0
     assert "HTTP 422" in proc.stderr and "estimators[0]" in proc.stderr, proc.stderr
     closed = f"http://127.0.0.1:{runner.free_port()}"  # nothing listens there
     refused = subprocess.run(
         [node, str(ROOT / "examples" / "client.mjs"), closed],
-        capture_output=True, text=True, timeout=60, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
     )
     assert refused.returncode != 0 and "cannot reach" in refused.stderr, refused.stderr
 
@@ -176,7 +202,11 @@ def test_node_example_reports_http_errors(live):
 # Python client
 # --------------------------------------------------------------------------- #
 def test_client_score_and_rankings(client):
-    archs = [[2, 3, 4, 0, 1, 2], 12000, "|nor_conv_1x1~0|+|nor_conv_3x3~0|skip_connect~1|+|avg_pool_3x3~0|none~1|nor_conv_3x3~2|"]
+    archs = [
+        [2, 3, 4, 0, 1, 2],
+        12000,
+        "|nor_conv_1x1~0|+|nor_conv_3x3~0|skip_connect~1|+|avg_pool_3x3~0|none~1|nor_conv_3x3~2|",
+    ]
     job = client.score(archs, ESTIMATORS, protocol=PROTOCOL, wait=60)
     assert isinstance(job, Job) and job.status == "done"
     assert job["protocol"]["batch_size"] == 16
@@ -226,8 +256,9 @@ def test_client_trains_supernets_and_the_running_worker_serves_each_new_one(clie
         assert trained.checkpoint == trained["checkpoint"] and trained.results is None
         sha = trained["checkpoint"]["sha256"]
         assert sha in {c["sha256"] for c in client.supernets()}
-        job = client.score(archs, ["oneshot_acc", "oneshot_loss"], wait=120,
-                           protocol={"oneshot": {"supernet": name, "num_batches": 1}})
+        job = client.score(
+            archs, ["oneshot_acc", "oneshot_loss"], wait=120, protocol={"oneshot": {"supernet": name, "num_batches": 1}}
+        )
         assert job["protocol"]["oneshot"]["supernet"] == sha
         net, manifest = load_checkpoint(live["data_dir"] / "supernets" / name)
         batches = validation_batches(manifest, 100, 1)
@@ -307,8 +338,13 @@ def test_client_metadata_canonical_and_truth_upload(client):
 
     archs = [arch_string(a) for a in NODE_ARCHS]
     csv = "arch,value\n" + "".join(f"{a},{v}\n" for a, v in zip(archs, (3.0, 1.0, 2.0)))
-    assert client.upload_truth("nb201", "client_test", csv) == {"space": "nb201", "name": "client_test", "rows": 3,
-                                                                "column": "value", "skipped": []}
+    assert client.upload_truth("nb201", "client_test", csv) == {
+        "space": "nb201",
+        "name": "client_test",
+        "rows": 3,
+        "column": "value",
+        "skipped": [],
+    }
     job = client.score(archs, ["params"], protocol=PROTOCOL, truth="client_test", wait=60)
     assert [r.ground_truth for r in job.results] == [3.0, 1.0, 2.0]
     assert client.delete_truth("nb201", "client_test")["deleted"] is True
@@ -333,7 +369,14 @@ def test_client_error_parsing_without_server():
             return httpx.Response(200, text="not json")
         assert request.headers["X-API-Key"] == "k"
         return httpx.Response(
-            401, json={"error": {"status": 401, "message": "invalid API key", "details": [{"field": "X-API-Key", "reason": "not a valid key"}]}}
+            401,
+            json={
+                "error": {
+                    "status": 401,
+                    "message": "invalid API key",
+                    "details": [{"field": "X-API-Key", "reason": "not a valid key"}],
+                }
+            },
         )
 
     with Client("http://archscore.test/", api_key="k", transport=httpx.MockTransport(handler)) as c:
@@ -393,18 +436,24 @@ def test_async_client_scores_and_follows_studies(live):
             assert ready["ready"] is True
             job = await client.score([arch_string(4321)], ["params"], protocol=PROTOCOL, wait=60)
             assert job.status == "done" and job.results[0].arch == arch_string(4321)
-            streamed = [r async for r in client.iter_scores([11, 222, 3333], ["params"], chunk_size=2,
-                                                            protocol=PROTOCOL)]
+            streamed = [
+                r async for r in client.iter_scores([11, 222, 3333], ["params"], chunk_size=2, protocol=PROTOCOL)
+            ]
             assert [r.index for r in streamed] == [0, 1, 2]
             spaces = await client.spaces()
             assert "nb201" in {s["name"] for s in spaces}
-            study = await client.run_study("complexity_bias", [arch_string(i) for i in (7, 700, 7000, 14000)],
-                                           ["params"], options={"bins": 2}, protocol=PROTOCOL, wait=120)
+            study = await client.run_study(
+                "complexity_bias",
+                [arch_string(i) for i in (7, 700, 7000, 14000)],
+                ["params"],
+                options={"bins": 2},
+                protocol=PROTOCOL,
+                wait=120,
+            )
             assert study.status == "done" and study.result
             assert (await client.figure(study.study_id, next(iter(study.figures)))).startswith(b"\x89PNG")
         async with AsyncClient(live["url"], poll_seconds=600) as client:  # above the server's bound (60 s)
-            followed = await client.score([[3, 2, 1, 0, 1, 2]], ["synflow"], protocol={**PROTOCOL, "seed": 8},
-                                          wait=90)
+            followed = await client.score([[3, 2, 1, 0, 1, 2]], ["synflow"], protocol={**PROTOCOL, "seed": 8}, wait=90)
             assert followed.status == "done" and client.poll_seconds == 60
             return job
 
@@ -413,8 +462,9 @@ def test_async_client_scores_and_follows_studies(live):
 
 def test_client_runs_a_study_and_fetches_its_figure(client):
     archs = [arch_string(i) for i in (5, 500, 5000, 9000, 12000, 15000)]
-    study = client.run_study("complexity_bias", archs, ["params"], truth="cifar10_test", options={"bins": 2},
-                             protocol=PROTOCOL, wait=120)
+    study = client.run_study(
+        "complexity_bias", archs, ["params"], truth="cifar10_test", options={"bins": 2}, protocol=PROTOCOL, wait=120
+    )
     assert study.status == "done" and study.result and study.figures
     name = next(iter(study.figures))
     assert client.figure(study.study_id, name).startswith(b"\x89PNG")
@@ -425,9 +475,11 @@ def test_client_runs_a_study_and_fetches_its_figure(client):
 
 
 def test_client_retries_after_retry_after_without_server():
-    answers = [httpx.Response(503, headers={"Retry-After": "0"}, json={"error": {"status": 503, "message": "down"}}),
-               httpx.Response(429, headers={"Retry-After": "0"}, json={"error": {"status": 429, "message": "slow"}}),
-               httpx.Response(200, json=[{"name": "nb201"}])]
+    answers = [
+        httpx.Response(503, headers={"Retry-After": "0"}, json={"error": {"status": 503, "message": "down"}}),
+        httpx.Response(429, headers={"Retry-After": "0"}, json={"error": {"status": 429, "message": "slow"}}),
+        httpx.Response(200, json=[{"name": "nb201"}]),
+    ]
     seen = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -510,14 +562,19 @@ def test_client_retries_a_503_while_redis_is_down_until_it_is_back(tmp_path):
     data = tmp_path / "redis"
     servers = [runner.start_redis(data, port)]
     env = {k: v for k, v in runner.child_env(f"redis://127.0.0.1:{port}/0").items() if not k.startswith("ARCHSCORE_")}
-    env.update(ARCHSCORE_REDIS_URL=f"redis://127.0.0.1:{port}/0", ARCHSCORE_DATA_DIR=str(tmp_path / "data"),
-               ARCHSCORE_ALLOW_UNBOUNDED_REDIS="true", OMP_NUM_THREADS="1")
+    env.update(
+        ARCHSCORE_REDIS_URL=f"redis://127.0.0.1:{port}/0",
+        ARCHSCORE_DATA_DIR=str(tmp_path / "data"),
+        ARCHSCORE_ALLOW_UNBOUNDED_REDIS="true",
+        OMP_NUM_THREADS="1",
+    )
     base = f"http://127.0.0.1:{api_port}"
     cell = [[0, 1, 2, 3, 4, 0]]  # params only: the API scores it itself, no worker needed
     log = tmp_path / "api.log"
     with open(log, "wb") as out:
-        api = subprocess.Popen(runner.api_command("127.0.0.1", api_port), env=env, cwd=ROOT, stdout=out,
-                               stderr=subprocess.STDOUT)
+        api = subprocess.Popen(
+            runner.api_command("127.0.0.1", api_port), env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
+        )
     try:
         wait_answering(f"{base}/healthz", 60, procs={"API": api}, logs={"API": log})
         with Client(base) as c:
@@ -546,7 +603,7 @@ def test_client_retries_a_503_while_redis_is_down_until_it_is_back(tmp_path):
             try:
                 with Client(base, retries=5, on_retry=note) as c:
                     answers.append(c.score(cell, ["params"], wait=30))
-            except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            except Exception as exc:
                 answers.append(exc)
 
         # the client asks in a thread; Redis restarts from this one (a Redis started from a thread would
@@ -569,8 +626,10 @@ def test_client_retries_a_503_while_redis_is_down_until_it_is_back(tmp_path):
 def test_async_client_retries_after_retry_after_without_server():
     import asyncio
 
-    answers = [httpx.Response(503, headers={"Retry-After": "0"}, json={"error": {"status": 503, "message": "down"}}),
-               httpx.Response(200, json=[{"name": "nb201"}])]
+    answers = [
+        httpx.Response(503, headers={"Retry-After": "0"}, json={"error": {"status": 503, "message": "down"}}),
+        httpx.Response(200, json=[{"name": "nb201"}]),
+    ]
     seen, retried = [], []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -578,8 +637,11 @@ def test_async_client_retries_after_retry_after_without_server():
         return answers[len(seen) - 1]
 
     async def scenario():
-        async with AsyncClient("http://archscore.test", transport=httpx.MockTransport(handler),
-                               on_retry=lambda r, d: retried.append((r.status_code, d))) as c:
+        async with AsyncClient(
+            "http://archscore.test",
+            transport=httpx.MockTransport(handler),
+            on_retry=lambda r, d: retried.append((r.status_code, d)),
+        ) as c:
             return await c.spaces()
 
     assert asyncio.run(scenario()) == [{"name": "nb201"}]
@@ -593,19 +655,24 @@ def test_the_client_installs_alone_without_torch_and_scores(live, tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([shutil.which("python3.11") or sys.executable, "-m", "venv", str(venv)], check=True)
     python = str(venv / "bin" / "python")
-    installed = subprocess.run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                                str(ROOT / "clients" / "python")], capture_output=True, text=True)
+    installed = subprocess.run(
+        [python, "-m", "pip", "install", "-q", "--disable-pip-version-check", str(ROOT / "clients" / "python")],
+        capture_output=True,
+        text=True,
+    )
     assert installed.returncode == 0, installed.stderr[-2000:]
-    code = ("import importlib.metadata, importlib.util, sys\n"
-            "from archscore_client import Client\n"
-            "assert importlib.util.find_spec('torch') is None and importlib.util.find_spec('archscore') is None\n"
-            "requires = importlib.metadata.requires('archscore-client')\n"
-            "assert [r.split('<')[0].split('>')[0] for r in requires] == ['httpx'], requires\n"
-            f"with Client({live['url']!r}) as c:\n"
-            "    job = c.score([[0, 1, 2, 3, 4, 0]], ['params'], wait=60)\n"
-            "    streamed = list(c.iter_scores([1, 2, 3], ['params'], chunk_size=2))\n"
-            "    assert [r.index for r in streamed] == [0, 1, 2]\n"
-            "    print(job.status, job.results[0].scores['params'])\n")
+    code = (
+        "import importlib.metadata, importlib.util, sys\n"
+        "from archscore_client import Client\n"
+        "assert importlib.util.find_spec('torch') is None and importlib.util.find_spec('archscore') is None\n"
+        "requires = importlib.metadata.requires('archscore-client')\n"
+        "assert [r.split('<')[0].split('>')[0] for r in requires] == ['httpx'], requires\n"
+        f"with Client({live['url']!r}) as c:\n"
+        "    job = c.score([[0, 1, 2, 3, 4, 0]], ['params'], wait=60)\n"
+        "    streamed = list(c.iter_scores([1, 2, 3], ['params'], chunk_size=2))\n"
+        "    assert [r.index for r in streamed] == [0, 1, 2]\n"
+        "    print(job.status, job.results[0].scores['params'])\n"
+    )
     ran = subprocess.run([python, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert ran.returncode == 0, ran.stderr[-2000:]
     status, params = ran.stdout.split()

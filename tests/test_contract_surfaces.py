@@ -12,7 +12,12 @@ import pytest
 import typer
 
 from archscore.estimators.cli.options import (
-    PROTOCOL_NOT_ON_CLI, SUPERNET_EVAL_OVERRIDES, TRAIN_OWN, oneshot_options, protocol_options, supernet_eval_options,
+    PROTOCOL_NOT_ON_CLI,
+    SUPERNET_EVAL_OVERRIDES,
+    TRAIN_OWN,
+    oneshot_options,
+    protocol_options,
+    supernet_eval_options,
     train_options,
 )
 from archscore.estimators.one_shot.config import TrainSettings
@@ -82,7 +87,7 @@ def test_every_field_agrees_on_every_surface(case):
     assert {key: schema[BOUNDS[key]] for key in bounds} == bounds
     assert schema["description"].startswith(info.description)  # the API may say more, after the library
     # the command line: every field an option of its name (or a declared exception), default and help its own
-    if name in PROTOCOL_NOT_ON_CLI and model is ProtocolFields or name in TRAIN_OWN and model is TrainSettings:
+    if (name in PROTOCOL_NOT_ON_CLI and model is ProtocolFields) or (name in TRAIN_OWN and model is TrainSettings):
         for path in commands:  # the command takes it its own way, or not at all: declared in options.py
             assert name not in options.fields
         return
@@ -115,7 +120,11 @@ def test_renamed_options_keep_their_old_names():
 
 def test_the_published_openapi_has_the_library_descriptions():
     schemas = json.loads((ROOT / "openapi.json").read_text())["components"]["schemas"]
-    for model, http in ((ProtocolFields, "ApiProtocol"), (OneShotEvaluation, "ApiOneShot"), (TrainSettings, "TrainRequest")):
+    for model, http in (
+        (ProtocolFields, "ApiProtocol"),
+        (OneShotEvaluation, "ApiOneShot"),
+        (TrainSettings, "TrainRequest"),
+    ):
         for name, info in model.model_fields.items():
             assert _schema_field(schemas[http], name)["description"].startswith(info.description), (http, name)
 

@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 import torch
 
-from archscore.estimators import datasets as ds
 from archscore.estimators.datasets import (
     CIFAR10_MEAN,
     CIFAR10_STD,
@@ -128,19 +127,31 @@ def _make_cifar10(root: Path, n: int = 20, py2: bool = True) -> dict[str, np.nda
         y = [(i + j) % 10 for j in range(n)]
         _write(
             folder / f"data_batch_{i}",
-            {b"batch_label": f"training batch {i} of 5".encode(), b"labels": y,
-             b"data": _to_rows(x), b"filenames": [b"img_%d.png" % j for j in range(n)]},
+            {
+                b"batch_label": f"training batch {i} of 5".encode(),
+                b"labels": y,
+                b"data": _to_rows(x),
+                b"filenames": [b"img_%d.png" % j for j in range(n)],
+            },
             py2,
         )
         xs.append(x)
         ys.extend(y)
     x_test = _images(n, seed=99)
     y_test = [(3 * j) % 10 for j in range(n)]
-    _write(folder / "test_batch", {b"batch_label": b"testing batch 1 of 1", b"labels": y_test,
-                                   b"data": _to_rows(x_test)}, py2)
+    _write(
+        folder / "test_batch",
+        {b"batch_label": b"testing batch 1 of 1", b"labels": y_test, b"data": _to_rows(x_test)},
+        py2,
+    )
     _write(folder / "batches.meta", {b"label_names": [b"airplane"] * 10, b"num_vis": 3072}, py2)
-    return {"folder": folder, "x_train": np.concatenate(xs), "y_train": np.array(ys),
-            "x_test": x_test, "y_test": np.array(y_test)}
+    return {
+        "folder": folder,
+        "x_train": np.concatenate(xs),
+        "y_train": np.array(ys),
+        "x_test": x_test,
+        "y_test": np.array(y_test),
+    }
 
 
 def _make_cifar100(root: Path, n_train: int = 40, n_test: int = 20) -> dict[str, np.ndarray]:
@@ -150,9 +161,16 @@ def _make_cifar100(root: Path, n_train: int = 40, n_test: int = 20) -> dict[str,
     for split, n, seed in (("train", n_train, 5), ("test", n_test, 6)):
         x = _images(n, seed=seed)
         fine = [(99 - 2 * j) % 100 for j in range(n)]
-        _write(folder / split, {b"filenames": [b"f"] * n, b"batch_label": split.encode(),
-                                b"fine_labels": fine, b"coarse_labels": [f // 5 for f in fine],
-                                b"data": _to_rows(x)})
+        _write(
+            folder / split,
+            {
+                b"filenames": [b"f"] * n,
+                b"batch_label": split.encode(),
+                b"fine_labels": fine,
+                b"coarse_labels": [f // 5 for f in fine],
+                b"data": _to_rows(x),
+            },
+        )
         out[f"x_{split}"], out[f"y_{split}"] = x, np.array(fine)
     _write(folder / "meta", {b"fine_label_names": [b"c"] * 100, b"coarse_label_names": [b"s"] * 20})
     return out
@@ -219,8 +237,7 @@ def test_module_importable_without_torch():
         "import archscore.estimators.datasets as d\n"
         "assert len(d.load_embedded_cifar10('test')) == 1000\n"
     )
-    res = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True,
-                         text=True, timeout=60)
+    res = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
 
 
@@ -251,7 +268,7 @@ def test_fixed_batches_layout_and_values():
     for b, (x, y) in enumerate(batches):
         assert x.shape == (16, 3, 32, 32) and x.dtype == torch.float32
         assert y.shape == (16,) and y.dtype == torch.int64
-        np.testing.assert_array_equal(y.numpy(), images.y[idx[b * 16:(b + 1) * 16]])
+        np.testing.assert_array_equal(y.numpy(), images.y[idx[b * 16 : (b + 1) * 16]])
     expected = _normalise(images.x[idx[17]], CIFAR10_MEAN, CIFAR10_STD)
     np.testing.assert_allclose(batches[1][0][1].numpy(), expected, rtol=1e-5, atol=1e-5)
 
@@ -352,8 +369,17 @@ def test_cifar_folder_missing(tmp_path):
         _py2_pickle({b"data": np.zeros((20, 3072), np.uint8), b"labels": [b"x"] * 20}),
         _py2_pickle({b"data": np.zeros((20, 3072), np.uint8)}),
     ],
-    ids=["garbage", "list", "no-data", "wrong-shape", "label-count", "label-10", "label-neg",
-         "label-type", "no-labels"],
+    ids=[
+        "garbage",
+        "list",
+        "no-data",
+        "wrong-shape",
+        "label-count",
+        "label-10",
+        "label-neg",
+        "label-type",
+        "no-labels",
+    ],
 )
 def test_cifar_folder_malformed_pickle(tmp_path, content):
     folder = _make_cifar10(tmp_path)["folder"]
@@ -368,8 +394,7 @@ def test_forbidden_globals_refused_without_execution(tmp_path):
     marker, marker2 = tmp_path / "pwned", tmp_path / "pwned2"
     payloads = {
         "os.system": b"cos\nsystem\n(S'touch " + str(marker).encode() + b"'\ntR.",
-        "builtins.exec": b"cbuiltins\nexec\n(Vopen(" + repr(str(marker2)).encode()
-        + b", 'w').close()\ntR.",
+        "builtins.exec": b"cbuiltins\nexec\n(Vopen(" + repr(str(marker2)).encode() + b", 'w').close()\ntR.",
         "_record_call": pickle.dumps({b"data": _Evil(), b"labels": []}, protocol=3),
     }
     CALLS.clear()
@@ -399,14 +424,17 @@ def test_cifar100_folder(tmp_path):
     # cifar100 batches use the CIFAR-100 normalisation.
     x, _ = fixed_batches(test, 4, 1, seed=0)[0]
     first = np.random.default_rng(0).permutation(len(test))[0]
-    np.testing.assert_allclose(x[0].numpy(), _normalise(test.x[first], CIFAR100_MEAN, CIFAR100_STD),
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        x[0].numpy(), _normalise(test.x[first], CIFAR100_MEAN, CIFAR100_STD), rtol=1e-5, atol=1e-5
+    )
     # Missing file and out-of-range fine labels.
     (data["folder"] / "test").unlink()
     with pytest.raises(DatasetError, match="test") as err:
         load_cifar_folder(data["folder"], "cifar100", "test")
     assert str(data["folder"]) in str(err.value)
-    _write(data["folder"] / "test", {b"data": np.zeros((2, 3072), np.uint8),
-                                     b"fine_labels": [0, 100], b"coarse_labels": [0, 0]})
+    _write(
+        data["folder"] / "test",
+        {b"data": np.zeros((2, 3072), np.uint8), b"fine_labels": [0, 100], b"coarse_labels": [0, 0]},
+    )
     with pytest.raises(DatasetError, match="out of range"):
         load_cifar_folder(data["folder"], "cifar100", "test")

@@ -16,7 +16,7 @@ import pytest
 import typer.main
 import yaml
 
-from archscore.service.settings import Settings
+from archscore.contract.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV_PREFIX = Settings.model_config["env_prefix"]
@@ -219,7 +219,7 @@ def test_compose_env_vars_are_settings_fields(compose, gpu, dockerfile):
         if word == "ENV":
             used |= {m for m in re.findall(r"\b([A-Z_][A-Z0-9_]*)=", args) if m.startswith(ENV_PREFIX)}
     assert f"{ENV_PREFIX}REDIS_URL" in used and f"{ENV_PREFIX}DEVICE" in used
-    unknown = sorted(v for v in used if v[len(ENV_PREFIX):].lower() not in fields)
+    unknown = sorted(v for v in used if v[len(ENV_PREFIX) :].lower() not in fields)
     assert not unknown, f"not Settings fields: {unknown} (fields: {sorted(fields)})"
 
 
@@ -328,7 +328,8 @@ def _ignored(patterns: list[str], path: str) -> bool:
 
 def test_dockerignore_keeps_what_the_dockerfile_copies(dockerfile):
     patterns = [
-        line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
     copied = []
@@ -340,8 +341,14 @@ def test_dockerignore_keeps_what_the_dockerfile_copies(dockerfile):
         assert not _ignored(patterns, source), f".dockerignore drops {source}, which the Dockerfile copies"
     for path in ("estimators/data/cifar10_subset.npz", "service/app.py", "workers/tasks.py"):
         assert not _ignored(patterns, path), path
-    for path in (".venv/bin/python", ".git/HEAD", "tests/test_deploy.py", "service/__pycache__/app.cpython-311.pyc",
-                 ".archscore/redis/appendonly.aof", "out/eval300.json"):
+    for path in (
+        ".venv/bin/python",
+        ".git/HEAD",
+        "tests/test_deploy.py",
+        "service/__pycache__/app.cpython-311.pyc",
+        ".archscore/redis/appendonly.aof",
+        "out/eval300.json",
+    ):
         assert _ignored(patterns, path), f".dockerignore should drop {path}"
 
 

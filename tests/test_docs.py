@@ -18,8 +18,13 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("site")
-    built = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(out)], cwd=ROOT,
-                           capture_output=True, text=True, env={"NO_MKDOCS_2_WARNING": "1", "PATH": "/usr/bin:/bin"})
+    built = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={"NO_MKDOCS_2_WARNING": "1", "PATH": "/usr/bin:/bin"},
+    )
     assert built.returncode == 0, built.stderr[-3000:]
     return out
 
@@ -50,7 +55,7 @@ def test_every_command_and_option_is_in_the_cli_reference(site):
 
 
 def test_every_setting_is_in_the_settings_reference(site):
-    from archscore.service.settings import Settings
+    from archscore.contract.settings import Settings
 
     page = _text(site, "reference/settings")
     for name in Settings.model_fields:
@@ -118,17 +123,32 @@ def test_the_protocol_page_names_every_field_and_its_hash_claims_hold(site):
         assert f"{field}" in page, field
     # "the default protocol's hash is ..." and "every field changes the hash, init only with weights"
     assert Protocol().hash() in page
-    changed = {"dataset": "cifar100", "data_root": "/data", "batch_size": 64, "num_batches": 3, "seed": 2020,
-               "bn_mode": "eval", "data_seed": 7, "inputs": "noise", "weights": "a" * 64, "per_member": True,
-               "oneshot": OneShotSettings(supernet="b" * 64, post_deiso=False)}
+    changed = {
+        "dataset": "cifar100",
+        "data_root": "/data",
+        "batch_size": 64,
+        "num_batches": 3,
+        "seed": 2020,
+        "bn_mode": "eval",
+        "data_seed": 7,
+        "inputs": "noise",
+        "weights": "a" * 64,
+        "per_member": True,
+        "oneshot": OneShotSettings(supernet="b" * 64, post_deiso=False),
+    }
     assert set(changed) | {"init"} == set(Protocol.model_fields)
     for field, value in changed.items():
         assert Protocol(**{field: value}).hash() != Protocol().hash(), field
     assert Protocol(init="random").hash() == Protocol().hash()
     assert Protocol(weights="a" * 64, init="random").hash() != Protocol(weights="a" * 64).hash()
     oneshot = OneShotSettings(supernet="b" * 64)
-    for field, value in {"bn_mode": "recalibrate", "post_deiso": False, "images": "held_out", "batch_size": 50,
-                         "num_batches": 2}.items():
+    for field, value in {
+        "bn_mode": "recalibrate",
+        "post_deiso": False,
+        "images": "held_out",
+        "batch_size": 50,
+        "num_batches": 2,
+    }.items():
         other = OneShotSettings(supernet="b" * 64, **{field: value})
         assert Protocol(oneshot=other).hash() != Protocol(oneshot=oneshot).hash(), field
     assert "device" not in Protocol.model_fields

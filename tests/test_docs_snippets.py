@@ -34,11 +34,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-from archscore.service import runner
-from archscore.contract.settings import Settings
 from helpers.http import wait_answering
 from helpers.stack import UP
+
+from archscore.contract.settings import Settings
+from archscore.service import runner
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
@@ -53,8 +53,8 @@ LINKED = ("examples",)
 
 @dataclass(frozen=True)
 class Block:
-    where: str       # page:line of the fence
-    language: str    # the fence's info string
+    where: str  # page:line of the fence
+    language: str  # the fence's info string
     code: str
     runnable: bool
     expect: str | None = None
@@ -98,8 +98,15 @@ def _blocks(page: Path) -> tuple[list[Block], list[str]]:
             while i < len(lines) and not lines[i].startswith("```"):
                 body.append(lines[i])
                 i += 1
-            blocks.append(Block(f"{name}:{start + 1}", fence.group("info"), "\n".join(body) + "\n",
-                                runnable=bool(marker), expect=expect))
+            blocks.append(
+                Block(
+                    f"{name}:{start + 1}",
+                    fence.group("info"),
+                    "\n".join(body) + "\n",
+                    runnable=bool(marker),
+                    expect=expect,
+                )
+            )
         i += 1
     return blocks, problems
 
@@ -157,15 +164,24 @@ def test_curl_examples_fail_loudly():
 
 def test_waits_are_within_the_servers_bound():
     bound = Settings.model_fields["max_wait_seconds"].default
-    offenders = [f"{b.where}: wait={w}" for b in all_blocks()
-                 for w in re.findall(r"[?&]wait=(\d+(?:\.\d+)?)", b.code) if float(w) > bound]
+    offenders = [
+        f"{b.where}: wait={w}"
+        for b in all_blocks()
+        for w in re.findall(r"[?&]wait=(\d+(?:\.\d+)?)", b.code)
+        if float(w) > bound
+    ]
     assert not offenders, f"waits above the default bound of {bound:g} s:\n" + "\n".join(offenders)
 
 
 def _environment(data_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARCHSCORE_")}
-    env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
-               ARCHSCORE_DATA_DIR=str(data_dir), OMP_NUM_THREADS="1", MPLBACKEND="Agg", NO_COLOR="1")
+    env.update(
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+        ARCHSCORE_DATA_DIR=str(data_dir),
+        OMP_NUM_THREADS="1",
+        MPLBACKEND="Agg",
+        NO_COLOR="1",
+    )
     return env
 
 
@@ -215,9 +231,14 @@ def stack(tmp_path_factory) -> str:
     up = subprocess.Popen([*UP, "--port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         # the scoring worker and the supernet trainer both registered
-        wait_answering(f"http://127.0.0.1:{port}/readyz", 120, procs={"archscore up": up},
-                       logs={"archscore up": tmp / "up.log"}, interval=0.5,
-                       ok=lambda ready: ready.status_code == 200 and ready.json()["workers"] == 2)
+        wait_answering(
+            f"http://127.0.0.1:{port}/readyz",
+            120,
+            procs={"archscore up": up},
+            logs={"archscore up": tmp / "up.log"},
+            interval=0.5,
+            ok=lambda ready: ready.status_code == 200 and ready.json()["workers"] == 2,
+        )
         yield f"127.0.0.1:{port}"
     finally:
         up.send_signal(signal.SIGTERM)

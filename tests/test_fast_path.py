@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from archscore.service.scoring.cache import CachedScoresFastPath
-from archscore.service.errors import BodyTooLarge
 from helpers.http import error_fields
 from helpers.scoring import cells, request
+
+from archscore.service.errors import BodyTooLarge
+from archscore.service.scoring.cache import CachedScoresFastPath
 
 pytestmark = pytest.mark.usefixtures("celery_worker")
 
@@ -34,7 +34,7 @@ class Recorder:
                 body += message.get("body", b"")
                 if not message.get("more_body", False):
                     break
-        except Exception as exc:  # noqa: BLE001 - recorded for the test to look at
+        except Exception as exc:
             self.error = exc
         self.bodies.append(body)
         await send({"type": "http.response.start", "status": 299, "headers": []})
@@ -46,8 +46,10 @@ def call(client, app, body: bytes, query: bytes = b"", headers=(), pieces: int =
     client lives); the body in ``pieces`` messages, the receive raising BodyTooLarge once ``fail_after``
     of them were given. Returns (status, parsed body or None)."""
     size = -(-len(body) // pieces)
-    messages = [{"type": "http.request", "body": body[i : i + size], "more_body": i + size < len(body)}
-                for i in range(0, len(body), size)]
+    messages = [
+        {"type": "http.request", "body": body[i : i + size], "more_body": i + size < len(body)}
+        for i in range(0, len(body), size)
+    ]
     given, sent = 0, []
 
     async def receive():
@@ -60,8 +62,13 @@ def call(client, app, body: bytes, query: bytes = b"", headers=(), pieces: int =
     async def send(message):
         sent.append(message)
 
-    scope = {"type": "http", "method": "POST", "path": "/v1/scores", "query_string": query,
-             "headers": [(b"content-type", b"application/json"), *headers]}
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/v1/scores",
+        "query_string": query,
+        "headers": [(b"content-type", b"application/json"), *headers],
+    }
     client.portal.call(app, scope, receive, send)
     status = sent[0]["status"]
     raw = b"".join(m.get("body", b"") for m in sent[1:])

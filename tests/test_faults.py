@@ -11,13 +11,13 @@ import time
 
 import httpx
 import pytest
-
-from archscore.contract import store
-from archscore.service import runner
 from helpers.http import readyz, status_of
 from helpers.scoring import cells, request
 from helpers.stack import REPO, UP, alive, child, child_env, child_pids, cmdline, descendants, stopped
 from helpers.waiting import wait_until
+
+from archscore.contract import store
+from archscore.service import runner
 
 
 def _worker(name: str, concurrency: int = 1) -> list[str]:
@@ -69,8 +69,10 @@ def test_a_live_worker_keeps_its_long_chunk_past_the_visibility_timeout(test_red
     with _api(test_redis, settings_env, chunk_size=str(n)) as api:
         with child(_worker("busy"), env, tmp_path / "busy.log"), child(_worker("idle"), env, tmp_path / "idle.log"):
             started = time.monotonic()
-            resp = api.post("/v1/scores", json=request(cells(n, seed=31), ["jacob_cov", "snip", "grad_norm"],
-                                                       seed=131, batch_size=64))
+            resp = api.post(
+                "/v1/scores",
+                json=request(cells(n, seed=31), ["jacob_cov", "snip", "grad_norm"], seed=131, batch_size=64),
+            )
             assert resp.status_code == 202, resp.text
             job_id = resp.json()["job_id"]
             last: dict = {}
@@ -102,10 +104,13 @@ def test_sigkill_of_a_whole_worker_mid_chunk_the_live_worker_finishes_the_job(te
     env = child_env(test_redis.crash_url, torch_threads="1")
     env.pop("ARCHSCORE_VISIBILITY_TIMEOUT", None)
     with _api(test_redis, settings_env, chunk_size="1") as api:
-        with child(_worker("victim"), env, tmp_path / "victim.log") as victim, \
-                child(_worker("survivor"), env, tmp_path / "survivor.log"):
-            resp = api.post("/v1/scores", json=request(archs, ["jacob_cov", "snip", "grad_norm", "fisher"],
-                                                       seed=141, batch_size=64))
+        with (
+            child(_worker("victim"), env, tmp_path / "victim.log") as victim,
+            child(_worker("survivor"), env, tmp_path / "survivor.log"),
+        ):
+            resp = api.post(
+                "/v1/scores", json=request(archs, ["jacob_cov", "snip", "grad_norm", "fisher"], seed=141, batch_size=64)
+            )
             job_id = resp.json()["job_id"]
 
             def frozen_mid_chunk() -> tuple[list[int], int] | None:
@@ -152,8 +157,9 @@ def _up(tmp_path, port: int) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARCHSCORE_")}
     env.update(ARCHSCORE_DATA_DIR=str(tmp_path / "data"), ARCHSCORE_TORCH_THREADS="1", PYTHONUNBUFFERED="1")
     command = [*UP, "--port", str(port)]
-    return subprocess.Popen(command, cwd=REPO, env=env, stdout=open(tmp_path / "up.log", "wb"),
-                            stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        command, cwd=REPO, env=env, stdout=open(tmp_path / "up.log", "wb"), stderr=subprocess.STDOUT
+    )
 
 
 def _part(up: subprocess.Popen, marker: str) -> int:
@@ -171,7 +177,7 @@ def test_up_restarts_a_dead_worker_and_redis_and_stops_redis_last(tmp_path):
     port = runner.free_port()
     base = f"http://127.0.0.1:{port}"
     up = _up(tmp_path, port)
-    log = lambda: (tmp_path / "up.log").read_text()  # noqa: E731
+    log = lambda: (tmp_path / "up.log").read_text()
     body = {"archs": [[0, 1, 2, 3, 4, 0]], "estimators": ["params", "relu"]}
     try:
         wait_until(lambda: up.poll() is None and readyz(base)["ready"], 90, message=lambda: "ready\n" + log())
@@ -181,8 +187,9 @@ def test_up_restarts_a_dead_worker_and_redis_and_stops_redis_last(tmp_path):
         scoring = _part(up, "--queues celery")
         _stop_all([scoring, *child_pids(scoring)], signal.SIGKILL)
         assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200  # the API stays up
-        gone = wait_until(lambda: _readyz_if(base, lambda r: not r["ready"]), 15, interval=0.1,
-                          message="readyz notices")
+        gone = wait_until(
+            lambda: _readyz_if(base, lambda r: not r["ready"]), 15, interval=0.1, message="readyz notices"
+        )
         assert gone["missing"] == ["scoring worker (queue celery)"], gone
         wait_until(lambda: readyz(base)["ready"], 60, message=lambda: "the scoring worker restarted\n" + log())
         assert _part(up, "--queues celery") != scoring
@@ -191,20 +198,33 @@ def test_up_restarts_a_dead_worker_and_redis_and_stops_redis_last(tmp_path):
         server = _part(up, "redis-server")
         time.sleep(1.5)  # the append-only file is synced every second
         os.kill(server, signal.SIGKILL)
-        outage = wait_until(lambda: _readyz_if(base, lambda r: "redis" in r["missing"]), 10, interval=0.05,
-                            message="readyz notices Redis is gone")
+        outage = wait_until(
+            lambda: _readyz_if(base, lambda r: "redis" in r["missing"]),
+            10,
+            interval=0.05,
+            message="readyz notices Redis is gone",
+        )
         assert outage["ready"] is False and httpx.get(f"{base}/healthz", timeout=5).status_code == 200
-        wait_until(lambda: httpx.get(f"{base}/v1/jobs", timeout=5).status_code == 200, 60,
-                   message=lambda: "Redis restarted\n" + log())
+        wait_until(
+            lambda: httpx.get(f"{base}/v1/jobs", timeout=5).status_code == 200,
+            60,
+            message=lambda: "Redis restarted\n" + log(),
+        )
         # once a route reads Redis again, readyz never reports it missing (its broker connection reconnects)
         assert readyz(base)["redis"] is True and readyz(base)["redis_memory"]["bounded"] is True
         wait_until(lambda: readyz(base)["ready"], 60, message=lambda: "the workers are back\n" + log())
         again = httpx.post(f"{base}/v1/scores", params={"wait": 30}, timeout=40, json=body).json()
         assert again["cached"] == 1 and again["results"][0]["scores"] == first["results"][0]["scores"]
 
-        parts = {name: _part(up, marker) for name, marker in
-                 [("redis", "redis-server"), ("scoring", "--queues celery"), ("training", "--queues training"),
-                  ("api", "uvicorn")]}
+        parts = {
+            name: _part(up, marker)
+            for name, marker in [
+                ("redis", "redis-server"),
+                ("scoring", "--queues celery"),
+                ("training", "--queues training"),
+                ("api", "uvicorn"),
+            ]
+        }
         up.send_signal(signal.SIGINT)
         ended: dict[str, float] = {}
 
@@ -238,8 +258,11 @@ def test_redis_outage_is_503_with_retry_after_from_a_real_api_process_and_it_rec
             wait_until(lambda: status_of(f"{base}/healthz") == 200, 30, message="the API answers")
             assert httpx.post(f"{base}/v1/scores", json=score, timeout=10).status_code == 200
             runner.stop([server])
-            for method, path, kwargs in [("POST", "/v1/scores", {"json": score}), ("GET", "/v1/rankings/nb201", {}),
-                                         ("GET", f"/v1/jobs/{'0' * 32}", {})]:
+            for method, path, kwargs in [
+                ("POST", "/v1/scores", {"json": score}),
+                ("GET", "/v1/rankings/nb201", {}),
+                ("GET", f"/v1/jobs/{'0' * 32}", {}),
+            ]:
                 resp = httpx.request(method, f"{base}{path}", timeout=10, **kwargs)
                 assert resp.status_code == 503, (path, resp.text)
                 assert resp.headers["Retry-After"] == "2"
@@ -247,8 +270,12 @@ def test_redis_outage_is_503_with_retry_after_from_a_real_api_process_and_it_rec
             assert status_of(f"{base}/healthz") == 200
             server = runner.start_redis(data, port)
             restarted = time.monotonic()
-            wait_until(lambda: httpx.post(f"{base}/v1/scores", json=score, timeout=10).status_code == 200, 10,
-                       interval=0.1, message="requests succeed again")
+            wait_until(
+                lambda: httpx.post(f"{base}/v1/scores", json=score, timeout=10).status_code == 200,
+                10,
+                interval=0.1,
+                message="requests succeed again",
+            )
             assert time.monotonic() - restarted < 5
     finally:
         runner.stop([server])
@@ -262,13 +289,27 @@ def test_a_supervisor_killed_hard_takes_its_children_with_it_and_holds_its_data_
     base = f"http://127.0.0.1:{port}"
     up = _up(tmp_path, port)
     try:
-        wait_until(lambda: up.poll() is None and readyz(base)["ready"], 90,
-                   message=lambda: "ready\n" + (tmp_path / "up.log").read_text())
+        wait_until(
+            lambda: up.poll() is None and readyz(base)["ready"],
+            90,
+            message=lambda: "ready\n" + (tmp_path / "up.log").read_text(),
+        )
         env = {k: v for k, v in os.environ.items() if not k.startswith("ARCHSCORE_")}
         env["ARCHSCORE_DATA_DIR"] = str(tmp_path / "data")  # the first one's data folder
-        refused = subprocess.run([sys.executable, "-c", "from archscore.service.cli import main; main()", "up",
-                                  "--port", str(runner.free_port())], env=env, capture_output=True, text=True,
-                                 timeout=60)
+        refused = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from archscore.service.cli import main; main()",
+                "up",
+                "--port",
+                str(runner.free_port()),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert refused.returncode == 2 and f"(pid {up.pid})" in refused.stderr, refused.stderr
         parts = descendants(up.pid)
         assert len(parts) >= 4  # redis-server, two workers (and their pool processes), the API
@@ -289,9 +330,20 @@ def test_up_refuses_to_start_a_second_redis_on_a_folder_whose_server_was_left_ru
     try:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ARCHSCORE_")}
         env["ARCHSCORE_DATA_DIR"] = str(data)
-        refused = subprocess.run([sys.executable, "-c", "from archscore.service.cli import main; main()", "up",
-                                  "--port", str(runner.free_port())], env=env, capture_output=True, text=True,
-                                 timeout=60)
+        refused = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from archscore.service.cli import main; main()",
+                "up",
+                "--port",
+                str(runner.free_port()),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert refused.returncode == 2, refused.stdout + refused.stderr
         assert f"pid {leftover.pid}" in refused.stderr and "still running" in refused.stderr
         assert leftover.poll() is None  # left alone: the operator decides

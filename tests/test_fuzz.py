@@ -8,16 +8,20 @@ from pathlib import Path
 
 import pytest
 import schemathesis
+from helpers.stack import api_process
 from hypothesis import HealthCheck, settings
 from schemathesis import checks
-
-from helpers.stack import api_process
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES_PER_ROUTE = 25
 schema = schemathesis.openapi.from_path(ROOT / "openapi.json")
-CHECKS = [checks.not_a_server_error, checks.status_code_conformance, checks.content_type_conformance,
-          checks.response_schema_conformance, checks.response_headers_conformance]
+CHECKS = [
+    checks.not_a_server_error,
+    checks.status_code_conformance,
+    checks.content_type_conformance,
+    checks.response_schema_conformance,
+    checks.response_headers_conformance,
+]
 
 
 @pytest.fixture(scope="module")
@@ -28,15 +32,15 @@ def api_url(test_redis, tmp_path_factory):
     crash.flushdb()
     tmp = tmp_path_factory.mktemp("fuzz")
     # waits bounded below the client's 30 s timeout: no worker consumes this DB, so a valid ?wait= would block
-    with api_process(test_redis.crash_url, tmp, supernet_dir=str(tmp / "supernets"), upload_timeout_seconds="5",
-                     max_wait_seconds="5") as base:
+    with api_process(
+        test_redis.crash_url, tmp, supernet_dir=str(tmp / "supernets"), upload_timeout_seconds="5", max_wait_seconds="5"
+    ) as base:
         yield base
     crash.flushdb()
 
 
 @schema.parametrize()
-@settings(max_examples=EXAMPLES_PER_ROUTE, deadline=None, derandomize=True,
-          suppress_health_check=list(HealthCheck))
+@settings(max_examples=EXAMPLES_PER_ROUTE, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 def test_no_server_errors_and_responses_match_the_document(case, api_url):
     chosen = CHECKS
     if case.path == "/readyz":  # no worker consumes this DB: readyz answers its documented 503
@@ -49,8 +53,7 @@ negative.config.generation.update(modes=[schemathesis.GenerationMode.NEGATIVE])
 
 
 @negative.parametrize()
-@settings(max_examples=EXAMPLES_PER_ROUTE, deadline=None, derandomize=True,
-          suppress_health_check=list(HealthCheck))
+@settings(max_examples=EXAMPLES_PER_ROUTE, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 def test_requests_that_break_the_document_never_get_a_server_error(case, api_url):
     """The negative phase: bodies, parameters and types the document forbids are refused with a 4xx."""
     case.call_and_validate(base_url=api_url, checks=[checks.not_a_server_error], timeout=30)
@@ -65,5 +68,12 @@ def test_sequences_of_calls_never_get_a_server_error(api_url):
     # schema-valid request may be refused with a 422 (positive-data acceptance is not a check here)
     stateful.config.checks.update(included_check_names=[c.__name__ for c in CHECKS])
     machine = stateful.as_state_machine()
-    machine.run(settings=settings(max_examples=40, stateful_step_count=6, deadline=None, derandomize=True,
-                                  suppress_health_check=list(HealthCheck)))
+    machine.run(
+        settings=settings(
+            max_examples=40,
+            stateful_step_count=6,
+            deadline=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        )
+    )

@@ -33,8 +33,12 @@ def test_relative_difference():
 
 def test_report_on_two_cpu_runs(tmp_path):
     out = tmp_path / "report.md"
-    run = subprocess.run([sys.executable, str(SCRIPT), "--cells", "2", "--devices", "cpu", "cpu", "--out", str(out)],
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, str(SCRIPT), "--cells", "2", "--devices", "cpu", "cpu", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     rows = [line for line in out.read_text().splitlines() if line.startswith("| ") and "estimator" not in line]
     assert [r.split(" | ")[0][2:] for r in rows] == list(ZERO_SHOT)

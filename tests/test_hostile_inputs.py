@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers.http import error_fields
 
 from archscore.contract import store
-from helpers.http import error_fields
 
 TEXT = {"content-type": "text/plain"}
 JSON = {"content-type": "application/json"}
@@ -25,8 +25,15 @@ JSON = {"content-type": "application/json"}
         (json.dumps({"[" * 10_000: 1}), "entry 0"),  # a too-deep JSON key
         (json.dumps({"9" * 5000: 1}), "entry 0"),  # a 5,000-digit JSON key
     ],
-    ids=["int-5000-digits", "csv-field-200k", "json-number-400-digits", "nested-body", "nested-csv-cell",
-         "nested-json-key", "json-key-5000-digits"],
+    ids=[
+        "int-5000-digits",
+        "csv-field-200k",
+        "json-number-400-digits",
+        "nested-body",
+        "nested-csv-cell",
+        "nested-json-key",
+        "json-key-5000-digits",
+    ],
 )
 def test_hostile_truth_tables_are_422_with_a_reason(client, r, body, needle):
     fields = error_fields(client.put("/v1/truth/nb201/hostile", content=body, headers=TEXT), 422)
@@ -121,18 +128,26 @@ def test_a_stalled_upload_times_out_with_408_over_a_real_socket(test_redis, tmp_
     import socket
     import time
 
-    from archscore.service import runner
     from helpers.stack import child, child_env
     from helpers.waiting import wait_until
+
+    from archscore.service import runner
 
     port = runner.free_port()
     env = child_env(test_redis.url, upload_timeout_seconds="1")
     with child(runner.api_command("127.0.0.1", port), env, tmp_path / "api.log"):
-        sock = wait_until(lambda: socket.create_connection(("127.0.0.1", port), timeout=10), 30, interval=0.1,
-                          ignore=(OSError,), message=lambda: "the API to accept\n" + (tmp_path / "api.log").read_text())
+        sock = wait_until(
+            lambda: socket.create_connection(("127.0.0.1", port), timeout=10),
+            30,
+            interval=0.1,
+            ignore=(OSError,),
+            message=lambda: "the API to accept\n" + (tmp_path / "api.log").read_text(),
+        )
         with sock:
-            sock.sendall(b"PUT /v1/truth/nb201/slow HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
-                         b"Content-Length: 1000\r\n\r\narch,value\n")
+            sock.sendall(
+                b"PUT /v1/truth/nb201/slow HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+                b"Content-Length: 1000\r\n\r\narch,value\n"
+            )
             started = time.monotonic()
             reply = b""
             while chunk := sock.recv(65536):
@@ -161,8 +176,9 @@ def test_a_truth_table_sent_as_json_is_read_like_text(client, r):
     sent = client.put("/v1/truth/nb201/as-json", json={arch: 71.5})
     assert sent.status_code == 200 and sent.json()["rows"] == 1, sent.text
     client.delete("/v1/truth/nb201/as-json")
-    assert "not UTF-8" in error_fields(client.put("/v1/truth/nb201/bytes", content=b"\xff\xfe", headers=TEXT),
-                                       422)["body"]
+    assert (
+        "not UTF-8" in error_fields(client.put("/v1/truth/nb201/bytes", content=b"\xff\xfe", headers=TEXT), 422)["body"]
+    )
 
 
 def test_a_method_a_route_does_not_take_is_405_with_allow(client):
@@ -173,5 +189,4 @@ def test_a_method_a_route_does_not_take_is_405_with_allow(client):
 def test_the_document_says_an_encoding_is_never_null_or_a_boolean(client):
     schema = client.get("/openapi.json").json()["components"]["schemas"]["ScoreRequest"]["properties"]["archs"]
     assert {t["type"] for t in schema["items"]["anyOf"]} == {"string", "integer", "array", "object"}
-    assert "archs[0]" in error_fields(client.post("/v1/scores", json={"archs": [None], "estimators": ["params"]}),
-                                      422)
+    assert "archs[0]" in error_fields(client.post("/v1/scores", json={"archs": [None], "estimators": ["params"]}), 422)

@@ -6,19 +6,19 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers.http import error_fields
+from helpers.scoring import PNG
+from helpers.scoring import same as _same
 from typer.testing import CliRunner
 
 from archscore.estimators.analysis import StudyContext, get_study
 from archscore.estimators.analysis.isomorphism_spread import architectures, per_member, within_share
 from archscore.estimators.analysis.run import local_source
-from archscore.service.cli import app
 from archscore.estimators.protocol import OneShotSettings, Protocol
 from archscore.estimators.spaces import get_space
 from archscore.estimators.truth import load_builtin
 from archscore.estimators.zero_shot.engine import score_architecture
-from helpers.http import error_fields
-from helpers.scoring import PNG
-from helpers.scoring import same as _same
+from archscore.service.cli import app
 
 NB201 = get_space("nb201")
 STUDY = get_study("isomorphism_spread")
@@ -69,8 +69,12 @@ def test_per_member_is_part_of_the_hash_and_turns_off_the_class_mean():
 @pytest.mark.usefixtures("celery_worker")
 def test_per_member_scores_each_member_on_its_own_over_http(client, isomorphic_pair):
     a, b = isomorphic_pair
-    body = {"space": "nb201", "archs": [NB201.to_string(a), NB201.to_string(b)], "estimators": ["synflow"],
-            "protocol": {"batch_size": 4}}
+    body = {
+        "space": "nb201",
+        "archs": [NB201.to_string(a), NB201.to_string(b)],
+        "estimators": ["synflow"],
+        "protocol": {"batch_size": 4},
+    }
     shared = client.post("/v1/scores?wait=120", json=body).json()
     assert shared["status"] == "done", shared
     first, second = shared["results"]
@@ -85,8 +89,15 @@ def test_per_member_scores_each_member_on_its_own_over_http(client, isomorphic_p
 def _library(archs, estimators, options):
     truth = load_builtin("nb201", "cifar10_test")
     protocol = Protocol(batch_size=4, seed=7)
-    ctx = StudyContext(NB201, archs, [truth.get(a) for a in archs], estimators, protocol,
-                       local_source("nb201", archs, estimators, 1), options)
+    ctx = StudyContext(
+        NB201,
+        archs,
+        [truth.get(a) for a in archs],
+        estimators,
+        protocol,
+        local_source("nb201", archs, estimators, 1),
+        options,
+    )
     return STUDY.run(ctx)
 
 
@@ -96,10 +107,18 @@ def test_the_study_over_http_gives_the_library_numbers(client):
     options = {"members": 2}
     archs = architectures(NB201, asked, options)
     assert len(archs) >= 4
-    resp = client.post("/v1/studies", json={
-        "study": "isomorphism_spread", "space": "nb201", "archs": [NB201.to_string(a) for a in asked],
-        "estimators": ["synflow", "params"], "protocol": {"batch_size": 4, "seed": 7}, "truth": "cifar10_test",
-        "options": options})
+    resp = client.post(
+        "/v1/studies",
+        json={
+            "study": "isomorphism_spread",
+            "space": "nb201",
+            "archs": [NB201.to_string(a) for a in asked],
+            "estimators": ["synflow", "params"],
+            "protocol": {"batch_size": 4, "seed": 7},
+            "truth": "cifar10_test",
+            "options": options,
+        },
+    )
     assert resp.status_code == 202, resp.text
     done = client.get(f"/v1/studies/{resp.json()['study_id']}?wait=120").json()
     assert done["status"] == "done", done
@@ -112,21 +131,45 @@ def test_the_study_over_http_gives_the_library_numbers(client):
 
 def test_bad_study_requests_name_the_field(client):
     singles = [m[0] for m in NB201.isomorphism_classes().values() if len(m) == 1][:6]
-    fields = error_fields(client.post("/v1/studies", json={
-        "study": "isomorphism_spread", "space": "nb201", "archs": [NB201.to_string(a) for a in singles],
-        "estimators": ["params"], "truth": "cifar10_test"}), 422)
+    fields = error_fields(
+        client.post(
+            "/v1/studies",
+            json={
+                "study": "isomorphism_spread",
+                "space": "nb201",
+                "archs": [NB201.to_string(a) for a in singles],
+                "estimators": ["params"],
+                "truth": "cifar10_test",
+            },
+        ),
+        422,
+    )
     assert "classes of at least two members" in fields["archs"]
-    fields = error_fields(client.post("/v1/studies", json={
-        "study": "isomorphism_spread", "space": "nb201", "archs": [NB201.to_string(NB201.sample(1, 0)[0])] * 4,
-        "estimators": ["params"], "truth": "cifar10_test", "options": {"members": 1}}), 422)
+    fields = error_fields(
+        client.post(
+            "/v1/studies",
+            json={
+                "study": "isomorphism_spread",
+                "space": "nb201",
+                "archs": [NB201.to_string(NB201.sample(1, 0)[0])] * 4,
+                "estimators": ["params"],
+                "truth": "cifar10_test",
+                "options": {"members": 1},
+            },
+        ),
+        422,
+    )
     assert "options.members" in fields
 
 
-@pytest.mark.parametrize(("args", "needle"), [
-    (("isomorphism_spread", "--sample", "8", "--members", "1"), "--members: give 2..16"),
-    (("isomorphism_spread,complexity_bias", "--sample", "8"), "isomorphism_spread scores architectures of its own"),
-    (("isomorphism_spread", "--space", "nb301", "--sample", "8"), "needs a space with isomorphism"),
-])
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("isomorphism_spread", "--sample", "8", "--members", "1"), "--members: give 2..16"),
+        (("isomorphism_spread,complexity_bias", "--sample", "8"), "isomorphism_spread scores architectures of its own"),
+        (("isomorphism_spread", "--space", "nb301", "--sample", "8"), "needs a space with isomorphism"),
+    ],
+)
 def test_study_command_refuses_bad_input_with_exit_2(tmp_path, args, needle):
     result = CliRunner().invoke(app, ["study", *args, "-e", "params", "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and needle in result.output, result.output
@@ -135,8 +178,14 @@ def test_study_command_refuses_bad_input_with_exit_2(tmp_path, args, needle):
 def test_the_work_bound_counts_the_members_the_study_adds(client, settings_env):
     settings_env(max_work_per_request="2000")
     asked = [m[0] for m in NB201.isomorphism_classes().values() if len(m) >= 4][:4]
-    body = {"study": "isomorphism_spread", "space": "nb201", "archs": [NB201.to_string(a) for a in asked],
-            "estimators": ["synflow"], "protocol": {"batch_size": 128}, "truth": "cifar10_test"}
+    body = {
+        "study": "isomorphism_spread",
+        "space": "nb201",
+        "archs": [NB201.to_string(a) for a in asked],
+        "estimators": ["synflow"],
+        "protocol": {"batch_size": 128},
+        "truth": "cifar10_test",
+    }
     # 4 asked x 128 images is within the bound; the 16 members scored are not
     fields = error_fields(client.post("/v1/studies", json={**body, "options": {"members": 4}}), 422)
     assert "16 architectures x 1 estimators x 128 images = 2,048 exceeds" in fields["options.members"]

@@ -75,7 +75,7 @@ def test_list_estimators_and_spaces():
 def test_workers_refuse_a_malformed_device_setting(settings_env):
     from pydantic import ValidationError
 
-    from archscore.service.settings import Settings
+    from archscore.contract.settings import Settings
 
     settings_env(device="gpu")
     with pytest.raises(ValidationError, match="device"):

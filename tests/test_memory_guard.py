@@ -33,8 +33,9 @@ def test_feature_elements_are_counted_exactly_and_leave_the_network_as_it_was(na
 def test_a_network_over_the_limit_gets_nulls_naming_the_batch_size_that_fits():
     space = get_space("nds_resnet")
     limit = 1000 * 2**20
-    result = score_architecture(MEDIUM, space.name, ["synflow", "jacob_cov", "params"], Protocol(batch_size=128),
-                                memory_limit=limit)
+    result = score_architecture(
+        MEDIUM, space.name, ["synflow", "jacob_cov", "params"], Protocol(batch_size=128), memory_limit=limit
+    )
     assert result.scores["params"].value == space.cost(space.parse(MEDIUM))[0] / 1e6  # no network needed
     for name in ("synflow", "jacob_cov"):
         value = result.scores[name]
@@ -42,7 +43,9 @@ def test_a_network_over_the_limit_gets_nulls_naming_the_batch_size_that_fits():
         assert "needs about" in value.reason and "at batch_size 128" in value.reason
     fits = int(re.search(r"a batch_size of at most (\d+) fits", result.scores["synflow"].reason).group(1))
     assert 1 <= fits < 128
-    again = score_architecture(MEDIUM, space.name, ["synflow", "jacob_cov"], Protocol(batch_size=fits), memory_limit=limit)
+    again = score_architecture(
+        MEDIUM, space.name, ["synflow", "jacob_cov"], Protocol(batch_size=fits), memory_limit=limit
+    )
     assert all(v.value is not None and not v.transient for v in again.scores.values())
     nothing = score_architecture(MEDIUM, space.name, ["synflow"], Protocol(batch_size=8), memory_limit=2**20)
     assert "no batch size fits" in nothing.scores["synflow"].reason
@@ -61,8 +64,12 @@ def test_the_limit_comes_from_the_environment_and_a_bad_value_is_refused(monkeyp
 @pytest.mark.usefixtures("celery_worker")  # the worker runs in a thread of this process: it sees the variable
 def test_the_service_reports_a_refusal_as_an_error_and_does_not_cache_it(client, monkeypatch):
     monkeypatch.setenv(memory.MEMORY_LIMIT_ENV, "1000")
-    request = {"space": "nds_resnet", "archs": [MEDIUM], "estimators": ["synflow", "params"],
-               "protocol": {"batch_size": 128, "seed": 411}}
+    request = {
+        "space": "nds_resnet",
+        "archs": [MEDIUM],
+        "estimators": ["synflow", "params"],
+        "protocol": {"batch_size": 128, "seed": 411},
+    }
     job = client.post("/v1/scores?wait=120", json=request).json()
     assert job["status"] == "done", job
     result = job["results"][0]

@@ -10,15 +10,15 @@ import os
 import time
 
 import pytest
+from helpers.stack import tasks_run
 
+from archscore.contract import store
+from archscore.contract.records import TrainingJob, TrainingStatus
 from archscore.estimators.one_shot.checkpoints import load_checkpoint
 from archscore.estimators.one_shot.evaluation import calibration_batches, score_arch, validation_batches
 from archscore.estimators.protocol import Protocol
 from archscore.estimators.spaces import get_space
 from archscore.estimators.spaces.nb201 import has_conv_path
-from archscore.contract import store
-from archscore.contract.records import TrainingJob, TrainingStatus
-from helpers.stack import tasks_run
 
 pytestmark = pytest.mark.usefixtures("celery_worker")
 
@@ -61,8 +61,10 @@ def test_one_shot_scores_need_a_checkpoint(client, settings_env, tmp_path):
     assert resp.status_code == 422
     (detail,) = resp.json()["error"]["details"]
     assert detail["field"] == "protocol.oneshot.supernet" and "no complete supernet checkpoint" in detail["reason"]
-    resp = client.post("/v1/scores", json={"archs": cells(1, 1), "estimators": ["oneshot_acc"],
-                                           "protocol": {"oneshot": {"supernet": "missing"}}})
+    resp = client.post(
+        "/v1/scores",
+        json={"archs": cells(1, 1), "estimators": ["oneshot_acc"], "protocol": {"oneshot": {"supernet": "missing"}}},
+    )
     assert resp.status_code == 422 and "no supernet checkpoint 'missing'" in resp.text
 
 
@@ -128,12 +130,15 @@ def test_one_shot_evaluation_options_reach_the_worker(client, supernet_dir):
     for result, want in zip(held["results"], expected):
         assert result["scores"]["oneshot_acc"] == pytest.approx(want["oneshot_acc"])
         assert result["scores"]["oneshot_loss"] == pytest.approx(want["oneshot_loss"])
-    assert [x["scores"]["oneshot_loss"] for x in held["results"]] != [x["scores"]["oneshot_loss"]
-                                                                      for x in plain["results"]]
+    assert [x["scores"]["oneshot_loss"] for x in held["results"]] != [
+        x["scores"]["oneshot_loss"] for x in plain["results"]
+    ]
     # mixing zero-shot and one-shot estimators in one request
     mixed = score(client, archs, {"supernet": "gamma", "num_batches": 1}, ("params", "relu", "oneshot_acc"))
-    assert all(isinstance(x["scores"]["relu"], float) and isinstance(x["scores"]["oneshot_acc"], float)
-               for x in mixed["results"])
+    assert all(
+        isinstance(x["scores"]["relu"], float) and isinstance(x["scores"]["oneshot_acc"], float)
+        for x in mixed["results"]
+    )
 
 
 def test_training_requests_are_validated_and_resumable(client, supernet_dir):
@@ -157,8 +162,9 @@ def test_a_training_whose_worker_died_is_reported_failed(client, r):
     """The trainer refreshes the checkpoint name's lock with each progress report; once the lock has
     expired, a job still marked running is reported failed, and the name can be trained again."""
     job_id = "f" * 32
-    job = TrainingJob(job_id=job_id, kind="supernet_training", name="orphan", config={"epochs": 3}, resume=False,
-                      created=time.time())
+    job = TrainingJob(
+        job_id=job_id, kind="supernet_training", name="orphan", config={"epochs": 3}, resume=False, created=time.time()
+    )
     r.set(store.job_key(job_id), store.encode_record(job), ex=60)
     status = TrainingStatus(status="running", progress={"epoch": 1})
     r.set(store.training_status_key(job_id), store.encode_record(status), ex=60)
@@ -189,13 +195,18 @@ def test_averaging_checkpoints_over_the_api(client, supernet_dir):
     scored = score(client, cells(2, seed=33), {"supernet": "snap-avg", "num_batches": 1})
     assert scored["protocol"]["oneshot"]["supernet"] == averaged["sha256"]
 
-    assert "snapshots_of" in fields(client.post("/v1/supernets/average",
-                                                json={"name": "x", "snapshots_of": "plain"}), 422)
-    assert "checkpoints[1]" in fields(client.post("/v1/supernets/average",
-                                                  json={"name": "x", "checkpoints": ["plain", "nope"]}), 422)
-    assert "checkpoints" in fields(client.post("/v1/supernets/average", json={"name": "x", "checkpoints": ["plain"]}), 422)
-    assert "name" in fields(client.post("/v1/supernets/average",
-                                        json={"name": "plain", "checkpoints": ["plain", "snap"]}), 409)
+    assert "snapshots_of" in fields(
+        client.post("/v1/supernets/average", json={"name": "x", "snapshots_of": "plain"}), 422
+    )
+    assert "checkpoints[1]" in fields(
+        client.post("/v1/supernets/average", json={"name": "x", "checkpoints": ["plain", "nope"]}), 422
+    )
+    assert "checkpoints" in fields(
+        client.post("/v1/supernets/average", json={"name": "x", "checkpoints": ["plain"]}), 422
+    )
+    assert "name" in fields(
+        client.post("/v1/supernets/average", json={"name": "plain", "checkpoints": ["plain", "snap"]}), 409
+    )
     assert not (supernet_dir / "x").exists()
 
 
@@ -216,7 +227,9 @@ def test_averaging_names_checkpoints_only_under_the_supernet_folder(client, supe
         assert resp.json()["error"]["details"][0]["field"].startswith("checkpoints[")
     assert not (supernet_dir / "escaped").exists()
 
-    resp = client.post("/v1/supernets/average", json={"name": "by-sha", "checkpoints": [first["sha256"][:12], "conf-b"]})
+    resp = client.post(
+        "/v1/supernets/average", json={"name": "by-sha", "checkpoints": [first["sha256"][:12], "conf-b"]}
+    )
     assert resp.status_code == 202, resp.text
     job = client.get(f"/v1/jobs/{resp.json()['job_id']}", params={"wait": 60}).json()
     assert job["status"] == "done" and job["config"]["average_of"] == ["conf-a", "conf-b"]

@@ -6,14 +6,14 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers.http import error_fields
+from helpers.scoring import same as _same
 from typer.testing import CliRunner
 
 from archscore.estimators.one_shot.registry import snapshots_of
 from archscore.estimators.one_shot.training import TrainConfig, train
 from archscore.estimators.spaces import get_space
 from archscore.service.cli import app
-from helpers.http import error_fields
-from helpers.scoring import same as _same
 
 SP = get_space("nb201")
 runner = CliRunner()
@@ -23,8 +23,10 @@ runner = CliRunner()
 def checkpoint(tmp_path_factory):
     """A tiny NB201 supernet trained 3 epochs, every epoch's snapshot kept."""
     root = tmp_path_factory.mktemp("supernets")
-    manifest = train(TrainConfig(network={"C": 4, "N": 1}, epochs=3, steps_per_epoch=2, batch_size=32, seed=5, keep_snapshots=3),
-                     root / "tiny")
+    manifest = train(
+        TrainConfig(network={"C": 4, "N": 1}, epochs=3, steps_per_epoch=2, batch_size=32, seed=5, keep_snapshots=3),
+        root / "tiny",
+    )
     return root, manifest
 
 
@@ -37,8 +39,22 @@ def cli_study(study: str, root, tmp_path, monkeypatch, *extra) -> dict:
     monkeypatch.setenv("ARCHSCORE_SUPERNET_DIR", str(root))
     (tmp_path / "archs.txt").write_text("\n".join(archs()))
     out = tmp_path / study
-    result = runner.invoke(app, ["study", study, "-f", str(tmp_path / "archs.txt"), "-e", "oneshot_acc,oneshot_loss",
-                                 "--supernet", "tiny", "--out", str(out), *extra])
+    result = runner.invoke(
+        app,
+        [
+            "study",
+            study,
+            "-f",
+            str(tmp_path / "archs.txt"),
+            "-e",
+            "oneshot_acc,oneshot_loss",
+            "--supernet",
+            "tiny",
+            "--out",
+            str(out),
+            *extra,
+        ],
+    )
     assert result.exit_code == 0, result.output
     return json.loads((out / "result.json").read_text())
 
@@ -53,8 +69,9 @@ def test_snapshots_are_found_by_checkpoint_and_by_sha256(checkpoint):
     assert folder_of(root, snapshots[0]["sha256"]) == root / snapshots[0]["name"]
 
 
-def test_training_length_from_the_command_line_and_over_http(checkpoint, tmp_path, monkeypatch, client, settings_env,
-                                                              celery_worker):
+def test_training_length_from_the_command_line_and_over_http(
+    checkpoint, tmp_path, monkeypatch, client, settings_env, celery_worker
+):
     root, manifest = checkpoint
     written = cli_study("training_length", root, tmp_path, monkeypatch)
     result = written["result"]
@@ -65,8 +82,14 @@ def test_training_length_from_the_command_line_and_over_http(checkpoint, tmp_pat
     assert (tmp_path / "training_length" / "training_length.png").is_file()
 
     settings_env(supernet_dir=str(root))
-    body = {"study": "training_length", "space": "nb201", "archs": archs(), "truth": "cifar10_test",
-            "estimators": ["oneshot_acc", "oneshot_loss"], "protocol": {"oneshot": {"supernet": "tiny"}}}
+    body = {
+        "study": "training_length",
+        "space": "nb201",
+        "archs": archs(),
+        "truth": "cifar10_test",
+        "estimators": ["oneshot_acc", "oneshot_loss"],
+        "protocol": {"oneshot": {"supernet": "tiny"}},
+    }
     resp = client.post("/v1/studies", json=body)
     assert resp.status_code == 202, resp.text
     assert len(resp.json()["jobs"]) == 3  # one scoring job per kept epoch
@@ -75,8 +98,9 @@ def test_training_length_from_the_command_line_and_over_http(checkpoint, tmp_pat
     assert _same(done["result"]["result"], result)
 
 
-def test_validation_size_from_the_command_line_and_over_http(checkpoint, tmp_path, monkeypatch, client, settings_env,
-                                                              celery_worker):
+def test_validation_size_from_the_command_line_and_over_http(
+    checkpoint, tmp_path, monkeypatch, client, settings_env, celery_worker
+):
     root, _ = checkpoint
     result = cli_study("validation_size", root, tmp_path, monkeypatch, "--validation-batches", "1,3")["result"]
     assert result["validation_batches"] == [1, 3] and result["batch_size"] == 100 and result["images"] == "validation"
@@ -85,36 +109,79 @@ def test_validation_size_from_the_command_line_and_over_http(checkpoint, tmp_pat
     assert set(loss["kendall_tau"]) == {"1", "3"}
 
     settings_env(supernet_dir=str(root))
-    body = {"study": "validation_size", "space": "nb201", "archs": archs(), "truth": "cifar10_test",
-            "estimators": ["oneshot_acc", "oneshot_loss"], "protocol": {"oneshot": {"supernet": "tiny"}},
-            "options": {"validation_batches": [1, 3]}}
+    body = {
+        "study": "validation_size",
+        "space": "nb201",
+        "archs": archs(),
+        "truth": "cifar10_test",
+        "estimators": ["oneshot_acc", "oneshot_loss"],
+        "protocol": {"oneshot": {"supernet": "tiny"}},
+        "options": {"validation_batches": [1, 3]},
+    }
     done = client.get(f"/v1/studies/{client.post('/v1/studies', json=body).json()['study_id']}?wait=120").json()
     assert done["status"] == "done", done
     assert _same(done["result"]["result"], result)
 
 
 def test_validation_size_on_the_held_out_images_from_the_command_line_and_over_http(
-        checkpoint, tmp_path, monkeypatch, client, settings_env, celery_worker):
+    checkpoint, tmp_path, monkeypatch, client, settings_env, celery_worker
+):
     root, _ = checkpoint
-    result = cli_study("validation_size", root, tmp_path, monkeypatch, "--images", "held_out",
-                       "--validation-batches", "5,15")["result"]
+    result = cli_study(
+        "validation_size", root, tmp_path, monkeypatch, "--images", "held_out", "--validation-batches", "5,15"
+    )["result"]
     assert result["validation_batches"] == [5, 15] and result["images"] == "held_out"
     loss = result["estimators"]["oneshot_loss"]
     assert loss["agreement_with_largest"]["15"] == pytest.approx(1.0) and set(loss["kendall_tau"]) == {"5", "15"}
 
     settings_env(supernet_dir=str(root))
-    body = {"study": "validation_size", "space": "nb201", "archs": archs(), "truth": "cifar10_test",
-            "estimators": ["oneshot_acc", "oneshot_loss"],
-            "protocol": {"oneshot": {"supernet": "tiny", "images": "held_out"}},
-            "options": {"validation_batches": [5, 15]}}
+    body = {
+        "study": "validation_size",
+        "space": "nb201",
+        "archs": archs(),
+        "truth": "cifar10_test",
+        "estimators": ["oneshot_acc", "oneshot_loss"],
+        "protocol": {"oneshot": {"supernet": "tiny", "images": "held_out"}},
+        "options": {"validation_batches": [5, 15]},
+    }
     done = client.get(f"/v1/studies/{client.post('/v1/studies', json=body).json()['study_id']}?wait=120").json()
     assert done["status"] == "done", done
     assert _same(done["result"]["result"], result)
-    too_many = runner.invoke(app, ["study", "validation_size", "-f", str(tmp_path / "archs.txt"), "-e", "oneshot_acc",
-                                   "--supernet", "tiny", "--out", str(tmp_path / "x"), "--validation-batches", "6"])
+    too_many = runner.invoke(
+        app,
+        [
+            "study",
+            "validation_size",
+            "-f",
+            str(tmp_path / "archs.txt"),
+            "-e",
+            "oneshot_acc",
+            "--supernet",
+            "tiny",
+            "--out",
+            str(tmp_path / "x"),
+            "--validation-batches",
+            "6",
+        ],
+    )
     assert too_many.exit_code == 2 and "exceed the 500 images of the validation split" in too_many.output
-    wrong = runner.invoke(app, ["study", "validation_size", "-f", str(tmp_path / "archs.txt"), "-e", "oneshot_acc",
-                                "--supernet", "tiny", "--out", str(tmp_path / "x"), "--images", "test"])
+    wrong = runner.invoke(
+        app,
+        [
+            "study",
+            "validation_size",
+            "-f",
+            str(tmp_path / "archs.txt"),
+            "-e",
+            "oneshot_acc",
+            "--supernet",
+            "tiny",
+            "--out",
+            str(tmp_path / "x"),
+            "--images",
+            "test",
+        ],
+    )
     assert wrong.exit_code == 2 and "--images: use one of validation, held_out" in wrong.output
 
 
@@ -125,18 +192,41 @@ def test_one_shot_studies_refuse_what_they_cannot_run(checkpoint, client, settin
     base = {"space": "nb201", "archs": archs()[:5], "truth": "cifar10_test"}
     zero_shot = client.post("/v1/studies", json={**base, "study": "validation_size", "estimators": ["synflow"]})
     assert "ask for oneshot_acc or oneshot_loss" in error_fields(zero_shot, 422)["estimators"]
-    too_big = client.post("/v1/studies", json={**base, "study": "validation_size", "estimators": ["oneshot_acc"],
-                                               "options": {"validation_batches": [6]}})
+    too_big = client.post(
+        "/v1/studies",
+        json={
+            **base,
+            "study": "validation_size",
+            "estimators": ["oneshot_acc"],
+            "options": {"validation_batches": [6]},
+        },
+    )
     assert "exceed the 500 images" in error_fields(too_big, 422)["options.validation_batches"]
-    held_out = client.post("/v1/studies", json={**base, "study": "validation_size", "estimators": ["oneshot_acc"],
-                                                "protocol": {"oneshot": {"images": "held_out"}},
-                                                "options": {"validation_batches": [5, 16]}})
-    assert "16 batches of 100 exceed the 1500 images of the held-out set" in error_fields(
-        held_out, 422)["options.validation_batches"]
+    held_out = client.post(
+        "/v1/studies",
+        json={
+            **base,
+            "study": "validation_size",
+            "estimators": ["oneshot_acc"],
+            "protocol": {"oneshot": {"images": "held_out"}},
+            "options": {"validation_batches": [5, 16]},
+        },
+    )
+    assert (
+        "16 batches of 100 exceed the 1500 images of the held-out set"
+        in error_fields(held_out, 422)["options.validation_batches"]
+    )
     # a checkpoint trained without keep_snapshots
     train(TrainConfig(network={"C": 4, "N": 1}, epochs=1, steps_per_epoch=1, batch_size=32), root / "plain")
-    plain = client.post("/v1/studies", json={**base, "study": "training_length", "estimators": ["oneshot_acc"],
-                                             "protocol": {"oneshot": {"supernet": "plain"}}})
+    plain = client.post(
+        "/v1/studies",
+        json={
+            **base,
+            "study": "training_length",
+            "estimators": ["oneshot_acc"],
+            "protocol": {"oneshot": {"supernet": "plain"}},
+        },
+    )
     assert "kept no per-epoch snapshots" in error_fields(plain, 422)["protocol.oneshot.supernet"]
 
 
@@ -150,8 +240,9 @@ def compared(checkpoint):
     return root
 
 
-def test_sampler_and_reduced_sharing_from_the_command_line_and_over_http(compared, tmp_path, monkeypatch, client,
-                                                                          settings_env, celery_worker):
+def test_sampler_and_reduced_sharing_from_the_command_line_and_over_http(
+    compared, tmp_path, monkeypatch, client, settings_env, celery_worker
+):
     root = compared
     sampler = cli_study("sampler", root, tmp_path, monkeypatch, "--supernets", "tiny,fair1")["result"]
     assert set(sampler["checkpoints"]) == {"uniform", "fair"}
@@ -164,9 +255,15 @@ def test_sampler_and_reduced_sharing_from_the_command_line_and_over_http(compare
     assert sharing["estimators"]["oneshot_loss"]["kendall_tau"]["K=2"] is not None
 
     settings_env(supernet_dir=str(root))
-    body = {"study": "reduced_sharing", "space": "nb201", "archs": archs(), "truth": "cifar10_test",
-            "estimators": ["oneshot_acc", "oneshot_loss"], "protocol": {"oneshot": {"supernet": "tiny"}},
-            "options": {"supernets": ["tiny", "k2"]}}
+    body = {
+        "study": "reduced_sharing",
+        "space": "nb201",
+        "archs": archs(),
+        "truth": "cifar10_test",
+        "estimators": ["oneshot_acc", "oneshot_loss"],
+        "protocol": {"oneshot": {"supernet": "tiny"}},
+        "options": {"supernets": ["tiny", "k2"]},
+    }
     resp = client.post("/v1/studies", json=body)
     assert resp.status_code == 202, resp.text
     done = client.get(f"/v1/studies/{resp.json()['study_id']}?wait=120").json()
@@ -177,6 +274,21 @@ def test_sampler_and_reduced_sharing_from_the_command_line_and_over_http(compare
     assert "at least two checkpoints" in error_fields(one, 422)["options.supernets"]
     unknown = client.post("/v1/studies", json={**body, "options": {"supernets": ["k2", "nope"]}})
     assert "no supernet checkpoint 'nope'" in error_fields(unknown, 422)["options.supernets[1]"]
-    bad = runner.invoke(app, ["study", "sampler", "--sample", "5", "-e", "oneshot_acc", "--supernet", "tiny",
-                              "--supernets", "tiny", "--out", str(tmp_path / "x")])
+    bad = runner.invoke(
+        app,
+        [
+            "study",
+            "sampler",
+            "--sample",
+            "5",
+            "-e",
+            "oneshot_acc",
+            "--supernet",
+            "tiny",
+            "--supernets",
+            "tiny",
+            "--out",
+            str(tmp_path / "x"),
+        ],
+    )
     assert bad.exit_code == 2 and "--supernets: name at least two checkpoints" in bad.stderr

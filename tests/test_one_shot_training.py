@@ -149,7 +149,9 @@ def test_post_deisomorphism_is_the_mean_over_the_class(trained):
     supernet, manifest = load_checkpoint(out)
     batches = validation_batches(manifest, 100, 1)
     # a class whose members run different supernet paths (edges swapped between the two inner nodes)
-    members = next(m for m in isomorphism_classes().values() if has_conv_path(m[0]) and len(class_paths(NB201, m[0])) == 3)
+    members = next(
+        m for m in isomorphism_classes().values() if has_conv_path(m[0]) and len(class_paths(NB201, m[0])) == 3
+    )
     arch = members[0]
     by_member = [evaluate_arch(supernet, m, batches) for m in members]
     expected = sum(s["oneshot_acc"] for s in by_member) / len(members)
@@ -224,8 +226,8 @@ def test_held_out_images_are_the_validation_split_and_the_test_images_never_trai
     test = load_dataset("cifar10", "test")
     pool = held_out("cifar10")
     assert len(pool) == len(val) + len(test) == EVALUATION_IMAGES["held_out"] == 1500
-    assert (pool.x[:len(val)] == val.x).all() and (pool.x[len(val):] == test.x).all()
-    assert (pool.y[len(val):] == test.y).all()
+    assert (pool.x[: len(val)] == val.x).all() and (pool.x[len(val) :] == test.x).all()
+    assert (pool.y[len(val) :] == test.y).all()
     train_rows = {row.tobytes() for row in train_split.x.reshape(len(train_split), -1)}
     assert not any(row.tobytes() in train_rows for row in pool.x.reshape(len(pool), -1))
     # 15 batches of 100 fit; the validation split alone holds 5
@@ -271,8 +273,9 @@ def test_should_stop_ends_a_training_between_architectures(tmp_path):
         asked.append(1)
         return len(asked) > 3  # the fourth question: inside the first step of 8 architectures
 
-    config = training.TrainConfig(network={"C": 4, "N": 1}, archs_per_step=8, batch_size=16, epochs=1,
-                                  steps_per_epoch=2)
+    config = training.TrainConfig(
+        network={"C": 4, "N": 1}, archs_per_step=8, batch_size=16, epochs=1, steps_per_epoch=2
+    )
     with pytest.raises(training.TrainingStopped):
         training.train(config, tmp_path / "stopped", should_stop=should_stop)
     assert len(asked) == 4 and not (tmp_path / "stopped" / "manifest.json").exists()

@@ -43,7 +43,9 @@ def test_committed_schema_is_current(current):
                 if old["components"]["schemas"].get(s) != new["components"]["schemas"].get(s)
             }
         )
-        pytest.fail(f"openapi.json differs from the app's schema (changed: {', '.join(changed) or 'metadata'}): {REGENERATE}")
+        pytest.fail(
+            f"openapi.json differs from the app's schema (changed: {', '.join(changed) or 'metadata'}): {REGENERATE}"
+        )
 
 
 def test_export_is_stable_text(current):
@@ -112,8 +114,11 @@ def test_the_python_client_covers_every_route_of_the_document(schema):
     for name, method in inspect.getmembers(Routes, inspect.isfunction):
         if name.startswith("_"):
             continue
-        required = [p for p in inspect.signature(method).parameters.values()
-                    if p.name != "self" and p.default is p.empty and p.kind is p.POSITIONAL_OR_KEYWORD]
+        required = [
+            p
+            for p in inspect.signature(method).parameters.values()
+            if p.name != "self" and p.default is p.empty and p.kind is p.POSITIONAL_OR_KEYWORD
+        ]
         call = method(recorder, *["x" if p.name not in ("archs", "estimators") else ["x"] for p in required])
         sent.add((call.method.lower(), call.path))
     documented = {(m, path) for path, methods in schema["paths"].items() for m in methods}
@@ -122,15 +127,18 @@ def test_the_python_client_covers_every_route_of_the_document(schema):
         return concrete[0] == template[0] and re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", template[1]), concrete[1])
 
     assert all(any(matches(c, t) for t in documented) for c in sent), sent
-    assert all(any(matches(c, t) for c in sent) for t in documented), [t for t in documented
-                                                                      if not any(matches(c, t) for c in sent)]
+    assert all(any(matches(c, t) for c in sent) for t in documented), [
+        t for t in documented if not any(matches(c, t) for c in sent)
+    ]
 
 
 def test_score_examples_cover_every_space_and_parse(schema):
     """Each space has a POST /v1/scores example whose encodings the space accepts."""
     from archscore.estimators.spaces import get_space, list_spaces
 
-    request = _resolve(schema, schema["paths"]["/v1/scores"]["post"]["requestBody"]["content"]["application/json"]["schema"])
+    request = _resolve(
+        schema, schema["paths"]["/v1/scores"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    )
     by_space = {e["space"]: e for e in request["examples"]}
     assert set(by_space) == set(list_spaces())
     for name, example in by_space.items():
@@ -151,8 +159,9 @@ def test_documented_score_requests_are_valid_for_their_space():
     pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
     text = "\n".join(page.read_text(encoding="utf-8") for page in pages)
     # curl ... -X POST '.../v1/scores...' [continued lines] -d '{...}'
-    bodies = re.findall(r"curl [^\n]*-X POST '[^']*/v1/scores[^']*'[^\n]*?(?:\\\n[^\n]*?)*?-d '(\{.*?\})'",
-                        text, flags=re.S)
+    bodies = re.findall(
+        r"curl [^\n]*-X POST '[^']*/v1/scores[^']*'[^\n]*?(?:\\\n[^\n]*?)*?-d '(\{.*?\})'", text, flags=re.S
+    )
     spaces = set()
     for text in bodies:
         request = ScoreRequest.model_validate_json(text)
@@ -167,5 +176,7 @@ def test_metrics_are_text_and_estimator_names_an_enum(schema):
 
     content = schema["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
     assert list(content) == ["text/plain"]
-    request = _resolve(schema, schema["paths"]["/v1/scores"]["post"]["requestBody"]["content"]["application/json"]["schema"])
+    request = _resolve(
+        schema, schema["paths"]["/v1/scores"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    )
     assert request["properties"]["estimators"]["items"]["enum"] == list(ESTIMATORS)

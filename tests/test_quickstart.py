@@ -8,11 +8,11 @@ import signal
 import subprocess
 
 import httpx
-
-from archscore.service import runner
 from helpers.http import wait_answering
 from helpers.stack import REPO, UP, alive, child_pids
 from helpers.waiting import wait_until
+
+from archscore.service import runner
 
 
 def test_up_serves_on_embedded_defaults_and_sigterm_stops_everything(tmp_path):
@@ -24,11 +24,20 @@ def test_up_serves_on_embedded_defaults_and_sigterm_stops_everything(tmp_path):
     try:
         # the scoring worker and the supernet trainer (ready needs only Redis and a scoring worker: on a
         # loaded machine the trainer may register a moment later)
-        wait_answering(f"http://127.0.0.1:{port}/readyz", 90, procs={"archscore up": up},
-                       logs={"archscore up": tmp_path / "up.log"}, interval=0.5,
-                       ok=lambda ready: ready.status_code == 200 and ready.json()["workers"] == 2)
-        scored = httpx.post(f"http://127.0.0.1:{port}/v1/scores", params={"wait": 30}, timeout=40,
-                            json={"archs": [[0, 1, 2, 3, 4, 0]], "estimators": ["params", "relu"]}).json()
+        wait_answering(
+            f"http://127.0.0.1:{port}/readyz",
+            90,
+            procs={"archscore up": up},
+            logs={"archscore up": tmp_path / "up.log"},
+            interval=0.5,
+            ok=lambda ready: ready.status_code == 200 and ready.json()["workers"] == 2,
+        )
+        scored = httpx.post(
+            f"http://127.0.0.1:{port}/v1/scores",
+            params={"wait": 30},
+            timeout=40,
+            json={"archs": [[0, 1, 2, 3, 4, 0]], "estimators": ["params", "relu"]},
+        ).json()
         assert scored["status"] == "done" and scored["results"][0]["scores"]["relu"] > 0
         # the worker's device is recorded (auto resolves to the CPU here); params is the API's exact count
         assert scored["results"][0]["devices"] == {"relu": "cpu"}
@@ -36,8 +45,11 @@ def test_up_serves_on_embedded_defaults_and_sigterm_stops_everything(tmp_path):
         assert len(children) == 4  # redis-server, two workers, the API
         up.send_signal(signal.SIGTERM)
         assert up.wait(30) == 0
-        wait_until(lambda: not any(alive(c) for c in children), 20,
-                   message=lambda: f"processes left behind after SIGTERM: {[c for c in children if alive(c)]}")
+        wait_until(
+            lambda: not any(alive(c) for c in children),
+            20,
+            message=lambda: f"processes left behind after SIGTERM: {[c for c in children if alive(c)]}",
+        )
         assert not [c for c in children if alive(c)], "processes left behind after SIGTERM"
     finally:
         if up.poll() is None:

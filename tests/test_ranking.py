@@ -215,9 +215,14 @@ def test_report_is_json_ready_plain_python():
 
 def test_criteria_directions():
     assert R.CRITERIA == {
-        "pearson": "higher", "kendall_tau": "higher", "spearman": "higher",
-        "p_at_top": "higher", "p_at_bottom": "higher", "kt_in_top": "higher",
-        "br_at": "lower", "wr_at": "lower",
+        "pearson": "higher",
+        "kendall_tau": "higher",
+        "spearman": "higher",
+        "p_at_top": "higher",
+        "p_at_bottom": "higher",
+        "kt_in_top": "higher",
+        "br_at": "lower",
+        "wr_at": "lower",
     }
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
+from helpers.scoring import cells
 
 from archscore.contract import store
 from archscore.service import runner
-from helpers.scoring import cells
 
 MAXMEMORY = 4 * 1024 * 1024
 

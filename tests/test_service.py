@@ -21,19 +21,19 @@ import time
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from helpers.http import error_fields, wait_answering
+from helpers.scoring import cells, phash, request, snapshot, stored_job, worker_idle
+from helpers.stack import REPO, child, child_env, stopped, tasks_run
+from helpers.waiting import wait_until
 
+from archscore.contract import store
 from archscore.estimators.ranking import ranking_report
 from archscore.estimators.spaces import get_space
 from archscore.estimators.spaces.nb201 import arch_to_naslib, has_conv_path, isomorphism_classes
 from archscore.estimators.truth import load_builtin
 from archscore.estimators.zero_shot.manifest import ZERO_SHOT
-from archscore.contract import store
 from archscore.service import runner
 from archscore.service.schemas import EXAMPLE_ARCH
-from helpers.http import error_fields, wait_answering
-from helpers.scoring import cells, phash, request, snapshot, stored_job, worker_idle
-from helpers.stack import REPO, child, child_env, stopped, tasks_run
-from helpers.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("celery_worker")
 
@@ -132,8 +132,11 @@ def test_bad_encodings_are_422_per_index_and_nothing_is_stored(client, r):
         ({"protocol": {"batch_size": 0}}, "protocol.batch_size", "greater than or equal to 1"),
         ({"protocol": {"data_root": "/etc"}}, "protocol.data_root", "xtra"),
         ({"protocol": {"oneshot": {"num_batches": 6}}}, "protocol.oneshot", "at most 500 (the validation images)"),
-        ({"protocol": {"oneshot": {"images": "held_out", "num_batches": 16}}}, "protocol.oneshot",
-         "at most 1500 (the held-out images)"),
+        (
+            {"protocol": {"oneshot": {"images": "held_out", "num_batches": 16}}},
+            "protocol.oneshot",
+            "at most 1500 (the held-out images)",
+        ),
         ({"protocol": {"oneshot": {"images": "test"}}}, "protocol.oneshot.images", "'held_out'"),
     ],
 )
@@ -164,8 +167,11 @@ def test_wait_above_the_servers_bound_is_422_naming_the_bound(client, r, setting
     silently cut short (a job answered 202 'queued' after a wait that never happened)."""
     settings_env(max_wait_seconds="5")
     before, tasks_before = snapshot(r), tasks_run()
-    for method, path, body in [("POST", "/v1/scores", request(cells(2, seed=6), ["params"], seed=106)),
-                               ("GET", f"/v1/jobs/{'0' * 32}", None), ("GET", f"/v1/studies/{'0' * 32}", None)]:
+    for method, path, body in [
+        ("POST", "/v1/scores", request(cells(2, seed=6), ["params"], seed=106)),
+        ("GET", f"/v1/jobs/{'0' * 32}", None),
+        ("GET", f"/v1/studies/{'0' * 32}", None),
+    ]:
         fields = error_fields(client.request(method, f"{path}?wait=120", json=body), 422)
         assert "at most 5 seconds" in fields["wait"] and "ARCHSCORE_MAX_WAIT_SECONDS" in fields["wait"]
     assert snapshot(r) == before and tasks_run() == tasks_before
@@ -338,11 +344,13 @@ def test_rankings_are_recomputed_only_when_new_scores_land(client, r):
     assert "less than or equal to 1000000" in huge["offset"]
 
 
-OVERFLOWING_GENOTYPE = ("Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), "
-                        "('sep_conv_3x3', 1), ('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), "
-                        "('dil_conv_3x3', 2)], normal_concat=range(2, 99999999999999999999), reduce=[('max_pool_3x3', 0), "
-                        "('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), "
-                        "('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=range(2, 6))")
+OVERFLOWING_GENOTYPE = (
+    "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), "
+    "('sep_conv_3x3', 1), ('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), "
+    "('dil_conv_3x3', 2)], normal_concat=range(2, 99999999999999999999), reduce=[('max_pool_3x3', 0), "
+    "('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), "
+    "('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=range(2, 6))"
+)
 
 
 def test_a_range_past_any_index_in_a_genotype_is_422_not_500(client, r):
@@ -440,15 +448,20 @@ def test_readyz_counts_a_redis_without_a_memory_bound_as_not_ready(client, test_
     settings_env(allow_unbounded_redis="false")
     ready = client.get("/readyz")
     assert ready.status_code == 503 and ready.json()["redis"] is True
-    assert ready.json()["redis_memory"] == {"maxmemory": 0, "policy": memory["maxmemory_policy"], "bounded": False,
-                                            "reason": "maxmemory is 0: Redis may grow until the machine runs out "
-                                                      "of memory; set one"}
+    assert ready.json()["redis_memory"] == {
+        "maxmemory": 0,
+        "policy": memory["maxmemory_policy"],
+        "bounded": False,
+        "reason": "maxmemory is 0: Redis may grow until the machine runs out of memory; set one",
+    }
     assert any(m.startswith("redis memory bound (maxmemory is 0") for m in ready.json()["missing"])
     assert int(test_redis.client().info("memory")["maxmemory"]) == 0  # left as it was
 
 
 def test_api_process_never_imports_torch():
-    code = "import archscore.service.app, sys; assert 'torch' not in sys.modules, 'archscore.service.app imported torch'"
+    code = (
+        "import archscore.service.app, sys; assert 'torch' not in sys.modules, 'archscore.service.app imported torch'"
+    )
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
 
@@ -539,8 +552,11 @@ def test_sigkill_worker_mid_job_then_a_new_worker_finishes_it(test_redis, settin
                 return None
 
             done_at_kill, in_flight = wait_until(
-                frozen_mid_chunk, 60, interval=0.01,
-                message="the first worker to make progress (one chunk done, one in flight)")
+                frozen_mid_chunk,
+                60,
+                interval=0.01,
+                message="the first worker to make progress (one chunk done, one in flight)",
+            )
             os.kill(first.pid, signal.SIGKILL)
             first.wait(10)
             killed_at = time.time()
@@ -553,8 +569,12 @@ def test_sigkill_worker_mid_job_then_a_new_worker_finishes_it(test_redis, settin
 
         with child([*cmd, "-n", "second@%h"], env, logs[1]):
             # until the broker gives the lost chunk back
-            wait_until(lambda: not crash.hexists("unacked", tag), 60, interval=0.05,
-                       message=lambda: "the lost chunk given back\n" + logs[1].read_text())
+            wait_until(
+                lambda: not crash.hexists("unacked", tag),
+                60,
+                interval=0.05,
+                message=lambda: "the lost chunk given back\n" + logs[1].read_text(),
+            )
             restored_at = time.time()
             resp = api.get(f"/v1/jobs/{job_id}", params={"wait": 60})
             job = resp.json()
@@ -565,8 +585,9 @@ def test_sigkill_worker_mid_job_then_a_new_worker_finishes_it(test_redis, settin
                 assert res["error"] is None
                 assert isinstance(res["scores"]["snip"], float) and isinstance(res["scores"]["relu"], float)
             assert lost_chunk in {int(i) for i in crash.smembers(done_key)}
-            wait_until(lambda: not crash.hlen("unacked"), 10, interval=0.05,
-                       message="the redelivered message acknowledged")  # in the end
+            wait_until(
+                lambda: not crash.hlen("unacked"), 10, interval=0.05, message="the redelivered message acknowledged"
+            )  # in the end
     # redelivered by the visibility timeout, not earlier
     assert restored_at - delivered_at >= 5 - 0.1, (restored_at - delivered_at, restored_at - killed_at)
     crash.flushdb()

@@ -15,11 +15,11 @@ import itertools
 import json
 
 import pytest
+from helpers.http import error_fields
 
 from archscore.estimators.protocol import Protocol
 from archscore.estimators.ranking import ranking_report
 from archscore.estimators.spaces import get_space, list_spaces
-from helpers.http import error_fields
 
 pytestmark = pytest.mark.usefixtures("celery_worker")
 
@@ -28,10 +28,19 @@ SPACES = list_spaces()
 # An encoding each space refuses, and words its reason must contain.
 BAD = {
     "nb201": ("|nor_conv_3x3~0|+|nor_conv_3x3~0|bogus~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|", "unknown op"),
-    "nb101": ({"matrix": [[0, 1, 0], [0, 0, 0], [0, 0, 0]], "ops": ["input", "conv3x3-bn-relu", "output"]},
-              "not connected"),
-    "nb301": ({"normal": [["sep_conv_3x3", 0]] * 8, "normal_concat": [2, 3, 4, 5],
-               "reduce": [["sep_conv_3x3", 0]] * 8, "reduce_concat": [2, 3, 4, 5]}, "distinct"),
+    "nb101": (
+        {"matrix": [[0, 1, 0], [0, 0, 0], [0, 0, 0]], "ops": ["input", "conv3x3-bn-relu", "output"]},
+        "not connected",
+    ),
+    "nb301": (
+        {
+            "normal": [["sep_conv_3x3", 0]] * 8,
+            "normal_concat": [2, 3, 4, 5],
+            "reduce": [["sep_conv_3x3", 0]] * 8,
+            "reduce_concat": [2, 3, 4, 5],
+        },
+        "distinct",
+    ),
     "nds_resnet": ({"depths": [1, 5, 2], "widths": [16, 16, 16]}, "stage 2 depth 5 is not allowed"),
     "nds_resnexta": ("d1-1-1_w16-16-16_b1-1-1_g1-1-8", "stage 3 group 8 is not allowed"),
 }
@@ -51,14 +60,21 @@ def truth_of(client, space) -> tuple[str, dict[str, float]]:
         return column, space.ground_truth(column)
     values = {space.truth_key(a): 90.0 - i for i, a in enumerate(archs_of(space, 8))}
     table = {space.to_string(a): values[space.truth_key(a)] for a in archs_of(space, 8)}
-    resp = client.put(f"/v1/truth/{space.name}/bench", content=json.dumps(table), headers={"content-type": "text/plain"})
+    resp = client.put(
+        f"/v1/truth/{space.name}/bench", content=json.dumps(table), headers={"content-type": "text/plain"}
+    )
     assert resp.status_code == 200, resp.text
     return "bench", values
 
 
 def body(space: str, archs: list, seed: int, estimators=CHEAP, **extra) -> dict:
-    return {"space": space, "archs": archs, "estimators": estimators,
-            "protocol": {"batch_size": 4, "num_batches": 1, "seed": seed}, **extra}
+    return {
+        "space": space,
+        "archs": archs,
+        "estimators": estimators,
+        "protocol": {"batch_size": 4, "num_batches": 1, "seed": seed},
+        **extra,
+    }
 
 
 @pytest.fixture(params=SPACES)
@@ -90,7 +106,9 @@ def test_scores_ground_truth_and_rankings(client, space):
         assert res["error"] is None and all(isinstance(res["scores"][n], float) for n in CHEAP), res
     stats = job["rankings"]
     assert stats["n"] == 3 and set(stats["estimators"]) == set(CHEAP)
-    expected = ranking_report([r["scores"]["synflow"] for r in job["results"]], [r["ground_truth"] for r in job["results"]])
+    expected = ranking_report(
+        [r["scores"]["synflow"] for r in job["results"]], [r["ground_truth"] for r in job["results"]]
+    )
     assert stats["estimators"]["synflow"]["kendall_tau"] == pytest.approx(expected["kendall_tau"])
 
     listed = client.get(f"/v1/rankings/{space.name}", params={"truth": column}).json()
@@ -102,8 +120,10 @@ def test_scores_ground_truth_and_rankings(client, space):
 def test_equivalent_encodings_are_scored_once(client, r, space):
     arch = archs_of(space, 4)[3]
     twin = space.parse(space.to_json(arch))
-    job = client.post("/v1/scores?wait=120", json=body(space.name, [space.to_json(arch), space.to_string(twin)],
-                                                       seed=302, estimators=["synflow"])).json()
+    job = client.post(
+        "/v1/scores?wait=120",
+        json=body(space.name, [space.to_json(arch), space.to_string(twin)], seed=302, estimators=["synflow"]),
+    ).json()
     assert job["status"] == "done" and job["progress"]["total"] == 1
     assert job["results"][0]["scores"] == job["results"][1]["scores"]
 
@@ -136,8 +156,10 @@ def test_uploaded_truth_in_csv_with_json_cells(client, space):
     resp = client.put(f"/v1/truth/{space.name}/mine", content=out.getvalue(), headers={"content-type": "text/plain"})
     assert resp.status_code == 200, resp.text
     assert resp.json() == {"space": space.name, "name": "mine", "rows": 2, "column": "acc", "skipped": []}
-    job = client.post("/v1/scores?wait=120", json=body(space.name, [space.to_json(x) for x in (a, b, c)], seed=304,
-                                                       estimators=["params"], truth="mine")).json()
+    job = client.post(
+        "/v1/scores?wait=120",
+        json=body(space.name, [space.to_json(x) for x in (a, b, c)], seed=304, estimators=["params"], truth="mine"),
+    ).json()
     assert [x["ground_truth"] for x in job["results"]] == [91.5, 42.25, None]
     stats = client.get(f"/v1/rankings/{space.name}", params={"truth": "mine"}).json()
     entry = next(x for x in stats["rankings"] if x["protocol_hash"] == job["protocol_hash"])
@@ -150,15 +172,31 @@ def test_ground_truth_in_the_nds_record_format_drives_the_rankings(client):
     resnet, resnexta = get_space("nds_resnet"), get_space("nds_resnexta")
     archs = archs_of(resnet, 5)
     records = nds_records(resnet, archs, seed=7) + nds_records(resnexta, archs_of(resnexta, 2), seed=8)
-    resp = client.put("/v1/truth/nds_resnet/nds_last?column=test_ep_top1", content=json.dumps(records),
-                      headers={"content-type": "text/plain"})
+    resp = client.put(
+        "/v1/truth/nds_resnet/nds_last?column=test_ep_top1",
+        content=json.dumps(records),
+        headers={"content-type": "text/plain"},
+    )
     assert resp.status_code == 200, resp.text
     answer = resp.json()
     assert answer["rows"] == 5 and answer["column"] == "test_ep_top1"
-    assert answer["skipped"] == [{"count": 2, "reason": "block_type 'res_bottleneck_block' is not nds_resnet's "
-                                  "'res_basic_block' (that is nds_resnexta's block type)"}]
-    job = client.post("/v1/scores?wait=120", json=body("nds_resnet", [resnet.to_string(a) for a in archs], seed=305,
-                                                       estimators=["params", "synflow"], truth="nds_last")).json()
+    assert answer["skipped"] == [
+        {
+            "count": 2,
+            "reason": "block_type 'res_bottleneck_block' is not nds_resnet's "
+            "'res_basic_block' (that is nds_resnexta's block type)",
+        }
+    ]
+    job = client.post(
+        "/v1/scores?wait=120",
+        json=body(
+            "nds_resnet",
+            [resnet.to_string(a) for a in archs],
+            seed=305,
+            estimators=["params", "synflow"],
+            truth="nds_last",
+        ),
+    ).json()
     assert job["status"] == "done", job
     expected = [100 - r["test_ep_top1"][-1] for r in records[:5]]
     assert [x["ground_truth"] for x in job["results"]] == pytest.approx(expected)
@@ -166,8 +204,15 @@ def test_ground_truth_in_the_nds_record_format_drives_the_rankings(client):
     entry = listed.json()["rankings"][0]
     params = [x["scores"]["params"] for x in job["results"]]
     assert entry["n"] == 5 and entry["estimators"]["params"]["kendall_tau"] == pytest.approx(
-        ranking_report(params, expected)["kendall_tau"])
+        ranking_report(params, expected)["kendall_tau"]
+    )
 
-    fields = error_fields(client.put("/v1/truth/nds_resnet/bad?column=max_test_top1", content=json.dumps(records),
-                                     headers={"content-type": "text/plain"}), 422)
+    fields = error_fields(
+        client.put(
+            "/v1/truth/nds_resnet/bad?column=max_test_top1",
+            content=json.dumps(records),
+            headers={"content-type": "text/plain"},
+        ),
+        422,
+    )
     assert "use min_test_top1" in fields["body"]

@@ -53,8 +53,13 @@ def _nds_equivalent(sp, stages, rng):
 
 
 # How to make an architecture equivalent to a given one, per space; a new space adds its rule here.
-EQUIVALENT = {"nb201": _nb201_equivalent, "nb101": _nb101_equivalent, "nb301": _nb301_equivalent,
-              "nds_resnet": _nds_equivalent, "nds_resnexta": _nds_equivalent}
+EQUIVALENT = {
+    "nb201": _nb201_equivalent,
+    "nb101": _nb101_equivalent,
+    "nb301": _nb301_equivalent,
+    "nds_resnet": _nds_equivalent,
+    "nds_resnexta": _nds_equivalent,
+}
 
 
 @pytest.fixture(scope="module", params=SPACES)

@@ -87,7 +87,9 @@ def test_pruning_drops_vertices_off_the_input_output_paths():
     cell = SP.parse(spec)
     assert cell == Cell(((0, 1, 0), (0, 0, 1), (0, 0, 0)), (I, C3, O))
     assert SP.parse({"matrix": [list(r) for r in cell.matrix], "ops": list(cell.ops)}) == cell
-    assert SP.canonical_key(cell) == module_hash(spec_to_cell({"matrix": [[0, 1, 0], [0, 0, 1], [0, 0, 0]], "ops": [I, C3, O]}))
+    assert SP.canonical_key(cell) == module_hash(
+        spec_to_cell({"matrix": [[0, 1, 0], [0, 0, 1], [0, 0, 0]], "ops": [I, C3, O]})
+    )
 
 
 def test_module_hash_is_isomorphism_invariant_and_tells_ops_apart():

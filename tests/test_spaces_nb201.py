@@ -14,6 +14,7 @@ from importlib import resources
 
 import pytest
 import torch
+from helpers.data import published_by_arch
 from torch import nn
 
 from archscore.estimators.spaces import EncodingError, get_space, parse_many
@@ -25,7 +26,6 @@ from archscore.estimators.spaces.nb201 import (
     network_cost,
 )
 from archscore.estimators.spaces.nb201.network import AvgPool3x3, InferCell
-from helpers.data import published_by_arch
 from archscore.estimators.zero_shot.flops import count_flops
 
 SP = get_space("nb201")
@@ -86,8 +86,14 @@ def test_string_round_trip_all(all_archs):
         # NASLib edges (1,2),(1,3),(1,4),(2,3),(2,4),(3,4) = 0->1, 0->2, 0->3, 1->2, 1->3, 2->3
         # ops 0=skip 1=none 2=conv3x3 3=conv1x1 4=avgpool
         ((0, 1, 2, 3, 4, 0), "|skip_connect~0|+|none~0|nor_conv_1x1~1|+|nor_conv_3x3~0|avg_pool_3x3~1|skip_connect~2|"),
-        ([4, 3, 3, 0, 0, 0], "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|"),
-        ((2, 2, 0, 4, 2, 0), "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"),
+        (
+            [4, 3, 3, 0, 0, 0],
+            "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|",
+        ),
+        (
+            (2, 2, 0, 4, 2, 0),
+            "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",
+        ),
         ((1, 1, 1, 1, 1, 1), _s(NONE6)),
         ((0, 0, 0, 0, 0, 0), _s((SKIP,) * 6)),
         ((3, 1, 1, 1, 1, 1), _s((C1, NONE, NONE, NONE, NONE, NONE))),
@@ -226,7 +232,11 @@ def test_class_count_and_disconnected_cells(all_archs):
     # 0->3 and 1->3 give "#"; 2->3 gives "#" (none), "#+#" (skip) or "(#+#)@op" (conv/pool).
     dead = [a for a in all_archs if not _reaches_output(a)]
     assert {SP.canonical_key(a) for a in dead} == {
-        "#+#+#", "#+#+#+#", "#+#+(#+#)@nor_conv_1x1", "#+#+(#+#)@nor_conv_3x3", "#+#+(#+#)@avg_pool_3x3"
+        "#+#+#",
+        "#+#+#+#",
+        "#+#+(#+#)@nor_conv_1x1",
+        "#+#+(#+#)@nor_conv_3x3",
+        "#+#+(#+#)@avg_pool_3x3",
     }
     # the all-none class: 0->3 none, 2->3 none, (0->1 or 1->3 none: 25 - 16 = 9), 0->2 and 1->2 free
     assert sorted(keys[SP.canonical_key(NONE6)]) == sorted(a for a in dead if a[5] == NONE)

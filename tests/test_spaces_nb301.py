@@ -26,11 +26,27 @@ OPS = ("max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv
 
 # row 0 of the table
 ROW0 = {
-    "normal": [["max_pool_3x3", 0], ["dil_conv_3x3", 1], ["avg_pool_3x3", 1], ["avg_pool_3x3", 0],
-               ["sep_conv_3x3", 1], ["sep_conv_3x3", 0], ["sep_conv_3x3", 1], ["skip_connect", 3]],
+    "normal": [
+        ["max_pool_3x3", 0],
+        ["dil_conv_3x3", 1],
+        ["avg_pool_3x3", 1],
+        ["avg_pool_3x3", 0],
+        ["sep_conv_3x3", 1],
+        ["sep_conv_3x3", 0],
+        ["sep_conv_3x3", 1],
+        ["skip_connect", 3],
+    ],
     "normal_concat": [2, 3, 4, 5],
-    "reduce": [["max_pool_3x3", 1], ["skip_connect", 0], ["sep_conv_3x3", 1], ["sep_conv_3x3", 0],
-               ["max_pool_3x3", 3], ["avg_pool_3x3", 0], ["max_pool_3x3", 2], ["dil_conv_5x5", 3]],
+    "reduce": [
+        ["max_pool_3x3", 1],
+        ["skip_connect", 0],
+        ["sep_conv_3x3", 1],
+        ["sep_conv_3x3", 0],
+        ["max_pool_3x3", 3],
+        ["avg_pool_3x3", 0],
+        ["max_pool_3x3", 2],
+        ["dil_conv_5x5", 3],
+    ],
     "reduce_concat": [2, 3, 4, 5],
 }
 # DARTS V2 as DARTS's genotypes.py prints it (concat as range(2, 6))
@@ -106,18 +122,28 @@ def test_round_trip_keeps_given_order():
     [
         (_with(normal=ROW0["normal"][:7]), "normal: expected exactly 8 [op, input] pairs (4 nodes x 2 inputs), got 7"),
         (_with(reduce=ROW0["reduce"] + [["skip_connect", 0]]), "reduce: expected exactly 8"),
-        (_with(normal=_pairs("normal", 4, ["conv_3x3", 0])), "normal pair 4 (node 4): unknown op 'conv_3x3'; allowed: "
-         + ", ".join(OPS)),
+        (
+            _with(normal=_pairs("normal", 4, ["conv_3x3", 0])),
+            "normal pair 4 (node 4): unknown op 'conv_3x3'; allowed: " + ", ".join(OPS),
+        ),
         (_with(normal=_pairs("normal", 0, ["none", 0])), "unknown op 'none'"),
-        (_with(normal=_pairs("normal", 1, ["sep_conv_3x3", 2])),
-         "normal node 2 (pairs 0-1): input 2 is not an earlier node (allowed 0..1)"),
-        (_with(reduce=_pairs("reduce", 7, ["sep_conv_3x3", 5])),
-         "reduce node 5 (pairs 6-7): input 5 is not an earlier node (allowed 0..4)"),
+        (
+            _with(normal=_pairs("normal", 1, ["sep_conv_3x3", 2])),
+            "normal node 2 (pairs 0-1): input 2 is not an earlier node (allowed 0..1)",
+        ),
+        (
+            _with(reduce=_pairs("reduce", 7, ["sep_conv_3x3", 5])),
+            "reduce node 5 (pairs 6-7): input 5 is not an earlier node (allowed 0..4)",
+        ),
         (_with(normal=_pairs("normal", 3, ["sep_conv_3x3", -1])), "input -1 is not an earlier node"),
-        (_with(normal=_pairs("normal", 3, ["sep_conv_3x3", 1])),
-         "normal node 3 (pairs 2-3): inputs 1 and 1 must be distinct earlier nodes"),
-        (_with(normal=_pairs("normal", 2, ["sep_conv_3x3", True])),
-         "normal pair 2 (node 3): input must be an integer node index, got True"),
+        (
+            _with(normal=_pairs("normal", 3, ["sep_conv_3x3", 1])),
+            "normal node 3 (pairs 2-3): inputs 1 and 1 must be distinct earlier nodes",
+        ),
+        (
+            _with(normal=_pairs("normal", 2, ["sep_conv_3x3", True])),
+            "normal pair 2 (node 3): input must be an integer node index, got True",
+        ),
         (_with(normal=_pairs("normal", 2, ["sep_conv_3x3", 1.0])), "input must be an integer node index"),
         (_with(normal=_pairs("normal", 2, ["sep_conv_3x3"])), "normal pair 2 (node 3): must be an [op, input] pair"),
         (_with(normal="sep_conv_3x3"), "normal: must be a list of 8 [op, input] pairs"),
@@ -133,12 +159,18 @@ def test_round_trip_keeps_given_order():
         ("sep_conv_3x3", "unrecognised text"),
         (17, "unsupported encoding of type int"),
         ("Genotype(normal=[('sep_conv_3x3', 0)]", "not valid Genotype(normal=..., ...) syntax"),
-        ("Genotype(normal=__import__('os').getcwd(), normal_concat=[2], reduce=[], reduce_concat=[2])",
-         "normal: must be a literal"),
-        (DARTS_V2.replace("normal_concat=range(2, 6)", "normal_concat=range(2, 7)"),
-         "normal_concat: range(2, 7) lists 5 nodes"),
-        (DARTS_V2.replace("normal_concat=range(2, 6)", "normal_concat=range(1000000000000)"),
-         "normal_concat: range(0, 1000000000000) lists"),
+        (
+            "Genotype(normal=__import__('os').getcwd(), normal_concat=[2], reduce=[], reduce_concat=[2])",
+            "normal: must be a literal",
+        ),
+        (
+            DARTS_V2.replace("normal_concat=range(2, 6)", "normal_concat=range(2, 7)"),
+            "normal_concat: range(2, 7) lists 5 nodes",
+        ),
+        (
+            DARTS_V2.replace("normal_concat=range(2, 6)", "normal_concat=range(1000000000000)"),
+            "normal_concat: range(0, 1000000000000) lists",
+        ),
         (DARTS_V2.replace("reduce_concat=range(2, 6)", "reduce_concat=[2, 7]"), "reduce_concat: 7 is not a node 2..5"),
         (DARTS_V2.replace(", reduce_concat=range(2, 6)", ""), "missing key(s) reduce_concat"),
         (DARTS_V2.replace("reduce_concat", "normal_concat"), "normal_concat given twice"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers.data import published_context
 from typer.testing import CliRunner
 
 from archscore.estimators.analysis import StudyContext, get_study, list_studies
@@ -15,7 +16,6 @@ from archscore.estimators.ranking import kendall_tau
 from archscore.estimators.spaces import get_space
 from archscore.estimators.truth import load_builtin
 from archscore.service.cli import app
-from helpers.data import published_context
 
 PUBLISHED_SPACES = ["nb201", "nb101", "nb301"]
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -42,7 +42,9 @@ def test_complexity_bias_on_published_scores(space_name, tmp_path):
     assert result["global"]["params"] == pytest.approx(kendall_tau(ctx.scores()["params"], ctx.truth))
     for measure in ("flops", "params"):
         rows = result["by"][measure]["bins"]
-        assert sum(r["n"] for r in rows) == len(ctx.archs) and max(r["n"] for r in rows) - min(r["n"] for r in rows) <= 1
+        assert (
+            sum(r["n"] for r in rows) == len(ctx.archs) and max(r["n"] for r in rows) - min(r["n"] for r in rows) <= 1
+        )
         assert all(a["range"][1] <= b["range"][0] for a, b in zip(rows, rows[1:]))  # bins follow the measure
         assert all(r["kendall_tau"]["oracle"] == pytest.approx(1.0) for r in rows)
     # params only tracks size: inside bins of nearly equal params it ranks far worse than globally
@@ -102,8 +104,11 @@ def test_swap_agreement_follows_the_sign_of_the_changes():
     scores = {"good": [0.0, 1.0, 5.0, 6.0], "bad": [1.0, 0.0, 0.5, 2.0], "gaps": [None, 1.0, 1.0, 1.0]}
     out = swap_agreement(pairs, truth, scores, ["good", "bad", "gaps"])
     assert out["pairs"] == 3
-    assert out["by_swap"]["a->b"] == {"n": 1, "mean_truth_change": 1.0, "agreement": {"good": 1.0, "bad": 0.0,
-                                                                                       "gaps": None}}
+    assert out["by_swap"]["a->b"] == {
+        "n": 1,
+        "mean_truth_change": 1.0,
+        "agreement": {"good": 1.0, "bad": 0.0, "gaps": None},
+    }
     assert out["by_swap"]["a->c"]["mean_truth_change"] == pytest.approx(0.5)
     assert out["by_swap"]["a->c"]["agreement"] == {"good": 1.0, "bad": 0.5, "gaps": None}  # gaps: 3->2 is level
     assert out["agreement"]["good"] == {"share": 1.0, "n": 3} and out["agreement"]["bad"] == {"share": 1 / 3, "n": 3}
@@ -136,8 +141,15 @@ def test_variance_scores_each_seed_and_batch_count():
     names = ["params", "snip", "relu"]
     passes = []
     source = local_source("nb201", archs, names, 1, lambda p: passes.append((p.seed, p.num_batches)))
-    ctx = StudyContext(space, archs, [truth.get(a) for a in archs], names, Protocol(batch_size=4), source,
-                       {"seeds": [20, 2020], "batches": [1, 3]})
+    ctx = StudyContext(
+        space,
+        archs,
+        [truth.get(a) for a in archs],
+        names,
+        Protocol(batch_size=4),
+        source,
+        {"seeds": [20, 2020], "batches": [1, 3]},
+    )
     result = get_study("variance").run(ctx)
     assert sorted(passes) == [(20, 1), (20, 3), (2020, 1)]  # (20, 1) is shared by both halves
     params, snip = result["estimators"]["params"], result["estimators"]["snip"]
@@ -161,9 +173,27 @@ runner = CliRunner()
 def test_study_command_writes_result_and_figures(tmp_path):
     listed = runner.invoke(app, ["study", "--list"])
     assert listed.exit_code == 0 and "complexity_bias" in listed.stdout and "variance" in listed.stdout
-    result = runner.invoke(app, ["study", "complexity_bias,architecture_bias", "--space", "nb201", "--sample", "24",
-                                 "--seed", "1", "-e", "params,synflow", "--batch-size", "4", "--bins", "3",
-                                 "--out", str(tmp_path)])
+    result = runner.invoke(
+        app,
+        [
+            "study",
+            "complexity_bias,architecture_bias",
+            "--space",
+            "nb201",
+            "--sample",
+            "24",
+            "--seed",
+            "1",
+            "-e",
+            "params,synflow",
+            "--batch-size",
+            "4",
+            "--bins",
+            "3",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert result.exit_code == 0, result.output
     out = tmp_path / "complexity_bias"
     written = json.loads((out / "result.json").read_text())
@@ -199,9 +229,26 @@ def test_operation_bias_on_a_space_without_operations_exits_2(tmp_path):
     path = tmp_path / "ResNet.json"
     path.write_text(json.dumps(nds_records(space, archs)))
     (tmp_path / "archs.txt").write_text("\n".join(space.to_string(a) for a in archs))
-    result = runner.invoke(app, ["study", "operation_bias", "--space", "nds_resnet", "--truth-file", str(path),
-                                 "-f", str(tmp_path / "archs.txt"), "-e", "params", "--out", str(tmp_path / "o")])
-    assert result.exit_code == 2 and "operation_bias needs a space with operations; nds_resnet has none" in result.output
+    result = runner.invoke(
+        app,
+        [
+            "study",
+            "operation_bias",
+            "--space",
+            "nds_resnet",
+            "--truth-file",
+            str(path),
+            "-f",
+            str(tmp_path / "archs.txt"),
+            "-e",
+            "params",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
+    assert (
+        result.exit_code == 2 and "operation_bias needs a space with operations; nds_resnet has none" in result.output
+    )
 
 
 def test_altered_inputs_shuffle_labels_or_replace_images_reproducibly():
@@ -210,9 +257,9 @@ def test_altered_inputs_shuffle_labels_or_replace_images_reproducibly():
     from archscore.estimators.zero_shot.engine import altered_inputs
 
     x, y = torch.rand(16, 3, 32, 32), torch.arange(16) % 10
-    (xs, ys), = altered_inputs([(x, y)], "shuffled_labels", 5)
+    ((xs, ys),) = altered_inputs([(x, y)], "shuffled_labels", 5)
     assert torch.equal(xs, x) and sorted(ys.tolist()) == sorted(y.tolist()) and not torch.equal(ys, y)
-    (xn, yn), = altered_inputs([(x, y)], "noise", 5)
+    ((xn, yn),) = altered_inputs([(x, y)], "noise", 5)
     assert torch.equal(yn, y) and xn.shape == x.shape and abs(float(xn.std()) - 1) < 0.05
     assert torch.equal(altered_inputs([(x, y)], "noise", 5)[0][0], xn)  # seeded by data_seed
     assert Protocol(inputs="images").hash() == Protocol().hash() != Protocol(inputs="noise").hash()

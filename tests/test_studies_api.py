@@ -6,37 +6,52 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers.http import error_fields
+from helpers.scoring import PNG, snapshot, worker_idle
+from helpers.scoring import same as _same
+from helpers.waiting import wait_until
 
 from archscore.estimators.analysis import StudyContext, get_study
 from archscore.estimators.analysis.run import local_source
 from archscore.estimators.protocol import Protocol
 from archscore.estimators.spaces import get_space
 from archscore.estimators.truth import load_builtin
-from helpers.http import error_fields
-from helpers.scoring import PNG, snapshot, worker_idle
-from helpers.scoring import same as _same
-from helpers.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("celery_worker")
 NB201 = get_space("nb201")
 
 
 def _request(study: str, archs, estimators, seed: int, **extra) -> dict:
-    return {"study": study, "space": "nb201", "archs": [NB201.to_string(a) for a in archs], "estimators": estimators,
-            "protocol": {"batch_size": 4, "seed": seed}, "truth": "cifar10_test", **extra}
+    return {
+        "study": study,
+        "space": "nb201",
+        "archs": [NB201.to_string(a) for a in archs],
+        "estimators": estimators,
+        "protocol": {"batch_size": 4, "seed": seed},
+        "truth": "cifar10_test",
+        **extra,
+    }
 
 
 def _library(study: str, archs, estimators, seed: int, options: dict) -> dict:
     truth = load_builtin("nb201", "cifar10_test")
-    ctx = StudyContext(NB201, archs, [truth.get(a) for a in archs], estimators, Protocol(batch_size=4, seed=seed),
-                       local_source("nb201", archs, estimators, 1), options)
+    ctx = StudyContext(
+        NB201,
+        archs,
+        [truth.get(a) for a in archs],
+        estimators,
+        Protocol(batch_size=4, seed=seed),
+        local_source("nb201", archs, estimators, 1),
+        options,
+    )
     return get_study(study).run(ctx)
 
 
 def test_a_study_over_http_gives_the_library_numbers_and_its_figures(client):
     archs = NB201.sample(16, seed=21)
-    resp = client.post("/v1/studies", json=_request("complexity_bias", archs, ["synflow", "params"], 501,
-                                                    options={"bins": 2}))
+    resp = client.post(
+        "/v1/studies", json=_request("complexity_bias", archs, ["synflow", "params"], 501, options={"bins": 2})
+    )
     assert resp.status_code == 202, resp.text
     body = resp.json()
     assert body["status"] in ("queued", "running") and body["progress"]["total"] >= 1 and body["result"] is None
@@ -48,16 +63,18 @@ def test_a_study_over_http_gives_the_library_numbers_and_its_figures(client):
     png = client.get(done["figures"]["complexity_bias_flops"])
     assert png.status_code == 200 and png.headers["content-type"] == "image/png" and png.content.startswith(PNG)
     # scores are cached now: the same study again is answered at once
-    again = client.post("/v1/studies", json=_request("complexity_bias", archs, ["synflow", "params"], 501,
-                                                     options={"bins": 2})).json()
+    again = client.post(
+        "/v1/studies", json=_request("complexity_bias", archs, ["synflow", "params"], 501, options={"bins": 2})
+    ).json()
     assert again["status"] == "done" and again["result"]["result"] == done["result"]["result"]
 
 
 def test_variance_over_http_has_every_protocol_scored(client):
     archs = NB201.sample(8, seed=22)
     options = {"seeds": [20, 2020], "batches": [1, 2]}
-    body = client.post("/v1/studies", json=_request("variance", archs, ["synflow", "params"], 20,
-                                                    options=options)).json()
+    body = client.post(
+        "/v1/studies", json=_request("variance", archs, ["synflow", "params"], 20, options=options)
+    ).json()
     assert len(body["jobs"]) == 3  # (20, 1), (2020, 1), (20, 2)
     done = client.get(f"/v1/studies/{body['study_id']}?wait=120").json()
     assert done["status"] == "done", done
@@ -66,8 +83,9 @@ def test_variance_over_http_has_every_protocol_scored(client):
     assert done["result"]["result"]["estimators"]["params"]["std"] == 0
     # a base protocol that none of the variants repeats (seed 7 is not among the seeds, 1 batch not among the
     # batch counts): the study still has its architectures and truth
-    other = client.post("/v1/studies", json=_request("variance", archs, ["params"], 7,
-                                                     options={"seeds": [20, 2020], "batches": [2]})).json()
+    other = client.post(
+        "/v1/studies", json=_request("variance", archs, ["params"], 7, options={"seeds": [20, 2020], "batches": [2]})
+    ).json()
     finished = client.get(f"/v1/studies/{other['study_id']}?wait=60").json()
     assert finished["status"] == "done" and finished["result"]["inputs"]["n"] == 8
 
@@ -78,14 +96,20 @@ def test_studies_are_listed_and_bad_requests_name_the_field(client):
     archs = NB201.sample(5, seed=23)
     fields = error_fields(client.post("/v1/studies", json=_request("nope", archs, ["params"], 1)), 422)
     assert "unknown study 'nope'" in fields["study"]
-    nds = {"study": "operation_bias", "space": "nds_resnet", "archs": ["d1-1-1_w16-16-16"] * 4,
-           "estimators": ["params"], "truth": None}
+    nds = {
+        "study": "operation_bias",
+        "space": "nds_resnet",
+        "archs": ["d1-1-1_w16-16-16"] * 4,
+        "estimators": ["params"],
+        "truth": None,
+    }
     fields = error_fields(client.post("/v1/studies", json=nds), 422)
     assert "operation_bias needs a space with operations" in fields["study"]
     fields = error_fields(client.post("/v1/studies", json={**nds, "study": "complexity_bias"}), 422)
     assert "no built-in ground truth" in fields["truth"]
-    fields = error_fields(client.post("/v1/studies", json=_request("variance", archs, ["params"], 1,
-                                                                   options={"seeds": [1, 1]})), 422)
+    fields = error_fields(
+        client.post("/v1/studies", json=_request("variance", archs, ["params"], 1, options={"seeds": [1, 1]})), 422
+    )
     assert any("distinct" in v for v in fields.values())
     assert client.get("/v1/studies/" + "0" * 32).status_code == 404
     assert client.get("/v1/studies/" + "0" * 32 + "/figures/x.png").status_code == 404
@@ -124,11 +148,18 @@ def test_a_study_can_be_cancelled_and_every_key_it_made_expires(client, r):
 
     def every_key_expires() -> bool:  # the chunk running when the cancel came stops after its current architecture
         keys[:] = [k for job_id in created["jobs"] for k in store.job_keys(job_id) if r.exists(k)]
-        return bool(keys) and all(r.ttl(k) > 0 for k in keys) and client.get(
-            f"/v1/jobs/{created['jobs'][0]}").json()["status"] == "cancelled"
+        return (
+            bool(keys)
+            and all(r.ttl(k) > 0 for k in keys)
+            and client.get(f"/v1/jobs/{created['jobs'][0]}").json()["status"] == "cancelled"
+        )
 
-    wait_until(every_key_expires, 60, interval=0.5,
-               message=lambda: f"every key of the cancelled study to expire: {({k: r.ttl(k) for k in keys})}")
+    wait_until(
+        every_key_expires,
+        60,
+        interval=0.5,
+        message=lambda: f"every key of the cancelled study to expire: { ({k: r.ttl(k) for k in keys}) }",
+    )
     # a chunk finishing after the cancel must not leave a key without a lifetime: wait for the last one
     wait_until(lambda: worker_idle(r), 60, message="the worker to take and finish every chunk of the study")
     assert all(r.ttl(k) > 0 for job_id in created["jobs"] for k in store.job_keys(job_id) if r.exists(k))
@@ -144,9 +175,14 @@ def test_a_study_can_be_cancelled_and_every_key_it_made_expires(client, r):
 
 # every study is compared with the library over HTTP: these here, the others where their inputs are made
 SCORE_ONLY_STUDIES = ["architecture_bias", "complexity_bias", "input_data", "operation_bias", "variance"]
-TESTED_ELSEWHERE = {"isomorphism_spread": "test_isomorphism_spread", "zero_shot_on_supernet": "test_weights",
-                    "training_length": "test_one_shot_studies", "validation_size": "test_one_shot_studies",
-                    "sampler": "test_one_shot_studies", "reduced_sharing": "test_one_shot_studies"}
+TESTED_ELSEWHERE = {
+    "isomorphism_spread": "test_isomorphism_spread",
+    "zero_shot_on_supernet": "test_weights",
+    "training_length": "test_one_shot_studies",
+    "validation_size": "test_one_shot_studies",
+    "sampler": "test_one_shot_studies",
+    "reduced_sharing": "test_one_shot_studies",
+}
 
 
 def test_every_registered_study_is_compared_over_http():

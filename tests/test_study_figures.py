@@ -23,9 +23,28 @@ def _data_folder(tmp_path, monkeypatch):
 
 def _study(tmp_path, *extra) -> tuple[object, dict]:
     out = tmp_path / "study"
-    result = CliRunner().invoke(app, ["study", "complexity_bias", "--space", "nb201", "--sample", "40", "--seed", "0",
-                                      "-e", "params,flops", "--bins", "2", "--device", "cpu", "--out", str(out),
-                                      *extra])
+    result = CliRunner().invoke(
+        app,
+        [
+            "study",
+            "complexity_bias",
+            "--space",
+            "nb201",
+            "--sample",
+            "40",
+            "--seed",
+            "0",
+            "-e",
+            "params,flops",
+            "--bins",
+            "2",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+            *extra,
+        ],
+    )
     assert result.exit_code == 0, result.output
     return out, json.loads((out / "result.json").read_text())
 
@@ -50,8 +69,9 @@ def test_dpi_sets_the_resolution(tmp_path):
 def test_bad_format_or_dpi_exits_2(tmp_path):
     runner = CliRunner()
     for extra, needle in ((["--format", "jpg"], "--format"), (["--dpi", "5"], "--dpi")):
-        result = runner.invoke(app, ["study", "complexity_bias", "--sample", "20", "-e", "params", "--out",
-                                     str(tmp_path / "x"), *extra])
+        result = runner.invoke(
+            app, ["study", "complexity_bias", "--sample", "20", "-e", "params", "--out", str(tmp_path / "x"), *extra]
+        )
         assert result.exit_code == 2 and needle in result.output
 
 
@@ -82,8 +102,9 @@ def test_kendall_tau_ci_is_reproducible_and_narrows_with_more_data():
 
 
 def _published_figures(study: str, **options) -> tuple[dict, dict]:
-    from archscore.estimators.analysis import get_study
     from helpers.data import published_context
+
+    from archscore.estimators.analysis import get_study
 
     ctx = published_context("nb201", n=400)
     ctx.options = {"bins": 5, "top": 5, **options}
@@ -101,11 +122,17 @@ def _misplaced_text(fig) -> list[str]:
         found.append(f"outside the {width:.1f}x{height:.1f} in figure: {tight}")
     for ax in fig.axes:
         low, high = sorted(ax.get_xlim())
-        labels = [t for t in ax.get_xticklabels() if t.get_text() and t.get_rotation() == 0
-                  and low <= t.get_position()[0] <= high]
+        labels = [
+            t
+            for t in ax.get_xticklabels()
+            if t.get_text() and t.get_rotation() == 0 and low <= t.get_position()[0] <= high
+        ]
         boxes = [t.get_window_extent(renderer) for t in labels]
-        found += [f"{a.get_text()!r} on {b.get_text()!r}" for (a, ba), (b, bb) in
-                  zip(zip(labels, boxes), zip(labels[1:], boxes[1:])) if ba.overlaps(bb)]
+        found += [
+            f"{a.get_text()!r} on {b.get_text()!r}"
+            for (a, ba), (b, bb) in zip(zip(labels, boxes), zip(labels[1:], boxes[1:]))
+            if ba.overlaps(bb)
+        ]
     return found
 
 

@@ -16,9 +16,28 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 def _study(tmp_path, monkeypatch, *extra: str):
     monkeypatch.setenv("ARCHSCORE_DATA_DIR", str(tmp_path / "data"))
-    result = CliRunner().invoke(app, ["study", "complexity_bias", "--space", "nb201", "--sample", "12", "--seed", "3",
-                                      "-e", "params,flops", "--bins", "2", "--device", "cpu",
-                                      "--out", str(tmp_path / "out"), *extra])
+    result = CliRunner().invoke(
+        app,
+        [
+            "study",
+            "complexity_bias",
+            "--space",
+            "nb201",
+            "--sample",
+            "12",
+            "--seed",
+            "3",
+            "-e",
+            "params,flops",
+            "--bins",
+            "2",
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path / "out"),
+            *extra,
+        ],
+    )
     assert result.exit_code == 0, result.output
     return tmp_path / "data" / "studies"
 
@@ -64,8 +83,16 @@ def test_figure_paths_stay_inside_a_record(tmp_path):
     (root / good / "link.png").symlink_to(tmp_path / "secret.png")
     (root / good / "unlisted.png").write_bytes(PNG)
     assert records.figure_path(good, "fig", root) == root / good / "fig.png"
-    for record_id, name in [(good, "link"), (good, "unlisted"), (good, "../secret"), (good, "..%2Fsecret"),
-                            ("..", "secret"), ("../studies/" + good, "fig"), (good + "/..", "fig"), ("", "fig")]:
+    for record_id, name in [
+        (good, "link"),
+        (good, "unlisted"),
+        (good, "../secret"),
+        (good, "..%2Fsecret"),
+        ("..", "secret"),
+        ("../studies/" + good, "fig"),
+        (good + "/..", "fig"),
+        ("", "fig"),
+    ]:
         assert records.figure_path(record_id, name, root) is None, (record_id, name)
     assert records.read_record("../secret", root) is None
 
@@ -82,7 +109,7 @@ def test_dashboard_routes_list_the_records_and_serve_their_figures(client, tmp_p
         assert figure.status_code == 200 and figure.headers["content-type"] == "image/png"
         assert figure.content.startswith(PNG)
     assert client.get(f"/v1/dashboard/cli-studies/{run['id']}/figures/nope.png").status_code == 404
-    assert client.get(f"/v1/dashboard/cli-studies/..%2F..%2Fetc/figures/passwd.png").status_code == 404
+    assert client.get("/v1/dashboard/cli-studies/..%2F..%2Fetc/figures/passwd.png").status_code == 404
     assert client.get(f"/v1/dashboard/cli-studies/{run['id']}/figures/..%2Fresult.png").status_code == 404
     # on a server with keys the host's studies are the operator's: an admin key sees them, others do not
     settings_env(api_keys='["k-user"]', admin_keys='["k-admin"]', rate_limit_per_minute="0")

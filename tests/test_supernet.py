@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from archscore.estimators.spaces.nb201.supernet import NB201Supernet
 from archscore.estimators.spaces import get_space
 from archscore.estimators.spaces.nb201 import CONV_OPS, EDGES, live_edges
+from archscore.estimators.spaces.nb201.supernet import NB201Supernet
 
 SPACE = get_space("nb201")
 
@@ -91,8 +91,9 @@ def test_only_the_architecture_ops_on_live_edges_run():
     arch = SPACE.parse("|nor_conv_3x3~0|+|nor_conv_1x1~0|none~1|+|none~0|none~1|skip_connect~2|")
     assert live_edges(arch) == (False, True, False, False, False, True)  # 0->1 leads nowhere
     calls = []
-    hooks = [m.register_forward_hook(lambda m, i, o: calls.append(m)) for m in supernet.modules()
-             if isinstance(m, nn.Conv2d)]
+    hooks = [
+        m.register_forward_hook(lambda m, i, o: calls.append(m)) for m in supernet.modules() if isinstance(m, nn.Conv2d)
+    ]
     supernet(torch.randn(2, 3, 32, 32), arch)
     for h in hooks:
         h.remove()

@@ -272,16 +272,25 @@ def test_reduced_sharing_trains_each_part_only_on_its_own_architectures(name, tm
     """K=2 supernets in one checkpoint: an architecture runs in the part its partition value falls
     to, a training step changes only that part, and scores come from the owner."""
     space = get_space(name)
-    config = training.TrainConfig(space=name, network={**TINY[name], "partitions": 2}, batch_size=32, steps_per_epoch=1, epochs=1,
-                                  seed=1, augment=False)
+    config = training.TrainConfig(
+        space=name,
+        network={**TINY[name], "partitions": 2},
+        batch_size=32,
+        steps_per_epoch=1,
+        epochs=1,
+        seed=1,
+        augment=False,
+    )
     torch.manual_seed(config.seed)
     fresh = space.make_supernet(**space.supernet_config(config.network), num_classes=10)
     manifest = training.train(config, tmp_path / "k2")
     assert manifest["network"]["partitions"] == 2
     net, _ = load_checkpoint(tmp_path / "k2")
     assert len(net.parts) == 2
-    changed = [any(not torch.equal(a, b) for a, b in zip(new.parameters(), old.parameters()))
-               for new, old in zip(net.parts, fresh.parts)]
+    changed = [
+        any(not torch.equal(a, b) for a, b in zip(new.parameters(), old.parameters()))
+        for new, old in zip(net.parts, fresh.parts)
+    ]
     assert sorted(changed) == [False, True]  # one step, one architecture: only its owner moved
     archs = SAMPLERS["uniform"](net.sampling_space(space), random.Random(12), 12)
     owners = {net.part(a) for a in archs}
@@ -314,8 +323,9 @@ def test_zero_shot_on_the_weights_of_an_nds_supernet(tmp_path):
     manifest = {"network": net.config}
     protocol = Protocol(weights="0" * 64, batch_size=8)
     inside, outside = space.parse("d1-2-1_w16-24-32"), space.parse("d1-1-1_w16-16-64")
-    scored = score_architecture(inside, "nds_resnet", ["synflow", "jacob_cov"], protocol,
-                                supernets=lambda sha: (net, manifest))
+    scored = score_architecture(
+        inside, "nds_resnet", ["synflow", "jacob_cov"], protocol, supernets=lambda sha: (net, manifest)
+    )
     by_hand = score_architecture(inside, "nds_resnet", ["synflow"], Protocol(batch_size=8))
     assert scored.scores["synflow"].value is not None and scored.scores["jacob_cov"].value is not None
     assert scored.scores["synflow"].value != by_hand.scores["synflow"].value  # supernet weights, not a random init

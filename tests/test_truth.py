@@ -96,7 +96,7 @@ def test_csv_arch_value():
 
 
 def test_csv_naslib_and_index_cells():
-    gt = parse_table(f'arch,acc\n"[0, 1, 2, 3, 4, 0]",70\n1,80\n', "nb201")
+    gt = parse_table('arch,acc\n"[0, 1, 2, 3, 4, 0]",70\n1,80\n', "nb201")
     assert gt.lookup(A) == 70.0 and gt.lookup(IDX1) == 80.0
 
 
@@ -196,7 +196,8 @@ def test_nds_records_give_100_minus_the_chosen_error_and_skip_the_other_block_ty
         assert table.get(arch) == pytest.approx(100 - record["min_test_top1"])
         assert table.lookup(resnet.to_string(arch)) == table.get(arch)
     assert table.skipped == {
-        "block_type 'res_bottleneck_block' is not nds_resnet's 'res_basic_block' (that is nds_resnexta's block type)": 3}
+        "block_type 'res_bottleneck_block' is not nds_resnet's 'res_basic_block' (that is nds_resnexta's block type)": 3
+    }
 
     last = parse_table(json.dumps({"top": records[:2], "mid": records[2:]}), "nds_resnet", column="test_ep_top1")
     assert [last.get(a) for a in archs] == pytest.approx([100 - r["test_ep_top1"][-1] for r in records])
@@ -211,13 +212,23 @@ def test_nds_records_give_100_minus_the_chosen_error_and_skip_the_other_block_ty
     "mutate, column, needle",
     [
         (lambda rs: rs, "max_test_top1", "NDS records have no column 'max_test_top1'; use min_test_top1:"),
-        (lambda rs: [{k: v for k, v in r.items() if k != "min_test_top1"} for r in rs], None, "record 0 has no min_test_top1"),
+        (
+            lambda rs: [{k: v for k, v in r.items() if k != "min_test_top1"} for r in rs],
+            None,
+            "record 0 has no min_test_top1",
+        ),
         (lambda rs: [{**r, "test_ep_top1": []} for r in rs], "test_ep_top1", "record 0 has no test_ep_top1 epochs"),
-        (lambda rs: [rs[0], {**rs[1], "net": {**rs[1]["net"], "ds": [1, 5, 1, 1]}}], None,
-         "entry 1: stage 1 depth 5 is not allowed"),
+        (
+            lambda rs: [rs[0], {**rs[1], "net": {**rs[1]["net"], "ds": [1, 5, 1, 1]}}],
+            None,
+            "entry 1: stage 1 depth 5 is not allowed",
+        ),
         (lambda rs: [rs[0], rs[0]], None, "appears twice"),
-        (lambda rs: [{**r, "net": {**r["net"], "block_type": "res_bottleneck_block"}} for r in rs], None,
-         "no entry is an architecture of nds_resnet (2 x block_type"),
+        (
+            lambda rs: [{**r, "net": {**r["net"], "block_type": "res_bottleneck_block"}} for r in rs],
+            None,
+            "no entry is an architecture of nds_resnet (2 x block_type",
+        ),
         (lambda rs: [{**rs[0], "min_test_top1": "n/a"}], None, "record 0: min_test_top1: value 'n/a' is not a number"),
     ],
 )

@@ -3,13 +3,12 @@ operator can delete them, and a Redis that runs out of memory is answered with a
 
 from __future__ import annotations
 
-
 import httpx
 import pytest
-
 from helpers.stack import api_process
-from archscore.estimators.spaces import get_space
+
 from archscore.contract import store
+from archscore.estimators.spaces import get_space
 from archscore.service import runner
 
 TEXT = {"content-type": "text/plain"}
@@ -28,11 +27,13 @@ def _fields(resp, status: int) -> dict[str, str]:
 @pytest.fixture
 def clean_tables(r):
     """No uploaded table before or after the test (the bounds count every table kept)."""
+
     def drop():
         for table_id in r.hkeys(store.truth_tables_key()):
             space, name = (table_id.decode() if isinstance(table_id, bytes) else table_id).split("/", 1)
             r.delete(store.truth_key(space, name))
         r.delete(store.truth_tables_key())
+
     drop()
     yield
     drop()
@@ -52,8 +53,12 @@ def test_the_number_and_rows_of_tables_are_bounded_and_delete_frees_room(client,
     assert r.hlen(store.truth_key("nb201", "second")) == 20  # the refused upload lost nothing
 
     deleted = client.delete("/v1/truth/nb201/first")
-    assert deleted.status_code == 200 and deleted.json() == {"space": "nb201", "name": "first", "deleted": True,
-                                                             "rows": 10}
+    assert deleted.status_code == 200 and deleted.json() == {
+        "space": "nb201",
+        "name": "first",
+        "deleted": True,
+        "rows": 10,
+    }
     assert not r.exists(store.truth_key("nb201", "first"))
     assert client.put("/v1/truth/nb201/third", content=_table(5), headers=TEXT).status_code == 200
     assert client.delete("/v1/truth/nb201/first").status_code == 404

@@ -7,6 +7,8 @@ import json
 
 import pytest
 import torch
+from helpers.http import error_fields
+from helpers.scoring import same as _same
 from typer.testing import CliRunner
 
 from archscore.estimators.analysis import StudyContext, get_study
@@ -18,8 +20,6 @@ from archscore.estimators.spaces import get_space
 from archscore.estimators.truth import load_builtin
 from archscore.estimators.zero_shot.engine import protocol_batches, score_architecture, score_module
 from archscore.service.cli import app
-from helpers.http import error_fields
-from helpers.scoring import same as _same
 
 SP = get_space("nb201")
 ESTIMATORS = ["synflow", "snip", "grad_norm", "jacob_cov"]
@@ -30,7 +30,9 @@ runner = CliRunner()
 def checkpoint(tmp_path_factory):
     """A tiny NB201 supernet (C=4, N=1, 4 steps) in a folder of its own, as the service keeps them."""
     root = tmp_path_factory.mktemp("supernets")
-    manifest = train(TrainConfig(network={"C": 4, "N": 1}, epochs=1, steps_per_epoch=4, batch_size=32, seed=3), root / "tiny")
+    manifest = train(
+        TrainConfig(network={"C": 4, "N": 1}, epochs=1, steps_per_epoch=4, batch_size=32, seed=3), root / "tiny"
+    )
     return root, manifest
 
 
@@ -70,8 +72,9 @@ def test_networks_take_their_paths_weights_from_the_supernet(checkpoint):
     for name in ESTIMATORS:
         assert on_supernet.scores[name].value == pytest.approx(reference[name].value, rel=1e-6), name
     # init random: the same size of network, randomly initialised from the seed (RQ4's baseline)
-    random_init = score_architecture(arch, "nb201", ESTIMATORS, protocol.model_copy(update={"init": "random"}),
-                                     supernets=loader(root))
+    random_init = score_architecture(
+        arch, "nb201", ESTIMATORS, protocol.model_copy(update={"init": "random"}), supernets=loader(root)
+    )
     torch.manual_seed(protocol.seed)
     fresh = SP.build_network(arch, C=4, N=1)
     expected = score_module(fresh, x, y, ESTIMATORS, protocol.bn_mode)
@@ -88,16 +91,39 @@ def test_networks_take_their_paths_weights_from_the_supernet(checkpoint):
 def _study_library(root, archs, weights: str, estimators: list[str]) -> dict:
     truth = load_builtin("nb201", "cifar10_test")
     protocol = Protocol(batch_size=4, seed=20, weights=weights)
-    ctx = StudyContext(SP, archs, [truth.get(a) for a in archs], estimators, protocol,
-                       local_source("nb201", archs, estimators, 1, supernet_dir=root))
+    ctx = StudyContext(
+        SP,
+        archs,
+        [truth.get(a) for a in archs],
+        estimators,
+        protocol,
+        local_source("nb201", archs, estimators, 1, supernet_dir=root),
+    )
     return get_study("zero_shot_on_supernet").run(ctx)
 
 
 def test_study_compares_random_and_supernet_weights_from_the_command_line(checkpoint, tmp_path, monkeypatch):
     root, manifest = checkpoint
     monkeypatch.setenv("ARCHSCORE_SUPERNET_DIR", str(root))
-    result = runner.invoke(app, ["study", "zero_shot_on_supernet", "--sample", "12", "--seed", "4", "-e",
-                                 "snip,params", "--batch-size", "4", "--weights", "tiny", "--out", str(tmp_path)])
+    result = runner.invoke(
+        app,
+        [
+            "study",
+            "zero_shot_on_supernet",
+            "--sample",
+            "12",
+            "--seed",
+            "4",
+            "-e",
+            "snip,params",
+            "--batch-size",
+            "4",
+            "--weights",
+            "tiny",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert result.exit_code == 0, result.output
     written = json.loads((tmp_path / "result.json").read_text())
     numbers = written["result"]
@@ -120,8 +146,9 @@ def test_study_compares_random_and_supernet_weights_from_the_command_line(checkp
 )
 def test_study_command_without_usable_weights_exits_2(checkpoint, tmp_path, monkeypatch, args, needle):
     monkeypatch.setenv("ARCHSCORE_SUPERNET_DIR", str(checkpoint[0]))
-    result = runner.invoke(app, ["study", "zero_shot_on_supernet", "--sample", "6", "-e", "params",
-                                 "--out", str(tmp_path), *args])
+    result = runner.invoke(
+        app, ["study", "zero_shot_on_supernet", "--sample", "6", "-e", "params", "--out", str(tmp_path), *args]
+    )
     assert result.exit_code == 2 and needle in result.output, result.output
 
 
@@ -137,9 +164,14 @@ def test_study_over_http_gives_the_library_numbers(client, served_checkpoint):
     # class representatives: the service scores one architecture per isomorphism class, and a tiny
     # network's random init differs between isomorphic cells by more than ranks can hide
     archs = list(dict.fromkeys(SP.representative(a) for a in SP.sample(8, seed=31)))
-    body = {"study": "zero_shot_on_supernet", "space": "nb201", "archs": [SP.to_string(a) for a in archs],
-            "estimators": ["synflow", "params"], "truth": "cifar10_test",
-            "protocol": {"batch_size": 4, "seed": 20, "weights": manifest["sha256"][:12]}}
+    body = {
+        "study": "zero_shot_on_supernet",
+        "space": "nb201",
+        "archs": [SP.to_string(a) for a in archs],
+        "estimators": ["synflow", "params"],
+        "truth": "cifar10_test",
+        "protocol": {"batch_size": 4, "seed": 20, "weights": manifest["sha256"][:12]},
+    }
     resp = client.post("/v1/studies", json=body)
     assert resp.status_code == 202, resp.text
     assert resp.json()["protocol"]["weights"] == manifest["sha256"]  # resolved from the prefix
@@ -148,8 +180,9 @@ def test_study_over_http_gives_the_library_numbers(client, served_checkpoint):
     expected = _study_library(root, archs, manifest["sha256"], body["estimators"])
     assert _same(done["result"]["result"], json.loads(json.dumps(expected)))
     # the same weights through POST /v1/scores: the cached supernet-weight scores
-    scores = client.post("/v1/scores?wait=60", json={k: body[k] for k in ("space", "archs", "estimators",
-                                                                             "protocol", "truth")}).json()
+    scores = client.post(
+        "/v1/scores?wait=60", json={k: body[k] for k in ("space", "archs", "estimators", "protocol", "truth")}
+    ).json()
     assert scores["status"] == "done" and scores["cached"] == len({SP.canonical_key(a) for a in archs})
 
 
@@ -158,10 +191,20 @@ def test_weights_that_cannot_be_used_are_422(client, served_checkpoint):
     base = {"space": "nb201", "archs": [SP.to_string(SP.sample(1, seed=1)[0])], "estimators": ["synflow"]}
     missing = client.post("/v1/scores", json={**base, "protocol": {"weights": "nope"}})
     assert "no supernet checkpoint 'nope'" in error_fields(missing, 422)["protocol.weights"]
-    nb101 = client.post("/v1/scores", json={**base, "space": "nb101", "archs": ["4a0ab8bbe2441a002e07b0f445ec2d63"],
-                                            "protocol": {"weights": "tiny"}})
+    nb101 = client.post(
+        "/v1/scores",
+        json={**base, "space": "nb101", "archs": ["4a0ab8bbe2441a002e07b0f445ec2d63"], "protocol": {"weights": "tiny"}},
+    )
     assert error_fields(nb101, 422)["protocol.weights"] == (
-        "search space nb101 has no supernet whose weights its standalone networks can take")
-    study = client.post("/v1/studies", json={**base, "study": "zero_shot_on_supernet", "truth": "cifar10_test",
-                                             "archs": [SP.to_string(a) for a in SP.sample(4, seed=2)]})
+        "search space nb101 has no supernet whose weights its standalone networks can take"
+    )
+    study = client.post(
+        "/v1/studies",
+        json={
+            **base,
+            "study": "zero_shot_on_supernet",
+            "truth": "cifar10_test",
+            "archs": [SP.to_string(a) for a in SP.sample(4, seed=2)],
+        },
+    )
     assert "name the supernet checkpoint" in error_fields(study, 422)["protocol.weights"]

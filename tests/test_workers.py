@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from celery import Celery
-
-from archscore.service import runner
 from helpers.stack import child, child_env
 from helpers.waiting import wait_until
+
+from archscore.service import runner
 
 
 def test_two_workers_on_one_host_answer_ping_as_two_nodes(test_redis, tmp_path):
     test_redis.client(test_redis.crash_db).flushdb()
     env = child_env(test_redis.crash_url)
     ping = Celery(broker=test_redis.crash_url)
-    with child(runner.worker_command(1, "info"), env, tmp_path / "w1.log"), \
-            child(runner.worker_command(1, "info"), env, tmp_path / "w2.log"):
+    with (
+        child(runner.worker_command(1, "info"), env, tmp_path / "w1.log"),
+        child(runner.worker_command(1, "info"), env, tmp_path / "w2.log"),
+    ):
         replies: list = []
 
         def two_replies() -> bool:

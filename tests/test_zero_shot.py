@@ -18,13 +18,13 @@ import numpy as np
 import pydantic
 import pytest
 import torch
+from helpers.data import published_by_arch
 from torch import nn
 
 from archscore.estimators.datasets import fixed_batches, load_embedded_cifar10
 from archscore.estimators.protocol import Protocol
 from archscore.estimators.spaces import get_space
 from archscore.estimators.spaces.nb201 import network_cost
-from helpers.data import published_by_arch
 from archscore.estimators.zero_shot.engine import (
     BATCH_FREE,
     protocol_batches,
@@ -37,7 +37,7 @@ from archscore.estimators.zero_shot.proxies import PROXIES, register_proxy
 from archscore.estimators.zero_shot.shared_pass import NEEDS, run_shared_pass
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reference_proxies import ref_grad_norm, ref_params, reference_scores  # noqa: E402
+from reference_proxies import ref_grad_norm, ref_params, reference_scores
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SPACE = get_space("nb201")
@@ -84,14 +84,16 @@ class SmallCNN(nn.Module):
 # FLOPs per sample of SmallCNN on 32x32, counted by hand in the NB201 convention
 # (MACs + bias adds, BN 2/element, ReLU 1/element, pool k*k per output, global pool 1 per input).
 SMALL_CNN_FLOPS = (
-    27 * 8 * 32 * 32 + 8 * 32 * 32  # conv1 MACs + bias
+    27 * 8 * 32 * 32
+    + 8 * 32 * 32  # conv1 MACs + bias
     + 2 * 8 * 32 * 32  # BN
     + 8 * 32 * 32  # ReLU
     + 4 * 8 * 16 * 16  # max pool 2x2
     + 72 * 16 * 8 * 8  # conv2 MACs, no bias
     + 16 * 8 * 8  # ReLU
     + 16 * 8 * 8  # global average pool
-    + 16 * 10 + 10  # head
+    + 16 * 10
+    + 10  # head
 )
 
 
@@ -582,8 +584,18 @@ def test_protocol_hash_changes_with_every_field(change):
     assert changed.hash() != base.hash()
     # covered: every field of the model is exercised by this parametrisation
     assert set(Protocol.model_fields) == {
-        "dataset", "data_root", "batch_size", "num_batches", "seed", "bn_mode", "data_seed", "oneshot", "inputs",
-        "weights", "init", "per_member",
+        "dataset",
+        "data_root",
+        "batch_size",
+        "num_batches",
+        "seed",
+        "bn_mode",
+        "data_seed",
+        "oneshot",
+        "inputs",
+        "weights",
+        "init",
+        "per_member",
     }
 
 
@@ -594,8 +606,14 @@ def test_one_shot_settings_change_the_hash_and_leave_zero_shot_hashes_alone():
     base = OneShotSettings(supernet="a" * 64)
     assert Protocol(oneshot=base).hash() == "195549afcf59fe06"  # the same before the images setting existed
     hashes = {Protocol(oneshot=base).hash()}
-    for change in ({"supernet": "b" * 64}, {"bn_mode": "recalibrate"}, {"post_deiso": False},
-                   {"batch_size": 50}, {"num_batches": 2}, {"images": "held_out"}):
+    for change in (
+        {"supernet": "b" * 64},
+        {"bn_mode": "recalibrate"},
+        {"post_deiso": False},
+        {"batch_size": 50},
+        {"num_batches": 2},
+        {"images": "held_out"},
+    ):
         hashes.add(Protocol(oneshot=base.model_copy(update=change)).hash())
     assert len(hashes) == 7
     with pytest.raises(pydantic.ValidationError, match="at most 500"):

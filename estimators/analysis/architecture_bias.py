@@ -14,9 +14,17 @@ def run(ctx) -> dict:
     result = {"top": top, "estimators": {}}
     for e in ctx.estimators:
         est_rank = estimated_ranks(scores[e], ids)
-        rows = [{"arch": ctx.space.to_string(a), "true_rank": t + 1, "estimated_rank": s + 1,
-                 "gap": (t - s) / n, "truth": g, "score": v}
-                for a, t, s, g, v in zip(ctx.archs, truth_rank, est_rank, ctx.truth, scores[e])]
+        rows = [
+            {
+                "arch": ctx.space.to_string(a),
+                "true_rank": t + 1,
+                "estimated_rank": s + 1,
+                "gap": (t - s) / n,
+                "truth": g,
+                "score": v,
+            }
+            for a, t, s, g, v in zip(ctx.archs, truth_rank, est_rank, ctx.truth, scores[e])
+        ]
         rows.sort(key=lambda r: (-r["gap"], r["arch"]))
         result["estimators"][e] = {
             "over_estimated": rows[:top],  # ranked much better than they are
@@ -35,8 +43,13 @@ def figures(result: dict) -> dict:
         true_rank, est_rank = zip(*table["ranks"])
         ax.scatter(true_rank, est_rank, s=6, alpha=0.5)
         for key, colour in (("over_estimated", "tab:red"), ("under_estimated", "tab:green")):
-            ax.scatter([r["true_rank"] for r in table[key]], [r["estimated_rank"] for r in table[key]], s=14,
-                       color=colour, label=key.replace("_", " "))
+            ax.scatter(
+                [r["true_rank"] for r in table[key]],
+                [r["estimated_rank"] for r in table[key]],
+                s=14,
+                color=colour,
+                label=key.replace("_", " "),
+            )
         ax.plot([1, len(true_rank)], [1, len(true_rank)], color="black", linewidth=0.8)
         ax.set_xlabel("true rank (1 = best)")
         ax.set_ylabel(f"rank by {e}")

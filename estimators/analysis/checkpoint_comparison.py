@@ -23,8 +23,10 @@ def _variants(protocol, options: dict, label: Callable[[dict], str]) -> dict:
     labels = [label(c) for c in checkpoints]
     if len(set(labels)) < len(labels):  # the same setting twice: tell them apart by name
         labels = [f"{lab} ({c['name']})" for lab, c in zip(labels, checkpoints)]
-    return {lab: (c, protocol.model_copy(update={"oneshot": protocol.oneshot.model_copy(update={"supernet": c["sha256"]})}))
-            for lab, c in zip(labels, checkpoints)}
+    return {
+        lab: (c, protocol.model_copy(update={"oneshot": protocol.oneshot.model_copy(update={"supernet": c["sha256"]})}))
+        for lab, c in zip(labels, checkpoints)
+    }
 
 
 def make_study(name: str, description: str, label: Callable[[dict], str], axis: str) -> Study:
@@ -35,8 +37,10 @@ def make_study(name: str, description: str, label: Callable[[dict], str], axis: 
         variants = _variants(ctx.protocol, ctx.options, label)
         scores = {lab: ctx.scores(p) for lab, (_, p) in variants.items()}
         result = {
-            "checkpoints": {lab: {k: c.get(k) for k in ("name", "sha256", "sampler", "partitions", "epochs")}
-                            for lab, (c, _) in variants.items()},
+            "checkpoints": {
+                lab: {k: c.get(k) for k in ("name", "sha256", "sampler", "partitions", "epochs")}
+                for lab, (c, _) in variants.items()
+            },
             "estimators": {},
         }
         for e in (e for e in ctx.estimators if is_one_shot(e)):

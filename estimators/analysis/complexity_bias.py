@@ -34,8 +34,12 @@ def run(ctx) -> dict:
         raise ValueError(f"bins must be between 1 and {n // 2} (half the {n} architectures), got {bins}")
     scores, truth, ids = ctx.scores(), ctx.truth, ctx.ids
     costs = [ctx.space.cost(a) for a in ctx.archs]
-    result = {"bins": bins, "global": {e: kendall_tau(scores[e], truth) for e in ctx.estimators}, "by": {},
-              "interval": INTERVAL}
+    result = {
+        "bins": bins,
+        "global": {e: kendall_tau(scores[e], truth) for e in ctx.estimators},
+        "by": {},
+        "interval": INTERVAL,
+    }
     for measure, index in MEASURES.items():
         order = sorted(range(n), key=lambda i: (costs[i][index], ids[i]))
         rows = []
@@ -60,8 +64,12 @@ def run(ctx) -> dict:
     return result
 
 
-INTERVAL = {"method": "percentile bootstrap: the bin's architectures resampled with replacement",
-            "resamples": BOOTSTRAP_RESAMPLES, "level": BOOTSTRAP_LEVEL, "seed": 0}
+INTERVAL = {
+    "method": "percentile bootstrap: the bin's architectures resampled with replacement",
+    "resamples": BOOTSTRAP_RESAMPLES,
+    "level": BOOTSTRAP_LEVEL,
+    "seed": 0,
+}
 
 
 def _interval(tau: float | None, ci: list[float] | None) -> list[float] | None:
@@ -93,20 +101,22 @@ def figures(result: dict) -> dict:
             cis = [r.get("kendall_tau_ci", {}).get(e) for r in rows]
             low = [max(0.0, y - ci[0]) if y is not None and ci else 0 for y, ci in zip(ys, cis)]
             high = [max(0.0, ci[1] - y) if y is not None and ci else 0 for y, ci in zip(ys, cis)]
-            line = ax.errorbar(xs, [y if y is not None else float("nan") for y in ys], yerr=[low, high],
-                               marker="o", capsize=3, label=e)
+            line = ax.errorbar(
+                xs, [y if y is not None else float("nan") for y in ys], yerr=[low, high], marker="o", capsize=3, label=e
+            )
             if tau is not None:
                 ax.axhline(tau, color=line[0].get_color(), linestyle=":", linewidth=1)
         ax.set_xticks([r["bin"] for r in rows], [bin_label(r, measure) for r in rows], fontsize=8)
         ax.set_xlabel(f"bins of equal size by {measure}, smallest first (dotted: the global tau)")
         ax.set_ylabel("Kendall tau inside the bin")
-        ax.set_title(f"Complexity bias by {measure}: tau inside each bin, "
-                     f"{BOOTSTRAP_LEVEL:.0%} bootstrap interval ({BOOTSTRAP_RESAMPLES} resamples)", fontsize=10)
+        ax.set_title(
+            f"Complexity bias by {measure}: tau inside each bin, "
+            f"{BOOTSTRAP_LEVEL:.0%} bootstrap interval ({BOOTSTRAP_RESAMPLES} resamples)",
+            fontsize=10,
+        )
         outside_legend(ax)
         out[f"complexity_bias_{measure}"] = fig
     return out
 
 
-register_study(
-    Study("complexity_bias", __doc__.split("\n\n")[0].replace("\n", " "), run, figures, requires=(COST,))
-)
+register_study(Study("complexity_bias", __doc__.split("\n\n")[0].replace("\n", " "), run, figures, requires=(COST,)))

@@ -38,9 +38,15 @@ class StudyContext:
         return [self.space.canonical_key(a) + self.space.to_string(a) for a in self.archs]
 
     def describe(self) -> dict:
-        return {"space": self.space.name, "n": len(self.archs), "estimators": list(self.estimators),
-                "protocol": self.protocol.model_dump(), "protocol_hash": self.protocol.hash(),
-                "archs": [self.space.to_string(a) for a in self.archs], "options": dict(self.options)}
+        return {
+            "space": self.space.name,
+            "n": len(self.archs),
+            "estimators": list(self.estimators),
+            "protocol": self.protocol.model_dump(),
+            "protocol_hash": self.protocol.hash(),
+            "archs": [self.space.to_string(a) for a in self.archs],
+            "options": dict(self.options),
+        }
 
 
 def true_ranks(values: Sequence[float], ids: Sequence[str]) -> list[int]:

@@ -69,11 +69,13 @@ def spread(values: list[float | None], ranks: list[int], groups: list[str]) -> d
     span = {g: (max(r) - min(r)) / n for g, r in spans.items() if len(r) >= 2}
     return {
         "within_class_share": within_share([values[i] for i in scored], [groups[i] for i in scored])
-        if len(scored) >= 2 else None,
+        if len(scored) >= 2
+        else None,
         "rank_span_median": statistics.median(span.values()) if span else None,
         "rank_span_max": max(span.values()) if span else None,
-        "constant_classes": sum(1 for g, r in spans.items() if len(r) >= 2
-                                and len({values[i] for i in scored if groups[i] == g}) == 1),
+        "constant_classes": sum(
+            1 for g, r in spans.items() if len(r) >= 2 and len({values[i] for i in scored if groups[i] == g}) == 1
+        ),
         "rank_span_by_class": span,
     }
 
@@ -90,9 +92,15 @@ def run(ctx) -> dict:
         "members_per_class": int(ctx.options.get("members", DEFAULT_MEMBERS)),
         "truth": spread(list(ctx.truth), true_ranks(ctx.truth, ids), groups),
         "estimators": {e: spread(scores[e], estimated_ranks(scores[e], ids), groups) for e in ctx.estimators},
-        "members": [{"arch": ctx.space.to_string(a), "class": g, "truth": t,
-                     "scores": {e: scores[e][i] for e in ctx.estimators}}
-                    for i, (a, g, t) in enumerate(zip(ctx.archs, groups, ctx.truth))],
+        "members": [
+            {
+                "arch": ctx.space.to_string(a),
+                "class": g,
+                "truth": t,
+                "scores": {e: scores[e][i] for e in ctx.estimators},
+            }
+            for i, (a, g, t) in enumerate(zip(ctx.archs, groups, ctx.truth))
+        ],
     }
     return result
 
@@ -112,8 +120,13 @@ def figures(result: dict) -> dict:
     fig, ax = new_figure(6.4, 4.2)
     for k, n in enumerate(names):
         spans = sorted(rows[n]["rank_span_by_class"].values())
-        ax.plot(spans, [(i + 1) / len(spans) for i in range(len(spans))], label=n,
-                color="black" if k == 0 else None, linestyle="--" if k == 0 else "-")
+        ax.plot(
+            spans,
+            [(i + 1) / len(spans) for i in range(len(spans))],
+            label=n,
+            color="black" if k == 0 else None,
+            linestyle="--" if k == 0 else "-",
+        )
     ax.set_xlabel("span of a class's member ranks (share of the architectures)")
     ax.set_ylabel("share of the classes")
     ax.set_title("Rank span inside isomorphism classes (cumulative)")
@@ -122,9 +135,15 @@ def figures(result: dict) -> dict:
     return out
 
 
-register_study(Study(
-    "isomorphism_spread", "Architecture-level bias inside isomorphism classes: the spread of the scores of "
-    "isomorphic architectures, each scored on its own, beside the ground truth's.", run, figures,
-    protocols=lambda protocol, options: [per_member(protocol)], requires=(ISOMORPHISM,),
-    architectures=architectures,
-))
+register_study(
+    Study(
+        "isomorphism_spread",
+        "Architecture-level bias inside isomorphism classes: the spread of the scores of "
+        "isomorphic architectures, each scored on its own, beside the ground truth's.",
+        run,
+        figures,
+        protocols=lambda protocol, options: [per_member(protocol)],
+        requires=(ISOMORPHISM,),
+        architectures=architectures,
+    )
+)

@@ -68,8 +68,11 @@ def swap_agreement(pairs, truth: list[float], scores: dict, estimators: list[str
     out: dict = {"pairs": len(pairs), "by_swap": {}, "agreement": {}}
 
     def agreement(members, e) -> tuple[float | None, int]:
-        signs = [(truth[j] - truth[i]) * (scores[e][j] - scores[e][i]) for i, j in members
-                 if _defined(scores[e][i]) and _defined(scores[e][j])]
+        signs = [
+            (truth[j] - truth[i]) * (scores[e][j] - scores[e][i])
+            for i, j in members
+            if _defined(scores[e][i]) and _defined(scores[e][j])
+        ]
         signs = [s for s in signs if s != 0]
         return (sum(s > 0 for s in signs) / len(signs) if signs else None), len(signs)
 
@@ -106,8 +109,13 @@ def figures(result: dict) -> dict:
         for k, e in enumerate(names):
             values = [(s["agreement"][e] if s["agreement"][e] is not None else float("nan")) for s in swaps.values()]
             ax.bar([i + k * width for i in range(len(swaps))], values, width, label=e)
-        ax.set_xticks([i + 0.4 - width / 2 for i in range(len(swaps))],
-                      [f"{k} ({s['n']})" for k, s in swaps.items()], rotation=60, ha="right", fontsize=7)
+        ax.set_xticks(
+            [i + 0.4 - width / 2 for i in range(len(swaps))],
+            [f"{k} ({s['n']})" for k, s in swaps.items()],
+            rotation=60,
+            ha="right",
+            fontsize=7,
+        )
         ax.axhline(0.5, color="black", linewidth=0.8)
         ax.set_ylabel("share of swaps that moved\nthe ground truth's way")
         ax.set_title("Single-op swaps: does the estimator follow the ground truth?")

@@ -8,5 +8,11 @@ from __future__ import annotations
 from archscore.estimators.analysis.checkpoint_comparison import make_study
 from archscore.estimators.analysis.registry import register_study
 
-register_study(make_study("reduced_sharing", __doc__.split("\n\n")[0].replace("\n", " "),
-                          lambda c: f"K={c.get('partitions') or 1}", "supernets sharing the space (K)"))
+register_study(
+    make_study(
+        "reduced_sharing",
+        __doc__.split("\n\n")[0].replace("\n", " "),
+        lambda c: f"K={c.get('partitions') or 1}",
+        "supernets sharing the space (K)",
+    )
+)

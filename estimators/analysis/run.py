@@ -15,15 +15,25 @@ from archscore.estimators.spaces import DEFAULT_SPACE  # checkpoints written bef
 from archscore.estimators.spaces.base import Arch
 
 
-def run_study(study: Study, ctx: StudyContext, out_dir: Path | None = None, truth_name: str = "",
-              fmt: str = "png", dpi: int | None = None) -> dict:
+def run_study(
+    study: Study,
+    ctx: StudyContext,
+    out_dir: Path | None = None,
+    truth_name: str = "",
+    fmt: str = "png",
+    dpi: int | None = None,
+) -> dict:
     started = time.perf_counter()
     numbers = study.run(ctx)
     result = {
         "study": study.name,
         "description": study.description,
-        "inputs": {**ctx.describe(), "truth": truth_name, "truth_values": list(ctx.truth),
-                   "protocols_scored": sorted(ctx._cache)},
+        "inputs": {
+            **ctx.describe(),
+            "truth": truth_name,
+            "truth_values": list(ctx.truth),
+            "protocols_scored": sorted(ctx._cache),
+        },
         "result": numbers,
         "seconds": round(time.perf_counter() - started, 2),
         "figures": [],
@@ -65,16 +75,27 @@ def with_checkpoints(study: Study, protocol: Protocol, options: dict, supernet_d
             except CheckpointError as exc:
                 raise StudyInputError(f"options.supernets[{i}]", str(exc)) from None
             if (c["space"] or DEFAULT_SPACE) != space:
-                raise StudyInputError(f"options.supernets[{i}]", f"{c['name']!r} is a supernet of {c['space']}, "
-                                                                 f"not of {space}")
-            checkpoints.append({"name": c["name"], "sha256": c["sha256"], "sampler": c["sampler"],
-                                "partitions": (c["network"] or {}).get("partitions", 1), "epochs": c["epochs"]})
+                raise StudyInputError(
+                    f"options.supernets[{i}]", f"{c['name']!r} is a supernet of {c['space']}, not of {space}"
+                )
+            checkpoints.append(
+                {
+                    "name": c["name"],
+                    "sha256": c["sha256"],
+                    "sampler": c["sampler"],
+                    "partitions": (c["network"] or {}).get("partitions", 1),
+                    "epochs": c["epochs"],
+                }
+            )
         options = {**options, "checkpoints": checkpoints}
     return options
 
 
 def local_source(
-    space: str, archs: Sequence[Arch], estimators: list[str], jobs: int,
+    space: str,
+    archs: Sequence[Arch],
+    estimators: list[str],
+    jobs: int,
     on_protocol: Callable[[Protocol], Callable[[int, int], None] | None] = lambda p: None,
     supernet_dir: Path | None = None,
     device: str = "cpu",
@@ -85,9 +106,9 @@ def local_source(
     params and flops the architecture itself where the space has a cost model), so a study gives the
     same numbers here and over HTTP."""
     from archscore.estimators.protocol import PER_ARCHITECTURE, scored_arch
+    from archscore.estimators.scoring import score_many
     from archscore.estimators.spaces import get_space
     from archscore.estimators.spaces.base import COST
-    from archscore.estimators.scoring import score_many
 
     sp = get_space(space)
     own = [e for e in estimators if e in PER_ARCHITECTURE and sp.has(COST)]

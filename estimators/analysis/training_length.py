@@ -24,10 +24,16 @@ def _variants(protocol, options: dict) -> dict:
         raise StudyInputError("estimators", "a one-shot study: ask for oneshot_acc or oneshot_loss")
     snapshots = _chosen(options.get("snapshots") or [])
     if not snapshots:
-        raise StudyInputError("protocol.oneshot.supernet", "the checkpoint kept no per-epoch snapshots: train it "
-                              "with keep_snapshots (e.g. equal to its epochs)")
-    return {s["epoch"]: protocol.model_copy(update={"oneshot": protocol.oneshot.model_copy(update={"supernet": s["sha256"]})})
-            for s in snapshots}
+        raise StudyInputError(
+            "protocol.oneshot.supernet",
+            "the checkpoint kept no per-epoch snapshots: train it with keep_snapshots (e.g. equal to its epochs)",
+        )
+    return {
+        s["epoch"]: protocol.model_copy(
+            update={"oneshot": protocol.oneshot.model_copy(update={"supernet": s["sha256"]})}
+        )
+        for s in snapshots
+    }
 
 
 def protocols(protocol, options: dict) -> list:
@@ -38,7 +44,11 @@ def run(ctx) -> dict:
     variants = _variants(ctx.protocol, ctx.options)
     scores = {epoch: ctx.scores(p) for epoch, p in variants.items()}
     epochs = list(variants)
-    result = {"epochs": epochs, "snapshots": {str(e): p.oneshot.supernet for e, p in variants.items()}, "estimators": {}}
+    result = {
+        "epochs": epochs,
+        "snapshots": {str(e): p.oneshot.supernet for e, p in variants.items()},
+        "estimators": {},
+    }
     for e in (e for e in ctx.estimators if is_one_shot(e)):
         result["estimators"][e] = {
             "kendall_tau": {str(epoch): kendall_tau(scores[epoch][e], ctx.truth) for epoch in epochs},
@@ -52,15 +62,25 @@ def figures(result: dict) -> dict:
 
     fig, ax = new_figure()
     for e, numbers in result["estimators"].items():
-        ax.plot([int(x) for x in numbers["kendall_tau"]], list(numbers["kendall_tau"].values()), marker="o",
-                label=f"{e}: Kendall tau")
-        ax.plot([int(k.split("-")[1]) for k in numbers["stability"]], list(numbers["stability"].values()),
-                marker="x", linestyle="--", label=f"{e}: agreement with the previous point")
+        ax.plot(
+            [int(x) for x in numbers["kendall_tau"]],
+            list(numbers["kendall_tau"].values()),
+            marker="o",
+            label=f"{e}: Kendall tau",
+        )
+        ax.plot(
+            [int(k.split("-")[1]) for k in numbers["stability"]],
+            list(numbers["stability"].values()),
+            marker="x",
+            linestyle="--",
+            label=f"{e}: agreement with the previous point",
+        )
     ax.set_xlabel("supernet training epoch")
     ax.set_title("One-shot estimators along the supernet's training")
     outside_legend(ax)
     return {"training_length": fig}
 
 
-register_study(Study("training_length", __doc__.split("\n\n")[0].replace("\n", " "), run, figures, protocols,
-                     needs_snapshots=True))
+register_study(
+    Study("training_length", __doc__.split("\n\n")[0].replace("\n", " "), run, figures, protocols, needs_snapshots=True)
+)

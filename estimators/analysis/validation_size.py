@@ -25,10 +25,14 @@ def _variants(protocol, options: dict) -> dict:
     too_many = [b for b in sizes if b * protocol.oneshot.batch_size > limit]
     if too_many:
         where = "the validation split" if images == "validation" else "the held-out set"
-        raise StudyInputError("options.validation_batches", f"{too_many[0]} batches of {protocol.oneshot.batch_size} "
-                              f"exceed the {limit} images of {where}")
-    return {b: protocol.model_copy(update={"oneshot": protocol.oneshot.model_copy(update={"num_batches": b})})
-            for b in sizes}
+        raise StudyInputError(
+            "options.validation_batches",
+            f"{too_many[0]} batches of {protocol.oneshot.batch_size} exceed the {limit} images of {where}",
+        )
+    return {
+        b: protocol.model_copy(update={"oneshot": protocol.oneshot.model_copy(update={"num_batches": b})})
+        for b in sizes
+    }
 
 
 def protocols(protocol, options: dict) -> list:
@@ -39,8 +43,12 @@ def run(ctx) -> dict:
     variants = _variants(ctx.protocol, ctx.options)
     scores = {b: ctx.scores(p) for b, p in variants.items()}
     largest = max(variants)
-    result = {"validation_batches": list(variants), "batch_size": ctx.protocol.oneshot.batch_size,
-              "images": ctx.protocol.oneshot.images, "estimators": {}}
+    result = {
+        "validation_batches": list(variants),
+        "batch_size": ctx.protocol.oneshot.batch_size,
+        "images": ctx.protocol.oneshot.images,
+        "estimators": {},
+    }
     for e in (e for e in ctx.estimators if is_one_shot(e)):
         result["estimators"][e] = {
             "kendall_tau": {str(b): kendall_tau(scores[b][e], ctx.truth) for b in variants},
@@ -56,8 +64,13 @@ def figures(result: dict) -> dict:
     for e, numbers in result["estimators"].items():
         sizes = [int(b) * result["batch_size"] for b in numbers["kendall_tau"]]
         ax.plot(sizes, list(numbers["kendall_tau"].values()), marker="o", label=f"{e}: Kendall tau")
-        ax.plot(sizes, list(numbers["agreement_with_largest"].values()), marker="x", linestyle="--",
-                label=f"{e}: agreement with the largest")
+        ax.plot(
+            sizes,
+            list(numbers["agreement_with_largest"].values()),
+            marker="x",
+            linestyle="--",
+            label=f"{e}: agreement with the largest",
+        )
     ax.set_xlabel(f"{result.get('images', 'validation').replace('_', '-')} images per score")
     ax.set_title("One-shot estimators against the validation-set size")
     outside_legend(ax)

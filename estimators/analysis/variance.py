@@ -18,8 +18,10 @@ BATCHES = (1, 3, 5)
 def _variants(protocol, options: dict) -> tuple[dict, dict]:
     seeds = tuple(options.get("seeds", SEEDS))
     batches = tuple(options.get("batches", BATCHES))
-    return ({s: protocol.model_copy(update={"seed": s}) for s in seeds},
-            {b: protocol.model_copy(update={"num_batches": b}) for b in batches})
+    return (
+        {s: protocol.model_copy(update={"seed": s}) for s in seeds},
+        {b: protocol.model_copy(update={"num_batches": b}) for b in batches},
+    )
 
 
 def agreement(a: list, b: list) -> float | None:

@@ -52,5 +52,13 @@ def figures(result: dict) -> dict:
     return {"zero_shot_on_supernet": fig}
 
 
-register_study(Study("zero_shot_on_supernet", __doc__.split("\n\n")[0].replace("\n", " "), run, figures, protocols,
-                     requires=(SUPERNET,)))
+register_study(
+    Study(
+        "zero_shot_on_supernet",
+        __doc__.split("\n\n")[0].replace("\n", " "),
+        run,
+        figures,
+        protocols,
+        requires=(SUPERNET,),
+    )
+)

@@ -11,7 +11,16 @@ from rich.table import Table
 
 from archscore.estimators.cli.console import UsageError, device_option, err, fail, out, progress
 from archscore.estimators.cli.options import (
-    DeisoOpt, DeviceOpt, EstOpt, FileOpt, JobsOpt, OptionValues, SampleOpt, SeedOpt, SpaceOpt, protocol_options,
+    DeisoOpt,
+    DeviceOpt,
+    EstOpt,
+    FileOpt,
+    JobsOpt,
+    OptionValues,
+    SampleOpt,
+    SeedOpt,
+    SpaceOpt,
+    protocol_options,
 )
 from archscore.estimators.cli.prepare import check_data, prepare, select_archs
 from archscore.estimators.spaces import DEFAULT_SPACE, get_space
@@ -26,7 +35,8 @@ def print_report(report: dict) -> None:
     crit, published = report["criteria"], report["published_criteria"]
     table = Table(
         title=f"{report['space']}: {report['n']} architectures vs {report['truth']['column']} "
-        f"(batch {report['protocol']['batch_size']} x {report['protocol']['num_batches']}, seed {report['protocol']['seed']})"
+        f"(batch {report['protocol']['batch_size']} x {report['protocol']['num_batches']}, "
+        f"seed {report['protocol']['seed']})"
     )
     for col in ("estimator", "n", "Kendall τ", "Spearman", "Pearson", "P@top5%", "P@top50%", "BR@1%", "WR@1%"):
         table.add_column(col, justify="left" if col == "estimator" else "right")
@@ -35,9 +45,15 @@ def print_report(report: dict) -> None:
         table.add_column("Δτ", justify="right")
     for name, r in crit.items():
         row = [
-            name, str(r["n_scored"]), _fmt(r["kendall_tau"]), _fmt(r["spearman"]), _fmt(r["pearson"]),
-            _fmt(r["p_at_top"].get("0.05")), _fmt(r["p_at_top"].get("0.5")),
-            _fmt(r["br_at"].get("0.01")), _fmt(r["wr_at"].get("0.01")),
+            name,
+            str(r["n_scored"]),
+            _fmt(r["kendall_tau"]),
+            _fmt(r["spearman"]),
+            _fmt(r["pearson"]),
+            _fmt(r["p_at_top"].get("0.05")),
+            _fmt(r["p_at_top"].get("0.5")),
+            _fmt(r["br_at"].get("0.01")),
+            _fmt(r["wr_at"].get("0.01")),
         ]
         if published:
             p = published.get(name, {}).get("kendall_tau")
@@ -54,9 +70,13 @@ def evaluate(
     estimators: EstOpt = "all",
     truth: Annotated[
         str | None,
-        typer.Option("--truth", "--truth-file", help="ground-truth column, or a table path[:column]: CSV, JSON or NDS "
-                     "records (column min_test_top1, the default, or test_ep_top1: accuracy = 100 - that error); "
-                     "default: the space's first column"),
+        typer.Option(
+            "--truth",
+            "--truth-file",
+            help="ground-truth column, or a table path[:column]: CSV, JSON or NDS "
+            "records (column min_test_top1, the default, or test_ep_top1: accuracy = 100 - that error); "
+            "default: the space's first column",
+        ),
     ] = None,
     file: FileOpt = None,
     sample: SampleOpt = None,
@@ -100,7 +120,13 @@ def evaluate(
         task = bar.add_task("scoring", total=len(archs))
         try:
             report = run_evaluation(
-                archs, sp.name, names, protocol, gt, jobs, lambda done, total: bar.update(task, completed=done),
+                archs,
+                sp.name,
+                names,
+                protocol,
+                gt,
+                jobs,
+                lambda done, total: bar.update(task, completed=done),
                 resolved,
             )
         except ValueError as exc:
@@ -118,6 +144,18 @@ def demo(
 ) -> None:
     """Score a sample of the default space (NAS-Bench-201) with every estimator and print the ranking table."""
     space = get_space(DEFAULT_SPACE)
-    evaluate(space=space.name, estimators="all", truth=space.ground_truth_columns[0], file=None, sample=sample, seed=seed, deiso=False,
-             enumerate_all=False, from_published=False, output=None, protocol=protocol_options.values(), jobs=0,
-             device=device)
+    evaluate(
+        space=space.name,
+        estimators="all",
+        truth=space.ground_truth_columns[0],
+        file=None,
+        sample=sample,
+        seed=seed,
+        deiso=False,
+        enumerate_all=False,
+        from_published=False,
+        output=None,
+        protocol=protocol_options.values(),
+        jobs=0,
+        device=device,
+    )

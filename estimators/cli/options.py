@@ -88,9 +88,10 @@ class ModelOptions:
         found = choices(info)
         metavar = f"[{'|'.join(found)}]" if found else None
         return inspect.Parameter(
-            f"{self.into}__{name}", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=_option_type(info),
-            default=typer.Option(self.default(name), *decls, help=info.description, metavar=metavar,
-                                 show_default=True),
+            f"{self.into}__{name}",
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            annotation=_option_type(info),
+            default=typer.Option(self.default(name), *decls, help=info.description, metavar=metavar, show_default=True),
         )
 
     def values(self, **given) -> OptionValues:
@@ -108,8 +109,9 @@ class ModelOptions:
         @functools.wraps(func)
         def command(*args, **kwargs):
             if self.into not in kwargs:
-                kwargs[self.into] = OptionValues({name: kwargs.pop(f"{self.into}__{name}") for name in self.fields},
-                                                 self)
+                kwargs[self.into] = OptionValues(
+                    {name: kwargs.pop(f"{self.into}__{name}") for name in self.fields}, self
+                )
             return func(*args, **kwargs)
 
         command.__signature__ = signature.replace(parameters=params)
@@ -128,8 +130,9 @@ class ModelOptions:
         info = self.model.model_fields.get(name)
         kind = error["type"]
         if kind == "literal_error" and info is not None and choices(info):
-            text = self.literal_message.format(name=name.replace("_", " "), value=error["input"],
-                                               choices=", ".join(choices(info)))
+            text = self.literal_message.format(
+                name=name.replace("_", " "), value=error["input"], choices=", ".join(choices(info))
+            )
         elif kind in LOWER:
             limit = error["ctx"][LOWER[kind]]
             positive = (kind == "greater_than_equal" and limit == 1) or (kind == "greater_than" and limit == 0)
@@ -173,20 +176,25 @@ class OptionValues(dict):
 # --weights and per_member with the service's score cache
 PROTOCOL_NOT_ON_CLI = ("init", "per_member")
 protocol_options = ModelOptions(
-    Protocol, "protocol", fields=tuple(f for f in ProtocolFields.model_fields if f not in PROTOCOL_NOT_ON_CLI)
-    + ("data_root",),
-    names={"seed": "--init-seed"}, aliases={"num_batches": ("--batches",)},
+    Protocol,
+    "protocol",
+    fields=tuple(f for f in ProtocolFields.model_fields if f not in PROTOCOL_NOT_ON_CLI) + ("data_root",),
+    names={"seed": "--init-seed"},
+    aliases={"num_batches": ("--batches",)},
 )
 # how one-shot estimators are taken (a study's): --images as it was, the others prefixed by the protocol's
 oneshot_options = ModelOptions(OneShotEvaluation, "oneshot", prefix="oneshot-", names={"images": "--images"})
 # `supernet eval`: averaging over the class is asked for with --post-deiso, as it always was
 SUPERNET_EVAL_OVERRIDES = {"post_deiso": False}
-supernet_eval_options = ModelOptions(OneShotEvaluation, "evaluation", aliases={"num_batches": ("--batches",)},
-                                     defaults=SUPERNET_EVAL_OVERRIDES)
+supernet_eval_options = ModelOptions(
+    OneShotEvaluation, "evaluation", aliases={"num_batches": ("--batches",)}, defaults=SUPERNET_EVAL_OVERRIDES
+)
 # `supernet train`: the training settings (--network KEY=VALUE is the command's own) and the data's folder
 TRAIN_OWN = ("network",)
 train_options = ModelOptions(
-    TrainSettings, "settings", fields=tuple(f for f in TrainSettings.model_fields if f not in TRAIN_OWN),
+    TrainSettings,
+    "settings",
+    fields=tuple(f for f in TrainSettings.model_fields if f not in TRAIN_OWN),
     literal_message="unknown {name} {value!r}; available: {choices}",
 )
 
@@ -200,6 +208,12 @@ SeedOpt = Annotated[int, typer.Option("--seed", help="seed of --sample")]
 DeisoOpt = Annotated[bool, typer.Option("--deiso", help="sample uniformly over isomorphism classes")]
 JobsOpt = Annotated[int, typer.Option("--jobs", "-j", help="worker processes (0: automatic)")]
 DeviceOpt = Annotated[str, typer.Option("--device", help=DEVICE_HELP)]
-WeightsOpt = Annotated[str | None, typer.Option("--weights", help="a supernet checkpoint (name or sha256 prefix, in "
-                                                "ARCHSCORE_SUPERNET_DIR): each network takes its path's weights "
-                                                "from it instead of a random init")]
+WeightsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--weights",
+        help="a supernet checkpoint (name or sha256 prefix, in "
+        "ARCHSCORE_SUPERNET_DIR): each network takes its path's weights "
+        "from it instead of a random init",
+    ),
+]

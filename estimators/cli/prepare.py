@@ -14,8 +14,16 @@ from archscore.estimators.spaces.base import SUPERNET, Arch, SearchSpace, decode
 from archscore.estimators.zero_shot.manifest import resolve_estimators
 
 
-def prepare(space: str, estimators: str, output: Path | None, jobs: int, protocol: OptionValues,
-            weights: str | None = None, oneshot: OptionValues | None = None, supernet: str | None = None):
+def prepare(
+    space: str,
+    estimators: str,
+    output: Path | None,
+    jobs: int,
+    protocol: OptionValues,
+    weights: str | None = None,
+    oneshot: OptionValues | None = None,
+    supernet: str | None = None,
+):
     """Validate what `score`, `evaluate` and `study` share: space, estimators, protocol, output, jobs. With
     ``oneshot`` (the one-shot evaluation's options), one-shot estimators are taken too, from the
     checkpoint ``supernet`` (default: the newest complete one)."""
@@ -28,8 +36,9 @@ def prepare(space: str, estimators: str, output: Path | None, jobs: int, protoco
     if any(is_one_shot(n) for n in names):
         evaluation = oneshot.build(OneShotEvaluation)
         settings = OneShotSettings(supernet=_checkpoint_sha256(sp, supernet, "--supernet"), **evaluation.model_dump())
-    built = protocol.build(Protocol, {"weights": "--weights", "oneshot": "--supernet"}, weights=_weights(sp, weights),
-                           oneshot=settings)
+    built = protocol.build(
+        Protocol, {"weights": "--weights", "oneshot": "--supernet"}, weights=_weights(sp, weights), oneshot=settings
+    )
     _check_output(output)
     if jobs < 0:
         raise UsageError("--jobs must be 0 (automatic) or more")
@@ -61,8 +70,9 @@ def estimator_names(text: str, one_shot: bool = False) -> list[str]:
 def _weights(space: SearchSpace, ref: str | None) -> str | None:
     """The sha256 of the checkpoint --weights names (in the service's supernet folder)."""
     if ref is not None and not space.supernet_transfers_weights:
-        raise UsageError(f"--weights: search space {space.name} has no supernet whose weights its standalone "
-                         "networks can take")
+        raise UsageError(
+            f"--weights: search space {space.name} has no supernet whose weights its standalone networks can take"
+        )
     return None if ref is None else _checkpoint_sha256(space, ref, "--weights")
 
 
@@ -78,7 +88,9 @@ def _checkpoint_sha256(space: SearchSpace, ref: str | None, option: str) -> str:
     except CheckpointError as exc:
         raise UsageError(f"{option}: {exc}") from None
     if (checkpoint["space"] or DEFAULT_SPACE) != space.name:
-        raise UsageError(f"{option}: {checkpoint['name']!r} is a supernet of {checkpoint['space']}, not of {space.name}")
+        raise UsageError(
+            f"{option}: {checkpoint['name']!r} is a supernet of {checkpoint['space']}, not of {space.name}"
+        )
     return checkpoint["sha256"]
 
 
@@ -120,7 +132,12 @@ def _read_archs(space: SearchSpace, source: Path | None) -> list[Arch]:
 
 
 def select_archs(
-    space: SearchSpace, source: Path | None, sample: int | None, seed: int, deiso: bool, enumerate_all: bool,
+    space: SearchSpace,
+    source: Path | None,
+    sample: int | None,
+    seed: int,
+    deiso: bool,
+    enumerate_all: bool,
     from_published: bool,
 ) -> list[Arch]:
     chosen = sum(x for x in (source is not None, sample is not None, enumerate_all))
@@ -155,8 +172,16 @@ def run_scoring(archs, space, names, protocol, jobs, device):
     jobs = jobs or default_jobs(len(archs))
     with progress() as bar:
         task = bar.add_task("scoring", total=len(archs))
-        return score_many(archs, space.name, names, protocol, jobs, lambda done, total: bar.update(task, completed=done),
-                          supernet_dir=supernet_dir(protocol), device=device)
+        return score_many(
+            archs,
+            space.name,
+            names,
+            protocol,
+            jobs,
+            lambda done, total: bar.update(task, completed=done),
+            supernet_dir=supernet_dir(protocol),
+            device=device,
+        )
 
 
 def supernet_dir(protocol: Protocol) -> Path | None:

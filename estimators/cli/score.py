@@ -12,7 +12,16 @@ import typer
 
 from archscore.estimators.cli.console import UsageError, device_option, fail
 from archscore.estimators.cli.options import (
-    DeisoOpt, DeviceOpt, EstOpt, FileOpt, JobsOpt, OptionValues, SampleOpt, SeedOpt, SpaceOpt, WeightsOpt,
+    DeisoOpt,
+    DeviceOpt,
+    EstOpt,
+    FileOpt,
+    JobsOpt,
+    OptionValues,
+    SampleOpt,
+    SeedOpt,
+    SpaceOpt,
+    WeightsOpt,
     protocol_options,
 )
 from archscore.estimators.cli.prepare import check_data, prepare, run_scoring, select_archs
@@ -54,7 +63,9 @@ def score(
             writer.writerow(["arch", "canonical_key", *names, "reasons"])
             for r in records:
                 values = ("" if r["scores"][n] is None else r["scores"][n] for n in names)
-                writer.writerow([r["arch"], r["canonical_key"], *values, json.dumps(r["reasons"]) if r["reasons"] else ""])
+                writer.writerow(
+                    [r["arch"], r["canonical_key"], *values, json.dumps(r["reasons"]) if r["reasons"] else ""]
+                )
     finally:
         if output:
             stream.close()

@@ -20,7 +20,12 @@ def spaces(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         return
     table = Table("space", "size", "encodings", "ground truth")
     for s in info:
-        table.add_row(s["name"], "-" if s["size"] is None else f"{s['size']:,}", ", ".join(s["encodings"]), ", ".join(s["ground_truth_columns"]))
+        table.add_row(
+            s["name"],
+            "-" if s["size"] is None else f"{s['size']:,}",
+            ", ".join(s["encodings"]),
+            ", ".join(s["ground_truth_columns"]),
+        )
     out.print(table)
 
 

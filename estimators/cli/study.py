@@ -8,31 +8,56 @@ from typing import Annotated
 
 import typer
 
+from archscore.estimators.analysis.isomorphism_spread import DEFAULT_MEMBERS, MAX_MEMBERS
 from archscore.estimators.cli.console import UsageError, device_option, err, fail, out, progress
 from archscore.estimators.cli.options import (
-    DeisoOpt, DeviceOpt, EstOpt, FileOpt, JobsOpt, OptionValues, SampleOpt, SeedOpt, SpaceOpt, WeightsOpt,
-    oneshot_options, protocol_options,
+    DeisoOpt,
+    DeviceOpt,
+    EstOpt,
+    FileOpt,
+    JobsOpt,
+    OptionValues,
+    SampleOpt,
+    SeedOpt,
+    SpaceOpt,
+    WeightsOpt,
+    oneshot_options,
+    protocol_options,
 )
 from archscore.estimators.cli.prepare import prepare, select_archs, supernet_dir
-from archscore.estimators.analysis.isomorphism_spread import DEFAULT_MEMBERS, MAX_MEMBERS
 from archscore.estimators.spaces import DEFAULT_SPACE
 
 # the fields a study's input errors name, as this command's options
-CLI_OPTIONS = {"protocol.weights": "--weights", "protocol.oneshot.supernet": "--supernet",
-               "options.validation_batches": "--validation-batches", "estimators": "--estimators",
-               "options.supernets": "--supernets"}
+CLI_OPTIONS = {
+    "protocol.weights": "--weights",
+    "protocol.oneshot.supernet": "--supernet",
+    "options.validation_batches": "--validation-batches",
+    "estimators": "--estimators",
+    "options.supernets": "--supernets",
+}
 
 
 @oneshot_options
 @protocol_options
 def study(
-    name: Annotated[str | None, typer.Argument(help="the study, or several comma-separated (they share the "
-                                                "scores; each writes to OUT/NAME); --list shows them")] = None,
+    name: Annotated[
+        str | None,
+        typer.Argument(
+            help="the study, or several comma-separated (they share the "
+            "scores; each writes to OUT/NAME); --list shows them"
+        ),
+    ] = None,
     list_them: Annotated[bool, typer.Option("--list", help="list the studies and exit")] = False,
     space: SpaceOpt = DEFAULT_SPACE,
     estimators: EstOpt = "grad_norm,snip,synflow,jacob_cov,relu_logdet,params,flops",
-    truth: Annotated[str | None, typer.Option("--truth", "--truth-file", help="ground-truth column or table "
-                                              "path[:column]; default: the space's first column")] = None,
+    truth: Annotated[
+        str | None,
+        typer.Option(
+            "--truth",
+            "--truth-file",
+            help="ground-truth column or table path[:column]; default: the space's first column",
+        ),
+    ] = None,
     file: FileOpt = None,
     sample: SampleOpt = None,
     seed: SeedOpt = 0,
@@ -40,23 +65,43 @@ def study(
     out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="folder for result.json and the figures")] = None,
     bins: Annotated[int, typer.Option("--bins", help="complexity_bias: bins of equal size")] = 5,
     top: Annotated[int, typer.Option("--top", help="architecture_bias: architectures listed each way")] = 10,
-    members: Annotated[int, typer.Option("--members", help="isomorphism_spread: members scored per class")] = DEFAULT_MEMBERS,
+    members: Annotated[
+        int, typer.Option("--members", help="isomorphism_spread: members scored per class")
+    ] = DEFAULT_MEMBERS,
     protocol: OptionValues = None,
     weights: WeightsOpt = None,
-    supernet: Annotated[str | None, typer.Option("--supernet", help="checkpoint (name or sha256 prefix, in "
-                                                 "ARCHSCORE_SUPERNET_DIR) for oneshot_acc / oneshot_loss; "
-                                                 "default: the newest complete one")] = None,
+    supernet: Annotated[
+        str | None,
+        typer.Option(
+            "--supernet",
+            help="checkpoint (name or sha256 prefix, in "
+            "ARCHSCORE_SUPERNET_DIR) for oneshot_acc / oneshot_loss; "
+            "default: the newest complete one",
+        ),
+    ] = None,
     oneshot: OptionValues = None,
-    validation_batches: Annotated[str, typer.Option("--validation-batches", help="validation_size: numbers of "
-                                                    "validation batches, comma-separated")] = "1,2,3,5",
-    supernets: Annotated[str, typer.Option("--supernets", help="sampler, reduced_sharing: checkpoints to compare, "
-                                           "comma-separated names or sha256 prefixes")] = "",
+    validation_batches: Annotated[
+        str,
+        typer.Option("--validation-batches", help="validation_size: numbers of validation batches, comma-separated"),
+    ] = "1,2,3,5",
+    supernets: Annotated[
+        str,
+        typer.Option(
+            "--supernets",
+            help="sampler, reduced_sharing: checkpoints to compare, comma-separated names or sha256 prefixes",
+        ),
+    ] = "",
     jobs: JobsOpt = 0,
     device: DeviceOpt = "auto",
     fmt: Annotated[str, typer.Option("--format", help="figure files: png, pdf or svg")] = "png",
     dpi: Annotated[int, typer.Option("--dpi", help="resolution of PNG figures (50..600)")] = 150,
-    record: Annotated[bool, typer.Option("--record/--no-record", help="also keep result.json and PNG figures in "
-                                         "ARCHSCORE_DATA_DIR/studies, where the dashboard lists them")] = True,
+    record: Annotated[
+        bool,
+        typer.Option(
+            "--record/--no-record",
+            help="also keep result.json and PNG figures in ARCHSCORE_DATA_DIR/studies, where the dashboard lists them",
+        ),
+    ] = True,
 ) -> None:
     """Run a study (complexity, operation and architecture bias, variance ...): writes result.json and the
     figures (--format png, pdf or svg) to --out, and keeps a copy in ARCHSCORE_DATA_DIR/studies for the
@@ -108,8 +153,13 @@ def study(
             raise UsageError("choose the architectures: --sample N or --file")
         if not 2 <= members <= MAX_MEMBERS:
             raise UsageError(f"--members: give 2..{MAX_MEMBERS}")
-        options = {"bins": bins, "top": top, "validation_batches": sizes, "members": members,
-                   "supernets": [s.strip() for s in supernets.split(",") if s.strip()]}
+        options = {
+            "bins": bins,
+            "top": top,
+            "validation_batches": sizes,
+            "members": members,
+            "supernets": [s.strip() for s in supernets.split(",") if s.strip()],
+        }
         archs = select_archs(sp, file, sample, seed, deiso, False, False)
         expanding = [one for one in chosen if one.architectures is not None]
         if expanding and len(chosen) > 1:
@@ -128,13 +178,20 @@ def study(
     jobs = jobs or default_jobs(len(archs))
     resolved = device_option(device)
     with progress() as bar:
+
         def on_protocol(p):
             task = bar.add_task(f"scoring under protocol {p.hash()[:8]}", total=len(archs))
             return lambda done, total: bar.update(task, completed=done)
 
-        ctx = StudyContext(sp, archs, [gt.get(a) for a in archs], names, protocol,
-                           local_source(sp.name, archs, names, jobs, on_protocol, supernet_dir(protocol),
-                                        resolved), options)
+        ctx = StudyContext(
+            sp,
+            archs,
+            [gt.get(a) for a in archs],
+            names,
+            protocol,
+            local_source(sp.name, archs, names, jobs, on_protocol, supernet_dir(protocol), resolved),
+            options,
+        )
         results = {}
         for one in chosen:
             folder = out_dir if len(chosen) == 1 else out_dir / one.name
@@ -146,8 +203,10 @@ def study(
             except ValueError as exc:
                 fail(str(exc))
     for study_name, (folder, result) in results.items():
-        out.print(f"{study_name}: {len(archs)} architectures of {sp.name}, {len(ctx._cache)} protocol(s) scored; "
-                  f"wrote {folder / 'result.json'} and {len(result['figures'])} figure(s)")
+        out.print(
+            f"{study_name}: {len(archs)} architectures of {sp.name}, {len(ctx._cache)} protocol(s) scored; "
+            f"wrote {folder / 'result.json'} and {len(result['figures'])} figure(s)"
+        )
         if record:
             from archscore.estimators.analysis.records import record_run, records_dir
 

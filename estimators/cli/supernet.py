@@ -1,5 +1,6 @@
 """`archscore supernet train | eval | average | list`: the one-shot estimator from the command line. The
-training options are the library's TrainSettings, the evaluation's its OneShotEvaluation (archscore.estimators.cli.options)."""
+training options are the library's TrainSettings, the evaluation's its OneShotEvaluation
+(archscore.estimators.cli.options)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ import typer
 
 from archscore.estimators.cli.console import device_option, err, fail, out, progress
 from archscore.estimators.cli.options import (
-    DeviceOpt, OptionValues, supernet_eval_options, train_options,
+    DeviceOpt,
+    OptionValues,
+    supernet_eval_options,
+    train_options,
 )
 from archscore.estimators.one_shot.registry import default_supernet_dir
 from archscore.estimators.ranking import ranking_report
@@ -31,11 +35,21 @@ def _is_checkpoint(folder: Path) -> None:
 @app.command()
 @train_options
 def train(
-    out_dir: Annotated[Path, typer.Option("--out", help="checkpoint folder (the service serves those under "
-                                          "ARCHSCORE_SUPERNET_DIR, default .archscore/supernets)")],
+    out_dir: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="checkpoint folder (the service serves those under "
+            "ARCHSCORE_SUPERNET_DIR, default .archscore/supernets)",
+        ),
+    ],
     settings: OptionValues = None,
-    network: Annotated[list[str] | None, typer.Option("--network", help="a supernet setting KEY=VALUE over the "
-                                                      "space's defaults, e.g. --network C=8 (repeatable)")] = None,
+    network: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--network", help="a supernet setting KEY=VALUE over the space's defaults, e.g. --network C=8 (repeatable)"
+        ),
+    ] = None,
     data_root: Annotated[str | None, typer.Option("--data-root", help="full CIFAR-10 python batches")] = None,
     device: DeviceOpt = "auto",
     resume: Annotated[bool, typer.Option("--resume", help="continue from the checkpoint in --out")] = False,
@@ -58,16 +72,22 @@ def train(
         task = bar.add_task("training", total=None)
 
         def report(p: dict) -> None:
-            bar.update(task, total=p["steps"], completed=p["step"],
-                       description=f"epoch {p['epoch']}/{p['epochs']} loss {p['loss']:.3f}")
+            bar.update(
+                task,
+                total=p["steps"],
+                completed=p["step"],
+                description=f"epoch {p['epoch']}/{p['epochs']} loss {p['loss']:.3f}",
+            )
 
         try:
             manifest = run_training(config, out_dir, resume=resume, progress=report, device=device)
         except (CheckpointError, ValueError) as exc:
             fail(str(exc))
     last = manifest["history"][-1]
-    out.print(f"checkpoint {out_dir} (sha256 {manifest['sha256'][:16]}…): epoch {last['epoch']}, "
-              f"train loss {last['train_loss']:.3f}, validation loss {last['val_loss']:.3f}, lr {last['lr']:.4g}")
+    out.print(
+        f"checkpoint {out_dir} (sha256 {manifest['sha256'][:16]}…): epoch {last['epoch']}, "
+        f"train loss {last['train_loss']:.3f}, validation loss {last['val_loss']:.3f}, lr {last['lr']:.4g}"
+    )
 
 
 def _trained_sample(space, supernet, n: int, seed: int) -> list:
@@ -104,8 +124,10 @@ def _network_settings(space_name: str, pairs: list[str]) -> dict[str, int]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not value.strip().lstrip("-").isdigit():
-            fail(f"--network: {pair!r} is not KEY=INTEGER (settings of {space.name}: "
-                 f"{', '.join(space.supernet_network)})")
+            fail(
+                f"--network: {pair!r} is not KEY=INTEGER (settings of {space.name}: "
+                f"{', '.join(space.supernet_network)})"
+            )
         settings[key.strip()] = int(value)
     try:
         space.supernet_config(settings)
@@ -138,8 +160,10 @@ def evaluate(
     if batch_size >= 1:
         most = EVALUATION_IMAGES[images] // batch_size
         if not 1 <= batches <= most or evaluation["bn_mode"] not in BN_MODES or sample < 2:
-            fail(f"--num-batches must be 1..{most} with --images {images} and --batch-size {batch_size}, "
-                 f"--bn-mode one of {', '.join(BN_MODES)}, --sample at least 2")
+            fail(
+                f"--num-batches must be 1..{most} with --images {images} and --batch-size {batch_size}, "
+                f"--bn-mode one of {', '.join(BN_MODES)}, --sample at least 2"
+            )
     chosen = evaluation.build_or_exit()
     bn_mode, post_deiso = chosen.bn_mode, chosen.post_deiso
     _is_checkpoint(checkpoint)
@@ -164,13 +188,31 @@ def evaluate(
     values = [gt.get(a) for a in archs]
     report = {name: ranking_report([s[name] for s in scores], values, ids) for name in ("oneshot_acc", "oneshot_loss")}
     for name, r in report.items():
-        out.print(f"{name}: Kendall τ {r['kendall_tau']:.3f}, Spearman {r['spearman']:.3f}, "
-                  f"P@top5% {r['p_at_top'].get('0.05', float('nan')):.3f} over {r['n']} cells vs {truth}")
+        out.print(
+            f"{name}: Kendall τ {r['kendall_tau']:.3f}, Spearman {r['spearman']:.3f}, "
+            f"P@top5% {r['p_at_top'].get('0.05', float('nan')):.3f} over {r['n']} cells vs {truth}"
+        )
     if output:
-        settings = {"images": images, "batches": batches, "batch_size": batch_size, "bn_mode": bn_mode,
-                    "post_deiso": post_deiso, "device": device}
-        output.write_text(json.dumps({"checkpoint": manifest, "evaluation": settings, "criteria": report,
-                                      "archs": [space.to_string(a) for a in archs], "scores": scores}, indent=1))
+        settings = {
+            "images": images,
+            "batches": batches,
+            "batch_size": batch_size,
+            "bn_mode": bn_mode,
+            "post_deiso": post_deiso,
+            "device": device,
+        }
+        output.write_text(
+            json.dumps(
+                {
+                    "checkpoint": manifest,
+                    "evaluation": settings,
+                    "criteria": report,
+                    "archs": [space.to_string(a) for a in archs],
+                    "scores": scores,
+                },
+                indent=1,
+            )
+        )
         err.print(f"report written to {output}")
 
 
@@ -216,5 +258,7 @@ def list_command(
         epochs = f"{c['epochs']}/{c['planned_epochs']}" + ("" if c["complete"] else " (training)")
         loss = "-" if c["train_loss"] is None else f"{c['train_loss']:.3f}"
         network = ", ".join(f"{k}={v}" for k, v in (c["network"] or {}).items() if k not in ("num_classes", "affine"))
-        table.add_row(c["name"], c["space"] or DEFAULT_SPACE, c["sha256"][:16], str(c["sampler"]), epochs, network, loss)
+        table.add_row(
+            c["name"], c["space"] or DEFAULT_SPACE, c["sha256"][:16], str(c["sampler"]), epochs, network, loss
+        )
     out.print(table)

@@ -78,8 +78,9 @@ def _relative_name(folder: Path, out: Path) -> str:
 
 
 def average_checkpoints(folders: list[Path], out: Path) -> dict:
-    """Average the weights of checkpoints of the same network (a one-shot mitigation: docs/concepts/estimators.md); BN running
-    statistics are averaged too, integer buffers (batch counters) taken from the last checkpoint."""
+    """Average the weights of checkpoints of the same network (a one-shot mitigation:
+    docs/concepts/estimators.md); BN running
+        statistics are averaged too, integer buffers (batch counters) taken from the last checkpoint."""
     if len(folders) < 2:
         raise CheckpointError("averaging needs at least two checkpoints")
     loaded = [load_checkpoint(f) for f in folders]
@@ -97,7 +98,14 @@ def average_checkpoints(folders: list[Path], out: Path) -> dict:
     supernet.load_state_dict(averaged)
     first = loaded[-1][1]
     fields = {k: first[k] for k in ("sampler", "dataset", "seed", "train_config") if k in first}
-    fields.update(epochs=first.get("epochs"), complete=True, history=[], updated=time.time(),
-                  averaged_from=[{"name": _relative_name(Path(f), Path(out)), "sha256": m["sha256"],
-                                  "epochs": m.get("epochs")} for f, (_, m) in zip(folders, loaded)])
+    fields.update(
+        epochs=first.get("epochs"),
+        complete=True,
+        history=[],
+        updated=time.time(),
+        averaged_from=[
+            {"name": _relative_name(Path(f), Path(out)), "sha256": m["sha256"], "epochs": m.get("epochs")}
+            for f, (_, m) in zip(folders, loaded)
+        ],
+    )
     return save_checkpoint(out, supernet, None, fields)

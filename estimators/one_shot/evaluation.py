@@ -28,8 +28,9 @@ BN_MODES = ("train", "recalibrate")
 RECALIBRATION_BATCHES = 4
 
 
-def validation_batches(manifest: dict, batch_size: int = 100, num_batches: int = 5, seed: int = 0, device="cpu",
-                       images: str = "validation"):
+def validation_batches(
+    manifest: dict, batch_size: int = 100, num_batches: int = 5, seed: int = 0, device="cpu", images: str = "validation"
+):
     """Fixed batches of the checkpoint's validation split (500 images for the embedded subset), or
     with ``images="held_out"`` of that split and the test images together (1,500)."""
     if images not in EVALUATION_IMAGES:
@@ -42,8 +43,9 @@ def validation_batches(manifest: dict, batch_size: int = 100, num_batches: int =
     return [(x.to(device), y.to(device)) for x, y in fixed_batches(pool, batch_size, num_batches, seed)]
 
 
-def calibration_batches(manifest: dict, batch_size: int = 100, num_batches: int = RECALIBRATION_BATCHES,
-                        seed: int = 0, device="cpu"):
+def calibration_batches(
+    manifest: dict, batch_size: int = 100, num_batches: int = RECALIBRATION_BATCHES, seed: int = 0, device="cpu"
+):
     data_root = manifest.get("train_config", {}).get("data_root")
     train, _ = split(load_dataset(manifest["dataset"], "train", data_root))
     return [(x.to(device), y.to(device)) for x, y in fixed_batches(train, batch_size, num_batches, seed)]
@@ -124,8 +126,9 @@ class NotCovered(ValueError):
     """The architecture is outside the supernet (one smaller than its space); the message says why."""
 
 
-def score_arch(supernet, arch: Arch, batches, bn_mode: str = "train", post_deiso: bool = False,
-               calibration=None) -> dict[str, float]:
+def score_arch(
+    supernet, arch: Arch, batches, bn_mode: str = "train", post_deiso: bool = False, calibration=None
+) -> dict[str, float]:
     """``evaluate_arch``, or with ``post_deiso`` its mean over the isomorphism class. Raises
     NotCovered for an architecture the supernet cannot run."""
     if not supernet.covers(arch):

@@ -16,7 +16,8 @@ def default_supernet_dir() -> Path:
     """Where the command line looks for checkpoints: where the service keeps them
     (ARCHSCORE_SUPERNET_DIR, else ARCHSCORE_DATA_DIR/supernets, as archscore.contract.settings)."""
     return Path(
-        os.environ.get("ARCHSCORE_SUPERNET_DIR") or Path(os.environ.get("ARCHSCORE_DATA_DIR", ".archscore")) / "supernets"
+        os.environ.get("ARCHSCORE_SUPERNET_DIR")
+        or Path(os.environ.get("ARCHSCORE_DATA_DIR", ".archscore")) / "supernets"
     )
 
 
@@ -55,9 +56,14 @@ def summary(name: str, manifest: dict) -> dict:
         "seed": manifest.get("seed"),
         "train_loss": (manifest.get("history") or [{}])[-1].get("train_loss"),
         "averaged_from": [  # by name only (manifests written before kept server paths)
-            {"name": s.get("name") or Path(s.get("path", "")).name, "sha256": s.get("sha256"), "epochs": s.get("epochs")}
+            {
+                "name": s.get("name") or Path(s.get("path", "")).name,
+                "sha256": s.get("sha256"),
+                "epochs": s.get("epochs"),
+            }
             for s in manifest.get("averaged_from") or []
-        ] or None,
+        ]
+        or None,
         "updated": manifest.get("updated"),
     }
 
@@ -116,8 +122,13 @@ def snapshots_of(root: Path, sha256: str) -> list[dict]:
     for snapshot in sorted((folder / SNAPSHOTS).glob("epoch-*")):
         manifest = read_manifest(snapshot)
         if manifest and "sha256" in manifest:
-            found.append({"epoch": manifest.get("epochs"), "sha256": manifest["sha256"],
-                          "name": snapshot.relative_to(Path(root)).as_posix()})
+            found.append(
+                {
+                    "epoch": manifest.get("epochs"),
+                    "sha256": manifest["sha256"],
+                    "name": snapshot.relative_to(Path(root)).as_posix(),
+                }
+            )
     return found
 
 

@@ -1,4 +1,5 @@
-"""Architecture samplers for supernet training (docs/concepts/estimators.md). Each returns the architectures of one step;
+"""Architecture samplers for supernet training (docs/concepts/estimators.md). Each returns the architectures of
+one step;
 architectures the space does not train (NB201: no conv on an input-to-output path) are resampled."""
 
 from __future__ import annotations

@@ -26,5 +26,10 @@ def held_out(dataset: str, data_root=None) -> ImageSet:
     """The validation split followed by the test split (1,500 images for the embedded subset)."""
     _, val = split(load_dataset(dataset, "train", data_root))
     test = load_dataset(dataset, "test", data_root)
-    return ImageSet(np.concatenate([val.x, test.x]), np.concatenate([val.y, test.y]), val.num_classes, val.name,
-                    f"{val.source} + {test.source}")
+    return ImageSet(
+        np.concatenate([val.x, test.x]),
+        np.concatenate([val.y, test.y]),
+        val.num_classes,
+        val.name,
+        f"{val.source} + {test.source}",
+    )

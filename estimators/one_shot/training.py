@@ -25,8 +25,8 @@ import torch.nn.functional as F
 from pydantic import Field, ValidationError, model_validator
 
 from archscore.estimators.datasets import fixed_batches, load_dataset
-from archscore.estimators.one_shot.config import SCHEDULES, TrainSettings
 from archscore.estimators.one_shot.checkpoints import load_checkpoint, save_checkpoint
+from archscore.estimators.one_shot.config import SCHEDULES, TrainSettings
 from archscore.estimators.one_shot.evaluation import evaluate_arch
 from archscore.estimators.one_shot.registry import MANIFEST, OPTIMIZER, SNAPSHOTS, CheckpointError
 from archscore.estimators.one_shot.samplers import SAMPLERS
@@ -51,8 +51,9 @@ class TrainConfig(TrainSettings):
     weight_decay: float = Field(default=5e-4, ge=0, description="SGD weight decay")
     grad_clip: float = Field(default=5.0, gt=0, description="the global gradient norm is clipped at this")
     dataset: Literal["cifar10", "cifar100"] = Field(default="cifar10", description="the training images' dataset")
-    data_root: str | None = Field(default=None, description="folder with the full CIFAR python batches; none: the "
-                                  "embedded subset")
+    data_root: str | None = Field(
+        default=None, description="folder with the full CIFAR python batches; none: the embedded subset"
+    )
 
     @model_validator(mode="wrap")
     @classmethod
@@ -67,7 +68,9 @@ class TrainConfig(TrainSettings):
         space = get_space(self.space)
         space.supernet_config(self.network)  # NetworkConfigError (a ValueError) names the setting
         if self.sampler == "deiso" and not space.has(ISOMORPHISM):
-            raise ValueError(f"sampler deiso: search space {space.name} has no isomorphism classes; use uniform or fair")
+            raise ValueError(
+                f"sampler deiso: search space {space.name} has no isomorphism classes; use uniform or fair"
+            )
 
 
 def _config_message(exc: ValidationError) -> str:
@@ -96,8 +99,15 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return torch.where(flip[:, None, None, None].to(x.device), crops.flip(3), crops)
 
 
-def _step(supernet: torch.nn.Module, archs: list[Arch], x, y, optimizer, clip: float,
-          should_stop: Callable[[], bool] | None = None) -> float:
+def _step(
+    supernet: torch.nn.Module,
+    archs: list[Arch],
+    x,
+    y,
+    optimizer,
+    clip: float,
+    should_stop: Callable[[], bool] | None = None,
+) -> float:
     """Per-parameter gradient averaging over the architectures that used the parameter. ``should_stop``
     is asked before each architecture (a step of many architectures on a large batch can take minutes)."""
     params = [p for p in supernet.parameters() if p.requires_grad]
@@ -148,7 +158,8 @@ def _check_memory(supernet: torch.nn.Module, sampling, config: TrainConfig, devi
         raise TrainingTooLarge(
             f"a training step needs about {needed / 2**30:.1f} GiB at batch_size {config.batch_size}, over the "
             f"{limit / 2**30:.1f} GiB this process may use ({memory.MEMORY_LIMIT_ENV}); "
-            + (f"a batch_size of at most {fits} fits" if fits else "no batch size fits"))
+            + (f"a batch_size of at most {fits} fits" if fits else "no batch size fits")
+        )
 
 
 def _optimizer(supernet: torch.nn.Module, config: TrainConfig):
@@ -186,8 +197,9 @@ def train(
         if manifest.get("space", DEFAULT_SPACE) != space.name or not (out / OPTIMIZER).exists():
             raise CheckpointError(f"{out}: cannot resume (no optimizer state, or a supernet of another space)")
         if any(supernet.config.get(k) != v for k, v in config.network.items()):  # settings given must match
-            raise CheckpointError(f"{out}: cannot resume with other network settings than the checkpoint's "
-                                  f"{manifest['network']}")
+            raise CheckpointError(
+                f"{out}: cannot resume with other network settings than the checkpoint's {manifest['network']}"
+            )
         optimizer, scheduler = _optimizer(supernet, config)
         optimizer.load_state_dict(torch.load(out / OPTIMIZER, map_location=device, weights_only=True))
         start, history = manifest["epochs"], manifest["history"]
@@ -210,8 +222,12 @@ def train(
     manifest: dict = {}
     for epoch in range(start, config.epochs):
         supernet.train()
-        batches = fixed_batches(train_set, config.batch_size, min(steps, len(train_set) // config.batch_size),
-                                seed=config.seed * 1000 + epoch)
+        batches = fixed_batches(
+            train_set,
+            config.batch_size,
+            min(steps, len(train_set) // config.batch_size),
+            seed=config.seed * 1000 + epoch,
+        )
         losses = []
         for step in range(steps):
             x, y = batches[step % len(batches)]
@@ -221,26 +237,44 @@ def train(
             if config.schedule == "cosine":
                 for group in optimizer.param_groups:
                     group["lr"] = cosine_lr(config.lr, epoch * steps + step, config.epochs * steps)
-            losses.append(_step(supernet, archs, x.to(device), y.to(device), optimizer, config.grad_clip,
-                                should_stop))
+            losses.append(_step(supernet, archs, x.to(device), y.to(device), optimizer, config.grad_clip, should_stop))
             if progress:
                 done = (epoch - start) * steps + step + 1
                 total = (config.epochs - start) * steps
                 elapsed = time.perf_counter() - started
-                progress({"epoch": epoch + 1, "epochs": config.epochs, "step": step + 1, "steps": steps,
-                          "loss": losses[-1], "seconds_left": elapsed / done * (total - done)})
+                progress(
+                    {
+                        "epoch": epoch + 1,
+                        "epochs": config.epochs,
+                        "step": step + 1,
+                        "steps": steps,
+                        "loss": losses[-1],
+                        "seconds_left": elapsed / done * (total - done),
+                    }
+                )
         if not all(math.isfinite(loss) for loss in losses):
             raise RuntimeError(f"training diverged in epoch {epoch + 1} (non-finite loss)")
         val_loss = -sum(_validation_loss(supernet, a, val_batches, should_stop) for a in val_cells) / len(val_cells)
         if config.schedule == "plateau":
             scheduler.step(val_loss)
-        history.append({"epoch": epoch + 1, "train_loss": sum(losses) / len(losses), "val_loss": val_loss,
-                        "lr": optimizer.param_groups[0]["lr"],
-                        "seconds": seconds_before + time.perf_counter() - started})
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "train_loss": sum(losses) / len(losses),
+                "val_loss": val_loss,
+                "lr": optimizer.param_groups[0]["lr"],
+                "seconds": seconds_before + time.perf_counter() - started,
+            }
+        )
         fields = {
-            "sampler": config.sampler, "epochs": epoch + 1, "complete": epoch + 1 == config.epochs,
-            "dataset": config.dataset, "seed": config.seed, "train_config": config.model_dump(),
-            "history": history, "updated": time.time(),
+            "sampler": config.sampler,
+            "epochs": epoch + 1,
+            "complete": epoch + 1 == config.epochs,
+            "dataset": config.dataset,
+            "seed": config.seed,
+            "train_config": config.model_dump(),
+            "history": history,
+            "updated": time.time(),
         }
         manifest = save_checkpoint(out, supernet, optimizer, fields)
         if config.keep_snapshots:

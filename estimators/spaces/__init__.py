@@ -1,7 +1,6 @@
 """Search spaces: parse/validate encodings, canonical keys, enumerate/sample, build networks."""
 
-from archscore.estimators.spaces import nb101, nb201  # noqa: F401  (each registers its space)
-from archscore.estimators.spaces import nb301, nds  # noqa: F401
+from archscore.estimators.spaces import nb101, nb201, nb301, nds
 from archscore.estimators.spaces.base import Arch, EncodingError, SearchSpace, get_space, list_spaces, parse_many
 
 DEFAULT_SPACE = "nb201"  # the space a request or command means when it names none

@@ -58,8 +58,13 @@ class NetworkConfigError(ValueError):
         self.field, self.reason = field, reason
 
 
-PARTITIONS = NetworkField(1, 1, 16, "reduced sharing: K supernets, each owning the architectures whose "
-                          "partition value (the space's partition_rule) falls to it")
+PARTITIONS = NetworkField(
+    1,
+    1,
+    16,
+    "reduced sharing: K supernets, each owning the architectures whose "
+    "partition value (the space's partition_rule) falls to it",
+)
 
 
 class SearchSpace(ABC):
@@ -176,8 +181,9 @@ class SearchSpace(ABC):
                 raise NetworkConfigError(name, f"must be in {field.low}..{field.high} ({field.help}), got {value}")
             config[name] = value
         if config["partitions"] > len(self.partition_values()):
-            raise NetworkConfigError("partitions", f"at most {len(self.partition_values())} for {self.name} "
-                                                   f"({self.partition_rule})")
+            raise NetworkConfigError(
+                "partitions", f"at most {len(self.partition_values())} for {self.name} ({self.partition_rule})"
+            )
         if config["partitions"] == 1:  # one shared supernet: manifests stay as they were before partitions
             del config["partitions"]
         for name in values:

@@ -132,8 +132,10 @@ def _memory_refusal(net: nn.Module, protocol: Protocol, device, memory_limit: in
         return None
     fits = memory.largest_batch(elements, params, limit)
     advice = f"a batch_size of at most {fits} fits" if fits else "no batch size fits"
-    return (f"not scored: needs about {needed / 2**30:.1f} GiB at batch_size {protocol.batch_size}, over the "
-            f"{limit / 2**30:.1f} GiB a scoring process may use here ({memory.MEMORY_LIMIT_ENV}); {advice}")
+    return (
+        f"not scored: needs about {needed / 2**30:.1f} GiB at batch_size {protocol.batch_size}, over the "
+        f"{limit / 2**30:.1f} GiB a scoring process may use here ({memory.MEMORY_LIMIT_ENV}); {advice}"
+    )
 
 
 SupernetLoader = Callable[[str], tuple[nn.Module, dict]]
@@ -151,8 +153,10 @@ def _network(sp, arch, protocol: Protocol, supernets: SupernetLoader | None) -> 
         raise ValueError("protocol.weights names a supernet checkpoint; pass supernets= to load it")
     supernet, manifest = supernets(protocol.weights)
     if manifest["network"].get("num_classes", protocol.num_classes) != protocol.num_classes:
-        raise ValueError(f"the checkpoint's classifier has {manifest['network']['num_classes']} classes, the "
-                         f"protocol's dataset {protocol.num_classes}")
+        raise ValueError(
+            f"the checkpoint's classifier has {manifest['network']['num_classes']} classes, the "
+            f"protocol's dataset {protocol.num_classes}"
+        )
     network = supernet.standalone_config()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(protocol.seed)

@@ -26,7 +26,5 @@ def resolve_estimators(names: Iterable[str] | None) -> list[str]:
         hint = ""
         if any(n.startswith("oneshot") for n in unknown):
             hint = " (one-shot estimators need a supernet: `archscore supernet eval`, or the service)"
-        raise KeyError(
-            f"unknown zero-shot estimator(s) {', '.join(unknown)}; available: {', '.join(ZERO_SHOT)}{hint}"
-        )
+        raise KeyError(f"unknown zero-shot estimator(s) {', '.join(unknown)}; available: {', '.join(ZERO_SHOT)}{hint}")
     return list(dict.fromkeys(names))

@@ -132,7 +132,9 @@ def run_shared_pass(net: nn.Module, x: torch.Tensor, y: torch.Tensor | None, nee
                 z = sum((g.detach() * g).sum() for g in grads if g.requires_grad)
                 if isinstance(z, torch.Tensor) and z.requires_grad:
                     hg = torch.autograd.grad(z, weights, allow_unused=True)
-                    result.hessian_grad = [torch.zeros_like(w) if h is None else h.detach() for h, w in zip(hg, weights)]
+                    result.hessian_grad = [
+                        torch.zeros_like(w) if h is None else h.detach() for h, w in zip(hg, weights)
+                    ]
                 else:
                     result.hessian_grad = [torch.zeros_like(w) for w in weights]
     finally:
@@ -142,7 +144,8 @@ def run_shared_pass(net: nn.Module, x: torch.Tensor, y: torch.Tensor | None, nee
             w.requires_grad_(flag)
     if "fisher" in needs:
         result.fisher = [
-            torch.zeros(m.weight.shape[0], device=m.weight.device) if t is None else t for t, m in zip(fisher.terms, layers)
+            torch.zeros(m.weight.shape[0], device=m.weight.device) if t is None else t
+            for t, m in zip(fisher.terms, layers)
         ]
     result.relu_count = relu.count
     result.relu_kernel = relu.kernel

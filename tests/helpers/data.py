@@ -28,5 +28,12 @@ def published_context(space_name: str, n: int = 200, estimators=("params", "synf
     published = space.published_proxies()
     scores = {e: [published[e].get(space.truth_key(a)) for a in archs] for e in estimators}
     scores["oracle"] = [truth.get(a) for a in archs]  # ranks exactly as the truth does
-    return StudyContext(space, archs, [truth.get(a) for a in archs], [*estimators, "oracle"], Protocol(),
-                        lambda protocol: scores, {"bins": 4, "top": 5})
+    return StudyContext(
+        space,
+        archs,
+        [truth.get(a) for a in archs],
+        [*estimators, "oracle"],
+        Protocol(),
+        lambda protocol: scores,
+        {"bins": 4, "top": 5},
+    )

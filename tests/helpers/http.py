@@ -68,5 +68,12 @@ def wait_answering(
         last[0] = f"{resp.status_code} {resp.text[:500]}"
         return resp if ok(resp) else None
 
-    return wait_until(answered, timeout, interval=interval, message=lambda: f"{url} to answer (last: {last[0]})\n"
-                      + "\n".join(f"--- {name} log:\n{tail(path)}" for name, path in logs.items()))
+    return wait_until(
+        answered,
+        timeout,
+        interval=interval,
+        message=lambda: (
+            f"{url} to answer (last: {last[0]})\n"
+            + "\n".join(f"--- {name} log:\n{tail(path)}" for name, path in logs.items())
+        ),
+    )

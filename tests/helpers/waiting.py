@@ -32,8 +32,10 @@ def wait_until(
     assertion inside ``condition`` (a process that exited) fails the wait at once.
     """
     if test_timeout is not None and timeout > test_timeout:
-        raise ValueError(f"a wait of {timeout:g} s exceeds this test's timeout of {test_timeout:g} s: raise the "
-                         "test's @pytest.mark.timeout or wait less")
+        raise ValueError(
+            f"a wait of {timeout:g} s exceeds this test's timeout of {test_timeout:g} s: raise the "
+            "test's @pytest.mark.timeout or wait less"
+        )
     started = time.monotonic()
     deadline = started + timeout
     last_error: BaseException | None = None

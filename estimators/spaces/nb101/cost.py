@@ -69,7 +69,11 @@ def cell_cost(cell, in_channels: int, out_channels: int, hw: int) -> tuple[int, 
 
 
 def network_cost(
-    cell, stem_channels: int = 128, num_stacks: int = 3, cells_per_stack: int = 3, num_classes: int = 10,
+    cell,
+    stem_channels: int = 128,
+    num_stacks: int = 3,
+    cells_per_stack: int = 3,
+    num_classes: int = 10,
     input_size: int = 32,
 ) -> tuple[int, int]:
     """(trainable parameters, FLOPs of one sample) of the standard network (model_builder.py)."""

@@ -54,7 +54,8 @@ def _check_matrix(matrix: Any) -> Matrix:
         for j in range(i + 1):
             if rows[i][j]:
                 raise EncodingError(
-                    f"matrix[{i}][{j}]: the matrix must be strictly upper-triangular (edges go from a vertex to a later one)"
+                    f"matrix[{i}][{j}]: the matrix must be strictly upper-triangular "
+                    "(edges go from a vertex to a later one)"
                 )
     return tuple(rows)
 

@@ -64,8 +64,13 @@ class NB101Cell(nn.Module):
 
 class NB101Network(nn.Module):
     def __init__(
-        self, cell: Cell, stem_channels: int = 128, num_stacks: int = 3, cells_per_stack: int = 3,
-        num_classes: int = 10, input_size: int = 32,
+        self,
+        cell: Cell,
+        stem_channels: int = 128,
+        num_stacks: int = 3,
+        cells_per_stack: int = 3,
+        num_classes: int = 10,
+        input_size: int = 32,
     ):
         super().__init__()
         self.input_size = input_size  # the network is size-agnostic; kept for cost accounting

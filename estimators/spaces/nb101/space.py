@@ -64,9 +64,7 @@ class NB101Space(SearchSpace):
         + ", ".join(OPS),
         "hash": "NAS-Bench-101 module hash (32 hex digits) of an architecture of the shipped table",
     }
-    capabilities = frozenset(
-        {COST, GROUND_TRUTH, PUBLISHED, NETWORK, OPERATIONS, SUPERNET}
-    )
+    capabilities = frozenset({COST, GROUND_TRUTH, PUBLISHED, NETWORK, OPERATIONS, SUPERNET})
     ground_truth_columns = data.GROUND_TRUTH_COLUMNS
     default_network = {"stem_channels": 128, "num_stacks": 3, "cells_per_stack": 3, "num_classes": 10, "input_size": 32}
     supernet_network = {
@@ -74,8 +72,10 @@ class NB101Space(SearchSpace):
         "num_stacks": NetworkField(3, 1, 5, "stacks, a max-pool and channel doubling between them"),
         "cells_per_stack": NetworkField(3, 1, 6, "cells per stack"),
     }
-    supernet_rule = ("NAS-Bench-1shot1 style: weights per (cell, node, op) and a projection of the cell input per "
-                     "node; every valid cell is trained and scored")
+    supernet_rule = (
+        "NAS-Bench-1shot1 style: weights per (cell, node, op) and a projection of the cell input per "
+        "node; every valid cell is trained and scored"
+    )
     partition_rule = "the op most interior vertices hold (ties in the order conv3x3, conv1x1, maxpool)"
 
     def parse(self, encoding: Any) -> Cell:
@@ -88,14 +88,14 @@ class NB101Space(SearchSpace):
                 if cell is None:
                     raise EncodingError(
                         f"module hash {text} is not in the shipped table ({len(data.cells_by_hash())} cells); "
-                        "give the spec {\"matrix\", \"ops\"} instead"
+                        'give the spec {"matrix", "ops"} instead'
                     )
                 return cell
             if text.startswith("{"):
                 encoding = decode_json_text(text, "a spec")
             else:
                 raise EncodingError(
-                    f"unrecognised text {text[:40]!r}; give a spec {{\"matrix\", \"ops\"}} or a module hash"
+                    f'unrecognised text {text[:40]!r}; give a spec {{"matrix", "ops"}} or a module hash'
                 )
         if isinstance(encoding, dict):
             return spec_to_cell(encoding)

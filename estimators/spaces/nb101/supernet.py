@@ -50,8 +50,12 @@ class NB101Supernet(Supernet):
     def __init__(self, stem_channels: int = 16, num_stacks: int = 3, cells_per_stack: int = 3, num_classes: int = 10):
         super().__init__()
         self.space = "nb101"
-        self.config = {"stem_channels": stem_channels, "num_stacks": num_stacks, "cells_per_stack": cells_per_stack,
-                       "num_classes": num_classes}
+        self.config = {
+            "stem_channels": stem_channels,
+            "num_stacks": num_stacks,
+            "cells_per_stack": cells_per_stack,
+            "num_classes": num_classes,
+        }
         self.stem = ConvBNReLU(3, stem_channels, 3)
         layers: list[nn.Module] = []
         channels = stem_channels

@@ -22,7 +22,21 @@ from archscore.estimators.spaces.nb201.encoding import (
 from archscore.estimators.spaces.nb201.space import NB201Space
 
 __all__ = [
-    "CONV_OPS", "EDGES", "FLOPS_BN_PER_ELEMENT", "FLOPS_RELU_PER_ELEMENT", "NUM_EDGES", "OPS", "Arch", "NB201Space",
-    "arch_to_naslib", "arch_to_string", "canonical_key", "has_conv_path", "isomorphism_classes", "live_edges",
-    "naslib_to_arch", "network_cost", "string_to_arch",
+    "CONV_OPS",
+    "EDGES",
+    "FLOPS_BN_PER_ELEMENT",
+    "FLOPS_RELU_PER_ELEMENT",
+    "NUM_EDGES",
+    "OPS",
+    "Arch",
+    "NB201Space",
+    "arch_to_naslib",
+    "arch_to_string",
+    "canonical_key",
+    "has_conv_path",
+    "isomorphism_classes",
+    "live_edges",
+    "naslib_to_arch",
+    "network_cost",
+    "string_to_arch",
 ]

@@ -32,6 +32,7 @@ NASLIB_OPS = ("skip_connect", "none", "nor_conv_3x3", "nor_conv_1x1", "avg_pool_
 NASLIB_EDGES = ((0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3))  # 0-based (source, target)
 _NASLIB_TO_STRING_POS = tuple(EDGES.index(e) for e in NASLIB_EDGES)
 
+
 def _edge_name(pos: int) -> str:
     s, t = EDGES[pos]
     return f"edge {s}->{t} (position {pos})"
@@ -120,9 +121,7 @@ def live_edges(arch: Arch) -> tuple[bool, ...]:
     for s, t in sorted(EDGES, key=lambda e: -e[0]):
         if arch[EDGES.index((s, t))] != "none" and t in reaches_output:
             reaches_output.add(s)
-    return tuple(
-        op != "none" and s in reach_from_input and t in reaches_output for op, (s, t) in zip(arch, EDGES)
-    )
+    return tuple(op != "none" and s in reach_from_input and t in reaches_output for op, (s, t) in zip(arch, EDGES))
 
 
 def has_conv_path(arch: Arch) -> bool:

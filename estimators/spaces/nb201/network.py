@@ -86,9 +86,7 @@ class InferCell(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         nodes = [x]
         for target in (1, 2, 3):
-            nodes.append(
-                sum(self.edges[pos](nodes[s]) for pos, (s, t) in enumerate(EDGES) if t == target)
-            )
+            nodes.append(sum(self.edges[pos](nodes[s]) for pos, (s, t) in enumerate(EDGES) if t == target))
         return nodes[3]
 
 

@@ -62,18 +62,17 @@ class NB201Space(SearchSpace):
         "ops": "list of 6 op names in string edge order 0->1, 0->2, 1->2, 0->3, 1->3, 2->3",
         "index": "NAS-Bench-201 architecture index, integer 0..15624",
     }
-    capabilities = frozenset(
-        {ENUMERATE, ISOMORPHISM, COST, GROUND_TRUTH, PUBLISHED, NETWORK, SUPERNET,
-         OPERATIONS}
-    )
+    capabilities = frozenset({ENUMERATE, ISOMORPHISM, COST, GROUND_TRUTH, PUBLISHED, NETWORK, SUPERNET, OPERATIONS})
     ground_truth_columns = data.GROUND_TRUTH_COLUMNS
     default_network = {"C": 16, "N": 5, "num_classes": 10, "input_size": 32}
     supernet_network = {
         "C": NetworkField(16, 1, 128, "channels of the first stage"),
         "N": NetworkField(5, 1, 20, "cells per stage"),
     }
-    supernet_rule = ("every cell with a conv on an input-to-output path is trained; any cell is scored, "
-                     "edges that do not reach the output skipped")
+    supernet_rule = (
+        "every cell with a conv on an input-to-output path is trained; any cell is scored, "
+        "edges that do not reach the output skipped"
+    )
     supernet_transfers_weights = True
     partition_rule = "the op on edge 0->1 (of the cell with dead edges set to none)"
 

@@ -27,17 +27,13 @@ CANDIDATE_OPS = tuple(op for op in OPS if op != "none")  # none has no weights a
 class SuperCell(nn.Module):
     def __init__(self, c: int, affine: bool = True):
         super().__init__()
-        self.edges = nn.ModuleList(
-            nn.ModuleDict({op: make_op(op, c, affine) for op in CANDIDATE_OPS}) for _ in EDGES
-        )
+        self.edges = nn.ModuleList(nn.ModuleDict({op: make_op(op, c, affine) for op in CANDIDATE_OPS}) for _ in EDGES)
 
     def forward(self, x: torch.Tensor, arch: Arch, live: tuple[bool, ...]) -> torch.Tensor:
         nodes = [x]
         for target in (1, 2, 3):
             terms = [
-                self.edges[pos][arch[pos]](nodes[s])
-                for pos, (s, t) in enumerate(EDGES)
-                if t == target and live[pos]
+                self.edges[pos][arch[pos]](nodes[s]) for pos, (s, t) in enumerate(EDGES) if t == target and live[pos]
             ]
             nodes.append(sum(terms) if terms else None)
         return nodes[3] if nodes[3] is not None else torch.zeros_like(x)

@@ -22,7 +22,20 @@ from archscore.estimators.spaces.nb301.encoding import (
 from archscore.estimators.spaces.nb301.space import NB301Space
 
 __all__ = [
-    "CONCAT_NODES", "OPS", "Arch", "Genotype", "NB301Space", "canonical_genotype", "canonical_key",
-    "genotype_from_darts", "genotype_from_json", "genotype_to_darts", "genotype_to_json", "live_nodes",
-    "network_cost", "op_cost", "random_genotype", "reduction_cells",
+    "CONCAT_NODES",
+    "OPS",
+    "Arch",
+    "Genotype",
+    "NB301Space",
+    "canonical_genotype",
+    "canonical_key",
+    "genotype_from_darts",
+    "genotype_from_json",
+    "genotype_to_darts",
+    "genotype_to_json",
+    "live_nodes",
+    "network_cost",
+    "op_cost",
+    "random_genotype",
+    "reduction_cells",
 ]

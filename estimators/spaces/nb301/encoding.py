@@ -131,8 +131,9 @@ def _literal(key: str, node: ast.expr) -> Any:
         except OverflowError:  # more items than an index can hold
             count = None
         if count is None or count > NUM_NODES:
-            raise EncodingError(f"{key}: {r!r} lists {'too many' if count is None else count} nodes; a concat "
-                                "lists distinct nodes 2..5")
+            raise EncodingError(
+                f"{key}: {r!r} lists {'too many' if count is None else count} nodes; a concat lists distinct nodes 2..5"
+            )
         return list(r)
     try:
         return ast.literal_eval(node)

@@ -142,9 +142,7 @@ class NB301Cell(nn.Module):
 
 
 class NB301Network(nn.Module):
-    def __init__(
-        self, arch: Genotype, C: int = 32, layers: int = 8, num_classes: int = 10, input_size: int = 32
-    ):
+    def __init__(self, arch: Genotype, C: int = 32, layers: int = 8, num_classes: int = 10, input_size: int = 32):
         super().__init__()
         check_network_config(C, layers, num_classes, input_size)
         self.arch = canonical_genotype(arch)
@@ -174,4 +172,3 @@ class NB301Network(nn.Module):
         for cell in self.cells:
             s0, s1 = s1, cell(s0, s1)
         return self.classifier(self.global_pooling(s1).flatten(1))
-

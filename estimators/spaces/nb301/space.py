@@ -68,15 +68,15 @@ class NB301Space(SearchSpace):
         "darts": "Genotype(normal=[('sep_conv_3x3', 0), ...], normal_concat=[2, 3, 4, 5], reduce=[...], "
         "reduce_concat=range(2, 6)) as DARTS prints it (read, never evaluated)",
     }
-    capabilities = frozenset(
-        {COST, GROUND_TRUTH, PUBLISHED, NETWORK, OPERATIONS, SUPERNET}
-    )
+    capabilities = frozenset({COST, GROUND_TRUTH, PUBLISHED, NETWORK, OPERATIONS, SUPERNET})
     supernet_network = {
         "C": NetworkField(16, 2, 64, "channels of the first cells (even)"),
         "layers": NetworkField(8, 3, 20, "cells, reductions at layers//3 and 2*layers//3"),
     }
-    supernet_rule = ("DARTS weight sharing: every (cell, edge, op) has its weights; genotypes whose concats are "
-                     "[2, 3, 4, 5] are scored, those whose nodes read two different inputs trained")
+    supernet_rule = (
+        "DARTS weight sharing: every (cell, edge, op) has its weights; genotypes whose concats are "
+        "[2, 3, 4, 5] are scored, those whose nodes read two different inputs trained"
+    )
     supernet_transfers_weights = True
     partition_rule = "the op on node 2's first input in the normal cell (pairs in canonical order)"
     ground_truth_columns = data.GROUND_TRUTH_COLUMNS
@@ -123,7 +123,12 @@ class NB301Space(SearchSpace):
 
     def op_slots(self, arch: Genotype) -> tuple[tuple, tuple[str, ...]]:
         """The frame is every node's inputs and the concat lists; the slots the 16 (op, input) pairs' ops."""
-        frame = (tuple(i for _, i in arch.normal), arch.normal_concat, tuple(i for _, i in arch.reduce), arch.reduce_concat)
+        frame = (
+            tuple(i for _, i in arch.normal),
+            arch.normal_concat,
+            tuple(i for _, i in arch.reduce),
+            arch.reduce_concat,
+        )
         return frame, tuple(op for op, _ in (*arch.normal, *arch.reduce))
 
     def sample(self, n: int, seed: int, deisomorphic: bool = False) -> list[Genotype]:
@@ -159,9 +164,11 @@ class NB301Space(SearchSpace):
     def trainable(self, arch: Genotype) -> bool:
         """Concats [2, 3, 4, 5] and two different inputs for every node (as DARTS samples)."""
         cells = ((arch.normal, arch.normal_concat), (arch.reduce, arch.reduce_concat))
-        return all(tuple(sorted(concat)) == CONCAT_NODES and all(pairs[2 * k][1] != pairs[2 * k + 1][1]
-                                                                  for k in range(NUM_NODES))
-                   for pairs, concat in cells)
+        return all(
+            tuple(sorted(concat)) == CONCAT_NODES
+            and all(pairs[2 * k][1] != pairs[2 * k + 1][1] for k in range(NUM_NODES))
+            for pairs, concat in cells
+        )
 
     def random_arch(self, rng: random.Random) -> Genotype:
         return random_genotype(rng)
@@ -174,8 +181,12 @@ class NB301Space(SearchSpace):
 
     def choice_slots(self) -> tuple[tuple[Any, ...], ...]:
         """Per cell and node: the op on its first input, the op on its second, the pair of inputs."""
-        return tuple(slot for _ in range(2) for k in range(NUM_NODES)
-                     for slot in (OPS, OPS, tuple(itertools.combinations(range(k + 2), 2))))
+        return tuple(
+            slot
+            for _ in range(2)
+            for k in range(NUM_NODES)
+            for slot in (OPS, OPS, tuple(itertools.combinations(range(k + 2), 2)))
+        )
 
     def from_choices(self, values) -> Genotype:
         values = list(values)

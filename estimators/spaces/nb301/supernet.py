@@ -36,10 +36,12 @@ class SuperCell(nn.Module):
         self.reduction = reduction
         self.preprocess0 = FactorizedReduce(c_pp, c) if reduction_prev else ReLUConvBN(c_pp, c)
         self.preprocess1 = ReLUConvBN(c_p, c)
-        self.edges = nn.ModuleDict({
-            f"{node}_{src}": nn.ModuleDict({op: make_op(op, c, 2 if reduction and src < 2 else 1) for op in OPS})
-            for node, src in EDGES
-        })
+        self.edges = nn.ModuleDict(
+            {
+                f"{node}_{src}": nn.ModuleDict({op: make_op(op, c, 2 if reduction and src < 2 else 1) for op in OPS})
+                for node, src in EDGES
+            }
+        )
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, pairs) -> torch.Tensor:
         states = [self.preprocess0(s0), self.preprocess1(s1)]
@@ -98,6 +100,11 @@ class NB301Supernet(Supernet):
             pairs = g.reduce if i in self.reductions else g.normal
             for j, (op, src) in enumerate(pairs):
                 prefix = f"cells.{i}.edges.{j // 2 + 2}_{src}.{op}."
-                out.update({f"cells.{i}.ops.{j}.{name[len(prefix):]}": t
-                            for name, t in state.items() if name.startswith(prefix)})
+                out.update(
+                    {
+                        f"cells.{i}.ops.{j}.{name[len(prefix) :]}": t
+                        for name, t in state.items()
+                        if name.startswith(prefix)
+                    }
+                )
         return out

@@ -18,6 +18,7 @@ from archscore.estimators.spaces.nds.encoding import (
     inner_width,
 )
 
+
 # --- analytic cost (torch-free; equal to counting the built network) ---
 def _conv_bn(c_in: int, c_out: int, kernel: int, elements_out: int, groups: int = 1) -> tuple[int, int]:
     """(params, FLOPs) of a conv without bias followed by an affine BN."""
@@ -57,8 +58,11 @@ def network_cost(block_type: str, arch: Stages, num_classes: int = 10, input_siz
             relus = e_out
         else:  # 1x1 BN ReLU, grouped 3x3 (stride) BN ReLU, 1x1 BN
             e_inner_out = inner * hw_out * hw_out
-            parts = [_conv_bn(c_in, inner, 1, e_inner_in), _conv_bn(inner, inner, 3, e_inner_out, groups),
-                     _conv_bn(inner, c_out, 1, e_out)]
+            parts = [
+                _conv_bn(c_in, inner, 1, e_inner_in),
+                _conv_bn(inner, inner, 3, e_inner_out, groups),
+                _conv_bn(inner, c_out, 1, e_out),
+            ]
             relus = e_inner_in + e_inner_out
         if c_in != c_out or stride != 1:  # projection shortcut: 1x1 (stride) BN
             parts.append(_conv_bn(c_in, c_out, 1, e_out))

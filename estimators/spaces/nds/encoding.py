@@ -38,4 +38,4 @@ def _number(value: Any) -> float | None:
 
 def inner_width(width: int, bot_mul: float) -> int:
     """Channels inside a bottleneck block (pycls: round(w * bot_mul))."""
-    return int(round(width * bot_mul))
+    return round(width * bot_mul)

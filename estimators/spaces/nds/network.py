@@ -18,8 +18,10 @@ from archscore.estimators.spaces.nds.encoding import BASIC, STEM_WIDTH, Stages
 
 
 def _conv_bn(c_in: int, c_out: int, kernel: int, stride: int = 1, groups: int = 1) -> list[nn.Module]:
-    return [nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, groups=groups, bias=False),
-            nn.BatchNorm2d(c_out)]
+    return [
+        nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, groups=groups, bias=False),
+        nn.BatchNorm2d(c_out),
+    ]
 
 
 class ResidualBlock(nn.Module):
@@ -30,8 +32,13 @@ class ResidualBlock(nn.Module):
         else:
             if inner % groups:
                 raise ValueError(f"inner width {inner} is not divisible into {groups} groups")
-            layers = [*_conv_bn(c_in, inner, 1), nn.ReLU(inplace=True), *_conv_bn(inner, inner, 3, stride, groups),
-                      nn.ReLU(inplace=True), *_conv_bn(inner, c_out, 1)]
+            layers = [
+                *_conv_bn(c_in, inner, 1),
+                nn.ReLU(inplace=True),
+                *_conv_bn(inner, inner, 3, stride, groups),
+                nn.ReLU(inplace=True),
+                *_conv_bn(inner, c_out, 1),
+            ]
         self.f = nn.Sequential(*layers)
         self.proj = nn.Sequential(*_conv_bn(c_in, c_out, 1, stride)) if c_in != c_out or stride != 1 else None
         self.relu = nn.ReLU(inplace=True)

@@ -68,8 +68,10 @@ class NDSSpace(SearchSpace):
         "max_depth": NetworkField(4, 1, 24, "blocks each stage holds; deeper architectures are not covered"),
         "max_width": NetworkField(64, 16, 256, "channels each stage holds; wider architectures are not covered"),
     }
-    supernet_rule = ("once-for-all style: each stage holds max_depth blocks of width max_width and an architecture "
-                     "runs the leading blocks and channels; those within the caps are trained and scored")
+    supernet_rule = (
+        "once-for-all style: each stage holds max_depth blocks of width max_width and an architecture "
+        "runs the leading blocks and channels; those within the caps are trained and scored"
+    )
     supernet_transfers_weights = True
     partition_rule = "the depth of the first stage"
     default_network = {"num_classes": 10, "input_size": 32}
@@ -100,7 +102,9 @@ class NDSSpace(SearchSpace):
         allowed = self.fields[key]
         listed = ", ".join(str(v) for v in allowed)
         if not isinstance(values, (list, tuple)):
-            raise EncodingError(f"{key}: must be a list of {NUM_STAGES} values (one per stage), got {type(values).__name__}")
+            raise EncodingError(
+                f"{key}: must be a list of {NUM_STAGES} values (one per stage), got {type(values).__name__}"
+            )
         if len(values) != NUM_STAGES:
             raise EncodingError(f"{key}: expected {NUM_STAGES} values (one per stage), got {len(values)}")
         out = []
@@ -128,13 +132,17 @@ class NDSSpace(SearchSpace):
         if block != self.block_type:
             owner = next((s.name for s in _NDS_SPACES if s.block_type == block), None)
             if owner:
-                raise ForeignEncoding(f"block_type {block!r} is not {self.name}'s {self.block_type!r} (that is {owner}'s block type)")
+                raise ForeignEncoding(
+                    f"block_type {block!r} is not {self.name}'s {self.block_type!r} (that is {owner}'s block type)"
+                )
             raise EncodingError(f"block_type {block!r} is not {self.name}'s {self.block_type!r}")
         needed = ["ss", *self.record_fields.values()]
         for key in needed:
             values = net.get(key)
             if not isinstance(values, (list, tuple)) or len(values) != NUM_STAGES + 1:
-                raise EncodingError(f"net record: {key} must be a list of {NUM_STAGES + 1} values (stem first), got {values!r}"[:200])
+                raise EncodingError(
+                    f"net record: {key} must be a list of {NUM_STAGES + 1} values (stem first), got {values!r}"[:200]
+                )
         if [_number(s) for s in net["ss"]] != [1, *STRIDES]:
             raise EncodingError(f"net record: ss must be [1, 1, 2, 2] (stem, then the stages), got {net['ss']!r}")
         if _number(net["ws"][0]) != STEM_WIDTH:
@@ -146,12 +154,17 @@ class NDSSpace(SearchSpace):
         example = self.compact_example
         parts = text.split("_")
         if len(parts) != len(self.fields):
-            raise EncodingError(f"compact string {text[:40]!r}: expected {len(self.fields)} '_'-separated fields like {example}")
+            raise EncodingError(
+                f"compact string {text[:40]!r}: expected {len(self.fields)} '_'-separated fields like {example}"
+            )
         mapping: dict[str, list] = {}
         for part, key in zip(parts, self.fields):
             if part[:1] != self.letters[key]:
                 got = by_letter.get(part[:1], part[:1] or "nothing")
-                raise EncodingError(f"compact string {text[:40]!r}: field {self.letters[key]!r} ({key}) expected, got {got!r}; e.g. {example}")
+                raise EncodingError(
+                    f"compact string {text[:40]!r}: field {self.letters[key]!r} ({key}) expected, got {got!r}; "
+                    f"e.g. {example}"
+                )
             values = []
             for item in part[1:].split("-"):
                 try:
@@ -175,8 +188,14 @@ class NDSSpace(SearchSpace):
         """The NDS ``net`` record of an architecture."""
         bot_muls = [0.0, *arch.bot_muls] if arch.bot_muls else [0.0] * (NUM_STAGES + 1)
         groups = [1, *arch.groups] if arch.groups else [1] * (NUM_STAGES + 1)
-        return {"block_type": self.block_type, "ds": [1, *arch.depths], "ws": [STEM_WIDTH, *arch.widths],
-                "ss": [1, *STRIDES], "bot_muls": bot_muls, "num_gs": groups}
+        return {
+            "block_type": self.block_type,
+            "ds": [1, *arch.depths],
+            "ws": [STEM_WIDTH, *arch.widths],
+            "ss": [1, *STRIDES],
+            "bot_muls": bot_muls,
+            "num_gs": groups,
+        }
 
     def canonical_key(self, arch: Stages) -> str:
         """The compact string: every architecture is its own class."""
@@ -297,8 +316,12 @@ class NDSResNeXtASpace(NDSSpace):
         "its own depth, width, bottleneck multiplier and groups"
     )
     block_type = BOTTLENECK
-    fields = {"depths": (1, 2, 4, 8, 16), "widths": (16, 32, 64, 128, 256), "bot_muls": (0.25, 0.5, 1),
-              "groups": (1, 2, 4)}
+    fields = {
+        "depths": (1, 2, 4, 8, 16),
+        "widths": (16, 32, 64, 128, 256),
+        "bot_muls": (0.25, 0.5, 1),
+        "groups": (1, 2, 4),
+    }
     record_fields = {"depths": "ds", "widths": "ws", "bot_muls": "bot_muls", "groups": "num_gs"}
     letters = {"depths": "d", "widths": "w", "bot_muls": "b", "groups": "g"}
     encodings = {

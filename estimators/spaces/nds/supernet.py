@@ -40,7 +40,11 @@ def _bn(bn: nn.BatchNorm2d, x: torch.Tensor) -> torch.Tensor:
         x,
         bn.running_mean[:c] if use_running else None,
         bn.running_var[:c] if use_running else None,
-        bn.weight[:c], bn.bias[:c], bn.training or not use_running, factor, bn.eps,
+        bn.weight[:c],
+        bn.bias[:c],
+        bn.training or not use_running,
+        factor,
+        bn.eps,
     )
 
 
@@ -57,12 +61,24 @@ class SuperBlock(nn.Module):
         super().__init__()
         self.block_type, self.stride = block_type, stride
         if block_type == BASIC:
-            self.f = nn.Sequential(nn.Conv2d(c_in, width, 3, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
-                                   nn.Conv2d(width, width, 3, bias=False), nn.BatchNorm2d(width))
+            self.f = nn.Sequential(
+                nn.Conv2d(c_in, width, 3, bias=False),
+                nn.BatchNorm2d(width),
+                nn.ReLU(),
+                nn.Conv2d(width, width, 3, bias=False),
+                nn.BatchNorm2d(width),
+            )
         else:  # the inner width is at most the block's width (bot_mul <= 1)
-            self.f = nn.Sequential(nn.Conv2d(c_in, width, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
-                                   nn.Conv2d(width, width, 3, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
-                                   nn.Conv2d(width, width, 1, bias=False), nn.BatchNorm2d(width))
+            self.f = nn.Sequential(
+                nn.Conv2d(c_in, width, 1, bias=False),
+                nn.BatchNorm2d(width),
+                nn.ReLU(),
+                nn.Conv2d(width, width, 3, bias=False),
+                nn.BatchNorm2d(width),
+                nn.ReLU(),
+                nn.Conv2d(width, width, 1, bias=False),
+                nn.BatchNorm2d(width),
+            )
         self.proj = nn.Sequential(nn.Conv2d(c_in, width, 1, bias=False), nn.BatchNorm2d(width)) if first else None
 
     def forward(self, x: torch.Tensor, width: int, stride: int, inner: int, groups: int) -> torch.Tensor:
@@ -87,15 +103,20 @@ class NDSSupernet(Supernet):
         super().__init__()
         self.space, self.block_type = space, block_type
         self.config = {"max_depth": max_depth, "max_width": max_width, "num_classes": num_classes}
-        self.stem = nn.Sequential(nn.Conv2d(3, STEM_WIDTH, 3, padding=1, bias=False), nn.BatchNorm2d(STEM_WIDTH),
-                                  nn.ReLU())
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, STEM_WIDTH, 3, padding=1, bias=False), nn.BatchNorm2d(STEM_WIDTH), nn.ReLU()
+        )
         self.stages = nn.ModuleList()
         c_in = STEM_WIDTH
         for stage in range(NUM_STAGES):
-            self.stages.append(nn.ModuleList(
-                SuperBlock(block_type, c_in if j == 0 else max_width, max_width, STRIDES[stage] if j == 0 else 1, j == 0)
-                for j in range(max_depth)
-            ))
+            self.stages.append(
+                nn.ModuleList(
+                    SuperBlock(
+                        block_type, c_in if j == 0 else max_width, max_width, STRIDES[stage] if j == 0 else 1, j == 0
+                    )
+                    for j in range(max_depth)
+                )
+            )
             c_in = max_width
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(max_width, num_classes)
@@ -104,9 +125,11 @@ class NDSSupernet(Supernet):
         return max(arch.depths) <= self.config["max_depth"] and max(arch.widths) <= self.config["max_width"]
 
     def coverage_error(self, arch: Stages) -> str:
-        return (f"the supernet holds stages of at most {self.config['max_depth']} blocks of width "
-                f"{self.config['max_width']}; this architecture needs depths {list(arch.depths)}, "
-                f"widths {list(arch.widths)}")
+        return (
+            f"the supernet holds stages of at most {self.config['max_depth']} blocks of width "
+            f"{self.config['max_width']}; this architecture needs depths {list(arch.depths)}, "
+            f"widths {list(arch.widths)}"
+        )
 
     def forward(self, x: torch.Tensor, arch: Stages) -> torch.Tensor:
         x = self.stem(x)
@@ -116,8 +139,9 @@ class NDSSupernet(Supernet):
             groups = arch.groups[stage] if arch.groups else 1
             for j in range(arch.depths[stage]):
                 x = blocks[j](x, width, STRIDES[stage] if j == 0 else 1, inner, groups)
-        return F.linear(self.global_pooling(x).flatten(1), self.classifier.weight[:, : x.shape[1]],
-                        self.classifier.bias)
+        return F.linear(
+            self.global_pooling(x).flatten(1), self.classifier.weight[:, : x.shape[1]], self.classifier.bias
+        )
 
     def sampling_space(self, space):
         return CoveredSpace(space, self.config["max_depth"], self.config["max_width"])
