@@ -28,7 +28,7 @@ _EXPORTS = {
     "list_estimators": "archscore.library",
     "ArchScore": "archscore.library",
     "Protocol": "archscore.estimators.protocol",
-    "EstimatorInfo": "archscore.estimators.zero_shot.manifest",
+    "EstimatorInfo": "archscore.estimators.catalog",
     "SearchSpace": "archscore.estimators.spaces.base",
     "EncodingError": "archscore.estimators.spaces.base",
     "DeviceError": "archscore.estimators.device",
@@ -37,10 +37,10 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS) + ["__version__"]
 
 if TYPE_CHECKING:
+    from archscore.estimators.catalog import EstimatorInfo
     from archscore.estimators.device import DeviceError
     from archscore.estimators.protocol import Protocol
     from archscore.estimators.spaces.base import EncodingError, SearchSpace
-    from archscore.estimators.zero_shot.manifest import EstimatorInfo
     from archscore.library import ArchScore, evaluate, get_space, list_estimators, list_spaces, score
 
 

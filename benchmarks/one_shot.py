@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from scipy import stats
 
+from archscore.estimators.catalog import ONE_SHOT
 from archscore.estimators.datasets import fixed_batches, load_dataset
 from archscore.estimators.one_shot import training
 from archscore.estimators.one_shot.checkpoints import average_checkpoints, load_checkpoint
@@ -168,7 +169,7 @@ def experiment(args) -> None:
                 started = time.perf_counter()
                 for deiso in post:
                     scores = [score_arch(supernet, a, batches, post_deiso=deiso) for a in archs]
-                    for name in ("oneshot_acc", "oneshot_loss"):
+                    for name in ONE_SHOT:
                         label = f"{sampler}{tag}{', post-deiso' if deiso else ''}{IMAGES_TAG[images]}"
                         rows[f"{name} ({label})"] = [s[name] for s in scores]
                 print(

@@ -47,6 +47,7 @@ import redis
 import torch
 
 from archscore.contract.settings import get_settings
+from archscore.estimators.catalog import COST_MODEL
 from archscore.estimators.device import resolve_device
 from archscore.estimators.protocol import Protocol
 from archscore.estimators.spaces import get_space
@@ -257,7 +258,7 @@ def same_scores(space, result: dict, expected: dict[str, float | None]) -> bool:
         got = result["scores"][name]
         if close_enough(got, expected[name]):
             continue
-        if name in ("params", "flops"):
+        if name in COST_MODEL:
             n_params, n_flops = space.cost(space.parse(result["arch"]))
             if close_enough(got, (n_params if name == "params" else n_flops) / 1e6):
                 continue

@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 
+from archscore.contract.tasks import SCORING_QUEUE, TRAINING_QUEUE
 from archscore.estimators.cli import app
 from archscore.estimators.cli.console import fail, out
 from archscore.estimators.cli.study import study
@@ -26,8 +27,6 @@ from archscore.service.supervisor import (
     lock_data_folder,
     popen_in_own_session,
 )
-
-SCORING_QUEUE, TRAINING_QUEUE = "celery", "training"  # as archscore.service.runner names them
 
 
 def _service():

@@ -45,7 +45,7 @@ async def rankings(redis: Redis, space: SearchSpace, protocol_hash: str, truth: 
         if canon:
             pipe = redis.pipeline()
             for name in names:
-                pipe.hmget(store.score_key(space.name, protocol_hash, name, ESTIMATORS[name].version), canon)
+                pipe.hmget(store.score_key(space.name, protocol_hash, name), canon)
             rows = await pipe.execute()
         protocol = store.decode(await redis.get(store.protocol_key(space.name, protocol_hash))) or {}
         report = await run_in_threadpool(
@@ -140,7 +140,7 @@ async def ranking_points(
             a: analytic_values(space, parsed[a], [estimator], classes)[estimator] for a in archs
         }
     else:
-        key = store.score_key(space.name, protocol_hash, estimator, ESTIMATORS[estimator].version)
+        key = store.score_key(space.name, protocol_hash, estimator)
         cells = await redis.hmget(key, [members[a] for a in archs]) if archs else []
         values = [cell.value if (cell := store.decode_cell(raw)) else None for raw in cells]
         scores = dict(zip(archs, values))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import redis
 
+from archscore.contract.tasks import SCORING_QUEUE
 from archscore.service.supervisor import popen_in_own_session, stop_process
 
 
@@ -129,9 +130,6 @@ def wait_for_redis(url: str, timeout: float = 15.0, proc: subprocess.Popen | Non
         if time.monotonic() > deadline:
             raise RuntimeError(f"redis at {url} did not answer within {timeout} s")
         time.sleep(0.1)
-
-
-SCORING_QUEUE, TRAINING_QUEUE = "celery", "training"
 
 
 def worker_command(

@@ -163,3 +163,16 @@ def test_the_architecture_page_names_modules_that_exist():
     for resource in re.findall(r"`(\w+)`", page[page.index("`archscore.service.routes` (") :]):
         if resource in ("scores", "jobs", "rankings", "truth", "spaces", "studies", "supernets", "health", "dashboard"):
             assert f"archscore.service.routes.{resource}" in MODULES
+
+
+def test_the_workers_run_every_task_of_the_contract_on_its_queue():
+    from archscore.contract.tasks import TASKS, ScoreChunk
+    from archscore.workers.celery_app import app
+
+    app.loader.import_default_modules()  # the task modules, as a worker imports them at start
+    assert {t.task_name for t in TASKS} <= set(app.tasks)
+    routes = app.conf.task_routes
+    assert {t.task_name: routes[t.task_name]["queue"] for t in TASKS} == {t.task_name: t.queue for t in TASKS}
+    chunk = ScoreChunk(job_id="a" * 32, chunk_index=3, space="nb201", protocol={}, estimators=["snip"], archs=["x"])
+    assert chunk.task_id() == "a" * 32 + ".3"
+    assert ScoreChunk.model_validate(chunk.kwargs()) == chunk  # what a worker reads is what the API sent

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.usefixtures("celery_worker")
 
 
 def _scored(r, seed: int, batch_size: int) -> int:
-    return r.hlen(store.score_key("nb201", phash(seed, batch_size), "snip", "1"))
+    return r.hlen(store.score_key("nb201", phash(seed, batch_size), "snip"))
 
 
 def test_cancel_a_scoring_job_stops_its_queued_chunks(client, r, settings_env):

@@ -89,7 +89,7 @@ def test_train_list_and_score_new_checkpoints_without_a_worker_restart(client, r
         assert result["scores"]["oneshot_loss"] == pytest.approx(want["oneshot_loss"])
     assert held.loads == loads + 1  # read from disk once, then kept in memory
     assert "oneshot_acc" in first["rankings"]["estimators"]
-    key = store.score_key("nb201", first["protocol_hash"], "oneshot_acc", "1")
+    key = store.score_key("nb201", first["protocol_hash"], "oneshot_acc")
     assert r.hlen(key) == 3
 
     # a checkpoint trained after the worker started is served by the same worker

@@ -269,7 +269,7 @@ def test_isomorphic_duplicates_are_scored_once(client, r):
     assert ra["scores"]["relu"] == rb["scores"]["relu"] and isinstance(ra["scores"]["relu"], float)
     for res, member in ((ra, members[1]), (rb, members[2])):  # params: each cell's own count
         assert res["scores"]["params"] == pytest.approx(SP.cost(member)[0] / 1e6)
-    relu_key = store.score_key("nb201", phash(108), "relu", ZERO_SHOT["relu"].version)
+    relu_key = store.score_key("nb201", phash(108), "relu")
     assert r.hkeys(relu_key) == [ra["canonical_key"]]  # one entry for the class
 
 

@@ -17,7 +17,6 @@ from archscore.contract import store
 from archscore.contract.records import ScoreCell
 from archscore.contract.settings import get_settings
 from archscore.contract.tasks import ScoreChunk
-from archscore.estimators.catalog import ESTIMATORS
 from archscore.estimators.protocol import Protocol
 from archscore.estimators.spaces import get_space
 from archscore.workers.celery_app import app
@@ -115,7 +114,7 @@ def score_chunk(**payload) -> dict:
 def _score_archs(r: redis.Redis, job_id: str, sp, proto: Protocol, estimators: list[str], remaining: list[str]):
     """Score and write each architecture; ``remaining`` shrinks as architectures are done."""
     phash = proto.hash()
-    keys = {name: store.score_key(sp.name, phash, name, ESTIMATORS[name].version) for name in estimators}
+    keys = {name: store.score_key(sp.name, phash, name) for name in estimators}
     device = _device()
     scored = skipped = 0
     cache_ttl = get_settings().cache_ttl_seconds

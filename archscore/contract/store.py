@@ -47,12 +47,15 @@ from typing import Any
 from pydantic import BaseModel
 
 from archscore.contract.records import Job, ScoreCell, ScoreJob, StudyRecord, TrainingJob, TrainingStatus
+from archscore.estimators.catalog import ESTIMATORS
 
 PREFIX = "archscore:v1"
 
 
-def score_key(space: str, protocol_hash: str, estimator: str, version: str) -> str:
-    return f"{PREFIX}:score:{space}:{protocol_hash}:{estimator}@{version}"
+def score_key(space: str, protocol_hash: str, estimator: str) -> str:
+    """Where one estimator's scores under one protocol are cached; its version (the catalog's) is part
+    of the key, so a new version of an estimator never reads the old one's scores."""
+    return f"{PREFIX}:score:{space}:{protocol_hash}:{estimator}@{ESTIMATORS[estimator].version}"
 
 
 def members_key(space: str, protocol_hash: str) -> str:

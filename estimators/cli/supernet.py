@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from archscore.estimators.catalog import ONE_SHOT
 from archscore.estimators.cli.console import device_option, err, fail, out, progress
 from archscore.estimators.cli.options import (
     DeviceOpt,
@@ -186,7 +187,7 @@ def evaluate(
             bar.advance(task)
     ids = [space.canonical_key(a) + space.to_string(a) for a in archs]
     values = [gt.get(a) for a in archs]
-    report = {name: ranking_report([s[name] for s in scores], values, ids) for name in ("oneshot_acc", "oneshot_loss")}
+    report = {name: ranking_report([s[name] for s in scores], values, ids) for name in ONE_SHOT}
     for name, r in report.items():
         out.print(
             f"{name}: Kendall τ {r['kendall_tau']:.3f}, Spearman {r['spearman']:.3f}, "

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 from archscore.contract import store
 from archscore.contract.records import ScoreJob
-from archscore.estimators.catalog import ESTIMATORS
 from archscore.service.scoring.validate import ValidRequest
 
 
@@ -24,7 +23,7 @@ class Plan:
 
 def score_keys(space: str, protocol_hash: str, estimators: list[str], analytic: list[str]) -> dict[str, str]:
     """The cache key of each worker-computed estimator's scores under the protocol."""
-    return {n: store.score_key(space, protocol_hash, n, ESTIMATORS[n].version) for n in estimators if n not in analytic}
+    return {n: store.score_key(space, protocol_hash, n) for n in estimators if n not in analytic}
 
 
 def plan(valid: ValidRequest, owner: str = "") -> Plan:
