@@ -7,9 +7,11 @@ params) and a ground-truth column, so the answer carries the ranking statistics;
 in the cache by one real worker before the measurement. Load comes from ``wrk`` (one thread, C
 keep-alive connections, D seconds) when it is on PATH, else from an asyncio client. The two servers
 are measured in alternation, R rounds each; the medians are reported, and the ratio API / minimal
-app of requests per second is the figure of merit (goal >= 0.5).
+app of requests per second is the figure of merit (goal >= 0.5). With ``--baseline REF`` the API of an
+earlier commit (a git worktree, imported from a folder of its own) is measured in the same alternation,
+so a change's effect on the ratio is seen side by side.
 
-    python benchmarks/cached_path.py [--connections 1,32] [--duration 5] [--rounds 3]
+    python benchmarks/cached_path.py [--connections 1,32] [--duration 5] [--rounds 3] [--baseline REF]
 """
 
 from __future__ import annotations
@@ -38,10 +40,10 @@ ROOT = Path(__file__).resolve().parents[1]
 BODY = {"space": "nb201", "archs": [[0, 1, 2, 3, 4, 0]], "estimators": ["synflow", "params"], "truth": "cifar10_test"}
 
 
-def _serve(app: str, port: int, env: dict, log: Path) -> subprocess.Popen:
+def _serve(app: str, port: int, env: dict, log: Path, cwd: Path = ROOT) -> subprocess.Popen:
     command = runner.api_command("127.0.0.1", port)
     command[command.index("archscore.service.app:app")] = app
-    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -51,6 +53,29 @@ def _serve(app: str, port: int, env: dict, log: Path) -> subprocess.Popen:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"{app} did not start: {log.read_text()}") from None
             time.sleep(0.2)
+
+
+# The baseline's folder comes first on its sys.path; this drops the editable install's finder, which
+# would otherwise resolve `archscore` to the working tree.
+DROP_EDITABLE = (
+    "import sys\n"
+    "sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in type(f).__name__.lower()\n"
+    "                    and 'editable' not in getattr(f, '__name__', '').lower()]\n"
+)
+
+
+def _baseline(ref: str, tmp: Path) -> tuple[Path, Path]:
+    """(a folder from which the commit ``ref`` imports as ``archscore``, its git worktree)."""
+    checkout = tmp / "baseline-src"
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(checkout), ref], check=True)
+    tree = tmp / "baseline"
+    (tree / "archscore").mkdir(parents=True)
+    for item in (checkout / "archscore").iterdir():
+        (tree / "archscore" / item.name).symlink_to(item)
+    for folder in ("estimators", "service", "workers"):
+        (tree / "archscore" / folder).symlink_to(checkout / folder)
+    (tree / "sitecustomize.py").write_text(DROP_EDITABLE)
+    return tree, checkout
 
 
 def _wrk(url: str, connections: int, duration: float, body: dict) -> dict:
@@ -107,6 +132,7 @@ def main() -> None:
     parser.add_argument("--connections", default="1,32")
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--baseline", help="also measure the API of this git commit (e.g. HEAD~3)")
     args = parser.parse_args()
     load = _wrk if shutil.which("wrk") else _asyncio_load
     print(f"load generator: {'wrk' if load is _wrk else 'asyncio httpx client'}; {os.cpu_count()} CPUs")
@@ -116,6 +142,7 @@ def main() -> None:
         port = runner.free_port()
         procs = [runner.start_redis(tmp / "redis", port)]
         url = f"redis://127.0.0.1:{port}/0"
+        checkout = None
         env = {**runner.child_env(url), "PYTHONPATH": str(ROOT), "ARCHSCORE_TORCH_THREADS": "1"}
         try:
             procs.append(
@@ -128,17 +155,23 @@ def main() -> None:
                 )
             )
             api_port, minimal_port = runner.free_port(), runner.free_port()
+            targets = {
+                "API": f"http://127.0.0.1:{api_port}/v1/scores",
+                "minimal": f"http://127.0.0.1:{minimal_port}/v1/scores",
+            }
             procs.append(_serve("archscore.service.app:app", api_port, env, tmp / "api.log"))
             procs.append(_serve("benchmarks.minimal_app:app", minimal_port, env, tmp / "minimal.log"))
+            if args.baseline:
+                tree, checkout = _baseline(args.baseline, tmp)
+                baseline_port = runner.free_port()
+                baseline_env = {**env, "PYTHONPATH": str(tree)}
+                procs.append(_serve("archscore.service.app:app", baseline_port, baseline_env, tmp / "base.log", tree))
+                targets["baseline"] = f"http://127.0.0.1:{baseline_port}/v1/scores"
             warm = httpx.post(f"http://127.0.0.1:{api_port}/v1/scores", params={"wait": 60}, json=BODY, timeout=70)
             assert warm.status_code == 200, warm.text
             cached = httpx.post(f"http://127.0.0.1:{api_port}/v1/scores", json=BODY, timeout=10).json()
             assert cached["status"] == "done" and cached["cached"] == 1 and cached["rankings"] is not None, cached
             redis.Redis.from_url(url).hset("archscore-bench:minimal", mapping={"[0, 1, 2, 3, 4, 0]": "1.0"})
-            targets = {
-                "API": f"http://127.0.0.1:{api_port}/v1/scores",
-                "minimal": f"http://127.0.0.1:{minimal_port}/v1/scores",
-            }
             for connections in [int(c) for c in args.connections.split(",")]:
                 runs: dict[str, list[dict]] = {name: [] for name in targets}
                 for _ in range(args.rounds):
@@ -156,8 +189,16 @@ def main() -> None:
                     f" | errors {errors['API']} / {errors['minimal']}  (medians of {args.rounds} x "
                     f"{args.duration:g} s)"
                 )
+                if "baseline" in med:
+                    base = med["baseline"]
+                    print(
+                        f"{'':17s}baseline {args.baseline}: {base['rps']:7.0f} req/s p50 {base['p50_ms']:6.2f} ms | "
+                        f"ratio {base['rps'] / med['minimal']['rps']:.2f}x | errors {errors['baseline']}"
+                    )
         finally:
             runner.stop(procs)
+            if checkout is not None:
+                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(checkout)], check=False)
 
 
 if __name__ == "__main__":

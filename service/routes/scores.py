@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Query
-from fastapi.responses import JSONResponse
 
 from archscore.contract.settings import get_settings
 from archscore.service.deps import CallerDep, celery_for, checked_wait, redis_for
 from archscore.service.jobs import admit_job, wait_for_job
 from archscore.service.rankings import rankings, select
+from archscore.service.responses import FastJSONResponse
 from archscore.service.routes import v1_router
 from archscore.service.schemas import Job, ScoreRequest
 from archscore.service.scoring.cache import plan_and_answer
@@ -37,7 +37,7 @@ async def post_scores(
     wait: Annotated[
         float, Query(ge=0, description="seconds to wait for the result (at most the server's bound)")
     ] = 0.0,
-) -> JSONResponse:
+) -> FastJSONResponse:
     # settings and the Redis client looked up here rather than as dependencies: FastAPI spends tens of
     # microseconds per dependency, a measurable share of the cached path (benchmarks/cached_path.py)
     settings = get_settings()
@@ -45,7 +45,7 @@ async def post_scores(
     redis = redis_for(settings)
     plan, answer = await plan_and_answer(body, settings, redis, caller.owner)
     if isinstance(answer, dict):  # every score cached (usually answered before routing: scoring/cache.py)
-        return JSONResponse(answer)
+        return FastJSONResponse(answer)
     await admit_job(redis, settings, caller, plan.job.job_id)
     job = await create_job(plan, answer, settings, redis, celery_for(settings))
     if wait:
@@ -55,4 +55,4 @@ async def post_scores(
     if valid.truth:
         stats = select(await rankings(redis, valid.space, valid.protocol_hash, valid.truth), valid.estimators)
     rendered = await render_job(redis, job, stats)
-    return JSONResponse(rendered, status_code=200 if rendered["status"] == "done" else 202)
+    return FastJSONResponse(rendered, status_code=200 if rendered["status"] == "done" else 202)

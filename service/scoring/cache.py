@@ -19,11 +19,9 @@ gives up on costs one more validation and one more read-only script call.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 
-from fastapi.responses import JSONResponse
 from prometheus_client import Counter
 from redis.asyncio import Redis
 
@@ -31,6 +29,7 @@ from archscore.contract import store
 from archscore.contract.settings import Settings, get_settings
 from archscore.service.deps import COUNTED, api_key_problem, caller_for, rate_limit, redis_for
 from archscore.service.rankings import rankings, select
+from archscore.service.responses import FastJSONResponse, to_json
 from archscore.service.schemas import ScoreRequest
 from archscore.service.scoring.plan import Plan, plan
 from archscore.service.scoring.results import assemble_results, job_body
@@ -119,7 +118,7 @@ async def _run_script(p: Plan, settings: Settings, redis: Redis, truth_keys: lis
         store.truth_key(space, truth),
         *p.score_keys.values(),
     ]
-    reply = await _script(redis)(keys=keys, args=[json.dumps(payload, separators=(",", ":"))])
+    reply = await _script(redis)(keys=keys, args=[to_json(payload)])
     if reply[0] == 0:
         return [bool(flag) for flag in reply[1]]
     _, generation, cached_rankings, truth_values_, *rows = reply
@@ -194,7 +193,7 @@ class CachedScoresFastPath:
             if answer is not None:
                 if self.route is not None:
                     scope["route"] = self.route
-                return await JSONResponse(answer)(scope, receive, send)
+                return await FastJSONResponse(answer)(scope, receive, send)
         return await self.app(scope, _replay(messages, error, receive), send)
 
     @staticmethod

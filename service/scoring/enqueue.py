@@ -48,7 +48,7 @@ async def create_job(p: Plan, missing: list[str], settings: Settings, redis: Red
             space=space,
             protocol=valid.protocol_fields,
             estimators=list(p.score_keys),
-            archs=[p.representative[c] for c in chunk],
+            archs=[p.scored(c) for c in chunk],
         )
         for i, chunk in enumerate(chunks)
     ]

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from archscore.contract import store
 from archscore.contract.records import ScoreJob
-from archscore.service.scoring.validate import ValidRequest
+from archscore.estimators.protocol import scored_arch
+from archscore.service.scoring.validate import ArchRecord, ValidRequest
 
 
 @dataclass
@@ -18,7 +19,14 @@ class Plan:
     job: ScoreJob  # the job record, as for a request answered wholly from the cache
     unique: list[str]  # cache keys, each once, in order of first appearance
     score_keys: dict[str, str]  # estimator -> score cache key, for the estimators workers compute
-    representative: dict[str, str]  # cache key -> the architecture a worker scores for its class
+    first: dict[str, ArchRecord]  # cache key -> the first requested architecture of its class
+
+    def scored(self, key: str) -> str:
+        """The string form of what a worker scores for the class ``key``: its representative, or with
+        per_member the architecture itself (worked out only for classes sent to the workers)."""
+        valid = self.request
+        arch = scored_arch(valid.space, self.first[key].arch, valid.protocol.per_member)
+        return valid.space.to_string(arch)
 
 
 def score_keys(space: str, protocol_hash: str, estimators: list[str], analytic: list[str]) -> dict[str, str]:
@@ -27,10 +35,13 @@ def score_keys(space: str, protocol_hash: str, estimators: list[str], analytic: 
 
 
 def plan(valid: ValidRequest, owner: str = "") -> Plan:
-    representative: dict[str, str] = {}
+    first: dict[str, ArchRecord] = {}
     for record in valid.archs:
-        representative.setdefault(record.cache_key, record.scored)
-    job = ScoreJob(
+        first.setdefault(record.cache_key, record)
+    # built from validated parts: no second validation (every field given: pydantic inspects a default
+    # factory's signature on each construct)
+    job = ScoreJob.model_construct(
+        kind="scores",
         job_id=uuid.uuid4().hex,
         owner=owner,
         space=valid.space.name,
@@ -42,8 +53,9 @@ def plan(valid: ValidRequest, owner: str = "") -> Plan:
         canonical=[r.cache_key for r in valid.archs],
         truth_keys=[r.truth_key for r in valid.archs],
         costs=[r.cost for r in valid.archs] if valid.analytic else [],
-        cached=len(representative),
+        chunk_sizes=[],
+        cached=len(first),
         created=time.time(),
     )
     keys = score_keys(valid.space.name, valid.protocol_hash, valid.estimators, valid.analytic)
-    return Plan(valid, job, list(representative), keys, representative)
+    return Plan(valid, job, list(first), keys, first)

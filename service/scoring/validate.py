@@ -13,7 +13,7 @@ from archscore.contract.settings import Settings
 from archscore.estimators.catalog import ESTIMATORS, is_one_shot
 from archscore.estimators.datasets import training_images_available
 from archscore.estimators.one_shot.registry import CheckpointError, resolve
-from archscore.estimators.protocol import Protocol, cache_key, scored_arch
+from archscore.estimators.protocol import Protocol, cache_key
 from archscore.estimators.spaces import DEFAULT_SPACE, get_space
 from archscore.estimators.spaces.base import SUPERNET, Arch, SearchSpace
 from archscore.service.analytic import analytic_names, analytic_values
@@ -32,7 +32,6 @@ class ArchRecord:
     text: str  # its string form (how results and the cache name it)
     cache_key: str  # its isomorphism class's canonical key, or with per_member its string form
     truth_key: str  # the key of its ground truth (SearchSpace.truth_key)
-    scored: str  # the string form of what a worker scores for it: its class's representative, or itself
     cost: dict[str, float] = field(default_factory=dict)  # params and flops when asked for (API-computed)
 
 
@@ -42,7 +41,6 @@ def arch_record(space: SearchSpace, arch: Arch, per_member: bool, analytic: list
         text=space.to_string(arch),
         cache_key=cache_key(space, arch, per_member),
         truth_key=space.truth_key(arch),
-        scored=space.to_string(scored_arch(space, arch, per_member)),
         cost=analytic_values(space, arch, analytic, classes),
     )
 
