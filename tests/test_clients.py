@@ -25,6 +25,7 @@ import redis
 from helpers.http import wait_answering
 from helpers.waiting import wait_until
 
+from archscore.contract.tasks import TRAINING_QUEUE
 from archscore.estimators.spaces import get_space
 from archscore.service import runner
 from archscore_client import ArchscoreError, AsyncClient, Client, Job, JobTimeout
@@ -101,7 +102,7 @@ def live(tmp_path_factory):
         with open(logs["trainer"], "wb") as log:
             started.append(
                 subprocess.Popen(
-                    runner.worker_command(queues=runner.TRAINING_QUEUE),
+                    runner.worker_command(queues=TRAINING_QUEUE),
                     env=env,
                     cwd=ROOT,
                     stdout=log,
