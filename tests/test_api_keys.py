@@ -30,6 +30,7 @@ def _archs(n: int, seed: int) -> list[str]:
     return [NB201.to_string(a) for a in NB201.sample(n, seed=seed)]
 
 
+@pytest.mark.slow
 def test_each_key_sees_only_its_own_jobs_studies_and_tables(test_redis, tmp_path):
     with _api(test_redis, tmp_path) as key:
         archs = _archs(6, seed=71)

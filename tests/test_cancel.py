@@ -18,6 +18,7 @@ def _scored(r, seed: int, batch_size: int) -> int:
     return r.hlen(store.score_key("nb201", phash(seed, batch_size), "snip"))
 
 
+@pytest.mark.slow
 def test_cancel_a_scoring_job_stops_its_queued_chunks(client, r, settings_env):
     settings_env(chunk_size="1")
     n = 10
@@ -44,6 +45,7 @@ def test_cancel_a_scoring_job_stops_its_queued_chunks(client, r, settings_env):
     error_fields(client.delete(f"/v1/jobs/{'0' * 32}"), 404)
 
 
+@pytest.mark.slow
 def test_cancel_a_training_frees_its_name_at_once(client, supernet_dir):
     body = {"name": "long", "network": {"C": 4, "N": 1}, "epochs": 50, "steps_per_epoch": 50_000, "batch_size": 32}
     first = client.post("/v1/supernets", json=body)
@@ -65,6 +67,7 @@ def test_cancel_a_training_frees_its_name_at_once(client, supernet_dir):
     assert not (supernet_dir / "long" / "manifest.json").exists()
 
 
+@pytest.mark.slow
 def test_cancel_stops_a_training_inside_its_step(client, r, supernet_dir):
     """One step of 32 architectures on 512 images takes about a minute here; a cancel is noticed between
     architectures, so the worker is free again within seconds, not after the step."""

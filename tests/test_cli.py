@@ -57,6 +57,7 @@ def test_score_reads_any_encoding_from_stdin_and_writes_json_lines():
     assert set(lines[0]["per_batch"]) == {"relu"}
 
 
+@pytest.mark.slow
 def test_score_sample_as_csv(tmp_path):
     out = tmp_path / "scores.csv"
     result = run("score", "--sample", "3", "--seed", "5", "-e", "params,synflow", "--format", "csv", "--out", str(out))
@@ -138,6 +139,8 @@ def test_evaluate_prints_the_table_and_matches_published_ranking_for_exact_proxi
     assert truth.lookup(record["arch"]) is not None
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(600)  # trains, resumes and averages real supernets: ~260 s measured on a loaded machine
 def test_supernet_train_resume_eval_average_and_list_from_the_command_line(tmp_path):
     root = tmp_path / "supernets"
     out = root / "sn"
@@ -259,6 +262,8 @@ def test_evaluate_without_ground_truth_for_an_nds_space_exits_2():
     assert result.exit_code == 2 and "nds_resnet has no built-in ground truth" in result.output
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(600)  # went past 300 s on a loaded machine (the default timeout)
 def test_supernet_of_another_space_from_the_command_line(tmp_path):
     out = tmp_path / "nb301"
     args = (

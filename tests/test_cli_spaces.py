@@ -50,6 +50,7 @@ def test_params_and_flops_equal_the_published_columns_on_the_whole_table(tmp_pat
         assert record["scores"]["flops"] == pytest.approx(float(row["flops"]), abs=5e-7)
 
 
+@pytest.mark.slow
 def test_score_keeps_input_order_across_encodings(tmp_path):
     cells = NB101.published_archs()[:3]
     lines = [
@@ -66,6 +67,7 @@ def test_score_keeps_input_order_across_encodings(tmp_path):
     assert all(r["space"] == "nb101" and r["scores"]["relu"] > 0 for r in records)
 
 
+@pytest.mark.slow
 def test_score_nb301_darts_strings_as_csv(tmp_path):
     genotypes = NB301.published_archs()[:2]
     source = tmp_path / "genotypes.txt"

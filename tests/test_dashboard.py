@@ -48,6 +48,7 @@ def _browser():
     return webdriver.Chrome(service=Service(driver), options=options)
 
 
+@pytest.mark.slow
 def test_dashboard_shows_the_table_a_scatter_the_studies_and_the_jobs(client, test_redis, tmp_path, monkeypatch):
     archs = [NB201.to_string(a) for a in NB201.sample(12, seed=61)]
     protocol = {"batch_size": 4, "seed": 601}

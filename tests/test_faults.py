@@ -172,6 +172,7 @@ def _readyz_if(base: str, condition) -> dict | None:
     return answer if condition(answer) else None
 
 
+@pytest.mark.timeout(480)  # its waits add up to ~390 s at worst
 @pytest.mark.slow
 def test_up_restarts_a_dead_worker_and_redis_and_stops_redis_last(tmp_path):
     port = runner.free_port()

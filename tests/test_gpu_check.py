@@ -31,6 +31,7 @@ def test_relative_difference():
     assert diff(None, 1.0) is None and diff(math.inf, 1.0) == math.inf
 
 
+@pytest.mark.slow
 def test_report_on_two_cpu_runs(tmp_path):
     out = tmp_path / "report.md"
     run = subprocess.run(

@@ -111,6 +111,7 @@ def test_redis_down_gives_503_with_retry_after_on_every_redis_backed_route(clien
     assert ready.status_code == 503 and ready.json()["redis"] is False
 
 
+@pytest.mark.slow
 def test_a_request_over_the_work_bound_is_422_with_the_figure(client, r, settings_env):
     settings_env(max_work_per_request="10000")
     before = _snapshot(r)
@@ -122,6 +123,7 @@ def test_a_request_over_the_work_bound_is_422_with_the_figure(client, r, setting
     assert client.post("/v1/scores?wait=60", json=body).status_code == 200  # 20 x 1 x 500: within the bound
 
 
+@pytest.mark.slow
 def test_a_stalled_upload_times_out_with_408_over_a_real_socket(test_redis, tmp_path):
     """A client that sends part of a body and stops gets 408 after the upload timeout, and the
     connection is closed, instead of holding it open for ever."""

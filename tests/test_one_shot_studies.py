@@ -69,6 +69,7 @@ def test_snapshots_are_found_by_checkpoint_and_by_sha256(checkpoint):
     assert folder_of(root, snapshots[0]["sha256"]) == root / snapshots[0]["name"]
 
 
+@pytest.mark.slow
 def test_training_length_from_the_command_line_and_over_http(
     checkpoint, tmp_path, monkeypatch, client, settings_env, celery_worker
 ):
@@ -98,6 +99,7 @@ def test_training_length_from_the_command_line_and_over_http(
     assert _same(done["result"]["result"], result)
 
 
+@pytest.mark.slow
 def test_validation_size_from_the_command_line_and_over_http(
     checkpoint, tmp_path, monkeypatch, client, settings_env, celery_worker
 ):
@@ -123,6 +125,7 @@ def test_validation_size_from_the_command_line_and_over_http(
     assert _same(done["result"]["result"], result)
 
 
+@pytest.mark.slow
 def test_validation_size_on_the_held_out_images_from_the_command_line_and_over_http(
     checkpoint, tmp_path, monkeypatch, client, settings_env, celery_worker
 ):
@@ -240,6 +243,7 @@ def compared(checkpoint):
     return root
 
 
+@pytest.mark.slow
 def test_sampler_and_reduced_sharing_from_the_command_line_and_over_http(
     compared, tmp_path, monkeypatch, client, settings_env, celery_worker
 ):

@@ -8,6 +8,7 @@ import signal
 import subprocess
 
 import httpx
+import pytest
 from helpers.http import wait_answering
 from helpers.stack import REPO, UP, alive, child_pids
 from helpers.waiting import wait_until
@@ -15,6 +16,7 @@ from helpers.waiting import wait_until
 from archscore.service import runner
 
 
+@pytest.mark.slow
 def test_up_serves_on_embedded_defaults_and_sigterm_stops_everything(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARCHSCORE_")}
     env.update(ARCHSCORE_DATA_DIR=str(tmp_path / "data"), OMP_NUM_THREADS="1")

@@ -469,6 +469,7 @@ def test_api_process_never_imports_torch():
 # --- over a real socket ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_api_over_a_real_socket(test_redis, tmp_path):
     port = runner.free_port()
     url = f"http://127.0.0.1:{port}"
@@ -502,6 +503,7 @@ def _chunk_index(unacked_entry: str) -> int:
     return kwargs["chunk_index"]
 
 
+@pytest.mark.slow
 def test_sigkill_worker_mid_job_then_a_new_worker_finishes_it(test_redis, settings_env, tmp_path):
     """The Done criterion of the issue, with real worker processes (solo pool, so the task runs in the
     process that is killed) on their own Redis DB, and an API instance with one cell per chunk.

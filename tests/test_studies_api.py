@@ -47,6 +47,7 @@ def _library(study: str, archs, estimators, seed: int, options: dict) -> dict:
     return get_study(study).run(ctx)
 
 
+@pytest.mark.slow
 def test_a_study_over_http_gives_the_library_numbers_and_its_figures(client):
     archs = NB201.sample(16, seed=21)
     resp = client.post(

@@ -176,6 +176,7 @@ def test_network_settings_are_checked_field_by_field(name):
         space.supernet_config({field: "8"})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", SUPERNET_SPACES)
 def test_train_resume_average_and_score_from_checkpoints(name, tmp_path):
     config = dict(space=name, network=TINY[name], batch_size=32, steps_per_epoch=2, keep_snapshots=2)

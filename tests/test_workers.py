@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from celery import Celery
 from helpers.stack import child, child_env
 from helpers.waiting import wait_until
@@ -9,6 +10,7 @@ from helpers.waiting import wait_until
 from archscore.service import runner
 
 
+@pytest.mark.slow
 def test_two_workers_on_one_host_answer_ping_as_two_nodes(test_redis, tmp_path):
     test_redis.client(test_redis.crash_db).flushdb()
     env = child_env(test_redis.crash_url)
@@ -28,6 +30,7 @@ def test_two_workers_on_one_host_answer_ping_as_two_nodes(test_redis, tmp_path):
     assert len(names) == 2, replies
 
 
+@pytest.mark.slow  # ~23 s measured
 def test_the_embedded_redis_keeps_its_port_across_restarts_of_one_data_folder(tmp_path):
     import socket
 
