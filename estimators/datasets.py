@@ -53,7 +53,7 @@ _NORMALISATION = {
     "cifar100": (CIFAR100_MEAN, CIFAR100_STD),
 }
 # Folder name, files per split, and the label key inside each pickle.
-_LAYOUT = {
+_LAYOUT: dict[str, tuple[str, dict[str, tuple[str, ...]], str]] = {
     "cifar10": (
         "cifar-10-batches-py",
         {"train": tuple(f"data_batch_{i}" for i in range(1, 6)), "test": ("test_batch",)},

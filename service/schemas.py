@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.config import JsonDict
 
 from archscore.estimators.analysis.isomorphism_spread import DEFAULT_MEMBERS, MAX_MEMBERS
 from archscore.estimators.catalog import ESTIMATORS
@@ -24,7 +25,7 @@ TRUTH_NAME = r"^[A-Za-z0-9_\-]{1,64}$"  # ground-truth column names (built-in an
 MAX_IMAGES_PER_ARCH = 4096  # the embedded CIFAR-10 subset has 4,000 training images
 EXAMPLE_ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
 # NAS-Bench-101's Inception-like cell (its colab), and the module hash of a cell of the shipped table
-EXAMPLE_NB101_SPEC = {
+EXAMPLE_NB101_SPEC: JsonDict = {
     "matrix": [
         [0, 1, 1, 1, 0, 1, 0],
         [0, 0, 0, 0, 0, 0, 1],
@@ -52,7 +53,7 @@ EXAMPLE_NB301_DARTS = (
     "reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), "
     "('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])"
 )
-EXAMPLE_NB301_JSON = {
+EXAMPLE_NB301_JSON: JsonDict = {
     "normal": [
         ["max_pool_3x3", 0],
         ["dil_conv_3x3", 1],
@@ -111,7 +112,8 @@ class ApiProtocol(ProtocolFields):
         description=WEIGHTS_DESCRIPTION + ": a checkpoint name or sha256 (a prefix of at least 8 hex digits; "
         "GET /v1/supernets) of the request's space",
     )
-    per_member: bool = field_noting(ProtocolFields, "per_member", " (here it is set to false)")
+    # a FieldInfo as the default declares the field (pydantic), which mypy's pydantic stubs do not model
+    per_member: bool = field_noting(ProtocolFields, "per_member", " (here it is set to false)")  # type: ignore[assignment]
 
     @model_validator(mode="after")
     def _bounded_work(self) -> ApiProtocol:

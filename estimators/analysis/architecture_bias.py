@@ -3,6 +3,8 @@ most, by the gap between estimated and true rank (as a share of the number of ar
 
 from __future__ import annotations
 
+from typing import Any
+
 from archscore.estimators.analysis.context import estimated_ranks, true_ranks
 from archscore.estimators.analysis.registry import Study, register_study
 
@@ -11,7 +13,7 @@ def run(ctx) -> dict:
     top = int(ctx.options.get("top", 10))
     scores, ids, n = ctx.scores(), ctx.ids, len(ctx.archs)
     truth_rank = true_ranks(ctx.truth, ids)
-    result = {"top": top, "estimators": {}}
+    result: dict[str, Any] = {"top": top, "estimators": {}}
     for e in ctx.estimators:
         est_rank = estimated_ranks(scores[e], ids)
         rows = [

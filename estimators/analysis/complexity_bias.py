@@ -5,6 +5,7 @@ the bins, where size hardly varies."""
 from __future__ import annotations
 
 import statistics
+from typing import Any
 
 from archscore.estimators.analysis.registry import Study, register_study
 from archscore.estimators.ranking import BOOTSTRAP_LEVEL, BOOTSTRAP_RESAMPLES, kendall_tau, kendall_tau_ci
@@ -34,7 +35,7 @@ def run(ctx) -> dict:
         raise ValueError(f"bins must be between 1 and {n // 2} (half the {n} architectures), got {bins}")
     scores, truth, ids = ctx.scores(), ctx.truth, ctx.ids
     costs = [ctx.space.cost(a) for a in ctx.archs]
-    result = {
+    result: dict[str, Any] = {
         "bins": bins,
         "global": {e: kendall_tau(scores[e], truth) for e in ctx.estimators},
         "by": {},
@@ -42,11 +43,11 @@ def run(ctx) -> dict:
     }
     for measure, index in MEASURES.items():
         order = sorted(range(n), key=lambda i: (costs[i][index], ids[i]))
-        rows = []
+        rows: list[dict[str, Any]] = []
         for b, members in enumerate(_split(order, bins)):
             pairs = {e: ([scores[e][i] for i in members], [truth[i] for i in members]) for e in ctx.estimators}
             taus = {e: kendall_tau(*pairs[e]) for e in ctx.estimators}
-            row = {
+            row: dict[str, Any] = {
                 "bin": b,
                 "n": len(members),
                 "range": [costs[members[0]][index], costs[members[-1]][index]],

@@ -4,6 +4,8 @@ shuffled within each batch, and on Gaussian noise; the criteria under each, and 
 
 from __future__ import annotations
 
+from typing import Any
+
 from archscore.estimators.analysis.registry import Study, register_study
 from archscore.estimators.analysis.variance import agreement
 from archscore.estimators.ranking import kendall_tau
@@ -21,7 +23,7 @@ def protocols(protocol, options: dict) -> list:
 
 def run(ctx) -> dict:
     scores = {kind: ctx.scores(p) for kind, p in _variants(ctx.protocol).items()}
-    result = {"inputs": list(INPUTS), "estimators": {}}
+    result: dict[str, Any] = {"inputs": list(INPUTS), "estimators": {}}
     for e in ctx.estimators:
         result["estimators"][e] = {
             "kendall_tau": {kind: kendall_tau(scores[kind][e], ctx.truth) for kind in INPUTS},

@@ -62,13 +62,14 @@ def within_share(values: list[float], groups: list[str]) -> float | None:
 
 def spread(values: list[float | None], ranks: list[int], groups: list[str]) -> dict:
     scored = [i for i, v in enumerate(values) if v is not None]
+    scored_values = [v for v in values if v is not None]  # the values at `scored`, in order
     n = len(values)
     spans = defaultdict(list)
     for i in scored:
         spans[groups[i]].append(ranks[i])
     span = {g: (max(r) - min(r)) / n for g, r in spans.items() if len(r) >= 2}
     return {
-        "within_class_share": within_share([values[i] for i in scored], [groups[i] for i in scored])
+        "within_class_share": within_share(scored_values, [groups[i] for i in scored])
         if len(scored) >= 2
         else None,
         "rank_span_median": statistics.median(span.values()) if span else None,

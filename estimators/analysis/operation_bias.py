@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import math
 import statistics
+from typing import Any
 
 from archscore.estimators.analysis.context import estimated_ranks, true_ranks
 from archscore.estimators.analysis.registry import Study, register_study
@@ -25,7 +26,7 @@ def run(ctx) -> dict:
     counts = [ctx.space.operation_counts(a) for a in ctx.archs]
     ops = sorted({op for c in counts for op in c})
     truth_rank = true_ranks(ctx.truth, ids)
-    result = {"operations": ops, "rank_error": {}}
+    result: dict[str, Any] = {"operations": ops, "rank_error": {}}
     for e in ctx.estimators:
         errors = [(est - tru) / n for est, tru in zip(estimated_ranks(scores[e], ids), truth_rank)]
         per_op = {}

@@ -4,6 +4,8 @@ supernet's training kept (keep_snapshots), and the rank stability between consec
 
 from __future__ import annotations
 
+from typing import Any
+
 from archscore.estimators.analysis.registry import Study, StudyInputError, register_study
 from archscore.estimators.analysis.variance import agreement
 from archscore.estimators.catalog import is_one_shot
@@ -44,7 +46,7 @@ def run(ctx) -> dict:
     variants = _variants(ctx.protocol, ctx.options)
     scores = {epoch: ctx.scores(p) for epoch, p in variants.items()}
     epochs = list(variants)
-    result = {
+    result: dict[str, Any] = {
         "epochs": epochs,
         "snapshots": {str(e): p.oneshot.supernet for e, p in variants.items()},
         "estimators": {},

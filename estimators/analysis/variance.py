@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import math
 import statistics
+from typing import Any
 
 from archscore.estimators.analysis.registry import Study, register_study
 from archscore.estimators.ranking import kendall_tau
@@ -41,7 +42,7 @@ def run(ctx) -> dict:
     seeds, batches = tuple(seed_protocols), tuple(batch_protocols)
     by_seed = {s: ctx.scores(p) for s, p in seed_protocols.items()}
     by_batches = {b: ctx.scores(p) for b, p in batch_protocols.items()}
-    result = {"seeds": list(seeds), "batches": list(batches), "estimators": {}}
+    result: dict[str, Any] = {"seeds": list(seeds), "batches": list(batches), "estimators": {}}
     for e in ctx.estimators:
         taus = [kendall_tau(by_seed[s][e], ctx.truth) for s in seeds]
         defined = [t for t in taus if t is not None]

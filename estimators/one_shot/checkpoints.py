@@ -13,11 +13,15 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from archscore.estimators.one_shot.registry import MANIFEST, OPTIMIZER, WEIGHTS, CheckpointError, folder_of, sha256_file
 from archscore.estimators.spaces import DEFAULT_SPACE, get_space
+
+if TYPE_CHECKING:
+    from archscore.estimators.spaces.supernet import Supernet
 
 
 def _atomic_save(obj, path: Path) -> None:
@@ -44,7 +48,7 @@ def save_checkpoint(folder: Path, supernet: torch.nn.Module, optimizer, fields: 
     return manifest
 
 
-def load_checkpoint(folder: Path, device: str = "cpu") -> tuple[torch.nn.Module, dict]:
+def load_checkpoint(folder: Path, device: str = "cpu") -> tuple[Supernet, dict]:
     """Load safely (weights_only) and check the weights against the manifest's sha256."""
     folder = Path(folder)
     try:
@@ -59,7 +63,7 @@ def load_checkpoint(folder: Path, device: str = "cpu") -> tuple[torch.nn.Module,
 
 
 @functools.lru_cache(maxsize=4)
-def checkpoint_by_sha256(root: str, sha256: str, device: str = "cpu") -> tuple[torch.nn.Module, dict]:
+def checkpoint_by_sha256(root: str, sha256: str, device: str = "cpu") -> tuple[Supernet, dict]:
     """(supernet in eval mode, manifest) of the checkpoint under ``root`` with these weights, on
     ``device``, loaded once per process (the supernet loader of library scoring; workers keep their own
     cache)."""

@@ -12,7 +12,7 @@ path, so each distinct live path is evaluated once and weighted by its count.
 from __future__ import annotations
 
 import contextlib
-from collections import Counter
+from collections import Counter, defaultdict
 
 import torch
 import torch.nn.functional as F
@@ -74,11 +74,21 @@ def batch_statistics(supernet: nn.Module):
             m.track_running_stats = True
 
 
+def _running_stats(m: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The running mean, variance and batch count of a BN layer that tracks them."""
+    if m.running_mean is None or m.running_var is None or m.num_batches_tracked is None:
+        raise ValueError("BN recalibration needs BN layers that track running statistics")
+    return m.running_mean, m.running_var, m.num_batches_tracked
+
+
 @contextlib.contextmanager
 def recalibrated(supernet: nn.Module, arch: Arch, batches):
     """BN running statistics re-estimated for ``arch`` on ``batches``; the supernet's own are restored after."""
     norms = [m for m in supernet.modules() if isinstance(m, nn.BatchNorm2d)]
-    saved = [(m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone(), m.momentum) for m in norms]
+    saved = []
+    for m in norms:
+        mean, var, count = _running_stats(m)
+        saved.append((mean.clone(), var.clone(), count.clone(), m.momentum))
     try:
         for m in norms:
             m.reset_running_stats()
@@ -91,9 +101,10 @@ def recalibrated(supernet: nn.Module, arch: Arch, batches):
         yield
     finally:
         for m, (mean, var, count, momentum) in zip(norms, saved):
-            m.running_mean.copy_(mean)
-            m.running_var.copy_(var)
-            m.num_batches_tracked.copy_(count)
+            running_mean, running_var, num_batches_tracked = _running_stats(m)
+            running_mean.copy_(mean)
+            running_var.copy_(var)
+            num_batches_tracked.copy_(count)
             m.momentum = momentum
 
 
@@ -137,7 +148,7 @@ def score_arch(
         return evaluate_arch(supernet, arch, batches, bn_mode, calibration)
     paths = class_paths(get_space(supernet.space), arch)
     total = sum(n for _, n in paths)
-    sums = Counter()
+    sums: dict[str, float] = defaultdict(float)
     for path, n in paths:
         for name, value in evaluate_arch(supernet, path, batches, bn_mode, calibration).items():
             sums[name] += value * n

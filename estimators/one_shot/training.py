@@ -121,7 +121,8 @@ def _step(
         grads = torch.autograd.grad(loss, params, allow_unused=True)
         for i, g in enumerate(grads):
             if g is not None:
-                sums[i] = g if sums[i] is None else sums[i] + g
+                prev = sums[i]
+                sums[i] = g if prev is None else prev + g
                 counts[i] += 1
         total += loss.item()
     for p, s, c in zip(params, sums, counts):
@@ -219,7 +220,7 @@ def train(
     steps = config.steps_per_epoch or len(train_set) // config.batch_size
     started = time.perf_counter()
     seconds_before = history[-1]["seconds"] if history else 0.0  # training time of earlier runs (resume)
-    manifest: dict = {}
+    manifest = {}
     for epoch in range(start, config.epochs):
         supernet.train()
         batches = fixed_batches(

@@ -15,6 +15,7 @@ from archscore.estimators.datasets import fixed_batches, load_dataset
 from archscore.estimators.protocol import Protocol
 from archscore.estimators.spaces import DEFAULT_SPACE
 from archscore.estimators.spaces.base import COST, Arch, get_space
+from archscore.estimators.spaces.supernet import Supernet
 from archscore.estimators.zero_shot.manifest import ZERO_SHOT, resolve_estimators
 from archscore.estimators.zero_shot.proxies import PROXIES, ProxyInput, Undefined
 from archscore.estimators.zero_shot.shared_pass import run_shared_pass
@@ -59,7 +60,7 @@ def score_module(
     buffers = {name: b.detach().clone() for name, b in net.named_buffers()}  # BN running statistics
     net.train(bn_mode == "train")
     try:
-        shared = run_shared_pass(net, x, y, needs) if needs else None
+        shared = run_shared_pass(net, x, y, needs) if needs and x is not None else None  # x: checked above
         inp = ProxyInput(net, x, y, shared)
         return {n: _run_proxy(n, inp) for n in names}
     finally:
@@ -116,7 +117,7 @@ def _aggregate(values: list[ProxyValue]) -> ProxyValue:
     missing = [v for v in values if v.value is None]
     if missing:
         return ProxyValue(None, missing[0].reason)
-    mean = math.fsum(v.value for v in values) / len(values)
+    mean = math.fsum(v.value for v in values if v.value is not None) / len(values)  # none missing here
     return ProxyValue(mean)
 
 
@@ -138,7 +139,7 @@ def _memory_refusal(net: nn.Module, protocol: Protocol, device, memory_limit: in
     )
 
 
-SupernetLoader = Callable[[str], tuple[nn.Module, dict]]
+SupernetLoader = Callable[[str], tuple[Supernet, dict]]
 
 
 def _network(sp, arch, protocol: Protocol, supernets: SupernetLoader | None) -> nn.Module:

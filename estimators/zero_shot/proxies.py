@@ -11,6 +11,7 @@ import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -54,6 +55,23 @@ def register_proxy(name: str, needs: set[str] | frozenset[str] = frozenset()):
     return decorate
 
 
+_T = TypeVar("_T")
+
+
+def _shared(inp: ProxyInput) -> PassResult:
+    """The shared pass of a proxy that reads it (the engine runs it for every proxy with needs)."""
+    if inp.shared is None:
+        raise ValueError("this proxy reads the shared pass, which was not run")
+    return inp.shared
+
+
+def _computed(value: _T | None, need: str) -> _T:
+    """A shared-pass quantity the proxy registered as a need (computed whenever it is requested)."""
+    if value is None:
+        raise ValueError(f"the shared pass did not compute {need!r}")
+    return value
+
+
 def _finite(value: float, what: str) -> float:
     value = float(value)
     if not math.isfinite(value):
@@ -63,26 +81,29 @@ def _finite(value: float, what: str) -> float:
 
 @register_proxy("grad_norm", {"weight_grads"})
 def grad_norm(inp: ProxyInput) -> float:
-    return _finite(sum(g.norm().item() for g in inp.shared.weight_grads), "gradient norm")
+    grads = _computed(_shared(inp).weight_grads, "weight_grads")
+    return _finite(sum(g.norm().item() for g in grads), "gradient norm")
 
 
 @register_proxy("snip", {"weight_grads"})
 def snip(inp: ProxyInput) -> float:
-    s = inp.shared
-    return _finite(sum((w.detach() * g).abs().sum().item() for w, g in zip(s.weights, s.weight_grads)), "snip")
+    s = _shared(inp)
+    grads = _computed(s.weight_grads, "weight_grads")
+    return _finite(sum((w.detach() * g).abs().sum().item() for w, g in zip(s.weights, grads)), "snip")
 
 
 @register_proxy("grasp", {"hessian_grad"})
 def grasp(inp: ProxyInput) -> float:
-    s = inp.shared
-    return _finite(sum((-w.detach() * hg).sum().item() for w, hg in zip(s.weights, s.hessian_grad)), "grasp")
+    s = _shared(inp)
+    hessian_grad = _computed(s.hessian_grad, "hessian_grad")
+    return _finite(sum((-w.detach() * hg).sum().item() for w, hg in zip(s.weights, hessian_grad)), "grasp")
 
 
 @register_proxy("fisher", {"fisher"})
 def fisher(inp: ProxyInput) -> float:
-    s = inp.shared
+    s = _shared(inp)
     total = 0.0
-    for layer, term in zip(s.layers, s.fisher):
+    for layer, term in zip(s.layers, _computed(s.fisher, "fisher")):
         fan_in = math.prod(layer.weight.shape[1:])
         total += term.abs().sum().item() * fan_in
     return _finite(total, "fisher")
@@ -90,7 +111,8 @@ def fisher(inp: ProxyInput) -> float:
 
 @register_proxy("jacob_cov", {"input_grads"})
 def jacob_cov(inp: ProxyInput) -> float:
-    jac = inp.shared.input_grads.reshape(inp.shared.input_grads.shape[0], -1).to(torch.float64).cpu().numpy()
+    input_grads = _computed(_shared(inp).input_grads, "input_grads")
+    jac = input_grads.reshape(input_grads.shape[0], -1).to(torch.float64).cpu().numpy()
     if jac.shape[0] < 2:
         raise Undefined("jacob_cov needs a batch of at least 2 samples")
     if np.any(jac.std(axis=1) == 0):
@@ -107,7 +129,7 @@ def jacob_cov(inp: ProxyInput) -> float:
 
 @register_proxy("relu_logdet", {"relu_kernel"})
 def relu_logdet(inp: ProxyInput) -> float:
-    kernel = inp.shared.relu_kernel
+    kernel = _shared(inp).relu_kernel
     if kernel is None:
         raise Undefined("the network has no nn.ReLU module")
     sign, logdet = torch.linalg.slogdet(kernel)
@@ -118,7 +140,7 @@ def relu_logdet(inp: ProxyInput) -> float:
 
 @register_proxy("relu", {"relu_count"})
 def relu(inp: ProxyInput) -> float:
-    return float(inp.shared.relu_count)
+    return float(_computed(_shared(inp).relu_count, "relu_count"))
 
 
 def _device(net: nn.Module) -> torch.device:

@@ -21,15 +21,17 @@ from torch import nn
 
 NEEDS = frozenset({"weight_grads", "fisher", "hessian_grad", "input_grads", "relu_kernel", "relu_count"})
 
+ScoredLayer = nn.Conv2d | nn.Linear
 
-def scored_layers(net: nn.Module) -> list[nn.Module]:
+
+def scored_layers(net: nn.Module) -> list[ScoredLayer]:
     """The layers whose weights the proxies sum over: Conv2d and Linear (docs/concepts/estimators.md)."""
     return [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
 
 
 @dataclass
 class PassResult:
-    layers: list[nn.Module]
+    layers: list[ScoredLayer]
     weights: list[torch.Tensor]
     weight_grads: list[torch.Tensor] | None = None
     fisher: list[torch.Tensor] | None = None  # per layer, per output channel
@@ -64,7 +66,7 @@ class _ReluRecorder:
 class _FisherRecorder:
     """Keeps each layer's output and, in the first backward only, the per-channel Fisher term."""
 
-    def __init__(self, layers: list[nn.Module]):
+    def __init__(self, layers: list[ScoredLayer]):
         self.index = {id(m): i for i, m in enumerate(layers)}
         self.terms: list[torch.Tensor | None] = [None] * len(layers)
         self.armed = True
@@ -81,7 +83,8 @@ class _FisherRecorder:
             g = grad.detach()
             g_nk = (act * g).sum(dim=tuple(range(2, act.dim()))) if act.dim() > 2 else act * g
             term = 0.5 * g_nk.pow(2).mean(0)
-            self.terms[i] = term if self.terms[i] is None else self.terms[i] + term
+            prev = self.terms[i]
+            self.terms[i] = term if prev is None else prev + term
 
         output.register_hook(on_grad)
 
@@ -112,17 +115,17 @@ def run_shared_pass(net: nn.Module, x: torch.Tensor, y: torch.Tensor | None, nee
             for w in weights:
                 w.requires_grad_(True)
             out = net(x)
-            grads = None
-            if needs_loss:
+            grads: list[torch.Tensor] = []
+            if needs_loss and y is not None:  # y is None only without needs_loss (checked above)
                 loss = F.cross_entropy(out, y)
-                grads = torch.autograd.grad(
+                raw_grads = torch.autograd.grad(
                     loss,
                     weights,
                     create_graph="hessian_grad" in needs,
                     retain_graph=bool(needs & {"hessian_grad", "input_grads"}),
                     allow_unused=True,
                 )
-                grads = [torch.zeros_like(w) if g is None else g for g, w in zip(grads, weights)]
+                grads = [torch.zeros_like(w) if g is None else g for g, w in zip(raw_grads, weights)]
                 result.weight_grads = [g.detach() for g in grads]
             fisher.armed = False
             if "input_grads" in needs:
