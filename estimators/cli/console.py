@@ -4,6 +4,7 @@ progress bar, and the --device option's check."""
 from __future__ import annotations
 
 import sys
+from typing import NoReturn
 
 import typer
 from rich.console import Console
@@ -17,7 +18,7 @@ class UsageError(Exception):
     """Bad input from the user: reported in one line, exit status 2."""
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     """Print ``error: message`` on one line of stderr and exit with status 2."""
     err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(2)

@@ -20,6 +20,7 @@ from archscore.estimators.cli.options import (
     SampleOpt,
     SeedOpt,
     SpaceOpt,
+    given,
     protocol_options,
 )
 from archscore.estimators.cli.prepare import check_data, prepare, select_archs
@@ -87,7 +88,7 @@ def evaluate(
         bool, typer.Option("--from-published", help="sample among cells with published scores and compare with them")
     ] = False,
     output: Annotated[Path | None, typer.Option("--out", "-o", help="write the full report as JSON")] = None,
-    protocol: OptionValues = None,
+    protocol: OptionValues | None = None,
     jobs: JobsOpt = 0,
     device: DeviceOpt = "auto",
 ) -> None:
@@ -95,7 +96,7 @@ def evaluate(
     from archscore.estimators.evaluation import evaluate as run_evaluation
 
     try:
-        sp, names, protocol = prepare(space, estimators, output, jobs, protocol)
+        sp, names, built = prepare(space, estimators, output, jobs, given(protocol))
         try:
             if truth is None and not sp.ground_truth_columns:
                 raise UsageError(f"{sp.name} has no built-in ground truth; give --truth path[:column]")
@@ -107,7 +108,7 @@ def evaluate(
         if file is None and sample is None and not enumerate_all:
             raise UsageError("choose the architectures: --sample N, --enumerate or --file")
         archs = select_archs(sp, file, sample, seed, deiso, enumerate_all, from_published)
-        check_data(protocol)
+        check_data(built)
         if sum(gt.get(a) is not None for a in archs) < 2:
             raise UsageError(f"fewer than 2 of the {len(archs)} architectures have ground truth in {gt.column!r}")
     except UsageError as exc:
@@ -123,7 +124,7 @@ def evaluate(
                 archs,
                 sp.name,
                 names,
-                protocol,
+                built,
                 gt,
                 jobs,
                 lambda done, total: bar.update(task, completed=done),

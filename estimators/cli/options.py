@@ -14,6 +14,7 @@ import functools
 import inspect
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -106,21 +107,21 @@ class ModelOptions:
         for p in signature.parameters.values():
             params += [self.parameter(name) for name in self.fields] if p.name == self.into else [p]
 
-        @functools.wraps(func)
-        def command(*args, **kwargs):
+        def run(*args, **kwargs):
             if self.into not in kwargs:
                 kwargs[self.into] = OptionValues(
                     {name: kwargs.pop(f"{self.into}__{name}") for name in self.fields}, self
                 )
             return func(*args, **kwargs)
 
+        command: Any = functools.wraps(func)(run)  # Any: typer reads the attributes set on it below
         command.__signature__ = signature.replace(parameters=params)
         command.__annotations__ = {p.name: p.annotation for p in params}
         del command.__wrapped__  # typer reads the new signature, not func's
         command.model_options = getattr(func, "model_options", ()) + (self,)
         return command
 
-    def message(self, error: dict, options: dict[str, str]) -> str:
+    def message(self, error: Mapping[str, Any], options: dict[str, str]) -> str:
         """One line for a pydantic error, naming the option (or ``options[field]`` for other fields)."""
         loc = error["loc"]
         if not loc:
@@ -129,9 +130,10 @@ class ModelOptions:
         option = options.get(name) or (self.option_name(name) if name in self.fields else name)
         info = self.model.model_fields.get(name)
         kind = error["type"]
-        if kind == "literal_error" and info is not None and choices(info):
+        found = choices(info) if info is not None else None
+        if kind == "literal_error" and found:
             text = self.literal_message.format(
-                name=name.replace("_", " "), value=error["input"], choices=", ".join(choices(info))
+                name=name.replace("_", " "), value=error["input"], choices=", ".join(found)
             )
         elif kind in LOWER:
             limit = error["ctx"][LOWER[kind]]
@@ -144,6 +146,14 @@ class ModelOptions:
         else:
             text = error["msg"].removeprefix("Value error, ")
         return f"{option}: {text}"
+
+
+def given(values: OptionValues | None) -> OptionValues:
+    """A command's option values: its ModelOptions decorator always passes them (None is only the
+    parameter's Python default, which the decorator replaces)."""
+    if values is None:
+        raise TypeError("option values missing: call the command through its ModelOptions decorator")
+    return values
 
 
 class OptionValues(dict):

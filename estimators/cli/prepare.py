@@ -23,7 +23,7 @@ def prepare(
     weights: str | None = None,
     oneshot: OptionValues | None = None,
     supernet: str | None = None,
-):
+) -> tuple[SearchSpace, list[str], Protocol]:
     """Validate what `score`, `evaluate` and `study` share: space, estimators, protocol, output, jobs. With
     ``oneshot`` (the one-shot evaluation's options), one-shot estimators are taken too, from the
     checkpoint ``supernet`` (default: the newest complete one)."""
@@ -34,6 +34,8 @@ def prepare(
     names = estimator_names(estimators, oneshot is not None)
     settings = None
     if any(is_one_shot(n) for n in names):
+        if oneshot is None:  # estimator_names takes one-shot estimators only with oneshot
+            raise UsageError("one-shot estimators need the one-shot evaluation's options")
         evaluation = oneshot.build(OneShotEvaluation)
         settings = OneShotSettings(supernet=_checkpoint_sha256(sp, supernet, "--supernet"), **evaluation.model_dump())
     built = protocol.build(

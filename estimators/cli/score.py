@@ -22,6 +22,7 @@ from archscore.estimators.cli.options import (
     SeedOpt,
     SpaceOpt,
     WeightsOpt,
+    given,
     protocol_options,
 )
 from archscore.estimators.cli.prepare import check_data, prepare, run_scoring, select_archs
@@ -38,7 +39,7 @@ def score(
     deiso: DeisoOpt = False,
     fmt: Annotated[str, typer.Option("--format", help="jsonl or csv")] = "jsonl",
     output: Annotated[Path | None, typer.Option("--out", "-o", help="write here instead of stdout")] = None,
-    protocol: OptionValues = None,
+    protocol: OptionValues | None = None,
     weights: WeightsOpt = None,
     jobs: JobsOpt = 0,
     device: DeviceOpt = "auto",
@@ -47,17 +48,17 @@ def score(
     try:
         if fmt not in ("jsonl", "csv"):
             raise UsageError(f"--format must be jsonl or csv, not {fmt!r}")
-        sp, names, protocol = prepare(space, estimators, output, jobs, protocol, weights)
+        sp, names, built = prepare(space, estimators, output, jobs, given(protocol), weights)
         archs = select_archs(sp, file, sample, seed, False if file else deiso, False, False)
-        check_data(protocol)
+        check_data(built)
     except UsageError as exc:
         fail(str(exc))
-    records = run_scoring(archs, sp, names, protocol, jobs, device_option(device))
+    records = run_scoring(archs, sp, names, built, jobs, device_option(device))
     stream = output.open("w", newline="") if output else sys.stdout
     try:
         if fmt == "jsonl":
             for r in records:
-                stream.write(json.dumps({"space": sp.name, "protocol_hash": protocol.hash(), **r}) + "\n")
+                stream.write(json.dumps({"space": sp.name, "protocol_hash": built.hash(), **r}) + "\n")
         else:
             writer = csv.writer(stream)
             writer.writerow(["arch", "canonical_key", *names, "reasons"])

@@ -21,6 +21,7 @@ from archscore.estimators.cli.options import (
     SeedOpt,
     SpaceOpt,
     WeightsOpt,
+    given,
     oneshot_options,
     protocol_options,
 )
@@ -68,7 +69,7 @@ def study(
     members: Annotated[
         int, typer.Option("--members", help="isomorphism_spread: members scored per class")
     ] = DEFAULT_MEMBERS,
-    protocol: OptionValues = None,
+    protocol: OptionValues | None = None,
     weights: WeightsOpt = None,
     supernet: Annotated[
         str | None,
@@ -79,7 +80,7 @@ def study(
             "default: the newest complete one",
         ),
     ] = None,
-    oneshot: OptionValues = None,
+    oneshot: OptionValues | None = None,
     validation_batches: Annotated[
         str,
         typer.Option("--validation-batches", help="validation_size: numbers of validation batches, comma-separated"),
@@ -134,7 +135,7 @@ def study(
             raise UsageError("studies draw their figures with matplotlib: pip install 'archscore[plots]'")
         if out_dir.exists() and not out_dir.is_dir():
             raise UsageError(f"--out {out_dir}: exists and is not a folder")
-        sp, names, protocol = prepare(space, estimators, None, jobs, protocol, weights, oneshot, supernet)
+        sp, names, built = prepare(space, estimators, None, jobs, given(protocol), weights, oneshot, supernet)
         try:
             sizes = [int(b) for b in validation_batches.split(",") if b.strip()]
         except ValueError:
@@ -164,8 +165,9 @@ def study(
         expanding = [one for one in chosen if one.architectures is not None]
         if expanding and len(chosen) > 1:
             raise UsageError(f"{expanding[0].name} scores architectures of its own choosing: run it alone")
-        if expanding:
-            archs = expanding[0].architectures(sp, archs, options)
+        choose = expanding[0].architectures if expanding else None
+        if choose is not None:
+            archs = choose(sp, archs, options)
         archs = [a for a in archs if gt.get(a) is not None]
         if len(archs) < 4:
             raise UsageError(f"{len(archs)} of the architectures have ground truth in {gt.column!r}; at least 4 needed")
@@ -186,17 +188,17 @@ def study(
         ctx = StudyContext(
             sp,
             archs,
-            [gt.get(a) for a in archs],
+            [t for t in map(gt.get, archs) if t is not None],  # all of them: archs without truth left out above
             names,
-            protocol,
-            local_source(sp.name, archs, names, jobs, on_protocol, supernet_dir(protocol), resolved),
+            built,
+            local_source(sp.name, archs, names, jobs, on_protocol, supernet_dir(built), resolved),
             options,
         )
         results = {}
         for one in chosen:
             folder = out_dir if len(chosen) == 1 else out_dir / one.name
             try:
-                ctx.options = with_checkpoints(one, protocol, options, default_supernet_dir(), sp.name)
+                ctx.options = with_checkpoints(one, built, options, default_supernet_dir(), sp.name)
                 results[one.name] = (folder, run_study(one, ctx, folder, gt.column, fmt, dpi))
             except StudyInputError as exc:
                 fail(f"{CLI_OPTIONS.get(exc.field, exc.field)}: {exc.reason}")

@@ -15,6 +15,7 @@ from archscore.estimators.cli.console import device_option, err, fail, out, prog
 from archscore.estimators.cli.options import (
     DeviceOpt,
     OptionValues,
+    given,
     supernet_eval_options,
     train_options,
 )
@@ -44,7 +45,7 @@ def train(
             "ARCHSCORE_SUPERNET_DIR, default .archscore/supernets)",
         ),
     ],
-    settings: OptionValues = None,
+    settings: OptionValues | None = None,
     network: Annotated[
         list[str] | None,
         typer.Option(
@@ -61,6 +62,7 @@ def train(
     from archscore.estimators.one_shot.training import TrainConfig
     from archscore.estimators.one_shot.training import train as run_training
 
+    settings = given(settings)
     settings.build_or_exit()  # each option's value, before the network's settings are read
     network_settings = _network_settings(settings["space"], network or [])
     device = device_option(device)
@@ -144,7 +146,7 @@ def evaluate(
     sample: Annotated[int, typer.Option("--sample", help="architectures of the checkpoint's space to evaluate")] = 100,
     seed: Annotated[int, typer.Option(help="seed of --sample")] = 0,
     truth: Annotated[str | None, typer.Option(help="ground-truth column (default: the space's first)")] = None,
-    evaluation: OptionValues = None,
+    evaluation: OptionValues | None = None,
     output: Annotated[Path | None, typer.Option("--out", help="write the report as JSON")] = None,
     device: DeviceOpt = "auto",
 ) -> None:
@@ -155,6 +157,7 @@ def evaluate(
     from archscore.estimators.one_shot.registry import CheckpointError
     from archscore.estimators.protocol import EVALUATION_IMAGES
 
+    evaluation = given(evaluation)
     images, batch_size, batches = evaluation["images"], evaluation["batch_size"], evaluation["num_batches"]
     if images not in EVALUATION_IMAGES:
         fail(f"--images: use one of {', '.join(EVALUATION_IMAGES)}, not {images!r}")
