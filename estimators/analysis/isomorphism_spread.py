@@ -69,9 +69,7 @@ def spread(values: list[float | None], ranks: list[int], groups: list[str]) -> d
         spans[groups[i]].append(ranks[i])
     span = {g: (max(r) - min(r)) / n for g, r in spans.items() if len(r) >= 2}
     return {
-        "within_class_share": within_share(scored_values, [groups[i] for i in scored])
-        if len(scored) >= 2
-        else None,
+        "within_class_share": within_share(scored_values, [groups[i] for i in scored]) if len(scored) >= 2 else None,
         "rank_span_median": statistics.median(span.values()) if span else None,
         "rank_span_max": max(span.values()) if span else None,
         "constant_classes": sum(
