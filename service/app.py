@@ -3,16 +3,28 @@ library parts. The routes live in archscore.service.routes, one module per resou
 
 from __future__ import annotations
 
+import inspect
+
 from fastapi import FastAPI
 
+from archscore.contract.settings import get_settings
 from archscore.service.errors import install_error_handlers
 from archscore.service.middleware import LimitsAndMetrics
 from archscore.service.routes import dashboard, health, jobs, rankings, scores, spaces, studies, supernets, truth
 from archscore.service.scoring.cache import PATH, CachedScoresFastPath
 
 
+def _telemetry_option() -> dict:
+    """``FastAPI(telemetry=...)`` turning FastAPI's OpenTelemetry off unless the settings ask for it (on
+    FastAPI versions that have it)."""
+    if get_settings().fastapi_telemetry or "telemetry" not in inspect.signature(FastAPI.__init__).parameters:
+        return {}
+    return {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+
+
 def create_app() -> FastAPI:
     app = FastAPI(
+        **_telemetry_option(),
         title="archscore",
         version="0.1.0",
         description="Score neural architectures with efficient performance estimators and measure how well "

@@ -112,6 +112,12 @@ class Settings(BaseSettings):
         "batches; none: the embedded CIFAR-10 subset (4,000 training images)",
     )
     device: str = Field(default="auto", pattern=DEVICE_PATTERN, description=f"the workers' torch device: {DEVICE_HELP}")
+    fastapi_telemetry: bool = Field(
+        default=False,
+        description="FastAPI's own OpenTelemetry spans, metrics and logs (FastAPI 0.16x and later; they need an "
+        "OpenTelemetry provider). Off, the API skips FastAPI's check for a provider on every request, a tenth of "
+        "a cached answer's CPU; /metrics (Prometheus) is there either way",
+    )
     torch_threads: int = Field(
         default=0,
         ge=0,

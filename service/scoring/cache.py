@@ -100,7 +100,7 @@ async def _run_script(p: Plan, settings: Settings, redis: Redis, truth_keys: lis
     payload = {
         "unique": p.unique,
         "members": [x for pair in zip(job.archs, job.canonical) for x in pair],
-        "protocol": store.encode(valid.protocol_fields),
+        "protocol": to_json(valid.protocol_fields).decode(),
         "phash": phash,
         "now": time.time(),
         "ttl": settings.cache_ttl_seconds,

@@ -38,10 +38,7 @@ def plan(valid: ValidRequest, owner: str = "") -> Plan:
     first: dict[str, ArchRecord] = {}
     for record in valid.archs:
         first.setdefault(record.cache_key, record)
-    # built from validated parts: no second validation (every field given: pydantic inspects a default
-    # factory's signature on each construct)
-    job = ScoreJob.model_construct(
-        kind="scores",
+    job = ScoreJob(
         job_id=uuid.uuid4().hex,
         owner=owner,
         space=valid.space.name,
@@ -53,7 +50,6 @@ def plan(valid: ValidRequest, owner: str = "") -> Plan:
         canonical=[r.cache_key for r in valid.archs],
         truth_keys=[r.truth_key for r in valid.archs],
         costs=[r.cost for r in valid.archs] if valid.analytic else [],
-        chunk_sizes=[],
         cached=len(first),
         created=time.time(),
     )
