@@ -6,8 +6,13 @@ directory; the checkpoint's name is locked (in Redis) by its job until the job e
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Literal
 
 from redis.asyncio import Redis
 from starlette.concurrency import run_in_threadpool
@@ -18,7 +23,7 @@ from archscore.contract.records import TrainingJob, TrainingKind, TrainingStatus
 from archscore.contract.settings import Settings
 from archscore.contract.tasks import AverageSupernets, TrainSupernet
 from archscore.estimators.datasets import training_images_available
-from archscore.estimators.one_shot.registry import CheckpointError, list_checkpoints, read_manifest, resolve
+from archscore.estimators.one_shot.registry import CheckpointError, folder_of, list_checkpoints, read_manifest, resolve
 from archscore.estimators.protocol import VALIDATION_IMAGES
 from archscore.estimators.spaces import DEFAULT_SPACE, get_space
 from archscore.estimators.spaces.base import ISOMORPHISM, SUPERNET, NetworkConfigError
@@ -30,6 +35,41 @@ from archscore.service.schemas import AverageRequest, TrainRequest
 
 async def list_supernets(settings: Settings) -> list[dict]:
     return await run_in_threadpool(list_checkpoints, settings.supernet_path)
+
+
+CheckpointFileName = Literal["manifest.json", "weights.pt"]  # the registry's MANIFEST and WEIGHTS
+BLOCK = 1 << 20  # bytes read and sent at a time
+
+
+@dataclass
+class CheckpointFile:
+    """One file of a checkpoint, opened: a later retraining that replaces it (by rename) does not change
+    what this download sends."""
+
+    size: int
+    handle: BinaryIO
+
+    def blocks(self) -> Iterator[bytes]:
+        try:
+            while block := self.handle.read(BLOCK):
+                yield block
+        finally:
+            self.handle.close()
+
+
+def _open_checkpoint_file(root: Path, sha256: str, name: str) -> CheckpointFile:
+    handle = open(folder_of(root, sha256) / name, "rb")  # closed by blocks()
+    return CheckpointFile(os.fstat(handle.fileno()).st_size, handle)
+
+
+async def checkpoint_file(settings: Settings, sha256: str, name: CheckpointFileName) -> CheckpointFile:
+    """A file of the checkpoint whose weights have exactly this sha256 (a worker on another host downloads
+    it: archscore.workers.checkpoint_fetch); 404 when no checkpoint (or kept snapshot) here has it."""
+    try:
+        return await run_in_threadpool(_open_checkpoint_file, settings.supernet_path, sha256, name)
+    except (CheckpointError, FileNotFoundError):  # none, or replaced between the lookup and the open
+        reason = f"no supernet checkpoint with sha256 {sha256} (replaced or removed)"
+        raise ApiError(404, "no such checkpoint", [("sha256", reason)]) from None
 
 
 def _check_space(body: TrainRequest) -> None:

@@ -100,6 +100,21 @@ class Settings(BaseSettings):
     supernet_dir: str | None = Field(
         default=None, description="folder of supernet checkpoints (one folder each); none: {data_dir}/supernets"
     )
+    checkpoint_source: str | None = Field(
+        default=None,
+        description="base URL of an archscore API (e.g. http://api-host:8000) from which a worker downloads a "
+        "supernet checkpoint its supernet folder lacks, before scoring one-shot estimators with it (workers on "
+        "hosts without the API's disk); none: only the worker's own folder",
+    )
+    checkpoint_source_key: str | None = Field(
+        default=None, description="the X-API-Key a worker sends to checkpoint_source (when that API has keys)"
+    )
+    max_checkpoint_bytes: int = Field(
+        default=2_000_000_000,
+        ge=1,
+        description="bound on one downloaded checkpoint (weights and manifest together); a download past it "
+        "is stopped and refused",
+    )
     visibility_timeout: int = Field(
         default=30,
         ge=3,

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from fastapi import Path
+from fastapi.responses import StreamingResponse
+
 from archscore.service import supernets
 from archscore.service.deps import CallerDep, CeleryDep, RedisDep, SettingsDep
 from archscore.service.routes import v1_router
 from archscore.service.schemas import AverageRequest, TrainingJob, TrainRequest
 
 router = v1_router()
+
+Sha256 = Annotated[
+    str, Path(pattern="^[0-9a-f]{64}$", description="the full sha256 of the checkpoint's weights (GET /v1/supernets)")
+]
+OCTETS = "application/octet-stream"
 
 
 @router.post(
@@ -45,3 +55,25 @@ async def post_supernet_average(
 @router.get("/supernets", summary="Supernet checkpoints available for one-shot scoring, newest first")
 async def get_supernets(settings: SettingsDep) -> list[dict]:
     return await supernets.list_supernets(settings)
+
+
+@router.get(
+    "/supernets/{sha256}/files/{file}",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "the file, byte for byte",
+            "content": {OCTETS: {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+    summary="Download a file of a supernet checkpoint",
+    description="The checkpoint's manifest or weights (a state dict, to be loaded with "
+    "`torch.load(..., weights_only=True)`), byte for byte, found by the exact sha256 of its weights. Workers on "
+    "hosts without the API's supernet folder download a checkpoint this way before scoring one-shot "
+    "estimators with it (ARCHSCORE_CHECKPOINT_SOURCE) and check the weights against the sha256.",
+)
+async def get_supernet_file(
+    sha256: Sha256, file: Annotated[supernets.CheckpointFileName, Path(description="which file")], settings: SettingsDep
+) -> StreamingResponse:
+    found = await supernets.checkpoint_file(settings, sha256, file)
+    return StreamingResponse(found.blocks(), media_type=OCTETS, headers={"Content-Length": str(found.size)})

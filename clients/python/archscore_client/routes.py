@@ -213,6 +213,11 @@ class Routes:
         """GET /v1/supernets: checkpoints for one-shot scoring, newest first."""
         return self._call(Call("GET", "/v1/supernets"))
 
+    def supernet_file(self, sha256: str, file: str = "weights.pt"):
+        """GET /v1/supernets/{sha256}/files/{file}: ``manifest.json`` or ``weights.pt`` of the checkpoint
+        with exactly this sha256, as bytes (load weights with ``torch.load(..., weights_only=True)``)."""
+        return self._call(Call("GET", f"/v1/supernets/{_q(sha256)}/files/{_q(file)}", parse=lambda r: r.content))
+
     # -- health -------------------------------------------------------------------------------------
     def health(self):
         """GET /healthz: the API process is up."""
