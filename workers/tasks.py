@@ -26,7 +26,9 @@ log = logging.getLogger(__name__)
 
 @functools.lru_cache(maxsize=4)
 def _redis(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, decode_responses=True)
+    # a worker cut off from Redis (no reset) fails its command after this long instead of waiting for ever
+    timeout = get_settings().redis_socket_timeout
+    return redis.Redis.from_url(url, decode_responses=True, socket_timeout=timeout, socket_connect_timeout=timeout)
 
 
 def _client() -> redis.Redis:
@@ -70,8 +72,20 @@ def _finish_chunk(r: redis.Redis, job_id: str, chunk_index: int, space: str, pro
         pipe.execute()
 
 
-def _record_errors(r: redis.Redis, job_id: str, space, proto: Protocol, archs: list[str], message: str) -> None:
-    errors = {proto.cache_key(space, space.parse(a)): message for a in archs}
+def _record_errors(
+    r: redis.Redis, job_id: str, space, proto: Protocol, estimators: list[str], archs: list[str], message: str
+) -> None:
+    """An error for each of ``archs`` that still lacks a score. One that another delivery of the chunk scored
+    meanwhile keeps no stale error (this worker was cut off from Redis while the chunk ran again elsewhere,
+    and its failure arrives once the network is back)."""
+    keys = [store.score_key(space.name, proto.hash(), name) for name in estimators]
+    canonical = list(dict.fromkeys(proto.cache_key(space, space.parse(a)) for a in archs))
+    pipe = r.pipeline()
+    for key in canonical:
+        for score_key in keys:
+            pipe.hexists(score_key, key)
+    found, n = pipe.execute(), len(keys)
+    errors = {key: message for i, key in enumerate(canonical) if not all(found[i * n : (i + 1) * n])}
     if errors:
         r.hset(store.job_errors_key(job_id), mapping=errors)
 
@@ -95,7 +109,13 @@ def score_chunk(**payload) -> dict:
         return {"scored": 0, "skipped": 0, "cancelled": True}
     if attempts > MAX_ATTEMPTS:
         _record_errors(
-            r, job_id, sp, proto, archs, f"given up after {MAX_ATTEMPTS} attempts: the worker died each time"
+            r,
+            job_id,
+            sp,
+            proto,
+            estimators,
+            archs,
+            f"given up after {MAX_ATTEMPTS} attempts: the worker died each time",
         )
         _finish_chunk(r, job_id, chunk_index, sp.name, phash, 0)
         return {"scored": 0, "skipped": 0, "given_up": True}
@@ -106,7 +126,7 @@ def score_chunk(**payload) -> dict:
         scored, skipped = _score_archs(r, job_id, sp, proto, estimators, remaining)
     except Exception as exc:
         log.exception("chunk %s of job %s failed", chunk_index, job_id)
-        _record_errors(r, job_id, sp, proto, remaining, f"{type(exc).__name__}: {exc}")
+        _record_errors(r, job_id, sp, proto, estimators, remaining, f"{type(exc).__name__}: {exc}")
     _finish_chunk(r, job_id, chunk_index, sp.name, phash, scored)
     return {"scored": scored, "skipped": skipped, "seconds": round(time.perf_counter() - started, 3)}
 

@@ -40,8 +40,17 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             # chunk of a killed worker comes back soon after the visibility timeout, not up to 100 s later.
             "unacked_restore_interval": max(1, min(10, settings.visibility_timeout // 5)),
             "unacked_restore_throttle": 1,
+            # a sweep holds this lock for milliseconds; kombu's default expiry (300 s) would stop every
+            # worker's sweeps for 5 minutes when the holder is cut off from Redis mid-sweep
+            "unacked_mutex_expire": settings.visibility_timeout,
+            # kombu waits for ever on a command by default: a worker cut off from Redis by the network (no
+            # reset) would hang on its next acknowledgement instead of reconnecting once the network is back
+            "socket_timeout": settings.redis_socket_timeout,
+            "socket_connect_timeout": settings.redis_socket_timeout,
         },
         "result_backend_transport_options": {"visibility_timeout": settings.visibility_timeout},
+        "redis_socket_timeout": settings.redis_socket_timeout,  # the result store's (Celery's default: 120 s)
+        "redis_socket_connect_timeout": settings.redis_socket_timeout,
         "result_expires": 3600,
         "task_track_started": True,
         "worker_hijack_root_logger": False,

@@ -121,6 +121,13 @@ class Settings(BaseSettings):
         description="seconds after which the chunk of a worker that died whole is redelivered; "
         "live workers refresh the chunks they hold every third of it (workers/heartbeat.py)",
     )
+    redis_socket_timeout: float = Field(
+        default=10.0,
+        ge=2,
+        description="seconds a worker (and the API's task sender) waits on one Redis command or connection "
+        "before it gives the connection up: a worker cut off from Redis (a network partition, no TCP reset) "
+        "fails its chunk and reconnects instead of hanging",
+    )
     cifar_root: str | None = Field(
         default=None,
         description="folder holding cifar-10-batches-py and/or cifar-100-python for zero-shot "
