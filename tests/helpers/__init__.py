@@ -9,4 +9,5 @@ pytest-xdist worker too, so a test module imports them as ``from helpers.waiting
 - ``scoring``: score requests on NAS-Bench-201 cells, what the service stored, JSON comparison.
 - ``data``: published scores of the built-in spaces, study contexts over them.
 - ``cli``: the command line invoked in-process.
+- ``netns``: hosts as network namespaces (root only), with links that can be cut and restored.
 """
