@@ -6,11 +6,17 @@
 #   docker build -t archscore:cuda \
 #     --build-arg BASE_IMAGE=nvidia/cuda:12.4.1-runtime-ubuntu22.04 \
 #     --build-arg TORCH_INDEX_URL=https://pypi.org/simple .        # CUDA (or: docker-compose.gpu.yml)
+#   make image                                                    # podman, a local Debian base, a local torch wheel
 #
-# A base without python3.11 (the Ubuntu-based CUDA images) gets it from apt; no compiler is installed in
-# either case (every dependency ships a manylinux wheel), and the runtime stage holds only the venv.
+# A base without python3.11 (Debian or the Ubuntu-based CUDA images) gets it from apt; no compiler is
+# installed in either case (every dependency ships a manylinux wheel), and the runtime stage holds only
+# the venv. A folder of wheels passed as the build context `wheels` (`--build-context wheels=DIR`) is
+# where torch comes from when it holds one, so nothing is downloaded for it.
 
 ARG BASE_IMAGE=python:3.11-slim
+
+# empty unless --build-context wheels=DIR replaces it
+FROM scratch AS wheels
 
 FROM ${BASE_IMAGE} AS base
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -31,17 +37,30 @@ RUN set -eux; \
 FROM base AS build
 # CPU wheels by default; a CUDA build passes another index (https://pypi.org/simple or .../whl/cuXXX).
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
-RUN python3.11 -m venv /opt/venv \
+ARG TORCH_VERSION=2.13.0
+# A build behind a TLS-inspecting proxy passes the host's CA bundle as the secret `ca`
+# (`--secret id=ca,src=/etc/ssl/certs/ca-certificates.crt`); it is used for the build's downloads only.
+RUN --mount=type=bind,from=wheels,target=/wheels --mount=type=secret,id=ca \
+    if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+ && python3.11 -m venv /opt/venv \
  && pip install --no-cache-dir --upgrade pip \
- && pip install --no-cache-dir --index-url "${TORCH_INDEX_URL}" torch==2.13.0
+ && if ls /wheels/torch-"${TORCH_VERSION}"*.whl >/dev/null 2>&1; then \
+        pip install --no-cache-dir --find-links /wheels "torch==${TORCH_VERSION}"; \
+    else \
+        pip install --no-cache-dir --index-url "${TORCH_INDEX_URL}" --extra-index-url https://pypi.org/simple \
+            "torch==${TORCH_VERSION}"; \
+    fi
 WORKDIR /src
 COPY pyproject.toml README.md LICENSE ./
 COPY archscore ./archscore
 COPY estimators ./estimators
 COPY service ./service
 COPY workers ./workers
-RUN pip install --no-cache-dir ".[service,plots]" \
- && python -c "import archscore.service.cli, archscore.workers.celery_app, torch; print('torch', torch.__version__)"
+# (the import check runs from /: the sources in /src would shadow the installed package)
+RUN --mount=type=secret,id=ca \
+    if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+ && pip install --no-cache-dir ".[service,plots]" \
+ && cd / && python -c "import archscore.service.cli, archscore.workers.celery_app, torch; print('torch', torch.__version__)"
 
 FROM base AS runtime
 COPY --from=build /opt/venv /opt/venv

@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser run demo test lint typecheck bench clean
+.PHONY: install browser run demo test lint typecheck bench image container-test clean
 
 install: $(STAMP)
 
@@ -37,6 +37,14 @@ browser:
 
 test: install browser
 	$(BIN)/python -m pytest -q -n 2
+
+# The image, built with podman (scripts/image.sh: BASE_IMAGE, IMAGE, TORCH_WHEELS), and the compose
+# file's services run from it and exercised over HTTP (tests/test_container.py; needs root).
+image: install
+	bash scripts/image.sh
+
+container-test: image
+	$(BIN)/python -m pytest -q -s -m container tests/test_container.py
 
 # ruff: lint rules and formatting, configured in pyproject.toml
 lint: install

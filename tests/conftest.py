@@ -218,3 +218,14 @@ def pytest_runtest_setup(item):
     else:  # --timeout on the command line, else pyproject's timeout
         limit = item.config.getoption("timeout", None) or item.config.getini("timeout")
     waiting.test_timeout = float(limit) if limit else None  # 0 or none: no limit
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``container`` (the built image, run with podman) take minutes and root: they run only
+    when asked for by marker (`make container-test` passes ``-m container``)."""
+    if "container" in (config.option.markexpr or ""):
+        return
+    skip = pytest.mark.skip(reason="runs the built image: `make container-test`")
+    for item in items:
+        if item.get_closest_marker("container"):
+            item.add_marker(skip)
