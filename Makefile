@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser run demo test lint typecheck bench image container-test clean
+.PHONY: install browser run demo test lint typecheck bench image image-cuda container-test clean
 
 install: $(STAMP)
 
@@ -42,6 +42,11 @@ test: install browser
 # file's services run from it and exercised over HTTP (tests/test_container.py; needs root).
 image: install
 	bash scripts/image.sh
+
+# The CUDA variant (docker-compose.gpu.yml's build): torch from PyPI, whose Linux wheels bundle CUDA.
+image-cuda: install
+	IMAGE=archscore:cuda BASE_IMAGE=$${BASE_IMAGE:-localhost/debian:bookworm} TORCH_INDEX_URL=https://pypi.org/simple \
+	  bash scripts/image.sh
 
 container-test: image
 	$(BIN)/python -m pytest -q -s -m container tests/test_container.py

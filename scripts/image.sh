@@ -8,6 +8,8 @@
 #   TORCH_WHEELS a folder holding torch's wheel (default: build/wheels, filled from the wheels pip finds
 #                without an index, so a locally kept CPU wheel is used and nothing multi-GB is downloaded;
 #                when pip finds none, the image's pip downloads torch from TORCH_INDEX_URL)
+#   TORCH_INDEX_URL  where torch is downloaded from instead of any local wheel: the CUDA image passes
+#                https://pypi.org/simple (PyPI's Linux wheels are CUDA builds that bundle their libraries)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,12 +40,14 @@ if [[ $BASE_IMAGE == localhost/debian:* ]] && ! "${PODMAN[@]}" image exists "$BA
 fi
 
 build_context=()
-if [ ! -d "$TORCH_WHEELS" ] || ! ls "$TORCH_WHEELS"/torch-"$TORCH_VERSION"*.whl >/dev/null 2>&1; then
+if [ -n "${TORCH_INDEX_URL:-}" ]; then
+    build_context=(--build-arg "TORCH_INDEX_URL=$TORCH_INDEX_URL")
+elif [ ! -d "$TORCH_WHEELS" ] || ! ls "$TORCH_WHEELS"/torch-"$TORCH_VERSION"*.whl >/dev/null 2>&1; then
     mkdir -p "$TORCH_WHEELS"
     "$PYTHON" -m pip download --quiet --no-deps --no-index "torch==$TORCH_VERSION" -d "$TORCH_WHEELS" 2>/dev/null ||
         echo "no local torch $TORCH_VERSION wheel: the build downloads it"
 fi
-if ls "$TORCH_WHEELS"/torch-"$TORCH_VERSION"*.whl >/dev/null 2>&1; then
+if [ -z "${TORCH_INDEX_URL:-}" ] && ls "$TORCH_WHEELS"/torch-"$TORCH_VERSION"*.whl >/dev/null 2>&1; then
     build_context=(--build-context "wheels=$TORCH_WHEELS")
 fi
 
