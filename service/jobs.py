@@ -40,9 +40,12 @@ async def job_progress(redis: Redis, job: ScoreJob) -> tuple[int, int]:
 
 
 async def job_status(redis: Redis, job: ScoreJob, done: int, total: int) -> str:
+    """cancelled, done, running (a worker has begun one of its chunks) or queued."""
     if await redis.exists(store.job_cancelled_key(job.job_id)):  # only an unfinished job can be cancelled
         return "cancelled"
-    return "done" if done >= total else ("running" if done else "queued")
+    if done >= total:
+        return "done"
+    return "running" if done or await redis.exists(store.job_started_key(job.job_id)) else "queued"
 
 
 async def unfinished(redis: Redis, job_id: str) -> bool:

@@ -20,6 +20,7 @@ from archscore.contract.tasks import ScoreChunk
 from archscore.estimators.protocol import Protocol
 from archscore.estimators.spaces import get_space
 from archscore.workers.celery_app import app
+from archscore.workers.metrics import record_chunk
 
 log = logging.getLogger(__name__)
 
@@ -117,26 +118,41 @@ def score_chunk(**payload) -> dict:
             archs,
             f"given up after {MAX_ATTEMPTS} attempts: the worker died each time",
         )
+        record_chunk(r, estimators, None, failed=True)
         _finish_chunk(r, job_id, chunk_index, sp.name, phash, 0)
         return {"scored": 0, "skipped": 0, "given_up": True}
-    scored = skipped = 0
+    _mark_started(r, job_id)
+    scored = skipped = failed = 0
     started = time.perf_counter()
     remaining = list(archs)
     try:
-        scored, skipped = _score_archs(r, job_id, sp, proto, estimators, remaining)
+        scored, skipped, failed = _score_archs(r, job_id, sp, proto, estimators, remaining)
     except Exception as exc:
         log.exception("chunk %s of job %s failed", chunk_index, job_id)
         _record_errors(r, job_id, sp, proto, estimators, remaining, f"{type(exc).__name__}: {exc}")
+        failed += len(remaining)
+    seconds = time.perf_counter() - started
+    record_chunk(r, estimators, seconds, failed > 0)  # counted before the chunk reads done
     _finish_chunk(r, job_id, chunk_index, sp.name, phash, scored)
-    return {"scored": scored, "skipped": skipped, "seconds": round(time.perf_counter() - started, 3)}
+    return {"scored": scored, "skipped": skipped, "seconds": round(seconds, 3)}
+
+
+def _mark_started(r: redis.Redis, job_id: str) -> None:
+    """The job reads running from now on (archscore.service.jobs.job_status), not from its first result."""
+    key = store.job_started_key(job_id)
+    pipe = r.pipeline()
+    pipe.set(key, time.time(), nx=True)
+    pipe.expire(key, get_settings().job_ttl_seconds)  # a chunk of a job that expired meanwhile leaves nothing
+    pipe.execute()
 
 
 def _score_archs(r: redis.Redis, job_id: str, sp, proto: Protocol, estimators: list[str], remaining: list[str]):
-    """Score and write each architecture; ``remaining`` shrinks as architectures are done."""
+    """Score and write each architecture; ``remaining`` shrinks as architectures are done. Returns the
+    architectures scored, skipped (already cached) and failed (an estimator raised)."""
     phash = proto.hash()
     keys = {name: store.score_key(sp.name, phash, name) for name in estimators}
     device = _device()
-    scored = skipped = 0
+    scored = skipped = failed = 0
     cache_ttl = get_settings().cache_ttl_seconds
     while remaining:
         if r.exists(store.job_cancelled_key(job_id)):  # cancelled: stop after the architecture just scored
@@ -157,6 +173,7 @@ def _score_archs(r: redis.Redis, job_id: str, sp, proto: Protocol, estimators: l
         except Exception as exc:  # one bad architecture must not sink the chunk
             log.exception("scoring %s failed", arch_text)
             r.hset(store.job_errors_key(job_id), canonical, f"{type(exc).__name__}: {exc}")
+            failed += 1
             remaining.pop(0)
             continue
         # a reason of this worker's (a network too large for its memory) is reported, never cached:
@@ -175,7 +192,7 @@ def _score_archs(r: redis.Redis, job_id: str, sp, proto: Protocol, estimators: l
         pipe.execute()
         scored += 1
         remaining.pop(0)
-    return scored, skipped
+    return scored, skipped, failed
 
 
 def _score_one(

@@ -15,6 +15,7 @@ from archscore.contract.records import TrainingStatus
 from archscore.contract.settings import get_settings
 from archscore.contract.tasks import AverageSupernets, TrainSupernet
 from archscore.workers.celery_app import app
+from archscore.workers.metrics import training_ended, training_reported
 from archscore.workers.tasks import _client, _device
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ def train_supernet(**payload) -> dict:
         return {"status": "cancelled"}
     status = TrainingStatus(status="running", progress={"epochs": task.config["epochs"]})
     _write(r, job_id, status)
+    training_reported(r, job_id)
     last = 0.0
 
     def cancelled() -> bool:  # asked between the architectures of a step: a cancel stops it within seconds
@@ -56,6 +58,7 @@ def train_supernet(**payload) -> dict:
         status.progress = {k: p[k] for k in ("epoch", "epochs", "step", "steps", "loss", "seconds_left")}
         _write(r, job_id, status)
         r.expire(lock, LOCK_SECONDS)
+        training_reported(r, job_id)
 
     try:
         manifest = train(
@@ -74,6 +77,7 @@ def train_supernet(**payload) -> dict:
         status.status, status.error = "failed", f"{type(exc).__name__}: {exc}"
     finally:
         _finish(r, job_id, lock, status)
+        training_ended(r, job_id)
     return {"status": status.status}
 
 

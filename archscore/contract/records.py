@@ -76,6 +76,17 @@ class ScoreCell(BaseModel):
     device: str | None = None
 
 
+class ChunkStats(BaseModel):
+    """The scoring chunks of one estimator set, as the workers counted them (for /metrics): how many ran,
+    their seconds in all, how many ended with an error, and the cumulative duration buckets
+    (upper bound in seconds, chunks at most that long)."""
+
+    count: int = 0
+    seconds: float = 0.0
+    failures: int = 0
+    buckets: list[tuple[float, int]] = Field(default_factory=list)
+
+
 class StudyRecord(BaseModel):
     """A study over the API: its request, the scoring jobs of the protocols it reads, then its result."""
 

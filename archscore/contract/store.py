@@ -16,12 +16,19 @@ Keys (all under ``archscore:v1:``):
   job:{id}:training                                 JSON status of a supernet training job (written by the worker)
   supernet-lock:{name}                              id of the training job that owns a checkpoint name
   job:{id}:cancelled                                set by DELETE /v1/jobs/{id}; workers skip or stop the job
+  job:{id}:started                                  time a worker first began one of the job's chunks (the job
+                                                    reads running from then on); lives ARCHSCORE_JOB_TTL_SECONDS
   job:{id}:attempts:{chunk}                         counter of a chunk's deliveries (a chunk whose workers keep
                                                     dying is given up); lives ARCHSCORE_JOB_TTL_SECONDS
   study:{id}                                        JSON of a study: its request, its scoring jobs, its result
   study:{id}:figures                                hash figure name -> PNG, base64
   recent:jobs, recent:studies                       sorted sets id -> creation time, the newest 200 kept
                                                     (the dashboard's lists; entries may outlive their job)
+  metrics:chunks:{estimators}                       hash of counters: the chunks of one estimator set (sorted,
+                                                    comma-joined) as the workers ran them: count, sum (seconds),
+                                                    failures, le:{bound} (cumulative histogram buckets)
+  metrics:chunk-sets                                sorted set estimator set -> time its last chunk ended
+  training:active                                   sorted set training job id -> time of its last progress report
 
 Lifetimes (Redis runs with a maxmemory and the volatile-lru policy: only keys with a TTL are evicted):
   - cache entries (score, members, gen, protocol, protocols, rankings) expire ARCHSCORE_CACHE_TTL_SECONDS
@@ -29,6 +36,9 @@ Lifetimes (Redis runs with a maxmemory and the volatile-lru policy: only keys wi
   - a job's keys (job:{id}*) have no TTL while the job is unfinished, so neither expiry nor eviction can
     drop work in flight; the job gets ARCHSCORE_JOB_TTL_SECONDS once its last chunk is done or it is
     cancelled, ARCHSCORE_CACHED_JOB_TTL_SECONDS when the cache answered it wholly;
+  - the workers' aggregates for /metrics (metrics:*) live METRICS_TTL_SECONDS after their last update, so an
+    estimator set no longer used drops out; training:active lives ARCHSCORE_JOB_TTL_SECONDS after its last
+    write, and readers skip its entries whose training has ended or stopped reporting;
   - a study's keys live ARCHSCORE_JOB_TTL_SECONDS from its creation, renewed by every read, and from when
     its result is computed or it is cancelled;
   - uploaded truth tables never expire, so their number and rows are bounded (ARCHSCORE_MAX_TRUTH_TABLES,
@@ -46,7 +56,15 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from archscore.contract.records import Job, ScoreCell, ScoreJob, StudyRecord, TrainingJob, TrainingStatus
+from archscore.contract.records import (
+    ChunkStats,
+    Job,
+    ScoreCell,
+    ScoreJob,
+    StudyRecord,
+    TrainingJob,
+    TrainingStatus,
+)
 from archscore.estimators.catalog import ESTIMATORS
 
 PREFIX = "archscore:v1"
@@ -102,6 +120,10 @@ def chunk_attempts_key(job_id: str, chunk_index: int) -> str:
     return f"{PREFIX}:job:{job_id}:attempts:{chunk_index}"
 
 
+def job_started_key(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}:started"
+
+
 def study_key(study_id: str) -> str:
     return f"{PREFIX}:study:{study_id}"
 
@@ -142,6 +164,50 @@ def truth_table_id(space: str, name: str) -> str:
     return f"{space}/{name}"
 
 
+METRICS_TTL_SECONDS = 7 * 24 * 3600
+# upper bounds (seconds) of the chunk duration histogram's buckets; +Inf is the count
+CHUNK_SECONDS_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
+
+
+def estimator_set(estimators: list[str]) -> str:
+    """The label of a chunk's estimators: sorted and comma-joined (a request's order does not matter)."""
+    return ",".join(sorted(estimators))
+
+
+def chunk_stats_key(estimators: str) -> str:
+    """The chunk counters of one estimator set (``estimator_set``)."""
+    return f"{PREFIX}:metrics:chunks:{estimators}"
+
+
+def chunk_sets_key() -> str:
+    return f"{PREFIX}:metrics:chunk-sets"
+
+
+def chunk_increments(seconds: float | None, failed: bool) -> dict[str, int]:
+    """The counters one chunk adds to its set's hash (HINCRBY each; ``sum`` takes ``seconds`` by
+    HINCRBYFLOAT): count and every bucket ``seconds`` falls in (cumulative, as Prometheus reads buckets),
+    and a failure when ``failed``. A chunk that did not run (given up) adds only its failure."""
+    counts = {"failures": 1} if failed else {}
+    if seconds is not None:
+        counts["count"] = 1
+        counts.update({f"le:{bound:g}": 1 for bound in CHUNK_SECONDS_BUCKETS if seconds <= bound})
+    return counts
+
+
+def decode_chunk_stats(fields: dict[str, str]) -> ChunkStats:
+    """The counters of one estimator set's hash (buckets absent from it are 0)."""
+    return ChunkStats(
+        count=int(fields.get("count", 0)),
+        seconds=float(fields.get("sum", 0.0)),
+        failures=int(fields.get("failures", 0)),
+        buckets=[(bound, int(fields.get(f"le:{bound:g}", 0))) for bound in CHUNK_SECONDS_BUCKETS],
+    )
+
+
+def training_active_key() -> str:
+    return f"{PREFIX}:training:active"
+
+
 def job_keys(job_id: str) -> list[str]:
     """The keys that live and die with a job."""
     return [
@@ -149,6 +215,7 @@ def job_keys(job_id: str) -> list[str]:
         job_done_key(job_id),
         job_errors_key(job_id),
         job_cancelled_key(job_id),
+        job_started_key(job_id),
         training_status_key(job_id),
     ]
 

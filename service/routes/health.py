@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from archscore.service.deps import RedisDep, SettingsDep, celery_for
+from archscore.service.metrics import exposition
 from archscore.service.readiness import readiness
 
 router = APIRouter()
@@ -34,5 +35,6 @@ async def readyz(redis: RedisDep, settings: SettingsDep) -> JSONResponse:
     response_class=PlainTextResponse,
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "text format 0.0.4"}},
 )
-async def metrics() -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+async def metrics(redis: RedisDep, settings: SettingsDep) -> Response:
+    # this process's metrics, and the queues, workers, chunks and trainings as Redis has them now
+    return Response(await exposition(redis, celery_for(settings)), media_type=CONTENT_TYPE_LATEST)
