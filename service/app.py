@@ -41,6 +41,11 @@ def create_app() -> FastAPI:
     scores_route = next(r for r in scores.router.routes if getattr(r, "path", None) == PATH)
     app.add_middleware(CachedScoresFastPath, route=scores_route)
     app.add_middleware(LimitsAndMetrics)  # added last: outermost, so limits and metrics cover the fast path
+    endpoint = get_settings().otlp_endpoint
+    if endpoint:  # imported only then: without tracing, nothing of OpenTelemetry's SDK is loaded
+        from archscore.service.tracing import instrument
+
+        instrument(app, endpoint)
     return app
 
 

@@ -140,6 +140,12 @@ class Settings(BaseSettings):
         "OpenTelemetry provider). Off, the API skips FastAPI's check for a provider on every request, a tenth of "
         "a cached answer's CPU; /metrics (Prometheus) is there either way",
     )
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description="OpenTelemetry traces of the API and the workers, exported over OTLP/HTTP (protobuf) to this "
+        "collector (e.g. http://collector:4318; spans go to its /v1/traces), one trace from a request through the "
+        "queue to the worker; none: no tracing, and no tracer, exporter or instrumentation is even imported",
+    )
     torch_threads: int = Field(
         default=0,
         ge=0,
