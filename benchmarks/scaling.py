@@ -6,13 +6,18 @@ so nothing is cached. Its time runs from the POST to the job reading ``done`` (G
 
 Configurations, each a set of worker processes (Celery, concurrency 1) started once and warmed up
 (torch imported, data loaded):
-- ``1 worker``: one process with ARCHSCORE_TORCH_THREADS = the machine's cores;
-- ``2 workers``: two processes with cores / 2 threads each, so the cores are not oversubscribed;
-- ``2 hosts`` (with --hosts; root): Redis and the API on host A, the two workers on hosts B and C,
-  network namespaces joined by a bridge (tests/helpers/netns.py), so every message crosses a link.
+- ``1 worker``: one process with cores / 2 torch threads (ARCHSCORE_TORCH_THREADS), the share of the
+  machine each of two workers gets;
+- ``2 workers``: two such processes, so the cores are not oversubscribed; their ratio to ``1 worker`` is
+  how scoring scales out (goal >= 1.7);
+- ``1 worker, all threads``: one process with as many torch threads as cores, for comparison: what two
+  processes gain over one that uses every core through torch's intra-op threads;
+- ``2 hosts`` (with --hosts; root): the two workers on hosts B and C, network namespaces joined to host A
+  by a bridge (tests/helpers/netns.py), so every message crosses a link; Redis, the API and the other
+  configurations' workers then run on host A, and all take turns in the same run.
 Only the configuration being measured consumes the scoring queue (the others' consumers are cancelled
 over Celery's control channel), and the configurations take turns, R rounds; the medians of cells
-per second are reported, and the ratio of two workers to one (goal >= 1.7).
+per second are reported, and the ratios.
 
     python benchmarks/scaling.py [--cells 200] [--rounds 3] [--hosts]
 """
@@ -100,7 +105,7 @@ class Stack:
     def add_workers(self, group: str, threads: int, hosts: list[str | None]) -> None:
         names = []
         for i, host in enumerate(hosts):
-            name = f"{group.replace(' ', '-')}-{i}"
+            name = f"{group.replace(' ', '-').replace(',', '')}-{i}"
             self._spawn(name, runner.worker_command(name=name), host, threads)
             names.append(f"{name}@{os.uname().nodename}")
         self.groups[group] = names
@@ -157,7 +162,7 @@ def measure(stack: Stack, configurations: list[str], archs: list[str], rounds: i
             seconds = stack.score(archs, seed=seed[0])
             seed[0] += 1
             rates[config].append(len(archs) / seconds)
-            print(f"  round {r + 1}: {config:9s} {len(archs) / seconds:6.2f} cells/s ({seconds:.1f} s)", flush=True)
+            print(f"  round {r + 1}: {config:21s} {len(archs) / seconds:6.2f} cells/s ({seconds:.1f} s)", flush=True)
     return rates
 
 
@@ -171,30 +176,33 @@ def main() -> None:
     seed = [1000]  # protocol seeds: a fresh one per run, so nothing is cached
     print(f"# {args.cells} NB201 cells, {', '.join(ESTIMATORS)}; {CORES} cores; medians of {args.rounds}")
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as cleanup:
-        stack = Stack(Path(tmp) / "local")
-        cleanup.callback(stack.close)
-        stack.add_workers("1 worker", CORES, [None])
-        stack.add_workers("2 workers", max(1, CORES // 2), [None, None])
-        stack.wait_workers()
-        rates = measure(stack, ["1 worker", "2 workers"], archs, args.rounds, seed)
-        stack.close()
+        net = None
         if args.hosts:
             from helpers.netns import hosts, unavailable
 
             if unavailable():
                 raise SystemExit(f"--hosts: {unavailable()}")
             net = cleanup.enter_context(hosts("a", "b", "c"))
-            remote = Stack(Path(tmp) / "hosts", net)
-            cleanup.callback(remote.close)
-            remote.add_workers("2 hosts", max(1, CORES // 2), ["b", "c"])
-            remote.wait_workers()
-            rates |= measure(remote, ["2 hosts"], archs, args.rounds, seed)
+        stack = Stack(Path(tmp) / "stack", net)
+        cleanup.callback(stack.close)
+        home = net.hub if net else None  # with --hosts the one-host configurations run on host A
+        half = max(1, CORES // 2)
+        configurations = ["1 worker", "2 workers", "1 worker, all threads"]
+        stack.add_workers("1 worker", half, [home])
+        stack.add_workers("2 workers", half, [home, home])
+        stack.add_workers("1 worker, all threads", CORES, [home])
+        if net:
+            stack.add_workers("2 hosts", half, ["b", "c"])
+            configurations.append("2 hosts")
+        stack.wait_workers()
+        rates = measure(stack, configurations, archs, args.rounds, seed)
     medians = {c: statistics.median(v) for c, v in rates.items()}
     for config, value in medians.items():
-        print(f"{config:9s}: {value:6.2f} cells/s (median of {len(rates[config])})")
+        print(f"{config:21s}: {value:6.2f} cells/s (median of {len(rates[config])})")
     print(f"2 workers / 1 worker: {medians['2 workers'] / medians['1 worker']:.2f}x (goal >= 1.7)")
+    print(f"2 workers / 1 worker with all threads: {medians['2 workers'] / medians['1 worker, all threads']:.2f}x")
     if "2 hosts" in medians:
-        print(f"2 hosts / 2 workers on one host: {medians['2 hosts'] / medians['2 workers']:.2f}x")
+        print(f"2 hosts / 2 workers on host A: {medians['2 hosts'] / medians['2 workers']:.2f}x")
 
 
 if __name__ == "__main__":
