@@ -100,7 +100,7 @@ class Stack:
         if self.hosts and host:
             command = self.hosts.command(host, command)
         log = open(self.tmp / f"{name}.log", "wb")
-        self.procs.append(subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT))
+        self.procs.append(subprocess.Popen(command, env=env, cwd=self.tmp, stdout=log, stderr=subprocess.STDOUT))
 
     def add_workers(self, group: str, threads: int, hosts: list[str | None]) -> None:
         names = []
