@@ -163,12 +163,14 @@ class Protocol(ProtocolFields):
     def num_classes(self) -> int:
         return 100 if self.dataset == "cifar100" else 10
 
-    def key_fields(self) -> dict:
-        fields = self.model_dump()
+    def key_fields(self, dumped: dict | None = None) -> dict:
+        """The fields the hash covers; ``dumped``: this protocol's ``model_dump()`` when the caller has it
+        already (it is not changed)."""
+        fields = dict(self.model_dump() if dumped is None else dumped)
         if fields["oneshot"] is None:  # zero-shot protocols keep the hashes they had before one-shot existed
             del fields["oneshot"]
         elif fields["oneshot"]["images"] == "validation":  # and one-shot ones those before held_out existed
-            del fields["oneshot"]["images"]
+            fields["oneshot"] = {k: v for k, v in fields["oneshot"].items() if k != "images"}
         if fields["inputs"] == "images":  # and those on real images the hashes they had before inputs existed
             del fields["inputs"]
         if fields["weights"] is None:  # and those on random init the hashes they had before weights existed
@@ -177,7 +179,7 @@ class Protocol(ProtocolFields):
             del fields["per_member"]
         return {"v": PROTOCOL_VERSION, **fields}
 
-    def hash(self) -> str:
-        """Stable short hash of the protocol, part of every score cache key."""
-        text = json.dumps(self.key_fields(), sort_keys=True, separators=(",", ":"))
+    def hash(self, dumped: dict | None = None) -> str:
+        """Stable short hash of the protocol, part of every score cache key (``dumped`` as in key_fields)."""
+        text = json.dumps(self.key_fields(dumped), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]

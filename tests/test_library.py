@@ -80,3 +80,17 @@ def test_workers_refuse_a_malformed_device_setting(settings_env):
     settings_env(device="gpu")
     with pytest.raises(ValidationError, match="device"):
         Settings()
+
+
+def test_a_protocol_hashed_from_its_dump_has_its_hash_and_the_dump_is_left_as_it_was():
+    """The API dumps a protocol once, for the job record and the hash (service/scoring/validate.py): the
+    hash must be the protocol's own and must not strip fields from the record it is given."""
+    import copy
+
+    from archscore.estimators.protocol import OneShotSettings, Protocol
+
+    for protocol in (Protocol(), Protocol(seed=3, oneshot=OneShotSettings(supernet="a" * 64))):
+        dumped = protocol.model_dump()
+        kept = copy.deepcopy(dumped)
+        assert protocol.hash(dumped) == protocol.hash()
+        assert dumped == kept

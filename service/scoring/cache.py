@@ -37,6 +37,7 @@ from archscore.service.scoring.validate import validate
 from archscore.service.truth_tables import truth_values
 
 CACHE = Counter("archscore_score_cache_total", "architecture classes answered from the cache or enqueued", ["outcome"])
+CACHE_HITS, CACHE_MISSES = CACHE.labels("hit"), CACHE.labels("miss")  # labels() validates and locks per call
 
 # KEYS: members, protocol, protocols index, generation, rankings, job, truth table, score keys...
 # ARGV[1]: JSON {"unique": [cache keys], "members": [arch, cache key, ...], "protocol": protocol JSON,
@@ -159,7 +160,7 @@ async def plan_and_answer(
     p = plan(await validate(request, settings, redis, owner), owner)
     answer = await answer_from_cache(p, settings, redis)
     if isinstance(answer, dict):
-        CACHE.labels("hit").inc(len(p.unique))
+        CACHE_HITS.inc(len(p.unique))
     return p, answer
 
 

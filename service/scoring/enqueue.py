@@ -13,7 +13,7 @@ from archscore.contract.broker import send
 from archscore.contract.records import ScoreJob
 from archscore.contract.settings import Settings
 from archscore.contract.tasks import ScoreChunk
-from archscore.service.scoring.cache import CACHE
+from archscore.service.scoring.cache import CACHE_HITS, CACHE_MISSES
 from archscore.service.scoring.plan import Plan
 
 
@@ -22,8 +22,8 @@ async def create_job(p: Plan, missing: list[str], settings: Settings, redis: Red
     space, phash = valid.space.name, valid.protocol_hash
     chunks = [missing[i : i + settings.chunk_size] for i in range(0, len(missing), settings.chunk_size)]
     job.chunk_sizes, job.cached = [len(c) for c in chunks], len(p.unique) - len(missing)
-    CACHE.labels("hit").inc(job.cached)
-    CACHE.labels("miss").inc(len(missing))
+    CACHE_HITS.inc(job.cached)
+    CACHE_MISSES.inc(len(missing))
     ttl = settings.cache_ttl_seconds
     pipe = redis.pipeline()
     pipe.set(store.job_key(job.job_id), store.encode_record(job))

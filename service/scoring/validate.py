@@ -85,8 +85,7 @@ class ValidRequest:
             self.estimators,
             self.analytic,
             protocol,
-            protocol.model_dump(),
-            protocol.hash(),
+            *_fields_and_hash(protocol),
             self.truth,
         )
 
@@ -152,10 +151,15 @@ async def validate(request: ScoreRequest, settings: Settings, redis: Redis, owne
         estimators,
         analytic,
         protocol,
-        protocol.model_dump(),
-        protocol.hash(),
+        *_fields_and_hash(protocol),
         None if truth is None else stored_name(space, truth, owner),
     )
+
+
+def _fields_and_hash(protocol: Protocol) -> tuple[dict, str]:
+    """The protocol's fields as the job records them, and its hash, from one dump."""
+    fields = protocol.model_dump()
+    return fields, protocol.hash(fields)
 
 
 async def _checkpoint(
