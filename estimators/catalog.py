@@ -1,21 +1,25 @@
 """Every estimator the library and the service offer, zero-shot and one-shot: the one place their facts
 (name, kind, direction, whether they read data, version, unit, definition) are written (torch-free).
 
-This module imports nothing of the project: the zero-shot and one-shot packages, the scoring above
-them and the service all read it. Bump an estimator's version whenever its numbers change; the
-version is part of every cache key.
+This module imports nothing of the project but the torch-free discovery of plugins (other packages'
+estimators, archscore.estimators.plugins), which it lists after the built-in ones: the zero-shot and
+one-shot packages, the scoring above them and the service all read it. Bump an estimator's version
+whenever its numbers change; the version is part of every cache key.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from archscore.estimators.plugins import discover
+
 
 @dataclass(frozen=True)
 class EstimatorInfo:
     """One estimator of the catalog: ``kind`` is zero_shot or one_shot, ``direction`` always higher
     (after the declared sign, docs/concepts/estimators.md), ``needs_data`` whether it reads the
-    protocol's data batches, ``version`` part of every cache key of its scores."""
+    protocol's data batches, ``version`` part of every cache key of its scores, ``module`` a plugin's module
+    that registers its function (None: built in)."""
 
     name: str
     kind: str  # "zero_shot" or "one_shot"
@@ -24,6 +28,7 @@ class EstimatorInfo:
     version: str
     unit: str
     description: str
+    module: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -72,7 +77,17 @@ ONE_SHOT: dict[str, EstimatorInfo] = {
     )
 }
 
-ESTIMATORS: dict[str, EstimatorInfo] = {**ZERO_SHOT, **ONE_SHOT}
+# the estimators archscore ships
+BUILT_IN: dict[str, EstimatorInfo] = {**ZERO_SHOT, **ONE_SHOT}
+
+# the installed packages' (archscore.estimators.plugins): zero-shot, after the built-in ones
+PLUGINS: dict[str, EstimatorInfo] = {
+    f.name: EstimatorInfo(f.name, "zero_shot", "higher", f.needs_data, f.version, f.unit, f.description, f.module)
+    for f in discover(BUILT_IN)
+}
+ZERO_SHOT.update(PLUGINS)
+
+ESTIMATORS: dict[str, EstimatorInfo] = {**BUILT_IN, **PLUGINS}
 
 # The estimators a space's exact cost model gives (spaces with the cost capability): exact functions of
 # the architecture as written, computed without building its network.

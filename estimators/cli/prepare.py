@@ -66,7 +66,22 @@ def estimator_names(text: str, one_shot: bool = False) -> list[str]:
         resolved = resolve_estimators(zero_shot) if zero_shot else []
     except KeyError as exc:
         raise UsageError(exc.args[0]) from None
+    _load_plugins(resolved)
     return resolved + [n for n in dict.fromkeys(names) if one_shot and is_one_shot(n)]
+
+
+def _load_plugins(names: list[str]) -> None:
+    """Import the plugins among ``names`` here, so that a broken one is a usage error before any scoring."""
+    from archscore.estimators.catalog import ZERO_SHOT
+
+    if any(ZERO_SHOT[n].module for n in names):
+        from archscore.estimators.plugins import PluginError
+        from archscore.estimators.zero_shot.plugin_loader import load_plugins
+
+        try:
+            load_plugins(names)
+        except PluginError as exc:
+            raise UsageError(str(exc)) from None
 
 
 def _weights(space: SearchSpace, ref: str | None) -> str | None:

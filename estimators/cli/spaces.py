@@ -30,8 +30,9 @@ def spaces(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 
 def estimators(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """List the estimators (name, kind, whether they need data, version). One-shot estimators are
-    scored with `archscore supernet eval` or through the service."""
+    """List the estimators (name, kind, whether they need data, version), the installed plugins' after the
+    built-in ones with their module. One-shot estimators are scored with `archscore supernet eval` or
+    through the service."""
     from archscore.estimators.catalog import ESTIMATORS
 
     if as_json:
@@ -39,5 +40,6 @@ def estimators(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
         return
     table = Table("name", "kind", "data", "version", "unit", "definition")
     for e in ESTIMATORS.values():
-        table.add_row(e.name, e.kind, "yes" if e.needs_data else "no", e.version, e.unit, e.description)
+        kind = e.kind if e.module is None else f"{e.kind}, plugin {e.module}"
+        table.add_row(e.name, kind, "yes" if e.needs_data else "no", e.version, e.unit, e.description)
     out.print(table)

@@ -17,6 +17,7 @@ from archscore.estimators.spaces import DEFAULT_SPACE
 from archscore.estimators.spaces.base import COST, Arch, get_space
 from archscore.estimators.spaces.supernet import Supernet
 from archscore.estimators.zero_shot.manifest import ZERO_SHOT, resolve_estimators
+from archscore.estimators.zero_shot.plugin_loader import load_plugins
 from archscore.estimators.zero_shot.proxies import PROXIES, ProxyInput, Undefined
 from archscore.estimators.zero_shot.shared_pass import run_shared_pass
 
@@ -51,8 +52,9 @@ def score_module(
 ) -> dict[str, ProxyValue]:
     """Score a user's network on one batch with several proxies, sharing one forward pass and
     the fewest backward passes. The network is left as it was: weights, gradients, BN statistics
-    and every module's train/eval mode."""
+    and every module's train/eval mode. A plugin's module is imported when its estimator is first asked for."""
     names = resolve_estimators(estimators)
+    load_plugins(names)
     needs = set().union(*(PROXIES[n].needs for n in names))
     if needs and x is None:
         raise ValueError(f"estimators {sorted(n for n in names if PROXIES[n].needs)} need a data batch")

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from archscore.estimators.zero_shot.manifest import ZERO_SHOT
-from archscore.estimators.zero_shot.shared_pass import PassResult, scored_layers
+from archscore.estimators.zero_shot.shared_pass import NEEDS, PassResult, scored_layers
 
 
 class Undefined(Exception):
@@ -44,11 +44,28 @@ PROXIES: dict[str, Proxy] = {}
 
 
 def register_proxy(name: str, needs: set[str] | frozenset[str] = frozenset()):
+    """Register the decorated function as the zero-shot estimator ``name``, whose facts are the catalog's: a
+    built-in one's, or a plugin's (archscore.estimators.plugins), which only the module its facts name may
+    register. ``needs``: the shared-pass quantities it reads (shared_pass.NEEDS; none: it reads the network
+    and the batch itself)."""
+
     def decorate(fn: Callable[[ProxyInput], float]) -> Callable[[ProxyInput], float]:
         if name in PROXIES:
             raise ValueError(f"proxy {name!r} is already registered")
         if name not in ZERO_SHOT:
-            raise ValueError(f"proxy {name!r} has no manifest entry")
+            raise ValueError(
+                f"proxy {name!r} has no manifest entry: a plugin declares its facts in an entry point of the "
+                "group archscore.estimators (docs/guides/own-estimator.md)"
+            )
+        owner = ZERO_SHOT[name].module
+        if owner is None and not fn.__module__.startswith("archscore.estimators."):
+            raise ValueError(f"{name!r} is a built-in estimator: {fn.__module__} cannot register it")
+        if owner is not None and fn.__module__ != owner:
+            raise ValueError(f"estimator {name!r} is registered by {owner} (its facts say so), not {fn.__module__}")
+        if not set(needs) <= NEEDS:
+            raise ValueError(
+                f"proxy {name!r} needs {sorted(set(needs) - NEEDS)}; the shared pass gives {sorted(NEEDS)}"
+            )
         PROXIES[name] = Proxy(name, frozenset(needs), fn)
         return fn
 
@@ -192,4 +209,4 @@ def flops(inp: ProxyInput) -> float:
     return count_flops(inp.net, shape) / 1e6
 
 
-assert set(PROXIES) == set(ZERO_SHOT), "every manifest entry needs a proxy"
+assert set(PROXIES) == {n for n in ZERO_SHOT if ZERO_SHOT[n].module is None}, "every built-in needs a proxy"
