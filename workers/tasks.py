@@ -17,10 +17,12 @@ from archscore.contract import store
 from archscore.contract.records import ScoreCell
 from archscore.contract.settings import get_settings
 from archscore.contract.tasks import ScoreChunk
+from archscore.estimators.catalog import ESTIMATORS
 from archscore.estimators.protocol import Protocol
 from archscore.estimators.spaces import get_space
 from archscore.workers.celery_app import app
 from archscore.workers.metrics import record_chunk
+from archscore.workers.plugins import check_plugins
 
 log = logging.getLogger(__name__)
 
@@ -79,14 +81,15 @@ def _record_errors(
     """An error for each of ``archs`` that still lacks a score. One that another delivery of the chunk scored
     meanwhile keeps no stale error (this worker was cut off from Redis while the chunk ran again elsewhere,
     and its failure arrives once the network is back)."""
-    keys = [store.score_key(space.name, proto.hash(), name) for name in estimators]
+    keys = [store.score_key(space.name, proto.hash(), name) for name in estimators if name in ESTIMATORS]
+    missing = len(keys) < len(estimators)  # an estimator not installed on this worker: none of its scores exist
     canonical = list(dict.fromkeys(proto.cache_key(space, space.parse(a)) for a in archs))
     pipe = r.pipeline()
     for key in canonical:
         for score_key in keys:
             pipe.hexists(score_key, key)
     found, n = pipe.execute(), len(keys)
-    errors = {key: message for i, key in enumerate(canonical) if not all(found[i * n : (i + 1) * n])}
+    errors = {key: message for i, key in enumerate(canonical) if missing or not all(found[i * n : (i + 1) * n])}
     if errors:
         r.hset(store.job_errors_key(job_id), mapping=errors)
 
@@ -149,6 +152,7 @@ def _mark_started(r: redis.Redis, job_id: str) -> None:
 def _score_archs(r: redis.Redis, job_id: str, sp, proto: Protocol, estimators: list[str], remaining: list[str]):
     """Score and write each architecture; ``remaining`` shrinks as architectures are done. Returns the
     architectures scored, skipped (already cached) and failed (an estimator raised)."""
+    check_plugins(estimators)
     phash = proto.hash()
     keys = {name: store.score_key(sp.name, phash, name) for name in estimators}
     device = _device()

@@ -134,6 +134,13 @@ class Settings(BaseSettings):
         "batches; none: the embedded CIFAR-10 subset (4,000 training images)",
     )
     device: str = Field(default="auto", pattern=DEVICE_PATTERN, description=f"the workers' torch device: {DEVICE_HELP}")
+    estimator_modules: list[str] | None = Field(
+        default=None,
+        description="the modules of estimator plugins (packages declaring estimators in the archscore.estimators "
+        "entry point group) whose estimators a worker scores, as a JSON list; an estimator of a plugin whose "
+        "module is not listed gets an error per architecture. none: every installed plugin's. A worker imports "
+        "a plugin's module when it first scores one of its estimators; the API reads only the plugins' facts",
+    )
     fastapi_telemetry: bool = Field(
         default=False,
         description="FastAPI's own OpenTelemetry spans, metrics and logs (FastAPI 0.16x and later; they need an "
