@@ -292,12 +292,12 @@ def python_reference() -> str:
 
 
 def estimators_reference() -> str:
-    from archscore.estimators.catalog import ESTIMATORS
+    from archscore.estimators.catalog import BUILT_IN  # not the plugins this machine happens to have
 
     rows = [
         f"| `{e.name}` | {e.kind.replace('_', '-')} | {e.direction} | {'yes' if e.needs_data else 'no'} | "
         f"{e.version} | {_cell(e.unit or '–')} | {_cell(e.description)} |"
-        for e in ESTIMATORS.values()
+        for e in BUILT_IN.values()
     ]
     return (
         "| name | kind | better | needs data | version | unit | definition |\n|---|---|---|---|---|---|---|\n"

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic.config import JsonDict
 
 from archscore.estimators.analysis.isomorphism_spread import DEFAULT_MEMBERS, MAX_MEMBERS
-from archscore.estimators.catalog import ESTIMATORS
+from archscore.estimators.catalog import BUILT_IN
 from archscore.estimators.one_shot.config import TrainSettings
 from archscore.estimators.protocol import (
     EVALUATION_IMAGES,
@@ -197,8 +197,9 @@ class ScoreRequest(BaseModel):
     estimators: list[str] = Field(
         min_length=1,
         max_length=64,
-        description="estimator names (GET /v1/estimators)",
-        json_schema_extra={"items": {"type": "string", "enum": list(ESTIMATORS)}},  # documented; checked in jobs.py
+        description="estimator names (GET /v1/estimators): the built-in ones listed here, and those of the "
+        "plugins installed where the service runs",
+        json_schema_extra={"items": {"type": "string", "enum": list(BUILT_IN)}},  # documented; checked in validate.py
     )
     protocol: ApiProtocol = Field(default_factory=ApiProtocol)
     truth: str | None = Field(

@@ -23,8 +23,10 @@ def space_or_404(name: str) -> SearchSpace:
         raise ApiError(404, exc.args[0]) from None
 
 
-@router.get("/estimators", summary="Estimators: name, kind, direction, needs data, version")
+@router.get("/estimators", summary="Estimators: name, kind, direction, needs data, version, a plugin's module")
 async def get_estimators() -> list[dict]:
+    """The built-in estimators, then those of the plugins installed where the API runs (their facts, read
+    from their entry points without importing their code)."""
     return [e.to_dict() for e in ESTIMATORS.values()]
 
 
