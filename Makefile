@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	@flock $(VENV).lock sh -c '[ $(STAMP) -nt pyproject.toml ] || { \
 	  $(PYTHON) -m venv $(VENV) && \
 	  $(BIN)/pip install --quiet --upgrade pip && \
-	  $(BIN)/pip install --quiet -e ".[test,docs,lint]" -e ./clients/python && \
+	  $(BIN)/pip install --quiet -e ".[test,docs,lint]" -e ./clients/python -e ./examples/my_estimator && \
 	  MPLBACKEND=Agg $(BIN)/python -c "import matplotlib.pyplot" && \
 	  touch $(STAMP); }'
 
