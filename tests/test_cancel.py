@@ -40,7 +40,8 @@ def test_cancel_a_scoring_job_stops_its_queued_chunks(client, r, settings_env):
     assert len(unscored) >= n - at_cancel - 1 and all(x["error"] == "cancelled before it was scored" for x in unscored)
     assert r.ttl(store.job_key(job_id)) > 0, "a cancelled job has ended: its record expires"
     # a finished job cannot be cancelled; an unknown one is 404
-    done = client.post("/v1/scores", params={"wait": 30}, json=request(cells(1, seed=52), ["snip"], seed=152)).json()
+    done = client.post("/v1/scores", params={"wait": 60}, json=request(cells(1, seed=52), ["snip"], seed=152)).json()
+    assert done["status"] == "done", done  # finished before it is asked to be cancelled (wait: the most allowed)
     error_fields(client.delete(f"/v1/jobs/{done['job_id']}"), 409)
     error_fields(client.delete(f"/v1/jobs/{'0' * 32}"), 404)
 
