@@ -224,6 +224,13 @@ def test_one_request_is_one_trace_from_the_api_through_the_queue_to_the_worker(t
                 )
 
             run = wait_until(worker_span, 30, message=lambda: f"the worker's span (received: {collector.received()})")
+            # the request's own span ends after its answer and is exported in the API's next batch, which may come
+            # after the worker's: wait for the trace's root too
+            wait_until(
+                lambda: any(s.trace_id == run.trace_id and s.parent_id == "" for s in collector.received()),
+                30,
+                message=lambda: f"the request's span (received: {collector.received()})",
+            )
         spans = collector.received()
     trace = [s for s in spans if s.trace_id == run.trace_id]
     assert {s.service for s in trace} == {API, WORKER}
