@@ -111,13 +111,16 @@ async def rankings_page(
     else:
         total = await redis.zcard(index)
         page = await redis.zrevrange(index, offset, offset + limit - 1)
-    reports = []
+    reports, gone = [], []
     protocols = await redis.mget([store.protocol_key(space.name, h) for h in page]) if page else []
     for phash, protocol in zip(page, protocols):
         if protocol is None:  # expired or evicted with its scores
+            gone.append(phash)
             continue
         report = await rankings(redis, space, phash, truth)
         reports.append({**report, "protocol": store.decode(protocol)})
+    if gone:
+        await redis.zrem(index, *gone)
     return total, reports
 
 

@@ -22,10 +22,11 @@ def capped_redis(tmp_path):
 
 
 @pytest.mark.slow
-def test_memory_stays_under_the_cap_while_2000_protocols_arrive(capped_redis, settings_env):
+def test_memory_stays_under_the_cap_while_2000_protocols_arrive(capped_redis, settings_env, monkeypatch):
     import redis
 
     settings_env(redis_url=capped_redis)
+    monkeypatch.setattr(store, "PROTOCOLS_KEPT", 1500)
     r = redis.Redis.from_url(capped_redis, decode_responses=True)
     from archscore.service.app import create_app
 
@@ -56,6 +57,14 @@ def test_memory_stays_under_the_cap_while_2000_protocols_arrive(capped_redis, se
         # cache entries carry TTLs; the newest protocol answers and is listed first
         last = resp.json()["protocol_hash"]
         assert 0 < r.ttl(store.members_key("nb201", last)) <= 30 * 24 * 3600
+        # the protocol index is never evicted (no TTL) but bounded: the newest PROTOCOLS_KEPT protocols
+        index = store.protocols_key("nb201")
+        assert r.ttl(index) == -1 and r.zcard(index) == 1500
+        newest = r.zrevrange(index, 0, 1)
+        assert newest[0] == last
+        # a protocol whose record is gone (as eviction leaves it) is not listed, and leaves the index
+        r.delete(store.protocol_key("nb201", newest[1]))
         listed = api.get("/v1/rankings/nb201", params={"limit": 5}).json()
-        assert listed["rankings"][0]["protocol_hash"] == last and len(listed["rankings"]) <= 5
-        assert listed["next_offset"] == 5
+        assert listed["rankings"][0]["protocol_hash"] == last and len(listed["rankings"]) <= 4
+        assert newest[1] not in [report["protocol_hash"] for report in listed["rankings"]]
+        assert listed["next_offset"] == 5 and r.zscore(index, newest[1]) is None

@@ -5,7 +5,9 @@ Keys (all under ``archscore:v1:``):
   members:{space}:{protocol}                        hash architecture string -> canonical key (scored so far)
   gen:{space}:{protocol}                            counter, bumped whenever new scores land
   protocol:{space}:{protocol}                       JSON of the protocol
-  protocols:{space}                                 sorted set protocol hash -> last use (unix time)
+  protocols:{space}                                 sorted set protocol hash -> last use (unix time); entries
+                                                    unused for ARCHSCORE_CACHE_TTL_SECONDS are dropped at each
+                                                    write, and the newest PROTOCOLS_KEPT are kept
   rankings:{space}:{protocol}:{truth}               JSON of the criteria, with the generation it was computed at
   job:{id}                                          JSON of the job; job:{id}:done set of finished chunks;
                                                     job:{id}:errors hash canonical key -> error
@@ -31,8 +33,11 @@ Keys (all under ``archscore:v1:``):
   training:active                                   sorted set training job id -> time of its last progress report
 
 Lifetimes (Redis runs with a maxmemory and the volatile-lru policy: only keys with a TTL are evicted):
-  - cache entries (score, members, gen, protocol, protocols, rankings) expire ARCHSCORE_CACHE_TTL_SECONDS
-    after their last use; every request that reads or writes one renews its TTL;
+  - cache entries (score, members, gen, protocol, rankings) expire ARCHSCORE_CACHE_TTL_SECONDS after their
+    last use; every request that reads or writes one renews its TTL;
+  - the protocol index (protocols:{space}) has no TTL, so that eviction, whose LRU clock cannot tell keys
+    used within the same second apart, never drops the list of protocols while their scores remain; it is
+    bounded instead (see above), and a listing drops the entries whose protocol has expired or been evicted;
   - a job's keys (job:{id}*) have no TTL while the job is unfinished, so neither expiry nor eviction can
     drop work in flight; the job gets ARCHSCORE_JOB_TTL_SECONDS once its last chunk is done or it is
     cancelled, ARCHSCORE_CACHED_JOB_TTL_SECONDS when the cache answered it wholly;
@@ -133,6 +138,7 @@ def study_figures_key(study_id: str) -> str:
 
 
 RECENT_KEPT = 200
+PROTOCOLS_KEPT = 10_000  # per space: the protocol index's bound (a few hundred kB)
 
 
 def recent_key(kind: str) -> str:

@@ -41,7 +41,7 @@ CACHE_HITS, CACHE_MISSES = CACHE.labels("hit"), CACHE.labels("miss")  # labels()
 
 # KEYS: members, protocol, protocols index, generation, rankings, job, truth table, score keys...
 # ARGV[1]: JSON {"unique": [cache keys], "members": [arch, cache key, ...], "protocol": protocol JSON,
-#   "phash", "now", "ttl", "job_ttl", "job": job JSON, "truth_keys": [...]} -- one argument, not dozens:
+#   "phash", "now", "ttl", "kept", "job_ttl", "job": job JSON, "truth_keys": [...]} -- one argument, not dozens:
 #   redis-py packs every argument in Python, a fifth of the cached path's cost before this
 SCRIPT = """
 local p = cjson.decode(ARGV[1])
@@ -64,7 +64,8 @@ if new > 0 then generation = redis.call('INCR', KEYS[4]) else generation = redis
 redis.call('SET', KEYS[2], p.protocol, 'EX', p.ttl)
 redis.call('ZADD', KEYS[3], p.now, p.phash)
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', p.now - p.ttl)
-for _, key in ipairs({KEYS[1], KEYS[3], KEYS[4], KEYS[5]}) do redis.call('EXPIRE', key, p.ttl) end
+redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -p.kept - 1)
+for _, key in ipairs({KEYS[1], KEYS[4], KEYS[5]}) do redis.call('EXPIRE', key, p.ttl) end
 for s = 1, n_scores do redis.call('EXPIRE', KEYS[7 + s], p.ttl) end
 redis.call('SET', KEYS[6], p.job, 'EX', p.job_ttl)
 local truth = {}
@@ -105,6 +106,7 @@ async def _run_script(p: Plan, settings: Settings, redis: Redis, truth_keys: lis
         "phash": phash,
         "now": time.time(),
         "ttl": settings.cache_ttl_seconds,
+        "kept": store.PROTOCOLS_KEPT,
         "job_ttl": min(settings.cached_job_ttl_seconds, settings.job_ttl_seconds),
         "job": store.encode_record(job),
         "truth_keys": truth_keys,

@@ -29,8 +29,11 @@ async def create_job(p: Plan, missing: list[str], settings: Settings, redis: Red
     pipe.set(store.job_key(job.job_id), store.encode_record(job))
     pipe.hset(store.members_key(space, phash), mapping=dict(zip(job.archs, job.canonical)))
     pipe.set(store.protocol_key(space, phash), store.encode(valid.protocol_fields), ex=ttl)
-    pipe.zadd(store.protocols_key(space), {phash: time.time()})
-    for key in (store.members_key(space, phash), store.protocols_key(space), *p.score_keys.values()):
+    now = time.time()
+    pipe.zadd(store.protocols_key(space), {phash: now})
+    pipe.zremrangebyscore(store.protocols_key(space), "-inf", now - ttl)
+    pipe.zremrangebyrank(store.protocols_key(space), 0, -store.PROTOCOLS_KEPT - 1)
+    for key in (store.members_key(space, phash), *p.score_keys.values()):
         pipe.expire(key, ttl)
     pipe.zadd(store.recent_key("jobs"), {job.job_id: job.created})
     pipe.zremrangebyrank(store.recent_key("jobs"), 0, -store.RECENT_KEPT - 1)
