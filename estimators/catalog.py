@@ -60,6 +60,27 @@ ZERO_SHOT: dict[str, EstimatorInfo] = {
         _zs("relu", True, "layers", "number of nn.ReLU layers executed in one forward pass"),
         _zs("params", False, "M", "trainable parameters of the standalone network, in millions"),
         _zs("flops", False, "MFLOPs", "FLOPs of one forward pass of one sample, NAS-Bench-201 convention, in millions"),
+        _zs("layers", True, "layers", "number of Conv2d/Linear modules with a trainable weight run in a forward pass"),
+        _zs(
+            "zico",
+            True,
+            "",
+            "ZiCo: sum over Conv2d/Linear layers of log sum_w mean|g|/std(g), g the CE gradients of the batch's halves",
+        ),
+        _zs(
+            "meco",
+            True,
+            "",
+            "MeCo: sum over modules of the min eigenvalue of the channel correlation, the batch's 1st image alone",
+        ),
+        _zs("swap", True, "", "SWAP: distinct nn.ReLU sign patterns over the batch's first 16 images run alone"),
+        _zs("swap_reg", True, "", "swap * exp(-(P - 1.5)^2 / 1.5), P the parameters in millions"),
+        _zs(
+            "vkdnw",
+            True,
+            "",
+            "VKDNW: entropy of the Fisher information's eigenvalue deciles, 128 weights, re-initialised, noise inputs",
+        ),
     )
 }
 

@@ -36,6 +36,12 @@ def test_spaces_and_estimators_list_what_exists():
         "relu",
         "params",
         "flops",
+        "layers",
+        "zico",
+        "meco",
+        "swap",
+        "swap_reg",
+        "vkdnw",
         "oneshot_acc",
         "oneshot_loss",
     ]

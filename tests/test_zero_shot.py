@@ -35,7 +35,7 @@ from archscore.estimators.zero_shot.engine import (
 )
 from archscore.estimators.zero_shot.manifest import ZERO_SHOT
 from archscore.estimators.zero_shot.proxies import PROXIES, register_proxy
-from archscore.estimators.zero_shot.shared_pass import NEEDS, run_shared_pass
+from archscore.estimators.zero_shot.shared_pass import MAIN_NEEDS, NEEDS, run_shared_pass
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reference_proxies import ref_grad_norm, ref_params, reference_scores
@@ -242,8 +242,11 @@ def test_one_forward_pass_serves_every_data_proxy(batch):
     net = small_net(ARCHS[0])
     calls = []
     handle = net.register_forward_hook(lambda m, i, o: calls.append(i[0].shape[0]))
-    try:  # the built-in ones: a plugin that reads no shared quantity runs its own pass
-        got = values(score_module(net, x, y, [n for n in DATA_PROXIES if n in BUILT_IN]))
+    try:  # the built-in ones: a plugin that reads no shared quantity runs its own pass; and those that read the
+        # batch's pass (the passes on inputs of their own: tests/test_modern_proxies.py)
+        got = values(
+            score_module(net, x, y, [n for n in DATA_PROXIES if n in BUILT_IN and PROXIES[n].needs <= MAIN_NEEDS])
+        )
     finally:
         handle.remove()
     assert all(v is not None for v in got.values())
@@ -464,7 +467,7 @@ def test_registry_entry(name):
 
 def test_registry_complete():
     assert set(BUILT_IN_ZERO_SHOT) <= set(PROXIES) <= set(ZERO_SHOT)  # a plugin's once its module is imported
-    assert len(BUILT_IN_ZERO_SHOT) == 10
+    assert len(BUILT_IN_ZERO_SHOT) == 16
 
 
 def test_resolve_estimators():

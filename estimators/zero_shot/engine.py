@@ -19,7 +19,7 @@ from archscore.estimators.spaces.supernet import Supernet
 from archscore.estimators.zero_shot.manifest import ZERO_SHOT, resolve_estimators
 from archscore.estimators.zero_shot.plugin_loader import load_plugins
 from archscore.estimators.zero_shot.proxies import PROXIES, ProxyInput, Undefined
-from archscore.estimators.zero_shot.shared_pass import run_shared_pass
+from archscore.estimators.zero_shot.shared_pass import NOISE_NEEDS, run_shared_pass
 
 # Proxies that do not read the shared pass and depend on the architecture only (not the batch): the
 # catalog's estimators that need no data.
@@ -49,9 +49,13 @@ def score_module(
     y: torch.Tensor | None,
     estimators: Sequence[str] | None = None,
     bn_mode: str = "train",
+    noise: torch.Tensor | None = None,
+    seed: int = 0,
 ) -> dict[str, ProxyValue]:
     """Score a user's network on one batch with several proxies, sharing one forward pass and
-    the fewest backward passes. The network is left as it was: weights, gradients, BN statistics
+    the fewest backward passes (``noise``: the Gaussian batch of the proxies that read one, vkdnw; None: one
+    of the batch's shape, seeded; ``seed``: of their random draws, vkdnw's re-initialisation of a copy of the
+    network). The network is left as it was: weights, gradients, BN statistics
     and every module's train/eval mode. A plugin's module is imported when its estimator is first asked for."""
     names = resolve_estimators(estimators)
     load_plugins(names)
@@ -62,7 +66,7 @@ def score_module(
     buffers = {name: b.detach().clone() for name, b in net.named_buffers()}  # BN running statistics
     net.train(bn_mode == "train")
     try:
-        shared = run_shared_pass(net, x, y, needs) if needs and x is not None else None  # x: checked above
+        shared = run_shared_pass(net, x, y, needs, noise, seed) if needs and x is not None else None  # x: checked above
         inp = ProxyInput(net, x, y, shared)
         return {n: _run_proxy(n, inp) for n in names}
     finally:
@@ -222,7 +226,13 @@ def score_architecture(
         if free_names:
             scores.update(score_module(net, batches[0][0], None, free_names, protocol.bn_mode))
         if data_names:
-            runs = [score_module(net, x, y, data_names, protocol.bn_mode) for x, y in batches]
+            noise: list[torch.Tensor | None] = [None] * len(batches)
+            if any(PROXIES[n].needs & NOISE_NEEDS for n in data_names):  # the batches inputs=noise gives
+                noise = [x for x, _ in altered_inputs(batches, "noise", protocol.data_seed)]
+            runs = [
+                score_module(net, x, y, data_names, protocol.bn_mode, noise=z, seed=protocol.seed)
+                for (x, y), z in zip(batches, noise)
+            ]
             for n in data_names:
                 per_batch[n] = [r[n].value for r in runs]
                 scores[n] = _aggregate([r[n] for r in runs])

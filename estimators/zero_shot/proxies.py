@@ -1,4 +1,4 @@
-"""The ten zero-shot proxies, each a small function registered with what it reads from the shared pass.
+"""The zero-shot proxies, each a small function registered with what it reads from the shared pass.
 
 Definitions: docs/concepts/estimators.md (they follow the reference implementations: zero-cost-nas, NASWOT, GraSP,
 SynFlow). A proxy that cannot give a number for a network raises ``Undefined`` with the reason,
@@ -8,6 +8,7 @@ never returns a silent NaN.
 from __future__ import annotations
 
 import copy
+import importlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ class Proxy:
 
 
 PROXIES: dict[str, Proxy] = {}
+MEASURES = ("layers", "zico", "meco", "swap", "vkdnw")  # the modules of estimators/zero_shot/measures/
 
 
 def register_proxy(name: str, needs: set[str] | frozenset[str] = frozenset()):
@@ -208,5 +210,9 @@ def flops(inp: ProxyInput) -> float:
     shape = (1, *inp.x.shape[1:]) if inp.x is not None else (1, 3, 32, 32)
     return count_flops(inp.net, shape) / 1e6
 
+
+# the proxies published since 2021, one module each: they register themselves (proxies is complete here)
+for _measure in MEASURES:
+    importlib.import_module(f"archscore.estimators.zero_shot.measures.{_measure}")
 
 assert set(PROXIES) == {n for n in ZERO_SHOT if ZERO_SHOT[n].module is None}, "every built-in needs a proxy"

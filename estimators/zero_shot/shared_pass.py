@@ -9,6 +9,18 @@ intermediate quantities the proxies read are computed once per batch, and only t
 - ``input_grads``    d(sum of outputs)/d(input) per sample (jacob_cov), a second backward of the same graph
 - ``relu_kernel``    NASWOT kernel of ReLU activation codes, accumulated by forward hooks
 - ``relu_count``     number of nn.ReLU modules executed
+- ``layer_count``    number of Conv2d/Linear modules with a trainable weight executed (forward hooks)
+
+and, on inputs of their own (``subpasses``; each run once per batch for all the proxies that read it):
+
+- ``split_grads``          dL/dw of each half of the batch, each half its own forward and backward (ZiCo)
+- ``correlation_minima``   per executed module, the smallest eigenvalue of its output's channel
+                           correlation, for the batch's first image alone (MeCo)
+- ``activation_patterns``  distinct nn.ReLU sign patterns over the batch's first 16 images alone (SWAP);
+                           read from the batch's own forward pass when the batch has at most 16 images
+- ``fisher_information``   Fisher information of one weight per parameter tensor of a copy re-initialised
+                           from ``seed``, on a Gaussian batch (``noise``), BatchNorm on its running
+                           statistics (VKDNW)
 """
 
 from __future__ import annotations
@@ -19,7 +31,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-NEEDS = frozenset({"weight_grads", "fisher", "hessian_grad", "input_grads", "relu_kernel", "relu_count"})
+from archscore.estimators.zero_shot import subpasses
+
+# what the batch's one forward pass (and its backward passes) gives
+MAIN_NEEDS = frozenset(
+    {"weight_grads", "fisher", "hessian_grad", "input_grads", "relu_kernel", "relu_count", "layer_count"}
+)
+# what passes on inputs of their own give (``subpasses``)
+OWN_INPUT_NEEDS = frozenset({"split_grads", "correlation_minima", "activation_patterns", "fisher_information"})
+NEEDS = MAIN_NEEDS | OWN_INPUT_NEEDS
+# read a Gaussian batch (``noise`` of run_shared_pass), not the batch's images
+NOISE_NEEDS = frozenset({"fisher_information"})
+NOISE_SEED = 0  # seeds the Gaussian batch of a caller that passes none
 
 ScoredLayer = nn.Conv2d | nn.Linear
 
@@ -39,6 +62,12 @@ class PassResult:
     input_grads: torch.Tensor | None = None
     relu_kernel: torch.Tensor | None = None  # float64 (B, B)
     relu_count: int | None = None
+    layer_count: int | None = None
+    split_grads: list[list[torch.Tensor | None]] | None = None  # per half, per layer; empty: fewer than 2 images
+    correlation_minima: list[float] | None = None
+    activation_patterns: int | None = None  # None also when no nn.ReLU sees a 4-D input
+    fisher_information: torch.Tensor | None = None  # float64 (P, P)
+    parameter_tensors: int | None = None  # the network's parameter tensors (with fisher_information)
     extras: dict = field(default_factory=dict)
 
 
@@ -89,8 +118,31 @@ class _FisherRecorder:
         output.register_hook(on_grad)
 
 
-def run_shared_pass(net: nn.Module, x: torch.Tensor, y: torch.Tensor | None, needs: set[str]) -> PassResult:
-    """Run ``net`` on one batch and compute the requested intermediates (see module docstring)."""
+class _LayerRecorder:
+    """Forward hook on Conv2d/Linear modules: which of the trainable ones run."""
+
+    def __init__(self, trainable: set[int]):
+        self.trainable = trainable
+        self.executed: set[int] = set()
+
+    def __call__(self, module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        if id(module) in self.trainable:
+            self.executed.add(id(module))
+
+
+def run_shared_pass(
+    net: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor | None,
+    needs: set[str],
+    noise: torch.Tensor | None = None,
+    seed: int = 0,
+) -> PassResult:
+    """Run ``net`` on one batch and compute the requested intermediates (see module docstring): the
+    batch's forward pass only when a quantity of it is requested, and each pass on inputs of its own once.
+    ``noise``: the Gaussian batch of ``fisher_information`` (None: standard Gaussian noise of the batch's
+    shape drawn from a generator seeded NOISE_SEED); ``seed``: of the random draws of the quantities that make
+    some (``fisher_information`` re-initialises a copy of the network, as VKDNW's authors do)."""
     unknown = set(needs) - NEEDS
     if unknown:
         raise ValueError(f"unknown shared-pass needs: {sorted(unknown)}")
@@ -98,8 +150,15 @@ def run_shared_pass(net: nn.Module, x: torch.Tensor, y: torch.Tensor | None, nee
     weights = [m.weight for m in layers]
     result = PassResult(layers=layers, weights=weights)
     needs_loss = bool(needs & {"weight_grads", "fisher", "hessian_grad"})
-    if needs_loss and y is None:
+    if (needs_loss or "split_grads" in needs) and y is None:
         raise ValueError("labels are needed for the cross-entropy proxies")
+    if "fisher_information" in needs:  # first: it reads the running statistics the passes below update
+        if noise is None:
+            generator = torch.Generator().manual_seed(NOISE_SEED)
+            noise = torch.randn(x.shape, generator=generator, dtype=x.dtype)
+        information = subpasses.fisher_information(net, noise.to(x.device), seed)
+        if information is not None:
+            result.fisher_information, result.parameter_tensors = information
 
     handles = []
     relu = _ReluRecorder(kernel="relu_kernel" in needs)
@@ -109,40 +168,27 @@ def run_shared_pass(net: nn.Module, x: torch.Tensor, y: torch.Tensor | None, nee
     if "fisher" in needs:
         handles += [m.register_forward_hook(fisher) for m in layers]
     requires_grad = [w.requires_grad for w in weights]  # restored below: frozen weights stay frozen
+    counted = _LayerRecorder({id(m) for m, flag in zip(layers, requires_grad) if flag})
+    if "layer_count" in needs:
+        handles += [m.register_forward_hook(counted) for m in layers]
+    main_pass = bool(needs & MAIN_NEEDS)
+    patterns = None
+    if "activation_patterns" in needs and main_pass and x.shape[0] <= subpasses.SWAP_SAMPLES:
+        patterns = subpasses.ActivationPatterns(x.shape[0], x.device)  # the batch is SWAP's sample: read it here
+        handles += [m.register_forward_hook(patterns) for m in net.modules() if isinstance(m, nn.ReLU)]
     try:
         with torch.enable_grad():
-            x = x.detach().requires_grad_("input_grads" in needs)
             for w in weights:
                 w.requires_grad_(True)
-            out = net(x)
-            grads: list[torch.Tensor] = []
-            if needs_loss and y is not None:  # y is None only without needs_loss (checked above)
-                loss = F.cross_entropy(out, y)
-                raw_grads = torch.autograd.grad(
-                    loss,
-                    weights,
-                    create_graph="hessian_grad" in needs,
-                    retain_graph=bool(needs & {"hessian_grad", "input_grads"}),
-                    allow_unused=True,
-                )
-                grads = [torch.zeros_like(w) if g is None else g for g, w in zip(raw_grads, weights)]
-                result.weight_grads = [g.detach() for g in grads]
-            fisher.armed = False
-            if "input_grads" in needs:
-                (jac,) = torch.autograd.grad(out.sum(), x, retain_graph="hessian_grad" in needs)
-                result.input_grads = jac.detach()
-            if "hessian_grad" in needs:
-                z = sum((g.detach() * g).sum() for g in grads if g.requires_grad)
-                if isinstance(z, torch.Tensor) and z.requires_grad:
-                    hg = torch.autograd.grad(z, weights, allow_unused=True)
-                    result.hessian_grad = [
-                        torch.zeros_like(w) if h is None else h.detach() for h, w in zip(hg, weights)
-                    ]
-                else:
-                    result.hessian_grad = [torch.zeros_like(w) for w in weights]
+            try:
+                if main_pass:
+                    _main_pass(net, x, y, needs, weights, result, fisher)
+            finally:
+                for h in handles:
+                    h.remove()
+            if "split_grads" in needs and y is not None:  # y: checked above
+                result.split_grads = subpasses.split_gradients(net, x, y, weights)
     finally:
-        for h in handles:
-            h.remove()
         for w, flag in zip(weights, requires_grad):
             w.requires_grad_(flag)
     if "fisher" in needs:
@@ -152,4 +198,48 @@ def run_shared_pass(net: nn.Module, x: torch.Tensor, y: torch.Tensor | None, nee
         ]
     result.relu_count = relu.count
     result.relu_kernel = relu.kernel
+    if "layer_count" in needs:
+        result.layer_count = len(counted.executed)
+    if "activation_patterns" in needs:
+        result.activation_patterns = patterns.count if patterns else subpasses.activation_patterns(net, x)
+    if "correlation_minima" in needs:
+        result.correlation_minima = subpasses.correlation_minima(net, x)
     return result
+
+
+def _main_pass(
+    net: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor | None,
+    needs: set[str],
+    weights: list[torch.Tensor],
+    result: PassResult,
+    fisher: _FisherRecorder,
+) -> None:
+    """The batch's one forward pass and the backward passes its quantities need (grad mode on)."""
+    x = x.detach().requires_grad_("input_grads" in needs)
+    out = net(x)
+    needs_loss = bool(needs & {"weight_grads", "fisher", "hessian_grad"})
+    grads: list[torch.Tensor] = []
+    if needs_loss and y is not None:  # y is None only without needs_loss (checked by the caller)
+        loss = F.cross_entropy(out, y)
+        raw_grads = torch.autograd.grad(
+            loss,
+            weights,
+            create_graph="hessian_grad" in needs,
+            retain_graph=bool(needs & {"hessian_grad", "input_grads"}),
+            allow_unused=True,
+        )
+        grads = [torch.zeros_like(w) if g is None else g for g, w in zip(raw_grads, weights)]
+        result.weight_grads = [g.detach() for g in grads]
+    fisher.armed = False
+    if "input_grads" in needs:
+        (jac,) = torch.autograd.grad(out.sum(), x, retain_graph="hessian_grad" in needs)
+        result.input_grads = jac.detach()
+    if "hessian_grad" in needs:
+        z = sum((g.detach() * g).sum() for g in grads if g.requires_grad)
+        if isinstance(z, torch.Tensor) and z.requires_grad:
+            hg = torch.autograd.grad(z, weights, allow_unused=True)
+            result.hessian_grad = [torch.zeros_like(w) if h is None else h.detach() for h, w in zip(hg, weights)]
+        else:
+            result.hessian_grad = [torch.zeros_like(w) for w in weights]

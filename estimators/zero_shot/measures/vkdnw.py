@@ -1,0 +1,26 @@
+"""``vkdnw``: VKDNW (Tybl & Neumann, CVPR 2025), the entropy of the Fisher information's eigenvalue deciles.
+
+On a copy of the network re-initialised as the authors do (Kaiming normal fan-in, from the protocol's seed),
+θ the first weight of each of the first 128 parameter tensors; the Fisher information of the network's
+smoothed softmax by θ on a Gaussian batch, BatchNorm on its running statistics; its eigenvalues' deciles
+0.1..0.9 normalised to sum 1, and their entropy. It follows ondratybl/VKDNW
+``NB201/ZeroShotProxy/compute_vkdnw_score.py`` (``get_fisher``, ``cholesky_covariance``,
+``get_jacobian_index``, ``compute_nas_score``: ``vkdnw_entropy``) as run for the paper's Table 1
+(``NB201/tss_general_.py``: Gaussian inputs, 128 tensors, the first weight of each). The Gaussian batch is the
+protocol's (the batches ``inputs: noise`` gives); the paper used 64 images.
+"""
+
+from __future__ import annotations
+
+from archscore.estimators.zero_shot.proxies import ProxyInput, Undefined, _finite, _shared, register_proxy
+from archscore.estimators.zero_shot.subpasses import entropy_of_deciles
+
+
+@register_proxy("vkdnw", {"fisher_information"})
+def vkdnw(inp: ProxyInput) -> float:
+    fisher = _shared(inp).fisher_information
+    if fisher is None:
+        raise Undefined("no parameters, or the network's output is not a batch of logits")
+    if not bool(fisher.isfinite().all()):
+        raise Undefined("the Fisher information is not finite")
+    return _finite(entropy_of_deciles(fisher), "vkdnw")
