@@ -35,7 +35,7 @@ from archscore.estimators.zero_shot.engine import (
 )
 from archscore.estimators.zero_shot.manifest import ZERO_SHOT
 from archscore.estimators.zero_shot.proxies import PROXIES, register_proxy
-from archscore.estimators.zero_shot.shared_pass import MAIN_NEEDS, NEEDS, run_shared_pass
+from archscore.estimators.zero_shot.shared_pass import MAIN_NEEDS, known_needs, run_shared_pass
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reference_proxies import ref_grad_norm, ref_params, reference_scores
@@ -217,7 +217,7 @@ def test_shared_pass_intermediates(nb201_results, batch):
     """The shared intermediates themselves, against plain autograd on a copy."""
     net, _, _ = nb201_results[0]
     x, y = batch
-    res = run_shared_pass(net, x, y, set(NEEDS))
+    res = run_shared_pass(net, x, y, set(known_needs()))
     twin = small_net(ARCHS[0], seed=10)
     twin.train()
     out = twin(x)
@@ -454,7 +454,7 @@ def test_registry_entry(name):
     info = ZERO_SHOT[name]
     assert info.name == name
     assert name in PROXIES and PROXIES[name].name == name
-    assert PROXIES[name].needs <= NEEDS
+    assert PROXIES[name].needs <= known_needs()
     assert info.direction == "higher"
     assert info.kind == "zero_shot"
     assert isinstance(info.version, str) and info.version.strip()

@@ -19,7 +19,7 @@ from archscore.estimators.spaces.supernet import Supernet
 from archscore.estimators.zero_shot.manifest import ZERO_SHOT, resolve_estimators
 from archscore.estimators.zero_shot.plugin_loader import load_plugins
 from archscore.estimators.zero_shot.proxies import PROXIES, ProxyInput, Undefined
-from archscore.estimators.zero_shot.shared_pass import NOISE_NEEDS, run_shared_pass
+from archscore.estimators.zero_shot.shared_pass import reads_noise, run_shared_pass
 
 # Proxies that do not read the shared pass and depend on the architecture only (not the batch): the
 # catalog's estimators that need no data.
@@ -227,7 +227,7 @@ def score_architecture(
             scores.update(score_module(net, batches[0][0], None, free_names, protocol.bn_mode))
         if data_names:
             noise: list[torch.Tensor | None] = [None] * len(batches)
-            if any(PROXIES[n].needs & NOISE_NEEDS for n in data_names):  # the batches inputs=noise gives
+            if any(reads_noise(PROXIES[n].needs) for n in data_names):  # the batches inputs=noise gives
                 noise = [x for x, _ in altered_inputs(batches, "noise", protocol.data_seed)]
             runs = [
                 score_module(net, x, y, data_names, protocol.bn_mode, noise=z, seed=protocol.seed)

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from archscore.estimators.zero_shot.manifest import ZERO_SHOT
-from archscore.estimators.zero_shot.shared_pass import NEEDS, PassResult, scored_layers
+from archscore.estimators.zero_shot.shared_pass import PassResult, known_needs, scored_layers
 
 
 class Undefined(Exception):
@@ -48,7 +48,7 @@ MEASURES = ("layers", "zico", "meco", "swap", "vkdnw")  # the modules of estimat
 def register_proxy(name: str, needs: set[str] | frozenset[str] = frozenset()):
     """Register the decorated function as the zero-shot estimator ``name``, whose facts are the catalog's: a
     built-in one's, or a plugin's (archscore.estimators.plugins), which only the module its facts name may
-    register. ``needs``: the shared-pass quantities it reads (shared_pass.NEEDS; none: it reads the network
+    register. ``needs``: the shared-pass quantities it reads (shared_pass.known_needs(); none: it reads the network
     and the batch itself)."""
 
     def decorate(fn: Callable[[ProxyInput], float]) -> Callable[[ProxyInput], float]:
@@ -64,9 +64,10 @@ def register_proxy(name: str, needs: set[str] | frozenset[str] = frozenset()):
             raise ValueError(f"{name!r} is a built-in estimator: {fn.__module__} cannot register it")
         if owner is not None and fn.__module__ != owner:
             raise ValueError(f"estimator {name!r} is registered by {owner} (its facts say so), not {fn.__module__}")
-        if not set(needs) <= NEEDS:
+        if not set(needs) <= known_needs():
             raise ValueError(
-                f"proxy {name!r} needs {sorted(set(needs) - NEEDS)}; the shared pass gives {sorted(NEEDS)}"
+                f"proxy {name!r} needs {sorted(set(needs) - known_needs())}; the shared pass gives "
+                f"{sorted(known_needs())}"
             )
         PROXIES[name] = Proxy(name, frozenset(needs), fn)
         return fn

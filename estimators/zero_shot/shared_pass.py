@@ -11,38 +11,37 @@ intermediate quantities the proxies read are computed once per batch, and only t
 - ``relu_count``     number of nn.ReLU modules executed
 - ``layer_count``    number of Conv2d/Linear modules with a trainable weight executed (forward hooks)
 
-and, on inputs of their own (``subpasses``; each run once per batch for all the proxies that read it):
-
-- ``split_grads``          dL/dw of each half of the batch, each half its own forward and backward (ZiCo)
-- ``correlation_minima``   per executed module, the smallest eigenvalue of its output's channel
-                           correlation, for the batch's first image alone (MeCo)
-- ``activation_patterns``  distinct nn.ReLU sign patterns over the batch's first 16 images alone (SWAP);
-                           read from the batch's own forward pass when the batch has at most 16 images
-- ``fisher_information``   Fisher information of one weight per parameter tensor of a copy re-initialised
-                           from ``seed``, on a Gaussian batch (``noise``), BatchNorm on its running
-                           statistics (VKDNW)
+and the passes on inputs of their own that proxies ask for (``passes``: their registry, one module
+each), each run once per batch however many proxies read it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from archscore.estimators.zero_shot import subpasses
+from archscore.estimators.zero_shot.passes import OWN_PASSES, PassInputs
 
 # what the batch's one forward pass (and its backward passes) gives
 MAIN_NEEDS = frozenset(
     {"weight_grads", "fisher", "hessian_grad", "input_grads", "relu_kernel", "relu_count", "layer_count"}
 )
-# what passes on inputs of their own give (``subpasses``)
-OWN_INPUT_NEEDS = frozenset({"split_grads", "correlation_minima", "activation_patterns", "fisher_information"})
-NEEDS = MAIN_NEEDS | OWN_INPUT_NEEDS
-# read a Gaussian batch (``noise`` of run_shared_pass), not the batch's images
-NOISE_NEEDS = frozenset({"fisher_information"})
 NOISE_SEED = 0  # seeds the Gaussian batch of a caller that passes none
+
+
+def known_needs() -> frozenset[str]:
+    """What a proxy may read: the batch's pass's quantities and every registered own-input pass."""
+    return MAIN_NEEDS | frozenset(OWN_PASSES)
+
+
+def reads_noise(needs: set[str] | frozenset[str]) -> bool:
+    """Whether one of ``needs`` reads the Gaussian batch (``noise`` of run_shared_pass)."""
+    return any(OWN_PASSES[n].noise for n in needs if n in OWN_PASSES)
+
 
 ScoredLayer = nn.Conv2d | nn.Linear
 
@@ -63,11 +62,7 @@ class PassResult:
     relu_kernel: torch.Tensor | None = None  # float64 (B, B)
     relu_count: int | None = None
     layer_count: int | None = None
-    split_grads: list[list[torch.Tensor | None]] | None = None  # per half, per layer; empty: fewer than 2 images
-    correlation_minima: list[float] | None = None
-    activation_patterns: int | None = None  # None also when no nn.ReLU sees a 4-D input
-    fisher_information: torch.Tensor | None = None  # float64 (P, P)
-    parameter_tensors: int | None = None  # the network's parameter tensors (with fisher_information)
+    own: dict[str, Any] = field(default_factory=dict)  # own-input pass name -> its value (``passes``)
     extras: dict = field(default_factory=dict)
 
 
@@ -139,26 +134,26 @@ def run_shared_pass(
     seed: int = 0,
 ) -> PassResult:
     """Run ``net`` on one batch and compute the requested intermediates (see module docstring): the
-    batch's forward pass only when a quantity of it is requested, and each pass on inputs of its own once.
-    ``noise``: the Gaussian batch of ``fisher_information`` (None: standard Gaussian noise of the batch's
-    shape drawn from a generator seeded NOISE_SEED); ``seed``: of the random draws of the quantities that make
+    batch's forward pass only when a quantity of it is requested, and each requested own-input pass once.
+    ``noise``: the Gaussian batch of the passes that read one (None: standard Gaussian noise of the batch's
+    shape drawn from a generator seeded NOISE_SEED); ``seed``: of the random draws of the passes that make
     some (``fisher_information`` re-initialises a copy of the network, as VKDNW's authors do)."""
-    unknown = set(needs) - NEEDS
+    unknown = set(needs) - known_needs()
     if unknown:
         raise ValueError(f"unknown shared-pass needs: {sorted(unknown)}")
+    own = [OWN_PASSES[n] for n in OWN_PASSES if n in needs]  # registration order
+    needs_loss = bool(needs & {"weight_grads", "fisher", "hessian_grad"})
+    if (needs_loss or any(p.labels for p in own)) and y is None:
+        raise ValueError("labels are needed for the cross-entropy proxies")
     layers = scored_layers(net)
     weights = [m.weight for m in layers]
     result = PassResult(layers=layers, weights=weights)
-    needs_loss = bool(needs & {"weight_grads", "fisher", "hessian_grad"})
-    if (needs_loss or "split_grads" in needs) and y is None:
-        raise ValueError("labels are needed for the cross-entropy proxies")
-    if "fisher_information" in needs:  # first: it reads the running statistics the passes below update
-        if noise is None:
-            generator = torch.Generator().manual_seed(NOISE_SEED)
-            noise = torch.randn(x.shape, generator=generator, dtype=x.dtype)
-        information = subpasses.fisher_information(net, noise.to(x.device), seed)
-        if information is not None:
-            result.fisher_information, result.parameter_tensors = information
+    if noise is None and any(p.noise for p in own):
+        noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(NOISE_SEED), dtype=x.dtype)
+    inputs = PassInputs(net, x, y, x if noise is None else noise.to(x.device), seed, weights)
+    for p in own:  # before the batch's pass, whose train mode updates the running statistics these read
+        if p.first:
+            result.own[p.name] = p.compute(inputs)
 
     handles = []
     relu = _ReluRecorder(kernel="relu_kernel" in needs)
@@ -171,23 +166,19 @@ def run_shared_pass(
     counted = _LayerRecorder({id(m) for m, flag in zip(layers, requires_grad) if flag})
     if "layer_count" in needs:
         handles += [m.register_forward_hook(counted) for m in layers]
-    main_pass = bool(needs & MAIN_NEEDS)
-    patterns = None
-    if "activation_patterns" in needs and main_pass and x.shape[0] <= subpasses.SWAP_SAMPLES:
-        patterns = subpasses.ActivationPatterns(x.shape[0], x.device)  # the batch is SWAP's sample: read it here
-        handles += [m.register_forward_hook(patterns) for m in net.modules() if isinstance(m, nn.ReLU)]
     try:
         with torch.enable_grad():
             for w in weights:
                 w.requires_grad_(True)
             try:
-                if main_pass:
+                if needs & MAIN_NEEDS:
                     _main_pass(net, x, y, needs, weights, result, fisher)
             finally:
                 for h in handles:
                     h.remove()
-            if "split_grads" in needs and y is not None:  # y: checked above
-                result.split_grads = subpasses.split_gradients(net, x, y, weights)
+            for p in own:
+                if not p.first:
+                    result.own[p.name] = p.compute(inputs)
     finally:
         for w, flag in zip(weights, requires_grad):
             w.requires_grad_(flag)
@@ -200,10 +191,6 @@ def run_shared_pass(
     result.relu_kernel = relu.kernel
     if "layer_count" in needs:
         result.layer_count = len(counted.executed)
-    if "activation_patterns" in needs:
-        result.activation_patterns = patterns.count if patterns else subpasses.activation_patterns(net, x)
-    if "correlation_minima" in needs:
-        result.correlation_minima = subpasses.correlation_minima(net, x)
     return result
 
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import math
 
-from archscore.estimators.zero_shot.proxies import ProxyInput, _computed, _finite, _shared, register_proxy
+from archscore.estimators.zero_shot.proxies import ProxyInput, _finite, _shared, register_proxy
 
 
 @register_proxy("meco", {"correlation_minima"})
 def meco(inp: ProxyInput) -> float:
-    minima = _computed(_shared(inp).correlation_minima, "correlation_minima")
+    minima = _shared(inp).own["correlation_minima"]
     return _finite(math.fsum(v for v in minima if math.isfinite(v)), "meco")

@@ -13,16 +13,22 @@ from __future__ import annotations
 
 import math
 
+from torch import nn
+
 from archscore.estimators.zero_shot.proxies import ProxyInput, Undefined, _finite, _shared, register_proxy
-from archscore.estimators.zero_shot.subpasses import parameter_count_millions
 
 MU = 1.5  # millions of parameters
 SIGMA = 1.5
 
 
+def parameter_count_millions(net: nn.Module) -> float:
+    """SWAP's Θ: the parameters whose name does not contain 'auxiliary', in millions."""
+    return math.fsum(p.numel() for k, p in net.named_parameters() if "auxiliary" not in k) / 1e6
+
+
 @register_proxy("swap", {"activation_patterns"})
 def swap(inp: ProxyInput) -> float:
-    count = _shared(inp).activation_patterns
+    count = _shared(inp).own["activation_patterns"]
     if count is None:
         raise Undefined("no nn.ReLU sees a 4-D input: no activation pattern")
     return float(count)

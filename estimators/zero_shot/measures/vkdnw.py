@@ -12,13 +12,24 @@ protocol's (the batches ``inputs: noise`` gives); the paper used 64 images.
 
 from __future__ import annotations
 
+import torch
+
 from archscore.estimators.zero_shot.proxies import ProxyInput, Undefined, _finite, _shared, register_proxy
-from archscore.estimators.zero_shot.subpasses import entropy_of_deciles
+
+
+def entropy_of_deciles(fisher: torch.Tensor) -> float:
+    """VKDNW: the eigenvalues' (singular values') deciles 0.1..0.9 (linear interpolation), normalised by
+    their sum (+1e-10), and their entropy -Σ t log(t + 1e-10)."""
+    eigenvalues = torch.linalg.svdvals(fisher.to(torch.float64))
+    points = torch.arange(1, 10, dtype=torch.float64, device=eigenvalues.device) / 10
+    deciles = torch.quantile(eigenvalues, points)
+    t = deciles / (deciles.abs().sum() + 1e-10)
+    return -(t * torch.log(t + 1e-10)).sum().item()
 
 
 @register_proxy("vkdnw", {"fisher_information"})
 def vkdnw(inp: ProxyInput) -> float:
-    fisher = _shared(inp).fisher_information
+    fisher = _shared(inp).own["fisher_information"]
     if fisher is None:
         raise Undefined("no parameters, or the network's output is not a batch of logits")
     if not bool(fisher.isfinite().all()):

@@ -15,7 +15,7 @@ import math
 
 import torch
 
-from archscore.estimators.zero_shot.proxies import ProxyInput, Undefined, _computed, _finite, _shared, register_proxy
+from archscore.estimators.zero_shot.proxies import ProxyInput, Undefined, _finite, _shared, register_proxy
 
 
 def zico_of(split_grads: list[list[torch.Tensor | None]]) -> float:
@@ -34,7 +34,7 @@ def zico_of(split_grads: list[list[torch.Tensor | None]]) -> float:
 
 @register_proxy("zico", {"split_grads"})
 def zico(inp: ProxyInput) -> float:
-    split_grads = _computed(_shared(inp).split_grads, "split_grads")
+    split_grads = _shared(inp).own["split_grads"]
     if not split_grads:
         raise Undefined("zico needs a batch of at least 2 images (two halves)")
     return _finite(zico_of(split_grads), "zico")

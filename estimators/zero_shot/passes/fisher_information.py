@@ -1,126 +1,21 @@
-"""The passes some proxies run on inputs of their own, besides the batch's one forward pass
-(``shared_pass.run_shared_pass`` runs each at most once per batch, however many proxies read it).
-
-Their authors compute them on other inputs than the whole batch, and the batch's statistics enter every
-network with BatchNorm in train mode, so they cannot read the batch's pass:
-
-- ``split_gradients``      ZiCo: the cross-entropy weight gradients of each half of the batch, each half
-                           its own forward and backward (the authors' two batches)
-- ``correlation_minima``   MeCo: the batch's first image alone; per executed module, the smallest
-                           eigenvalue of the correlation of its output's channels
-- ``ActivationPatterns``   SWAP: the distinct sign patterns of the nn.ReLU outputs over a few images
-- ``fisher_information``   VKDNW: the Fisher information of one weight per parameter tensor of a re-initialised
-                           copy, on a Gaussian batch, BatchNorm on its running statistics
-
-Definitions and the authors' code they follow: docs/concepts/estimators.md.
-"""
+"""``fisher_information`` (VKDNW): the Fisher information of one weight per parameter tensor of a copy of
+the network re-initialised from the protocol's seed, on a Gaussian batch, BatchNorm on its running
+statistics."""
 
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-SWAP_SAMPLES = 16  # images SWAP reads: pym1024/SWAP correlation.py, --input_samples
+from archscore.estimators.zero_shot.passes.registry import PassInputs, register_pass
+
 FISHER_TENSORS = 128  # parameter tensors VKDNW reads one weight of: ondratybl/VKDNW, params_grad_len
 FISHER_SMOOTHING = 0.05  # alpha of the smoothed probabilities (the authors hold it in float16: _smoothing)
 FISHER_CHUNK = 16  # samples whose Jacobians are computed at once (memory)
-
-
-def split_gradients(
-    net: nn.Module, x: torch.Tensor, y: torch.Tensor, weights: Sequence[torch.Tensor]
-) -> list[list[torch.Tensor | None]]:
-    """dL/dw of the mean cross-entropy of each half of the batch (the first B//2 images, then the next
-    B//2; an odd batch leaves its last image out), each half its own forward and backward; None for a
-    weight the output does not depend on. Empty for a batch of fewer than 2 images."""
-    half = x.shape[0] // 2
-    if half == 0:
-        return []
-    out: list[list[torch.Tensor | None]] = []
-    for part in (slice(0, half), slice(half, 2 * half)):
-        loss = F.cross_entropy(net(x[part]), y[part])
-        grads = torch.autograd.grad(loss, list(weights), allow_unused=True)
-        out.append([None if g is None else g.detach() for g in grads])
-    return out
-
-
-def _smallest_correlation_eigenvalue(output) -> float | None:
-    """MeCo's term of one module: its output's first sample as channels x positions, the channels'
-    Pearson correlation (undefined entries 0), its smallest eigenvalue. None when there are not two
-    channels to correlate."""
-    if not isinstance(output, torch.Tensor) or output.dim() < 2:
-        return None
-    features = output[0].detach().to(torch.float64)
-    features = features.reshape(features.shape[0], -1)
-    if features.shape[0] < 2:
-        return None
-    if features.shape[1] < 2:  # one position: every correlation is undefined, set to 0
-        return 0.0
-    corr = torch.nan_to_num(torch.corrcoef(features), nan=0.0, posinf=0.0, neginf=0.0)
-    return torch.linalg.eigvalsh(corr).min().item()
-
-
-def correlation_minima(net: nn.Module, x: torch.Tensor) -> list[float]:
-    """The batch's first image alone through the network; for every module executed (each execution,
-    in order; containers included, as the authors' hooks on every named module), the smallest eigenvalue
-    of its output's channel correlation (``_smallest_correlation_eigenvalue``)."""
-    minima: list[float] = []
-
-    def hook(module: nn.Module, inputs: tuple, output) -> None:
-        value = _smallest_correlation_eigenvalue(output)
-        if value is not None:
-            minima.append(value)
-
-    handles = [m.register_forward_hook(hook) for m in net.modules()]
-    try:
-        with torch.no_grad():
-            net(x[:1])
-    finally:
-        for h in handles:
-            h.remove()
-    return minima
-
-
-class ActivationPatterns:
-    """Forward hook for nn.ReLU modules: SWAP's sign patterns. Every output neuron of a ReLU whose input
-    is 4-D has one pattern, its signs over the samples (output > 0); ``count`` is the number of distinct
-    patterns over all of them (a pattern is a number below 2**samples, marked in a table)."""
-
-    def __init__(self, samples: int, device: torch.device):
-        self.samples = samples
-        self.seen = torch.zeros(2**samples, dtype=torch.bool, device=device)
-        self.bits = 2 ** torch.arange(samples, device=device, dtype=torch.int64)
-        self.relus = 0
-
-    def __call__(self, module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-        if inputs[0].dim() != 4:
-            return
-        with torch.no_grad():
-            codes = (output.detach()[: self.samples] > 0).flatten(1).to(torch.int64)  # samples x neurons
-            self.seen[(codes * self.bits[:, None]).sum(0)] = True
-        self.relus += 1
-
-    @property
-    def count(self) -> int | None:
-        return int(self.seen.sum().item()) if self.relus else None
-
-
-def activation_patterns(net: nn.Module, x: torch.Tensor) -> int | None:
-    """SWAP on the batch's first SWAP_SAMPLES images run alone (None: no nn.ReLU sees a 4-D input)."""
-    samples = min(SWAP_SAMPLES, x.shape[0])
-    recorder = ActivationPatterns(samples, x.device)
-    handles = [m.register_forward_hook(recorder) for m in net.modules() if isinstance(m, nn.ReLU)]
-    try:
-        with torch.no_grad():
-            net(x[:samples])
-    finally:
-        for h in handles:
-            h.remove()
-    return recorder.count
 
 
 def _smoothing(classes: int) -> tuple[float, float]:
@@ -285,18 +180,20 @@ def reinitialised(net: nn.Module, seed: int) -> nn.Module:
     return copy_
 
 
-def fisher_information(net: nn.Module, noise: torch.Tensor, seed: int) -> tuple[torch.Tensor, int] | None:
+@register_pass("fisher_information", noise=True, first=True)
+def fisher_information(inp: PassInputs) -> torch.Tensor | None:
     """VKDNW's matrix, on the network ``reinitialised`` from ``seed``: θ the first weight of each of the first
     FISHER_TENSORS parameter tensors (``named_parameters`` order); per Gaussian sample n, J_n the Jacobian of
     the logits by θ with the network in eval mode (BatchNorm on the running statistics the network holds now:
     run it before any pass in train mode); p̃_n = softmax·(1-α) + α/C; F = mean_n J_nᵀ L_nᵀ L_n J_n
     (``_cholesky_factor_product``), float64. J by hooks where the chosen weights belong to Conv2d, Linear and
-    BatchNorm modules, else by torch.func as the authors do. Returns (F, number of parameter tensors of the
-    network), or None when there is none or the output is not (B, C)."""
+    BatchNorm modules, else by torch.func as the authors do. None when the network has no parameter or its
+    output is not (B, C)."""
+    net, noise = inp.net, inp.noise
     named = [(k, p) for k, p in net.named_parameters() if p.numel() > 0]
     if not named:
         return None
-    net = reinitialised(net, seed)
+    net = reinitialised(net, inp.seed)
     named = [(k, p) for k, p in net.named_parameters() if p.numel() > 0]
     chosen = named[:FISHER_TENSORS]
     net.eval()
@@ -312,20 +209,4 @@ def fisher_information(net: nn.Module, noise: torch.Tensor, seed: int) -> tuple[
     scale, shift = _smoothing(out.shape[1])
     probs = torch.softmax(out, dim=1) * scale + shift
     weights = _cholesky_factor_product(probs)  # B x C x C
-    fisher = torch.einsum("bcp,bcd,bdq->pq", j, weights, j) / j.shape[0]
-    return fisher, len(named)
-
-
-def entropy_of_deciles(fisher: torch.Tensor) -> float:
-    """VKDNW: the eigenvalues' (singular values') deciles 0.1..0.9 (linear interpolation), normalised by
-    their sum (+1e-10), and their entropy -Σ t log(t + 1e-10)."""
-    eigenvalues = torch.linalg.svdvals(fisher.to(torch.float64))
-    points = torch.arange(1, 10, dtype=torch.float64, device=eigenvalues.device) / 10
-    deciles = torch.quantile(eigenvalues, points)
-    t = deciles / (deciles.abs().sum() + 1e-10)
-    return -(t * torch.log(t + 1e-10)).sum().item()
-
-
-def parameter_count_millions(net: nn.Module) -> float:
-    """SWAP's Θ: the parameters whose name does not contain 'auxiliary', in millions."""
-    return math.fsum(p.numel() for k, p in net.named_parameters() if "auxiliary" not in k) / 1e6
+    return torch.einsum("bcp,bcd,bdq->pq", j, weights, j) / j.shape[0]
