@@ -19,16 +19,19 @@ class EstimatorInfo:
     """One estimator of the catalog: ``kind`` is zero_shot or one_shot, ``direction`` always higher
     (after the declared sign, docs/concepts/estimators.md), ``needs_data`` whether it reads the
     protocol's data batches, ``version`` part of every cache key of its scores, ``module`` a plugin's module
-    that registers its function (None: built in)."""
+    that registers its function (None: built in); a population estimator (archscore.estimators.population)
+    has ``members`` and an ``aggregation`` and no scores of its own."""
 
     name: str
-    kind: str  # "zero_shot" or "one_shot"
+    kind: str  # "zero_shot", "one_shot" or "population"
     direction: str  # always "higher" after the declared sign (docs/concepts/estimators.md)
     needs_data: bool
     version: str
     unit: str
     description: str
     module: str | None = None
+    members: tuple[str, ...] = ()  # a population estimator's: the estimators it ranks
+    aggregation: str | None = None  # a population estimator's: how it adds the ranks (population.AGGREGATIONS)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -98,8 +101,35 @@ ONE_SHOT: dict[str, EstimatorInfo] = {
     )
 }
 
+
+def _pop(name: str, members: tuple[str, ...], aggregation: str, description: str, version: str = "1") -> EstimatorInfo:
+    return EstimatorInfo(name, "population", "higher", True, version, "", description, None, members, aggregation)
+
+
+# ranks within the architectures scored together (archscore.estimators.population); members may be added
+# only once they are in ZERO_SHOT
+POPULATION_MEMBERS = {
+    "te_nas": (("ntk_cond", "linear_regions"), "rank_sum", "TE-NAS: rank of ntk_cond + rank of linear_regions"),
+    "az_nas": (
+        ("az_expressivity", "az_progressivity", "az_trainability", "flops"),
+        "log_rank",
+        "AZ-NAS: sum of log(rank/N) of its expressivity, progressivity, trainability and flops",
+    ),
+    "vkdnw_agg": (
+        ("flops", "az_expressivity", "az_progressivity", "vkdnw", "az_trainability"),
+        "log_rank",
+        "VKDNW's aggregate: sum of log(rank/N) of flops, AZ-NAS's expressivity, progressivity and "
+        "trainability, and vkdnw",
+    ),
+}
+POPULATION: dict[str, EstimatorInfo] = {
+    name: _pop(name, members, aggregation, description)
+    for name, (members, aggregation, description) in POPULATION_MEMBERS.items()
+    if all(m in ZERO_SHOT for m in members)
+}
+
 # the estimators archscore ships
-BUILT_IN: dict[str, EstimatorInfo] = {**ZERO_SHOT, **ONE_SHOT}
+BUILT_IN: dict[str, EstimatorInfo] = {**ZERO_SHOT, **ONE_SHOT, **POPULATION}
 
 # the installed packages' (archscore.estimators.plugins): zero-shot, after the built-in ones
 PLUGINS: dict[str, EstimatorInfo] = {
@@ -117,6 +147,20 @@ COST_MODEL = ("params", "flops")
 
 def is_one_shot(name: str) -> bool:
     return name in ONE_SHOT
+
+
+def is_population(name: str) -> bool:
+    return name in POPULATION
+
+
+def scored_estimators(names: list[str]) -> list[str]:
+    """The estimators computed per architecture for ``names``: each population estimator replaced by its
+    members (each name once, in order of first appearance)."""
+    out: dict[str, None] = {}
+    for name in names:
+        for scored in POPULATION[name].members if name in POPULATION else (name,):
+            out.setdefault(scored)
+    return list(out)
 
 
 def batch_free(name: str) -> bool:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import TYPE_CHECKING, Any
 
-from archscore.estimators.catalog import is_one_shot
+from archscore.estimators.catalog import POPULATION, is_one_shot, scored_estimators
 from archscore.estimators.protocol import OneShotSettings, Protocol
 from archscore.estimators.spaces.base import Arch, get_space
 
@@ -167,7 +167,45 @@ def score_many(
 ) -> list[dict]:
     """Records in the order of ``archs``. ``jobs`` > 1 uses that many single-threaded processes.
     ``supernet_dir`` holds the checkpoint ``protocol.weights`` names, if any; ``device`` is a
-    resolved device (``archscore.estimators.device.resolve_device``)."""
+    resolved device (``archscore.estimators.device.resolve_device``). Population estimators rank the
+    architectures of the call (``with_populations``)."""
+    records = _score_each(archs, space, scored_estimators(estimators), protocol, jobs, progress, supernet_dir, device)
+    return with_populations(records, estimators)
+
+
+def with_populations(records: list[dict], estimators: list[str]) -> list[dict]:
+    """The records with the scores of ``estimators`` only, in that order, the population estimators among
+    them computed over the records (archscore.estimators.population): their members' scores, and
+    reasons, are kept only where they were asked for."""
+    from archscore.estimators.population import aggregate
+
+    for name in estimators:
+        if name not in POPULATION:
+            continue
+        info = POPULATION[name]
+        assert info.aggregation is not None  # every population estimator has one
+        values = aggregate(info.members, info.aggregation, [r["scores"] for r in records])
+        for record, (value, reason) in zip(records, values):
+            record["scores"][name] = value
+            if reason is not None:
+                record["reasons"][name] = reason
+    for record in records:
+        record["scores"] = {n: record["scores"][n] for n in estimators}
+        record["reasons"] = {n: r for n, r in record["reasons"].items() if n in estimators}
+        record["per_batch"] = {n: v for n, v in record["per_batch"].items() if n in estimators}
+    return records
+
+
+def _score_each(
+    archs: Sequence[Arch],
+    space: str,
+    estimators: list[str],
+    protocol: Protocol,
+    jobs: int,
+    progress: ProgressCallback | None,
+    supernet_dir: str | os.PathLike[str] | None,
+    device: str,
+) -> list[dict]:
     supernet_dir = None if supernet_dir is None else str(supernet_dir)
     from archscore.estimators.zero_shot.memory import memory_limit
 

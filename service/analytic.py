@@ -7,12 +7,14 @@ and so are never cached or sent to a worker.
 
 from __future__ import annotations
 
+from archscore.estimators.catalog import scored_estimators
 from archscore.estimators.protocol import PER_ARCHITECTURE
 from archscore.estimators.spaces.base import COST, Arch, SearchSpace
 
 
 def analytic_names(space: SearchSpace, estimators: list[str]) -> list[str]:
-    return [n for n in estimators if n in PER_ARCHITECTURE and space.has(COST)]
+    """Those of ``estimators``, and of the members of the population estimators among them, the API computes."""
+    return [n for n in scored_estimators(estimators) if n in PER_ARCHITECTURE and space.has(COST)]
 
 
 def analytic_values(space: SearchSpace, arch: Arch, names: list[str], num_classes: int) -> dict[str, float]:

@@ -13,7 +13,8 @@ from starlette.concurrency import run_in_threadpool
 
 from archscore.contract import store
 from archscore.contract.settings import get_settings
-from archscore.estimators.catalog import ESTIMATORS
+from archscore.estimators.catalog import ESTIMATORS, POPULATION, is_population
+from archscore.estimators.population import aggregate
 from archscore.estimators.ranking import ranking_report
 from archscore.estimators.spaces.base import Arch, SearchSpace
 from archscore.service.analytic import analytic_names, analytic_values, num_classes
@@ -40,7 +41,7 @@ async def rankings(redis: Redis, space: SearchSpace, protocol_hash: str, truth: 
         truth_by_arch = await _truth_by_arch(redis, space, truth, parsed)
         canon = list(dict.fromkeys(members.values()))
         analytic = analytic_names(space, list(ESTIMATORS))
-        names = [n for n in ESTIMATORS if n not in analytic]
+        names = [n for n in ESTIMATORS if n not in analytic and not is_population(n)]
         rows: list = [[] for _ in names]
         if canon:
             pipe = redis.pipeline()
@@ -73,8 +74,10 @@ async def _cached(redis: Redis, space: SearchSpace, protocol_hash: str, key: str
 def _compute(space, members, parsed, truth_by_arch, rows_by_name, canon, analytic, protocol) -> dict:
     archs = [a for a in members if a in truth_by_arch]
     report: dict = {"n": 0, "estimators": {}}
+    cells_by_name = {}
     for name, row in rows_by_name.items():
         cells = {c: cell for c, raw in zip(canon, row) if (cell := store.decode_cell(raw)) is not None}
+        cells_by_name[name] = cells
         scored = [a for a in archs if members[a] in cells]
         if len(scored) < 2:
             continue
@@ -91,7 +94,66 @@ def _compute(space, members, parsed, truth_by_arch, rows_by_name, canon, analyti
                 [row[name] for row in per_arch], [truth_by_arch[a] for a in archs], [members[a] + a for a in archs]
             )
         report["n"] = max(report["n"], len(archs))
+    for name, by_arch in _population_scores(space, members, parsed, cells_by_name, analytic, protocol).items():
+        scored = [a for a in archs if by_arch[a] is not None]
+        if len(scored) >= 2:
+            report["estimators"][name] = ranking_report(
+                [by_arch[a] for a in scored], [truth_by_arch[a] for a in scored], [members[a] + a for a in scored]
+            )
+
     return report
+
+
+async def _population_of(
+    redis: Redis, space: SearchSpace, protocol_hash: str, name: str, members: dict[str, str], parsed: dict[str, Arch]
+) -> dict[str, float | None]:
+    """The population estimator ``name``'s score of the architectures ``parsed`` (of ``members``, every
+    architecture scored under the protocol, its population)."""
+    info = POPULATION[name]
+    analytic = analytic_names(space, [name])
+    canon = list(dict.fromkeys(members.values()))
+    cells_by_name = {}
+    for member in info.members:
+        if member not in analytic:
+            raw = await redis.hmget(store.score_key(space.name, protocol_hash, member), canon) if canon else []
+            cells_by_name[member] = {c: cell for c, r in zip(canon, raw) if (cell := store.decode_cell(r)) is not None}
+    protocol = store.decode(await redis.get(store.protocol_key(space.name, protocol_hash))) or {}
+
+    def compute() -> dict[str, float | None]:
+        every = {a: parsed.get(a) or space.parse(a) for a in members}
+        return _population_scores(space, members, every, cells_by_name, analytic, protocol, [name]).get(name, {})
+
+    scores = await run_in_threadpool(compute)
+    return {a: scores.get(a) for a in parsed}
+
+
+def _population_scores(
+    space, members, parsed, cells_by_name, analytic, protocol, names=None
+) -> dict[str, dict[str, float | None]]:
+    """Each population estimator's score of every architecture scored under the protocol (its population,
+    archscore.estimators.population), where every member has scores under it."""
+    classes = num_classes(protocol)
+    archs = list(members)
+    out = {}
+    for name, info in POPULATION.items():
+        if names is not None and name not in names:
+            continue
+        if not all(m in cells_by_name or m in analytic for m in info.members):
+            continue
+        wanted = [m for m in info.members if m in analytic]
+        costs = [analytic_values(space, parsed[a], wanted, classes) for a in archs] if wanted else [{}] * len(archs)
+        rows = []
+        for a, cost in zip(archs, costs):
+            row: dict[str, float | None] = dict(cost)
+            for m in info.members:
+                if m in cells_by_name:
+                    cell = cells_by_name[m].get(members[a])
+                    row[m] = None if cell is None else cell.value
+            rows.append(row)
+        assert info.aggregation is not None  # every population estimator has one
+        values = aggregate(info.members, info.aggregation, rows)
+        out[name] = {a: value for a, (value, _) in zip(archs, values)}
+    return out
 
 
 def select(report: dict, estimators: list[str]) -> dict:
@@ -136,12 +198,13 @@ async def ranking_points(
     archs = sorted(members)[:MAX_POINTS]
     parsed = await run_in_threadpool(lambda: {a: space.parse(a) for a in archs})
     truth_by_arch = await _truth_by_arch(redis, space, truth, parsed)
-    if estimator in analytic_names(space, [estimator]):
+    scores: dict[str, float | None]
+    if is_population(estimator):
+        scores = await _population_of(redis, space, protocol_hash, estimator, members, parsed)
+    elif estimator in analytic_names(space, [estimator]):
         protocol = store.decode(await redis.get(store.protocol_key(space.name, protocol_hash))) or {}
         classes = num_classes(protocol)
-        scores: dict[str, float | None] = {
-            a: analytic_values(space, parsed[a], [estimator], classes)[estimator] for a in archs
-        }
+        scores = {a: analytic_values(space, parsed[a], [estimator], classes)[estimator] for a in archs}
     else:
         key = store.score_key(space.name, protocol_hash, estimator)
         cells = await redis.hmget(key, [members[a] for a in archs]) if archs else []

@@ -55,19 +55,21 @@ def space_named(name: str) -> SearchSpace:
 
 
 def estimator_names(text: str, one_shot: bool = False) -> list[str]:
-    """Zero-shot estimator names (and one-shot ones where the command takes them), in the order given."""
-    from archscore.estimators.catalog import is_one_shot
+    """Zero-shot and population estimator names (and one-shot ones where the command takes them): the
+    zero-shot ones in the order given, then the population ones, then the one-shot ones."""
+    from archscore.estimators.catalog import is_one_shot, is_population
 
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
         raise UsageError("--estimators: give estimator names separated by commas, or 'all'")
-    zero_shot = [n for n in names if not (one_shot and is_one_shot(n))]
+    zero_shot = [n for n in names if not is_population(n) and not (one_shot and is_one_shot(n))]
     try:
         resolved = resolve_estimators(zero_shot) if zero_shot else []
     except KeyError as exc:
         raise UsageError(exc.args[0]) from None
     _load_plugins(resolved)
-    return resolved + [n for n in dict.fromkeys(names) if one_shot and is_one_shot(n)]
+    populations = [n for n in dict.fromkeys(names) if is_population(n)]
+    return resolved + populations + [n for n in dict.fromkeys(names) if one_shot and is_one_shot(n)]
 
 
 def _load_plugins(names: list[str]) -> None:

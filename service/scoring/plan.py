@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from archscore.contract import store
 from archscore.contract.records import ScoreJob
+from archscore.estimators.catalog import scored_estimators
 from archscore.estimators.protocol import scored_arch
 from archscore.service.scoring.validate import ArchRecord, ValidRequest
 
@@ -30,8 +31,9 @@ class Plan:
 
 
 def score_keys(space: str, protocol_hash: str, estimators: list[str], analytic: list[str]) -> dict[str, str]:
-    """The cache key of each worker-computed estimator's scores under the protocol."""
-    return {n: store.score_key(space, protocol_hash, n) for n in estimators if n not in analytic}
+    """The cache key of each worker-computed estimator's scores under the protocol (for a population
+    estimator, its members')."""
+    return {n: store.score_key(space, protocol_hash, n) for n in scored_estimators(estimators) if n not in analytic}
 
 
 def plan(valid: ValidRequest, owner: str = "") -> Plan:

@@ -7,6 +7,8 @@ from redis.asyncio import Redis
 
 from archscore.contract import store
 from archscore.contract.records import ScoreCell, ScoreJob
+from archscore.estimators.catalog import POPULATION
+from archscore.estimators.population import aggregate
 from archscore.estimators.spaces import get_space
 from archscore.estimators.spaces.base import SearchSpace
 from archscore.service.analytic import analytic_names, analytic_values, num_classes
@@ -20,9 +22,11 @@ Cells = dict[str, dict[str, ScoreCell | None]]  # estimator -> cache key -> cell
 def assemble_results(
     space: SearchSpace, job: ScoreJob, cells: Cells, errors: dict[str, str | None], truth: dict[str, float]
 ) -> list[dict]:
+    """One result per requested architecture; the population estimators among the job's estimators rank
+    the request's distinct architectures (archscore.estimators.population)."""
     analytic = analytic_names(space, job.estimators)
-    results = []
-    for i, (arch, key, truth_key) in enumerate(zip(job.archs, job.canonical, job.truth_keys)):
+    rows, reasons = [], []
+    for i, (arch, key) in enumerate(zip(job.archs, job.canonical)):
         row = {n: by_class.get(key) for n, by_class in cells.items()}
         scores: dict[str, float | None] = {n: cell.value if cell else None for n, cell in row.items()}
         if analytic:
@@ -32,19 +36,43 @@ def assemble_results(
                 # a job stored before costs were recorded
                 else analytic_values(space, space.parse(arch), analytic, num_classes(job.protocol))
             )
-        results.append(
-            {
-                "index": i,
-                "arch": arch,
-                "canonical_key": key,
-                "scores": {n: scores[n] for n in job.estimators},
-                "reasons": {n: cell.reason for n, cell in row.items() if cell and cell.reason},
-                "devices": {n: cell.device for n, cell in row.items() if cell and cell.device},
-                "ground_truth": truth.get(truth_key),
-                "error": errors.get(key),
-            }
-        )
-    return results
+        rows.append(scores)
+        reasons.append({n: cell.reason for n, cell in row.items() if cell and cell.reason})
+    _add_populations(job, rows, reasons)
+    return [
+        {
+            "index": i,
+            "arch": arch,
+            "canonical_key": key,
+            "scores": {n: rows[i][n] for n in job.estimators},
+            "reasons": {n: reason for n, reason in reasons[i].items() if n in job.estimators},
+            "devices": {
+                n: cell.device
+                for n, by_class in cells.items()
+                if n in job.estimators and (cell := by_class.get(key)) and cell.device
+            },
+            "ground_truth": truth.get(truth_key),
+            "error": errors.get(key),
+        }
+        for i, (arch, key, truth_key) in enumerate(zip(job.archs, job.canonical, job.truth_keys))
+    ]
+
+
+def _add_populations(job: ScoreJob, rows: list[dict], reasons: list[dict]) -> None:
+    """The population estimators' values, over the job's distinct classes (the first row of each)."""
+    first = {key: i for i, key in reversed(list(enumerate(job.canonical)))}
+    classes = sorted(first.values())
+    for name in job.estimators:
+        if name not in POPULATION:
+            continue
+        info = POPULATION[name]
+        assert info.aggregation is not None  # every population estimator has one
+        values = dict(zip(classes, aggregate(info.members, info.aggregation, [rows[i] for i in classes])))
+        for i, key in enumerate(job.canonical):
+            value, reason = values[first[key]]
+            rows[i][name] = value
+            if reason is not None:
+                reasons[i][name] = reason
 
 
 async def job_results(redis: Redis, job: ScoreJob, cancelled: bool = False) -> list[dict]:

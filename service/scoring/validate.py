@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from archscore.contract import store
 from archscore.contract.settings import Settings
-from archscore.estimators.catalog import ESTIMATORS, is_one_shot
+from archscore.estimators.catalog import ESTIMATORS, is_one_shot, scored_estimators
 from archscore.estimators.datasets import training_images_available
 from archscore.estimators.one_shot.registry import CheckpointError, resolve
 from archscore.estimators.protocol import Protocol, cache_key
@@ -186,7 +186,7 @@ def work_problems(
     """A bound on the work one request may enqueue: architectures x estimators x images each, summed over
     the protocols it scores under (a score request has one; a study may derive several). params and
     flops, answered by the API itself, do not count."""
-    names = set(estimators) - set(analytic_names(space, list(estimators)))
+    names = set(scored_estimators(list(estimators))) - set(analytic_names(space, list(estimators)))
     images = sum(p.batch_size * p.num_batches for p in protocols)
     work = count * len(names) * images
     if work <= settings.max_work_per_request:
