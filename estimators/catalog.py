@@ -84,6 +84,54 @@ ZERO_SHOT: dict[str, EstimatorInfo] = {
             "",
             "VKDNW: entropy of the Fisher information's eigenvalue deciles, 128 weights, re-initialised, noise inputs",
         ),
+        _zs(
+            "ntk_cond",
+            True,
+            "",
+            "TE-NAS: condition number of the logits' NTK on the batch's first 64 images, negated (lower is better)",
+        ),
+        _zs(
+            "linear_regions",
+            True,
+            "",
+            "TE-NAS: number of distinct nn.ReLU activation patterns (linear regions) over the Gaussian batch",
+        ),
+        _zs(
+            "gradsign",
+            True,
+            "",
+            "GradSign: sum over Conv2d/Linear weights of |sum of sign(dL_i/dw)|, each image of the batch alone",
+        ),
+        _zs(
+            "zen",
+            True,
+            "",
+            "Zen-NAS: log mean sum|f(x) - f(x+0.01e)| before global pooling + BN sum of log sqrt(mean running_var)",
+        ),
+        _zs(
+            "epe_nas",
+            True,
+            "",
+            "EPE-NAS: sum over labels of |sum log(|corr|+1e-5)|, corr of the label's input Jacobians (jacob_cov's)",
+        ),
+        _zs(
+            "az_expressivity",
+            True,
+            "",
+            "AZ-NAS: sum over the stem and cells of the entropy of the features' normalised covariance eigenvalues",
+        ),
+        _zs(
+            "az_progressivity",
+            True,
+            "",
+            "AZ-NAS: smallest increase of that entropy from one cell's features to the next",
+        ),
+        _zs(
+            "az_trainability",
+            True,
+            "",
+            "AZ-NAS: mean over cells of -s - 1/(s+1e-6) + 2, s the top singular value of the cell's gradient map",
+        ),
     )
 }
 
@@ -106,8 +154,7 @@ def _pop(name: str, members: tuple[str, ...], aggregation: str, description: str
     return EstimatorInfo(name, "population", "higher", True, version, "", description, None, members, aggregation)
 
 
-# ranks within the architectures scored together (archscore.estimators.population); members may be added
-# only once they are in ZERO_SHOT
+# ranks within the architectures scored together (archscore.estimators.population)
 POPULATION_MEMBERS = {
     "te_nas": (("ntk_cond", "linear_regions"), "rank_sum", "TE-NAS: rank of ntk_cond + rank of linear_regions"),
     "az_nas": (
@@ -125,7 +172,6 @@ POPULATION_MEMBERS = {
 POPULATION: dict[str, EstimatorInfo] = {
     name: _pop(name, members, aggregation, description)
     for name, (members, aggregation, description) in POPULATION_MEMBERS.items()
-    if all(m in ZERO_SHOT for m in members)
 }
 
 # the estimators archscore ships

@@ -10,8 +10,8 @@ explicit one and never stores it:
 - the members are ordinary estimators whose scores are cached as any other, so adding an architecture to
   a population never rescores the others: the aggregate is recomputed from the cached members when the
   answer is given;
-- an architecture a member cannot score gets no value (the reason names the member) and is left out of
-  the population: the others' ranks run over the architectures every member scored.
+- an architecture a member cannot score ranks lowest in that member (as the -inf the authors' code gives
+  such a network), ties among those sharing their average rank; it still gets an aggregate.
 
 Ranks are 1..N from the lowest member value to the highest, ties sharing their average rank
 (``scipy.stats.rankdata``'s default, which the authors' code uses), so higher is better for the aggregate
@@ -32,30 +32,15 @@ AGGREGATIONS = {
 }
 
 
-def members_missing(members: Sequence[str], values: Mapping[str, float | None]) -> str | None:
-    """The reason an architecture has no aggregate: the first member without a value, else None."""
-    for member in members:
-        if values.get(member) is None:
-            return f"member {member} has no value for this architecture"
-    return None
-
-
-def aggregate(
-    members: Sequence[str], aggregation: str, rows: Sequence[Mapping[str, float | None]]
-) -> list[tuple[float | None, str | None]]:
-    """(value, reason) of each row (an architecture's member values) within the population ``rows``."""
+def aggregate(members: Sequence[str], aggregation: str, rows: Sequence[Mapping[str, float | None]]) -> list[float]:
+    """The aggregate of each row (an architecture's member values) within the population ``rows``; a
+    member value that is missing or None ranks lowest."""
     if aggregation not in AGGREGATIONS:
         raise ValueError(f"unknown aggregation {aggregation!r}; known: {', '.join(AGGREGATIONS)}")
-    reasons = [members_missing(members, row) for row in rows]
-    complete = [i for i, reason in enumerate(reasons) if reason is None]
-    out: list[tuple[float | None, str | None]] = [(None, reason) for reason in reasons]
-    if not complete:
-        return out
-    n = len(complete)
+    n = len(rows)
     total = np.zeros(n)
     for member in members:
-        ranks = rankdata([float(rows[i][member]) for i in complete])  # type: ignore[arg-type]
+        values = [row.get(member) for row in rows]
+        ranks = rankdata([-math.inf if v is None else float(v) for v in values])
         total += ranks if aggregation == "rank_sum" else np.log(ranks / n)
-    for i, value in zip(complete, total.tolist()):
-        out[i] = (value if math.isfinite(value) else None, None)
-    return out
+    return total.tolist()

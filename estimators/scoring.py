@@ -185,10 +185,8 @@ def with_populations(records: list[dict], estimators: list[str]) -> list[dict]:
         info = POPULATION[name]
         assert info.aggregation is not None  # every population estimator has one
         values = aggregate(info.members, info.aggregation, [r["scores"] for r in records])
-        for record, (value, reason) in zip(records, values):
+        for record, value in zip(records, values):
             record["scores"][name] = value
-            if reason is not None:
-                record["reasons"][name] = reason
     for record in records:
         record["scores"] = {n: record["scores"][n] for n in estimators}
         record["reasons"] = {n: r for n, r in record["reasons"].items() if n in estimators}

@@ -130,29 +130,27 @@ async def _population_of(
 def _population_scores(
     space, members, parsed, cells_by_name, analytic, protocol, names=None
 ) -> dict[str, dict[str, float | None]]:
-    """Each population estimator's score of every architecture scored under the protocol (its population,
-    archscore.estimators.population), where every member has scores under it."""
+    """Each population estimator's score of the architectures scored under the protocol with all its
+    members (its population, archscore.estimators.population; a member's undefined value counts as
+    scored); None for the other architectures."""
     classes = num_classes(protocol)
-    archs = list(members)
-    out = {}
+    out: dict[str, dict[str, float | None]] = {}
     for name, info in POPULATION.items():
         if names is not None and name not in names:
             continue
-        if not all(m in cells_by_name or m in analytic for m in info.members):
+        scored = [m for m in info.members if m not in analytic]
+        if not all(m in cells_by_name for m in scored):
             continue
+        population = [a for a in members if all(members[a] in cells_by_name[m] for m in scored)]
         wanted = [m for m in info.members if m in analytic]
-        costs = [analytic_values(space, parsed[a], wanted, classes) for a in archs] if wanted else [{}] * len(archs)
         rows = []
-        for a, cost in zip(archs, costs):
-            row: dict[str, float | None] = dict(cost)
-            for m in info.members:
-                if m in cells_by_name:
-                    cell = cells_by_name[m].get(members[a])
-                    row[m] = None if cell is None else cell.value
+        for a in population:
+            row: dict[str, float | None] = dict(analytic_values(space, parsed[a], wanted, classes))
+            row.update({m: cells_by_name[m][members[a]].value for m in scored})
             rows.append(row)
         assert info.aggregation is not None  # every population estimator has one
-        values = aggregate(info.members, info.aggregation, rows)
-        out[name] = {a: value for a, (value, _) in zip(archs, values)}
+        values = dict(zip(population, aggregate(info.members, info.aggregation, rows)))
+        out[name] = {a: values.get(a) for a in members}
     return out
 
 

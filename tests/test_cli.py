@@ -42,8 +42,19 @@ def test_spaces_and_estimators_list_what_exists():
         "swap",
         "swap_reg",
         "vkdnw",
+        "ntk_cond",
+        "linear_regions",
+        "gradsign",
+        "zen",
+        "epe_nas",
+        "az_expressivity",
+        "az_progressivity",
+        "az_trainability",
         "oneshot_acc",
         "oneshot_loss",
+        "te_nas",
+        "az_nas",
+        "vkdnw_agg",
     ]
 
 

@@ -42,28 +42,24 @@ def test_aggregations_equal_a_plain_computation(aggregation):
         sum(ranks[m][i] if aggregation == "rank_sum" else math.log(ranks[m][i] / len(rows)) for m in members)
         for i in range(len(rows))
     ]
-    got = aggregate(members, aggregation, rows)
-    assert all(reason is None for _, reason in got)
-    assert [value for value, _ in got] == pytest.approx(expected, rel=1e-12)
+    assert aggregate(members, aggregation, rows) == pytest.approx(expected, rel=1e-12)
 
 
-def test_an_architecture_a_member_cannot_score_has_no_value_and_leaves_the_population():
+def test_a_member_value_an_architecture_lacks_ranks_lowest():
     rows = rows_with_ties(12, seed=5)
     rows[4]["b"] = None  # type: ignore[assignment]
-    got = aggregate(("a", "b"), "log_rank", rows)
-    assert got[4] == (None, "member b has no value for this architecture")
-    complete = rows[:4] + rows[5:]
-    assert [v for v, _ in got[:4] + got[5:]] == [v for v, _ in aggregate(("a", "b"), "log_rank", complete)]
-    # a member missing from the row altogether reads the same
-    assert aggregate(("a", "z"), "rank_sum", rows[:2])[0] == (None, "member z has no value for this architecture")
+    del rows[7]["b"]
+    lowest = min(r["b"] for r in rows if r.get("b") is not None) - 1
+    as_lowest = [{**r, "b": lowest if r.get("b") is None else r["b"]} for r in rows]
+    assert aggregate(("a", "b"), "log_rank", rows) == aggregate(("a", "b"), "log_rank", as_lowest)
 
 
 def test_adding_an_architecture_changes_only_the_ranks():
     rows = rows_with_ties(10, seed=7)
-    before = [v for v, _ in aggregate(("a", "b"), "rank_sum", rows)]
-    after = [v for v, _ in aggregate(("a", "b"), "rank_sum", [*rows, {"a": 100.0, "b": 100.0}])]
+    before = aggregate(("a", "b"), "rank_sum", rows)
+    after = aggregate(("a", "b"), "rank_sum", [*rows, {"a": 100.0, "b": 100.0}])
     assert after[-1] == 2 * 11  # the best in both members ranks last (N) in each
-    assert after[:-1] == before  # below every other: their ranks are unchanged
+    assert after[:-1] == before  # above every other: their ranks are unchanged
 
 
 def test_unknown_aggregation_is_refused():

@@ -13,7 +13,7 @@ import torch
 
 from archscore.estimators.protocol import Protocol
 from archscore.estimators.spaces import EncodingError, get_space, list_spaces
-from archscore.estimators.spaces.base import CAPABILITIES, decode_text_encoding
+from archscore.estimators.spaces.base import CAPABILITIES, CELL_OUTPUT_TAG, CELLS, decode_text_encoding
 from archscore.estimators.zero_shot.engine import score_architecture
 from archscore.estimators.zero_shot.manifest import ZERO_SHOT
 
@@ -124,6 +124,7 @@ def test_undeclared_capabilities_refuse_clearly(space):
         "network": lambda: space.build_network(space.sample(1, 0)[0]),
         "supernet": lambda: space.build_supernet(),
         "operations": lambda: space.operation_counts(space.sample(1, 0)[0]),
+        "cell_outputs": lambda: space.cell_outputs(None),
     }
     assert set(calls) == set(CAPABILITIES)
     for capability, call in calls.items():
@@ -159,6 +160,37 @@ def test_params_of_the_cost_model_equal_the_built_network(space):
         with torch.no_grad():
             assert net.eval()(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
         assert space.cost(arch, num_classes=100)[0] == params + 90 * (net.classifier.in_features + 1)
+
+
+def test_the_benchmark_spaces_declare_their_cells():
+    benchmarks = {"nb201", "nb101", "nb301", "nds_resnet", "nds_resnexta"}
+    assert benchmarks <= {name for name in SPACES if get_space(name).has(CELLS)}
+
+
+def test_built_networks_declare_their_cell_outputs(space):
+    """The stem's and each cell's module (CELLS), tagged with their positions on the built network; each runs
+    once, in the declared order, and outputs a feature map; the first reads the image."""
+    if not (space.has("network") and space.has(CELLS)):
+        pytest.skip("no declared cells: AZ-NAS's proxies are undefined on its networks, with that reason")
+    net = space.build_network(space.sample(1, seed=3)[0])
+    declared = space.cell_outputs(net)
+    assert len(declared) >= 3 and len({id(m) for m in declared}) == len(declared)
+    inside = {id(m) for m in net.modules()}
+    assert all(id(m) in inside and getattr(m, CELL_OUTPUT_TAG) == i for i, m in enumerate(declared))
+    assert sum(hasattr(m, CELL_OUTPUT_TAG) for m in net.modules()) == len(declared)
+    runs: list[tuple[int, tuple, tuple]] = []
+    handles = [
+        m.register_forward_hook(lambda m, i, o: runs.append((getattr(m, CELL_OUTPUT_TAG), i[0].shape, o.shape)))
+        for m in declared
+    ]
+    try:
+        with torch.no_grad():
+            net.eval()(torch.zeros(2, 3, 32, 32))
+    finally:
+        for h in handles:
+            h.remove()
+    assert [r[0] for r in runs] == list(range(len(declared)))
+    assert runs[0][1] == (2, 3, 32, 32) and all(len(out) == 4 for _, _, out in runs)
 
 
 def test_every_zero_shot_estimator_gives_a_value_or_a_reason(space):

@@ -29,7 +29,12 @@ PUBLISHED = "published_proxies"  # published_proxies(): published scores of the 
 NETWORK = "network"  # build_network(): the standalone torch network
 SUPERNET = "supernet"  # build_supernet(), trainable(): one-shot estimators
 OPERATIONS = "operations"  # operation_counts() and op_slots(): the ops an architecture holds (op-level bias)
-CAPABILITIES = (ENUMERATE, ISOMORPHISM, COST, GROUND_TRUTH, PUBLISHED, NETWORK, SUPERNET, OPERATIONS)
+CELLS = "cell_outputs"  # cell_outputs(): the modules whose outputs are a built network's per-cell features
+CAPABILITIES = (ENUMERATE, ISOMORPHISM, COST, GROUND_TRUTH, PUBLISHED, NETWORK, SUPERNET, OPERATIONS, CELLS)
+
+# The attribute ``tag_cell_outputs`` sets on each cell-output module of a built network: its position in
+# execution order. Passes that receive only the network (AZ-NAS's ``cell_features``) find the cells by it.
+CELL_OUTPUT_TAG = "archscore_cell_output"
 
 
 class EncodingError(ValueError):
@@ -161,6 +166,19 @@ class SearchSpace(ABC):
     def build_network(self, arch: Arch, **config: Any):
         """The standalone torch network of an architecture."""
         raise self._missing(NETWORK)
+
+    def cell_outputs(self, net: Any) -> list[Any]:
+        """The modules of a network built by ``build_network`` whose outputs are its per-cell features, in
+        execution order: the stem, then each cell (block); each runs once per forward and outputs an
+        (N, C, H, W) tensor. AZ-NAS reads these features."""
+        raise self._missing(CELLS)
+
+    def tag_cell_outputs(self, net: Any) -> Any:
+        """``net`` with each module of ``cell_outputs(net)`` marked with its position (attribute
+        CELL_OUTPUT_TAG; copies of the network keep it). ``build_network`` of a CELLS space calls it."""
+        for position, module in enumerate(self.cell_outputs(net)):
+            setattr(module, CELL_OUTPUT_TAG, position)
+        return net
 
     def build_supernet(self, **config: Any):
         """A weight-sharing supernet whose forward takes (x, arch)."""

@@ -42,7 +42,8 @@ class Proxy:
 
 
 PROXIES: dict[str, Proxy] = {}
-MEASURES = ("layers", "zico", "meco", "swap", "vkdnw")  # the modules of estimators/zero_shot/measures/
+# the modules of estimators/zero_shot/measures/
+MEASURES = ("layers", "zico", "meco", "swap", "vkdnw", "az_nas", "zen", "epe_nas", "tenas", "gradsign")
 
 
 def register_proxy(name: str, needs: set[str] | frozenset[str] = frozenset()):

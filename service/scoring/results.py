@@ -38,7 +38,7 @@ def assemble_results(
             )
         rows.append(scores)
         reasons.append({n: cell.reason for n, cell in row.items() if cell and cell.reason})
-    _add_populations(job, rows, reasons)
+    _add_populations(job, rows)
     return [
         {
             "index": i,
@@ -58,7 +58,7 @@ def assemble_results(
     ]
 
 
-def _add_populations(job: ScoreJob, rows: list[dict], reasons: list[dict]) -> None:
+def _add_populations(job: ScoreJob, rows: list[dict]) -> None:
     """The population estimators' values, over the job's distinct classes (the first row of each)."""
     first = {key: i for i, key in reversed(list(enumerate(job.canonical)))}
     classes = sorted(first.values())
@@ -68,11 +68,8 @@ def _add_populations(job: ScoreJob, rows: list[dict], reasons: list[dict]) -> No
         info = POPULATION[name]
         assert info.aggregation is not None  # every population estimator has one
         values = dict(zip(classes, aggregate(info.members, info.aggregation, [rows[i] for i in classes])))
-        for i, key in enumerate(job.canonical):
-            value, reason = values[first[key]]
-            rows[i][name] = value
-            if reason is not None:
-                reasons[i][name] = reason
+        for row, key in zip(rows, job.canonical):
+            row[name] = values[first[key]]
 
 
 async def job_results(redis: Redis, job: ScoreJob, cancelled: bool = False) -> list[dict]:

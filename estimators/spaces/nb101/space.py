@@ -23,6 +23,7 @@ import random
 from typing import Any
 
 from archscore.estimators.spaces.base import (
+    CELLS,
     COST,
     GROUND_TRUTH,
     NETWORK,
@@ -64,7 +65,7 @@ class NB101Space(SearchSpace):
         + ", ".join(OPS),
         "hash": "NAS-Bench-101 module hash (32 hex digits) of an architecture of the shipped table",
     }
-    capabilities = frozenset({COST, GROUND_TRUTH, PUBLISHED, NETWORK, OPERATIONS, SUPERNET})
+    capabilities = frozenset({COST, GROUND_TRUTH, PUBLISHED, NETWORK, OPERATIONS, SUPERNET, CELLS})
     ground_truth_columns = data.GROUND_TRUTH_COLUMNS
     default_network = {"stem_channels": 128, "num_stacks": 3, "cells_per_stack": 3, "num_classes": 10, "input_size": 32}
     supernet_network = {
@@ -182,4 +183,10 @@ class NB101Space(SearchSpace):
     def build_network(self, arch: Cell, **config: Any):
         from archscore.estimators.spaces.nb101.network import NB101Network
 
-        return NB101Network(arch, **{**self.default_network, **config})
+        return self.tag_cell_outputs(NB101Network(arch, **{**self.default_network, **config}))
+
+    def cell_outputs(self, net: Any) -> list[Any]:
+        """The stem (conv3x3-BN-ReLU), then every cell; the max pools between stacks are not cells."""
+        from archscore.estimators.spaces.nb101.network import NB101Cell
+
+        return [net.features[0], *(m for m in net.features if isinstance(m, NB101Cell))]

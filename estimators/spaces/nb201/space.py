@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from archscore.estimators.spaces.base import (
+    CELLS,
     COST,
     ENUMERATE,
     GROUND_TRUTH,
@@ -62,7 +63,9 @@ class NB201Space(SearchSpace):
         "ops": "list of 6 op names in string edge order 0->1, 0->2, 1->2, 0->3, 1->3, 2->3",
         "index": "NAS-Bench-201 architecture index, integer 0..15624",
     }
-    capabilities = frozenset({ENUMERATE, ISOMORPHISM, COST, GROUND_TRUTH, PUBLISHED, NETWORK, SUPERNET, OPERATIONS})
+    capabilities = frozenset(
+        {ENUMERATE, ISOMORPHISM, COST, GROUND_TRUTH, PUBLISHED, NETWORK, SUPERNET, OPERATIONS, CELLS}
+    )
     ground_truth_columns = data.GROUND_TRUTH_COLUMNS
     default_network = {"C": 16, "N": 5, "num_classes": 10, "input_size": 32}
     supernet_network = {
@@ -169,7 +172,11 @@ class NB201Space(SearchSpace):
     def build_network(self, arch: Arch, **config: Any):
         from archscore.estimators.spaces.nb201.network import NB201Network
 
-        return NB201Network(arch, **{**self.default_network, **config})
+        return self.tag_cell_outputs(NB201Network(arch, **{**self.default_network, **config}))
+
+    def cell_outputs(self, net: Any) -> list[Any]:
+        """The stem, then every cell and both residual reduction blocks (the authors' ``extract_cell_features``)."""
+        return [net.stem, *net.cells]
 
     def build_supernet(self, **config: Any):
         from archscore.estimators.spaces.nb201.supernet import NB201Supernet

@@ -23,6 +23,7 @@ import random
 from typing import Any
 
 from archscore.estimators.spaces.base import (
+    CELLS,
     COST,
     GROUND_TRUTH,
     NETWORK,
@@ -68,7 +69,7 @@ class NB301Space(SearchSpace):
         "darts": "Genotype(normal=[('sep_conv_3x3', 0), ...], normal_concat=[2, 3, 4, 5], reduce=[...], "
         "reduce_concat=range(2, 6)) as DARTS prints it (read, never evaluated)",
     }
-    capabilities = frozenset({COST, GROUND_TRUTH, PUBLISHED, NETWORK, OPERATIONS, SUPERNET})
+    capabilities = frozenset({COST, GROUND_TRUTH, PUBLISHED, NETWORK, OPERATIONS, SUPERNET, CELLS})
     supernet_network = {
         "C": NetworkField(16, 2, 64, "channels of the first cells (even)"),
         "layers": NetworkField(8, 3, 20, "cells, reductions at layers//3 and 2*layers//3"),
@@ -202,4 +203,8 @@ class NB301Space(SearchSpace):
     def build_network(self, arch: Genotype, **config: Any):
         from archscore.estimators.spaces.nb301.network import NB301Network
 
-        return NB301Network(arch, **{**self.default_network, **config})
+        return self.tag_cell_outputs(NB301Network(arch, **{**self.default_network, **config}))
+
+    def cell_outputs(self, net: Any) -> list[Any]:
+        """The stem, then every cell, normal and reduction."""
+        return [net.stem, *net.cells]

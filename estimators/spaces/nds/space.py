@@ -32,6 +32,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from archscore.estimators.spaces.base import (
+    CELLS,
     COST,
     ENUMERATE,
     NETWORK,
@@ -63,7 +64,7 @@ class NDSSpace(SearchSpace):
     fields: dict[str, tuple[Any, ...]]  # mapping key -> allowed values per stage, in Stages order
     record_fields: dict[str, str]  # mapping key -> net record key
     letters: dict[str, str]  # mapping key -> letter of the compact string
-    capabilities = frozenset({ENUMERATE, COST, NETWORK, SUPERNET})
+    capabilities = frozenset({ENUMERATE, COST, NETWORK, SUPERNET, CELLS})
     supernet_network = {
         "max_depth": NetworkField(4, 1, 24, "blocks each stage holds; deeper architectures are not covered"),
         "max_width": NetworkField(64, 16, 256, "channels each stage holds; wider architectures are not covered"),
@@ -267,7 +268,11 @@ class NDSSpace(SearchSpace):
     def build_network(self, arch: Stages, **config: Any):
         from archscore.estimators.spaces.nds.network import NDSNetwork
 
-        return NDSNetwork(self.block_type, arch, **{**self.default_network, **config})
+        return self.tag_cell_outputs(NDSNetwork(self.block_type, arch, **{**self.default_network, **config}))
+
+    def cell_outputs(self, net: Any) -> list[Any]:
+        """The stem (conv3x3-BN-ReLU), then every residual block of every stage."""
+        return [net.stem, *(block for stage in net.stages for block in stage)]
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "value_sets": {k: list(v) for k, v in self.fields.items()}}

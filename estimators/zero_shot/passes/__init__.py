@@ -2,9 +2,14 @@
 
 from archscore.estimators.zero_shot.passes import (
     activation_patterns,
+    activation_regions,
+    cell_features,
     channel_correlation,
     fisher_information,
+    gradient_signs,
+    mixup_response,
     split_gradients,
+    tangent_kernel,
 )
 from archscore.estimators.zero_shot.passes.registry import OWN_PASSES, OwnPass, PassInputs, register_pass
 
@@ -13,8 +18,13 @@ __all__ = [
     "OwnPass",
     "PassInputs",
     "activation_patterns",
+    "activation_regions",
+    "cell_features",
     "channel_correlation",
     "fisher_information",
+    "gradient_signs",
+    "mixup_response",
     "register_pass",
     "split_gradients",
+    "tangent_kernel",
 ]
