@@ -61,7 +61,7 @@ def _parse_all(space: SearchSpace, archs: Sequence[Any]) -> list[Arch]:
     parsed = []
     for i, encoding in enumerate(archs):
         try:
-            parsed.append(space.parse(encoding))
+            parsed.append(space.parse_local(encoding))
         except EncodingError as exc:
             raise EncodingError(f"archs[{i}]: {exc}") from None
     return parsed

@@ -11,7 +11,18 @@ from fastapi import FastAPI
 from archscore.contract.settings import get_settings
 from archscore.service.errors import install_error_handlers
 from archscore.service.middleware import LimitsAndMetrics
-from archscore.service.routes import dashboard, health, jobs, rankings, scores, spaces, studies, supernets, truth
+from archscore.service.routes import (
+    dashboard,
+    health,
+    jobs,
+    models,
+    rankings,
+    scores,
+    spaces,
+    studies,
+    supernets,
+    truth,
+)
 from archscore.service.scoring.cache import PATH, CachedScoresFastPath
 
 
@@ -32,7 +43,7 @@ def create_app() -> FastAPI:
         "they rank (Kendall tau, Spearman, Pearson, P@topK, BR@K, WR@K).",
     )
     install_error_handlers(app)
-    for module in (scores, jobs, supernets, rankings, spaces, truth, studies):
+    for module in (scores, jobs, supernets, rankings, spaces, truth, studies, models):
         app.include_router(module.router)
     app.include_router(dashboard.router)
     app.include_router(rankings.dashboard_data)

@@ -28,7 +28,7 @@ class LimitsAndMetrics:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         settings = get_settings()
-        limit = settings.max_body_bytes
+        limit = settings.max_model_bytes if scope["path"] == "/v1/models" else settings.max_body_bytes  # an upload
         length = dict(scope["headers"]).get(b"content-length", b"")
         if length.isdigit() and int(length) > limit:
             response = error_response(

@@ -181,6 +181,12 @@ class ScoreRequest(BaseModel):
                     "estimators": ["synflow", "relu_logdet", "params"],
                     "protocol": {"batch_size": 64, "num_batches": 1, "seed": 20},
                 },
+                {
+                    "space": "onnx",  # the sha256 POST /v1/models answers for an uploaded model
+                    "archs": ["9f2c1e07d5b4a8c36e1f0d2b7a9c4e5f61b3d8a0c2e4f6a8b0d1c3e5f7a9b2c4"],
+                    "estimators": ["synflow", "snip", "params", "flops"],
+                    "protocol": {"batch_size": 64, "num_batches": 1, "seed": 20},
+                },
             ]
         },
     )

@@ -13,7 +13,7 @@ from archscore.estimators.spaces import get_space, list_spaces
 from archscore.estimators.zero_shot import memory
 from archscore.estimators.zero_shot.engine import score_architecture
 
-NETWORK_SPACES = [n for n in list_spaces() if get_space(n).has("network")]
+NETWORK_SPACES = [n for n in list_spaces() if get_space(n).has("network") and get_space(n).samples]
 MEDIUM = "d4-4-4_w64-64-64"  # an NDS ResNet of about 2 million feature elements per sample
 
 

@@ -17,7 +17,7 @@ from archscore.estimators.spaces.base import CAPABILITIES, CELL_OUTPUT_TAG, CELL
 from archscore.estimators.zero_shot.engine import score_architecture
 from archscore.estimators.zero_shot.manifest import ZERO_SHOT
 
-SPACES = list_spaces()
+SPACES = [name for name in list_spaces() if get_space(name).samples]  # onnx: tests/test_onnx_space.py
 
 
 def _nb201_equivalent(sp, arch, rng):
@@ -126,7 +126,7 @@ def test_undeclared_capabilities_refuse_clearly(space):
         "operations": lambda: space.operation_counts(space.sample(1, 0)[0]),
         "cell_outputs": lambda: space.cell_outputs(None),
     }
-    assert set(calls) == set(CAPABILITIES)
+    assert set(calls) | {"uploaded"} == set(CAPABILITIES)  # uploaded is a declaration, without a method
     for capability, call in calls.items():
         if not space.has(capability):
             with pytest.raises(NotImplementedError, match=capability):

@@ -31,7 +31,8 @@ TINY = {
 
 
 def test_every_space_has_a_supernet_and_a_tiny_setting():
-    assert set(SUPERNET_SPACES) == set(list_spaces()) == set(TINY)
+    sampled = {name for name in list_spaces() if get_space(name).samples}  # onnx: models given, no supernet
+    assert set(SUPERNET_SPACES) == sampled == set(TINY)
 
 
 def tiny_supernet(name: str, seed: int = 0):

@@ -20,6 +20,8 @@ from archscore.contract.tasks import ScoreChunk
 from archscore.estimators.catalog import ESTIMATORS
 from archscore.estimators.protocol import Protocol
 from archscore.estimators.spaces import get_space
+from archscore.estimators.spaces.base import UPLOADED
+from archscore.workers import models
 from archscore.workers.celery_app import app
 from archscore.workers.metrics import record_chunk
 from archscore.workers.plugins import check_plugins
@@ -173,6 +175,8 @@ def _score_archs(r: redis.Redis, job_id: str, sp, proto: Protocol, estimators: l
             remaining.pop(0)
             continue
         try:
+            if sp.has(UPLOADED):  # the uploaded model, copied from Redis into this worker's model folder
+                models.fetch(r, arch)
             cells, refused = _score_one(arch, sp.name, missing, proto, device)
         except Exception as exc:  # one bad architecture must not sink the chunk
             log.exception("scoring %s failed", arch_text)

@@ -68,6 +68,12 @@ class Settings(BaseSettings):
         description="uploaded ground-truth tables kept at once "
         "(all spaces); more are refused (507) until one is deleted",
     )
+    max_models: int = Field(
+        default=20, ge=0, description="uploaded ONNX models kept at once; more are refused (507) until one is deleted"
+    )
+    max_model_bytes: int = Field(
+        default=64 * 2**20, ge=1, description="bound on one uploaded ONNX model (POST /v1/models; 413 past it)"
+    )
     max_truth_rows_total: int = Field(
         default=500_000,
         ge=0,

@@ -13,6 +13,8 @@ Keys (all under ``archscore:v1:``):
                                                     job:{id}:errors hash canonical key -> error
   truth:{space}:{name}                              hash truth key -> value (uploaded tables; SearchSpace.truth_key)
   truth-tables                                      hash "{space}/{name}" -> rows: every uploaded table (the bounds)
+  model:{sha256}                                    an uploaded ONNX model (the onnx space), base64 of its bytes
+  models                                            hash sha256 -> JSON description: every uploaded model (the bound)
   rate:{owner}:{minute}                             counter of a key's requests in one minute (61 s TTL)
   active:{owner}                                    sorted set job id -> creation: a key's jobs that may be unfinished
   job:{id}:training                                 JSON status of a supernet training job (written by the worker)
@@ -48,7 +50,9 @@ Lifetimes (Redis runs with a maxmemory and the volatile-lru policy: only keys wi
     its result is computed or it is cancelled;
   - uploaded truth tables never expire, so their number and rows are bounded (ARCHSCORE_MAX_TRUTH_TABLES,
     ARCHSCORE_MAX_TRUTH_ROWS_TOTAL) and DELETE /v1/truth/{space}/{name} removes one; Celery's queues and
-    kombu's unacknowledged set carry no TTL.
+    kombu's unacknowledged set carry no TTL;
+  - uploaded ONNX models never expire either: their number and size are bounded (ARCHSCORE_MAX_MODELS,
+    ARCHSCORE_MAX_MODEL_BYTES) and DELETE /v1/models/{sha256} removes one.
 
 Torch-free, used by the API (redis.asyncio) and the workers (sync client) alike: the functions here
 build keys and encode and decode the records (archscore.contract.records); callers run the commands.
@@ -168,6 +172,15 @@ def truth_tables_key() -> str:
 
 def truth_table_id(space: str, name: str) -> str:
     return f"{space}/{name}"
+
+
+def model_key(sha256: str) -> str:
+    """An uploaded ONNX model: base64 of its bytes (the clients decode replies as text)."""
+    return f"{PREFIX}:model:{sha256}"
+
+
+def models_key() -> str:
+    return f"{PREFIX}:models"
 
 
 METRICS_TTL_SECONDS = 7 * 24 * 3600

@@ -142,7 +142,7 @@ def _read_archs(space: SearchSpace, source: Path | None) -> list[Arch]:
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         try:
-            archs.append(space.parse(decode_text_encoding(line)))
+            archs.append(space.parse_local(decode_text_encoding(line)))
         except EncodingError as exc:
             raise UsageError(f"{name} line {number}: {exc}") from None
     if not archs:

@@ -30,7 +30,8 @@ NETWORK = "network"  # build_network(): the standalone torch network
 SUPERNET = "supernet"  # build_supernet(), trainable(): one-shot estimators
 OPERATIONS = "operations"  # operation_counts() and op_slots(): the ops an architecture holds (op-level bias)
 CELLS = "cell_outputs"  # cell_outputs(): the modules whose outputs are a built network's per-cell features
-CAPABILITIES = (ENUMERATE, ISOMORPHISM, COST, GROUND_TRUTH, PUBLISHED, NETWORK, SUPERNET, OPERATIONS, CELLS)
+UPLOADED = "uploaded"  # its architectures are models uploaded to the service (POST /v1/models), named by sha256
+CAPABILITIES = (ENUMERATE, ISOMORPHISM, COST, GROUND_TRUTH, PUBLISHED, NETWORK, SUPERNET, OPERATIONS, CELLS, UPLOADED)
 
 # The attribute ``tag_cell_outputs`` sets on each cell-output module of a built network: its position in
 # execution order. Passes that receive only the network (AZ-NAS's ``cell_features``) find the cells by it.
@@ -83,11 +84,17 @@ class SearchSpace(ABC):
     supernet_rule: str = ""  # which architectures the supernet trains and scores, in words
     supernet_transfers_weights = False  # the standalone network can take an architecture's supernet weights (RQ4)
     partition_rule: str = ""  # reduced sharing: what partition_value reads, in words
+    samples = True  # False: the space holds only the architectures given to it (onnx); sample() raises ValueError
 
     # --- required ---
     @abstractmethod
     def parse(self, encoding: Any) -> Arch:
         """Validate any accepted encoding and return the architecture (raises EncodingError)."""
+
+    def parse_local(self, encoding: Any) -> Arch:
+        """``parse`` of an encoding given on this machine (the library, the command line), which may also
+        name a local file (the onnx space: a model's path). The service never calls it. Default: ``parse``."""
+        return self.parse(encoding)
 
     @abstractmethod
     def to_string(self, arch: Arch) -> str:

@@ -15,7 +15,8 @@ from archscore.estimators.datasets import training_images_available
 from archscore.estimators.one_shot.registry import CheckpointError, resolve
 from archscore.estimators.protocol import Protocol, cache_key
 from archscore.estimators.spaces import DEFAULT_SPACE, get_space
-from archscore.estimators.spaces.base import SUPERNET, Arch, SearchSpace
+from archscore.estimators.spaces.base import SUPERNET, UPLOADED, Arch, SearchSpace
+from archscore.service import models
 from archscore.service.analytic import analytic_names, analytic_values
 from archscore.service.errors import ApiError
 from archscore.service.schemas import ScoreRequest
@@ -134,6 +135,8 @@ async def validate(request: ScoreRequest, settings: Settings, redis: Redis, owne
             archs.append(arch_record(space, space.parse(encoding), per_member, analytic, classes))
         except ValueError as exc:
             details.append((f"archs[{i}]", str(exc)))
+    if space.has(UPLOADED):  # each the sha256 of an uploaded model
+        details += await models.missing(redis, request.archs)
     details += data_problems(request.protocol, settings)
     details += work_problems(estimators, [request.protocol], space, settings, len(request.archs))
     truth = request.truth_column(space)

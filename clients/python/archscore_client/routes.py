@@ -150,6 +150,22 @@ class Routes:
         """DELETE /v1/truth/{space}/{name}: remove an uploaded table (its rankings go with it)."""
         return self._call(Call("DELETE", f"/v1/truth/{_q(space)}/{_q(name)}"))
 
+    # -- ONNX models (the onnx space) ---------------------------------------------------------------
+    def upload_model(self, model: bytes):
+        """POST /v1/models: an ONNX model's bytes; answers its sha256 (the onnx space's encoding), its
+        operators and input shape."""
+        return self._call(
+            Call("POST", "/v1/models", content=model, headers={"Content-Type": "application/octet-stream"})
+        )
+
+    def model(self, sha256: str):
+        """GET /v1/models/{sha256}: an uploaded model's sha256, size, operators and input shape."""
+        return self._call(Call("GET", f"/v1/models/{_q(sha256)}"))
+
+    def delete_model(self, sha256: str):
+        """DELETE /v1/models/{sha256}: remove an uploaded model."""
+        return self._call(Call("DELETE", f"/v1/models/{_q(sha256)}"))
+
     # -- studies ------------------------------------------------------------------------------------
     def studies(self):
         """GET /v1/studies: the studies and what each measures."""
