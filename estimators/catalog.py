@@ -34,7 +34,8 @@ class EstimatorInfo:
     aggregation: str | None = None  # a population estimator's: how it adds the ranks (population.AGGREGATIONS)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """JSON-ready (members as a list, as JSON gives them back)."""
+        return {**asdict(self), "members": list(self.members)}
 
 
 def _zs(name: str, needs_data: bool, unit: str, description: str, version: str = "1") -> EstimatorInfo:

@@ -27,6 +27,7 @@ from helpers.stack import REPO, child, child_env, stopped, tasks_run
 from helpers.waiting import wait_until
 
 from archscore.contract import store
+from archscore.estimators.catalog import POPULATION
 from archscore.estimators.ranking import ranking_report
 from archscore.estimators.spaces import get_space
 from archscore.estimators.spaces.nb201 import arch_to_naslib, has_conv_path, isomorphism_classes
@@ -410,8 +411,9 @@ def test_discovery_health_and_metrics(client):
     assert set(nb201["encodings"]) >= {"string", "naslib", "index"}
 
     estimators = client.get("/v1/estimators").json()
-    assert {e["name"] for e in estimators} == set(ZERO_SHOT) | {"oneshot_acc", "oneshot_loss"}
+    assert {e["name"] for e in estimators} == set(ZERO_SHOT) | {"oneshot_acc", "oneshot_loss"} | set(POPULATION)
     assert {e["kind"] for e in estimators if e["name"].startswith("oneshot")} == {"one_shot"}
+    assert all(e["kind"] == "population" and e["members"] for e in estimators if e["name"] in POPULATION)
     assert all(e["version"] and e["direction"] == "higher" for e in estimators)
 
     arch = SP.parse([0, 1, 2, 3, 4, 0])

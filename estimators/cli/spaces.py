@@ -6,7 +6,7 @@ import json
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from archscore.estimators.cli.console import out
 from archscore.estimators.spaces import get_space, list_spaces
@@ -38,7 +38,7 @@ def estimators(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
     if as_json:
         out.print_json(json.dumps([e.to_dict() for e in ESTIMATORS.values()]))
         return
-    table = Table("name", "kind", "data", "version", "unit", "definition")
+    table = Table(Column("name", no_wrap=True), Column("kind", no_wrap=True), "data", "version", "unit", "definition")
     for e in ESTIMATORS.values():
         kind = e.kind if e.module is None else f"{e.kind}, plugin {e.module}"
         table.add_row(e.name, kind, "yes" if e.needs_data else "no", e.version, e.unit, e.description)
