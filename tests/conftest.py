@@ -229,3 +229,14 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker("container"):
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """torch on one thread for a module's tests (their reference implementations compare bit-close values)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

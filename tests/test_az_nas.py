@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reference_az_nas import AZ_BATCH, ref_az_nas
 
 AZ = ["az_expressivity", "az_progressivity", "az_trainability"]
+pytestmark = pytest.mark.usefixtures("one_thread")
 NB201 = get_space("nb201")
 ARCHS = [
     "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",
@@ -40,14 +41,6 @@ def space_net(space: str, seed: int, **config) -> nn.Module:
     sp = get_space(space)
     torch.manual_seed(seed)
     return sp.build_network(sp.sample(1, seed)[0], **config)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

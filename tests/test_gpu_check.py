@@ -35,7 +35,19 @@ def test_relative_difference():
 def test_report_on_two_cpu_runs(tmp_path):
     out = tmp_path / "report.md"
     run = subprocess.run(
-        [sys.executable, str(SCRIPT), "--cells", "2", "--devices", "cpu", "cpu", "--out", str(out)],
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--cells",
+            "2",
+            "--batch-size",
+            "16",
+            "--devices",
+            "cpu",
+            "cpu",
+            "--out",
+            str(out),
+        ],
         capture_output=True,
         text=True,
         timeout=300,

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers.proxies import InplaceCNN, proxy_batches, small_net
 from torch import nn
 
 from archscore.estimators.datasets import fixed_batches, load_embedded_cifar10
@@ -24,6 +25,7 @@ from archscore.estimators.zero_shot.passes.fisher_information import _cholesky_f
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reference_modern_proxies import REFERENCES, _authors_cholesky, ref_vkdnw
 
+pytestmark = pytest.mark.usefixtures("one_thread")
 SPACE = get_space("nb201")
 MODERN = list(REFERENCES)
 ARCHS = [
@@ -33,45 +35,10 @@ ARCHS = [
 ]
 
 
-def small_net(arch: str, seed: int) -> nn.Module:
-    torch.manual_seed(seed)
-    return SPACE.build_network(SPACE.parse(arch), C=8, N=1)
-
-
-class InplaceCNN(nn.Module):
-    """A user network outside any space: in-place ReLU after BN, max pool, a conv with bias, linear."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(3, 8, 3, padding=1),
-            nn.BatchNorm2d(8),
-            nn.ReLU(inplace=True),
-            nn.MaxPool2d(2),
-            nn.Conv2d(8, 16, 3, stride=2, padding=1, bias=False),
-            nn.BatchNorm2d(16),
-            nn.ReLU(),
-        )
-        self.head = nn.Linear(16, 10)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x).mean((2, 3)))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def data():
     """24 images (swap reads 16 of them alone, zico two halves of 12), and a Gaussian batch of 8 (vkdnw)."""
-    x, y = fixed_batches(load_embedded_cifar10(), 24, 1, seed=0)[0]
-    noise = torch.randn((8, 3, 32, 32), generator=torch.Generator().manual_seed(3))
-    return x, y, noise
+    return proxy_batches()
 
 
 def _networks():

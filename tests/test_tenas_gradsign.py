@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers.proxies import InplaceCNN, proxy_batches, small_net
 from torch import nn
 
 from archscore.estimators.datasets import fixed_batches, load_embedded_cifar10
-from archscore.estimators.spaces import get_space
 from archscore.estimators.zero_shot.engine import score_module
 from archscore.estimators.zero_shot.passes import OWN_PASSES
 from archscore.estimators.zero_shot.passes.gradient_signs import signs_by_loop, signs_by_vmap
@@ -23,7 +23,7 @@ from archscore.estimators.zero_shot.shared_pass import scored_layers
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reference_tenas_gradsign import REFERENCES, ref_gradsign, ref_linear_regions, ref_ntk_cond
 
-SPACE = get_space("nb201")
+pytestmark = pytest.mark.usefixtures("one_thread")
 NAMES = list(REFERENCES)
 PASSES = ("tangent_kernel", "activation_regions", "gradient_signs")
 ARCHS = [
@@ -32,31 +32,6 @@ ARCHS = [
     "|avg_pool_3x3~0|+|none~0|nor_conv_1x1~1|+|nor_conv_3x3~0|skip_connect~1|none~2|",
 ]
 NO_PATH = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
-
-
-def small_net(arch: str, seed: int) -> nn.Module:
-    torch.manual_seed(seed)
-    return SPACE.build_network(SPACE.parse(arch), C=8, N=1)
-
-
-class InplaceCNN(nn.Module):
-    """A user network outside any space: in-place ReLU after BN, max pool, a conv with bias, linear."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(3, 8, 3, padding=1),
-            nn.BatchNorm2d(8),
-            nn.ReLU(inplace=True),
-            nn.MaxPool2d(2),
-            nn.Conv2d(8, 16, 3, stride=2, padding=1, bias=False),
-            nn.BatchNorm2d(16),
-            nn.ReLU(),
-        )
-        self.head = nn.Linear(16, 10)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x).mean((2, 3)))
 
 
 class FewRegions(nn.Module):
@@ -79,20 +54,10 @@ class ItemGate(nn.Module):
         return x if x.abs().sum().item() > 0 else x * 0
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def data():
     """24 images with labels, and a Gaussian batch of 8 (linear_regions)."""
-    x, y = fixed_batches(load_embedded_cifar10(), 24, 1, seed=0)[0]
-    noise = torch.randn((8, 3, 32, 32), generator=torch.Generator().manual_seed(3))
-    return x, y, noise
+    return proxy_batches()
 
 
 NETWORKS = {

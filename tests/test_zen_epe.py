@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers.proxies import proxy_batches, small_net
 from torch import nn
 
-from archscore.estimators.datasets import fixed_batches, load_embedded_cifar10
 from archscore.estimators.protocol import Protocol
 from archscore.estimators.spaces import get_space
 from archscore.estimators.zero_shot.engine import score_architecture, score_module
@@ -23,6 +23,7 @@ from archscore.estimators.zero_shot.measures.epe_nas import epe_of
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reference_zen_epe import eval_score_perclass, pre_gap_by_hook, ref_epe_nas, ref_zen
 
+pytestmark = pytest.mark.usefixtures("one_thread")
 NB201 = get_space("nb201")
 ARCHS = [
     "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",
@@ -31,11 +32,6 @@ ARCHS = [
 ]
 ALL_NONE = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
 BOTH = ["zen", "epe_nas"]
-
-
-def small_net(arch: str, seed: int) -> nn.Module:
-    torch.manual_seed(seed)
-    return NB201.build_network(NB201.parse(arch), C=8, N=1)
 
 
 def nb201_pre_gap(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -78,20 +74,10 @@ class UserCNN(nn.Module):
         return self.head(pooled)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def data():
     """24 images of 10 classes (some labels held by one image only) and a Gaussian batch of 8."""
-    x, y = fixed_batches(load_embedded_cifar10(), 24, 1, seed=0)[0]
-    noise = torch.randn((8, 3, 32, 32), generator=torch.Generator().manual_seed(3))
-    return x, y, noise
+    return proxy_batches()
 
 
 def _networks():
