@@ -19,6 +19,7 @@ import pydantic
 import pytest
 import torch
 from helpers.data import published_by_arch
+from helpers.proxies import small_net
 from torch import nn
 
 from archscore.estimators.catalog import BUILT_IN
@@ -56,11 +57,6 @@ ALL_NONE = ("none",) * 6
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def small_net(arch: str | tuple, seed: int = 7) -> nn.Module:
-    torch.manual_seed(seed)
-    return SPACE.build_network(SPACE.parse(arch), C=8, N=1)
 
 
 class SmallCNN(nn.Module):

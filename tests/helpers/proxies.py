@@ -12,8 +12,9 @@ from archscore.estimators.spaces import get_space
 NB201 = get_space("nb201")
 
 
-def small_net(arch: str, seed: int) -> nn.Module:
-    """An NB201 network of ``arch`` with 8 channels and one cell per stage, initialised from ``seed``."""
+def small_net(arch: str | tuple, seed: int = 7) -> nn.Module:
+    """An NB201 network of ``arch`` (any encoding) with 8 channels and one cell per stage, initialised from
+    ``seed``."""
     torch.manual_seed(seed)
     return NB201.build_network(NB201.parse(arch), C=8, N=1)
 
