@@ -15,25 +15,10 @@ import copy
 
 import numpy as np
 import torch
+from reference_modern_proxies import _kaiming_normal_fanin_init  # the authors' init_model, as VKDNW's
 from torch import nn
 
 AZ_BATCH = 64
-
-
-def _kaiming_normal_fanin_init(generator: torch.Generator):
-    """The authors' init_model(model, 'kaiming_norm_fanin'), its draws from ``generator``."""
-
-    def init(m: nn.Module) -> None:
-        if isinstance(m, nn.Conv2d) or isinstance(m, nn.Linear):
-            nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu", generator=generator)
-            if hasattr(m, "bias") and m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
-            if m.affine:
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-
-    return init
 
 
 def extract_cell_features(net: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
