@@ -86,6 +86,12 @@ ZERO_SHOT: dict[str, EstimatorInfo] = {
             "VKDNW: entropy of the Fisher information's eigenvalue deciles, 128 weights, re-initialised, noise inputs",
         ),
         _zs(
+            "vkdnw_single",
+            True,
+            "",
+            "VKDNW_single: the number of parameter tensors, then vkdnw among equals (count + vkdnw / 3)",
+        ),
+        _zs(
             "ntk_cond",
             True,
             "",
@@ -156,23 +162,30 @@ def _pop(name: str, members: tuple[str, ...], aggregation: str, description: str
 
 
 # ranks within the architectures scored together (archscore.estimators.population)
-POPULATION_MEMBERS = {
-    "te_nas": (("ntk_cond", "linear_regions"), "rank_sum", "TE-NAS: rank of ntk_cond + rank of linear_regions"),
-    "az_nas": (
-        ("az_expressivity", "az_progressivity", "az_trainability", "flops"),
-        "log_rank",
-        "AZ-NAS: sum of log(rank/N) of its expressivity, progressivity, trainability and flops",
-    ),
-    "vkdnw_agg": (
-        ("flops", "az_expressivity", "az_progressivity", "vkdnw", "az_trainability"),
-        "log_rank",
-        "VKDNW's aggregate: sum of log(rank/N) of flops, AZ-NAS's expressivity, progressivity and "
-        "trainability, and vkdnw",
-    ),
-}
 POPULATION: dict[str, EstimatorInfo] = {
-    name: _pop(name, members, aggregation, description)
-    for name, (members, aggregation, description) in POPULATION_MEMBERS.items()
+    info.name: info
+    for info in (
+        _pop(
+            "te_nas",
+            ("ntk_cond", "linear_regions"),
+            "rank_sum",
+            "TE-NAS: rank of ntk_cond + rank of linear_regions",
+        ),
+        _pop(
+            "az_nas",
+            ("az_expressivity", "az_progressivity", "az_trainability", "flops"),
+            "log_rank",
+            "AZ-NAS: sum of log(rank/N) of its expressivity, progressivity, trainability and flops",
+        ),
+        _pop(
+            "vkdnw_agg",
+            ("vkdnw_single", "jacob_cov", "az_expressivity", "az_trainability", "flops"),
+            "log_rank",
+            "VKDNW_agg: sum of log(rank/N) of vkdnw_single, jacob_cov, AZ-NAS's expressivity and trainability, "
+            "and flops",
+            version="2",
+        ),
+    )
 }
 
 # the estimators archscore ships

@@ -205,6 +205,11 @@ def ref_vkdnw(net: nn.Module, noise: torch.Tensor, seed: int = 0) -> float:
     return float(-np.sum(t * np.log(t + 1e-10)))
 
 
+def ref_vkdnw_single(net: nn.Module, noise: torch.Tensor, seed: int = 0) -> tuple[int, float]:
+    """VKDNW_single as the authors rank it: the pair (number of parameter tensors, vkdnw)."""
+    return len(list(net.named_parameters())), ref_vkdnw(net, noise, seed)
+
+
 REFERENCES = {
     "layers": lambda net, x, y, noise: ref_layers(net, x, y),
     "zico": lambda net, x, y, noise: ref_zico(net, x, y),

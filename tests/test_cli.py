@@ -42,6 +42,7 @@ def test_spaces_and_estimators_list_what_exists():
         "swap",
         "swap_reg",
         "vkdnw",
+        "vkdnw_single",
         "ntk_cond",
         "linear_regions",
         "gradsign",

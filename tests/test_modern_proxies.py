@@ -23,7 +23,7 @@ from archscore.estimators.zero_shot.passes import fisher_information as fisher_p
 from archscore.estimators.zero_shot.passes.fisher_information import _cholesky_factor_product, _smoothing
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reference_modern_proxies import REFERENCES, _authors_cholesky, ref_vkdnw
+from reference_modern_proxies import REFERENCES, _authors_cholesky, ref_vkdnw, ref_vkdnw_single
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 SPACE = get_space("nb201")
@@ -84,6 +84,23 @@ def test_equals_the_reference(results, key, name):
         assert got == pytest.approx(want, rel=1e-4, abs=1e-12), (name, got, want)
     if name == "vkdnw":
         assert vkdnw_float32 == pytest.approx(ref["vkdnw_float32"], rel=1e-2)
+
+
+def test_vkdnw_single_orders_networks_as_the_authors_pairs(data):
+    """VKDNW_single ranks the pairs (parameter tensors, vkdnw): the library's one number has the pair's count
+    as its integer part, vkdnw / 3 as the rest, and so sorts the networks as the pairs sort."""
+    x, y, noise = data
+    nets = {key: make() for key, make in NETWORKS.items()}
+    got, pairs = {}, {}
+    for key, net in nets.items():
+        wide = copy.deepcopy(net).double()
+        got[key] = score_module(wide, x.double(), y, ["vkdnw_single"], noise=noise.double())["vkdnw_single"].value
+        pairs[key] = ref_vkdnw_single(wide, noise.double())
+        count, entropy = pairs[key]
+        assert math.floor(got[key]) == count
+        assert (got[key] - count) * 3 == pytest.approx(entropy, rel=1e-6)
+    assert sorted(nets, key=got.__getitem__) == sorted(nets, key=pairs.__getitem__)
+    assert len({count for count, _ in pairs.values()}) > 1, "the networks should differ in their counts"
 
 
 def test_the_values_tell_networks_apart(results):

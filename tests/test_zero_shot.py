@@ -463,7 +463,7 @@ def test_registry_entry(name):
 
 def test_registry_complete():
     assert set(BUILT_IN_ZERO_SHOT) <= set(PROXIES) <= set(ZERO_SHOT)  # a plugin's once its module is imported
-    assert len(BUILT_IN_ZERO_SHOT) == 24
+    assert len(BUILT_IN_ZERO_SHOT) == 25
 
 
 def test_resolve_estimators():

@@ -8,6 +8,12 @@ smoothed softmax by θ on a Gaussian batch, BatchNorm on its running statistics;
 ``get_jacobian_index``, ``compute_nas_score``: ``vkdnw_entropy``) as run for the paper's Table 1
 (``NB201/tss_general_.py``: Gaussian inputs, 128 tensors, the first weight of each). The Gaussian batch is the
 protocol's (the batches ``inputs: noise`` gives); the paper used 64 images.
+
+``vkdnw_single``: the paper's VKDNW_single (Table 1), which ranks by the number of parameter tensors first
+and by ``vkdnw`` among networks with as many: ``get_scores`` in ondratybl/VKDNW ``NB201/tss_utils.py`` ranks
+the pairs (``vkdnw_dim``, ``vkdnw_entropy``), ``vkdnw_dim`` being ``len(list(model.named_parameters()))``
+(``compute_vkdnw_score.py``). As one number: count + entropy / 3, which orders as the pairs do, since the
+entropy of nine shares is at most log 9 < 3.
 """
 
 from __future__ import annotations
@@ -35,3 +41,12 @@ def vkdnw(inp: ProxyInput) -> float:
     if not bool(fisher.isfinite().all()):
         raise Undefined("the Fisher information is not finite")
     return _finite(entropy_of_deciles(fisher), "vkdnw")
+
+
+ENTROPY_SCALE = 3.0  # above log 9, the largest entropy of nine shares: count + entropy / 3 orders as the pairs
+
+
+@register_proxy("vkdnw_single", {"fisher_information"})
+def vkdnw_single(inp: ProxyInput) -> float:
+    tensors = len(list(inp.net.named_parameters()))
+    return tensors + vkdnw(inp) / ENTROPY_SCALE
