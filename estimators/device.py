@@ -1,7 +1,9 @@
 """Which torch device scoring and training run on: one rule for the library, the CLI and the workers.
 
 ``auto`` is CUDA when torch sees a GPU, else the CPU; ``cpu``, ``cuda`` and ``cuda:N`` name one.
-The device never enters a protocol (its hash is the same on every device); results record it.
+The device never enters a protocol (its hash is the same on every device); results record it. On CUDA,
+float32 convolutions and matrix products run in IEEE float32, never TensorFloat-32, so a score on a GPU
+differs from the CPU's by rounding alone.
 """
 
 from __future__ import annotations
@@ -39,4 +41,16 @@ def resolve_device(name: str = "auto") -> str:
             raise DeviceError(
                 f"device {name!r} requested but this machine has {torch.cuda.device_count()} CUDA device(s)"
             )
+    if name != "cpu" and torch.cuda.is_available():
+        use_ieee_float32()
     return name
+
+
+def use_ieee_float32() -> None:
+    """Turn off TensorFloat-32 for this process's CUDA convolutions and matrix products. cuDNN uses it for
+    float32 convolutions by default on Ampere and later GPUs; its 10-bit mantissa moved gradient-based
+    scores of NB201 cells by up to 4 % (ntk_cond, a condition number, by 20 %) against the CPU on an H200."""
+    import torch
+
+    torch.backends.cudnn.conv.fp32_precision = "ieee"  # type: ignore[attr-defined]  # not in torch's stubs
+    torch.backends.cuda.matmul.fp32_precision = "ieee"

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import archscore
-from archscore.estimators.device import DeviceError, check_device_name, resolve_device
+from archscore.estimators.device import DeviceError, check_device_name, resolve_device, use_ieee_float32
 from archscore.estimators.zero_shot.engine import score_architecture
 
 CELLS = [[0, 1, 2, 3, 4, 0], "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|skip_connect~1|none~2|"]
@@ -45,6 +45,23 @@ def test_bad_input_names_the_index_the_estimator_or_the_device():
 def test_a_cuda_device_this_machine_lacks_is_an_error_not_a_silent_cpu(name):
     with pytest.raises(DeviceError, match="CUDA is not available"):
         resolve_device(name)
+
+
+def test_cuda_scores_in_ieee_float32_never_tensorfloat32():
+    """cuDNN's default TF32 convolutions moved NB201 scores by up to 4 % against the CPU on an H200."""
+    flags = (torch.backends.cudnn.conv, torch.backends.cuda.matmul)
+    before = [f.fp32_precision for f in flags]
+    try:
+        for f in flags:
+            f.fp32_precision = "tf32"
+        if torch.cuda.is_available():
+            resolve_device("cuda")
+        else:
+            use_ieee_float32()
+        assert [f.fp32_precision for f in flags] == ["ieee", "ieee"]
+    finally:
+        for f, value in zip(flags, before):
+            f.fp32_precision = value
 
 
 @pytest.mark.parametrize("name", ["auto", "cpu", "cuda", "cuda:0", "cuda:12"])
