@@ -80,3 +80,22 @@ def test_the_service_reports_a_refusal_as_an_error_and_does_not_cache_it(client,
     assert job["status"] == "done" and job["results"][0]["error"] is None
     job = client.post("/v1/scores?wait=120", json=request).json()
     assert job["results"][0]["error"] is None and job["results"][0]["scores"]["synflow"] is not None
+
+
+def test_ntk_conds_gradient_rows_count_in_the_estimate():
+    """ntk_cond holds one float32 gradient of every weight per image (64 at most): a limit that fits the
+    batch's pass refuses ntk_cond, names a batch that fits it, and still scores the other proxies."""
+    space = get_space("nb201")
+    arch = space.sample(1, seed=0)[0]
+    net = space.build_network(arch)
+    elements, params = memory.feature_elements(net), sum(p.numel() for p in net.parameters())
+    assert memory.gradient_rows({"tangent_kernel"}, 128) == 64 and memory.gradient_rows({"tangent_kernel"}, 8) == 8
+    batch_pass = memory.scoring_bytes(elements, params, 16)
+    with_rows = memory.scoring_bytes(elements, params, 16, rows=16)
+    assert with_rows - batch_pass == 4 * 16 * params
+    limit = (batch_pass + with_rows) // 2
+    protocol = Protocol(batch_size=16)
+    refused = score_architecture(arch, space.name, ["ntk_cond"], protocol, memory_limit=limit).scores["ntk_cond"]
+    assert refused.value is None and refused.transient and "at batch_size 16" in refused.reason
+    scored = score_architecture(arch, space.name, ["synflow"], protocol, memory_limit=limit).scores["synflow"]
+    assert scored.value is not None

@@ -127,17 +127,21 @@ def _aggregate(values: list[ProxyValue]) -> ProxyValue:
     return ProxyValue(mean)
 
 
-def _memory_refusal(net: nn.Module, protocol: Protocol, device, memory_limit: int | None) -> str | None:
-    """Why the network is too large to score here, or None when its estimate fits."""
+def _memory_refusal(
+    net: nn.Module, protocol: Protocol, device, memory_limit: int | None, names: list[str]
+) -> str | None:
+    """Why the network is too large to score with ``names`` here, or None when its estimate fits."""
     from archscore.estimators.zero_shot import memory
 
     limit = memory.memory_limit(device) if memory_limit is None else memory_limit
     elements = memory.feature_elements(net)
     params = sum(p.numel() for p in net.parameters())
-    needed = memory.scoring_bytes(elements, params, protocol.batch_size)
+    passes = frozenset().union(*(PROXIES[n].needs for n in names if n in PROXIES))
+    rows = memory.gradient_rows(passes, protocol.batch_size)
+    needed = memory.scoring_bytes(elements, params, protocol.batch_size, rows)
     if needed <= limit:
         return None
-    fits = memory.largest_batch(elements, params, limit)
+    fits = memory.largest_batch(elements, params, limit, rows)
     advice = f"a batch_size of at most {fits} fits" if fits else "no batch size fits"
     return (
         f"not scored: needs about {needed / 2**30:.1f} GiB at batch_size {protocol.batch_size}, over the "
@@ -216,7 +220,7 @@ def score_architecture(
         net_names = []
     if net_names:
         net = _network(sp, arch, protocol, supernets).to(device)
-        too_large = _memory_refusal(net, protocol, device, memory_limit)
+        too_large = _memory_refusal(net, protocol, device, memory_limit, net_names)
     if net_names and too_large:
         scores.update({n: ProxyValue(None, too_large, transient=True) for n in net_names})
     elif net_names:

@@ -23,6 +23,7 @@ from torch import nn
 # element; 15.3 bytes per parameter (nds_resnet); both rounded up by about a third.
 BYTES_PER_FEATURE_ELEMENT = 12
 BYTES_PER_PARAMETER = 20
+BYTES_PER_GRADIENT_ENTRY = 4  # a pass's float32 gradient rows (registry: gradient_rows), per parameter
 BASELINE_BYTES = 400 * 2**20  # the process itself: torch and the data batches (measured: about 310 MiB)
 MEMORY_LIMIT_ENV = "ARCHSCORE_MEMORY_LIMIT_MB"
 
@@ -53,14 +54,24 @@ def feature_elements(net: nn.Module, input_size: int = 32, forward=None) -> int:
     return total
 
 
-def scoring_bytes(elements: int, params: int, batch_size: int) -> int:
-    """Estimated peak bytes of scoring a network of ``elements`` feature elements per sample."""
-    return BASELINE_BYTES + BYTES_PER_PARAMETER * params + BYTES_PER_FEATURE_ELEMENT * elements * batch_size
+def gradient_rows(passes: set[str] | frozenset[str], batch_size: int) -> int:
+    """The most float32 copies of the parameters one of the registered ``passes`` holds at ``batch_size``."""
+    from archscore.estimators.zero_shot.passes import OWN_PASSES
+
+    return max((min(OWN_PASSES[p].gradient_rows, batch_size) for p in passes if p in OWN_PASSES), default=0)
 
 
-def largest_batch(elements: int, params: int, limit: int) -> int:
-    """The largest batch size whose estimate fits in ``limit`` bytes (0 when none does)."""
-    spare = limit - BASELINE_BYTES - BYTES_PER_PARAMETER * params
+def scoring_bytes(elements: int, params: int, batch_size: int, rows: int = 0) -> int:
+    """Estimated peak bytes of scoring a network of ``elements`` feature elements per sample, with passes
+    that hold ``rows`` gradients of the parameters (``gradient_rows``)."""
+    per_parameter = BYTES_PER_PARAMETER + BYTES_PER_GRADIENT_ENTRY * rows
+    return BASELINE_BYTES + per_parameter * params + BYTES_PER_FEATURE_ELEMENT * elements * batch_size
+
+
+def largest_batch(elements: int, params: int, limit: int, rows: int = 0) -> int:
+    """The largest batch size whose estimate fits in ``limit`` bytes (0 when none does), ``rows`` taken at
+    their most (a smaller batch can hold fewer, which this leaves aside: the answer is on the safe side)."""
+    spare = limit - BASELINE_BYTES - (BYTES_PER_PARAMETER + BYTES_PER_GRADIENT_ENTRY * rows) * params
     return max(0, spare // (BYTES_PER_FEATURE_ELEMENT * elements))
 
 

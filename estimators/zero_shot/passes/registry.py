@@ -34,18 +34,21 @@ class OwnPass:
     labels: bool  # reads the batch's labels
     noise: bool  # reads the Gaussian batch
     first: bool  # runs before the batch's pass (it reads running statistics a pass in train mode updates)
+    gradient_rows: int  # at most this many float32 rows of one entry per parameter held at once (memory)
 
 
 OWN_PASSES: dict[str, OwnPass] = {}
 
 
-def register_pass(name: str, *, labels: bool = False, noise: bool = False, first: bool = False):
-    """Register the decorated function of ``PassInputs`` as the own-input pass ``name``."""
+def register_pass(name: str, *, labels: bool = False, noise: bool = False, first: bool = False, gradient_rows: int = 0):
+    """Register the decorated function of ``PassInputs`` as the own-input pass ``name``. ``gradient_rows``:
+    how many float32 copies of the parameters (a gradient per image) it holds at once, at most one per image
+    of the batch, which the memory estimate adds (``zero_shot.memory``)."""
 
     def decorate(fn: Callable[[PassInputs], Any]) -> Callable[[PassInputs], Any]:
         if name in OWN_PASSES:
             raise ValueError(f"pass {name!r} is already registered")
-        OWN_PASSES[name] = OwnPass(name, fn, labels, noise, first)
+        OWN_PASSES[name] = OwnPass(name, fn, labels, noise, first, gradient_rows)
         return fn
 
     return decorate

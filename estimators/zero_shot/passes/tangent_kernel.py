@@ -26,7 +26,7 @@ def gram(rows: torch.Tensor) -> torch.Tensor:
     return out
 
 
-@register_pass("tangent_kernel")
+@register_pass("tangent_kernel", gradient_rows=NTK_SAMPLES)
 def tangent_kernel(inp: PassInputs) -> torch.Tensor | None:
     """K[i, j] = Σ_W ⟨∂s_i/∂W, ∂s_j/∂W⟩ (B x B, float64; B = min(NTK_SAMPLES, batch)), s_i the sum of image i's
     outputs, W the ``weight_parameters`` (each requiring gradients while the pass runs). One forward of the B
