@@ -12,6 +12,10 @@ Tie rule
       true ranks) is a stable sort by (value desc, id asc); without ``ids``,
       by (value desc, position asc).  Numpy's unstable default sort is never
       used.  Top-k is the first k of that order, bottom-k the last k.
+    * nDCG discounts each architecture by its position in the estimator's order
+      above (ties among scores by id, so tied scores are never averaged); ties
+      in the ground truth give equal gains, so the ideal DCG does not depend on
+      how they are ordered.
 
 Missing-score rule
     An estimate may be None, NaN or -inf when the estimator could not score
@@ -38,10 +42,12 @@ __all__ = [
     "CRITERIA",
     "DEFAULT_BR_KS",
     "DEFAULT_P_KS",
+    "NDCG_P",
     "best_rank_at",
     "format_k",
     "kendall_tau",
     "kt_in_top",
+    "ndcg",
     "p_at_bottom",
     "p_at_top",
     "pearson",
@@ -52,6 +58,7 @@ __all__ = [
 
 DEFAULT_P_KS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0)
 DEFAULT_BR_KS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.2)
+NDCG_P = 1000  # nDCG over the estimator's first P architectures (P = min(NDCG_P, N)), as VKDNW's Table 1
 
 CRITERIA: dict[str, str] = {
     "pearson": "higher",
@@ -62,6 +69,7 @@ CRITERIA: dict[str, str] = {
     "kt_in_top": "higher",
     "br_at": "lower",
     "wr_at": "lower",
+    "ndcg": "higher",
 }
 
 
@@ -276,6 +284,54 @@ def worst_rank_at(scores, truth, frac, ids=None) -> float | None:
 
 
 # --------------------------------------------------------------------------- #
+# nDCG (VKDNW's top-heavy criterion)
+# --------------------------------------------------------------------------- #
+_EXPM1_MAX = 512.0  # 2**512 - 1 and sums of such gains stay far inside the float range
+
+
+def _gains(g: np.ndarray) -> np.ndarray | None:
+    """Gains 2**g - 1, or the same times one positive constant (nDCG is a ratio: the constant cancels).
+    None when a gain would be negative (g < 0) or every gain is 0 (every g is 0)."""
+    top = float(g.max())
+    if float(g.min()) < 0 or top <= 0:
+        return None
+    if top <= _EXPM1_MAX:
+        return np.expm1(g * math.log(2.0))  # exact for small g, where 2**g - 1 would cancel
+    return np.exp2(g - top) - np.exp2(-top)  # (2**g - 1) / 2**top, without overflow
+
+
+def _ndcg(d: _Data, p: int) -> float | None:
+    gains = _gains(d.truth)
+    if gains is None:
+        return None
+    k = min(p, d.n)
+    discount = 1.0 / np.log2(np.arange(2, k + 2))  # position j (1-based) -> 1 / log2(j + 1)
+    ideal = float(np.sort(gains)[::-1][:k] @ discount)
+    if not ideal > 0:  # the gains underflowed to 0
+        return None
+    return float(gains[d.s_order[:k]] @ discount) / ideal
+
+
+def _p_of(p) -> int:
+    if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 1:
+        raise ValueError(f"P must be an int >= 1, got {p!r}")
+    return int(p)
+
+
+def ndcg(scores, truth, ids=None, p: int = NDCG_P) -> float | None:
+    """Normalised discounted cumulative gain of the estimator's ranking, VKDNW's top-heavy criterion
+    (Týbl & Neumann, CVPR 2025; repository ondratybl/VKDNW, ``NB201/tss_utils.py``, ``get_metrics``:
+    sklearn's ``ndcg_score`` with relevance ``2**accuracy - 1``, ``k=1000``, ``ignore_ties=True``).
+
+    With P = min(p, N) and the estimator's order a_1, a_2, ... (stable, missing scores last):
+    DCG = sum over j = 1..P of (2**g(a_j) - 1) / log2(j + 1); nDCG = DCG / IDCG, IDCG the same sum
+    over the ground truth's own order. In [0, 1]; 1 for a ranking that puts the best ground truth
+    first, then the next best, and so on. None when a ground truth is negative (negative gain) or every
+    ground truth is 0 (IDCG = 0)."""
+    return _ndcg(_Data(scores, truth, ids), _p_of(p))
+
+
+# --------------------------------------------------------------------------- #
 # Report
 # --------------------------------------------------------------------------- #
 def _by_k(fn, d: _Data, ks) -> dict:
@@ -287,13 +343,14 @@ def _by_k(fn, d: _Data, ks) -> dict:
     return out
 
 
-def ranking_report(scores, truth, ids=None, p_ks=DEFAULT_P_KS, br_ks=DEFAULT_BR_KS) -> dict:
+def ranking_report(scores, truth, ids=None, p_ks=DEFAULT_P_KS, br_ks=DEFAULT_BR_KS, ndcg_p: int = NDCG_P) -> dict:
     """All criteria as a JSON-ready dict (plain floats, None for undefined, K-keyed dicts).
 
     Keys: n, n_scored, pearson, kendall_tau, spearman, p_at_top, p_at_bottom,
-    kt_in_top (over ``p_ks``), br_at, wr_at (over ``br_ks``).  Ks with k < 1
-    are absent.
+    kt_in_top (over ``p_ks``), br_at, wr_at (over ``br_ks``), ndcg (over the
+    first ``ndcg_p``).  Ks with k < 1 are absent.
     """
+    ndcg_p = _p_of(ndcg_p)
     d = _Data(scores, truth, ids)
     return {
         "n": d.n,
@@ -306,4 +363,5 @@ def ranking_report(scores, truth, ids=None, p_ks=DEFAULT_P_KS, br_ks=DEFAULT_BR_
         "kt_in_top": _by_k(_kt_top, d, p_ks),
         "br_at": _by_k(_br, d, br_ks),
         "wr_at": _by_k(_wr, d, br_ks),
+        "ndcg": _ndcg(d, ndcg_p),
     }

@@ -145,13 +145,14 @@ def test_evaluate_prints_the_table_and_matches_published_ranking_for_exact_proxi
         "1",
     )
     assert result.exit_code == 0, result.output
-    assert "Kendall" in result.stdout and "published τ" in result.stdout
+    assert "Kendall" in result.stdout and "nDCG" in result.stdout and "published τ" in result.stdout
     report = json.loads(out.read_text())
     assert report["n"] == 40
     for name in ("params", "flops"):
-        assert report["criteria"][name]["kendall_tau"] == pytest.approx(
-            report["published_criteria"][name]["kendall_tau"]
-        )
+        for criterion in ("kendall_tau", "ndcg"):
+            assert report["criteria"][name][criterion] == pytest.approx(
+                report["published_criteria"][name][criterion]
+            ), criterion
     truth = load_builtin("nb201", "cifar10_test")
     record = report["records"][0]
     assert truth.lookup(record["arch"]) is not None

@@ -195,6 +195,7 @@ def test_dashboard_shows_the_table_a_scatter_the_studies_and_the_jobs(client, te
             rows = list(csv.reader(io.StringIO(exported)))
             assert rows == table and len(rows) == 1 + len(rows_shown)
             assert rows[0][:3] == ["estimator", "n", "Kendall tau"] and {r[0] for r in rows[1:]} >= set(ESTIMATORS)
+            assert rows[0][-1] == "nDCG" and all(r[-1] not in ("", "–") for r in rows[1:]), rows
             loaded = (
                 "return [...document.querySelectorAll(arguments[0])].filter(i => i.complete && i.naturalWidth > 0)"
                 ".length"

@@ -253,6 +253,7 @@ def test_sampler_and_reduced_sharing_from_the_command_line_and_over_http(
     assert sampler["checkpoints"]["fair"]["name"] == "fair1"
     acc = sampler["estimators"]["oneshot_acc"]
     assert set(acc["kendall_tau"]) == {"uniform", "fair"} and list(acc["agreement"]) == ["uniform vs fair"]
+    assert set(acc["ndcg"]) == {"uniform", "fair"} and all(0 <= v <= 1 for v in acc["ndcg"].values())
     assert (tmp_path / "sampler" / "sampler.png").is_file()
     sharing = cli_study("reduced_sharing", root, tmp_path, monkeypatch, "--supernets", "tiny,k2")["result"]
     assert {lab: c["partitions"] for lab, c in sharing["checkpoints"].items()} == {"K=1": 1, "K=2": 2}

@@ -206,6 +206,8 @@ def test_report_is_json_ready_plain_python():
     assert type(rep["n"]) is int and type(rep["n_scored"]) is int and rep["n_scored"] == 995
     for name in ("pearson", "kendall_tau", "spearman"):
         assert type(rep[name]) is float
+    assert rep["ndcg"] is None  # a normal truth has negative values: negative gains
+    assert type(R.ranking_report(s, g - g.min(), ids=np.arange(1000))["ndcg"]) is float
     for name in ("p_at_top", "p_at_bottom", "kt_in_top", "br_at", "wr_at"):
         for v in rep[name].values():
             assert v is None or type(v) is float
@@ -223,7 +225,115 @@ def test_criteria_directions():
         "kt_in_top": "higher",
         "br_at": "lower",
         "wr_at": "lower",
+        "ndcg": "higher",
     }
+
+
+# --------------------------------------------------------------------------- #
+# nDCG: gains 2**g - 1, discount 1 / log2(j + 1), P = min(1000, N)
+# --------------------------------------------------------------------------- #
+L3 = math.log2(3)
+
+
+def _ndcg_loop(s, g, ids, p):
+    """Plain-Python reference: order by (score desc, id asc), missing scores last; ideal by truth desc."""
+    n = len(g)
+    key = [-math.inf if x is None or not math.isfinite(x) else x for x in s]
+    order = sorted(range(n), key=lambda i: (-key[i], ids[i]))
+    ideal = sorted(g, reverse=True)
+    dcg = idcg = 0.0
+    for j in range(min(p, n)):
+        dcg += (2.0 ** g[order[j]] - 1) / math.log2(j + 2)
+        idcg += (2.0 ** ideal[j] - 1) / math.log2(j + 2)
+    return dcg / idcg
+
+
+def test_ndcg_of_the_true_order_is_one():
+    assert R.ndcg(G, G) == 1.0
+    assert R.ndcg(np.exp(G), G, p=3) == 1.0  # any increasing transform of the truth
+    acc = np.array([93.5, 91.2, 91.2, 88.0, 70.1])  # accuracies in percent, a tie in the truth
+    assert R.ndcg(acc, acc) == 1.0
+    assert R.ndcg([5.0, 3.0, 4.0, 1.0, 0.0], acc) == 1.0  # the tied pair swapped: same gains, same sum
+
+
+def test_ndcg_by_hand():
+    g = [2.0, 1.0, 0.0]  # gains 3, 1, 0; ideal DCG = 3 + 1/log2(3) = 3.6309
+    # estimator order 1, 0, 2: DCG = 1/log2(2) + 3/log2(3) + 0 = 2.8928; 2.8928 / 3.6309 = 0.79671
+    assert R.ndcg([1.0, 2.0, 0.0], g) == pytest.approx((1 + 3 / L3) / (3 + 1 / L3))
+    assert R.ndcg([1.0, 2.0, 0.0], g) == pytest.approx(0.79671, abs=1e-5)
+    assert R.ndcg([1.0, 2.0, 0.0], g, p=1) == pytest.approx(1 / 3)  # first place only: 1 of 3
+    # reversed: order 2, 1, 0: DCG = 0 + 1/log2(3) + 3/log2(4)
+    assert R.ndcg([0.0, 1.0, 2.0], g) == pytest.approx((1 / L3 + 1.5) / (3 + 1 / L3))
+    assert R.ndcg([0.0, 1.0, 2.0], g, p=1) == 0.0
+    assert R.ndcg([0.0, 1.0, 2.0], g, p=10**6) == R.ndcg([0.0, 1.0, 2.0], g)  # P beyond N: all N
+
+
+def test_ndcg_is_top_heavy():
+    acc = np.array([94.0, 93.0, 92.0, 91.0, 90.0, 89.0])
+    top_swapped = acc.copy()
+    top_swapped[[0, 1]] = top_swapped[[1, 0]]
+    bottom_swapped = acc.copy()
+    bottom_swapped[[4, 5]] = bottom_swapped[[5, 4]]
+    assert R.kendall_tau(top_swapped, acc) == pytest.approx(R.kendall_tau(bottom_swapped, acc))
+    assert R.ndcg(top_swapped, acc) < R.ndcg(bottom_swapped, acc) < 1.0
+
+
+def test_ndcg_ties_in_scores_follow_the_tie_rule():
+    g = [0.0, 2.0, 1.0]  # gains 0, 3, 1
+    s = [5.0, 5.0, 0.0]  # items 0 and 1 tie for the estimator's first place
+    # no ids: by position, item 0 (gain 0) first, then item 1 (gain 3); never an averaged gain
+    assert R.ndcg(s, g) == pytest.approx((3 / L3 + 0.5) / (3 + 1 / L3))
+    # ids that put item 1 first
+    assert R.ndcg(s, g, ids=["b", "a", "c"]) == pytest.approx(3.5 / (3 + 1 / L3))
+    assert R.ranking_report(s, g, ids=["b", "a", "c"])["ndcg"] == R.ndcg(s, g, ids=["b", "a", "c"])
+
+
+def test_ndcg_missing_scores_rank_last_and_undefined_is_none():
+    g = [2.0, 1.0, 0.0]
+    # item 0 unscored: order 2, 1, 0 (the reversed order)
+    for missing in (None, float("nan"), -math.inf):
+        assert R.ndcg([missing, 1.0, 2.0], g) == pytest.approx((1 / L3 + 1.5) / (3 + 1 / L3))
+    assert R.ndcg([None, None, None], g) == 1.0  # all missing: by position, which is the true order here
+    assert R.ndcg([None, None, None], g, ids=[3, 2, 1]) == pytest.approx((1 / L3 + 1.5) / (3 + 1 / L3))
+    assert R.ndcg(G, np.zeros(N)) is None  # every gain 0: no ideal to divide by
+    assert R.ndcg(G, G - 1) is None  # a negative truth: a negative gain
+    rep = R.ranking_report(G, G - 1)
+    assert rep["ndcg"] is None and rep["kendall_tau"] == pytest.approx(1.0)
+    json.dumps(rep, allow_nan=False)
+
+
+def test_ndcg_of_large_truths_does_not_overflow():
+    g = [2000.0, 1999.0, 0.0]  # 2**2000 is past the float range; gains scaled by 2**-2000
+    assert R.ndcg([1.0, 2.0, 0.0], g) == pytest.approx((0.5 + 1 / L3) / (1 + 0.5 / L3))
+    assert R.ndcg(g, g) == 1.0
+
+
+def test_ndcg_matches_a_plain_loop_on_random_accuracies_with_ties():
+    rng = np.random.default_rng(3)
+    n = 60
+    g = np.round(rng.uniform(60, 95, n), 1)
+    g[:6] = g[6]  # ties in the truth
+    s = np.round(g + rng.normal(0, 5, n))  # ties in the scores
+    ids = [f"a{rng.integers(1000):04d}{i}" for i in range(n)]
+    checked = 0
+    for p in (1, 5, 20, 60, 1000):
+        expected = _ndcg_loop(s.tolist(), g.tolist(), ids, p)
+        assert R.ndcg(s, g, ids, p=p) == pytest.approx(expected, rel=1e-12)
+        checked += 0 < expected < 1
+    assert checked >= 3
+    s_missing = s.tolist()
+    s_missing[10:15] = [None] * 5
+    assert R.ndcg(s_missing, g, ids) == pytest.approx(_ndcg_loop(s_missing, g.tolist(), ids, 1000), rel=1e-12)
+    assert R.ranking_report(s, g, ids)["ndcg"] == R.ndcg(s, g, ids)
+    assert R.ranking_report(s, g, ids, ndcg_p=5)["ndcg"] == R.ndcg(s, g, ids, p=5)
+
+
+@pytest.mark.parametrize("p", [0, -1, 2.5, True, None])
+def test_invalid_ndcg_p_raises(p):
+    with pytest.raises(ValueError):
+        R.ndcg(G, G, p=p)
+    with pytest.raises(ValueError):
+        R.ranking_report(G, G, ndcg_p=p)
 
 
 @pytest.mark.parametrize(

@@ -293,9 +293,10 @@ def test_rankings_are_recomputed_only_when_new_scores_land(client, r):
                 [x["scores"][name] for x in results],
                 [x["ground_truth"] for x in results],
                 [x["canonical_key"] + x["arch"] for x in results],
-            )["kendall_tau"]
-            assert expected is not None
-            assert report["estimators"][name]["kendall_tau"] == pytest.approx(expected), name
+            )
+            for criterion in ("kendall_tau", "ndcg"):
+                assert expected[criterion] is not None
+                assert report["estimators"][name][criterion] == pytest.approx(expected[criterion]), (name, criterion)
 
     def get():
         resp = client.get("/v1/rankings/nb201", params={"protocol_hash": h, "truth": "cifar10_test"})

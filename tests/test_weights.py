@@ -131,6 +131,7 @@ def test_study_compares_random_and_supernet_weights_from_the_command_line(checkp
     snip, params = numbers["estimators"]["snip"], numbers["estimators"]["params"]
     assert snip["agreement"] < 1  # trained weights reorder snip's scores
     assert params["kendall_tau"]["random"] == params["kendall_tau"]["supernet"] and params["agreement"] == 1.0
+    assert params["ndcg"]["random"] == params["ndcg"]["supernet"] is not None
     archs = [SP.parse(a) for a in written["inputs"]["archs"]]
     assert _same(numbers, json.loads(json.dumps(_study_library(root, archs, manifest["sha256"], ["snip", "params"]))))
     assert (tmp_path / "zero_shot_on_supernet.png").is_file()

@@ -11,7 +11,7 @@ from itertools import combinations
 from archscore.estimators.analysis.registry import Study, StudyInputError
 from archscore.estimators.analysis.variance import agreement
 from archscore.estimators.catalog import is_one_shot
-from archscore.estimators.ranking import kendall_tau, p_at_top, spearman
+from archscore.estimators.ranking import kendall_tau, ndcg, p_at_top, spearman
 
 
 def _variants(protocol, options: dict, label: Callable[[dict], str]) -> dict:
@@ -48,6 +48,7 @@ def make_study(name: str, description: str, label: Callable[[dict], str], axis: 
                 "kendall_tau": {lab: kendall_tau(s[e], ctx.truth) for lab, s in scores.items()},
                 "spearman": {lab: spearman(s[e], ctx.truth) for lab, s in scores.items()},
                 "p_at_top_10pct": {lab: p_at_top(s[e], ctx.truth, 0.1) for lab, s in scores.items()},
+                "ndcg": {lab: ndcg(s[e], ctx.truth) for lab, s in scores.items()},
                 "agreement": {f"{a} vs {b}": agreement(scores[a][e], scores[b][e]) for a, b in combinations(scores, 2)},
             }
         return result

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from archscore.estimators.analysis.registry import Study, StudyInputError, register_study
 from archscore.estimators.analysis.variance import agreement
-from archscore.estimators.ranking import kendall_tau, spearman
+from archscore.estimators.ranking import kendall_tau, ndcg, spearman
 from archscore.estimators.spaces.base import SUPERNET
 
 INITS = ("random", "supernet")
@@ -30,6 +30,7 @@ def run(ctx) -> dict:
         result["estimators"][e] = {
             "kendall_tau": {init: kendall_tau(scores[init][e], ctx.truth) for init in INITS},
             "spearman": {init: spearman(scores[init][e], ctx.truth) for init in INITS},
+            "ndcg": {init: ndcg(scores[init][e], ctx.truth) for init in INITS},
             "agreement": agreement(scores["random"][e], scores["supernet"][e]),
         }
     return result

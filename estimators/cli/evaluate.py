@@ -39,7 +39,7 @@ def print_report(report: dict) -> None:
         f"(batch {report['protocol']['batch_size']} x {report['protocol']['num_batches']}, "
         f"seed {report['protocol']['seed']})"
     )
-    for col in ("estimator", "n", "Kendall τ", "Spearman", "Pearson", "P@top5%", "P@top50%", "BR@1%", "WR@1%"):
+    for col in ("estimator", "n", "Kendall τ", "Spearman", "Pearson", "P@top5%", "P@top50%", "BR@1%", "WR@1%", "nDCG"):
         table.add_column(col, justify="left" if col == "estimator" else "right")
     if published:
         table.add_column("published τ", justify="right")
@@ -55,6 +55,7 @@ def print_report(report: dict) -> None:
             _fmt(r["p_at_top"].get("0.5")),
             _fmt(r["br_at"].get("0.01")),
             _fmt(r["wr_at"].get("0.01")),
+            _fmt(r["ndcg"]),
         ]
         if published:
             p = published.get(name, {}).get("kendall_tau")

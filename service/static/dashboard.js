@@ -6,7 +6,7 @@ const $ = (id) => document.getElementById(id);
 const KEY = "archscore-key";  // sessionStorage: this tab only, never the URL
 const CRITERIA = [["kendall_tau", "Kendall tau"], ["spearman", "Spearman"], ["pearson", "Pearson"],
   ["p_at_top", "P@top 5%", "0.05"], ["p_at_top", "P@top 50%", "0.5"], ["br_at", "BR@5%", "0.05"],
-  ["wr_at", "WR@5%", "0.05"]];
+  ["wr_at", "WR@5%", "0.05"], ["ndcg", "nDCG"]];
 const COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
   "#bcbd22", "#17becf"];
 const DASHES = [[], [6, 3], [2, 2], [8, 3, 2, 3], [1, 3]];
