@@ -120,14 +120,14 @@ def report(path: str, space: str, truth_column: str, sample: str | None) -> str:
         f"{len(records)} {space} architectures of `{path}`{f' (sample {sample})' if sample else ''} "
         f"against {truth_column}",
         "",
-        "| estimator | n scored | Kendall τ | Spearman | P@top5% | BR@1% |",
-        "|---|---|---|---|---|---|",
+        "| estimator | n scored | Kendall τ | Spearman | P@top5% | BR@1% | nDCG |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name in names:
         c = criteria[name]
         lines.append(
             f"| {name} | {c['n_scored']} | {_cell(c['kendall_tau'])} | {_cell(c['spearman'])} | "
-            f"{_cell(c['p_at_top'].get('0.05'))} | {_cell(c['br_at'].get('0.01'))} |"
+            f"{_cell(c['p_at_top'].get('0.05'))} | {_cell(c['br_at'].get('0.01'))} | {_cell(c['ndcg'])} |"
         )
     return "\n".join(lines)
 
