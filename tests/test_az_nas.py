@@ -1,24 +1,20 @@
 """AZ-NAS's expressivity, progressivity and trainability against an independent re-implementation
-(tests/reference_az_nas.py) on the same network and Gaussian batch, in every space; the cases without a value;
+(tests/helpers/reference_az_nas.py) on the same network and Gaussian batch, in every space; the cases without a value;
 and their one shared pass."""
 
 from __future__ import annotations
 
 import math
-import sys
-from pathlib import Path
 
 import pytest
 import torch
+from helpers.reference_az_nas import AZ_BATCH, ref_az_nas
 from torch import nn
 
 from archscore.estimators.spaces import get_space
 from archscore.estimators.zero_shot.engine import score_module
 from archscore.estimators.zero_shot.passes import OWN_PASSES, OwnPass
 from archscore.estimators.zero_shot.passes.cell_features import tagged_cell_outputs
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reference_az_nas import AZ_BATCH, ref_az_nas
 
 AZ = ["az_expressivity", "az_progressivity", "az_trainability"]
 pytestmark = pytest.mark.usefixtures("one_thread")

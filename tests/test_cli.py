@@ -244,7 +244,7 @@ def test_supernet_bad_input_exits_2(args, needle):
 
 
 def test_evaluate_reads_nds_records_with_truth_file(tmp_path):
-    from nds_records import nds_records
+    from helpers.nds_records import nds_records
 
     resnet, resnexta = get_space("nds_resnet"), get_space("nds_resnexta")
     archs = [resnet.parse(f"d1-1-1_w16-{w}-32") for w in (16, 24, 32, 40)]

@@ -161,7 +161,7 @@ def test_a_stalled_upload_times_out_with_408_over_a_real_socket(test_redis, tmp_
 
 
 def test_an_nds_error_that_is_not_a_percentage_is_422(client, r):
-    from nds_records import nds_records
+    from helpers.nds_records import nds_records
 
     from archscore.estimators.spaces import get_space
 

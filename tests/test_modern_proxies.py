@@ -1,18 +1,17 @@
 """The proxies published since 2021 (layers, zico, meco, swap, swap_reg, vkdnw) against independent
-re-implementations (tests/reference_modern_proxies.py) on the same network and batch, and the passes of
+re-implementations (tests/helpers/reference_modern_proxies.py) on the same network and batch, and the passes of
 their own inputs run once however many proxies read them."""
 
 from __future__ import annotations
 
 import copy
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from helpers.proxies import InplaceCNN, proxy_batches, small_net
+from helpers.reference_modern_proxies import REFERENCES, _authors_cholesky, ref_vkdnw, ref_vkdnw_single
 from torch import nn
 
 from archscore.estimators.datasets import fixed_batches, load_embedded_cifar10
@@ -21,9 +20,6 @@ from archscore.estimators.spaces import get_space
 from archscore.estimators.zero_shot.engine import altered_inputs, score_architecture, score_module
 from archscore.estimators.zero_shot.passes import fisher_information as fisher_pass
 from archscore.estimators.zero_shot.passes.fisher_information import _cholesky_factor_product, _smoothing
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reference_modern_proxies import REFERENCES, _authors_cholesky, ref_vkdnw, ref_vkdnw_single
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 SPACE = get_space("nb201")

@@ -167,7 +167,7 @@ def test_uploaded_truth_in_csv_with_json_cells(client, space):
 
 
 def test_ground_truth_in_the_nds_record_format_drives_the_rankings(client):
-    from nds_records import nds_records
+    from helpers.nds_records import nds_records
 
     resnet, resnexta = get_space("nds_resnet"), get_space("nds_resnexta")
     archs = archs_of(resnet, 5)

@@ -222,7 +222,7 @@ def test_study_command_bad_input_exits_2(args, needle):
 
 
 def test_operation_bias_on_a_space_without_operations_exits_2(tmp_path):
-    from nds_records import nds_records
+    from helpers.nds_records import nds_records
 
     space = get_space("nds_resnet")
     archs = space.sample(6, seed=0)

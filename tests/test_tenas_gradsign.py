@@ -1,17 +1,16 @@
 """TE-NAS's ntk_cond and linear_regions and GradSign's gradsign against independent re-implementations
-(tests/reference_tenas_gradsign.py) on the same network and batch, their undefined cases, and their passes
+(tests/helpers/reference_tenas_gradsign.py) on the same network and batch, their undefined cases, and their passes
 run once however many proxies read them."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 from helpers.proxies import InplaceCNN, proxy_batches, small_net
+from helpers.reference_tenas_gradsign import REFERENCES, ref_gradsign, ref_linear_regions, ref_ntk_cond
 from torch import nn
 
 from archscore.estimators.datasets import fixed_batches, load_embedded_cifar10
@@ -19,9 +18,6 @@ from archscore.estimators.zero_shot.engine import score_module
 from archscore.estimators.zero_shot.passes import OWN_PASSES
 from archscore.estimators.zero_shot.passes.gradient_signs import signs_by_loop, signs_by_vmap
 from archscore.estimators.zero_shot.shared_pass import scored_layers
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reference_tenas_gradsign import REFERENCES, ref_gradsign, ref_linear_regions, ref_ntk_cond
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 NAMES = list(REFERENCES)

@@ -184,7 +184,7 @@ def test_files_and_resolve_truth(tmp_path):
 
 # --- the published NDS record format ---
 def test_nds_records_give_100_minus_the_chosen_error_and_skip_the_other_block_type(tmp_path):
-    from nds_records import nds_records
+    from helpers.nds_records import nds_records
 
     resnet, resnexta = get_space("nds_resnet"), get_space("nds_resnexta")
     archs = resnet.sample(6, seed=0)
@@ -233,7 +233,7 @@ def test_nds_records_give_100_minus_the_chosen_error_and_skip_the_other_block_ty
     ],
 )
 def test_unusable_nds_records_are_refused_with_a_reason(mutate, column, needle):
-    from nds_records import nds_records
+    from helpers.nds_records import nds_records
 
     resnet = get_space("nds_resnet")
     records = mutate(nds_records(resnet, resnet.sample(2, seed=3)))

@@ -1,27 +1,23 @@
-"""zen (Zen-NAS) and epe_nas (EPE-NAS) against independent re-implementations (tests/reference_zen_epe.py) on
+"""zen (Zen-NAS) and epe_nas (EPE-NAS) against independent re-implementations (tests/helpers/reference_zen_epe.py) on
 the same network and batch; where zen finds the feature map before global pooling on every space's networks
 and on networks outside them; their undefined cases; zen's own pass run once, epe_nas adding no pass."""
 
 from __future__ import annotations
 
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from helpers.proxies import proxy_batches, small_net
+from helpers.reference_zen_epe import eval_score_perclass, pre_gap_by_hook, ref_epe_nas, ref_zen
 from torch import nn
 
 from archscore.estimators.protocol import Protocol
 from archscore.estimators.spaces import get_space
 from archscore.estimators.zero_shot.engine import score_architecture, score_module
 from archscore.estimators.zero_shot.measures.epe_nas import epe_of
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reference_zen_epe import eval_score_perclass, pre_gap_by_hook, ref_epe_nas, ref_zen
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 NB201 = get_space("nb201")

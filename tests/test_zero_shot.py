@@ -1,7 +1,7 @@
 """Tests for archscore.estimators.zero_shot: the shared-pass proxies against independent references.
 
 The library computes the ten proxies from one forward pass and the fewest backward passes
-(``run_shared_pass``); ``tests/reference_proxies.py`` recomputes each proxy separately, on its own
+(``run_shared_pass``); ``tests/helpers/reference_proxies.py`` recomputes each proxy separately, on its own
 deepcopy of the network, exactly as the definitions (docs/concepts/estimators.md) and foresight describe. Equality of the two on several
 networks (NB201 cells and user-defined modules), and equality of every subset of estimators with
 all ten together, is what proves the sharing changes nothing.
@@ -20,6 +20,7 @@ import pytest
 import torch
 from helpers.data import published_by_arch
 from helpers.proxies import small_net
+from helpers.reference_proxies import ref_grad_norm, ref_params, reference_scores
 from torch import nn
 
 from archscore.estimators.catalog import BUILT_IN
@@ -37,9 +38,6 @@ from archscore.estimators.zero_shot.engine import (
 from archscore.estimators.zero_shot.manifest import ZERO_SHOT
 from archscore.estimators.zero_shot.proxies import PROXIES, register_proxy
 from archscore.estimators.zero_shot.shared_pass import MAIN_NEEDS, known_needs, run_shared_pass
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reference_proxies import ref_grad_norm, ref_params, reference_scores
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SPACE = get_space("nb201")

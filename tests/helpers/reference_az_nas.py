@@ -15,8 +15,9 @@ import copy
 
 import numpy as np
 import torch
-from reference_modern_proxies import _kaiming_normal_fanin_init  # the authors' init_model, as VKDNW's
 from torch import nn
+
+from helpers.reference_modern_proxies import _kaiming_normal_fanin_init  # the authors' init_model, as VKDNW's
 
 AZ_BATCH = 64
 
