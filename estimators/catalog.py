@@ -185,6 +185,14 @@ POPULATION: dict[str, EstimatorInfo] = {
             "and flops",
             version="2",
         ),
+        # a training-free ensemble: members chosen on a selection split of NB201 (benchmarks/select_ensemble.py)
+        _pop(
+            "ensemble:default",
+            ("zico", "jacob_cov", "meco", "swap_reg"),
+            "log_rank",
+            "Sum of log(rank/N) of zico, jacob_cov, meco and swap_reg: the four chosen on NB201 cells disjoint "
+            "from those it is reported on",
+        ),
     )
 }
 

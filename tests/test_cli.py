@@ -56,6 +56,7 @@ def test_spaces_and_estimators_list_what_exists():
         "te_nas",
         "az_nas",
         "vkdnw_agg",
+        "ensemble:default",
     ]
 
 

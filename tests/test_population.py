@@ -65,3 +65,55 @@ def test_adding_an_architecture_changes_only_the_ranks():
 def test_unknown_aggregation_is_refused():
     with pytest.raises(ValueError, match="unknown aggregation 'mean'"):
         aggregate(("a",), "mean", [{"a": 1.0}])
+
+
+def test_the_default_ensemble_is_the_log_rank_of_its_members_over_the_call(tmp_path):
+    """ensemble:default through the library: Σ log(rank/N) of zico, jacob_cov, meco and swap_reg over the
+    architectures of the call, from the members' own scores."""
+    import archscore
+    from archscore.estimators.catalog import POPULATION
+
+    info = POPULATION["ensemble:default"]
+    assert info.members == ("zico", "jacob_cov", "meco", "swap_reg") and info.aggregation == "log_rank"
+    cells = archscore.get_space("nb201").sample(5, seed=3)
+    protocol = {"batch_size": 16}
+    together = archscore.score(cells, space="nb201", estimators=["ensemble:default", *info.members], protocol=protocol)
+    members = [{m: r.scores[m] for m in info.members} for r in together]
+    n = len(cells)
+    ranks = {m: average_ranks([row[m] for row in members]) for m in info.members}
+    for i, record in enumerate(together):
+        want = sum(math.log(ranks[m][i] / n) for m in info.members)
+        assert record.scores["ensemble:default"] == pytest.approx(want, abs=1e-12)
+
+
+def test_the_ensemble_selection_never_sees_the_report_cells_and_ranks_subsets_by_tau():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import select_ensemble
+
+    from archscore.estimators.spaces import get_space
+    from archscore.estimators.truth import resolve_truth
+
+    space = get_space("nb201")
+    truth = resolve_truth("nb201", "cifar10_test")
+    pool = space.sample(60, seed=11)
+    report = {space.to_string(a) for a in space.sample(1000, seed=7)}
+    rng = random.Random(0)
+    records = []
+    for arch in pool:
+        accuracy = truth.get(arch)
+        records.append(
+            {
+                "arch": space.to_string(arch),
+                "canonical_key": space.canonical_key(arch),
+                "scores": {"good": accuracy + rng.gauss(0, 0.5), "noise": rng.gauss(0, 1)},
+            }
+        )
+    split = select_ensemble.selection_split(records, "nb201", ["1000:7"])
+    assert split and all(r["arch"] not in report for r in split)
+    assert len(split) == sum(space.to_string(a) not in report for a in pool)
+    ranked = select_ensemble.ranked_subsets(split, "nb201", "cifar10_test", ["noise", "good"], 2)
+    assert ranked[0][1] == ("good",) and ranked[-1][1] == ("noise",)
+    assert [tau for tau, _ in ranked] == sorted((tau for tau, _ in ranked), reverse=True)

@@ -1,0 +1,72 @@
+"""Choose a training-free ensemble's members on a selection split: every subset of the candidate estimators
+(up to --max-size members), aggregated as Σ log(rank/N) over the split, ordered by Kendall tau against the
+ground truth (fewer members first among equal taus).
+
+    python benchmarks/select_ensemble.py --table benchmarks/results/scores/nb201_cpu_b128_cheap.jsonl \
+        --space nb201 --truth cifar10_test --exclude 1000:7
+
+The split is the table's architectures minus those of each ``--exclude N:SEED`` sample (the cells the
+ensemble is reported on), so the choice never sees them. ``ensemble:default`` in the catalog is this
+script's first line on that table (docs/concepts/estimators.md, "Ensembles").
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+
+from archscore.estimators.evaluation import rank_records
+from archscore.estimators.population import aggregate
+from archscore.estimators.spaces import get_space
+from archscore.estimators.truth import resolve_truth
+
+
+def selection_split(records: list[dict], space: str, exclude: list[str]) -> list[dict]:
+    """The records whose architecture is in none of the ``exclude`` samples (``N:SEED``)."""
+    sp = get_space(space)
+    excluded = set()
+    for spec in exclude:
+        n, seed = (int(x) for x in spec.split(":"))
+        excluded.update(sp.to_string(a) for a in sp.sample(n, seed))
+    return [r for r in records if r["arch"] not in excluded]
+
+
+def ranked_subsets(records: list[dict], space: str, truth: str, candidates: list[str], max_size: int):
+    """(tau, members) for every subset of ``candidates`` of 1..max_size members, best first."""
+    rows = [r["scores"] for r in records]
+    subsets = [c for k in range(1, max_size + 1) for c in itertools.combinations(candidates, k)]
+    named = []
+    for members in subsets:
+        name = "+".join(members)
+        for record, value in zip(records, aggregate(members, "log_rank", rows)):
+            record["scores"][name] = value
+        named.append((name, members))
+    criteria = rank_records(records, space, [name for name, _ in named], resolve_truth(space, truth))
+    scored = [(criteria[name]["kendall_tau"], members) for name, members in named]
+    return sorted(scored, key=lambda s: (-(s[0] if s[0] is not None else -2.0), len(s[1]), s[1]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--table", required=True, help="JSON lines of scripts/score_table.py")
+    parser.add_argument("--space", default="nb201")
+    parser.add_argument("--truth", required=True)
+    parser.add_argument("--exclude", action="append", default=[], metavar="N:SEED")
+    parser.add_argument("--candidates", help="comma-separated (default: every estimator the table holds)")
+    parser.add_argument("--max-size", type=int, default=5)
+    parser.add_argument("--top", type=int, default=10)
+    args = parser.parse_args(argv)
+    with open(args.table) as f:
+        records = [json.loads(line) for line in f if line.strip()]
+    split = selection_split(records, args.space, args.exclude)
+    candidates = args.candidates.split(",") if args.candidates else list(records[0]["scores"])
+    print(f"selection split: {len(split)} of the table's {len(records)} architectures (excluded: {args.exclude})")
+    for tau, members in ranked_subsets(split, args.space, args.truth, candidates, args.max_size)[: args.top]:
+        print(f"{tau:.4f}  {', '.join(members)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
