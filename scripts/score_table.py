@@ -143,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--chunk", type=int, default=8, help="architectures per task")
     parser.add_argument("--deadline", type=float, default=None, help="stop after this many seconds")
+    parser.add_argument("-e", "--estimators", help="comma-separated names (default: every zero-shot one)")
+    parser.add_argument("--skip", metavar="FILE", help="leave out the architectures a written table holds")
     parser.add_argument("--out")
     args = parser.parse_args(argv)
     if args.report:
@@ -159,8 +161,14 @@ def main(argv: list[str] | None = None) -> int:
     from archscore.estimators.catalog import PLUGINS, ZERO_SHOT
 
     names = [*(n for n in ZERO_SHOT if n not in PLUGINS), "params", "flops"]
+    if args.estimators:
+        names = args.estimators.split(",")
     protocol = {"batch_size": args.batch_size}
     archs = _samples(args.space, args.sample)
+    if args.skip:
+        with open(args.skip) as f:
+            done = {json.loads(line)["arch"] for line in f if line.strip()}
+        archs = [(a, held) for a, held in archs if a not in done]
     samples_of = dict(archs)
     order = [a for a, _ in archs]
     jobs = [
