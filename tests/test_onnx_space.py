@@ -32,7 +32,7 @@ STRUCTURAL = {"meco"}
 # Re-initialise the layers in module order (VKDNW, Zen-NAS): equal where the torch network registers its
 # layers in the order it runs them (the converted one runs them in graph order); NB201's residual blocks
 # register their shortcut last but run it first.
-ORDERED = {"vkdnw", "zen"}
+ORDERED = {"vkdnw", "vkdnw_single", "zen"}
 # AZ-NAS reads the cells a space's network declares; a converted model declares none.
 CELLS = {"az_expressivity", "az_progressivity", "az_trainability"}
 
