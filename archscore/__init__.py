@@ -27,6 +27,7 @@ _EXPORTS = {
     "list_spaces": "archscore.library",
     "list_estimators": "archscore.library",
     "ArchScore": "archscore.library",
+    "Predictor": "archscore.predictors",
     "Protocol": "archscore.estimators.protocol",
     "EstimatorInfo": "archscore.estimators.catalog",
     "SearchSpace": "archscore.estimators.spaces.base",
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from archscore.estimators.protocol import Protocol
     from archscore.estimators.spaces.base import EncodingError, SearchSpace
     from archscore.library import ArchScore, evaluate, get_space, list_estimators, list_spaces, score
+    from archscore.predictors import Predictor
 
 
 def __getattr__(name: str):

@@ -18,6 +18,7 @@ import typer
 from archscore.contract.tasks import SCORING_QUEUE, TRAINING_QUEUE
 from archscore.estimators.cli import app
 from archscore.estimators.cli.console import fail, out
+from archscore.estimators.cli.predictor import app as predictor_app
 from archscore.estimators.cli.study import study
 from archscore.estimators.cli.supernet import app as supernet_app
 from archscore.service.supervisor import (
@@ -42,6 +43,7 @@ def _service():
 
 
 app.add_typer(supernet_app, name="supernet")
+app.add_typer(predictor_app, name="predictor")
 app.command()(study)
 
 

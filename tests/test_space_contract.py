@@ -114,6 +114,21 @@ def test_bad_encodings_raise_encoding_error_with_a_reason(space, bad):
     assert str(info.value)
 
 
+def test_encoding_features_are_named_numbers_of_fixed_length(space):
+    """A predictor reads these as one row per architecture: every architecture gives as many finite
+    numbers as there are names, the same for equal encodings, and different architectures differ."""
+    if not space.has("encoding_features"):
+        pytest.skip(f"{space.name} declares no encoding features")
+    names = space.feature_names()
+    assert len(set(names)) == len(names) > 0
+    archs = space.sample(15, seed=4)
+    rows = [space.encoding_features(a) for a in archs]
+    for arch, row in zip(archs, rows):
+        assert len(row) == len(names) and all(math.isfinite(v) for v in row)
+        assert space.encoding_features(space.parse(space.to_json(arch))) == row
+    assert len(set(rows)) > 1
+
+
 def test_undeclared_capabilities_refuse_clearly(space):
     calls = {
         "enumerate": lambda: space.enumerate(),
@@ -125,6 +140,7 @@ def test_undeclared_capabilities_refuse_clearly(space):
         "supernet": lambda: space.build_supernet(),
         "operations": lambda: space.operation_counts(space.sample(1, 0)[0]),
         "cell_outputs": lambda: space.cell_outputs(None),
+        "encoding_features": lambda: space.encoding_features(space.sample(1, 0)[0]),
     }
     assert set(calls) | {"uploaded"} == set(CAPABILITIES)  # uploaded is a declaration, without a method
     for capability, call in calls.items():

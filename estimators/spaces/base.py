@@ -31,7 +31,20 @@ SUPERNET = "supernet"  # build_supernet(), trainable(): one-shot estimators
 OPERATIONS = "operations"  # operation_counts() and op_slots(): the ops an architecture holds (op-level bias)
 CELLS = "cell_outputs"  # cell_outputs(): the modules whose outputs are a built network's per-cell features
 UPLOADED = "uploaded"  # its architectures are models uploaded to the service (POST /v1/models), named by sha256
-CAPABILITIES = (ENUMERATE, ISOMORPHISM, COST, GROUND_TRUTH, PUBLISHED, NETWORK, SUPERNET, OPERATIONS, CELLS, UPLOADED)
+FEATURES = "encoding_features"  # feature_names() and encoding_features(): numbers of the encoding (predictors)
+CAPABILITIES = (
+    ENUMERATE,
+    ISOMORPHISM,
+    COST,
+    GROUND_TRUTH,
+    PUBLISHED,
+    NETWORK,
+    SUPERNET,
+    OPERATIONS,
+    CELLS,
+    UPLOADED,
+    FEATURES,
+)
 
 # The attribute ``tag_cell_outputs`` sets on each cell-output module of a built network: its position in
 # execution order. Passes that receive only the network (AZ-NAS's ``cell_features``) find the cells by it.
@@ -169,6 +182,15 @@ class SearchSpace(ABC):
         """(frame, ops): the architecture as a frame (its wiring) and the op in each position of it. Two
         architectures with the same frame whose ops differ in one position are one single-op swap apart."""
         raise self._missing(OPERATIONS)
+
+    def feature_names(self) -> tuple[str, ...]:
+        """The names of ``encoding_features``' numbers, in order."""
+        raise self._missing(FEATURES)
+
+    def encoding_features(self, arch: Arch) -> tuple[float, ...]:
+        """Fixed-length numbers read off the architecture as written (one-hot ops, adjacency, op counts),
+        torch-free: the encoding part of a few-shot predictor's features."""
+        raise self._missing(FEATURES)
 
     def build_network(self, arch: Arch, **config: Any):
         """The standalone torch network of an architecture."""

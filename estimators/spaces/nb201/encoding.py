@@ -141,3 +141,13 @@ def isomorphism_classes() -> dict[str, tuple[Arch, ...]]:
     for arch in _all_archs():
         classes.setdefault(canonical_key(arch), []).append(arch)
     return {k: tuple(v) for k, v in classes.items()}
+
+
+# The encoding features (SearchSpace.encoding_features): the op of each edge one-hot (NASLib's
+# adjacency one-hot for NB201), then how many edges hold each op.
+FEATURE_NAMES = tuple(f"{s}->{t}={op}" for s, t in EDGES for op in OPS) + tuple(f"count={op}" for op in OPS)
+
+
+def arch_features(arch: Arch) -> tuple[float, ...]:
+    one_hot = tuple(1.0 if arch[pos] == op else 0.0 for pos in range(NUM_EDGES) for op in OPS)
+    return one_hot + tuple(float(arch.count(op)) for op in OPS)

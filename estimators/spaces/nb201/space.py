@@ -22,6 +22,7 @@ from archscore.estimators.spaces.base import (
     CELLS,
     COST,
     ENUMERATE,
+    FEATURES,
     GROUND_TRUTH,
     ISOMORPHISM,
     NETWORK,
@@ -37,11 +38,13 @@ from archscore.estimators.spaces.base import (
 from archscore.estimators.spaces.nb201 import data
 from archscore.estimators.spaces.nb201.cost import network_cost
 from archscore.estimators.spaces.nb201.encoding import (
+    FEATURE_NAMES,
     NUM_EDGES,
     OPS,
     Arch,
     _all_archs,
     _check_op,
+    arch_features,
     arch_to_string,
     canonical_key,
     has_conv_path,
@@ -64,7 +67,7 @@ class NB201Space(SearchSpace):
         "index": "NAS-Bench-201 architecture index, integer 0..15624",
     }
     capabilities = frozenset(
-        {ENUMERATE, ISOMORPHISM, COST, GROUND_TRUTH, PUBLISHED, NETWORK, SUPERNET, OPERATIONS, CELLS}
+        {ENUMERATE, ISOMORPHISM, COST, GROUND_TRUTH, PUBLISHED, NETWORK, SUPERNET, OPERATIONS, CELLS, FEATURES}
     )
     ground_truth_columns = data.GROUND_TRUTH_COLUMNS
     default_network = {"C": 16, "N": 5, "num_classes": 10, "input_size": 32}
@@ -126,6 +129,12 @@ class NB201Space(SearchSpace):
 
     def canonical_key(self, arch: Arch) -> str:
         return canonical_key(arch)
+
+    def feature_names(self) -> tuple[str, ...]:
+        return FEATURE_NAMES
+
+    def encoding_features(self, arch: Arch) -> tuple[float, ...]:
+        return arch_features(arch)
 
     def truth_key(self, arch: Arch) -> str:
         """Isomorphic cells were trained separately in NAS-Bench-201: ground truth is per cell."""

@@ -1,0 +1,190 @@
+"""``archscore.Predictor``: a few-shot accuracy predictor with NASLib's predictor interface
+(``fit(xtrain, ytrain)``, ``query(xtest)``), so a NAS loop written for NASLib's predictors can use it.
+
+It scores the architectures it is given with its zero-shot estimators (reusing a score file when one is
+named) and fits or queries the trees of archscore.estimators.predictor.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from archscore.estimators.catalog import ZERO_SHOT
+from archscore.estimators.predictor import DEFAULT_ESTIMATORS, PredictorError, PredictorModel, fit
+from archscore.estimators.protocol import Protocol
+from archscore.estimators.spaces import DEFAULT_SPACE
+from archscore.estimators.spaces.base import Arch, EncodingError, SearchSpace, get_space
+from archscore.library import ProgressCallback
+
+__all__ = ["Predictor", "PredictorError"]
+
+
+class Predictor:
+    """Fit on labelled architectures, then rank any others of the space.
+
+    ``estimators``: the zero-shot estimators whose scores are features (default
+    ``archscore.estimators.predictor.DEFAULT_ESTIMATORS``); ``encoding``: add the space's encoding
+    features; ``truth``: the ground-truth column (or table ``path[:column]``) that labels ``fit`` when no
+    ``ytrain`` is given; ``scores_file``: a JSON-lines score file (``archscore score --out``) read before
+    scoring and appended to. ``protocol``, ``device``, ``jobs`` and ``progress`` are those of
+    :func:`archscore.score`.
+    """
+
+    def __init__(
+        self,
+        space: str = DEFAULT_SPACE,
+        estimators: Sequence[str] = DEFAULT_ESTIMATORS,
+        truth: str | None = None,
+        protocol: Protocol | Mapping[str, Any] | None = None,
+        seed: int = 0,
+        encoding: bool = True,
+        scores_file: str | os.PathLike[str] | None = None,
+        device: str = "auto",
+        jobs: int = 1,
+        progress: ProgressCallback | None = None,
+    ):
+        self.space: SearchSpace = get_space(space)
+        unknown = [n for n in estimators if n not in ZERO_SHOT]
+        if unknown:
+            raise PredictorError(
+                f"estimators: {', '.join(unknown)}: not a zero-shot estimator; features are the scores of: "
+                + ", ".join(ZERO_SHOT)
+            )
+        self.estimators = tuple(dict.fromkeys(estimators))
+        self.truth = truth or (self.space.ground_truth_columns[0] if self.space.ground_truth_columns else None)
+        self.protocol = protocol if isinstance(protocol, Protocol) else Protocol.model_validate(dict(protocol or {}))
+        self.seed, self.encoding = seed, encoding
+        self.scores_file, self.device, self.jobs, self.progress = scores_file, device, jobs, progress
+        self.model: PredictorModel | None = None
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], **runtime: Any) -> Predictor:
+        """A saved predictor (its directory or ``predictor.json``); ``runtime``: scores_file, device, jobs,
+        progress."""
+        model = PredictorModel.load(path)
+        predictor = cls(
+            model.space, model.estimators, model.truth, model.protocol, model.seed, bool(model.encoding), **runtime
+        )
+        predictor.model = model
+        return predictor
+
+    def save(self, directory: str | os.PathLike[str]) -> str:
+        """Write the fitted predictor to ``directory/predictor.json``; returns that path."""
+        return str(self._fitted().save(directory))
+
+    def fit(self, xtrain: Sequence[Any], ytrain: Sequence[float] | None = None, train_info: Any = None) -> Predictor:
+        """Fit on ``xtrain`` (any encodings of the space) labelled by ``ytrain``, or by the truth column when
+        ``ytrain`` is None. ``train_info`` is accepted for NASLib's interface and unused."""
+        archs = self._parse(xtrain)
+        truth = "given" if ytrain is not None else self.truth
+        if ytrain is None:
+            ytrain = self._labels(archs)
+        elif len(ytrain) != len(archs):
+            raise PredictorError(f"ytrain: {len(ytrain)} labels for {len(archs)} architectures")
+        self.model = fit(
+            self.space,
+            archs,
+            ytrain,
+            self.scores(archs),
+            estimators=self.estimators,
+            truth=truth or "given",
+            protocol=self.protocol.model_dump(mode="json"),
+            seed=self.seed,
+            encoding=self.encoding,
+        )
+        return self
+
+    def query(self, xtest: Sequence[Any], info: Any = None) -> list[float]:
+        """The predicted score of each architecture of ``xtest``: higher is better (the fraction of the
+        training architectures it is expected to beat). ``info`` is accepted for NASLib's interface."""
+        archs = self._parse(xtest)
+        return self._fitted().predict(self.space, archs, self.scores(archs))
+
+    def scores(self, archs: Sequence[Arch]) -> list[dict[str, float | None]]:
+        """The feature estimators' scores of ``archs`` (parsed), as the service gives them: per isomorphism
+        class, its representative's (from the score file where it holds them, scored otherwise and then
+        appended to it), except params and flops, which are the architecture's own."""
+        from archscore.estimators.protocol import PER_ARCHITECTURE
+
+        own = [n for n in self.estimators if n in PER_ARCHITECTURE]
+        shared = [n for n in self.estimators if n not in PER_ARCHITECTURE]
+        rows: list[dict[str, float | None]] = [{} for _ in archs]
+        if own:
+            for row, record in zip(rows, self._score(archs, own)):
+                row.update(record.scores)
+        if shared:
+            by_class = self._class_scores(archs, shared)
+            for row, arch in zip(rows, archs):
+                row.update(by_class[self._class_key(arch)])
+        return [{n: row[n] for n in self.estimators} for row in rows]
+
+    def _class_key(self, arch: Arch) -> str:
+        return self.space.to_string(arch) if self.protocol.per_member else self.space.canonical_key(arch)
+
+    def _class_scores(self, archs: Sequence[Arch], names: list[str]) -> dict[str, dict[str, float | None]]:
+        from archscore.estimators.protocol import scored_arch
+        from archscore.estimators.score_file import ScoreFile
+
+        cache = ScoreFile(self.scores_file, self.space.name, self.protocol.hash()) if self.scores_file else None
+        scored: dict[str, Arch] = {}
+        held: dict[str, dict[str, float | None]] = {}
+        for arch in archs:
+            key = self._class_key(arch)
+            if key in held or key in scored:
+                continue
+            found = cache.get(key, names) if cache else None
+            if found is None:
+                scored[key] = scored_arch(self.space, arch, self.protocol.per_member)
+            else:
+                held[key] = found
+        records = self._score(list(scored.values()), names)
+        for key, record in zip(scored, records):
+            held[key] = record.scores
+        if cache:
+            cache.add([{"arch": r.arch, "canonical_key": k, "scores": r.scores} for k, r in zip(scored, records)])
+        return held
+
+    def _score(self, archs: Sequence[Arch], names: list[str]):
+        from archscore.library import score
+
+        if not archs:
+            return []
+        return score(
+            [self.space.to_json(a) for a in archs],
+            space=self.space.name,
+            estimators=names,
+            protocol=self.protocol,
+            device=self.device,
+            jobs=self.jobs,
+            progress=self.progress,
+        )
+
+    def _fitted(self) -> PredictorModel:
+        if self.model is None:
+            raise PredictorError("the predictor is not fitted: call fit first (or Predictor.load)")
+        return self.model
+
+    def _parse(self, encodings: Sequence[Any]) -> list[Arch]:
+        archs = []
+        for i, encoding in enumerate(encodings):
+            try:
+                archs.append(self.space.parse_local(encoding))
+            except EncodingError as exc:
+                raise EncodingError(f"archs[{i}]: {exc}") from None
+        return archs
+
+    def _labels(self, archs: Sequence[Arch]) -> list[float]:
+        from archscore.estimators.truth import resolve_truth
+
+        if self.truth is None:
+            raise PredictorError(
+                f"{self.space.name} has no built-in ground truth: pass ytrain or truth='path[:column]'"
+            )
+        table = resolve_truth(self.space.name, self.truth)
+        labels = [table.get(a) for a in archs]
+        for i, label in enumerate(labels):
+            if label is None:
+                raise PredictorError(f"xtrain[{i}]: no {table.column} value for {self.space.to_string(archs[i])}")
+        return labels  # type: ignore[return-value]

@@ -1,0 +1,185 @@
+"""Few-shot predictors (archscore.Predictor, `archscore predictor`): fitted trees that rank held-out
+architectures, the same trees as LightGBM fitted on an independently built feature matrix, a JSON file that
+reloads to the same predictions, the score file that spares rescoring, and clear refusals."""
+
+from __future__ import annotations
+
+import json
+
+import lightgbm
+import numpy as np
+import pytest
+from helpers.cli import run
+from scipy.stats import kendalltau, rankdata
+
+import archscore
+from archscore.estimators.predictor import PARAMS, ROUNDS, PredictorError, PredictorModel
+from archscore.estimators.spaces import get_space
+from archscore.estimators.truth import load_builtin
+
+NB201 = get_space("nb201")
+TRUTH = load_builtin("nb201", "cifar10_test")
+CHEAP = ["params", "flops"]  # the cost model's: no network is built, so these tests stay fast
+OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+
+
+def _strings(archs):
+    return [NB201.to_string(a) for a in archs]
+
+
+@pytest.fixture(scope="module")
+def split():
+    archs = NB201.sample(260, seed=11)
+    return _strings(archs[:60]), _strings(archs[60:])
+
+
+@pytest.fixture(scope="module")
+def fitted(split):
+    train, _ = split
+    return archscore.Predictor("nb201", estimators=CHEAP, seed=3).fit(train)
+
+
+def test_the_predictor_ranks_held_out_cells(fitted, split):
+    """Well above a predictor fitted to the same cells with their labels shuffled (which knows nothing)."""
+    train, test = split
+    truth = [TRUTH.lookup(a) for a in test]
+    tau = kendalltau(fitted.query(test), truth)[0]
+    shuffled = [TRUTH.lookup(a) for a in train]
+    np.random.default_rng(0).shuffle(shuffled)
+    blind = archscore.Predictor("nb201", estimators=CHEAP, seed=3).fit(train, shuffled)
+    blind_tau = kendalltau(blind.query(test), truth)[0]
+    assert tau > 0.55 and tau > blind_tau + 0.3, (tau, blind_tau)
+
+
+def _independent_features(arch: str, scores: dict) -> list[float]:
+    """The feature row written out from the cell string: the scores, the op of each edge one-hot, the op counts."""
+    ops = [term.split("~")[0] for group in arch.split("+") for term in group.strip("|").split("|")]
+    return (
+        [scores[n] for n in CHEAP] + [float(o == op) for o in ops for op in OPS] + [float(ops.count(op)) for op in OPS]
+    )
+
+
+def test_the_trees_are_lightgbms_on_the_ranked_labels_and_the_encoding(fitted, split):
+    train, test = split
+    scores = {
+        a: {n: s.scores[n] for n in CHEAP} for a, s in zip(train + test, archscore.score(train + test, "nb201", CHEAP))
+    }
+    x = np.array([_independent_features(a, scores[a]) for a in train])
+    labels = [TRUTH.lookup(a) for a in train]
+    booster = lightgbm.train({**PARAMS, "seed": 3}, lightgbm.Dataset(x, rankdata(labels) / len(labels)), ROUNDS)
+    expected = booster.predict(np.array([_independent_features(a, scores[a]) for a in test]))
+    np.testing.assert_allclose(fitted.query(test), expected, rtol=1e-12)
+    assert fitted.model.labels == tuple(labels) and fitted.model.train == tuple(train)
+
+
+def test_a_saved_predictor_is_json_and_reloads_to_the_same_predictions(fitted, split, tmp_path):
+    _, test = split
+    path = fitted.save(tmp_path / "p")
+    document = json.loads((tmp_path / "p" / "predictor.json").read_text())
+    assert document["format"] == "archscore-predictor/1" and document["library"] == f"lightgbm {lightgbm.__version__}"
+    assert document["estimators"] == CHEAP and document["truth"] == "cifar10_test" and document["seed"] == 3
+    assert len(document["encoding"]) == 35 and document["model"].startswith("tree")
+    again = archscore.Predictor.load(path)
+    assert again.query(test[:20]) == fitted.query(test[:20])
+
+
+def test_fitting_is_a_function_of_the_data_and_the_seed(split):
+    train, _ = split
+    first = archscore.Predictor("nb201", estimators=CHEAP, seed=5).fit(train).model
+    second = archscore.Predictor("nb201", estimators=CHEAP, seed=5).fit(train).model
+    other = archscore.Predictor("nb201", estimators=CHEAP, seed=6).fit(train).model
+    assert first.model == second.model and first.model != other.model
+
+
+def test_naslib_interface_takes_given_labels_and_any_encoding(split):
+    train, test = split
+    labels = [-TRUTH.lookup(a) for a in train]  # the reverse order: the predictor must follow the labels given
+    predictor = archscore.Predictor("nb201", estimators=CHEAP).fit(train, labels, train_info=None)
+    assert predictor.model.truth == "given"
+    naslib = [NB201.to_json(NB201.parse(a)) for a in test]
+    predicted = predictor.query(naslib, info=None)
+    assert len(predicted) == len(test) and kendalltau(predicted, [TRUTH.lookup(a) for a in test])[0] < -0.4
+
+
+def test_the_score_file_spares_rescoring(tmp_path, split):
+    train, _ = split
+    file = tmp_path / "scores.jsonl"
+    calls = []
+    archscore.Predictor("nb201", estimators=["layers"], scores_file=file, protocol={"batch_size": 8}).fit(train[:8])
+    lines = file.read_text().splitlines()
+    assert len(lines) == len({NB201.canonical_key(NB201.parse(a)) for a in train[:8]})
+    again = archscore.Predictor(
+        "nb201",
+        estimators=["layers"],
+        scores_file=file,
+        protocol={"batch_size": 8},
+        progress=lambda done, total: calls.append(done),
+    ).fit(train[:8])
+    assert calls == [] and file.read_text().splitlines() == lines and again.model is not None
+    # another protocol is another cache entry
+    archscore.Predictor("nb201", estimators=["layers"], scores_file=file, protocol={"batch_size": 4}).fit(train[:8])
+    assert len(file.read_text().splitlines()) == 2 * len(lines)
+
+
+def test_bad_input_is_refused_with_the_reason(split, tmp_path):
+    train, _ = split
+    with pytest.raises(PredictorError, match="bogus: not a zero-shot estimator"):
+        archscore.Predictor("nb201", estimators=["bogus"])
+    with pytest.raises(PredictorError, match="at least 5"):
+        archscore.Predictor("nb201", estimators=CHEAP).fit(train[:3])
+    with pytest.raises(PredictorError, match="same label"):
+        archscore.Predictor("nb201", estimators=CHEAP).fit(train[:6], [1.0] * 6)
+    with pytest.raises(PredictorError, match="not fitted"):
+        archscore.Predictor("nb201").query(train[:2])
+    with pytest.raises(archscore.EncodingError, match=r"archs\[1\]"):
+        archscore.Predictor("nb201", estimators=CHEAP).fit([train[0], "|bad|", *train[1:6]])
+    (tmp_path / "predictor.json").write_text('{"format": "something else"}')
+    with pytest.raises(PredictorError, match="format must be"):
+        PredictorModel.load(tmp_path)
+
+
+def test_cli_fit_eval_list(tmp_path):
+    folder = tmp_path / "predictors" / "cheap"
+    fitted = run(
+        "predictor",
+        "fit",
+        "--space",
+        "nb201",
+        "--train",
+        "40",
+        "--seed",
+        "0",
+        "-e",
+        "params,flops",
+        "--out",
+        str(folder),
+    )
+    assert fitted.exit_code == 0, fitted.output
+    assert "fitted on 40 nb201 architectures" in fitted.stdout and (folder / "predictor.json").is_file()
+    report = tmp_path / "report.json"
+    evaluated = run("predictor", "eval", str(folder), "--test", "150", "--seed", "1", "--out", str(report))
+    assert evaluated.exit_code == 0, evaluated.output
+    assert "predictor (N=40)" in evaluated.stdout and "Kendall" in evaluated.stdout
+    criteria = json.loads(report.read_text())["criteria"]
+    assert set(criteria) == {"predictor (N=40)", "params", "flops"}
+    trained = {NB201.canonical_key(a) for a in NB201.sample(40, 0)}
+    held_out = [a for a in NB201.sample(150, 1) if NB201.canonical_key(a) not in trained]
+    assert criteria["params"]["n"] == len(held_out) < 150  # the training cells are left out
+    assert criteria["predictor (N=40)"]["kendall_tau"] > 0.4
+    listed = run("predictor", "list", "--dir", str(tmp_path / "predictors"), "--json")
+    assert listed.exit_code == 0 and json.loads(listed.stdout)[0]["name"] == "cheap"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["fit", "--out", "x", "-e", "bogus"], "bogus: not a zero-shot estimator"),
+        (["fit", "--out", "x", "--truth", "nope"], "--truth"),
+        (["fit", "--out", "x", "--train", "3"], "at least 5"),
+        (["eval", "missing-folder"], "not a predictor file"),
+    ],
+)
+def test_cli_refuses_bad_input_with_exit_2(args, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run("predictor", *args)
+    assert result.exit_code == 2 and message in result.stderr, result.output
