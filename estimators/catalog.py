@@ -9,6 +9,7 @@ whenever its numbers change; the version is part of every cache key.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from archscore.estimators.plugins import discover
@@ -221,12 +222,29 @@ def is_population(name: str) -> bool:
     return name in POPULATION
 
 
-def scored_estimators(names: list[str]) -> list[str]:
+# A fitted few-shot predictor is named ``predictor:NAME`` (archscore.estimators.predictor): not in the
+# catalog, it is found where it was fitted (the service's stored predictors), with the zero-shot
+# estimators it reads as its members.
+PREDICTOR_PREFIX = "predictor:"
+
+
+def is_predictor(name: str) -> bool:
+    return name.startswith(PREDICTOR_PREFIX)
+
+
+def scored_estimators(names: list[str], predictors: Mapping[str, Sequence[str]] | None = None) -> list[str]:
     """The estimators computed per architecture for ``names``: each population estimator replaced by its
-    members (each name once, in order of first appearance)."""
+    members, and each predictor by the estimators of ``predictors[name]`` (each name once, in order of
+    first appearance)."""
     out: dict[str, None] = {}
     for name in names:
-        for scored in POPULATION[name].members if name in POPULATION else (name,):
+        if name in POPULATION:
+            members: Sequence[str] = POPULATION[name].members
+        elif is_predictor(name):
+            members = (predictors or {}).get(name, ())  # none: an unknown predictor (refused where asked)
+        else:
+            members = (name,)
+        for scored in members:
             out.setdefault(scored)
     return list(out)
 

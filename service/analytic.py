@@ -12,9 +12,12 @@ from archscore.estimators.protocol import PER_ARCHITECTURE
 from archscore.estimators.spaces.base import COST, Arch, SearchSpace
 
 
-def analytic_names(space: SearchSpace, estimators: list[str]) -> list[str]:
-    """Those of ``estimators``, and of the members of the population estimators among them, the API computes."""
-    return [n for n in scored_estimators(estimators) if n in PER_ARCHITECTURE and space.has(COST)]
+def analytic_names(
+    space: SearchSpace, estimators: list[str], predictors: dict[str, list[str]] | None = None
+) -> list[str]:
+    """Those of ``estimators``, and of the members of the population estimators and predictors among them
+    (``predictors``: each one's estimators), the API computes."""
+    return [n for n in scored_estimators(estimators, predictors) if n in PER_ARCHITECTURE and space.has(COST)]
 
 
 def analytic_values(space: SearchSpace, arch: Arch, names: list[str], num_classes: int) -> dict[str, float]:

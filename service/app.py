@@ -16,6 +16,7 @@ from archscore.service.routes import (
     health,
     jobs,
     models,
+    predictors,
     rankings,
     scores,
     spaces,
@@ -43,7 +44,7 @@ def create_app() -> FastAPI:
         "they rank (Kendall tau, Spearman, Pearson, P@topK, BR@K, WR@K).",
     )
     install_error_handlers(app)
-    for module in (scores, jobs, supernets, rankings, spaces, truth, studies, models):
+    for module in (scores, jobs, supernets, rankings, spaces, truth, studies, models, predictors):
         app.include_router(module.router)
     app.include_router(dashboard.router)
     app.include_router(rankings.dashboard_data)

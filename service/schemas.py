@@ -8,8 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic.config import JsonDict
 
 from archscore.estimators.analysis.isomorphism_spread import DEFAULT_MEMBERS, MAX_MEMBERS
-from archscore.estimators.catalog import BUILT_IN
+from archscore.estimators.catalog import BUILT_IN, PREDICTOR_PREFIX, ZERO_SHOT
 from archscore.estimators.one_shot.config import TrainSettings
+from archscore.estimators.predictor import DEFAULT_ESTIMATORS, MIN_TRAIN
 from archscore.estimators.protocol import (
     EVALUATION_IMAGES,
     WEIGHTS_DESCRIPTION,
@@ -22,6 +23,8 @@ from archscore.estimators.protocol import (
 from archscore.estimators.spaces import DEFAULT_SPACE
 
 TRUTH_NAME = r"^[A-Za-z0-9_\-]{1,64}$"  # ground-truth column names (built-in and uploaded)
+PREDICTOR_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"  # a fitted predictor's name (POST /v1/predictors)
+PREDICTOR_ESTIMATOR = "^" + PREDICTOR_PREFIX + PREDICTOR_NAME[1:]  # how a score request names it
 MAX_IMAGES_PER_ARCH = 4096  # the embedded CIFAR-10 subset has 4,000 training images
 EXAMPLE_ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
 # NAS-Bench-101's Inception-like cell (its colab), and the module hash of a cell of the shipped table
@@ -205,7 +208,15 @@ class ScoreRequest(BaseModel):
         max_length=64,
         description="estimator names (GET /v1/estimators): the built-in ones listed here, and those of the "
         "plugins installed where the service runs",
-        json_schema_extra={"items": {"type": "string", "enum": list(BUILT_IN)}},  # documented; checked in validate.py
+        # documented; checked in validate.py
+        json_schema_extra={
+            "items": {
+                "anyOf": [
+                    {"type": "string", "enum": list(BUILT_IN)},
+                    {"type": "string", "pattern": PREDICTOR_ESTIMATOR, "description": "a fitted predictor"},
+                ]
+            }
+        },
     )
     protocol: ApiProtocol = Field(default_factory=ApiProtocol)
     truth: str | None = Field(
@@ -223,6 +234,61 @@ class ScoreRequest(BaseModel):
 
 
 SUPERNET_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+
+
+class PredictorRequest(BaseModel):
+    """A few-shot predictor to fit (archscore.estimators.predictor): its training architectures (a sample
+    of ``train`` cells drawn with ``seed``, or ``archs``) are scored with ``estimators`` under ``protocol``,
+    then trees are fitted to their ground truth ``truth``."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"name": "nb201-100", "space": "nb201", "truth": "cifar10_test", "train": 100, "seed": 0},
+                {
+                    "name": "cheap",
+                    "space": "nb201",
+                    "archs": [EXAMPLE_ARCH, [0, 1, 2, 3, 4, 0], 1234, 77, 4000, 5000],
+                    "estimators": ["params", "flops"],
+                },
+            ]
+        },
+    )
+
+    name: str = Field(pattern=PREDICTOR_NAME, description="its name: score requests name it predictor:NAME")
+    space: str = Field(default=DEFAULT_SPACE, description="search space name (GET /v1/spaces)")
+    truth: str | None = Field(
+        default=None,
+        pattern=TRUTH_NAME,
+        description="the labels: a ground-truth column (built-in or uploaded); omitted: the space's first",
+    )
+    train: int | None = Field(
+        default=None, ge=MIN_TRAIN, description="fit on a sample of this many architectures (or give archs)"
+    )
+    seed: int = Field(default=0, ge=0, description="seed of the training sample and of the trees")
+    archs: list[Any] | None = Field(
+        default=None,
+        min_length=MIN_TRAIN,
+        description="the training architectures, any encoding the space accepts (instead of train)",
+        json_schema_extra={
+            "items": {"anyOf": [{"type": "string"}, {"type": "integer"}, {"type": "array"}, {"type": "object"}]}
+        },
+    )
+    estimators: list[str] = Field(
+        default=list(DEFAULT_ESTIMATORS),
+        max_length=64,
+        description="the zero-shot estimators whose scores are features",
+        json_schema_extra={"items": {"type": "string", "enum": list(ZERO_SHOT)}},  # checked in service/predictors.py
+    )
+    encoding: bool = Field(default=True, description="add the space's encoding features (one-hot ops, op counts)")
+    protocol: ApiProtocol = Field(default_factory=ApiProtocol)
+
+    @model_validator(mode="after")
+    def _one_training_set(self) -> PredictorRequest:
+        if (self.train is None) == (self.archs is None):
+            raise ValueError("give one of train (a sample size) and archs (the training architectures)")
+        return self
 
 
 class StudyOptions(BaseModel):
@@ -416,3 +482,20 @@ class TrainingJob(BaseModel):
     progress: TrainingProgress
     checkpoint: dict | None = Field(default=None, description="the checkpoint (as in GET /v1/supernets) when done")
     error: str | None = None
+
+
+class Predictor(BaseModel):
+    name: str
+    estimator: str = Field(description="its name in score requests: predictor:NAME")
+    status: Literal["queued", "running", "done", "failed", "cancelled"]
+    progress: Progress = Field(description="the training set's scoring")
+    job_id: str = Field(description="the scoring job of the training set (GET /v1/jobs/{job_id})")
+    space: str
+    truth: str | None
+    estimators: list[str]
+    encoding: bool
+    seed: int
+    protocol_hash: str = Field(description="score requests naming the predictor use the same protocol")
+    train: int | None = Field(description="labelled architectures it was fitted on (when done)")
+    library: str | None = Field(description="the LightGBM version that fitted it (when done)")
+    error: str | None = Field(description="why it could not be fitted (failed)")

@@ -12,21 +12,20 @@ from redis.asyncio import Redis
 from starlette.concurrency import run_in_threadpool
 
 from archscore.contract import store
-from archscore.contract.records import ScoreJob, StudyRecord
+from archscore.contract.records import StudyRecord
 from archscore.contract.settings import Settings
 from archscore.estimators.analysis import StudyContext, StudyInputError, get_study
 from archscore.estimators.analysis.run import run_study, with_checkpoints
+from archscore.estimators.catalog import is_predictor
 from archscore.estimators.protocol import Protocol
 from archscore.estimators.spaces.base import get_space
 from archscore.service import jobs
 from archscore.service.deps import Caller
 from archscore.service.errors import ApiError
 from archscore.service.schemas import StudyRequest
-from archscore.service.scoring.cache import answer_from_cache
-from archscore.service.scoring.enqueue import create_job
-from archscore.service.scoring.plan import plan
+from archscore.service.scoring.enqueue import scoring_job
 from archscore.service.scoring.results import job_results
-from archscore.service.scoring.validate import ValidRequest, data_problems, validate, work_problems
+from archscore.service.scoring.validate import data_problems, validate, work_problems
 from archscore.service.truth_tables import shown_name
 
 MIN_ARCHS = 4
@@ -38,6 +37,10 @@ async def start_study(body: StudyRequest, settings: Settings, redis: Redis, call
         study = get_study(body.study)
     except KeyError as exc:
         raise ApiError(422, "unknown study", [("study", exc.args[0])]) from None
+    predictors = [f"estimators[{i}]" for i, name in enumerate(body.estimators) if is_predictor(name)]
+    if predictors:
+        why = "a study compares the catalog's estimators, not fitted predictors"
+        raise ApiError(422, "invalid request", [(field, why) for field in predictors])
     valid = await validate(body, settings, redis, caller.owner)
     missing = study.missing_capabilities(valid.space)
     if missing:
@@ -97,7 +100,7 @@ async def start_study(body: StudyRequest, settings: Settings, redis: Redis, call
     problems += work_problems(valid.estimators, protocols, valid.space, settings, len(valid.archs), name)
     if problems:
         raise ApiError(422, "the study asks for more than this server runs", problems)
-    scoring = [await _scoring_job(valid.with_protocol(p), settings, redis, caller, celery) for p in protocols]
+    scoring = [await scoring_job(valid.with_protocol(p), settings, redis, caller, celery) for p in protocols]
     record = StudyRecord(
         study_id=uuid.uuid4().hex,
         owner=caller.owner,
@@ -118,16 +121,6 @@ async def start_study(body: StudyRequest, settings: Settings, redis: Redis, call
     pipe.expire(store.recent_key("studies"), settings.job_ttl_seconds)
     await pipe.execute()
     return record
-
-
-async def _scoring_job(valid: ValidRequest, settings: Settings, redis: Redis, caller: Caller, celery) -> ScoreJob:
-    """The job that scores the request under one protocol: answered from the cache when it can be."""
-    p = plan(valid, caller.owner)
-    missing = await answer_from_cache(p, settings, redis)
-    if isinstance(missing, dict):
-        return p.job  # every score cached: nothing to wait for
-    await jobs.admit_job(redis, settings, caller, p.job.job_id)
-    return await create_job(p, missing, settings, redis, celery)
 
 
 async def load_study(redis: Redis, study_id: str, caller: Caller) -> StudyRecord:

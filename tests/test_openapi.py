@@ -179,4 +179,6 @@ def test_metrics_are_text_and_estimator_names_an_enum(schema):
     request = _resolve(
         schema, schema["paths"]["/v1/scores"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     )
-    assert request["properties"]["estimators"]["items"]["enum"] == list(BUILT_IN)  # not this machine's plugins
+    catalog, predictor = request["properties"]["estimators"]["items"]["anyOf"]
+    assert catalog["enum"] == list(BUILT_IN)  # not this machine's plugins
+    assert predictor["pattern"].startswith("^predictor:")  # or a fitted predictor

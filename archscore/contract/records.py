@@ -27,6 +27,8 @@ class ScoreJob(BaseModel):
     canonical: list[str]  # the cache key of each architecture (its class, or itself when per_member)
     truth_keys: list[str]
     costs: list[dict[str, float]] = Field(default_factory=list)  # params and flops of each, when asked for
+    # the estimators each fitted predictor among ``estimators`` reads (predictor:NAME -> its features)
+    predictors: dict[str, list[str]] = Field(default_factory=dict)
     chunk_sizes: list[int] = Field(default_factory=list)  # none: answered wholly from the cache
     cached: int  # distinct classes the cache answered when the job was created
     created: float
@@ -103,4 +105,26 @@ class StudyRecord(BaseModel):
     jobs: list[ScoreJob]
     created: float
     result: dict[str, Any] | None = None
+    cancelled: bool = False
+
+
+class PredictorRecord(BaseModel):
+    """A few-shot predictor fitted over the API: its request, the scoring job of its training set, then
+    the fitted model (archscore.estimators.predictor.PredictorModel as JSON) or why it could not be fitted."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str
+    owner: str = ""
+    space: str
+    truth: str  # the stored name of the ground-truth column (archscore.service.truth_tables)
+    estimators: list[str]
+    encoding: bool
+    seed: int
+    protocol: dict[str, Any]
+    protocol_hash: str
+    job: ScoreJob
+    created: float
+    model: dict[str, Any] | None = None
+    error: str | None = None
     cancelled: bool = False

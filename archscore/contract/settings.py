@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     max_models: int = Field(
         default=20, ge=0, description="uploaded ONNX models kept at once; more are refused (507) until one is deleted"
     )
+    max_predictors: int = Field(
+        default=50, ge=0, description="few-shot predictors kept per key (or in all, without keys); 507 past it"
+    )
     max_model_bytes: int = Field(
         default=64 * 2**20, ge=1, description="bound on one uploaded ONNX model (POST /v1/models; 413 past it)"
     )

@@ -26,6 +26,9 @@ Keys (all under ``archscore:v1:``):
                                                     dying is given up); lives ARCHSCORE_JOB_TTL_SECONDS
   study:{id}                                        JSON of a study: its request, its scoring jobs, its result
   study:{id}:figures                                hash figure name -> PNG, base64
+  predictor:{owner}:{name}                          JSON of a few-shot predictor: its request, the scoring job of
+                                                    its training set, then its fitted model (PredictorRecord)
+  predictors:{owner}                                hash name -> creation time: a key's predictors (the bound)
   recent:jobs, recent:studies                       sorted sets id -> creation time, the newest 200 kept
                                                     (the dashboard's lists; entries may outlive their job)
   metrics:chunks:{estimators}                       hash of counters: the chunks of one estimator set (sorted,
@@ -52,7 +55,9 @@ Lifetimes (Redis runs with a maxmemory and the volatile-lru policy: only keys wi
     ARCHSCORE_MAX_TRUTH_ROWS_TOTAL) and DELETE /v1/truth/{space}/{name} removes one; Celery's queues and
     kombu's unacknowledged set carry no TTL;
   - uploaded ONNX models never expire either: their number and size are bounded (ARCHSCORE_MAX_MODELS,
-    ARCHSCORE_MAX_MODEL_BYTES) and DELETE /v1/models/{sha256} removes one.
+    ARCHSCORE_MAX_MODEL_BYTES) and DELETE /v1/models/{sha256} removes one;
+  - predictors never expire: a key keeps at most ARCHSCORE_MAX_PREDICTORS (a few hundred kB each) and
+    DELETE /v1/predictors/{name} removes one.
 
 Torch-free, used by the API (redis.asyncio) and the workers (sync client) alike: the functions here
 build keys and encode and decode the records (archscore.contract.records); callers run the commands.
@@ -68,6 +73,7 @@ from pydantic import BaseModel
 from archscore.contract.records import (
     ChunkStats,
     Job,
+    PredictorRecord,
     ScoreCell,
     ScoreJob,
     StudyRecord,
@@ -152,6 +158,14 @@ def recent_key(kind: str) -> str:
 
 def supernet_lock_key(name: str) -> str:
     return f"{PREFIX}:supernet-lock:{name}"
+
+
+def predictor_key(owner: str, name: str) -> str:
+    return f"{PREFIX}:predictor:{owner}:{name}"
+
+
+def predictors_key(owner: str) -> str:
+    return f"{PREFIX}:predictors:{owner}"
 
 
 def truth_key(space: str, name: str) -> str:
@@ -267,6 +281,10 @@ def decode_training_status(raw: str | bytes | None) -> TrainingStatus | None:
 
 def decode_study(raw: str | bytes | None) -> StudyRecord | None:
     return None if raw is None else StudyRecord.model_validate_json(raw)
+
+
+def decode_predictor(raw: str | bytes | None) -> PredictorRecord | None:
+    return None if raw is None else PredictorRecord.model_validate_json(raw)
 
 
 def decode_cell(raw: str | bytes | None) -> ScoreCell | None:

@@ -149,7 +149,7 @@ async def answer_from_cache(p: Plan, settings: Settings, redis: Redis) -> dict |
         if report is None or report["generation"] != answer.generation:  # new scores since: recompute
             report = await rankings(redis, valid.space, valid.protocol_hash, valid.truth)
         stats = select(report, valid.estimators)
-    results = assemble_results(valid.space, job, cells, {}, truth)
+    results = assemble_results(valid.space, job, cells, {}, truth, valid.predictors)
     return job_body(job, "done", (0, 0), results, stats)
 
 

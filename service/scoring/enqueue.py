@@ -13,8 +13,11 @@ from archscore.contract.broker import send
 from archscore.contract.records import ScoreJob
 from archscore.contract.settings import Settings
 from archscore.contract.tasks import ScoreChunk
-from archscore.service.scoring.cache import CACHE_HITS, CACHE_MISSES
-from archscore.service.scoring.plan import Plan
+from archscore.service import jobs
+from archscore.service.deps import Caller
+from archscore.service.scoring.cache import CACHE_HITS, CACHE_MISSES, answer_from_cache
+from archscore.service.scoring.plan import Plan, plan
+from archscore.service.scoring.validate import ValidRequest
 
 
 async def create_job(p: Plan, missing: list[str], settings: Settings, redis: Redis, celery) -> ScoreJob:
@@ -62,3 +65,14 @@ async def create_job(p: Plan, missing: list[str], settings: Settings, redis: Red
 
     await run_in_threadpool(send_all)
     return job
+
+
+async def scoring_job(valid: ValidRequest, settings: Settings, redis: Redis, caller: Caller, celery) -> ScoreJob:
+    """The job that scores a validated request for a study or a predictor: answered from the cache when it
+    can be, else admitted against the caller's bound and enqueued."""
+    p = plan(valid, caller.owner)
+    missing = await answer_from_cache(p, settings, redis)
+    if isinstance(missing, dict):
+        return p.job  # every score cached: nothing to wait for
+    await jobs.admit_job(redis, settings, caller, p.job.job_id)
+    return await create_job(p, missing, settings, redis, celery)

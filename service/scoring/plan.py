@@ -30,10 +30,16 @@ class Plan:
         return valid.space.to_string(arch)
 
 
-def score_keys(space: str, protocol_hash: str, estimators: list[str], analytic: list[str]) -> dict[str, str]:
+def score_keys(
+    space: str, protocol_hash: str, estimators: list[str], analytic: list[str], predictors: dict[str, list[str]]
+) -> dict[str, str]:
     """The cache key of each worker-computed estimator's scores under the protocol (for a population
-    estimator, its members')."""
-    return {n: store.score_key(space, protocol_hash, n) for n in scored_estimators(estimators) if n not in analytic}
+    estimator or a predictor, its members')."""
+    return {
+        n: store.score_key(space, protocol_hash, n)
+        for n in scored_estimators(estimators, predictors)
+        if n not in analytic
+    }
 
 
 def plan(valid: ValidRequest, owner: str = "") -> Plan:
@@ -52,8 +58,9 @@ def plan(valid: ValidRequest, owner: str = "") -> Plan:
         canonical=[r.cache_key for r in valid.archs],
         truth_keys=[r.truth_key for r in valid.archs],
         costs=[r.cost for r in valid.archs] if valid.analytic else [],
+        predictors=valid.features(),
         cached=len(first),
         created=time.time(),
     )
-    keys = score_keys(valid.space.name, valid.protocol_hash, valid.estimators, valid.analytic)
+    keys = score_keys(valid.space.name, valid.protocol_hash, valid.estimators, valid.analytic, job.predictors)
     return Plan(valid, job, list(first), keys, first)

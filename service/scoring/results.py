@@ -3,12 +3,15 @@ own params and flops, the job's errors and the ground truth; and the job's body 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from redis.asyncio import Redis
 
 from archscore.contract import store
 from archscore.contract.records import ScoreCell, ScoreJob
-from archscore.estimators.catalog import POPULATION
+from archscore.estimators.catalog import POPULATION, PREDICTOR_PREFIX
 from archscore.estimators.population import aggregate
+from archscore.estimators.predictor import PredictorModel
 from archscore.estimators.spaces import get_space
 from archscore.estimators.spaces.base import SearchSpace
 from archscore.service.analytic import analytic_names, analytic_values, num_classes
@@ -20,11 +23,17 @@ Cells = dict[str, dict[str, ScoreCell | None]]  # estimator -> cache key -> cell
 
 
 def assemble_results(
-    space: SearchSpace, job: ScoreJob, cells: Cells, errors: dict[str, str | None], truth: dict[str, float]
+    space: SearchSpace,
+    job: ScoreJob,
+    cells: Cells,
+    errors: dict[str, str | None],
+    truth: dict[str, float],
+    predictors: Mapping[str, PredictorModel | None],
 ) -> list[dict]:
     """One result per requested architecture; the population estimators among the job's estimators rank
-    the request's distinct architectures (archscore.estimators.population)."""
-    analytic = analytic_names(space, job.estimators)
+    the request's distinct architectures (archscore.estimators.population), and its predictors
+    (``predictors``: each one's fitted model, None where it has been deleted) predict from the members."""
+    analytic = analytic_names(space, job.estimators, job.predictors)
     rows, reasons = [], []
     for i, (arch, key) in enumerate(zip(job.archs, job.canonical)):
         row = {n: by_class.get(key) for n, by_class in cells.items()}
@@ -39,6 +48,8 @@ def assemble_results(
         rows.append(scores)
         reasons.append({n: cell.reason for n, cell in row.items() if cell and cell.reason})
     _add_populations(job, rows)
+    for name, model in predictors.items():
+        _add_predictions(space, job, name, model, rows, reasons)
     return [
         {
             "index": i,
@@ -72,11 +83,37 @@ def _add_populations(job: ScoreJob, rows: list[dict]) -> None:
             row[name] = values[first[key]]
 
 
+def _add_predictions(
+    space: SearchSpace, job: ScoreJob, name: str, model: PredictorModel | None, rows: list[dict], reasons: list[dict]
+) -> None:
+    """The predictor ``name``'s value of each row, from the row's member scores."""
+    if model is None:
+        for row, why in zip(rows, reasons):
+            row[name] = None
+            why[name] = f"{name} has been deleted"
+        return
+    values = model.predict(space, [space.parse(arch) for arch in job.archs], rows)
+    for row, value in zip(rows, values):
+        row[name] = value
+
+
+async def predictor_models(redis: Redis, job: ScoreJob) -> dict[str, PredictorModel | None]:
+    """The fitted model of each predictor the job names (its owner's); None where it is gone."""
+    out: dict[str, PredictorModel | None] = {}
+    for name in job.predictors:
+        record = store.decode_predictor(
+            await redis.get(store.predictor_key(job.owner, name.removeprefix(PREDICTOR_PREFIX)))
+        )
+        out[name] = PredictorModel.model_validate(record.model) if record and record.model else None
+    return out
+
+
 async def job_results(redis: Redis, job: ScoreJob, cancelled: bool = False) -> list[dict]:
     """The results of a stored job, read from the cache and the job's errors."""
     space = get_space(job.space)
     unique = list(dict.fromkeys(job.canonical))
-    keys = score_keys(space.name, job.protocol_hash, job.estimators, analytic_names(space, job.estimators))
+    analytic = analytic_names(space, job.estimators, job.predictors)
+    keys = score_keys(space.name, job.protocol_hash, job.estimators, analytic, job.predictors)
     pipe = redis.pipeline()
     for key in keys.values():
         pipe.hmget(key, unique)
@@ -89,7 +126,8 @@ async def job_results(redis: Redis, job: ScoreJob, cancelled: bool = False) -> l
             for c, e in zip(unique, errors)
         ]
     truth = await truth_values(redis, space, job.truth, job.truth_keys) if job.truth else {}
-    return assemble_results(space, job, cells, dict(zip(unique, errors)), truth)
+    models = await predictor_models(redis, job) if job.predictors else {}
+    return assemble_results(space, job, cells, dict(zip(unique, errors)), truth, models)
 
 
 def job_body(

@@ -10,9 +10,10 @@ from starlette.concurrency import run_in_threadpool
 
 from archscore.contract import store
 from archscore.contract.settings import Settings
-from archscore.estimators.catalog import ESTIMATORS, is_one_shot, scored_estimators
+from archscore.estimators.catalog import ESTIMATORS, PREDICTOR_PREFIX, is_one_shot, is_predictor, scored_estimators
 from archscore.estimators.datasets import training_images_available
 from archscore.estimators.one_shot.registry import CheckpointError, resolve
+from archscore.estimators.predictor import PredictorModel
 from archscore.estimators.protocol import Protocol, cache_key
 from archscore.estimators.spaces import DEFAULT_SPACE, get_space
 from archscore.estimators.spaces.base import SUPERNET, UPLOADED, Arch, SearchSpace
@@ -56,6 +57,11 @@ class ValidRequest:
     protocol_fields: dict  # protocol.model_dump(): what the job records and the cache keeps
     protocol_hash: str
     truth: str | None  # the stored name of the ground-truth column (archscore.service.truth_tables)
+    predictors: dict[str, PredictorModel] = field(default_factory=dict)  # predictor:NAME -> its fitted model
+
+    def features(self) -> dict[str, list[str]]:
+        """The estimators each predictor asked for reads (what ScoreJob.predictors records)."""
+        return {name: list(model.estimators) for name, model in self.predictors.items()}
 
     def with_archs(self, archs: list[Arch]) -> ValidRequest:
         """The same request for other architectures of its space (a study's derived members)."""
@@ -70,6 +76,7 @@ class ValidRequest:
             self.protocol_fields,
             self.protocol_hash,
             self.truth,
+            self.predictors,
         )
 
     def with_protocol(self, protocol: Protocol) -> ValidRequest:
@@ -88,6 +95,7 @@ class ValidRequest:
             protocol,
             *_fields_and_hash(protocol),
             self.truth,
+            self.predictors,
         )
 
 
@@ -106,6 +114,8 @@ async def validate(request: ScoreRequest, settings: Settings, redis: Redis, owne
             [("archs", f"{len(request.archs)} given, at most {settings.max_archs_per_request} per request")],
         )
     for i, name in enumerate(request.estimators):
+        if is_predictor(name):
+            continue  # looked up below
         if name not in ESTIMATORS:
             details.append((f"estimators[{i}]", f"unknown estimator {name!r}"))
         elif is_one_shot(name) and not space.has(SUPERNET):
@@ -126,7 +136,9 @@ async def validate(request: ScoreRequest, settings: Settings, redis: Redis, owne
                 )
             )
     estimators = list(dict.fromkeys(request.estimators))
-    analytic = analytic_names(space, estimators)
+    predictors = await _predictors(redis, owner, request.estimators, space, details)
+    features = {name: list(model.estimators) for name, model in predictors.items()}
+    analytic = analytic_names(space, estimators, features)
     # the protocol built below copies these two fields of the request's
     per_member, classes = request.protocol.per_member, 100 if request.protocol.dataset == "cifar100" else 10
     archs: list[ArchRecord] = []
@@ -138,7 +150,7 @@ async def validate(request: ScoreRequest, settings: Settings, redis: Redis, owne
     if space.has(UPLOADED):  # each the sha256 of an uploaded model
         details += await models.missing(redis, request.archs)
     details += data_problems(request.protocol, settings)
-    details += work_problems(estimators, [request.protocol], space, settings, len(request.archs))
+    details += work_problems(estimators, [request.protocol], space, settings, len(request.archs), features=features)
     truth = request.truth_column(space)
     if truth is not None and not await truth_exists(redis, space, stored_name(space, truth, owner)):
         details.append(("truth", f"no ground-truth column {truth!r} for {space.name}"))
@@ -148,15 +160,54 @@ async def validate(request: ScoreRequest, settings: Settings, redis: Redis, owne
             message += f"; available estimators: {', '.join(ESTIMATORS)}"
         raise ApiError(422, message, details)
     protocol = request.protocol.to_protocol(settings.cifar_root, supernet_sha256, weights_sha256)
+    fields, protocol_hash = _fields_and_hash(protocol)
+    for i, name in enumerate(request.estimators):
+        model = predictors.get(name)
+        if model is not None and Protocol(**model.protocol).hash() != protocol_hash:
+            details.append(
+                (
+                    f"estimators[{i}]",
+                    f"{name} reads scores under protocol {Protocol(**model.protocol).hash()}, this request's is "
+                    f"{protocol_hash}: send the protocol it was fitted with (GET /v1/predictors/"
+                    f"{name.removeprefix(PREDICTOR_PREFIX)})",
+                )
+            )
+    if details:
+        raise ApiError(422, "invalid request", details)
     return ValidRequest(
         space,
         archs,
         estimators,
         analytic,
         protocol,
-        *_fields_and_hash(protocol),
+        fields,
+        protocol_hash,
         None if truth is None else stored_name(space, truth, owner),
+        predictors,
     )
+
+
+async def _predictors(
+    redis: Redis, owner: str, names: list[str], space: SearchSpace, details: Details
+) -> dict[str, PredictorModel]:
+    """The fitted model of each ``predictor:NAME`` among ``names`` (the caller's), or a detail saying why
+    there is none."""
+    out: dict[str, PredictorModel] = {}
+    for i, name in enumerate(names):
+        if not is_predictor(name) or name in out:
+            continue
+        short = name.removeprefix(PREDICTOR_PREFIX)
+        record = store.decode_predictor(await redis.get(store.predictor_key(owner, short)))
+        if record is None:
+            details.append((f"estimators[{i}]", f"no predictor {short!r} (POST /v1/predictors fits one)"))
+        elif record.space != space.name:
+            details.append((f"estimators[{i}]", f"predictor {short!r} ranks {record.space}, not {space.name}"))
+        elif record.model is None:
+            state = record.error or "its training set is still being scored (GET /v1/predictors/" + short + ")"
+            details.append((f"estimators[{i}]", f"predictor {short!r} is not fitted: {state}"))
+        else:
+            out[name] = PredictorModel.model_validate(record.model)
+    return out
 
 
 def _fields_and_hash(protocol: Protocol) -> tuple[dict, str]:
@@ -184,12 +235,18 @@ async def _checkpoint(
 
 
 def work_problems(
-    estimators: list[str], protocols: list, space: SearchSpace, settings: Settings, count: int, name: str = "archs"
+    estimators: list[str],
+    protocols: list,
+    space: SearchSpace,
+    settings: Settings,
+    count: int,
+    name: str = "archs",
+    features: dict[str, list[str]] | None = None,
 ) -> Details:
     """A bound on the work one request may enqueue: architectures x estimators x images each, summed over
     the protocols it scores under (a score request has one; a study may derive several). params and
     flops, answered by the API itself, do not count."""
-    names = set(scored_estimators(list(estimators))) - set(analytic_names(space, list(estimators)))
+    names = set(scored_estimators(list(estimators), features)) - set(analytic_names(space, list(estimators), features))
     images = sum(p.batch_size * p.num_batches for p in protocols)
     work = count * len(names) * images
     if work <= settings.max_work_per_request:

@@ -211,6 +211,29 @@ class Routes:
         """A finished study's figure as PNG bytes."""
         return self._call(Call("GET", f"/v1/studies/{_q(study_id)}/figures/{_q(name)}.png", parse=lambda r: r.content))
 
+    # -- few-shot predictors ------------------------------------------------------------------------
+    def fit_predictor(self, name: str, **request: Any):
+        """POST /v1/predictors: fit predictor ``name`` (train and seed, or archs; space, truth, estimators,
+        encoding, protocol); score requests then name it ``predictor:NAME``."""
+        return self._call(Call("POST", "/v1/predictors", json={"name": name, **request}))
+
+    def predictor(self, name: str, wait: float = 0.0):
+        """GET /v1/predictors/{name}: the training set's scoring progress, then the fit; ``wait`` long-polls."""
+        params = {"wait": wait} if wait > 0 else None
+        return self._call(Call("GET", f"/v1/predictors/{_q(name)}", params, wait=wait))
+
+    def predictors(self):
+        """GET /v1/predictors: this key's predictors."""
+        return self._call(Call("GET", "/v1/predictors"))
+
+    def predictor_model(self, name: str):
+        """GET /v1/predictors/{name}/model: the fitted predictor's file (``archscore predictor eval`` reads it)."""
+        return self._call(Call("GET", f"/v1/predictors/{_q(name)}/model"))
+
+    def delete_predictor(self, name: str):
+        """DELETE /v1/predictors/{name}: remove a predictor (its unfinished training job is cancelled)."""
+        return self._call(Call("DELETE", f"/v1/predictors/{_q(name)}"))
+
     # -- supernets ----------------------------------------------------------------------------------
     def start_training(self, name: str, **options: Any):
         """POST /v1/supernets: train checkpoint ``name`` (sampler, epochs, network, resume ...)."""
