@@ -167,3 +167,21 @@ def test_sampled_cells_are_valid_and_distinct():
     assert all(len(c.matrix) <= 7 and sum(map(sum, c.matrix)) <= 9 for c in cells)
     with pytest.raises(ValueError):
         SP.sample(3, seed=0, deisomorphic=True)
+
+
+def test_encoding_features_pad_the_pruned_cell_to_seven_vertices():
+    f = dict(zip(SP.feature_names(), SP.encoding_features(SP.parse(INCEPTION))))
+    assert len(f) == 21 + 5 * 3 + 3
+    assert f["0->1"] == f["3->4"] == f["5->6"] == 1.0 and f["0->4"] == f["1->2"] == 0.0
+    assert f["v1=conv1x1-bn-relu"] == f["v5=maxpool3x3"] == 1.0 and f["v1=conv3x3-bn-relu"] == 0.0
+    assert (f["count=conv3x3-bn-relu"], f["count=conv1x1-bn-relu"], f["count=maxpool3x3"]) == (3.0, 1.0, 1.0)
+    # input -> conv3x3 -> output: the output moves to vertex 6, vertices 2..5 stay empty
+    f = dict(
+        zip(
+            SP.feature_names(),
+            SP.encoding_features(SP.parse({"matrix": [[0, 1, 0], [0, 0, 1], [0, 0, 0]], "ops": [I, C3, O]})),
+        )
+    )
+    assert f["0->1"] == f["1->6"] == 1.0 and f["1->2"] == 0.0 and sum(v for k, v in f.items() if "->" in k) == 2
+    assert f["v1=conv3x3-bn-relu"] == 1.0 and not any(v for k, v in f.items() if k[:2] in ("v2", "v3", "v4", "v5"))
+    assert f["count=conv3x3-bn-relu"] == 1.0 and f["count=maxpool3x3"] == 0.0

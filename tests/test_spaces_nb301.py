@@ -356,3 +356,14 @@ def test_avg_pool_matches_torch(stride):
     x = torch.randn(2, 4, 8, 8)
     ref = nn.AvgPool2d(3, stride, 1, count_include_pad=False)(x)
     assert torch.allclose(AvgPool3x3(stride)(x), ref, atol=1e-6)
+
+
+def test_encoding_features_one_hot_each_edge_then_count_the_ops():
+    f = dict(zip(SP.feature_names(), SP.encoding_features(SP.parse(ROW0))))
+    assert len(f) == 2 * (14 * 7 + 7)
+    assert f["normal:0->2=max_pool_3x3"] == f["normal:1->2=dil_conv_3x3"] == f["normal:3->5=skip_connect"] == 1.0
+    assert f["normal:0->2=dil_conv_3x3"] == f["normal:2->5=skip_connect"] == 0.0
+    assert sum(v for k, v in f.items() if k.startswith("normal:") and "->" in k) == 8
+    assert f["reduce:2->5=max_pool_3x3"] == f["reduce:3->5=dil_conv_5x5"] == 1.0
+    assert f["normal:count=sep_conv_3x3"] == 3.0 and f["normal:count=skip_connect"] == 1.0
+    assert f["reduce:count=max_pool_3x3"] == 3.0 and f["reduce:count=dil_conv_3x3"] == 0.0

@@ -177,3 +177,19 @@ def test_resnexta_blocks_use_grouped_3x3_convs_of_the_inner_width():
     ]
     projections = [b.proj is not None for stage in net.stages for b in stage]
     assert projections == [True, False, True, True]  # 16->64 at stage 1; strides at stages 2 and 3
+
+
+def test_encoding_features_are_the_stage_values_then_the_totals():
+    f = dict(
+        zip(RESNEXTA.feature_names(), RESNEXTA.encoding_features(RESNEXTA.parse("d1-2-4_w16-32-64_b0.25-0.5-1_g1-2-4")))
+    )
+    assert f == {
+        **{"depths[0]": 1, "depths[1]": 2, "depths[2]": 4, "widths[0]": 16, "widths[1]": 32, "widths[2]": 64},
+        **{"bot_muls[0]": 0.25, "bot_muls[1]": 0.5, "bot_muls[2]": 1, "groups[0]": 1, "groups[1]": 2, "groups[2]": 4},
+        **{"sum(depths)": 7, "sum(depths*widths)": 16 + 64 + 256},
+    }
+    assert RESNET.feature_names() == (
+        *("depths[0]", "depths[1]", "depths[2]", "widths[0]", "widths[1]", "widths[2]"),
+        *("sum(depths)", "sum(depths*widths)"),
+    )
+    assert RESNET.encoding_features(RESNET.parse("d3-24-1_w24-256-16")) == (3, 24, 1, 24, 256, 16, 28, 72 + 6144 + 16)

@@ -148,3 +148,37 @@ def random_cell(rng: random.Random) -> Cell:
             return spec_to_cell({"matrix": matrix, "ops": ops})
         except EncodingError:
             continue
+
+
+# The encoding features (SearchSpace.encoding_features): NASLib's adjacency encoding of the cell padded
+# to 7 vertices, as the supernet numbers them (interior vertex t of the pruned cell is vertex t, the
+# output is vertex 6, the missing interior vertices have no edges): the 21 upper-triangular entries,
+# then the op of each interior vertex one-hot (all zeros for a missing vertex), then the count of each op.
+_UPPER = tuple((i, j) for i in range(MAX_VERTICES) for j in range(i + 1, MAX_VERTICES))
+FEATURE_NAMES = (
+    tuple(f"{i}->{j}" for i, j in _UPPER)
+    + tuple(f"v{v}={op}" for v in range(1, MAX_VERTICES - 1) for op in OPS)
+    + tuple(f"count={op}" for op in OPS)
+)
+
+
+def padded(cell: Cell) -> tuple[Matrix, tuple[str | None, ...]]:
+    """The cell on 7 vertices: interior vertices keep their numbers, the output moves to vertex 6 and
+    the vertices in between are edgeless, their op ``None``."""
+    n = len(cell.matrix)
+    where = [*range(n - 1), MAX_VERTICES - 1]  # vertex of the pruned cell -> vertex of the padded one
+    matrix = [[0] * MAX_VERTICES for _ in range(MAX_VERTICES)]
+    for i in range(n):
+        for j in range(n):
+            matrix[where[i]][where[j]] = cell.matrix[i][j]
+    ops: list[str | None] = [None] * MAX_VERTICES
+    for v, op in enumerate(cell.ops):
+        ops[where[v]] = op
+    return tuple(map(tuple, matrix)), tuple(ops)
+
+
+def arch_features(cell: Cell) -> tuple[float, ...]:
+    matrix, ops = padded(cell)
+    adjacency = tuple(float(matrix[i][j]) for i, j in _UPPER)
+    one_hot = tuple(1.0 if ops[v] == op else 0.0 for v in range(1, MAX_VERTICES - 1) for op in OPS)
+    return adjacency + one_hot + tuple(float(ops.count(op)) for op in OPS)

@@ -25,6 +25,7 @@ from typing import Any
 from archscore.estimators.spaces.base import (
     CELLS,
     COST,
+    FEATURES,
     GROUND_TRUTH,
     NETWORK,
     OPERATIONS,
@@ -39,6 +40,7 @@ from archscore.estimators.spaces.base import (
 from archscore.estimators.spaces.nb101 import cost as cost_model
 from archscore.estimators.spaces.nb101 import data
 from archscore.estimators.spaces.nb101.encoding import (
+    FEATURE_NAMES,
     HASH_PATTERN,
     INPUT,
     MAX_VERTICES,
@@ -46,6 +48,7 @@ from archscore.estimators.spaces.nb101.encoding import (
     OUTPUT,
     Cell,
     Matrix,
+    arch_features,
     cell_to_spec,
     module_hash,
     random_cell,
@@ -65,7 +68,7 @@ class NB101Space(SearchSpace):
         + ", ".join(OPS),
         "hash": "NAS-Bench-101 module hash (32 hex digits) of an architecture of the shipped table",
     }
-    capabilities = frozenset({COST, GROUND_TRUTH, PUBLISHED, NETWORK, OPERATIONS, SUPERNET, CELLS})
+    capabilities = frozenset({COST, GROUND_TRUTH, PUBLISHED, NETWORK, OPERATIONS, SUPERNET, CELLS, FEATURES})
     ground_truth_columns = data.GROUND_TRUTH_COLUMNS
     default_network = {"stem_channels": 128, "num_stacks": 3, "cells_per_stack": 3, "num_classes": 10, "input_size": 32}
     supernet_network = {
@@ -120,6 +123,13 @@ class NB101Space(SearchSpace):
 
     def canonical_key(self, arch: Cell) -> str:
         return module_hash(arch)
+
+    def feature_names(self) -> tuple[str, ...]:
+        return FEATURE_NAMES
+
+    def encoding_features(self, arch: Cell) -> tuple[float, ...]:
+        """NASLib's adjacency encoding of the pruned cell padded to 7 vertices, then the op counts."""
+        return arch_features(arch)
 
     def sample(self, n: int, seed: int, deisomorphic: bool = False) -> list[Cell]:
         """n cells with distinct module hashes, reproducible for a seed."""

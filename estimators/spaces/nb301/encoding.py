@@ -224,3 +224,27 @@ def random_genotype(rng: random.Random) -> Genotype:
             pairs += [(rng.choice(OPS), a), (rng.choice(OPS), b)]
         cells.append(tuple(pairs))
     return Genotype(cells[0], CONCAT_NODES, cells[1], CONCAT_NODES)
+
+
+# The encoding features (SearchSpace.encoding_features): per cell (normal, then reduce), each of the 14
+# possible edges i -> j (node j in 2..5, input i < j) one-hot over OPS (1 where the genotype has the pair
+# (op, i) feeding node j; a node's inputs are distinct, so an edge holds at most one op), then the count of
+# each op over the cell's 8 pairs, as written (nodes that do not run included).
+EDGES = tuple((i, j) for j in range(2, 2 + NUM_NODES) for i in range(j))
+FEATURE_NAMES = tuple(
+    name
+    for cell in ("normal", "reduce")
+    for name in (
+        *(f"{cell}:{i}->{j}={op}" for i, j in EDGES for op in OPS),
+        *(f"{cell}:count={op}" for op in OPS),
+    )
+)
+
+
+def arch_features(g: Genotype) -> tuple[float, ...]:
+    values: list[float] = []
+    for pairs in (g.normal, g.reduce):
+        held = {(i, k + 2, op) for k in range(NUM_NODES) for op, i in pairs[2 * k : 2 * k + 2]}
+        values += [1.0 if (i, j, op) in held else 0.0 for i, j in EDGES for op in OPS]
+        values += [float(sum(p == op for p, _ in pairs)) for op in OPS]
+    return tuple(values)

@@ -25,6 +25,7 @@ from typing import Any
 from archscore.estimators.spaces.base import (
     CELLS,
     COST,
+    FEATURES,
     GROUND_TRUTH,
     NETWORK,
     OPERATIONS,
@@ -41,9 +42,11 @@ from archscore.estimators.spaces.nb301.cost import network_cost
 from archscore.estimators.spaces.nb301.encoding import (
     _MAX_TEXT,
     CONCAT_NODES,
+    FEATURE_NAMES,
     NUM_NODES,
     OPS,
     Genotype,
+    arch_features,
     canonical_genotype,
     canonical_key,
     genotype_from_darts,
@@ -69,7 +72,7 @@ class NB301Space(SearchSpace):
         "darts": "Genotype(normal=[('sep_conv_3x3', 0), ...], normal_concat=[2, 3, 4, 5], reduce=[...], "
         "reduce_concat=range(2, 6)) as DARTS prints it (read, never evaluated)",
     }
-    capabilities = frozenset({COST, GROUND_TRUTH, PUBLISHED, NETWORK, OPERATIONS, SUPERNET, CELLS})
+    capabilities = frozenset({COST, GROUND_TRUTH, PUBLISHED, NETWORK, OPERATIONS, SUPERNET, CELLS, FEATURES})
     supernet_network = {
         "C": NetworkField(16, 2, 64, "channels of the first cells (even)"),
         "layers": NetworkField(8, 3, 20, "cells, reductions at layers//3 and 2*layers//3"),
@@ -112,6 +115,13 @@ class NB301Space(SearchSpace):
 
     def canonical_key(self, arch: Genotype) -> str:
         return canonical_key(arch)
+
+    def feature_names(self) -> tuple[str, ...]:
+        return FEATURE_NAMES
+
+    def encoding_features(self, arch: Genotype) -> tuple[float, ...]:
+        """Per cell, the op on each of the 14 edges one-hot, then the count of each op."""
+        return arch_features(arch)
 
     def operation_counts(self, arch: Genotype) -> dict[str, int]:
         """The ops of the nodes that run, normal and reduction cell together."""

@@ -4,6 +4,7 @@ every network (torch-free; the bottom of the package: it imports no other module
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 BASIC = "res_basic_block"  # the block types of the NDS records
@@ -39,3 +40,17 @@ def _number(value: Any) -> float | None:
 def inner_width(width: int, bot_mul: float) -> int:
     """Channels inside a bottleneck block (pycls: round(w * bot_mul))."""
     return round(width * bot_mul)
+
+
+# The encoding features (SearchSpace.encoding_features): each field's value per stage as a number, in
+# Stages order (a space lists its fields: ResNet has no bot_muls or groups), then two totals: the blocks
+# of the network, and the blocks weighted by their width (output channels summed over all blocks).
+def feature_names_for(fields: Sequence[str]) -> tuple[str, ...]:
+    per_stage = tuple(f"{field}[{s}]" for field in fields for s in range(NUM_STAGES))
+    return (*per_stage, "sum(depths)", "sum(depths*widths)")
+
+
+def arch_features(arch: Stages, fields: Sequence[str]) -> tuple[float, ...]:
+    per_stage = tuple(float(v) for field in fields for v in getattr(arch, field))
+    totals = (float(sum(arch.depths)), float(sum(d * w for d, w in zip(arch.depths, arch.widths))))
+    return per_stage + totals

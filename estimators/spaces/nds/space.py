@@ -35,6 +35,7 @@ from archscore.estimators.spaces.base import (
     CELLS,
     COST,
     ENUMERATE,
+    FEATURES,
     NETWORK,
     SUPERNET,
     EncodingError,
@@ -54,6 +55,8 @@ from archscore.estimators.spaces.nds.encoding import (
     STRIDES,
     Stages,
     _number,
+    arch_features,
+    feature_names_for,
 )
 
 
@@ -64,7 +67,7 @@ class NDSSpace(SearchSpace):
     fields: dict[str, tuple[Any, ...]]  # mapping key -> allowed values per stage, in Stages order
     record_fields: dict[str, str]  # mapping key -> net record key
     letters: dict[str, str]  # mapping key -> letter of the compact string
-    capabilities = frozenset({ENUMERATE, COST, NETWORK, SUPERNET, CELLS})
+    capabilities = frozenset({ENUMERATE, COST, NETWORK, SUPERNET, CELLS, FEATURES})
     supernet_network = {
         "max_depth": NetworkField(4, 1, 24, "blocks each stage holds; deeper architectures are not covered"),
         "max_width": NetworkField(64, 16, 256, "channels each stage holds; wider architectures are not covered"),
@@ -201,6 +204,13 @@ class NDSSpace(SearchSpace):
     def canonical_key(self, arch: Stages) -> str:
         """The compact string: every architecture is its own class."""
         return self.to_string(arch)
+
+    def feature_names(self) -> tuple[str, ...]:
+        return feature_names_for(tuple(self.fields))
+
+    def encoding_features(self, arch: Stages) -> tuple[float, ...]:
+        """Each field's value per stage, then the total depth and the width summed over all blocks."""
+        return arch_features(arch, tuple(self.fields))
 
     @property
     def compact_example(self) -> str:
