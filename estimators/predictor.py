@@ -15,6 +15,7 @@ LightGBM's own text model. Nothing is pickled; loading parses JSON and LightGBM'
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -86,9 +87,7 @@ class PredictorModel(BaseModel):
 
     def predict(self, space: SearchSpace, archs: Sequence[Arch], scores: Sequence[Mapping[str, float | None]]):
         """The predicted training-set quantile of each architecture, given its scores under ``protocol``."""
-        import lightgbm
-
-        booster = lightgbm.Booster(model_str=self.model)
+        booster = _booster(self.model)
         x = feature_matrix(space, archs, scores, self.estimators, bool(self.encoding))
         return [float(v) for v in booster.predict(x, num_threads=1)]
 
@@ -100,6 +99,7 @@ class PredictorModel(BaseModel):
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".predictor-", suffix=".json")
         with os.fdopen(fd, "w") as f:
             f.write(self.model_dump_json(indent=1))
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would keep it from the others a saved file is for
         os.replace(tmp, path)
         return path
 
@@ -116,6 +116,14 @@ class PredictorModel(BaseModel):
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise PredictorError(f"{file}: format must be {FORMAT!r}")
         return cls.model_validate(data)
+
+
+@functools.lru_cache(maxsize=32)
+def _booster(model: str):
+    """LightGBM's trees parsed from their text once per process (a service answers many requests with one)."""
+    import lightgbm
+
+    return lightgbm.Booster(model_str=model)
 
 
 def feature_matrix(

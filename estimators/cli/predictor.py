@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -182,7 +182,7 @@ def list_command(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """The predictors saved in the folders under a directory."""
-    found = []
+    found: list[dict[str, Any]] = []
     for file in sorted(directory.glob(f"*/{MODEL_FILE}")):
         try:
             model = PredictorModel.load(file)
