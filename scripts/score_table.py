@@ -97,12 +97,11 @@ def _cell(value) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def report(path: str, space: str, truth_column: str, sample: str | None) -> str:
-    """The Markdown ranking-quality table of the lines of ``path`` (those of ``sample`` when given)."""
+def _records(path: str, sample: str | None) -> tuple[list[dict], list[str]]:
+    """The lines of ``path`` (those of ``sample`` when given), each population estimator whose members
+    they hold added to their scores, and every estimator's name."""
     from archscore.estimators.catalog import POPULATION
-    from archscore.estimators.evaluation import rank_records
-    from archscore.estimators.population import aggregate
-    from archscore.estimators.truth import resolve_truth
+    from archscore.estimators.population import population_scores
 
     with open(path) as f:
         records = [json.loads(line) for line in f if line.strip()]
@@ -112,9 +111,57 @@ def report(path: str, space: str, truth_column: str, sample: str | None) -> str:
     names = list(dict.fromkeys(n for r in rows for n in r))
     for name, info in POPULATION.items():
         if set(info.members) <= set(names):
-            for row, value in zip(rows, aggregate(info.members, info.aggregation, rows)):
+            for row, value in zip(rows, population_scores(info, rows)):
                 row[name] = value
             names.append(name)
+    return records, names
+
+
+def complexity_bias(path: str, space: str, truth_column: str, sample: str | None, bins: int) -> str:
+    """The Markdown table of the complexity-bias study (archscore.estimators.analysis.complexity_bias) on the
+    lines of ``path``: each estimator's Kendall tau over all of them and its mean inside bins of equal size by
+    FLOPs and by params."""
+    from archscore.estimators.analysis import StudyContext, get_study
+    from archscore.estimators.protocol import Protocol
+    from archscore.estimators.spaces import get_space
+    from archscore.estimators.truth import resolve_truth
+
+    records, names = _records(path, sample)
+    sp, truth = get_space(space), resolve_truth(space, truth_column)
+    kept = [r for r in records if truth.get(sp.parse(r["arch"])) is not None]
+    scores = {n: [r["scores"].get(n) for r in kept] for n in names}
+    ctx = StudyContext(
+        sp,
+        [sp.parse(r["arch"]) for r in kept],
+        [truth.get(sp.parse(r["arch"])) for r in kept],
+        names,
+        Protocol(),
+        lambda protocol: scores,
+        {"bins": bins},
+    )
+    result = get_study("complexity_bias").run(ctx)
+    lines = [
+        f"Complexity bias: {len(kept)} {space} architectures of `{path}`{f' (sample {sample})' if sample else ''} "
+        f"against {truth_column}, {bins} bins of equal size",
+        "",
+        "| estimator | Kendall τ, all | mean τ in FLOPs bins | mean τ in params bins |",
+        "|---|---|---|---|",
+    ]
+    by = result["by"]
+    for name in names:
+        lines.append(
+            f"| {name} | {_cell(result['global'][name])} | {_cell(by['flops']['mean_in_bin_tau'][name])} | "
+            f"{_cell(by['params']['mean_in_bin_tau'][name])} |"
+        )
+    return "\n".join(lines)
+
+
+def report(path: str, space: str, truth_column: str, sample: str | None) -> str:
+    """The Markdown ranking-quality table of the lines of ``path`` (those of ``sample`` when given)."""
+    from archscore.estimators.evaluation import rank_records
+    from archscore.estimators.truth import resolve_truth
+
+    records, names = _records(path, sample)
     criteria = rank_records(records, space, names, resolve_truth(space, truth_column))
     lines = [
         f"{len(records)} {space} architectures of `{path}`{f' (sample {sample})' if sample else ''} "
@@ -138,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", action="append", metavar="[published:]N:SEED")
     parser.add_argument("--report", metavar="FILE", help="print the ranking-quality table of a written table")
     parser.add_argument("--truth", default=None, help="ground-truth column of --report (default: the space's first)")
+    parser.add_argument(
+        "--complexity-bias", type=int, metavar="BINS", help="with --report: the complexity-bias table instead"
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 1)
@@ -153,7 +203,11 @@ def main(argv: list[str] | None = None) -> int:
         import archscore
 
         truth = args.truth or archscore.get_space(args.space).ground_truth_columns[0]
-        print(report(args.report, args.space, truth, args.sample[0] if args.sample else None))
+        sample = args.sample[0] if args.sample else None
+        if args.complexity_bias:
+            print(complexity_bias(args.report, args.space, truth, sample, args.complexity_bias))
+        else:
+            print(report(args.report, args.space, truth, sample))
         return 0
     if not args.sample or not args.out:
         parser.error("scoring needs --sample and --out")
