@@ -33,10 +33,11 @@ class EstimatorInfo:
     module: str | None = None
     members: tuple[str, ...] = ()  # a population estimator's: the estimators it ranks
     aggregation: str | None = None  # a population estimator's: how it adds the ranks (population.AGGREGATIONS)
+    weights: tuple[float, ...] = ()  # a population estimator's: each member's weight in the sum (none: all 1)
 
     def to_dict(self) -> dict:
         """JSON-ready (members as a list, as JSON gives them back)."""
-        return {**asdict(self), "members": list(self.members)}
+        return {**asdict(self), "members": list(self.members), "weights": list(self.weights)}
 
 
 def _zs(name: str, needs_data: bool, unit: str, description: str, version: str = "1") -> EstimatorInfo:
@@ -158,8 +159,19 @@ ONE_SHOT: dict[str, EstimatorInfo] = {
 }
 
 
-def _pop(name: str, members: tuple[str, ...], aggregation: str, description: str, version: str = "1") -> EstimatorInfo:
-    return EstimatorInfo(name, "population", "higher", True, version, "", description, None, members, aggregation)
+def _pop(
+    name: str,
+    members: tuple[str, ...],
+    aggregation: str,
+    description: str,
+    version: str = "1",
+    weights: tuple[float, ...] = (),
+) -> EstimatorInfo:
+    if weights and len(weights) != len(members):
+        raise ValueError(f"{name}: {len(weights)} weights for {len(members)} members")
+    return EstimatorInfo(
+        name, "population", "higher", True, version, "", description, None, members, aggregation, weights
+    )
 
 
 # ranks within the architectures scored together (archscore.estimators.population)

@@ -26,21 +26,39 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from scipy.stats import rankdata
 
+from archscore.estimators.catalog import EstimatorInfo
+
 AGGREGATIONS = {
     "rank_sum": "the sum of the members' ranks (TE-NAS)",
     "log_rank": "the sum of log(rank / N) over the members (AZ-NAS, VKDNW)",
 }
 
 
-def aggregate(members: Sequence[str], aggregation: str, rows: Sequence[Mapping[str, float | None]]) -> list[float]:
+def aggregate(
+    members: Sequence[str],
+    aggregation: str,
+    rows: Sequence[Mapping[str, float | None]],
+    weights: Sequence[float] = (),
+) -> list[float]:
     """The aggregate of each row (an architecture's member values) within the population ``rows``; a
-    member value that is missing or None ranks lowest."""
+    member value that is missing or None ranks lowest. ``weights``: each member's weight in the sum (the
+    weighted form; none: every member weighs 1)."""
     if aggregation not in AGGREGATIONS:
         raise ValueError(f"unknown aggregation {aggregation!r}; known: {', '.join(AGGREGATIONS)}")
+    weights = weights or (1.0,) * len(members)
+    if len(weights) != len(members):
+        raise ValueError(f"{len(weights)} weights for {len(members)} members")
     n = len(rows)
     total = np.zeros(n)
-    for member in members:
+    for member, weight in zip(members, weights):
         values = [row.get(member) for row in rows]
         ranks = rankdata([-math.inf if v is None else float(v) for v in values])
-        total += ranks if aggregation == "rank_sum" else np.log(ranks / n)
+        total += weight * (ranks if aggregation == "rank_sum" else np.log(ranks / n))
     return total.tolist()
+
+
+def population_scores(info: EstimatorInfo, rows: Sequence[Mapping[str, float | None]]) -> list[float]:
+    """The population estimator ``info``'s value of each row within ``rows``."""
+    if info.aggregation is None:
+        raise ValueError(f"{info.name} is not a population estimator")
+    return aggregate(info.members, info.aggregation, rows, info.weights)

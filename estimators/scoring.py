@@ -177,14 +177,13 @@ def with_populations(records: list[dict], estimators: list[str]) -> list[dict]:
     """The records with the scores of ``estimators`` only, in that order, the population estimators among
     them computed over the records (archscore.estimators.population): their members' scores, and
     reasons, are kept only where they were asked for."""
-    from archscore.estimators.population import aggregate
+    from archscore.estimators.population import population_scores
 
     for name in estimators:
         if name not in POPULATION:
             continue
         info = POPULATION[name]
-        assert info.aggregation is not None  # every population estimator has one
-        values = aggregate(info.members, info.aggregation, [r["scores"] for r in records])
+        values = population_scores(info, [r["scores"] for r in records])
         for record, value in zip(records, values):
             record["scores"][name] = value
     for record in records:

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from archscore.contract import store
 from archscore.contract.settings import get_settings
 from archscore.estimators.catalog import ESTIMATORS, POPULATION, is_population
-from archscore.estimators.population import aggregate
+from archscore.estimators.population import population_scores
 from archscore.estimators.ranking import ranking_report
 from archscore.estimators.spaces.base import Arch, SearchSpace
 from archscore.service.analytic import analytic_names, analytic_values, num_classes
@@ -148,8 +148,7 @@ def _population_scores(
             row: dict[str, float | None] = dict(analytic_values(space, parsed[a], wanted, classes))
             row.update({m: cells_by_name[m][members[a]].value for m in scored})
             rows.append(row)
-        assert info.aggregation is not None  # every population estimator has one
-        values = dict(zip(population, aggregate(info.members, info.aggregation, rows)))
+        values = dict(zip(population, population_scores(info, rows)))
         out[name] = {a: values.get(a) for a in members}
     return out
 

@@ -45,6 +45,24 @@ def test_aggregations_equal_a_plain_computation(aggregation):
     assert aggregate(members, aggregation, rows) == pytest.approx(expected, rel=1e-12)
 
 
+@pytest.mark.parametrize("aggregation", ["rank_sum", "log_rank"])
+def test_the_weighted_form_weighs_each_members_term(aggregation):
+    rows = rows_with_ties(30, seed=4)
+    members, weights = ("a", "b", "c"), (0.5, 2.0, 1.25)
+    ranks = {m: average_ranks([r[m] for r in rows]) for m in members}
+    expected = [
+        sum(
+            w * (ranks[m][i] if aggregation == "rank_sum" else math.log(ranks[m][i] / len(rows)))
+            for m, w in zip(members, weights)
+        )
+        for i in range(len(rows))
+    ]
+    assert aggregate(members, aggregation, rows, weights) == pytest.approx(expected, rel=1e-12)
+    assert aggregate(members, aggregation, rows, (1.0, 1.0, 1.0)) == aggregate(members, aggregation, rows)
+    with pytest.raises(ValueError, match="2 weights for 3 members"):
+        aggregate(members, aggregation, rows, (1.0, 2.0))
+
+
 def test_a_member_value_an_architecture_lacks_ranks_lowest():
     rows = rows_with_ties(12, seed=5)
     rows[4]["b"] = None  # type: ignore[assignment]

@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 from archscore.contract import store
 from archscore.contract.records import ScoreCell, ScoreJob
 from archscore.estimators.catalog import POPULATION, PREDICTOR_PREFIX
-from archscore.estimators.population import aggregate
+from archscore.estimators.population import population_scores
 from archscore.estimators.predictor import PredictorModel
 from archscore.estimators.spaces import get_space
 from archscore.estimators.spaces.base import SearchSpace
@@ -77,8 +77,7 @@ def _add_populations(job: ScoreJob, rows: list[dict]) -> None:
         if name not in POPULATION:
             continue
         info = POPULATION[name]
-        assert info.aggregation is not None  # every population estimator has one
-        values = dict(zip(classes, aggregate(info.members, info.aggregation, [rows[i] for i in classes])))
+        values = dict(zip(classes, population_scores(info, [rows[i] for i in classes])))
         for row, key in zip(rows, job.canonical):
             row[name] = values[first[key]]
 
