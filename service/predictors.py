@@ -45,8 +45,6 @@ async def start_predictor(
         for i, name in enumerate(body.estimators)
         if name not in ZERO_SHOT
     ]
-    if not body.encoding and not body.estimators:
-        problems.append(("estimators", "none given and encoding is false: the predictor would have no feature"))
     if body.encoding and not space.has(FEATURES):
         problems.append(("encoding", f"search space {space.name} has no encoding features; set encoding to false"))
     if problems:

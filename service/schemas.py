@@ -277,6 +277,7 @@ class PredictorRequest(BaseModel):
     )
     estimators: list[str] = Field(
         default=list(DEFAULT_ESTIMATORS),
+        min_length=1,
         max_length=64,
         description="the zero-shot estimators whose scores are features",
         json_schema_extra={"items": {"type": "string", "enum": list(ZERO_SHOT)}},  # checked in service/predictors.py

@@ -119,6 +119,8 @@ def test_bad_requests_name_the_field(client, fitted):
     assert both.status_code == 422 and "give one of train" in both.text
     too_few = client.post("/v1/predictors", json=_fit_body("bad", archs))
     assert "archs" in _fields(too_few)
+    no_estimator = client.post("/v1/predictors", json=_fit_body("bad", archs * 3, estimators=[]))
+    assert "estimators" in _fields(no_estimator)
     study = client.post(
         "/v1/studies",
         json={**request(cells(4, seed=935), ["predictor:small"], SEED), "study": "complexity_bias"},
