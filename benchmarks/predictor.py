@@ -7,10 +7,12 @@ Spearman) on the rest of a fixed pool, mean and standard deviation over seeds.
 The pool is the architectures of a score table (``scripts/score_table.py``'s lines: the zero-shot scores
 are read from it, nothing is scored) or, with ``--published``, the cells with published labels, whose
 params and flops the space's cost model gives; ``--published-proxies`` reads those cells' published
-zero-cost scores (NAS-Bench-Suite-Zero's, the features of NASLib's XGBoost predictor) instead. For each N and seed, N architectures of the pool are drawn
-with that seed, the predictor (archscore.estimators.predictor.fit, as the library, the command line and the
-service fit it) is fitted to their labels, and the others are ranked. Ties and missing scores as in the
-ranking criteria (archscore.estimators.ranking).
+zero-cost scores (NAS-Bench-Suite-Zero's, the features of NASLib's XGBoost predictor) instead.
+
+For each N and seed, N architectures of the pool are drawn with that seed, the predictor
+(archscore.estimators.predictor.fit, as the library, the command line and the service fit it) is fitted to
+their labels, and the others are ranked. Ties and missing scores as in the ranking criteria
+(archscore.estimators.ranking).
 """
 
 from __future__ import annotations
