@@ -8,7 +8,8 @@
 #     --build-arg TORCH_INDEX_URL=https://pypi.org/simple .        # CUDA (or: docker-compose.gpu.yml)
 #   make image                                                    # podman, a local Debian base, a local torch wheel
 #
-# A base without python3.11 (Debian or the Ubuntu-based CUDA images) gets it from apt; no compiler is
+# A base without python3.11 (Debian or the Ubuntu-based CUDA images) gets it from apt, and every base gets
+# libgomp1 (the OpenMP runtime of the LightGBM wheel); no compiler is
 # installed in either case (every dependency ships a manylinux wheel), and the runtime stage holds only
 # the venv. A folder of wheels passed as the build context `wheels` (`--build-context wheels=DIR`) is
 # where torch comes from when it holds one, so nothing is downloaded for it.
@@ -25,13 +26,15 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH
+# libgomp1: the OpenMP runtime LightGBM's wheel links against (the few-shot predictors)
 RUN set -eux; \
+    packages="libgomp1"; \
     if ! command -v python3.11 >/dev/null 2>&1; then \
-        apt-get update; \
-        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-            python3.11 python3.11-venv ca-certificates; \
-        rm -rf /var/lib/apt/lists/*; \
+        packages="$packages python3.11 python3.11-venv ca-certificates"; \
     fi; \
+    apt-get update; \
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $packages; \
+    rm -rf /var/lib/apt/lists/*; \
     python3.11 --version
 
 FROM base AS build
@@ -60,7 +63,7 @@ COPY workers ./workers
 RUN --mount=type=secret,id=ca \
     if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
  && pip install --no-cache-dir ".[service,plots]" \
- && cd / && python -c "import archscore.service.cli, archscore.workers.celery_app, torch; print('torch', torch.__version__)"
+ && cd / && python -c "import archscore.service.cli, archscore.workers.celery_app, lightgbm, torch; print('torch', torch.__version__)"
 
 FROM base AS runtime
 COPY --from=build /opt/venv /opt/venv

@@ -171,6 +171,21 @@ def test_a_score_request_with_a_truth_column_is_answered_with_rankings(stack):
 @container
 @pytest.mark.container
 @pytest.mark.timeout(600)
+def test_a_predictor_is_fitted_and_named_in_a_score_request(stack):
+    """LightGBM runs in the image (its OpenMP runtime installed): the API fits the trees and predicts."""
+    protocol = {"batch_size": 16, "num_batches": 1, "seed": 7}
+    fit = {"name": "in-the-image", "archs": cells(8, seed=5), "estimators": ["params", "flops"], "protocol": protocol}
+    resp = httpx.post(f"{API}/v1/predictors", json=fit, timeout=30)
+    assert resp.status_code == 202, resp.text
+    fitted = httpx.get(f"{API}/v1/predictors/in-the-image", params={"wait": 30}, timeout=60).json()
+    assert fitted["status"] == "done" and fitted["library"].startswith("lightgbm"), fitted
+    body = _finished(request(cells(3, seed=6), ["predictor:in-the-image"], seed=7))
+    assert all(0 < r["scores"]["predictor:in-the-image"] <= 1 for r in body["results"]), body["results"]
+
+
+@container
+@pytest.mark.container
+@pytest.mark.timeout(600)
 def test_a_supernet_trained_for_one_epoch_scores_oneshot_acc(stack):
     resp = httpx.post(
         f"{API}/v1/supernets",
