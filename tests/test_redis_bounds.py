@@ -45,7 +45,10 @@ def test_memory_stays_under_the_cap_while_2000_protocols_arrive(capped_redis, se
             resp = api.post("/v1/scores", json=body)
             assert resp.status_code == 200, (i, resp.text)
             if i % 100 == 99:
-                peak = max(peak, r.info("memory")["used_memory"])
+                # what the cap bounds: used_memory less the AOF and replication buffers, which Redis does not
+                # count for eviction (they grow for a moment whenever the disk is slow to take the AOF)
+                memory = r.info("memory")
+                peak = max(peak, memory["used_memory"] - memory["mem_not_counted_for_evict"])
         stats = r.info("stats")
         assert stats["evicted_keys"] > 0, "the flood should have filled the cap"
         assert peak <= MAXMEMORY * 1.05, f"used_memory peaked at {peak} bytes"
