@@ -22,9 +22,10 @@ truth (read from the answers, never used by the proxies), the wall time and the 
 
 The pool is the whole space where its ground truth covers it (NB201) and otherwise the architectures
 with published labels (``--pool published``, e.g. NB301's 725 genotypes), so every pick has a ground truth.
-A mutation moves to one of the pool's nearest architectures by encoding features: on NB201, exactly the
-cells that differ from the parent on one edge. Everything goes over HTTP (archscore_client); the archscore
-library is used only to enumerate the pool and compare encodings.
+A mutation moves to one of the pool's nearest architectures by encoding features (L1 over one-hot ops and op
+counts): on NB201, the cells that differ from the parent on one edge or that swap the ops of two edges.
+Everything goes over HTTP (archscore_client); the archscore library is used only to enumerate the pool and
+compare encodings.
 """
 
 from __future__ import annotations
