@@ -121,6 +121,20 @@ def test_the_score_file_spares_rescoring(tmp_path, split):
     assert len(file.read_text().splitlines()) == 2 * len(lines)
 
 
+def test_features_are_the_scores_the_service_gives():
+    """A class's zero-shot scores are its representative's, whichever member is asked first; params and flops
+    are each architecture's own (a conv on an edge that reaches no output still has parameters)."""
+    dead = "|nor_conv_3x3~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|none~1|nor_conv_1x1~2|"  # edge 0->1 is dead
+    live = "|none~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|none~1|nor_conv_1x1~2|"  # the class's representative
+    assert NB201.canonical_key(NB201.parse(dead)) == NB201.canonical_key(NB201.parse(live))
+    own = {r.arch: r.scores for r in archscore.score([dead, live], "nb201", ["params", "layers"], {"batch_size": 8})}
+    assert own[dead]["layers"] != own[live]["layers"]  # scored as written, the members differ
+    predictor = archscore.Predictor("nb201", estimators=["params", "layers"], protocol={"batch_size": 8})
+    rows = predictor.scores([NB201.parse(dead), NB201.parse(live)])
+    assert rows[0]["layers"] == rows[1]["layers"] == own[live]["layers"]
+    assert [row["params"] for row in rows] == [own[dead]["params"], own[live]["params"]]
+
+
 def test_bad_input_is_refused_with_the_reason(split, tmp_path):
     train, _ = split
     with pytest.raises(PredictorError, match="bogus: not a zero-shot estimator"):
