@@ -28,7 +28,10 @@ FeaturesOpt = Annotated[
     typer.Option("--estimators", "-e", help="comma-separated zero-shot estimators whose scores are features"),
 ]
 PublishedOpt = Annotated[
-    bool, typer.Option("--from-published", help="sample among the cells with published labels (NB101, NB301)")
+    bool,
+    typer.Option(
+        "--from-published", help="sample among the cells with published scores (NB101, NB301: those with labels)"
+    ),
 ]
 ScoresOpt = Annotated[
     Path | None,
