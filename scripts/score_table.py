@@ -180,8 +180,10 @@ def report(path: str, space: str, truth_column: str, sample: str | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from archscore.estimators.spaces import DEFAULT_SPACE
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--space", default="nb201")
+    parser.add_argument("--space", default=DEFAULT_SPACE)
     parser.add_argument("--sample", action="append", metavar="[published:]N:SEED")
     parser.add_argument("--report", metavar="FILE", help="print the ranking-quality table of a written table")
     parser.add_argument("--truth", default=None, help="ground-truth column of --report (default: the space's first)")

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import archscore
+from archscore.estimators.spaces import DEFAULT_SPACE
 from archscore_client import Client
 
 
@@ -192,7 +193,7 @@ def run(client: Client, pool: Pool, algorithm: str, strategy: str, seed: int, ar
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", default="http://127.0.0.1:8000")
-    parser.add_argument("--space", default="nb201")
+    parser.add_argument("--space", default=DEFAULT_SPACE)
     parser.add_argument("--pool", choices=("space", "published"), default="space")
     parser.add_argument("--algorithms", default="random,evolution")
     parser.add_argument("--strategies", default="oracle,ensemble,predictor,params")
