@@ -64,6 +64,7 @@ class Predictor:
         """A saved predictor (its directory or ``predictor.json``); ``runtime``: scores_file, device, jobs,
         progress."""
         model = PredictorModel.load(path)
+        model.check_space(get_space(model.space))
         predictor = cls(
             model.space, model.estimators, model.truth, model.protocol, model.seed, bool(model.encoding), **runtime
         )

@@ -87,9 +87,21 @@ class PredictorModel(BaseModel):
 
     def predict(self, space: SearchSpace, archs: Sequence[Arch], scores: Sequence[Mapping[str, float | None]]):
         """The predicted training-set quantile of each architecture, given its scores under ``protocol``."""
+        self.check_space(space)
         booster = _booster(self.model)
         x = feature_matrix(space, archs, scores, self.estimators, bool(self.encoding))
         return [float(v) for v in booster.predict(x, num_threads=1)]
+
+    def check_space(self, space: SearchSpace) -> None:
+        """Raise :class:`PredictorError` unless ``space`` gives the features the trees were fitted on (the
+        encoding features change between versions of archscore; the training set stays in the file)."""
+        if space.name != self.space:
+            raise PredictorError(f"the predictor ranks {self.space}, not {space.name}")
+        if self.encoding and tuple(self.encoding) != space.feature_names():
+            raise PredictorError(
+                f"the predictor was fitted on {len(self.encoding)} encoding features of {self.space} that this "
+                f"version of archscore no longer computes (it has {len(space.feature_names())}): fit it again"
+            )
 
     def save(self, directory: str | os.PathLike[str]) -> Path:
         """Write ``predictor.json`` into ``directory`` (created), atomically; returns its path."""

@@ -10,6 +10,7 @@ import lightgbm
 import numpy as np
 import pytest
 from helpers.cli import run
+from helpers.graphs import path_features_reference
 from scipy.stats import kendalltau, rankdata
 
 import archscore
@@ -52,10 +53,16 @@ def test_the_predictor_ranks_held_out_cells(fitted, split):
 
 
 def _independent_features(arch: str, scores: dict) -> list[float]:
-    """The feature row written out from the cell string: the scores, the op of each edge one-hot, the op counts."""
+    """The feature row written out from the cell string: the scores, the op of each edge one-hot, the op
+    counts, the path features of the edges of each subset of the ops other than none (networkx's)."""
     ops = [term.split("~")[0] for group in arch.split("+") for term in group.strip("|").split("|")]
+    edges = [(s, t, op) for (s, t), op in zip(((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3)), ops)]
+    paths = path_features_reference(4, edges, 0, 3, OPS[1:], no_path=6)
     return (
-        [scores[n] for n in CHEAP] + [float(o == op) for o in ops for op in OPS] + [float(ops.count(op)) for op in OPS]
+        [scores[n] for n in CHEAP]
+        + [float(o == op) for o in ops for op in OPS]
+        + [float(ops.count(op)) for op in OPS]
+        + list(paths)
     )
 
 
@@ -78,9 +85,19 @@ def test_a_saved_predictor_is_json_and_reloads_to_the_same_predictions(fitted, s
     document = json.loads((tmp_path / "p" / "predictor.json").read_text())
     assert document["format"] == "archscore-predictor/1" and document["library"] == f"lightgbm {lightgbm.__version__}"
     assert document["estimators"] == CHEAP and document["truth"] == "cifar10_test" and document["seed"] == 3
-    assert len(document["encoding"]) == 35 and document["model"].startswith("tree")
+    assert len(document["encoding"]) == 35 + 15 * 5 and document["model"].startswith("tree")
     again = archscore.Predictor.load(path)
     assert again.query(test[:20]) == fitted.query(test[:20])
+
+
+def test_a_predictor_fitted_on_other_encoding_features_must_be_fitted_again(fitted, tmp_path):
+    """A file from a version of archscore whose encoding features differed is refused, not misread."""
+    stale = fitted.model.model_copy(update={"encoding": fitted.model.encoding[:35]})
+    stale.save(tmp_path / "stale")
+    with pytest.raises(PredictorError, match="no longer computes .*fit it again"):
+        archscore.Predictor.load(tmp_path / "stale")
+    result = run("predictor", "eval", str(tmp_path / "stale"), "--test", "20")
+    assert result.exit_code == 2 and "fit it again" in result.stderr, result.output
 
 
 def test_fitting_is_a_function_of_the_data_and_the_seed(split):

@@ -9,6 +9,7 @@ import pytest
 from helpers.scoring import cells, phash, request
 
 import archscore
+from archscore.contract import store
 from archscore.estimators.predictor import PredictorModel
 from archscore.estimators.spaces import get_space
 
@@ -126,6 +127,21 @@ def test_bad_requests_name_the_field(client, fitted):
         json={**request(cells(4, seed=935), ["predictor:small"], SEED), "study": "complexity_bias"},
     )
     assert "not fitted predictors" in _fields(study)["estimators[0]"]
+
+
+def test_a_predictor_fitted_on_other_encoding_features_is_refused(client, fitted, test_redis):
+    """A predictor stored by a version of archscore whose encoding features differed gets a 422 saying to
+    fit it again, rather than predictions from misread features."""
+    redis = test_redis.client()
+    key = next(iter(redis.scan_iter(store.predictor_key("*", "small"))))
+    record = store.decode_predictor(redis.get(key))
+    assert record is not None and record.model is not None
+    stale = record.model_copy(
+        update={"name": "stale", "model": {**record.model, "encoding": record.model["encoding"][:35]}}
+    )
+    redis.set(key.removesuffix(":small") + ":stale", stale.model_dump_json())
+    refused = client.post("/v1/scores", json=request(cells(2, seed=936), ["predictor:stale"], SEED))
+    assert "fit it again" in _fields(refused)["estimators[0]"]
 
 
 NB201_TO_NB101 = {

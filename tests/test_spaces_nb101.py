@@ -171,7 +171,7 @@ def test_sampled_cells_are_valid_and_distinct():
 
 def test_encoding_features_pad_the_pruned_cell_to_seven_vertices():
     f = dict(zip(SP.feature_names(), SP.encoding_features(SP.parse(INCEPTION))))
-    assert len(f) == 21 + 5 * 3 + 3
+    assert len(f) == 21 + 5 * 3 + 3 + 7 * 5
     assert f["0->1"] == f["3->4"] == f["5->6"] == 1.0 and f["0->4"] == f["1->2"] == 0.0
     assert f["v1=conv1x1-bn-relu"] == f["v5=maxpool3x3"] == 1.0 and f["v1=conv3x3-bn-relu"] == 0.0
     assert (f["count=conv3x3-bn-relu"], f["count=conv1x1-bn-relu"], f["count=maxpool3x3"]) == (3.0, 1.0, 1.0)
@@ -185,3 +185,23 @@ def test_encoding_features_pad_the_pruned_cell_to_seven_vertices():
     assert f["0->1"] == f["1->6"] == 1.0 and f["1->2"] == 0.0 and sum(v for k, v in f.items() if "->" in k) == 2
     assert f["v1=conv3x3-bn-relu"] == 1.0 and not any(v for k, v in f.items() if k[:2] in ("v2", "v3", "v4", "v5"))
     assert f["count=conv3x3-bn-relu"] == 1.0 and f["count=maxpool3x3"] == 0.0
+
+
+def test_path_features_keep_the_vertices_of_the_chosen_ops():
+    f = dict(zip(SP.feature_names(), SP.encoding_features(SP.parse(INCEPTION))))
+
+    def paths(ops):
+        return tuple(f[f"{k}[{ops}]"] for k in ("paths", "min_path", "max_path", "in_sink", "out_source"))
+
+    assert paths(C3) == (2, 2, 3, 2, 2)  # input -> 2 -> output, input -> 3 -> 4 -> output
+    assert paths(MP) == (1, 2, 2, 1, 1)
+    assert paths(f"{C1}+{MP}") == (2, 2, 2, 2, 2)
+    assert paths(f"{C3}+{C1}+{MP}") == (4, 2, 3, 4, 4)
+    # without a conv1x1 vertex the pruned cell input -> conv3x3 -> output has no conv1x1 path
+    f = dict(
+        zip(
+            SP.feature_names(),
+            SP.encoding_features(SP.parse({"matrix": [[0, 1, 0], [0, 0, 1], [0, 0, 0]], "ops": [I, C3, O]})),
+        )
+    )
+    assert paths(C1) == (0, 7, 0, 0, 0) and paths(C3) == (1, 2, 2, 1, 1)

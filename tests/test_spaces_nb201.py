@@ -432,3 +432,18 @@ def test_cell_wiring_by_hand():
     net = SP.build_network(NONE6, C=8, N=1).eval()
     with torch.no_grad():
         torch.testing.assert_close(net(x1[:, :3]), net(x2[:, :3]))
+
+
+def test_path_features_follow_the_edges_of_the_chosen_ops():
+    sp = get_space("nb201")
+    arch = sp.parse("|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|nor_conv_1x1~2|")
+    f = dict(zip(sp.feature_names(), sp.encoding_features(arch)))
+
+    def paths(ops):
+        return tuple(f[f"{k}[{ops}]"] for k in ("paths", "min_path", "max_path", "in_sink", "out_source"))
+
+    assert paths("nor_conv_1x1+nor_conv_3x3") == (1, 3, 3, 1, 1)
+    assert paths("skip_connect") == (1, 1, 1, 1, 1)
+    assert paths("skip_connect+nor_conv_1x1+nor_conv_3x3") == (2, 1, 3, 2, 2)
+    assert paths("avg_pool_3x3") == (0, 6, 0, 0, 0)  # no path: the number of edges, as GRAF writes it
+    assert f["count=none"] == 2 and f["0->1=nor_conv_3x3"] == 1

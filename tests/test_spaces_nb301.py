@@ -360,10 +360,24 @@ def test_avg_pool_matches_torch(stride):
 
 def test_encoding_features_one_hot_each_edge_then_count_the_ops():
     f = dict(zip(SP.feature_names(), SP.encoding_features(SP.parse(ROW0))))
-    assert len(f) == 2 * (14 * 7 + 7)
+    assert len(f) == 2 * (14 * 7 + 7 + 15 * 5)
     assert f["normal:0->2=max_pool_3x3"] == f["normal:1->2=dil_conv_3x3"] == f["normal:3->5=skip_connect"] == 1.0
     assert f["normal:0->2=dil_conv_3x3"] == f["normal:2->5=skip_connect"] == 0.0
     assert sum(v for k, v in f.items() if k.startswith("normal:") and "->" in k) == 8
     assert f["reduce:2->5=max_pool_3x3"] == f["reduce:3->5=dil_conv_5x5"] == 1.0
     assert f["normal:count=sep_conv_3x3"] == 3.0 and f["normal:count=skip_connect"] == 1.0
     assert f["reduce:count=max_pool_3x3"] == 3.0 and f["reduce:count=dil_conv_3x3"] == 0.0
+
+
+def test_path_features_run_from_both_inputs_to_the_concat():
+    f = dict(zip(SP.feature_names(), SP.encoding_features(SP.parse(ROW0))))
+
+    def paths(families):
+        return tuple(f[f"normal:{k}[{families}]"] for k in ("paths", "min_path", "max_path", "in_sink", "out_source"))
+
+    # source -> input -> node -> output: nodes 2 and 3 read the inputs through pools; node 4 through
+    # sep convs; node 5 reads input 1 through a sep conv and node 3 through a skip
+    assert paths("pool") == (3, 3, 3, 4, 2)
+    assert paths("skip+sep_conv") == (3, 3, 3, 4, 2)
+    assert paths("pool+skip") == (5, 3, 4, 4, 2)
+    assert paths("dil_conv") == (1, 3, 3, 4, 2)

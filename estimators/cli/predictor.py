@@ -124,9 +124,10 @@ def evaluate(
     try:
         try:
             model = PredictorModel.load(directory)
+            sp = space_named(model.space)
+            model.check_space(sp)
         except (PredictorError, ValueError) as exc:
             raise UsageError(str(exc)) from None
-        sp = space_named(model.space)
         column = truth or model.truth
         try:
             table = resolve_truth(sp.name, column)

@@ -57,7 +57,10 @@ class Pool:
     def of(cls, space_name: str, which: str) -> Pool:
         space = archscore.get_space(space_name)
         archs = list(space.enumerate()) if which == "space" else space.published_archs()
-        features = np.array([space.encoding_features(a) for a in archs], dtype=np.float32)
+        # the encoding without its path features (named "feature[ops]"): on the one-hot ops of the edges
+        # and the op counts, a step of L1 distance 2 is one edge's op changed
+        columns = [i for i, name in enumerate(space.feature_names()) if "[" not in name]
+        features = np.array([space.encoding_features(a) for a in archs], dtype=np.float32)[:, columns]
         strings = [space.to_string(a) for a in archs]
         return cls(space.name, strings, features, {a: i for i, a in enumerate(strings)})
 

@@ -13,7 +13,7 @@ from archscore.contract.settings import Settings
 from archscore.estimators.catalog import ESTIMATORS, PREDICTOR_PREFIX, is_one_shot, is_predictor, scored_estimators
 from archscore.estimators.datasets import training_images_available
 from archscore.estimators.one_shot.registry import CheckpointError, resolve
-from archscore.estimators.predictor import PredictorModel
+from archscore.estimators.predictor import PredictorError, PredictorModel
 from archscore.estimators.protocol import Protocol, cache_key
 from archscore.estimators.spaces import DEFAULT_SPACE, get_space
 from archscore.estimators.spaces.base import SUPERNET, UPLOADED, Arch, SearchSpace
@@ -206,7 +206,13 @@ async def _predictors(
             state = record.error or "its training set is still being scored (GET /v1/predictors/" + short + ")"
             details.append((f"estimators[{i}]", f"predictor {short!r} is not fitted: {state}"))
         else:
-            out[name] = PredictorModel.model_validate(record.model)
+            model = PredictorModel.model_validate(record.model)
+            try:
+                model.check_space(space)
+            except PredictorError as exc:
+                details.append((f"estimators[{i}]", f"predictor {short!r}: {exc}"))
+                continue
+            out[name] = model
     return out
 
 

@@ -15,6 +15,7 @@ import re
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+from archscore.estimators.spaces import graph_features
 from archscore.estimators.spaces.base import EncodingError
 
 INPUT, OUTPUT = "input", "output"
@@ -153,12 +154,16 @@ def random_cell(rng: random.Random) -> Cell:
 # The encoding features (SearchSpace.encoding_features): NASLib's adjacency encoding of the cell padded
 # to 7 vertices, as the supernet numbers them (interior vertex t of the pruned cell is vertex t, the
 # output is vertex 6, the missing interior vertices have no edges): the 21 upper-triangular entries,
-# then the op of each interior vertex one-hot (all zeros for a missing vertex), then the count of each op.
+# then the op of each interior vertex one-hot (all zeros for a missing vertex), then the count of each op,
+# then the pruned cell's path features under each subset of the ops (graph_features; a vertex is kept
+# when its op is in the subset, so an edge carries the op of the interior vertex it enters, or of the
+# one it leaves where it enters the output).
 _UPPER = tuple((i, j) for i in range(MAX_VERTICES) for j in range(i + 1, MAX_VERTICES))
 FEATURE_NAMES = (
     tuple(f"{i}->{j}" for i, j in _UPPER)
     + tuple(f"v{v}={op}" for v in range(1, MAX_VERTICES - 1) for op in OPS)
     + tuple(f"count={op}" for op in OPS)
+    + graph_features.feature_names("", OPS)
 )
 
 
@@ -181,4 +186,24 @@ def arch_features(cell: Cell) -> tuple[float, ...]:
     matrix, ops = padded(cell)
     adjacency = tuple(float(matrix[i][j]) for i, j in _UPPER)
     one_hot = tuple(1.0 if ops[v] == op else 0.0 for v in range(1, MAX_VERTICES - 1) for op in OPS)
-    return adjacency + one_hot + tuple(float(ops.count(op)) for op in OPS)
+    counts = tuple(float(ops.count(op)) for op in OPS)
+    return (
+        adjacency
+        + one_hot
+        + counts
+        + graph_features.path_features(
+            len(cell.ops), _labelled_edges(cell), 0, len(cell.ops) - 1, OPS, no_path=MAX_VERTICES
+        )
+    )
+
+
+def _labelled_edges(cell: Cell) -> list[graph_features.Edge]:
+    out = len(cell.ops) - 1
+    edges = []
+    for i, row in enumerate(cell.matrix):
+        for j in (j for j, v in enumerate(row) if v):
+            if j != out:
+                edges.append((i, j, cell.ops[j]))
+            else:
+                edges.append((i, j, cell.ops[i] if i != 0 else graph_features.ALWAYS))
+    return edges

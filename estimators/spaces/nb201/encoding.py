@@ -17,6 +17,7 @@ import itertools
 import numbers
 from typing import Any
 
+from archscore.estimators.spaces import graph_features
 from archscore.estimators.spaces.base import EncodingError
 
 Arch = tuple[str, ...]  # the six op names in string edge order
@@ -144,10 +145,18 @@ def isomorphism_classes() -> dict[str, tuple[Arch, ...]]:
 
 
 # The encoding features (SearchSpace.encoding_features): the op of each edge one-hot (NASLib's
-# adjacency one-hot for NB201), then how many edges hold each op.
-FEATURE_NAMES = tuple(f"{s}->{t}={op}" for s, t in EDGES for op in OPS) + tuple(f"count={op}" for op in OPS)
+# adjacency one-hot for NB201), how many edges hold each op, then the cell's path features under each
+# subset of the ops other than none (graph_features: node 0 the input, node 3 the output).
+PATH_OPS = tuple(op for op in OPS if op != "none")
+FEATURE_NAMES = (
+    tuple(f"{s}->{t}={op}" for s, t in EDGES for op in OPS)
+    + tuple(f"count={op}" for op in OPS)
+    + graph_features.feature_names("", PATH_OPS)
+)
 
 
 def arch_features(arch: Arch) -> tuple[float, ...]:
     one_hot = tuple(1.0 if arch[pos] == op else 0.0 for pos in range(NUM_EDGES) for op in OPS)
-    return one_hot + tuple(float(arch.count(op)) for op in OPS)
+    counts = tuple(float(arch.count(op)) for op in OPS)
+    edges = ((s, t, arch[pos]) for pos, (s, t) in enumerate(EDGES))
+    return one_hot + counts + graph_features.path_features(4, edges, 0, 3, PATH_OPS, no_path=NUM_EDGES)

@@ -14,6 +14,7 @@ import random
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+from archscore.estimators.spaces import graph_features
 from archscore.estimators.spaces.base import EncodingError
 
 OPS = ("max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
@@ -229,7 +230,19 @@ def random_genotype(rng: random.Random) -> Genotype:
 # The encoding features (SearchSpace.encoding_features): per cell (normal, then reduce), each of the 14
 # possible edges i -> j (node j in 2..5, input i < j) one-hot over OPS (1 where the genotype has the pair
 # (op, i) feeding node j; a node's inputs are distinct, so an edge holds at most one op), then the count of
-# each op over the cell's 8 pairs, as written (nodes that do not run included).
+# each op over the cell's 8 pairs, as written (nodes that do not run included), then the cell's path
+# features (graph_features) under each subset of the op families of PATH_GROUPS, from a source that
+# feeds both inputs to the output that concatenates the concat nodes.
+PATH_GROUPS = {
+    "max_pool_3x3": "pool",
+    "avg_pool_3x3": "pool",
+    "skip_connect": "skip",
+    "sep_conv_3x3": "sep_conv",
+    "sep_conv_5x5": "sep_conv",
+    "dil_conv_3x3": "dil_conv",
+    "dil_conv_5x5": "dil_conv",
+}
+_FAMILIES = tuple(dict.fromkeys(PATH_GROUPS.values()))
 EDGES = tuple((i, j) for j in range(2, 2 + NUM_NODES) for i in range(j))
 FEATURE_NAMES = tuple(
     name
@@ -237,14 +250,28 @@ FEATURE_NAMES = tuple(
     for name in (
         *(f"{cell}:{i}->{j}={op}" for i, j in EDGES for op in OPS),
         *(f"{cell}:count={op}" for op in OPS),
+        *graph_features.feature_names(f"{cell}:", _FAMILIES),
     )
 )
 
 
 def arch_features(g: Genotype) -> tuple[float, ...]:
     values: list[float] = []
-    for pairs in (g.normal, g.reduce):
+    for pairs, concat in ((g.normal, g.normal_concat), (g.reduce, g.reduce_concat)):
         held = {(i, k + 2, op) for k in range(NUM_NODES) for op, i in pairs[2 * k : 2 * k + 2]}
         values += [1.0 if (i, j, op) in held else 0.0 for i, j in EDGES for op in OPS]
         values += [float(sum(p == op for p, _ in pairs)) for op in OPS]
+        values += graph_features.path_features(
+            NUM_NODES + 4, _labelled_edges(pairs, concat), 0, NUM_NODES + 3, _FAMILIES, no_path=NUM_PAIRS + 2
+        )
     return tuple(values)
+
+
+def _labelled_edges(pairs: Sequence[Pair], concat: Sequence[int]) -> list[graph_features.Edge]:
+    """The cell with its nodes shifted by one: 0 the source, 1 and 2 the inputs, 3..6 the intermediate
+    nodes, 7 the output."""
+    always = graph_features.ALWAYS
+    edges = [(0, 1, always), (0, 2, always)]
+    edges += [(i + 1, k + 3, PATH_GROUPS[op]) for k in range(NUM_NODES) for op, i in pairs[2 * k : 2 * k + 2]]
+    edges += [(node + 1, NUM_NODES + 3, always) for node in concat]
+    return edges
