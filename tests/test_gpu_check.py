@@ -39,7 +39,7 @@ def test_report_on_two_cpu_runs(tmp_path):
             sys.executable,
             str(SCRIPT),
             "--cells",
-            "2",
+            "1",
             "--batch-size",
             "16",
             "--devices",

@@ -317,7 +317,7 @@ DET_ARCH = "|nor_conv_1x1~0|+|skip_connect~0|none~1|+|avg_pool_3x3~0|nor_conv_3x
 
 @pytest.fixture(scope="module")
 def protocol_runs():
-    protocol = Protocol(batch_size=32, num_batches=2, seed=1)
+    protocol = Protocol(batch_size=16, num_batches=2, seed=1)
     rng = torch.get_rng_state()
     first = score_architecture(DET_ARCH, protocol=protocol)
     second = score_architecture(DET_ARCH, protocol=protocol)
@@ -349,7 +349,7 @@ def test_score_architecture_is_score_module_on_seeded_network(protocol_runs):
     """Network initialised from protocol.seed, scored on the fixed batches chosen by protocol.data_seed."""
     protocol, first, _ = protocol_runs
     batches = protocol_batches(protocol)
-    expected = fixed_batches(load_embedded_cifar10(), 32, 2, protocol.data_seed)
+    expected = fixed_batches(load_embedded_cifar10(), 16, 2, protocol.data_seed)
     for (xa, ya), (xb, yb) in zip(batches, expected):
         assert torch.equal(xa, xb) and torch.equal(ya, yb)
     torch.manual_seed(protocol.seed)
@@ -362,7 +362,7 @@ def test_score_architecture_is_score_module_on_seeded_network(protocol_runs):
 def test_other_seed_gives_other_grad_norm(protocol_runs):
     _, first, _ = protocol_runs
     other = score_architecture(
-        DET_ARCH, estimators=["grad_norm"], protocol=Protocol(batch_size=32, num_batches=2, seed=2)
+        DET_ARCH, estimators=["grad_norm"], protocol=Protocol(batch_size=16, num_batches=2, seed=2)
     )
     assert list(other.scores) == ["grad_norm"]
     assert other.scores["grad_norm"].value != pytest.approx(first.scores["grad_norm"].value, rel=1e-3)
