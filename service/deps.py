@@ -85,6 +85,13 @@ class Caller:
     def may_see(self, owner: str | None) -> bool:
         return self.admin or (owner or "") == self.owner
 
+    @property
+    def checkpoints(self) -> str | None:
+        """Whose supernet checkpoints the caller sees and writes (archscore.estimators.one_shot.registry):
+        its own and the shared ones; the operator (and everyone on a server without keys): all of them,
+        writing shared ones (None)."""
+        return None if self.admin else self.owner
+
 
 def _owner(key: str) -> str:
     return "key-" + hashlib.sha256(key.encode()).hexdigest()[:16]

@@ -54,7 +54,7 @@ async def start_predictor(
     )
     given = {"truth": body.truth} if "truth" in body.model_fields_set else {}
     request = ScoreRequest(space=space.name, archs=archs, estimators=body.estimators, protocol=body.protocol, **given)
-    valid = await validate(request, settings, redis, caller.owner)
+    valid = await validate(request, settings, redis, caller)
     if valid.truth is None:
         raise ApiError(
             422,

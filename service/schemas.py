@@ -436,7 +436,10 @@ class TrainRequest(TrainSettings):
         },
     )
 
-    name: str = Field(pattern=SUPERNET_NAME, description="checkpoint name (its folder under the supernet directory)")
+    name: str = Field(
+        pattern=SUPERNET_NAME,
+        description="checkpoint name, in the caller's namespace (an operator's checkpoints are shared)",
+    )
     resume: bool = Field(default=False, description="continue the checkpoint of this name")
 
     def train_config(self) -> dict:

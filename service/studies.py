@@ -41,7 +41,7 @@ async def start_study(body: StudyRequest, settings: Settings, redis: Redis, call
     if predictors:
         why = "a study compares the catalog's estimators, not fitted predictors"
         raise ApiError(422, "invalid request", [(field, why) for field in predictors])
-    valid = await validate(body, settings, redis, caller.owner)
+    valid = await validate(body, settings, redis, caller)
     missing = study.missing_capabilities(valid.space)
     if missing:
         raise ApiError(
@@ -84,7 +84,13 @@ async def start_study(body: StudyRequest, settings: Settings, redis: Redis, call
         )
     try:
         options = await run_in_threadpool(
-            with_checkpoints, study, valid.protocol, options, settings.supernet_path, valid.space.name
+            with_checkpoints,
+            study,
+            valid.protocol,
+            options,
+            settings.supernet_path,
+            valid.space.name,
+            caller.checkpoints,
         )
         protocols = study.protocols(valid.protocol, options)
     except StudyInputError as exc:

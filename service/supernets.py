@@ -1,7 +1,9 @@
 """Supernet checkpoints over the API: list them, start training or averaging jobs, report progress.
 
 Both kinds of job run on the training queue and write a checkpoint folder under the supernet
-directory; the checkpoint's name is locked (in Redis) by its job until the job ends."""
+directory; the checkpoint's name is locked (in Redis) by its job until the job ends. A key's
+checkpoints are its own (folders "{owner}~{name}", shown as name); the operator's are shared, read by
+every key and written by none (archscore.estimators.one_shot.registry)."""
 
 from __future__ import annotations
 
@@ -23,7 +25,16 @@ from archscore.contract.records import TrainingJob, TrainingKind, TrainingStatus
 from archscore.contract.settings import Settings
 from archscore.contract.tasks import AverageSupernets, TrainSupernet
 from archscore.estimators.datasets import training_images_available
-from archscore.estimators.one_shot.registry import CheckpointError, folder_of, list_checkpoints, read_manifest, resolve
+from archscore.estimators.one_shot.registry import (
+    CheckpointError,
+    folder_name,
+    folder_of,
+    list_checkpoints,
+    name_seen_by,
+    read_manifest,
+    resolve,
+    seen_by,
+)
 from archscore.estimators.protocol import VALIDATION_IMAGES
 from archscore.estimators.spaces import DEFAULT_SPACE, get_space
 from archscore.estimators.spaces.base import ISOMORPHISM, SUPERNET, NetworkConfigError
@@ -33,8 +44,8 @@ from archscore.service.jobs import Revoke, admit_job
 from archscore.service.schemas import AverageRequest, TrainRequest
 
 
-async def list_supernets(settings: Settings) -> list[dict]:
-    return await run_in_threadpool(list_checkpoints, settings.supernet_path)
+async def list_supernets(settings: Settings, caller: Caller) -> list[dict]:
+    return await run_in_threadpool(list_checkpoints, settings.supernet_path, caller.checkpoints)
 
 
 CheckpointFileName = Literal["manifest.json", "weights.pt"]  # the registry's MANIFEST and WEIGHTS
@@ -124,8 +135,8 @@ async def start_training(body: TrainRequest, settings: Settings, redis: Redis, c
     the job and enqueue the training."""
     _check_space(body)
     _check_work(body, settings)
-    folder = settings.supernet_path / body.name
-    manifest = await run_in_threadpool(read_manifest, folder)
+    folder = folder_name(body.name, caller.checkpoints)
+    manifest = await run_in_threadpool(read_manifest, settings.supernet_path / folder)
     if manifest is not None and body.resume and manifest.get("space", DEFAULT_SPACE) != get_space(body.space).name:
         raise ApiError(422, "another space", [("space", f"{body.name!r} is a supernet of {manifest.get('space')}")])
     if manifest is not None and not body.resume:
@@ -135,54 +146,75 @@ async def start_training(body: TrainRequest, settings: Settings, redis: Redis, c
             [("name", "choose another name, or set resume to continue training it")],
         )
     if manifest is None and body.resume:
-        raise ApiError(422, "nothing to resume", [("resume", f"no checkpoint named {body.name!r}")])
+        shared = caller.checkpoints is not None and (
+            await run_in_threadpool(read_manifest, settings.supernet_path / body.name) is not None
+        )
+        reason = (
+            f"{body.name!r} is a shared checkpoint: every key reads it, none writes it (without resume you "
+            "train a checkpoint of your own under this name)"
+            if shared
+            else f"no checkpoint named {body.name!r}"
+        )
+        raise ApiError(422, "nothing to resume", [("resume", reason)])
     if manifest is not None and manifest.get("epochs", 0) >= body.epochs:
         raise ApiError(
             422,
             "nothing to train",
             [("epochs", f"{body.name!r} already has {manifest['epochs']} epochs; ask for more")],
         )
-    job = await _store_job(redis, settings, caller, "supernet_training", body.name, body.train_config(), body.resume)
-    task = TrainSupernet(job_id=job.job_id, name=body.name, config=job.config, resume=body.resume)
+    job = await _store_job(redis, settings, caller, "supernet_training", folder, body.train_config(), body.resume)
+    task = TrainSupernet(job_id=job.job_id, name=folder, config=job.config, resume=body.resume)
     await run_in_threadpool(send, celery, task)
     return job
 
 
 async def start_average(body: AverageRequest, settings: Settings, redis: Redis, celery, caller: Caller) -> TrainingJob:
-    """Resolve the sources (folders relative to the supernet directory) and enqueue the averaging."""
-    root = settings.supernet_path
+    """Resolve the sources among the caller's checkpoints (as folders relative to the supernet
+    directory) and enqueue the averaging."""
+    root, owner = settings.supernet_path, caller.checkpoints
     details = []
     sources = []
     for i, ref in enumerate(body.checkpoints):
-        try:  # by name or sha256 among the checkpoints directly under the supernet directory
-            sources.append((await run_in_threadpool(resolve, root, ref))["name"])
+        try:  # by name or sha256
+            sources.append(_folder(await run_in_threadpool(resolve, root, ref, None, owner), owner))
         except CheckpointError as exc:
             details.append((f"checkpoints[{i}]", str(exc)))
     if body.snapshots_of is not None:
-        snapshots = root / body.snapshots_of / "snapshots"
-        kept = await run_in_threadpool(lambda: sorted(snapshots.glob("epoch-*")))
-        if not kept:
+        try:
+            snapshots = root / _folder(await run_in_threadpool(resolve, root, body.snapshots_of, None, owner), owner)
+        except CheckpointError as exc:
+            snapshots = None
+            details.append(("snapshots_of", str(exc)))
+        kept = await run_in_threadpool(lambda: sorted(snapshots.glob("snapshots/epoch-*"))) if snapshots else []
+        if snapshots and not kept:
             details.append(("snapshots_of", f"{body.snapshots_of!r} kept no snapshots (train it with keep_snapshots)"))
         sources += [str(p.relative_to(root)) for p in kept]
     if not details and len(sources) < 2:
         details.append(("checkpoints", "averaging needs at least two checkpoints"))
     if details:
         raise ApiError(422, "invalid average request", details)
-    if await run_in_threadpool(read_manifest, root / body.name) is not None:
+    folder = folder_name(body.name, owner)
+    if await run_in_threadpool(read_manifest, root / folder) is not None:
         raise ApiError(409, f"a checkpoint named {body.name!r} exists", [("name", "choose another name")])
-    job = await _store_job(redis, settings, caller, "supernet_average", body.name, {"average_of": sources}, False)
-    await run_in_threadpool(send, celery, AverageSupernets(job_id=job.job_id, name=body.name, sources=sources))
+    job = await _store_job(redis, settings, caller, "supernet_average", folder, {"average_of": sources}, False)
+    await run_in_threadpool(send, celery, AverageSupernets(job_id=job.job_id, name=folder, sources=sources))
     return job
+
+
+def _folder(checkpoint: dict, owner: str | None) -> str:
+    """The folder of a checkpoint as ``owner`` sees it (registry.list_checkpoints)."""
+    return checkpoint["name"] if checkpoint["shared"] else folder_name(checkpoint["name"], owner)
 
 
 async def _store_job(
     redis: Redis, settings: Settings, caller: Caller, kind: TrainingKind, name: str, config: dict, resume: bool
 ) -> TrainingJob:
-    """Count the job against its key's quota, lock the checkpoint name for it, and store it queued."""
+    """Count the job against its key's quota, lock the checkpoint's folder for it, and store it queued."""
     job_id = uuid.uuid4().hex
     await admit_job(redis, settings, caller, job_id)
     if not await redis.set(store.supernet_lock_key(name), job_id, nx=True, ex=settings.job_ttl_seconds):
-        raise ApiError(409, f"{name!r} is being written by another job", [("name", "wait for that job")])
+        shown = name_seen_by(name, caller.checkpoints)
+        raise ApiError(409, f"{shown!r} is being written by another job", [("name", "wait for that job")])
     job = TrainingJob(
         job_id=job_id, kind=kind, name=name, config=config, resume=resume, created=time.time(), owner=caller.owner
     )
@@ -230,13 +262,20 @@ async def render_training_job(redis: Redis, job: TrainingJob) -> dict:
         "job_id": job.job_id,
         "kind": job.kind,
         "status": status.status,
-        "name": job.name,
-        "config": job.config,
+        "name": name_seen_by(job.name, job.owner),
+        "config": _config_seen_by(job.config, job.owner),
         "resume": job.resume,
         "progress": {"epochs": job.config.get("epochs", 0), **status.progress},
-        "checkpoint": status.checkpoint,
+        "checkpoint": status.checkpoint and seen_by(status.checkpoint, job.owner),
         "error": status.error,
     }
+
+
+def _config_seen_by(config: dict, owner: str | None) -> dict:
+    """An averaging's sources under the names their owner gives them."""
+    if "average_of" not in config:
+        return config
+    return {**config, "average_of": [name_seen_by(source, owner) for source in config["average_of"]]}
 
 
 async def wait_for_training(redis: Redis, job: TrainingJob, seconds: float) -> None:

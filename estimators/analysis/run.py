@@ -55,10 +55,13 @@ def write_figures(study: Study, numbers: dict, out_dir: Path, fmt: str = "png", 
     return names
 
 
-def with_checkpoints(study: Study, protocol: Protocol, options: dict, supernet_dir: Path, space: str) -> dict:
+def with_checkpoints(
+    study: Study, protocol: Protocol, options: dict, supernet_dir: Path, space: str, owner: str | None = None
+) -> dict:
     """``options``, plus what the study reads of the checkpoints on disk: the per-epoch snapshots of the
     protocol's one-shot checkpoint (Study.needs_snapshots), the checkpoints named in
-    options["supernets"], each a supernet of ``space`` (Study.needs_checkpoints)."""
+    options["supernets"], each a supernet of ``space`` (Study.needs_checkpoints), among those ``owner``
+    sees (the service's API keys: archscore.estimators.one_shot.registry.list_checkpoints)."""
     from archscore.estimators.analysis.registry import StudyInputError
     from archscore.estimators.one_shot.registry import CheckpointError, resolve, snapshots_of
 
@@ -71,7 +74,7 @@ def with_checkpoints(study: Study, protocol: Protocol, options: dict, supernet_d
         checkpoints = []
         for i, ref in enumerate(options.get("supernets") or []):
             try:
-                c = resolve(supernet_dir, ref)
+                c = resolve(supernet_dir, ref, owner=owner)
             except CheckpointError as exc:
                 raise StudyInputError(f"options.supernets[{i}]", str(exc)) from None
             if (c["space"] or DEFAULT_SPACE) != space:

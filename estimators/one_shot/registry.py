@@ -68,8 +68,39 @@ def summary(name: str, manifest: dict) -> dict:
     }
 
 
-def list_checkpoints(root: Path) -> list[dict]:
-    """Every checkpoint folder directly under ``root``, newest first."""
+# The service keeps each API key's checkpoints apart: a key's checkpoint NAME is the folder
+# "{owner}~{NAME}" ("~" is outside the names a request may give). Folders without "~" are shared: written
+# by the operator (or by a server without keys), readable by every key, written by none.
+OWNER_MARK = "~"
+
+
+def folder_name(name: str, owner: str | None) -> str:
+    """The folder of the checkpoint ``name`` written for ``owner`` (None or "": a shared one)."""
+    return f"{owner}{OWNER_MARK}{name}" if owner else name
+
+
+def name_seen_by(folder: str, owner: str | None) -> str:
+    """The name ``owner`` gives the checkpoint folder (its own folders without the owner)."""
+    return folder.removeprefix(f"{owner}{OWNER_MARK}") if owner else folder
+
+
+def seen_by(checkpoint: dict, owner: str | None) -> dict:
+    """A checkpoint's :func:`summary` with the names ``owner`` gives it and its sources, and whether it
+    is ``shared``."""
+    sources = checkpoint.get("averaged_from")
+    if sources:
+        sources = [{**s, "name": name_seen_by(s["name"] or "", owner)} for s in sources]
+    return {
+        **checkpoint,
+        "name": name_seen_by(checkpoint["name"], owner),
+        "averaged_from": sources,
+        "shared": OWNER_MARK not in checkpoint["name"],
+    }
+
+
+def list_checkpoints(root: Path, owner: str | None = None) -> list[dict]:
+    """The checkpoint folders directly under ``root``, newest first (:func:`seen_by`). With ``owner``, only
+    those it sees: its own, and the shared ones whose name it does not use itself."""
     root = Path(root)
     found = []
     if root.is_dir():
@@ -77,13 +108,19 @@ def list_checkpoints(root: Path) -> list[dict]:
             manifest = read_manifest(folder) if folder.is_dir() else None
             if manifest and "sha256" in manifest:
                 found.append(summary(folder.name, manifest))
-    return sorted(found, key=lambda c: (c["updated"] or 0, c["name"]), reverse=True)
+    if owner is not None:
+        own = [c for c in found if owner and c["name"].startswith(f"{owner}{OWNER_MARK}")]
+        taken = {name_seen_by(c["name"], owner) for c in own}
+        found = own + [c for c in found if OWNER_MARK not in c["name"] and c["name"] not in taken]
+    checkpoints = [seen_by(c, owner) for c in found]
+    return sorted(checkpoints, key=lambda c: (c["updated"] or 0, c["name"]), reverse=True)
 
 
-def resolve(root: Path, ref: str | None, space: str | None = None) -> dict:
+def resolve(root: Path, ref: str | None, space: str | None = None, owner: str | None = None) -> dict:
     """A checkpoint by folder name, full sha256 or a sha256 prefix of at least 8 hex digits; with no
-    ``ref``, the newest complete one (of ``space`` when given)."""
-    checkpoints = list_checkpoints(root)
+    ``ref``, the newest complete one (of ``space`` when given). With ``owner``, among those it sees
+    (:func:`list_checkpoints`)."""
+    checkpoints = list_checkpoints(root, owner)
     if ref is None:
         complete = [c for c in checkpoints if c["complete"] and space in (None, c["space"] or DEFAULT_SPACE)]
         if not complete:

@@ -43,7 +43,7 @@ async def post_scores(
     settings = get_settings()
     wait = checked_wait(wait, settings)
     redis = redis_for(settings)
-    plan, answer = await plan_and_answer(body, settings, redis, caller.owner)
+    plan, answer = await plan_and_answer(body, settings, redis, caller)
     if isinstance(answer, dict):  # every score cached (usually answered before routing: scoring/cache.py)
         return FastJSONResponse(answer)
     await admit_job(redis, settings, caller, plan.job.job_id)

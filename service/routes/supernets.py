@@ -52,9 +52,14 @@ async def post_supernet_average(
     return await supernets.render_training_job(redis, job)
 
 
-@router.get("/supernets", summary="Supernet checkpoints available for one-shot scoring, newest first")
-async def get_supernets(settings: SettingsDep) -> list[dict]:
-    return await supernets.list_supernets(settings)
+@router.get(
+    "/supernets",
+    summary="Supernet checkpoints available for one-shot scoring, newest first",
+    description="The caller's own checkpoints and the shared ones (`shared`: the operator's, which every key "
+    "reads and none writes); a key's own checkpoint hides a shared one of the same name.",
+)
+async def get_supernets(settings: SettingsDep, caller: CallerDep) -> list[dict]:
+    return await supernets.list_supernets(settings, caller)
 
 
 @router.get(

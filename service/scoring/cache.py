@@ -27,7 +27,7 @@ from redis.asyncio import Redis
 
 from archscore.contract import store
 from archscore.contract.settings import Settings, get_settings
-from archscore.service.deps import COUNTED, api_key_problem, caller_for, rate_limit, redis_for
+from archscore.service.deps import COUNTED, Caller, api_key_problem, caller_for, rate_limit, redis_for
 from archscore.service.rankings import rankings, select
 from archscore.service.responses import FastJSONResponse, to_json
 from archscore.service.schemas import ScoreRequest
@@ -154,12 +154,12 @@ async def answer_from_cache(p: Plan, settings: Settings, redis: Redis) -> dict |
 
 
 async def plan_and_answer(
-    request: ScoreRequest, settings: Settings, redis: Redis, owner: str = ""
+    request: ScoreRequest, settings: Settings, redis: Redis, caller: Caller
 ) -> tuple[Plan, dict | list[str]]:
     """Validate (ApiError when invalid; nothing stored), plan, and answer from the cache: the plan with
-    the finished job's body, or with the cache keys still to score (nothing written). The job is
-    ``owner``'s."""
-    p = plan(await validate(request, settings, redis, owner), owner)
+    the finished job's body, or with the cache keys still to score (nothing written). The job is the
+    caller's."""
+    p = plan(await validate(request, settings, redis, caller), caller.owner)
     answer = await answer_from_cache(p, settings, redis)
     if isinstance(answer, dict):
         CACHE_HITS.inc(len(p.unique))
@@ -213,7 +213,7 @@ class CachedScoresFastPath:
             await rate_limit(caller, settings, redis_for(settings))
             scope.setdefault("state", {})[COUNTED] = caller
             request = ScoreRequest.model_validate_json(body)
-            _, answer = await plan_and_answer(request, settings, redis_for(settings), caller.owner)
+            _, answer = await plan_and_answer(request, settings, redis_for(settings), caller)
         except Exception:
             return None
         return answer if isinstance(answer, dict) else None

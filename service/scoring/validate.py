@@ -19,6 +19,7 @@ from archscore.estimators.spaces import DEFAULT_SPACE, get_space
 from archscore.estimators.spaces.base import SUPERNET, UPLOADED, Arch, SearchSpace
 from archscore.service import models
 from archscore.service.analytic import analytic_names, analytic_values
+from archscore.service.deps import Caller
 from archscore.service.errors import ApiError
 from archscore.service.schemas import ScoreRequest
 from archscore.service.truth_tables import stored_name
@@ -99,9 +100,10 @@ class ValidRequest:
         )
 
 
-async def validate(request: ScoreRequest, settings: Settings, redis: Redis, owner: str = "") -> ValidRequest:
-    """The request checked and canonicalised; an uploaded truth table is looked up in ``owner``'s
-    namespace. ApiError 422 with every problem otherwise."""
+async def validate(request: ScoreRequest, settings: Settings, redis: Redis, caller: Caller) -> ValidRequest:
+    """The request checked and canonicalised; uploaded truth tables, predictors and supernet checkpoints
+    are looked up among the caller's. ApiError 422 with every problem otherwise."""
+    owner = caller.owner
     details: Details = []
     try:
         space = get_space(request.space)
@@ -123,11 +125,13 @@ async def validate(request: ScoreRequest, settings: Settings, redis: Redis, owne
     supernet_sha256 = weights_sha256 = None
     if any(is_one_shot(n) for n in request.estimators) and space.has(SUPERNET):
         supernet_sha256 = await _checkpoint(
-            "protocol.oneshot.supernet", request.protocol.oneshot.supernet, space, settings, details
+            "protocol.oneshot.supernet", request.protocol.oneshot.supernet, space, settings, caller, details
         )
     if request.protocol.weights is not None:
         if space.has(SUPERNET) and space.supernet_transfers_weights:
-            weights_sha256 = await _checkpoint("protocol.weights", request.protocol.weights, space, settings, details)
+            weights_sha256 = await _checkpoint(
+                "protocol.weights", request.protocol.weights, space, settings, caller, details
+            )
         else:
             details.append(
                 (
@@ -223,12 +227,12 @@ def _fields_and_hash(protocol: Protocol) -> tuple[dict, str]:
 
 
 async def _checkpoint(
-    name: str, ref: str | None, space: SearchSpace, settings: Settings, details: Details
+    name: str, ref: str | None, space: SearchSpace, settings: Settings, caller: Caller, details: Details
 ) -> str | None:
     """The sha256 of the checkpoint ``ref`` names (default: the newest complete one), which must be a
     supernet of ``space``; else a detail for the field ``name`` and None."""
     try:
-        checkpoint = await run_in_threadpool(resolve, settings.supernet_path, ref, space.name)
+        checkpoint = await run_in_threadpool(resolve, settings.supernet_path, ref, space.name, caller.checkpoints)
     except CheckpointError as exc:
         details.append((name, str(exc)))
         return None
