@@ -108,6 +108,25 @@ async def list_predictors(redis: Redis, caller: Caller) -> list[dict]:
     return bodies
 
 
+async def fitted_predictors(redis: Redis, owner: str, space: str, protocol_hash: str) -> dict[str, PredictorModel]:
+    """The owner's fitted predictors of ``space`` whose estimators are scored under ``protocol_hash``, by
+    the name a score request gives them (``predictor:NAME``); those this version cannot read are left out."""
+    names = sorted(await redis.hkeys(store.predictors_key(owner)))
+    raws = await redis.mget([store.predictor_key(owner, n) for n in names]) if names else []
+    out = {}
+    for raw in raws:
+        record = store.decode_predictor(raw)
+        if record is None or record.model is None or record.space != space or record.protocol_hash != protocol_hash:
+            continue
+        model = PredictorModel.model_validate(record.model)
+        try:
+            model.check_space(get_space(space))
+        except PredictorError:
+            continue
+        out[PREDICTOR_PREFIX + record.name] = model
+    return out
+
+
 async def delete_predictor(redis: Redis, settings: Settings, record: PredictorRecord, revoke: jobs.Revoke) -> None:
     """Remove the predictor; its training job, when still scoring, is cancelled."""
     await _cancel_training(redis, settings, record, revoke)

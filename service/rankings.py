@@ -15,6 +15,7 @@ from archscore.contract import store
 from archscore.contract.settings import get_settings
 from archscore.estimators.catalog import ESTIMATORS, POPULATION, is_population
 from archscore.estimators.population import population_scores
+from archscore.estimators.predictor import PredictorModel
 from archscore.estimators.ranking import ranking_report
 from archscore.estimators.spaces.base import Arch, SearchSpace
 from archscore.service.analytic import analytic_names, analytic_values, num_classes
@@ -104,6 +105,35 @@ def _compute(space, members, parsed, truth_by_arch, rows_by_name, canon, analyti
     return report
 
 
+async def _member_cells(
+    redis: Redis, space: SearchSpace, protocol_hash: str, names: list[str], members: dict[str, str]
+) -> dict[str, dict]:
+    """For each estimator of ``names``: cache key -> its cached cell, over the protocol's classes."""
+    canon = list(dict.fromkeys(members.values()))
+    cells_by_name = {}
+    for name in names:
+        raw = await redis.hmget(store.score_key(space.name, protocol_hash, name), canon) if canon else []
+        cells_by_name[name] = {c: cell for c, r in zip(canon, raw) if (cell := store.decode_cell(r)) is not None}
+    return cells_by_name
+
+
+def _member_rows(space, members, parsed, cells_by_name, analytic, protocol, names) -> dict[str, dict]:
+    """architecture -> its values of ``names``, for the architectures scored under the protocol with every
+    one of them (an undefined value counts as scored); ``analytic`` ones are computed here."""
+    scored = [m for m in names if m not in analytic]
+    if not all(m in cells_by_name for m in scored):
+        return {}
+    classes = num_classes(protocol)
+    wanted = [m for m in names if m in analytic]
+    rows = {}
+    for a in members:
+        if all(members[a] in cells_by_name[m] for m in scored):
+            row: dict[str, float | None] = dict(analytic_values(space, parsed[a], wanted, classes))
+            row.update({m: cells_by_name[m][members[a]].value for m in scored})
+            rows[a] = row
+    return rows
+
+
 async def _population_of(
     redis: Redis, space: SearchSpace, protocol_hash: str, name: str, members: dict[str, str], parsed: dict[str, Arch]
 ) -> dict[str, float | None]:
@@ -111,12 +141,9 @@ async def _population_of(
     architecture scored under the protocol, its population)."""
     info = POPULATION[name]
     analytic = analytic_names(space, [name])
-    canon = list(dict.fromkeys(members.values()))
-    cells_by_name = {}
-    for member in info.members:
-        if member not in analytic:
-            raw = await redis.hmget(store.score_key(space.name, protocol_hash, member), canon) if canon else []
-            cells_by_name[member] = {c: cell for c, r in zip(canon, raw) if (cell := store.decode_cell(r)) is not None}
+    cells_by_name = await _member_cells(
+        redis, space, protocol_hash, [m for m in info.members if m not in analytic], members
+    )
     protocol = store.decode(await redis.get(store.protocol_key(space.name, protocol_hash))) or {}
 
     def compute() -> dict[str, float | None]:
@@ -133,24 +160,65 @@ def _population_scores(
     """Each population estimator's score of the architectures scored under the protocol with all its
     members (its population, archscore.estimators.population; a member's undefined value counts as
     scored); None for the other architectures."""
-    classes = num_classes(protocol)
     out: dict[str, dict[str, float | None]] = {}
     for name, info in POPULATION.items():
         if names is not None and name not in names:
             continue
-        scored = [m for m in info.members if m not in analytic]
-        if not all(m in cells_by_name for m in scored):
+        if not all(m in cells_by_name for m in info.members if m not in analytic):
             continue
-        population = [a for a in members if all(members[a] in cells_by_name[m] for m in scored)]
-        wanted = [m for m in info.members if m in analytic]
-        rows = []
-        for a in population:
-            row: dict[str, float | None] = dict(analytic_values(space, parsed[a], wanted, classes))
-            row.update({m: cells_by_name[m][members[a]].value for m in scored})
-            rows.append(row)
-        values = dict(zip(population, population_scores(info, rows)))
+        rows = _member_rows(space, members, parsed, cells_by_name, analytic, protocol, info.members)
+        values = dict(zip(rows, population_scores(info, list(rows.values()))))
         out[name] = {a: values.get(a) for a in members}
     return out
+
+
+async def predictor_criteria(
+    redis: Redis, space: SearchSpace, protocol_hash: str, truth: str, models: dict[str, PredictorModel]
+) -> dict[str, dict]:
+    """Each fitted predictor's ranking criteria over the architectures scored under the protocol with all
+    its estimators, the classes of its training architectures left out (it was fitted on their labels)."""
+    if not models:
+        return {}
+    members = await redis.hgetall(store.members_key(space.name, protocol_hash))  # arch -> cache key
+    parsed = await run_in_threadpool(lambda: {a: space.parse(a) for a in members})
+    truth_by_arch = await _truth_by_arch(redis, space, truth, parsed)
+    out = {}
+    for name, model in models.items():
+        scores = await _predictor_scores(redis, space, protocol_hash, model, members, parsed)
+        archs = [a for a in members if scores.get(a) is not None and a in truth_by_arch]
+        if len(archs) >= 2:
+            out[name] = ranking_report(
+                [scores[a] for a in archs], [truth_by_arch[a] for a in archs], [members[a] + a for a in archs]
+            )
+    return out
+
+
+async def _predictor_scores(
+    redis: Redis,
+    space: SearchSpace,
+    protocol_hash: str,
+    model: PredictorModel,
+    members: dict[str, str],
+    parsed: dict[str, Arch],
+) -> dict[str, float]:
+    """The predictor's value of each architecture scored under the protocol with all its estimators,
+    except those of its training architectures' classes."""
+    analytic = analytic_names(space, list(model.estimators))
+    cells_by_name = await _member_cells(
+        redis, space, protocol_hash, [m for m in model.estimators if m not in analytic], members
+    )
+    protocol = store.decode(await redis.get(store.protocol_key(space.name, protocol_hash))) or {}
+
+    def compute() -> dict[str, float]:
+        every = {a: parsed.get(a) or space.parse(a) for a in members}
+        trained = {space.canonical_key(space.parse(a)) for a in model.train}
+        rows = _member_rows(space, members, every, cells_by_name, analytic, protocol, model.estimators)
+        held_out = [a for a in rows if space.canonical_key(every[a]) not in trained]
+        if not held_out:
+            return {}
+        return dict(zip(held_out, model.predict(space, [every[a] for a in held_out], [rows[a] for a in held_out])))
+
+    return await run_in_threadpool(compute)
 
 
 def select(report: dict, estimators: list[str]) -> dict:
@@ -187,16 +255,25 @@ MAX_POINTS = 5000
 
 
 async def ranking_points(
-    redis: Redis, space: SearchSpace, protocol_hash: str, truth: str, estimator: str
+    redis: Redis,
+    space: SearchSpace,
+    protocol_hash: str,
+    truth: str,
+    estimator: str,
+    model: PredictorModel | None = None,
 ) -> list[list]:
     """[score, ground truth, architecture] of up to MAX_POINTS scored architectures with ground truth
-    (the dashboard's scatter); ``truth`` is the column's stored name."""
+    (the dashboard's scatter); ``truth`` is the column's stored name; ``model``: the fitted predictor
+    ``estimator`` names."""
     members = await redis.hgetall(store.members_key(space.name, protocol_hash))  # arch -> cache key
     archs = sorted(members)[:MAX_POINTS]
     parsed = await run_in_threadpool(lambda: {a: space.parse(a) for a in archs})
     truth_by_arch = await _truth_by_arch(redis, space, truth, parsed)
     scores: dict[str, float | None]
-    if is_population(estimator):
+    if model is not None:
+        predicted = await _predictor_scores(redis, space, protocol_hash, model, members, parsed)
+        scores = {a: predicted.get(a) for a in archs}
+    elif is_population(estimator):
         scores = await _population_of(redis, space, protocol_hash, estimator, members, parsed)
     elif estimator in analytic_names(space, [estimator]):
         protocol = store.decode(await redis.get(store.protocol_key(space.name, protocol_hash))) or {}

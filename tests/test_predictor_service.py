@@ -11,7 +11,9 @@ from helpers.scoring import cells, phash, request
 import archscore
 from archscore.contract import store
 from archscore.estimators.predictor import PredictorModel
+from archscore.estimators.ranking import ranking_report
 from archscore.estimators.spaces import get_space
+from archscore.estimators.truth import load_builtin
 
 pytestmark = pytest.mark.usefixtures("celery_worker")
 SEED = 9301
@@ -72,6 +74,43 @@ def test_a_score_request_naming_the_predictor_gets_its_predictions(client, fitte
     alone = client.post("/v1/scores", params={"wait": 240}, json=request(archs, ["predictor:small"], SEED)).json()
     assert [list(res["scores"]) for res in alone["results"]] == [["predictor:small"]] * 4
     assert [res["scores"]["predictor:small"] for res in alone["results"]] == pytest.approx(expected, rel=1e-12)
+
+
+def test_the_rankings_and_the_dashboard_rank_the_predictor_on_cells_it_was_not_fitted_on(client, fitted, r):
+    _, train = fitted
+    archs = cells(6, seed=937)
+    scored = client.post("/v1/scores", params={"wait": 240}, json=request(archs, FEATURES, SEED)).json()
+    assert scored["status"] == "done", scored
+    every = sorted(r.hgetall(store.members_key("nb201", phash(SEED))))  # all scored under the protocol
+    rows = {
+        res["arch"]: res["scores"]
+        for res in client.post("/v1/scores", params={"wait": 240}, json=request(every, FEATURES, SEED)).json()[
+            "results"
+        ]
+    }
+    trained = {NB201.canonical_key(NB201.parse(a)) for a in train}
+    held_out = [a for a in every if NB201.canonical_key(NB201.parse(a)) not in trained]
+    assert set(archs) <= set(held_out) and len(held_out) < len(every)
+    model = PredictorModel.model_validate(client.get("/v1/predictors/small/model").json())
+    predicted = model.predict(NB201, [NB201.parse(a) for a in held_out], [rows[a] for a in held_out])
+    truth = load_builtin("nb201", "cifar10_test")
+    keys = [NB201.canonical_key(NB201.parse(a)) + a for a in held_out]
+    expected = ranking_report(predicted, [truth.lookup(a) for a in held_out], keys)
+
+    page = client.get("/v1/rankings/nb201", params={"protocol_hash": phash(SEED)}).json()
+    criteria = page["rankings"][0]["estimators"]["predictor:small"]
+    assert criteria["n"] == len(held_out) and criteria["kendall_tau"] == pytest.approx(expected["kendall_tau"])
+    assert "layers" in page["rankings"][0]["estimators"]  # beside the estimators
+    points = client.get(
+        "/v1/rankings/nb201/points",
+        params={"protocol_hash": phash(SEED), "truth": "cifar10_test", "estimator": "predictor:small"},
+    ).json()["points"]
+    assert {a: s for s, _, a in points} == pytest.approx(dict(zip(held_out, predicted)))
+    unknown = client.get(
+        "/v1/rankings/nb201/points",
+        params={"protocol_hash": phash(SEED + 1), "truth": "cifar10_test", "estimator": "predictor:small"},
+    )
+    assert "no fitted predictor 'predictor:small'" in _fields(unknown)["estimator"]
 
 
 def test_a_sample_with_built_in_truth_listed_and_deleted(client):

@@ -6,10 +6,11 @@ from typing import Annotated
 
 from fastapi import Path, Query
 
-from archscore.estimators.catalog import ESTIMATORS
+from archscore.estimators.catalog import ESTIMATORS, is_predictor
 from archscore.service.deps import CallerDep, RedisDep
 from archscore.service.errors import ApiError
-from archscore.service.rankings import ranking_points, rankings_page
+from archscore.service.predictors import fitted_predictors
+from archscore.service.rankings import predictor_criteria, ranking_points, rankings_page
 from archscore.service.routes import v1_router
 from archscore.service.routes.spaces import space_or_404
 from archscore.service.scoring.validate import truth_exists
@@ -24,7 +25,9 @@ MAX_OFFSET = 1_000_000  # far past any real page, well inside Redis's 64-bit ind
     "/rankings/{space}",
     summary="Ranking-quality statistics of every estimator, per protocol, most recently used protocol first",
     description="Paginated with `offset` and `limit`; `protocol_hash` selects one protocol. Protocols unused "
-    "for the cache lifetime (ARCHSCORE_CACHE_TTL_SECONDS) are forgotten with their scores.",
+    "for the cache lifetime (ARCHSCORE_CACHE_TTL_SECONDS) are forgotten with their scores. The caller's fitted "
+    "predictors of the space (`predictor:NAME`) are ranked beside the estimators under the protocol of their "
+    "fit, over the architectures scored with all their estimators, leaving out their training classes.",
 )
 async def get_rankings(
     space: str,
@@ -41,6 +44,9 @@ async def get_rankings(
     if stored is None or not await truth_exists(redis, sp, stored):
         raise ApiError(422, "unknown ground truth", [("truth", f"no ground-truth column {truth!r} for {sp.name}")])
     total, reports = await rankings_page(redis, sp, stored, protocol_hash, offset, limit)
+    for report in reports:  # the caller's own predictors, beside the estimators every caller sees
+        models = await fitted_predictors(redis, caller.owner, sp.name, report["protocol_hash"])
+        report["estimators"].update(await predictor_criteria(redis, sp, report["protocol_hash"], stored, models))
     next_offset = offset + limit if protocol_hash is None and offset + limit < total else None
     return {
         "space": sp.name,
@@ -64,7 +70,13 @@ async def get_points(
     estimator: Annotated[str, Query(max_length=64)],
 ) -> dict:
     sp = space_or_404(space)
-    if estimator not in ESTIMATORS:
+    model = None
+    if is_predictor(estimator):
+        model = (await fitted_predictors(redis, caller.owner, sp.name, protocol_hash)).get(estimator)
+        if model is None:
+            reason = f"no fitted predictor {estimator!r} of {sp.name} under this protocol (GET /v1/predictors)"
+            raise ApiError(422, "unknown estimator", [("estimator", reason)])
+    elif estimator not in ESTIMATORS:
         raise ApiError(422, "unknown estimator", [("estimator", f"{estimator!r}; available: {', '.join(ESTIMATORS)}")])
-    points = await ranking_points(redis, sp, protocol_hash, stored_name(sp, truth, caller.owner), estimator)
+    points = await ranking_points(redis, sp, protocol_hash, stored_name(sp, truth, caller.owner), estimator, model)
     return {"space": sp.name, "protocol_hash": protocol_hash, "truth": truth, "estimator": estimator, "points": points}
