@@ -97,8 +97,11 @@ def _cell(value) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def _records(path: str, sample: str | None) -> tuple[list[dict], list[str]]:
-    """The lines of ``path`` (those of ``sample`` when given), each population estimator whose members
+def _records(
+    path: str, sample: str | None, space: str | None = None, published: bool | None = None
+) -> tuple[list[dict], list[str]]:
+    """The lines of ``path`` (those of ``sample`` when given; with ``published`` True or False, those whose
+    architecture ``space`` has, or has not, published scores for), each population estimator whose members
     they hold added to their scores, and every estimator's name."""
     from archscore.estimators.catalog import POPULATION
     from archscore.estimators.population import population_scores
@@ -107,6 +110,12 @@ def _records(path: str, sample: str | None) -> tuple[list[dict], list[str]]:
         records = [json.loads(line) for line in f if line.strip()]
     if sample is not None:
         records = [r for r in records if sample in r["samples"]]
+    if published is not None:
+        import archscore
+
+        sp = archscore.get_space(space or "")
+        held = {sp.to_string(a) for a in sp.published_archs()}
+        records = [r for r in records if (r["arch"] in held) == published]
     rows = [r["scores"] for r in records]
     names = list(dict.fromkeys(n for r in rows for n in r))
     for name, info in POPULATION.items():
@@ -156,16 +165,17 @@ def complexity_bias(path: str, space: str, truth_column: str, sample: str | None
     return "\n".join(lines)
 
 
-def report(path: str, space: str, truth_column: str, sample: str | None) -> str:
-    """The Markdown ranking-quality table of the lines of ``path`` (those of ``sample`` when given)."""
+def report(path: str, space: str, truth_column: str, sample: str | None, published: bool | None = None) -> str:
+    """The Markdown ranking-quality table of the lines of ``path`` (as :func:`_records` selects them)."""
     from archscore.estimators.evaluation import rank_records
     from archscore.estimators.truth import resolve_truth
 
-    records, names = _records(path, sample)
+    records, names = _records(path, sample, space, published)
     criteria = rank_records(records, space, names, resolve_truth(space, truth_column))
     lines = [
-        f"{len(records)} {space} architectures of `{path}`{f' (sample {sample})' if sample else ''} "
-        f"against {truth_column}",
+        f"{len(records)} {space} architectures of `{path}`{f' (sample {sample})' if sample else ''}"
+        f"{'' if published is None else ' with' if published else ' without'}"
+        f"{'' if published is None else ' published scores'} against {truth_column}",
         "",
         "| estimator | n scored | Kendall τ | Spearman | P@top5% | BR@1% | nDCG |",
         "|---|---|---|---|---|---|---|",
@@ -190,6 +200,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--complexity-bias", type=int, metavar="BINS", help="with --report: the complexity-bias table instead"
     )
+    within = parser.add_mutually_exclusive_group()
+    within.add_argument(
+        "--published-only",
+        dest="published",
+        action="store_const",
+        const=True,
+        help="with --report: only the architectures the space has published scores for",
+    )
+    within.add_argument(
+        "--unpublished-only",
+        dest="published",
+        action="store_const",
+        const=False,
+        help="with --report: only the architectures the space has no published scores for",
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 1)
@@ -209,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.complexity_bias:
             print(complexity_bias(args.report, args.space, truth, sample, args.complexity_bias))
         else:
-            print(report(args.report, args.space, truth, sample))
+            print(report(args.report, args.space, truth, sample, args.published))
         return 0
     if not args.sample or not args.out:
         parser.error("scoring needs --sample and --out")
