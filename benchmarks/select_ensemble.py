@@ -3,11 +3,16 @@
 ground truth (fewer members first among equal taus).
 
     python benchmarks/select_ensemble.py --table benchmarks/results/scores/nb201_cpu_b128_cheap.jsonl \
-        --space nb201 --truth cifar10_test --exclude 1000:7
+        --table benchmarks/results/scores/nb201_cpu_b128_more.jsonl --space nb201 --truth cifar10_test \
+        --exclude 1000:7 --candidates layers,zico,jacob_cov,meco,swap_reg,params,flops,az_expressivity,\
+az_progressivity,az_trainability,relu_logdet,synflow
+    python benchmarks/select_ensemble.py --table benchmarks/results/scores/nb101_cpu_b32_selection.jsonl \
+        --space nb101 --truth val_accuracy
 
-The split is the table's architectures minus those of each ``--exclude N:SEED`` sample (the cells the
-ensemble is reported on), so the choice never sees them. ``ensemble:default`` in the catalog is this
-script's first line on that table (docs/concepts/estimators.md, "Ensembles").
+Several ``--table`` files are joined by architecture (the ones every table holds, with the scores of
+all). The split is their architectures minus those of each ``--exclude N:SEED`` sample (the cells the
+ensemble is reported on), so the choice never sees them. ``ensemble:default`` and ``ensemble:nb101`` in the
+catalog are this script's first lines of the two commands above (docs/concepts/estimators.md, "Ensembles").
 """
 
 from __future__ import annotations
@@ -21,6 +26,16 @@ from archscore.estimators.evaluation import rank_records
 from archscore.estimators.population import aggregate
 from archscore.estimators.spaces import get_space
 from archscore.estimators.truth import resolve_truth
+
+
+def joined(tables: list[list[dict]]) -> list[dict]:
+    """The records of the first table whose architecture every table holds, with the scores of all."""
+    by_arch = [{r["arch"]: r for r in table} for table in tables[1:]]
+    return [
+        {**r, "scores": {k: v for other in [r, *(t[r["arch"]] for t in by_arch)] for k, v in other["scores"].items()}}
+        for r in tables[0]
+        if all(r["arch"] in t for t in by_arch)
+    ]
 
 
 def selection_split(records: list[dict], space: str, exclude: list[str]) -> list[dict]:
@@ -50,7 +65,9 @@ def ranked_subsets(records: list[dict], space: str, truth: str, candidates: list
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--table", required=True, help="JSON lines of scripts/score_table.py")
+    parser.add_argument(
+        "--table", required=True, action="append", help="JSON lines of scripts/score_table.py (repeatable)"
+    )
     parser.add_argument("--space", default="nb201")
     parser.add_argument("--truth", required=True)
     parser.add_argument("--exclude", action="append", default=[], metavar="N:SEED")
@@ -58,11 +75,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-size", type=int, default=5)
     parser.add_argument("--top", type=int, default=10)
     args = parser.parse_args(argv)
-    with open(args.table) as f:
-        records = [json.loads(line) for line in f if line.strip()]
+    tables = []
+    for path in args.table:
+        with open(path) as f:
+            tables.append([json.loads(line) for line in f if line.strip()])
+    records = joined(tables)
     split = selection_split(records, args.space, args.exclude)
     candidates = args.candidates.split(",") if args.candidates else list(records[0]["scores"])
-    print(f"selection split: {len(split)} of the table's {len(records)} architectures (excluded: {args.exclude})")
+    print(f"selection split: {len(split)} of the tables' {len(records)} architectures (excluded: {args.exclude})")
     for tau, members in ranked_subsets(split, args.space, args.truth, candidates, args.max_size)[: args.top]:
         print(f"{tau:.4f}  {', '.join(members)}")
     return 0

@@ -201,10 +201,18 @@ POPULATION: dict[str, EstimatorInfo] = {
         # a training-free ensemble: members chosen on a selection split of NB201 (benchmarks/select_ensemble.py)
         _pop(
             "ensemble:default",
-            ("zico", "jacob_cov", "meco", "swap_reg"),
+            ("meco", "swap_reg", "az_expressivity", "az_trainability", "synflow"),
             "log_rank",
-            "Sum of log(rank/N) of zico, jacob_cov, meco and swap_reg: the four chosen on NB201 cells disjoint "
-            "from those it is reported on",
+            "Sum of log(rank/N) of meco, swap_reg, AZ-NAS's expressivity and trainability, and synflow: the five "
+            "chosen on NB201 cells disjoint from those it is reported on",
+            version="2",
+        ),
+        _pop(
+            "ensemble:nb101",
+            ("meco", "az_expressivity", "params", "flops"),
+            "log_rank",
+            "Sum of log(rank/N) of meco, AZ-NAS's expressivity, params and flops: the four chosen on NB101 "
+            "modules disjoint from those it is reported on",
         ),
     )
 }

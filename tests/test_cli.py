@@ -57,6 +57,7 @@ def test_spaces_and_estimators_list_what_exists():
         "az_nas",
         "vkdnw_agg",
         "ensemble:default",
+        "ensemble:nb101",
     ]
 
 

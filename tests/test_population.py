@@ -85,23 +85,35 @@ def test_unknown_aggregation_is_refused():
         aggregate(("a",), "mean", [{"a": 1.0}])
 
 
-def test_the_default_ensemble_is_the_log_rank_of_its_members_over_the_call(tmp_path):
-    """ensemble:default through the library: Σ log(rank/N) of zico, jacob_cov, meco and swap_reg over the
-    architectures of the call, from the members' own scores."""
+# each built-in ensemble and the space its members were chosen on (benchmarks/select_ensemble.py)
+ENSEMBLE_SPACES = {"ensemble:default": "nb201", "ensemble:nb101": "nb101"}
+
+
+def test_every_built_in_ensemble_names_the_space_it_was_chosen_on():
+    from archscore.estimators.catalog import POPULATION
+
+    assert set(ENSEMBLE_SPACES) == {name for name in POPULATION if name.startswith("ensemble:")}
+
+
+@pytest.mark.parametrize("name", sorted(ENSEMBLE_SPACES))
+def test_an_ensemble_is_the_log_rank_of_its_members_over_the_call(name):
+    """Through the library: Σ log(rank/N) of the members over the architectures of the call, from the
+    members' own scores."""
     import archscore
     from archscore.estimators.catalog import POPULATION
 
-    info = POPULATION["ensemble:default"]
-    assert info.members == ("zico", "jacob_cov", "meco", "swap_reg") and info.aggregation == "log_rank"
-    cells = archscore.get_space("nb201").sample(5, seed=3)
-    protocol = {"batch_size": 16}
-    together = archscore.score(cells, space="nb201", estimators=["ensemble:default", *info.members], protocol=protocol)
+    info = POPULATION[name]
+    assert info.aggregation == "log_rank" and not info.weights
+    space = ENSEMBLE_SPACES[name]
+    cells = archscore.get_space(space).sample(4, seed=3)
+    protocol = {"batch_size": 8}
+    together = archscore.score(cells, space=space, estimators=[name, *info.members], protocol=protocol)
     members = [{m: r.scores[m] for m in info.members} for r in together]
     n = len(cells)
     ranks = {m: average_ranks([row[m] for row in members]) for m in info.members}
     for i, record in enumerate(together):
         want = sum(math.log(ranks[m][i] / n) for m in info.members)
-        assert record.scores["ensemble:default"] == pytest.approx(want, abs=1e-12)
+        assert record.scores[name] == pytest.approx(want, abs=1e-12)
 
 
 def test_the_ensemble_selection_never_sees_the_report_cells_and_ranks_subsets_by_tau():
@@ -135,3 +147,8 @@ def test_the_ensemble_selection_never_sees_the_report_cells_and_ranks_subsets_by
     ranked = select_ensemble.ranked_subsets(split, "nb201", "cifar10_test", ["noise", "good"], 2)
     assert ranked[0][1] == ("good",) and ranked[-1][1] == ("noise",)
     assert [tau for tau, _ in ranked] == sorted((tau for tau, _ in ranked), reverse=True)
+    # tables scored apart are joined by architecture: those every table holds, with the scores of all
+    other = [{"arch": r["arch"], "scores": {"more": 1.0}} for r in records[::2]]
+    joined = select_ensemble.joined([records, other])
+    assert [r["arch"] for r in joined] == [r["arch"] for r in records[::2]]
+    assert all({"good", "noise", "more"} <= set(r["scores"]) for r in joined)
