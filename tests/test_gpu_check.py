@@ -3,7 +3,6 @@ as both devices (every row present, nothing differs) and refuses CUDA where ther
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import subprocess
 import sys
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers.scripts import load_script
 
 from archscore.estimators.zero_shot.manifest import ZERO_SHOT
 
@@ -18,10 +18,7 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "gpu_check.py"
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("gpu_check")
 
 
 def test_relative_difference():

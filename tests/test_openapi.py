@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+from helpers.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "openapi.json"
@@ -14,10 +14,7 @@ REGENERATE = "run `python scripts/export_openapi.py` and commit openapi.json"
 
 
 def _exporter():
-    spec = importlib.util.spec_from_file_location("export_openapi", ROOT / "scripts" / "export_openapi.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("export_openapi")
 
 
 @pytest.fixture(scope="module")

@@ -3,20 +3,11 @@ or only those whose architecture has (or has not) published scores."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
+
+from helpers.scripts import load_script
 
 import archscore
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "score_table.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("score_table", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_report_splits_the_table_by_published_scores(tmp_path, capsys):
@@ -33,7 +24,7 @@ def test_report_splits_the_table_by_published_scores(tmp_path, capsys):
             json.dumps({"arch": r.arch, "canonical_key": r.canonical_key, "scores": r.scores}) + "\n" for r in records
         )
     )
-    script = _script()
+    script = load_script("score_table")
     for flag, n in (("--published-only", 4), ("--unpublished-only", 3), (None, 7)):
         assert script.main(["--report", str(table), "--space", "nb201", *([flag] if flag else [])]) == 0
         out = capsys.readouterr().out
