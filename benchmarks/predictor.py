@@ -1,11 +1,13 @@
 """How well a few-shot predictor ranks held-out architectures, by training-set size: Kendall tau (and
 Spearman) on the rest of a fixed pool, mean and standard deviation over seeds.
 
-    python benchmarks/predictor.py --space nb201 --scores benchmarks/results/scores/nb201_cpu_b128_cheap.jsonl
+    python benchmarks/predictor.py --space nb201 --scores benchmarks/results/scores/nb201_cpu_b128_cheap.jsonl \
+        --scores benchmarks/results/scores/nb201_cpu_b128_more.jsonl
     python benchmarks/predictor.py --space nb101 --published -e params,flops
 
 The pool is the architectures of a score table (``scripts/score_table.py``'s lines: the zero-shot scores
-are read from it, nothing is scored) or, with ``--published``, the cells with published labels, whose
+are read from it, nothing is scored; several tables are joined by architecture, as ``select_ensemble.py``
+joins them) or, with ``--published``, the cells with published labels, whose
 params and flops the space's cost model gives; ``--published-proxies`` reads those cells' published
 zero-cost scores (NAS-Bench-Suite-Zero's, the features of NASLib's XGBoost predictor) instead.
 
@@ -22,6 +24,8 @@ import json
 import random
 import statistics
 import time
+
+from select_ensemble import joined  # benchmarks/, the script's folder
 
 from archscore.estimators.predictor import DEFAULT_ESTIMATORS, fit
 from archscore.estimators.protocol import Protocol
@@ -44,13 +48,12 @@ def _pool(space, args) -> tuple[list, list[dict]]:
         archs = space.published_archs()
         scores = archscore.score([space.to_json(a) for a in archs], space.name, args.estimators)
         return archs, [dict(s.scores) for s in scores]
-    archs, rows = [], []
-    with open(args.scores) as f:
-        for line in f:
-            record = json.loads(line)
-            archs.append(space.parse(record["arch"]))
-            rows.append(record["scores"])
-    return archs, rows
+    tables = []
+    for path in args.scores:
+        with open(path) as f:
+            tables.append([json.loads(line) for line in f if line.strip()])
+    records = joined(tables)
+    return [space.parse(r["arch"]) for r in records], [r["scores"] for r in records]
 
 
 def main() -> None:
@@ -58,7 +61,9 @@ def main() -> None:
     parser.add_argument("--space", default="nb201")
     parser.add_argument("--truth", help="ground-truth column (default: the space's first)")
     pool = parser.add_mutually_exclusive_group(required=True)
-    pool.add_argument("--scores", help="a score table (JSON lines with arch and scores)")
+    pool.add_argument(
+        "--scores", action="append", help="a score table (JSON lines with arch and scores); several are joined"
+    )
     pool.add_argument("--published", action="store_true", help="the cells with published labels")
     pool.add_argument(
         "--published-proxies",

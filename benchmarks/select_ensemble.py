@@ -22,7 +22,7 @@ import itertools
 import json
 import sys
 
-from archscore.estimators.evaluation import rank_records
+from archscore.estimators.evaluation import published_sample, rank_records
 from archscore.estimators.population import aggregate
 from archscore.estimators.spaces import get_space
 from archscore.estimators.truth import resolve_truth
@@ -39,12 +39,17 @@ def joined(tables: list[list[dict]]) -> list[dict]:
 
 
 def selection_split(records: list[dict], space: str, exclude: list[str]) -> list[dict]:
-    """The records whose architecture is in none of the ``exclude`` samples (``N:SEED``)."""
+    """The records whose architecture is in none of the ``exclude`` samples (``N:SEED``, or
+    ``published:N:SEED`` as ``scripts/score_table.py`` names them)."""
     sp = get_space(space)
     excluded = set()
     for spec in exclude:
-        n, seed = (int(x) for x in spec.split(":"))
-        excluded.update(sp.to_string(a) for a in sp.sample(n, seed))
+        if spec.startswith("published:"):
+            n, seed = (int(x) for x in spec.split(":")[1:])
+            excluded.update(sp.to_string(a) for a in published_sample(space, n, seed))
+        else:
+            n, seed = (int(x) for x in spec.split(":"))
+            excluded.update(sp.to_string(a) for a in sp.sample(n, seed))
     return [r for r in records if r["arch"] not in excluded]
 
 

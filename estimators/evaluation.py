@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Sequence
 
@@ -16,6 +17,13 @@ def published_cells(space: str) -> list[Arch]:
     """Architectures that have published proxy scores (NB201: 9,445 cells), in a fixed order."""
     sp = get_space(space)
     return sp.published_archs() if sp.has(PUBLISHED) else []
+
+
+def published_sample(space: str, n: int, seed: int) -> list[Arch]:
+    """``n`` of the published cells (all, where there are fewer) drawn with ``seed``: the sample
+    ``archscore evaluate --from-published --sample N --seed SEED`` scores."""
+    pool = published_cells(space)
+    return random.Random(seed).sample(pool, min(n, len(pool)))
 
 
 def rank_records(records: Sequence[dict], space: str, estimators: Sequence[str], truth: GroundTruth) -> dict:

@@ -23,7 +23,6 @@ import argparse
 import json
 import multiprocessing
 import os
-import random
 import sys
 import time
 
@@ -80,11 +79,10 @@ def _samples(space_name: str, specs: list[str]) -> list[tuple[str, list[str]]]:
     held: dict[str, list[str]] = {}
     for spec in specs:
         if spec.startswith("published:"):  # as evaluate --from-published --sample N --seed SEED draws them
-            from archscore.estimators.evaluation import published_cells
+            from archscore.estimators.evaluation import published_sample
 
             n, seed = (int(x) for x in spec.split(":")[1:])
-            pool = published_cells(space_name)
-            archs = random.Random(seed).sample(pool, min(n, len(pool)))
+            archs = published_sample(space_name, n, seed)
         else:
             n, seed = (int(x) for x in spec.split(":"))
             archs = space.sample(n, seed)

@@ -1,5 +1,5 @@
 """Few-shot predictors (archscore.Predictor, `archscore predictor`): fitted trees that rank held-out
-architectures, the same trees as LightGBM fitted on an independently built feature matrix, a JSON file that
+architectures, the same trees as LightGBM fitted on independently built pairs of feature rows, a JSON file that
 reloads to the same predictions, the score file that spares rescoring, and clear refusals."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from helpers.cli import run
 from helpers.graphs import path_features_reference
-from scipy.stats import kendalltau, rankdata
+from scipy.stats import kendalltau
 
 import archscore
 from archscore.estimators.predictor import PARAMS, ROUNDS, PredictorError, PredictorModel
@@ -66,24 +66,33 @@ def _independent_features(arch: str, scores: dict) -> list[float]:
     )
 
 
-def test_the_trees_are_lightgbms_on_the_ranked_labels_and_the_encoding(fitted, split):
+def test_the_trees_are_lightgbms_on_ordered_pairs_and_a_prediction_is_the_mean_win_rate(fitted, split):
+    """LightGBM's classifier fitted on every ordered pair of training cells with different labels (the
+    first's features, the second's, their difference) to whether the first wins; a cell's prediction is
+    its mean probability of beating each training cell."""
     train, test = split
     scores = {
         a: {n: s.scores[n] for n in CHEAP} for a, s in zip(train + test, archscore.score(train + test, "nb201", CHEAP))
     }
-    x = np.array([_independent_features(a, scores[a]) for a in train])
-    labels = [TRUTH.lookup(a) for a in train]
-    booster = lightgbm.train({**PARAMS, "seed": 3}, lightgbm.Dataset(x, rankdata(labels) / len(labels)), ROUNDS)
-    expected = booster.predict(np.array([_independent_features(a, scores[a]) for a in test]))
+    x = {a: np.array(_independent_features(a, scores[a])) for a in train + test}
+    label = {a: TRUTH.lookup(a) for a in train}
+    pairs = [(a, b) for a in train for b in train if label[a] != label[b]]
+    rows = np.array([np.concatenate([x[a], x[b], x[a] - x[b]]) for a, b in pairs])
+    wins = [float(label[a] > label[b]) for a, b in pairs]
+    booster = lightgbm.train({**PARAMS, "seed": 3}, lightgbm.Dataset(rows, wins), ROUNDS)
+    expected = [
+        booster.predict(np.array([np.concatenate([x[t], x[b], x[t] - x[b]]) for b in train])).mean() for t in test
+    ]
     np.testing.assert_allclose(fitted.query(test), expected, rtol=1e-12)
-    assert fitted.model.labels == tuple(labels) and fitted.model.train == tuple(train)
+    assert fitted.model.labels == tuple(label[a] for a in train) and fitted.model.train == tuple(train)
+    assert fitted.model.scores == tuple(tuple(scores[a][n] for n in CHEAP) for a in train)
 
 
 def test_a_saved_predictor_is_json_and_reloads_to_the_same_predictions(fitted, split, tmp_path):
     _, test = split
     path = fitted.save(tmp_path / "p")
     document = json.loads((tmp_path / "p" / "predictor.json").read_text())
-    assert document["format"] == "archscore-predictor/1" and document["library"] == f"lightgbm {lightgbm.__version__}"
+    assert document["format"] == "archscore-predictor/2" and document["library"] == f"lightgbm {lightgbm.__version__}"
     assert document["estimators"] == CHEAP and document["truth"] == "cifar10_test" and document["seed"] == 3
     assert len(document["encoding"]) == 35 + 15 * 5 and document["model"].startswith("tree")
     again = archscore.Predictor.load(path)
@@ -98,6 +107,21 @@ def test_a_predictor_fitted_on_other_encoding_features_must_be_fitted_again(fitt
         archscore.Predictor.load(tmp_path / "stale")
     result = run("predictor", "eval", str(tmp_path / "stale"), "--test", "20")
     assert result.exit_code == 2 and "fit it again" in result.stderr, result.output
+
+
+def test_a_predictor_of_the_earlier_format_must_be_fitted_again(fitted, tmp_path):
+    """Format 1 (trees fitted to the labels' ranks, no training scores) is refused, not misread."""
+    earlier = fitted.model.model_dump(mode="json") | {"format": "archscore-predictor/1"}
+    del earlier["scores"]
+    (tmp_path / "earlier").mkdir()
+    (tmp_path / "earlier" / "predictor.json").write_text(json.dumps(earlier))
+    with pytest.raises(PredictorError, match="earlier version of archscore .*fit it again"):
+        archscore.Predictor.load(tmp_path / "earlier")
+    result = run("predictor", "eval", str(tmp_path / "earlier"), "--test", "20")
+    assert result.exit_code == 2 and "fit it again" in result.stderr, result.output
+    stored = PredictorModel.model_validate(earlier)  # as the service reads a record an earlier version stored
+    with pytest.raises(PredictorError, match="fit it again"):
+        stored.predict(NB201, [NB201.parse(a) for a in fitted.model.train[:2]], [{}, {}])
 
 
 def test_fitting_is_a_function_of_the_data_and_the_seed(split):

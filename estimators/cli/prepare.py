@@ -168,16 +168,14 @@ def select_archs(
         if sample < 1:
             raise UsageError("--sample must be at least 1")
         if from_published:
-            import random
-
-            from archscore.estimators.evaluation import published_cells
+            from archscore.estimators.evaluation import published_cells, published_sample
 
             pool = published_cells(space.name)
             if not pool:
                 raise UsageError(f"no published scores for space {space.name}")
             if sample > len(pool):
                 raise UsageError(f"--sample {sample} exceeds the {len(pool)} cells with published scores")
-            return random.Random(seed).sample(pool, sample)
+            return published_sample(space.name, sample, seed)
         try:
             return space.sample(sample, seed, deisomorphic=deiso)
         except ValueError as exc:
