@@ -8,11 +8,15 @@ ground truth (fewer members first among equal taus).
 az_progressivity,az_trainability,relu_logdet,synflow
     python benchmarks/select_ensemble.py --table benchmarks/results/scores/nb101_cpu_b32_selection.jsonl \
         --space nb101 --truth val_accuracy
+    python benchmarks/select_ensemble.py --table benchmarks/results/scores/nb301_cpu_b32.jsonl --space nb301 \
+        --truth val_accuracy --exclude published:200:0 --min-size 2
 
 Several ``--table`` files are joined by architecture (the ones every table holds, with the scores of
 all). The split is their architectures minus those of each ``--exclude N:SEED`` sample (the cells the
-ensemble is reported on), so the choice never sees them. ``ensemble:default`` and ``ensemble:nb101`` in the
-catalog are this script's first lines of the two commands above (docs/concepts/estimators.md, "Ensembles").
+ensemble is reported on), so the choice never sees them. ``ensemble:default``, ``ensemble:nb101`` and
+``ensemble:nb301`` in the catalog are this script's first lines of the three commands above
+(docs/concepts/estimators.md, "Ensembles"); ``--min-size 2`` leaves out single estimators, which NB301's
+split ranked first (``az_expressivity``) and which are no ensemble.
 """
 
 from __future__ import annotations
@@ -53,10 +57,12 @@ def selection_split(records: list[dict], space: str, exclude: list[str]) -> list
     return [r for r in records if r["arch"] not in excluded]
 
 
-def ranked_subsets(records: list[dict], space: str, truth: str, candidates: list[str], max_size: int):
-    """(tau, members) for every subset of ``candidates`` of 1..max_size members, best first."""
+def ranked_subsets(
+    records: list[dict], space: str, truth: str, candidates: list[str], max_size: int, min_size: int = 1
+):
+    """(tau, members) for every subset of ``candidates`` of min_size..max_size members, best first."""
     rows = [r["scores"] for r in records]
-    subsets = [c for k in range(1, max_size + 1) for c in itertools.combinations(candidates, k)]
+    subsets = [c for k in range(min_size, max_size + 1) for c in itertools.combinations(candidates, k)]
     named = []
     for members in subsets:
         name = "+".join(members)
@@ -77,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--truth", required=True)
     parser.add_argument("--exclude", action="append", default=[], metavar="N:SEED")
     parser.add_argument("--candidates", help="comma-separated (default: every estimator the table holds)")
+    parser.add_argument("--min-size", type=int, default=1, help="members at least (2: no single estimator)")
     parser.add_argument("--max-size", type=int, default=5)
     parser.add_argument("--top", type=int, default=10)
     args = parser.parse_args(argv)
@@ -88,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     split = selection_split(records, args.space, args.exclude)
     candidates = args.candidates.split(",") if args.candidates else list(records[0]["scores"])
     print(f"selection split: {len(split)} of the tables' {len(records)} architectures (excluded: {args.exclude})")
-    for tau, members in ranked_subsets(split, args.space, args.truth, candidates, args.max_size)[: args.top]:
+    for tau, members in ranked_subsets(split, args.space, args.truth, candidates, args.max_size, args.min_size)[
+        : args.top
+    ]:
         print(f"{tau:.4f}  {', '.join(members)}")
     return 0
 

@@ -214,6 +214,13 @@ POPULATION: dict[str, EstimatorInfo] = {
             "Sum of log(rank/N) of meco, AZ-NAS's expressivity, params and flops: the four chosen on NB101 "
             "modules disjoint from those it is reported on",
         ),
+        _pop(
+            "ensemble:nb301",
+            ("relu_logdet", "az_expressivity"),
+            "log_rank",
+            "Sum of log(rank/N) of relu_logdet and AZ-NAS's expressivity: the two chosen on NB301 genotypes "
+            "disjoint from those it is reported on",
+        ),
     )
 }
 

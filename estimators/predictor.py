@@ -11,8 +11,8 @@ graph network. An architecture's prediction is the mean, over the training archi
 probability that it beats each: the fraction of the training set it is expected to beat, so it is
 higher-is-better like every estimator and reads the same whatever the labels' scale. Only the order of
 the labels is learnt, which is what Kendall tau on held-out cells asks of it: on NB201, 100 labels rank
-the rest of a 1,000-cell pool at tau 0.85, against 0.83 for trees fitted to the labels' ranks
-(docs/results/predictors.md).
+the rest of a 1,000-cell pool at tau 0.844, against 0.830 for trees fitted to the labels' ranks from the
+same features (docs/results/predictors.md).
 
 A fitted predictor is one JSON document (:class:`PredictorModel`): the space, the truth column, the
 feature names, the training architectures with their labels and scores (the references predictions are
@@ -58,9 +58,9 @@ DEFAULT_ESTIMATORS = (
 )
 
 # Trees with a slow learning rate, fitted on up to MAX_PAIRS ordered pairs (every pair up to 141 training
-# architectures; beyond, a sample drawn with the seed: on NB201 at N = 400, 20,000 pairs fit in 4 s and
-# rank as well as 10,000 within 0.005). One thread and LightGBM's deterministic mode make a fit a function
-# of its data and seed.
+# architectures; beyond, a sample drawn with the seed: on NB201 at N = 400, 20,000 pairs fit in about 4 s
+# and rank 0.005 better than 10,000). One thread and LightGBM's deterministic mode make a fit a function of
+# its data and seed.
 PARAMS: dict[str, Any] = {
     "objective": "binary",
     "learning_rate": 0.05,
@@ -190,7 +190,11 @@ def _booster(model: str):
 
 @functools.lru_cache(maxsize=32)
 def _reference_rows(
-    space: str, train: tuple[str, ...], scores: tuple[tuple[float | None, ...], ...], estimators, encoding: bool
+    space: str,
+    train: tuple[str, ...],
+    scores: tuple[tuple[float | None, ...], ...],
+    estimators: tuple[str, ...],
+    encoding: bool,
 ) -> np.ndarray:
     sp = get_space(space)
     rows = [dict(zip(estimators, values, strict=True)) for values in scores]

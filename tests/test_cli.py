@@ -58,6 +58,7 @@ def test_spaces_and_estimators_list_what_exists():
         "vkdnw_agg",
         "ensemble:default",
         "ensemble:nb101",
+        "ensemble:nb301",
     ]
 
 

@@ -86,7 +86,7 @@ def test_unknown_aggregation_is_refused():
 
 
 # each built-in ensemble and the space its members were chosen on (benchmarks/select_ensemble.py)
-ENSEMBLE_SPACES = {"ensemble:default": "nb201", "ensemble:nb101": "nb101"}
+ENSEMBLE_SPACES = {"ensemble:default": "nb201", "ensemble:nb101": "nb101", "ensemble:nb301": "nb301"}
 
 
 def test_every_built_in_ensemble_names_the_space_it_was_chosen_on():
@@ -147,6 +147,17 @@ def test_the_ensemble_selection_never_sees_the_report_cells_and_ranks_subsets_by
     ranked = select_ensemble.ranked_subsets(split, "nb201", "cifar10_test", ["noise", "good"], 2)
     assert ranked[0][1] == ("good",) and ranked[-1][1] == ("noise",)
     assert [tau for tau, _ in ranked] == sorted((tau for tau, _ in ranked), reverse=True)
+    pairs_only = select_ensemble.ranked_subsets(split, "nb201", "cifar10_test", ["noise", "good"], 2, min_size=2)
+    assert [members for _, members in pairs_only] == [("noise", "good")]
+    # a sample of the published cells is excluded as score_table.py and evaluate --from-published draw it
+    from archscore.estimators.evaluation import published_sample
+
+    nb301 = get_space("nb301")
+    reported = {nb301.to_string(a) for a in published_sample("nb301", 200, 0)}
+    genotypes = [{"arch": nb301.to_string(a), "scores": {}} for a in published_sample("nb301", 60, 5)]
+    kept = select_ensemble.selection_split(genotypes, "nb301", ["published:200:0"])
+    assert kept and [r["arch"] for r in kept] == [r["arch"] for r in genotypes if r["arch"] not in reported]
+    assert len(kept) < len(genotypes)
     # tables scored apart are joined by architecture: those every table holds, with the scores of all
     other = [{"arch": r["arch"], "scores": {"more": 1.0}} for r in records[::2]]
     joined = select_ensemble.joined([records, other])

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import archscore
+from archscore.estimators.predictor import DEFAULT_ESTIMATORS
 from archscore.estimators.spaces import DEFAULT_SPACE
 from archscore_client import Client
 
@@ -209,7 +210,7 @@ def main() -> None:
     parser.add_argument(
         "--predictor-estimators",
         type=lambda text: text.split(","),
-        default=["params", "flops", "layers", "zico", "jacob_cov", "meco", "swap_reg"],
+        default=list(DEFAULT_ESTIMATORS),
     )
     parser.add_argument("--batch-size", type=int, default=128, help="the zero-shot protocol's batch")
     parser.add_argument("--out", help="append the traces here (JSON lines)")
