@@ -1,7 +1,8 @@
-"""Score NB201 cells with every zero-shot estimator on two devices (default: cuda, then cpu) and report,
-per estimator, the largest relative difference between the two and the speed-up of the first.
+"""Score a space's cells (default NB201) with every zero-shot estimator on two devices (default: cuda, then
+cpu) and report, per estimator, the largest relative difference between the two and the speed-up of the first.
 
-    python scripts/gpu_check.py [--cells 50] [--seed 0] [--batch-size 128] [--devices cuda cpu] [--out report.md]
+    python scripts/gpu_check.py [--space nb201] [--cells 50] [--seed 0] [--batch-size 128] [--devices cuda cpu] \
+        [--out report.md]
 
 The output is a Markdown table, the form docs/results/gpu.md records it in.
 """
@@ -16,6 +17,7 @@ import time
 
 import archscore
 from archscore.estimators.device import DeviceError, resolve_device
+from archscore.estimators.spaces import DEFAULT_SPACE
 from archscore.estimators.zero_shot.manifest import ZERO_SHOT
 
 
@@ -31,20 +33,23 @@ def relative_difference(a: float | None, b: float | None) -> float | None:
     return abs(a - b) / max(abs(a), abs(b))
 
 
-def timed_scores(cells, device: str, protocol: archscore.Protocol) -> tuple[list[archscore.ArchScore], float]:
+def timed_scores(
+    cells, space: str, device: str, protocol: archscore.Protocol
+) -> tuple[list[archscore.ArchScore], float]:
     names = list(ZERO_SHOT)
-    archscore.score(cells[:1], space="nb201", estimators=names, protocol=protocol, device=device)  # warm-up
+    archscore.score(cells[:1], space=space, estimators=names, protocol=protocol, device=device)  # warm-up
     if device.startswith("cuda"):
         import torch
 
         torch.cuda.synchronize()
     started = time.perf_counter()
-    records = archscore.score(cells, space="nb201", estimators=names, protocol=protocol, device=device)
+    records = archscore.score(cells, space=space, estimators=names, protocol=protocol, device=device)
     return records, time.perf_counter() - started
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--space", default=DEFAULT_SPACE)
     parser.add_argument("--cells", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=128, help="the protocol's batch (default: the paper's)")
@@ -58,13 +63,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import torch
 
-    cells = archscore.get_space("nb201").sample(args.cells, seed=args.seed)
+    try:
+        space = archscore.get_space(args.space)
+    except KeyError as exc:
+        print(f"gpu_check: --space: {exc.args[0]}", file=sys.stderr)
+        return 2
+    cells = space.sample(args.cells, seed=args.seed)
     protocol = archscore.Protocol(batch_size=args.batch_size)
-    a, seconds_a = timed_scores(cells, first, protocol)
-    b, seconds_b = timed_scores(cells, second, protocol)
+    a, seconds_a = timed_scores(cells, args.space, first, protocol)
+    b, seconds_b = timed_scores(cells, args.space, second, protocol)
     name = torch.cuda.get_device_name(0) if torch.cuda.is_available() else platform.processor() or "cpu"
     lines = [
-        f"{args.cells} NB201 cells (seed {args.seed}), every zero-shot estimator, the default protocol at batch "
+        f"{args.cells} {args.space} cells (seed {args.seed}), every zero-shot estimator, the default protocol at batch "
         f"{args.batch_size}; "
         f"torch {torch.__version__}, {name}.",
         "",

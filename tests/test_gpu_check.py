@@ -60,3 +60,10 @@ def test_report_on_two_cpu_runs(tmp_path):
 def test_refuses_cuda_where_there_is_none():
     run = subprocess.run([sys.executable, str(SCRIPT), "--cells", "2"], capture_output=True, text=True)
     assert run.returncode == 2 and "CUDA is not available" in run.stderr
+
+
+def test_refuses_an_unknown_space():
+    run = subprocess.run(
+        [sys.executable, str(SCRIPT), "--space", "nope", "--devices", "cpu", "cpu"], capture_output=True, text=True
+    )
+    assert run.returncode == 2 and "unknown search space 'nope'" in run.stderr, run.stderr
