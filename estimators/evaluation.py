@@ -27,7 +27,8 @@ def published_sample(space: str, n: int, seed: int) -> list[Arch]:
 
 
 def rank_records(records: Sequence[dict], space: str, estimators: Sequence[str], truth: GroundTruth) -> dict:
-    """Ranking criteria per estimator over the records that have ground truth."""
+    """Ranking criteria per estimator over the records that have ground truth (a record without an
+    estimator's score counts as not scored by it)."""
     sp = get_space(space)
     rows = [(r, truth.get(sp.parse(r["arch"]))) for r in records]
     rows = [(r, g) for r, g in rows if g is not None]
@@ -35,7 +36,7 @@ def rank_records(records: Sequence[dict], space: str, estimators: Sequence[str],
         raise ValueError(f"none of the {len(records)} architectures has ground truth in {truth.column!r}")
     ids = [r["canonical_key"] + r["arch"] for r, _ in rows]
     truth_values = [g for _, g in rows]
-    return {name: ranking_report([r["scores"][name] for r, _ in rows], truth_values, ids) for name in estimators}
+    return {name: ranking_report([r["scores"].get(name) for r, _ in rows], truth_values, ids) for name in estimators}
 
 
 def rank_published(records: Sequence[dict], space: str, truth: GroundTruth, estimators: Sequence[str]) -> dict:

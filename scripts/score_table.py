@@ -14,7 +14,9 @@ estimators are left out: they are ranks within a population, computed from their
     python scripts/score_table.py --report scores.jsonl --space nb201 --truth cifar10_test [--sample 1000:0]
 
 prints the ranking-quality table (Markdown) of every estimator in the file, and of every population estimator
-whose members it holds, aggregated over the architectures reported (those of one ``--sample``, or all).
+whose members it holds, aggregated over the architectures reported (those of one ``--sample``, or all) that
+hold them all. ``--also FILE`` (repeatable) adds to each line the scores that other tables hold for its
+architecture, so runs of different estimators on the same architectures report together.
 """
 
 from __future__ import annotations
@@ -96,16 +98,23 @@ def _cell(value) -> str:
 
 
 def _records(
-    path: str, sample: str | None, space: str | None = None, published: bool | None = None
+    path: str, sample: str | None, space: str | None = None, published: bool | None = None, also: list[str] = ()
 ) -> tuple[list[dict], list[str]]:
     """The lines of ``path`` (those of ``sample`` when given; with ``published`` True or False, those whose
-    architecture ``space`` has, or has not, published scores for), each population estimator whose members
-    they hold added to their scores, and every estimator's name."""
+    architecture ``space`` has, or has not, published scores for) with the scores ``also``'s tables hold for
+    their architecture, each population estimator added to the lines that hold all its members (ranked
+    among those lines), and every estimator's name."""
     from archscore.estimators.catalog import POPULATION
     from archscore.estimators.population import population_scores
 
     with open(path) as f:
         records = [json.loads(line) for line in f if line.strip()]
+    for other in also:
+        with open(other) as f:
+            held = {r["arch"]: r["scores"] for r in map(json.loads, filter(str.strip, f))}
+        for record in records:
+            extra = held.get(record["arch"], {})
+            record["scores"] = {**record["scores"], **{k: v for k, v in extra.items() if k not in record["scores"]}}
     if sample is not None:
         records = [r for r in records if sample in r["samples"]]
     if published is not None:
@@ -117,14 +126,17 @@ def _records(
     rows = [r["scores"] for r in records]
     names = list(dict.fromkeys(n for r in rows for n in r))
     for name, info in POPULATION.items():
-        if set(info.members) <= set(names):
-            for row, value in zip(rows, population_scores(info, rows)):
+        holding = [row for row in rows if set(info.members) <= set(row)]
+        if holding:
+            for row, value in zip(holding, population_scores(info, holding)):
                 row[name] = value
             names.append(name)
     return records, names
 
 
-def complexity_bias(path: str, space: str, truth_column: str, sample: str | None, bins: int) -> str:
+def complexity_bias(
+    path: str, space: str, truth_column: str, sample: str | None, bins: int, also: list[str] = ()
+) -> str:
     """The Markdown table of the complexity-bias study (archscore.estimators.analysis.complexity_bias) on the
     lines of ``path``: each estimator's Kendall tau over all of them and its mean inside bins of equal size by
     FLOPs and by params."""
@@ -133,7 +145,7 @@ def complexity_bias(path: str, space: str, truth_column: str, sample: str | None
     from archscore.estimators.spaces import get_space
     from archscore.estimators.truth import resolve_truth
 
-    records, names = _records(path, sample)
+    records, names = _records(path, sample, also=also)
     sp, truth = get_space(space), resolve_truth(space, truth_column)
     kept = [r for r in records if truth.get(sp.parse(r["arch"])) is not None]
     scores = {n: [r["scores"].get(n) for r in kept] for n in names}
@@ -163,12 +175,19 @@ def complexity_bias(path: str, space: str, truth_column: str, sample: str | None
     return "\n".join(lines)
 
 
-def report(path: str, space: str, truth_column: str, sample: str | None, published: bool | None = None) -> str:
+def report(
+    path: str,
+    space: str,
+    truth_column: str,
+    sample: str | None,
+    published: bool | None = None,
+    also: list[str] = (),
+) -> str:
     """The Markdown ranking-quality table of the lines of ``path`` (as :func:`_records` selects them)."""
     from archscore.estimators.evaluation import rank_records
     from archscore.estimators.truth import resolve_truth
 
-    records, names = _records(path, sample, space, published)
+    records, names = _records(path, sample, space, published, also)
     criteria = rank_records(records, space, names, resolve_truth(space, truth_column))
     lines = [
         f"{len(records)} {space} architectures of `{path}`{f' (sample {sample})' if sample else ''}"
@@ -195,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", action="append", metavar="[published:]N:SEED")
     parser.add_argument("--report", metavar="FILE", help="print the ranking-quality table of a written table")
     parser.add_argument("--truth", default=None, help="ground-truth column of --report (default: the space's first)")
+    parser.add_argument(
+        "--also", action="append", default=[], metavar="FILE", help="with --report: add these tables' scores"
+    )
     parser.add_argument(
         "--complexity-bias", type=int, metavar="BINS", help="with --report: the complexity-bias table instead"
     )
@@ -230,9 +252,9 @@ def main(argv: list[str] | None = None) -> int:
         truth = args.truth or archscore.get_space(args.space).ground_truth_columns[0]
         sample = args.sample[0] if args.sample else None
         if args.complexity_bias:
-            print(complexity_bias(args.report, args.space, truth, sample, args.complexity_bias))
+            print(complexity_bias(args.report, args.space, truth, sample, args.complexity_bias, args.also))
         else:
-            print(report(args.report, args.space, truth, sample, args.published))
+            print(report(args.report, args.space, truth, sample, args.published, args.also))
         return 0
     if not args.sample or not args.out:
         parser.error("scoring needs --sample and --out")

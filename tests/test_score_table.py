@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 from helpers.scripts import load_script
 
 import archscore
@@ -29,3 +31,32 @@ def test_report_splits_the_table_by_published_scores(tmp_path, capsys):
         assert script.main(["--report", str(table), "--space", "nb201", *([flag] if flag else [])]) == 0
         out = capsys.readouterr().out
         assert out.startswith(f"{n} nb201 architectures") and f"| params | {n} |" in out, out
+
+
+def test_also_adds_other_tables_scores_and_ensembles_rank_the_lines_holding_their_members(tmp_path, capsys):
+    """A run of other estimators on some of the same cells reports beside the first table; a population
+    estimator is ranked among the lines that hold all its members, the others get none."""
+    from scipy.stats import rankdata
+
+    from archscore.estimators.ranking import ranking_report
+
+    space = archscore.get_space("nb201")
+    cells = [space.to_string(a) for a in space.sample(6, seed=8)]
+    records = archscore.score(cells, space="nb201", estimators=["params"])
+    first, other = tmp_path / "first.jsonl", tmp_path / "other.jsonl"
+    first.write_text(
+        "".join(
+            json.dumps({"arch": r.arch, "canonical_key": r.canonical_key, "scores": r.scores}) + "\n" for r in records
+        )
+    )
+    members = {a: {"relu_logdet": float(i % 3), "az_expressivity": float(5 - i)} for i, a in enumerate(cells[:4])}
+    other.write_text("".join(json.dumps({"arch": a, "scores": s}) + "\n" for a, s in members.items()))
+    script = load_script("score_table")
+    assert script.main(["--report", str(first), "--space", "nb201", "--also", str(other)]) == 0
+    out = capsys.readouterr().out
+    assert "| params | 6 |" in out and "| relu_logdet | 4 |" in out and "| ensemble:nb301 | 4 |" in out, out
+    truth = space.ground_truth("cifar10_test")
+    ensemble = sum(np.log(rankdata([members[a][m] for a in cells[:4]]) / 4) for m in ("relu_logdet", "az_expressivity"))
+    ids = [r.canonical_key + r.arch for r in records]
+    tau = ranking_report([*ensemble, None, None], [truth[a] for a in cells], ids)["kendall_tau"]  # 2 not scored
+    assert f"| ensemble:nb301 | 4 | {tau:.3f} |" in out, out
