@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from archscore.estimators.catalog import ZERO_SHOT
-from archscore.estimators.predictor import DEFAULT_ESTIMATORS, PredictorError, PredictorModel, fit
+from archscore.estimators.predictor import DEFAULT_ESTIMATORS, PredictorError, PredictorModel, fit, prior_members
 from archscore.estimators.protocol import Protocol
 from archscore.estimators.spaces import DEFAULT_SPACE
 from archscore.estimators.spaces.base import Arch, EncodingError, SearchSpace, get_space
@@ -26,10 +26,12 @@ class Predictor:
 
     ``estimators``: the zero-shot estimators whose scores are features (default
     ``archscore.estimators.predictor.DEFAULT_ESTIMATORS``); ``encoding``: add the space's encoding
-    features; ``truth``: the ground-truth column (or table ``path[:column]``) that labels ``fit`` when no
-    ``ytrain`` is given; ``scores_file``: a JSON-lines score file (``archscore score --out``) read before
-    scoring and appended to. ``protocol``, ``device``, ``jobs`` and ``progress`` are those of
-    :func:`archscore.score`.
+    features; ``prior``: the training-free ensemble the trees' predictions lean on while labels are few
+    (``auto``: the space's built-in one where ``estimators`` hold its members; ``none``; or an
+    ``ensemble:NAME``, its members added to the estimators); ``truth``: the ground-truth column (or
+    table ``path[:column]``) that labels ``fit`` when no ``ytrain`` is given; ``scores_file``: a
+    JSON-lines score file (``archscore score --out``) read before scoring and appended to. ``protocol``,
+    ``device``, ``jobs`` and ``progress`` are those of :func:`archscore.score`.
     """
 
     def __init__(
@@ -44,8 +46,11 @@ class Predictor:
         device: str = "auto",
         jobs: int = 1,
         progress: ProgressCallback | None = None,
+        prior: str | None = "auto",
     ):
         self.space: SearchSpace = get_space(space)
+        self.prior = prior_members(self.space.name, prior, estimators)
+        estimators = [*estimators, *self.prior]
         unknown = [n for n in estimators if n not in ZERO_SHOT]
         if unknown:
             raise PredictorError(
@@ -66,9 +71,16 @@ class Predictor:
         model = PredictorModel.load(path)
         model.check_space(get_space(model.space))
         predictor = cls(
-            model.space, model.estimators, model.truth, model.protocol, model.seed, bool(model.encoding), **runtime
+            model.space,
+            model.estimators,
+            model.truth,
+            model.protocol,
+            model.seed,
+            bool(model.encoding),
+            prior="none",
+            **runtime,
         )
-        predictor.model = model
+        predictor.prior, predictor.model = model.prior, model
         return predictor
 
     def save(self, directory: str | os.PathLike[str]) -> str:
@@ -94,12 +106,14 @@ class Predictor:
             protocol=self.protocol.model_dump(mode="json"),
             seed=self.seed,
             encoding=self.encoding,
+            prior=self.prior,
         )
         return self
 
     def query(self, xtest: Sequence[Any], info: Any = None) -> list[float]:
         """The predicted score of each architecture of ``xtest``: higher is better (the fraction of the
-        training architectures it is expected to beat). ``info`` is accepted for NASLib's interface."""
+        training architectures it is expected to beat, times the prior). ``info`` is accepted for NASLib's
+        interface."""
         archs = self._parse(xtest)
         return self._fitted().predict(self.space, archs, self.scores(archs))
 

@@ -27,7 +27,7 @@ import time
 
 from select_ensemble import joined  # benchmarks/, the script's folder
 
-from archscore.estimators.predictor import DEFAULT_ESTIMATORS, fit
+from archscore.estimators.predictor import DEFAULT_ESTIMATORS, fit, prior_members
 from archscore.estimators.protocol import Protocol
 from archscore.estimators.ranking import ranking_report
 from archscore.estimators.spaces import get_space
@@ -72,11 +72,16 @@ def main() -> None:
     )
     parser.add_argument("-e", "--estimators", default=",".join(DEFAULT_ESTIMATORS))
     parser.add_argument("--no-encoding", action="store_true")
+    parser.add_argument(
+        "--prior", default="auto", help="an ensemble whose members are the prior; auto: the space's; none: no prior"
+    )
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
     args = parser.parse_args()
     args.estimators = [n for n in args.estimators.split(",") if n]
     space = get_space(args.space)
+    prior = () if args.published_proxies else prior_members(space.name, args.prior, args.estimators)
+    args.estimators += [n for n in prior if n not in args.estimators]
     truth = resolve_truth(space.name, args.truth or space.ground_truth_columns[0])
     archs, rows = _pool(space, args)
     labelled = [(a, r, truth.get(a)) for a, r in zip(archs, rows) if truth.get(a) is not None]
@@ -84,6 +89,7 @@ def main() -> None:
     if missing:
         raise SystemExit(f"the pool lacks scores of {', '.join(missing)}")
     features = ", ".join(args.estimators) + ("" if args.no_encoding else f" + {space.name}'s encoding features")
+    features += f"; prior: {', '.join(prior) or 'none'}"
     print(f"{space.name}: pool of {len(labelled)} architectures with {truth.column}; features: {features}")
     print(f"Kendall tau and Spearman on the rest of the pool, mean ± std over {args.seeds} seeds\n")
     print("| N | Kendall τ | Spearman | fit (s) |\n|---|---|---|---|")
@@ -106,6 +112,7 @@ def main() -> None:
                 protocol=Protocol().model_dump(mode="json"),
                 seed=seed,
                 encoding=not args.no_encoding,
+                prior=prior,
             )
             seconds.append(time.perf_counter() - start)
             predicted = model.predict(space, [a for a, _, _ in test], [r for _, r, _ in test])

@@ -224,6 +224,13 @@ POPULATION: dict[str, EstimatorInfo] = {
     )
 }
 
+
+def space_ensemble(space: str) -> EstimatorInfo:
+    """The space's built-in training-free ensemble: ``ensemble:<space>`` where one was chosen on that space,
+    else ``ensemble:default`` (chosen on NB201)."""
+    return POPULATION.get(f"ensemble:{space}", POPULATION["ensemble:default"])
+
+
 # the estimators archscore ships
 BUILT_IN: dict[str, EstimatorInfo] = {**ZERO_SHOT, **ONE_SHOT, **POPULATION}
 

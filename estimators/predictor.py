@@ -12,7 +12,9 @@ probability that it beats each: the fraction of the training set it is expected 
 higher-is-better like every estimator and reads the same whatever the labels' scale. Only the order of
 the labels is learnt, which is what Kendall tau on held-out cells asks of it: on NB201, 100 labels rank
 the rest of a 1,000-cell pool at tau 0.844, against 0.830 for trees fitted to the labels' ranks from the
-same features (docs/results/predictors.md).
+same features (docs/results/predictors.md). With a prior (a training-free ensemble's members), the
+prediction is multiplied by their standing among the training architectures, weighted as PRIOR_LABELS
+labels: it carries the ranking while labels are few and fades as they arrive.
 
 A fitted predictor is one JSON document (:class:`PredictorModel`): the space, the truth column, the
 feature names, the training architectures with their labels and scores (the references predictions are
@@ -36,7 +38,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from archscore.estimators.spaces.base import FEATURES, Arch, SearchSpace, get_space
 
-FORMAT = "archscore-predictor/2"  # 1: trees fitted to the labels' ranks, no training scores
+FORMAT = "archscore-predictor/3"
+# 1: trees fitted to the labels' ranks, no training scores (refused); 2: no prior (read as prior=())
+READABLE = ("archscore-predictor/2", FORMAT)
 MODEL_FILE = "predictor.json"  # the file a predictor directory holds
 
 # The zero-shot estimators a predictor reads by default: the members of both versions of ensemble:default
@@ -75,6 +79,11 @@ PARAMS: dict[str, Any] = {
     "verbose": -1,
 }
 ROUNDS = 300
+# The prior (a training-free ensemble's members, ranked among the training architectures) weighs as much as
+# this many labels: its weight is PRIOR_LABELS / N. On the NB201 pool (10 splits) it lifts N = 10 from tau
+# 0.712 to 0.775 and N = 25 from 0.779 to 0.802, and moves N >= 100 by under 0.005; 25 labels did better on
+# NB201 but cost up to 0.03 on NB301, whose ensemble is weaker (docs/results/predictors.md).
+PRIOR_LABELS = 10.0
 MAX_PAIRS = 20_000
 PREDICT_ROWS = 50_000  # pairs scored per call to LightGBM: bounds the memory of a large query
 MIN_TRAIN = 5  # fewer labelled architectures fit nothing a ranking can use
@@ -100,6 +109,12 @@ class PredictorModel(BaseModel):
     scores: tuple[tuple[float | None, ...], ...] = Field(
         default=(), description="the training architectures' scores of the estimators, in their order"
     )
+    prior: tuple[str, ...] = Field(
+        default=(),
+        description="the estimators (among estimators) whose ranks among the training architectures are the "
+        "prior: a training-free ensemble's members; empty: no prior",
+    )
+    prior_weight: float = Field(default=0.0, description="the prior's weight: PRIOR_LABELS / training architectures")
     seed: int
     params: dict[str, Any]
     rounds: int
@@ -112,7 +127,7 @@ class PredictorModel(BaseModel):
 
     def predict(self, space: SearchSpace, archs: Sequence[Arch], scores: Sequence[Mapping[str, float | None]]):
         """The fraction of the training architectures each architecture is expected to beat, given its
-        scores under ``protocol``."""
+        scores under ``protocol``, times the prior (:meth:`prior_factors`)."""
         self.check_space(space)
         booster = _booster(self.model)
         query = feature_matrix(space, archs, scores, self.estimators, bool(self.encoding))
@@ -125,7 +140,26 @@ class PredictorModel(BaseModel):
             second = np.tile(references, (len(chunk), 1))
             wins = booster.predict(pair_rows(first, second), num_threads=1).reshape(len(chunk), len(references))
             out += [float(v) for v in wins.mean(axis=1)]
+        if self.prior:
+            out = [v * f for v, f in zip(out, self.prior_factors(scores), strict=True)]
         return out
+
+    def prior_factors(self, scores: Sequence[Mapping[str, float | None]]) -> list[float]:
+        """Each architecture's prior: the geometric mean over the prior's members of the fraction u of the
+        training architectures it outscores (ties count half; u = (below + ties / 2 + 1/2) / (N + 1), so
+        never 0 or 1; a missing score is below every other, as in the ensembles), raised to
+        ``prior_weight``. It is AZ-NAS's sum of log(rank / N), its ranks taken among the training set so
+        that an architecture's value never depends on the others queried with it."""
+        columns = [self.estimators.index(name) for name in self.prior]
+        n = len(self.train)
+        logs = np.zeros(len(scores))
+        for column, name in zip(columns, self.prior, strict=True):
+            train = np.sort([_ranked(row[column]) for row in self.scores])
+            query = np.asarray([_ranked(_number(row.get(name))) for row in scores])
+            below = np.searchsorted(train, query, "left")
+            ties = np.searchsorted(train, query, "right") - below
+            logs += np.log((below + ties / 2 + 0.5) / (n + 1))
+        return [float(v) for v in np.exp(self.prior_weight * logs / len(columns))]
 
     def _references(self, space: SearchSpace) -> np.ndarray:
         """The training architectures' feature rows, built once per process for a fitted predictor."""
@@ -135,7 +169,7 @@ class PredictorModel(BaseModel):
         """Raise :class:`PredictorError` unless this predictor can rank ``space``: one fitted by an earlier
         version of archscore (another format, or encoding features this version no longer computes) must be
         fitted again; the training set stays in the file."""
-        if self.format != FORMAT:
+        if self.format not in READABLE:
             raise PredictorError(
                 f"the predictor is in format {self.format!r}, fitted by an earlier version of archscore (this one "
                 f"reads {FORMAT!r}): fit it again"
@@ -172,7 +206,7 @@ class PredictorModel(BaseModel):
             raise PredictorError(f"{file}: not a predictor file ({exc})") from None
         if not isinstance(data, dict) or not str(data.get("format", "")).startswith("archscore-predictor/"):
             raise PredictorError(f"{file}: format must be {FORMAT!r}")
-        if data["format"] != FORMAT:
+        if data["format"] not in READABLE:
             raise PredictorError(
                 f"{file}: format {data['format']!r} was written by an earlier version of archscore (this one reads "
                 f"{FORMAT!r}): fit it again"
@@ -217,6 +251,30 @@ def training_pairs(labels: Sequence[float], seed: int) -> tuple[np.ndarray, np.n
     return first, second
 
 
+def prior_members(space: str, prior: str | None, estimators: Sequence[str]) -> tuple[str, ...]:
+    """The members of the prior a user names: an ensemble of the catalog (``ensemble:NAME``: its members
+    join the estimators); ``auto`` (or None): the space's built-in one
+    (:func:`archscore.estimators.catalog.space_ensemble`) when ``estimators`` hold all its members, so that
+    the prior never adds scoring, else none; ``none``: no prior."""
+    from archscore.estimators.catalog import POPULATION, space_ensemble
+
+    if prior is None or prior == "auto":
+        members = space_ensemble(space).members
+        return members if set(members) <= set(estimators) else ()
+    if prior == "none":
+        return ()
+    info = POPULATION.get(prior)
+    if info is None or not prior.startswith("ensemble:"):
+        known = ", ".join(n for n in POPULATION if n.startswith("ensemble:"))
+        raise PredictorError(f"prior: {prior!r} is not an ensemble; give auto, none or one of {known}")
+    return info.members
+
+
+def _ranked(value: float | None) -> float:
+    """A score as the ensembles rank it: a missing one below every other."""
+    return -math.inf if value is None else value
+
+
 def _number(value: float | None) -> float | None:
     """A score as JSON keeps it: None where undefined (NaN is not JSON)."""
     return None if value is None or not math.isfinite(float(value)) else float(value)
@@ -252,9 +310,12 @@ def fit(
     protocol: Mapping[str, Any],
     seed: int = 0,
     encoding: bool = True,
+    prior: Sequence[str] = (),
 ) -> PredictorModel:
-    """Fit trees to the ranks of ``labels`` from the architectures' ``scores`` (of ``estimators``) and,
-    with ``encoding`` and where the space has them, its encoding features."""
+    """Fit trees to the order of ``labels`` from the architectures' ``scores`` (of ``estimators``) and,
+    with ``encoding`` and where the space has them, its encoding features. ``prior``: estimators among
+    ``estimators`` whose ranks among the training architectures multiply the trees' predictions, with the
+    weight PRIOR_LABELS / N (see :meth:`PredictorModel.prior_factors`)."""
     import lightgbm
 
     if len(archs) != len(labels) or len(archs) != len(scores):
@@ -268,6 +329,9 @@ def fit(
     encoding = encoding and space.has(FEATURES)
     if not estimators and not encoding:
         raise PredictorError(f"estimators: none given, and {space.name} has no encoding features")
+    outside = [name for name in prior if name not in estimators]
+    if outside:
+        raise PredictorError(f"prior: {', '.join(outside)} not among the estimators, whose scores it ranks")
     x = feature_matrix(space, archs, scores, estimators, encoding)
     first, second = training_pairs(labels, seed)
     wins = (np.asarray(labels)[first] > np.asarray(labels)[second]).astype(np.float64)
@@ -283,6 +347,8 @@ def fit(
         train=tuple(space.to_string(a) for a in archs),
         labels=tuple(float(v) for v in labels),
         scores=tuple(tuple(_number(row.get(name)) for name in estimators) for row in scores),
+        prior=tuple(prior),
+        prior_weight=PRIOR_LABELS / len(archs) if prior else 0.0,
         seed=seed,
         params=params,
         rounds=ROUNDS,

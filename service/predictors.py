@@ -19,7 +19,7 @@ from archscore.contract import store
 from archscore.contract.records import PredictorRecord
 from archscore.contract.settings import Settings
 from archscore.estimators.catalog import PREDICTOR_PREFIX, ZERO_SHOT
-from archscore.estimators.predictor import MIN_TRAIN, PredictorError, PredictorModel, fit
+from archscore.estimators.predictor import MIN_TRAIN, PredictorError, PredictorModel, fit, prior_members
 from archscore.estimators.spaces.base import FEATURES, get_space
 from archscore.service import jobs
 from archscore.service.deps import Caller
@@ -47,13 +47,19 @@ async def start_predictor(
     ]
     if body.encoding and not space.has(FEATURES):
         problems.append(("encoding", f"search space {space.name} has no encoding features; set encoding to false"))
+    prior: list[str] = []
+    try:
+        prior = list(prior_members(space.name, body.prior, body.estimators))
+    except PredictorError as exc:
+        problems.append(("prior", str(exc).removeprefix("prior: ")))
     if problems:
         raise ApiError(422, "invalid request", problems)
     archs = (
         body.archs if body.archs is not None else [space.to_json(a) for a in space.sample(body.train or 0, body.seed)]
     )
     given = {"truth": body.truth} if "truth" in body.model_fields_set else {}
-    request = ScoreRequest(space=space.name, archs=archs, estimators=body.estimators, protocol=body.protocol, **given)
+    estimators = list(dict.fromkeys([*body.estimators, *prior]))
+    request = ScoreRequest(space=space.name, archs=archs, estimators=estimators, protocol=body.protocol, **given)
     valid = await validate(request, settings, redis, caller)
     if valid.truth is None:
         raise ApiError(
@@ -78,6 +84,7 @@ async def start_predictor(
         truth=valid.truth,
         estimators=valid.estimators,
         encoding=body.encoding,
+        prior=prior,
         seed=body.seed,
         protocol=valid.protocol_fields,
         protocol_hash=valid.protocol_hash,
@@ -170,6 +177,7 @@ async def render_predictor(redis: Redis, record: PredictorRecord) -> dict:
         "truth": shown_name(record.truth),
         "estimators": record.estimators,
         "encoding": record.encoding,
+        "prior": record.prior,
         "seed": record.seed,
         "protocol_hash": record.protocol_hash,
         "train": len(model.train) if model else None,
@@ -208,6 +216,7 @@ async def _fit(redis: Redis, record: PredictorRecord) -> None:
                 protocol=record.protocol,
                 seed=record.seed,
                 encoding=record.encoding,
+                prior=record.prior,
             )
             record.model = model.model_dump(mode="json")
         except PredictorError as exc:

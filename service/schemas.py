@@ -283,6 +283,11 @@ class PredictorRequest(BaseModel):
         json_schema_extra={"items": {"type": "string", "enum": list(ZERO_SHOT)}},  # checked in service/predictors.py
     )
     encoding: bool = Field(default=True, description="add the space's encoding features (one-hot ops, op counts)")
+    prior: str = Field(
+        default="auto",
+        description="the training-free ensemble the predictions lean on while labels are few (its members are "
+        "added to estimators): auto, the space's built-in one; none; or an ensemble:NAME of GET /v1/estimators",
+    )
     protocol: ApiProtocol = Field(default_factory=ApiProtocol)
 
     @model_validator(mode="after")
@@ -498,6 +503,7 @@ class Predictor(BaseModel):
     truth: str | None
     estimators: list[str]
     encoding: bool
+    prior: list[str] = Field(description="the members of the ensemble its predictions lean on (empty: none)")
     seed: int
     protocol_hash: str = Field(description="score requests naming the predictor use the same protocol")
     train: int | None = Field(description="labelled architectures it was fitted on (when done)")

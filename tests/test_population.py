@@ -163,3 +163,11 @@ def test_the_ensemble_selection_never_sees_the_report_cells_and_ranks_subsets_by
     joined = select_ensemble.joined([records, other])
     assert [r["arch"] for r in joined] == [r["arch"] for r in records[::2]]
     assert all({"good", "noise", "more"} <= set(r["scores"]) for r in joined)
+
+
+def test_a_space_s_ensemble_is_its_own_where_one_was_chosen_on_it():
+    from archscore.estimators.catalog import POPULATION, space_ensemble
+
+    for name, space in ENSEMBLE_SPACES.items():
+        assert space_ensemble(space) is POPULATION[name if name != "ensemble:default" else "ensemble:default"]
+    assert space_ensemble("nds_resnet") is POPULATION["ensemble:default"]

@@ -14,7 +14,17 @@ from helpers.graphs import path_features_reference
 from scipy.stats import kendalltau
 
 import archscore
-from archscore.estimators.predictor import PARAMS, ROUNDS, PredictorError, PredictorModel
+from archscore.estimators.catalog import POPULATION
+from archscore.estimators.predictor import (
+    DEFAULT_ESTIMATORS,
+    PARAMS,
+    PRIOR_LABELS,
+    ROUNDS,
+    PredictorError,
+    PredictorModel,
+    fit,
+    prior_members,
+)
 from archscore.estimators.spaces import get_space
 from archscore.estimators.truth import load_builtin
 
@@ -92,7 +102,7 @@ def test_a_saved_predictor_is_json_and_reloads_to_the_same_predictions(fitted, s
     _, test = split
     path = fitted.save(tmp_path / "p")
     document = json.loads((tmp_path / "p" / "predictor.json").read_text())
-    assert document["format"] == "archscore-predictor/2" and document["library"] == f"lightgbm {lightgbm.__version__}"
+    assert document["format"] == "archscore-predictor/3" and document["library"] == f"lightgbm {lightgbm.__version__}"
     assert document["estimators"] == CHEAP and document["truth"] == "cifar10_test" and document["seed"] == 3
     assert len(document["encoding"]) == 35 + 15 * 5 and document["model"].startswith("tree")
     again = archscore.Predictor.load(path)
@@ -122,6 +132,63 @@ def test_a_predictor_of_the_earlier_format_must_be_fitted_again(fitted, tmp_path
     stored = PredictorModel.model_validate(earlier)  # as the service reads a record an earlier version stored
     with pytest.raises(PredictorError, match="fit it again"):
         stored.predict(NB201, [NB201.parse(a) for a in fitted.model.train[:2]], [{}, {}])
+
+
+def test_the_prior_multiplies_by_the_members_rank_among_the_training_cells(fitted, split):
+    """With a prior, a prediction is the trees' win rate times, over the members, the geometric mean of the
+    fraction u of the training cells a cell outscores (u = (below + ties / 2 + 1/2) / (N + 1)), raised to
+    PRIOR_LABELS / N. The trees are the same, and a cell's value does not depend on the others queried."""
+    train, test = split
+    plain = fitted.model
+    rows = [dict(zip(CHEAP, values)) for values in plain.scores]
+    prior = fit(
+        NB201,
+        [NB201.parse(a) for a in train],
+        list(plain.labels),
+        rows,
+        estimators=CHEAP,
+        truth=plain.truth,
+        protocol=plain.protocol,
+        seed=3,
+        prior=CHEAP,
+    )
+    assert prior.model == plain.model and prior.prior == tuple(CHEAP)
+    queried = [dict(s.scores) for s in archscore.score(test[:30], "nb201", CHEAP)]
+    archs = [NB201.parse(a) for a in test[:30]]
+    wins = plain.predict(NB201, archs, queried)
+    n = len(train)
+    expected = []
+    for win, row in zip(wins, queried):
+        logs = [
+            np.log((sum(r[m] < row[m] for r in rows) + sum(r[m] == row[m] for r in rows) / 2 + 0.5) / (n + 1))
+            for m in CHEAP
+        ]
+        expected.append(win * np.exp(PRIOR_LABELS / n * np.mean(logs)))
+    got = prior.predict(NB201, archs, queried)
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    assert [prior.predict(NB201, [a], [r])[0] for a, r in zip(archs[:3], queried[:3])] == got[:3]
+
+
+def test_the_prior_defaults_to_the_spaces_ensemble_when_the_estimators_hold_its_members():
+    assert prior_members("nb201", "auto", DEFAULT_ESTIMATORS) == POPULATION["ensemble:default"].members
+    assert prior_members("nb101", "auto", DEFAULT_ESTIMATORS) == POPULATION["ensemble:nb101"].members
+    assert prior_members("nb201", "auto", CHEAP) == ()  # auto never adds scoring
+    assert prior_members("nb201", "none", DEFAULT_ESTIMATORS) == ()
+    assert prior_members("nb201", "ensemble:nb301", CHEAP) == POPULATION["ensemble:nb301"].members
+    with pytest.raises(PredictorError, match="prior: 'te_nas' is not an ensemble"):
+        prior_members("nb201", "te_nas", CHEAP)
+    predictor = archscore.Predictor("nb201", estimators=CHEAP, prior="ensemble:nb301")
+    assert predictor.estimators == (*CHEAP, *POPULATION["ensemble:nb301"].members)  # the members are scored
+
+
+def test_a_predictor_of_format_2_is_read_without_a_prior(fitted, split, tmp_path):
+    _, test = split
+    earlier = fitted.model.model_dump(mode="json") | {"format": "archscore-predictor/2"}
+    del earlier["prior"], earlier["prior_weight"]
+    (tmp_path / "earlier").mkdir()
+    (tmp_path / "earlier" / "predictor.json").write_text(json.dumps(earlier))
+    again = archscore.Predictor.load(tmp_path / "earlier")
+    assert again.model.prior == () and again.query(test[:10]) == fitted.query(test[:10])
 
 
 def test_fitting_is_a_function_of_the_data_and_the_seed(split):
@@ -231,6 +298,7 @@ def test_cli_fit_eval_list(tmp_path):
         (["fit", "--out", "x", "-e", "bogus"], "bogus: not a zero-shot estimator"),
         (["fit", "--out", "x", "--truth", "nope"], "--truth"),
         (["fit", "--out", "x", "--train", "3"], "at least 5"),
+        (["fit", "--out", "x", "--prior", "bogus"], "prior: 'bogus' is not an ensemble"),
         (["eval", "missing-folder"], "not a predictor file"),
     ],
 )

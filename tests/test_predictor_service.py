@@ -10,7 +10,7 @@ from helpers.scoring import cells, phash, request
 
 import archscore
 from archscore.contract import store
-from archscore.estimators.predictor import PredictorModel
+from archscore.estimators.predictor import PRIOR_LABELS, PredictorModel
 from archscore.estimators.ranking import ranking_report
 from archscore.estimators.spaces import get_space
 from archscore.estimators.truth import load_builtin
@@ -51,6 +51,7 @@ def test_the_service_fits_the_trees_the_library_fits(client, fitted):
     document = client.get("/v1/predictors/small/model").json()
     model = PredictorModel.model_validate(document)
     assert model.train == tuple(train) and model.truth == "cifar10_test" and model.estimators == tuple(FEATURES)
+    assert body["prior"] == [] and model.prior == ()  # auto: FEATURES hold no ensemble's members
     library = archscore.Predictor(
         "nb201", estimators=FEATURES, protocol={"batch_size": 16, "num_batches": 1, "seed": SEED}, seed=0
     ).fit(train)
@@ -113,6 +114,18 @@ def test_the_rankings_and_the_dashboard_rank_the_predictor_on_cells_it_was_not_f
     assert "no fitted predictor 'predictor:small'" in _fields(unknown)["estimator"]
 
 
+def test_a_named_prior_adds_its_members_and_the_model_holds_it(client):
+    members = ["relu_logdet", "az_expressivity"]  # ensemble:nb301's
+    posted = client.post("/v1/predictors", json=_fit_body("leaning", cells(6, seed=936), prior="ensemble:nb301"))
+    assert posted.status_code == 202, posted.text
+    assert posted.json()["prior"] == members and posted.json()["estimators"] == [*FEATURES, *members]
+    body = client.get("/v1/predictors/leaning", params={"wait": 240}).json()
+    assert body["status"] == "done", body
+    model = PredictorModel.model_validate(client.get("/v1/predictors/leaning/model").json())
+    assert model.prior == tuple(members) and model.prior_weight == pytest.approx(PRIOR_LABELS / 6)
+    client.delete("/v1/predictors/leaning")
+
+
 def test_a_sample_with_built_in_truth_listed_and_deleted(client):
     posted = client.post(
         "/v1/predictors",
@@ -159,6 +172,8 @@ def test_bad_requests_name_the_field(client, fitted):
     assert both.status_code == 422 and "give one of train" in both.text
     too_few = client.post("/v1/predictors", json=_fit_body("bad", archs))
     assert "archs" in _fields(too_few)
+    bad_prior = client.post("/v1/predictors", json=_fit_body("bad", archs * 3, prior="te_nas"))
+    assert "'te_nas' is not an ensemble" in _fields(bad_prior)["prior"]
     no_estimator = client.post("/v1/predictors", json=_fit_body("bad", archs * 3, estimators=[]))
     assert "estimators" in _fields(no_estimator)
     study = client.post(

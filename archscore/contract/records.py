@@ -120,6 +120,7 @@ class PredictorRecord(BaseModel):
     truth: str  # the stored name of the ground-truth column (archscore.service.truth_tables)
     estimators: list[str]
     encoding: bool
+    prior: list[str] = []  # the prior's members, among estimators (none: stored before predictors had one)
     seed: int
     protocol: dict[str, Any]
     protocol_hash: str

@@ -55,6 +55,14 @@ def fit(
     seed: Annotated[int, typer.Option("--seed", help="seed of the training sample and of the trees")] = 0,
     estimators: FeaturesOpt = ",".join(DEFAULT_ESTIMATORS),
     no_encoding: Annotated[bool, typer.Option("--no-encoding", help="leave out the space's encoding features")] = False,
+    prior: Annotated[
+        str,
+        typer.Option(
+            "--prior",
+            help="the training-free ensemble the predictions lean on while labels are few (its members join the "
+            "estimators): auto (the space's built-in one), none, or ensemble:NAME",
+        ),
+    ] = "auto",
     from_published: PublishedOpt = False,
     scores: ScoresOpt = None,
     protocol: OptionValues | None = None,
@@ -82,7 +90,7 @@ def fit(
         if len(archs) < MIN_TRAIN:
             raise UsageError(f"--train {train}: {len(archs)} have {column} values; at least {MIN_TRAIN} are needed")
         try:
-            predictor = Predictor(sp.name, names, column, built, seed, not no_encoding, scores, jobs=jobs)
+            predictor = Predictor(sp.name, names, column, built, seed, not no_encoding, scores, jobs=jobs, prior=prior)
         except PredictorError as exc:
             raise UsageError(str(exc)) from None
     except UsageError as exc:
@@ -100,7 +108,8 @@ def fit(
     assert model is not None
     out.print(
         f"fitted on {len(model.train)} {sp.name} architectures ({column}, seed {seed}): "
-        f"{len(model.estimators)} scores + {len(model.encoding)} encoding features; written to {path}"
+        f"{len(model.estimators)} scores + {len(model.encoding)} encoding features, prior "
+        f"{', '.join(model.prior) or 'none'}; written to {path}"
     )
 
 

@@ -214,7 +214,7 @@ class Routes:
     # -- few-shot predictors ------------------------------------------------------------------------
     def fit_predictor(self, name: str, **request: Any):
         """POST /v1/predictors: fit predictor ``name`` (train and seed, or archs; space, truth, estimators,
-        encoding, protocol); score requests then name it ``predictor:NAME``."""
+        encoding, prior, protocol); score requests then name it ``predictor:NAME``."""
         return self._call(Call("POST", "/v1/predictors", json={"name": name, **request}))
 
     def predictor(self, name: str, wait: float = 0.0):
