@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-
 from helpers.scripts import load_script
 
 import archscore
