@@ -169,5 +169,5 @@ def test_a_space_s_ensemble_is_its_own_where_one_was_chosen_on_it():
     from archscore.estimators.catalog import POPULATION, space_ensemble
 
     for name, space in ENSEMBLE_SPACES.items():
-        assert space_ensemble(space) is POPULATION[name if name != "ensemble:default" else "ensemble:default"]
+        assert space_ensemble(space) is POPULATION[name]
     assert space_ensemble("nds_resnet") is POPULATION["ensemble:default"]
