@@ -27,16 +27,20 @@ def published_sample(space: str, n: int, seed: int) -> list[Arch]:
 
 
 def rank_records(records: Sequence[dict], space: str, estimators: Sequence[str], truth: GroundTruth) -> dict:
-    """Ranking criteria per estimator over the records that have ground truth (a record without an
-    estimator's score counts as not scored by it)."""
+    """Ranking criteria per estimator over the records that have ground truth and hold its score (a
+    record without the estimator's key was not scored with it, unlike a None score: the estimator could
+    not score it, which ranks last)."""
     sp = get_space(space)
     rows = [(r, truth.get(sp.parse(r["arch"]))) for r in records]
     rows = [(r, g) for r, g in rows if g is not None]
     if not rows:
         raise ValueError(f"none of the {len(records)} architectures has ground truth in {truth.column!r}")
-    ids = [r["canonical_key"] + r["arch"] for r, _ in rows]
-    truth_values = [g for _, g in rows]
-    return {name: ranking_report([r["scores"].get(name) for r, _ in rows], truth_values, ids) for name in estimators}
+    out = {}
+    for name in estimators:
+        held = [(r, g) for r, g in rows if name in r["scores"]]
+        ids = [r["canonical_key"] + r["arch"] for r, _ in held]
+        out[name] = ranking_report([r["scores"][name] for r, _ in held], [g for _, g in held], ids)
+    return out
 
 
 def rank_published(records: Sequence[dict], space: str, truth: GroundTruth, estimators: Sequence[str]) -> dict:
