@@ -13,7 +13,9 @@ Algorithms (``--algorithms``):
              member leaves.
 Fitness (``--strategies``), each query being one architecture the loop evaluates:
   oracle     its ground truth, as if it were trained: every query labels one architecture (the upper bound);
-  ensemble   ``ensemble:default``, training-free (a rank aggregate: every query re-ranks all the loop has seen);
+  ensemble   the space's built-in training-free ensemble (``ensemble:nb101`` on NB101, ``ensemble:nb301`` on
+             NB301, ``ensemble:default`` elsewhere) or ``--ensemble``: a rank aggregate, so every query
+             re-ranks all the loop has seen;
   predictor  ``predictor:NAME`` fitted on ``--initial`` labelled architectures, and refitted on one more
              every ``--label-every`` queries (the best-predicted architecture not yet labelled);
   params     the parameter count (the baseline every estimator must beat).
@@ -40,6 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import archscore
+from archscore.estimators.catalog import space_ensemble
 from archscore.estimators.predictor import DEFAULT_ESTIMATORS
 from archscore.estimators.spaces import DEFAULT_SPACE
 from archscore_client import Client
@@ -119,8 +122,8 @@ class Fitness:
             self.values[arch] = self._score([arch], ["params"])[0].scores["params"]
         elif self.strategy == "ensemble":  # a rank within the population: re-rank everything seen
             seen = [*self.values, arch] if arch not in self.values else list(self.values)
-            for result in self._score(seen, ["ensemble:default"]):
-                self.values[result.arch] = result.scores["ensemble:default"]
+            for result in self._score(seen, [self.args.ensemble]):
+                self.values[result.arch] = result.scores[self.args.ensemble]
         else:
             if self.queries % self.args.label_every == 0:
                 candidates = [
@@ -212,9 +215,11 @@ def main() -> None:
         type=lambda text: text.split(","),
         default=list(DEFAULT_ESTIMATORS),
     )
+    parser.add_argument("--ensemble", help="the ensemble strategy's estimator (default: the space's built-in)")
     parser.add_argument("--batch-size", type=int, default=128, help="the zero-shot protocol's batch")
     parser.add_argument("--out", help="append the traces here (JSON lines)")
     args = parser.parse_args()
+    args.ensemble = args.ensemble or space_ensemble(args.space).name
     pool = Pool.of(args.space, args.pool)
     out = open(args.out, "a") if args.out else None
     with Client(args.url, timeout=120) as client:
