@@ -139,7 +139,8 @@ def complexity_bias(
 ) -> str:
     """The Markdown table of the complexity-bias study (archscore.estimators.analysis.complexity_bias) on the
     lines of ``path``: each estimator's Kendall tau over all of them and its mean inside bins of equal size by
-    FLOPs and by params."""
+    FLOPs and by params. The bins are one partition of the lines, so an estimator that only some of them hold
+    (another run's, through ``also``) is left out and named below the table."""
     from archscore.estimators.analysis import StudyContext, get_study
     from archscore.estimators.protocol import Protocol
     from archscore.estimators.spaces import get_space
@@ -148,7 +149,9 @@ def complexity_bias(
     records, names = _records(path, sample, also=also)
     sp, truth = get_space(space), resolve_truth(space, truth_column)
     kept = [r for r in records if truth.get(sp.parse(r["arch"])) is not None]
-    scores = {n: [r["scores"].get(n) for r in kept] for n in names}
+    partial = [n for n in names if any(n not in r["scores"] for r in kept)]
+    names = [n for n in names if n not in partial]
+    scores = {n: [r["scores"][n] for r in kept] for n in names}
     ctx = StudyContext(
         sp,
         [sp.parse(r["arch"]) for r in kept],
@@ -172,6 +175,8 @@ def complexity_bias(
             f"| {name} | {_cell(result['global'][name])} | {_cell(by['flops']['mean_in_bin_tau'][name])} | "
             f"{_cell(by['params']['mean_in_bin_tau'][name])} |"
         )
+    if partial:
+        lines += ["", f"Left out, scored on only some of these lines: {', '.join(partial)}."]
     return "\n".join(lines)
 
 

@@ -59,3 +59,26 @@ def test_also_adds_other_tables_scores_and_ensembles_rank_the_lines_holding_thei
     ids = [r.canonical_key + r.arch for r in records[:4]]
     tau = ranking_report(list(ensemble), [truth[a] for a in cells[:4]], ids)["kendall_tau"]  # the 4 holding it
     assert f"| ensemble:nb301 | 4 | {tau:.3f} |" in out, out
+
+
+def test_complexity_bias_leaves_out_estimators_only_some_lines_hold(tmp_path, capsys):
+    """The bins partition every line: an estimator another table holds for a few of them is named, not ranked
+    with its missing lines last."""
+    space = archscore.get_space("nb201")
+    cells = [space.to_string(a) for a in space.sample(12, seed=3)]
+    records = archscore.score(cells, space="nb201", estimators=["params", "flops"])
+    first, other = tmp_path / "first.jsonl", tmp_path / "other.jsonl"
+    first.write_text(
+        "".join(
+            json.dumps({"arch": r.arch, "canonical_key": r.canonical_key, "scores": r.scores}) + "\n" for r in records
+        )
+    )
+    other.write_text(
+        "".join(json.dumps({"arch": a, "scores": {"synflow": float(i)}}) + "\n" for i, a in enumerate(cells[:5]))
+    )
+    script = load_script("score_table")
+    args = ["--report", str(first), "--space", "nb201", "--also", str(other), "--complexity-bias", "2"]
+    assert script.main(args) == 0
+    out = capsys.readouterr().out
+    assert "| params |" in out and "| flops |" in out, out
+    assert "| synflow |" not in out and "Left out, scored on only some of these lines: synflow." in out, out
