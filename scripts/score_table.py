@@ -242,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--init-seed", type=int, default=None, help="the protocol's seed (default: its own)")
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--chunk", type=int, default=8, help="architectures per task")
     parser.add_argument("--deadline", type=float, default=None, help="stop after this many seconds")
@@ -270,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.estimators:
         names = args.estimators.split(",")
     protocol = {"batch_size": args.batch_size}
+    if args.init_seed is not None:
+        protocol["seed"] = args.init_seed
     archs = _samples(args.space, args.sample)
     if args.skip:
         with open(args.skip) as f:

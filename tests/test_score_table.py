@@ -4,6 +4,9 @@ or only those whose architecture has (or has not) published scores."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 from helpers.scripts import load_script
@@ -82,3 +85,19 @@ def test_complexity_bias_leaves_out_estimators_only_some_lines_hold(tmp_path, ca
     out = capsys.readouterr().out
     assert "| params |" in out and "| flops |" in out, out
     assert "| synflow |" not in out and "Left out, scored on only some of these lines: synflow." in out, out
+
+
+def test_init_seed_scores_under_the_protocols_seed(tmp_path):
+    """--init-seed sets the protocol's seed: the table holds the scores the library gives under it, not
+    those of the default seed."""
+    out = tmp_path / "seed.jsonl"
+    script = Path(__file__).resolve().parents[1] / "scripts" / "score_table.py"
+    args = ["--space", "nb201", "--sample", "2:3", "-e", "synflow", "--batch-size", "8", "--processes", "1"]
+    subprocess.run([sys.executable, str(script), *args, "--init-seed", "2020", "--out", str(out)], check=True)
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    archs = [line["arch"] for line in lines]
+    assert len(archs) == 2
+    seeded = archscore.score(archs, space="nb201", estimators=["synflow"], protocol={"batch_size": 8, "seed": 2020})
+    default = archscore.score(archs, space="nb201", estimators=["synflow"], protocol={"batch_size": 8})
+    for line, s, d in zip(lines, seeded, default):
+        assert line["scores"]["synflow"] == s.scores["synflow"] != d.scores["synflow"]
