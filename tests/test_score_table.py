@@ -1,5 +1,6 @@
-"""scripts/score_table.py --report: the ranking-quality table of a written score table, over all its lines
-or only those whose architecture has (or has not) published scores."""
+"""scripts/score_table.py: --report, the ranking-quality table of a written score table, over all its lines
+or only those whose architecture has (or has not) published scores; --init-seed, scoring under another
+network seed."""
 
 from __future__ import annotations
 
