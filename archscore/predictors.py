@@ -1,8 +1,9 @@
 """``archscore.Predictor``: a few-shot accuracy predictor with NASLib's predictor interface
 (``fit(xtrain, ytrain)``, ``query(xtest)``), so a NAS loop written for NASLib's predictors can use it.
 
-It scores the architectures it is given with its zero-shot estimators (reusing a score file when one is
-named) and fits or queries the trees of archscore.estimators.predictor.
+It scores the architectures it is given with its estimators (reusing a score file when one is named) and
+fits or queries the trees of archscore.estimators.predictor. The features are zero-shot scores and, when
+the protocol names a supernet (``protocol.oneshot``), may include its one-shot scores.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from archscore.estimators.catalog import ZERO_SHOT
+from archscore.estimators.catalog import ONE_SHOT, ZERO_SHOT
 from archscore.estimators.predictor import DEFAULT_ESTIMATORS, PredictorError, PredictorModel, fit, prior_members
 from archscore.estimators.protocol import Protocol
 from archscore.estimators.spaces import DEFAULT_SPACE
@@ -24,8 +25,10 @@ __all__ = ["Predictor", "PredictorError"]
 class Predictor:
     """Fit on labelled architectures, then rank any others of the space.
 
-    ``estimators``: the zero-shot estimators whose scores are features (default
-    ``archscore.estimators.predictor.DEFAULT_ESTIMATORS``); ``encoding``: add the space's encoding
+    ``estimators``: the estimators whose scores are features (default
+    ``archscore.estimators.predictor.DEFAULT_ESTIMATORS``): zero-shot ones, and the one-shot ones
+    (``oneshot_acc``, ``oneshot_loss``) of the supernet ``protocol.oneshot`` names, whose checkpoint is in
+    ``supernet_dir`` (default: ARCHSCORE_SUPERNET_DIR's folder); ``encoding``: add the space's encoding
     features; ``prior``: the training-free ensemble the trees' predictions lean on while labels are few
     (``auto``: the space's built-in one where ``estimators`` hold its members; ``none``; or an
     ``ensemble:NAME``, its members added to the estimators); ``truth``: the ground-truth column (or
@@ -47,27 +50,41 @@ class Predictor:
         jobs: int = 1,
         progress: ProgressCallback | None = None,
         prior: str | None = "auto",
+        supernet_dir: str | os.PathLike[str] | None = None,
     ):
         self.space: SearchSpace = get_space(space)
         self.prior = prior_members(self.space.name, prior, estimators)
         estimators = [*estimators, *self.prior]
-        unknown = [n for n in estimators if n not in ZERO_SHOT]
+        self.protocol = protocol if isinstance(protocol, Protocol) else Protocol.model_validate(dict(protocol or {}))
+        unknown = [n for n in estimators if n not in ZERO_SHOT and n not in ONE_SHOT]
         if unknown:
             raise PredictorError(
                 f"estimators: {', '.join(unknown)}: not a zero-shot estimator; features are the scores of: "
                 + ", ".join(ZERO_SHOT)
+                + " (and, with protocol.oneshot, "
+                + ", ".join(ONE_SHOT)
+                + ")"
+            )
+        one_shot = [n for n in estimators if n in ONE_SHOT]
+        if one_shot and self.protocol.oneshot is None:
+            raise PredictorError(
+                f"estimators: {', '.join(one_shot)}: a one-shot estimator needs protocol.oneshot (the supernet)"
             )
         self.estimators = tuple(dict.fromkeys(estimators))
         self.truth = truth or (self.space.ground_truth_columns[0] if self.space.ground_truth_columns else None)
-        self.protocol = protocol if isinstance(protocol, Protocol) else Protocol.model_validate(dict(protocol or {}))
         self.seed, self.encoding = seed, encoding
         self.scores_file, self.device, self.jobs, self.progress = scores_file, device, jobs, progress
+        if supernet_dir is None and self.protocol.oneshot is not None:
+            from archscore.estimators.one_shot.registry import default_supernet_dir
+
+            supernet_dir = default_supernet_dir()
+        self.supernet_dir = supernet_dir
         self.model: PredictorModel | None = None
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], **runtime: Any) -> Predictor:
         """A saved predictor (its directory or ``predictor.json``); ``runtime``: scores_file, device, jobs,
-        progress."""
+        progress, supernet_dir."""
         model = PredictorModel.load(path)
         model.check_space(get_space(model.space))
         predictor = cls(
@@ -174,6 +191,7 @@ class Predictor:
             device=self.device,
             jobs=self.jobs,
             progress=self.progress,
+            supernet_dir=self.supernet_dir,
         )
 
     def _fitted(self) -> PredictorModel:

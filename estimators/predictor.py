@@ -1,8 +1,9 @@
 """Few-shot predictors: gradient-boosted trees fitted on a few labelled architectures (torch-free).
 
-The features of an architecture are its zero-shot scores (estimators of the catalog, computed under one
-protocol) and, where the space declares them, its encoding features (``SearchSpace.encoding_features``:
-one-hot ops, op counts, path features), as in NASLib's XGBoost predictor on zero-cost scores.
+The features of an architecture are its scores (zero-shot estimators of the catalog and, when the protocol
+names a supernet, its one-shot ones, all computed under one protocol) and, where the space declares them,
+its encoding features (``SearchSpace.encoding_features``: one-hot ops, op counts, path features), as in
+NASLib's XGBoost predictor on zero-cost scores.
 
 The trees compare two architectures: LightGBM's binary classifier, fitted on ordered pairs of training
 architectures (the features of the first, of the second and their difference) to whether the first has
@@ -101,7 +102,10 @@ class PredictorModel(BaseModel):
     format: str = FORMAT
     space: str
     truth: str = Field(description="the labels' source: a ground-truth column or the table given")
-    estimators: tuple[str, ...] = Field(description="the zero-shot estimators whose scores are features")
+    estimators: tuple[str, ...] = Field(
+        description="the estimators whose scores are features: zero-shot ones, and one-shot ones of the supernet "
+        "protocol.oneshot names"
+    )
     encoding: tuple[str, ...] = Field(description="the space's encoding features used (empty: none)")
     protocol: dict[str, Any] = Field(description="the protocol the estimators' scores are computed under")
     train: tuple[str, ...] = Field(description="the training architectures, as the space writes them")

@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from archscore.contract import store
 from archscore.contract.records import PredictorRecord
 from archscore.contract.settings import Settings
-from archscore.estimators.catalog import PREDICTOR_PREFIX, ZERO_SHOT
+from archscore.estimators.catalog import ONE_SHOT, PREDICTOR_PREFIX, ZERO_SHOT
 from archscore.estimators.predictor import MIN_TRAIN, PredictorError, PredictorModel, fit, prior_members
 from archscore.estimators.spaces.base import FEATURES, get_space
 from archscore.service import jobs
@@ -41,9 +41,12 @@ async def start_predictor(
     except KeyError as exc:
         raise ApiError(422, "unknown search space", [("space", exc.args[0])]) from None
     problems = [
-        (f"estimators[{i}]", f"{name!r} is not a zero-shot estimator; a predictor reads zero-shot scores")
+        (
+            f"estimators[{i}]",
+            f"{name!r} is not a zero-shot estimator (nor a one-shot one); a predictor reads their scores",
+        )
         for i, name in enumerate(body.estimators)
-        if name not in ZERO_SHOT
+        if name not in ZERO_SHOT and name not in ONE_SHOT
     ]
     if body.encoding and not space.has(FEATURES):
         problems.append(("encoding", f"search space {space.name} has no encoding features; set encoding to false"))

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic.config import JsonDict
 
 from archscore.estimators.analysis.isomorphism_spread import DEFAULT_MEMBERS, MAX_MEMBERS
-from archscore.estimators.catalog import BUILT_IN, PREDICTOR_PREFIX, ZERO_SHOT
+from archscore.estimators.catalog import BUILT_IN, ONE_SHOT, PREDICTOR_PREFIX, ZERO_SHOT
 from archscore.estimators.one_shot.config import TrainSettings
 from archscore.estimators.predictor import DEFAULT_ESTIMATORS, MIN_TRAIN
 from archscore.estimators.protocol import (
@@ -279,8 +279,10 @@ class PredictorRequest(BaseModel):
         default=list(DEFAULT_ESTIMATORS),
         min_length=1,
         max_length=64,
-        description="the zero-shot estimators whose scores are features",
-        json_schema_extra={"items": {"type": "string", "enum": list(ZERO_SHOT)}},  # checked in service/predictors.py
+        description="the estimators whose scores are features: zero-shot ones, and one-shot ones (oneshot_acc, "
+        "oneshot_loss) of the supernet protocol.oneshot names",
+        # checked in service/predictors.py
+        json_schema_extra={"items": {"type": "string", "enum": [*ZERO_SHOT, *ONE_SHOT]}},
     )
     encoding: bool = Field(default=True, description="add the space's encoding features (one-hot ops, op counts)")
     prior: str = Field(

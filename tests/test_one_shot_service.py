@@ -141,6 +141,35 @@ def test_one_shot_evaluation_options_reach_the_worker(client, supernet_dir):
     )
 
 
+def test_a_predictor_reads_one_shot_scores_of_the_supernet_its_protocol_names(client, supernet_dir):
+    """POST /v1/predictors with oneshot_acc among the features: the worker scores the training set on the
+    supernet, the model holds those scores and the protocol, and a score request naming the predictor under
+    that protocol gets its predictions."""
+    if not (supernet_dir / "gamma").exists():
+        train(client, "gamma", seed=2)
+    protocol = {"oneshot": {"supernet": "gamma", "num_batches": 1, "post_deiso": False}}
+    features = ["params", "oneshot_acc"]
+    archs = cells(8, seed=33)
+    body = {"name": "os", "space": "nb201", "archs": archs, "estimators": features, "prior": "none"}
+    posted = client.post("/v1/predictors", json={**body, "protocol": protocol})
+    assert posted.status_code == 202, posted.text
+    fitted = client.get("/v1/predictors/os", params={"wait": 120}).json()
+    assert fitted["status"] == "done", fitted
+    document = client.get("/v1/predictors/os/model").json()
+    assert document["estimators"] == features and document["protocol"]["oneshot"]["supernet"] != "gamma"
+    expected = in_process(supernet_dir / "gamma", archs, post_deiso=False, num_batches=1)
+    assert [row[1] for row in document["scores"]] == pytest.approx([e["oneshot_acc"] for e in expected])
+    query = cells(3, seed=34)
+    job = client.post(
+        "/v1/scores",
+        params={"wait": 60},
+        json={"space": "nb201", "archs": query, "estimators": ["predictor:os"], "protocol": protocol},
+    )
+    assert job.status_code == 200, job.text
+    job = job.json()
+    assert job["status"] == "done" and all(0 <= r["scores"]["predictor:os"] <= 1 for r in job["results"]), job
+
+
 def test_training_requests_are_validated_and_resumable(client, supernet_dir):
     def fields(resp, status):
         assert resp.status_code == status, resp.text

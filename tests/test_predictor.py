@@ -292,6 +292,38 @@ def test_cli_fit_eval_list(tmp_path):
     assert listed.exit_code == 0 and json.loads(listed.stdout)[0]["name"] == "cheap"
 
 
+def test_cli_fit_reads_one_shot_scores_of_the_named_supernet(tmp_path, monkeypatch):
+    """`predictor fit -e ...,oneshot_acc --supernet NAME`: the training set's one-shot scores are the
+    library's on that checkpoint (the model's protocol names it by sha256), and `eval` scores the test cells
+    on it too. Without a checkpoint the command says so and exits 2."""
+    monkeypatch.setenv("ARCHSCORE_SUPERNET_DIR", str(tmp_path / "supernets"))
+    missing = run("predictor", "fit", "-e", "params,oneshot_acc", "--out", str(tmp_path / "x"))
+    assert missing.exit_code == 2 and "--supernet: no complete supernet checkpoint" in missing.stderr
+    trained = run(
+        "supernet", "train", "--out", str(tmp_path / "supernets" / "tiny"), "--network", "C=4", "--network", "N=1",
+        "--batch-size", "100", "--epochs", "1", "--steps-per-epoch", "2",
+    )  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    folder = tmp_path / "os"
+    fitted = run(
+        "predictor", "fit", "--train", "12", "-e", "params,oneshot_acc", "--prior", "none", "--supernet", "tiny",
+        "--oneshot-num-batches", "1", "--out", str(folder),
+    )  # fmt: skip
+    assert fitted.exit_code == 0, fitted.output
+    model = PredictorModel.load(folder)
+    sha = json.loads((tmp_path / "supernets" / "tiny" / "manifest.json").read_text())["sha256"]
+    assert model.estimators == ("params", "oneshot_acc") and model.protocol["oneshot"]["supernet"] == sha
+    direct = archscore.score(
+        [NB201.to_json(NB201.parse(a)) for a in model.train], "nb201", ["oneshot_acc"], protocol=model.protocol,
+        supernet_dir=tmp_path / "supernets",
+    )  # fmt: skip
+    assert [row[1] for row in model.scores] == [r.scores["oneshot_acc"] for r in direct]
+    evaluated = run("predictor", "eval", str(folder), "--test", "20", "--seed", "1")
+    assert evaluated.exit_code == 0 and "oneshot_acc" in evaluated.stdout, evaluated.output
+    with pytest.raises(PredictorError, match="oneshot_acc: a one-shot estimator needs protocol.oneshot"):
+        archscore.Predictor("nb201", estimators=["params", "oneshot_acc"])
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

@@ -218,6 +218,14 @@ SeedOpt = Annotated[int, typer.Option("--seed", help="seed of --sample")]
 DeisoOpt = Annotated[bool, typer.Option("--deiso", help="sample uniformly over isomorphism classes")]
 JobsOpt = Annotated[int, typer.Option("--jobs", "-j", help="worker processes (0: automatic)")]
 DeviceOpt = Annotated[str, typer.Option("--device", help=DEVICE_HELP)]
+SupernetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--supernet",
+        help="checkpoint (name or sha256 prefix, in ARCHSCORE_SUPERNET_DIR) for oneshot_acc / oneshot_loss; "
+        "default: the newest complete one",
+    ),
+]
 WeightsOpt = Annotated[
     str | None,
     typer.Option(

@@ -11,21 +11,36 @@ import typer
 from rich.table import Table
 
 from archscore.estimators.cli.console import UsageError, device_option, err, fail, out, progress
-from archscore.estimators.cli.options import DeviceOpt, JobsOpt, OptionValues, SpaceOpt, given, protocol_options
-from archscore.estimators.cli.prepare import check_data, select_archs, space_named
+from archscore.estimators.cli.options import (
+    DeviceOpt,
+    JobsOpt,
+    OptionValues,
+    SpaceOpt,
+    SupernetOpt,
+    given,
+    oneshot_options,
+    protocol_options,
+)
+from archscore.estimators.cli.prepare import check_data, oneshot_settings, select_archs, space_named
 from archscore.estimators.predictor import DEFAULT_ESTIMATORS, MIN_TRAIN, MODEL_FILE, PredictorError, PredictorModel
 from archscore.estimators.spaces import DEFAULT_SPACE
 from archscore.estimators.truth import TruthError, resolve_truth
 
 app = typer.Typer(
-    help="Fit and evaluate few-shot accuracy predictors (trees on zero-shot scores).", no_args_is_help=True
+    help="Fit and evaluate few-shot accuracy predictors (trees on zero-shot and one-shot scores).",
+    no_args_is_help=True,
 )
 
 DEFAULT_DIR = Path(".archscore/predictors")
 
 FeaturesOpt = Annotated[
     str,
-    typer.Option("--estimators", "-e", help="comma-separated zero-shot estimators whose scores are features"),
+    typer.Option(
+        "--estimators",
+        "-e",
+        help="comma-separated estimators whose scores are features: zero-shot ones, and oneshot_acc / "
+        "oneshot_loss of the --supernet checkpoint",
+    ),
 ]
 PublishedOpt = Annotated[
     bool,
@@ -44,6 +59,7 @@ def _fmt(value) -> str:
 
 
 @app.command()
+@oneshot_options
 @protocol_options
 def fit(
     out_dir: Annotated[Path, typer.Option("--out", help="the predictor's folder (predictor.json is written there)")],
@@ -66,6 +82,8 @@ def fit(
     from_published: PublishedOpt = False,
     scores: ScoresOpt = None,
     protocol: OptionValues | None = None,
+    supernet: SupernetOpt = None,
+    oneshot: OptionValues | None = None,
     jobs: JobsOpt = 1,
     device: DeviceOpt = "auto",
 ) -> None:
@@ -75,9 +93,10 @@ def fit(
 
     try:
         sp = space_named(space)
-        built = given(protocol).build(Protocol)
-        check_data(built)
         names = [n.strip() for n in estimators.split(",") if n.strip()]
+        settings = oneshot_settings(sp, names, given(oneshot), supernet)
+        built = given(protocol).build(Protocol, {"oneshot": "--supernet"}, oneshot=settings)
+        check_data(built)
         try:
             column = truth or (sp.ground_truth_columns[0] if sp.ground_truth_columns else None)
             if column is None:

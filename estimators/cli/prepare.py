@@ -8,7 +8,7 @@ from pathlib import Path
 
 from archscore.estimators.cli.console import UsageError, progress
 from archscore.estimators.cli.options import OptionValues
-from archscore.estimators.protocol import Protocol
+from archscore.estimators.protocol import OneShotSettings, Protocol
 from archscore.estimators.spaces import DEFAULT_SPACE, EncodingError, get_space
 from archscore.estimators.spaces.base import SUPERNET, Arch, SearchSpace, decode_text_encoding
 from archscore.estimators.zero_shot.manifest import resolve_estimators
@@ -27,17 +27,9 @@ def prepare(
     """Validate what `score`, `evaluate` and `study` share: space, estimators, protocol, output, jobs. With
     ``oneshot`` (the one-shot evaluation's options), one-shot estimators are taken too, from the
     checkpoint ``supernet`` (default: the newest complete one)."""
-    from archscore.estimators.catalog import is_one_shot
-    from archscore.estimators.protocol import OneShotEvaluation, OneShotSettings
-
     sp = space_named(space)
     names = estimator_names(estimators, oneshot is not None)
-    settings = None
-    if any(is_one_shot(n) for n in names):
-        if oneshot is None:  # estimator_names takes one-shot estimators only with oneshot
-            raise UsageError("one-shot estimators need the one-shot evaluation's options")
-        evaluation = oneshot.build(OneShotEvaluation)
-        settings = OneShotSettings(supernet=_checkpoint_sha256(sp, supernet, "--supernet"), **evaluation.model_dump())
+    settings = oneshot_settings(sp, names, oneshot, supernet)
     built = protocol.build(
         Protocol, {"weights": "--weights", "oneshot": "--supernet"}, weights=_weights(sp, weights), oneshot=settings
     )
@@ -45,6 +37,22 @@ def prepare(
     if jobs < 0:
         raise UsageError("--jobs must be 0 (automatic) or more")
     return sp, names, built
+
+
+def oneshot_settings(
+    space: SearchSpace, names: list[str], oneshot: OptionValues | None, supernet: str | None
+) -> OneShotSettings | None:
+    """``protocol.oneshot`` for ``names``: None without a one-shot estimator among them, else the one-shot
+    evaluation's options (``oneshot``) on the checkpoint ``supernet`` names (default: the newest complete one)."""
+    from archscore.estimators.catalog import is_one_shot
+    from archscore.estimators.protocol import OneShotEvaluation, OneShotSettings
+
+    if not any(is_one_shot(n) for n in names):
+        return None
+    if oneshot is None:  # estimator_names takes one-shot estimators only with oneshot
+        raise UsageError("one-shot estimators need the one-shot evaluation's options")
+    evaluation = oneshot.build(OneShotEvaluation)
+    return OneShotSettings(supernet=_checkpoint_sha256(space, supernet, "--supernet"), **evaluation.model_dump())
 
 
 def space_named(name: str) -> SearchSpace:

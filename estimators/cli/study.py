@@ -20,6 +20,7 @@ from archscore.estimators.cli.options import (
     SampleOpt,
     SeedOpt,
     SpaceOpt,
+    SupernetOpt,
     WeightsOpt,
     given,
     oneshot_options,
@@ -71,15 +72,7 @@ def study(
     ] = DEFAULT_MEMBERS,
     protocol: OptionValues | None = None,
     weights: WeightsOpt = None,
-    supernet: Annotated[
-        str | None,
-        typer.Option(
-            "--supernet",
-            help="checkpoint (name or sha256 prefix, in "
-            "ARCHSCORE_SUPERNET_DIR) for oneshot_acc / oneshot_loss; "
-            "default: the newest complete one",
-        ),
-    ] = None,
+    supernet: SupernetOpt = None,
     oneshot: OptionValues | None = None,
     validation_batches: Annotated[
         str,

@@ -3,6 +3,7 @@ stored. Each architecture is parsed here, once, into an ArchRecord that the late
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
@@ -122,11 +123,7 @@ async def validate(request: ScoreRequest, settings: Settings, redis: Redis, call
             details.append((f"estimators[{i}]", f"unknown estimator {name!r}"))
         elif is_one_shot(name) and not space.has(SUPERNET):
             details.append((f"estimators[{i}]", f"search space {space.name} has no supernet for one-shot estimators"))
-    supernet_sha256 = weights_sha256 = None
-    if any(is_one_shot(n) for n in request.estimators) and space.has(SUPERNET):
-        supernet_sha256 = await _checkpoint(
-            "protocol.oneshot.supernet", request.protocol.oneshot.supernet, space, settings, caller, details
-        )
+    weights_sha256 = None
     if request.protocol.weights is not None:
         if space.has(SUPERNET) and space.supernet_transfers_weights:
             weights_sha256 = await _checkpoint(
@@ -142,6 +139,11 @@ async def validate(request: ScoreRequest, settings: Settings, redis: Redis, call
     estimators = list(dict.fromkeys(request.estimators))
     predictors = await _predictors(redis, owner, request.estimators, space, details)
     features = {name: list(model.estimators) for name, model in predictors.items()}
+    supernet_sha256 = None  # the checkpoint of the one-shot estimators asked for, or read by a predictor asked for
+    if any(is_one_shot(n) for n in [*request.estimators, *itertools.chain(*features.values())]) and space.has(SUPERNET):
+        supernet_sha256 = await _checkpoint(
+            "protocol.oneshot.supernet", request.protocol.oneshot.supernet, space, settings, caller, details
+        )
     analytic = analytic_names(space, estimators, features)
     # the protocol built below copies these two fields of the request's
     per_member, classes = request.protocol.per_member, 100 if request.protocol.dataset == "cifar100" else 10
