@@ -160,22 +160,23 @@ class Predictor:
         from archscore.estimators.score_file import ScoreFile
 
         cache = ScoreFile(self.scores_file, self.space.name, self.protocol.hash()) if self.scores_file else None
-        scored: dict[str, Arch] = {}
         held: dict[str, dict[str, float | None]] = {}
+        # the classes the file lacks scores of, by the names they lack: each group is scored for those only
+        lacking: dict[tuple[str, ...], dict[str, Arch]] = {}
         for arch in archs:
             key = self._class_key(arch)
-            if key in held or key in scored:
+            if key in held:
                 continue
-            found = cache.get(key, names) if cache else None
-            if found is None:
-                scored[key] = scored_arch(self.space, arch, self.protocol.per_member)
-            else:
-                held[key] = found
-        records = self._score(list(scored.values()), names)
-        for key, record in zip(scored, records):
-            held[key] = record.scores
-        if cache:
-            cache.add([{"arch": r.arch, "canonical_key": k, "scores": r.scores} for k, r in zip(scored, records)])
+            held[key] = cache.get(key, names) if cache else {}
+            missing = tuple(n for n in names if n not in held[key])
+            if missing:
+                lacking.setdefault(missing, {})[key] = scored_arch(self.space, arch, self.protocol.per_member)
+        for missing, group in lacking.items():
+            records = self._score(list(group.values()), list(missing))
+            for key, record in zip(group, records):
+                held[key].update(record.scores)
+            if cache:
+                cache.add([{"arch": r.arch, "canonical_key": k, "scores": r.scores} for k, r in zip(group, records)])
         return held
 
     def _score(self, archs: Sequence[Arch], names: list[str]):

@@ -28,11 +28,11 @@ class ScoreFile:
                 if record.get("space") == space and record.get("protocol_hash") == protocol_hash:
                     self._scores.setdefault(record["canonical_key"], {}).update(record.get("scores") or {})
 
-    def get(self, key: str, names: Sequence[str]) -> dict[str, float | None] | None:
-        """The scores of ``names`` held for the class ``key`` (a record's ``canonical_key``), or None when
-        one of them is missing."""
+    def get(self, key: str, names: Sequence[str]) -> dict[str, float | None]:
+        """The scores among ``names`` held for the class ``key`` (a record's ``canonical_key``): those the
+        file lacks are left out, to be scored."""
         held = self._scores.get(key, {})
-        return {n: held[n] for n in names} if all(n in held for n in names) else None
+        return {n: held[n] for n in names if n in held}
 
     def add(self, records: Sequence[Mapping]) -> None:
         """Append score records (``archscore.score``'s, as dicts) and hold their scores."""

@@ -224,9 +224,15 @@ def test_the_score_file_spares_rescoring(tmp_path, split):
         progress=lambda done, total: calls.append(done),
     ).fit(train[:8])
     assert calls == [] and file.read_text().splitlines() == lines and again.model is not None
+    # an estimator the file lacks is scored alone: the scores it holds are reused
+    archscore.Predictor("nb201", estimators=["layers", "relu"], scores_file=file, protocol={"batch_size": 8}).fit(
+        train[:8]
+    )
+    added = [json.loads(line) for line in file.read_text().splitlines()[len(lines) :]]
+    assert len(added) == len(lines) and all(set(r["scores"]) == {"relu"} for r in added)
     # another protocol is another cache entry
     archscore.Predictor("nb201", estimators=["layers"], scores_file=file, protocol={"batch_size": 4}).fit(train[:8])
-    assert len(file.read_text().splitlines()) == 2 * len(lines)
+    assert len(file.read_text().splitlines()) == 3 * len(lines)
 
 
 def test_features_are_the_scores_the_service_gives():
