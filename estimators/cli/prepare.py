@@ -45,7 +45,7 @@ def oneshot_settings(
     """``protocol.oneshot`` for ``names``: None without a one-shot estimator among them, else the one-shot
     evaluation's options (``oneshot``) on the checkpoint ``supernet`` names (default: the newest complete one)."""
     from archscore.estimators.catalog import is_one_shot
-    from archscore.estimators.protocol import OneShotEvaluation, OneShotSettings
+    from archscore.estimators.protocol import OneShotEvaluation
 
     if not any(is_one_shot(n) for n in names):
         return None
