@@ -81,7 +81,8 @@ def score(
     (default: every zero-shot estimator) under ``protocol`` (a :class:`Protocol` or its fields as a
     dict; default: the paper's). ``device``: auto, cpu, cuda or cuda:N; it is recorded in each result
     and never changes the protocol. ``jobs`` > 1 scores in that many single-threaded processes.
-    ``supernet_dir`` holds the checkpoints that ``protocol.weights``/``protocol.oneshot`` name.
+    ``supernet_dir`` holds the checkpoints that ``protocol.weights``/``protocol.oneshot`` name (default:
+    ARCHSCORE_SUPERNET_DIR's folder, as the command line's; those built into archscore are found too).
 
     Raises EncodingError naming the index of a bad encoding, ValueError for an unknown estimator and
     DeviceError for a device this machine lacks."""
@@ -90,9 +91,12 @@ def score(
     sp = get_space(space)
     parsed = _parse_all(sp, archs)
     names = _estimator_names(estimators)
-    records = score_many(
-        parsed, sp.name, names, _protocol(protocol), jobs, progress, supernet_dir, resolve_device(device)
-    )
+    built = _protocol(protocol)
+    if supernet_dir is None and (built.oneshot is not None or built.weights is not None):
+        from archscore.estimators.one_shot.registry import default_supernet_dir
+
+        supernet_dir = default_supernet_dir()
+    records = score_many(parsed, sp.name, names, built, jobs, progress, supernet_dir, resolve_device(device))
     return [ArchScore.from_record(r) for r in records]
 
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from archscore.estimators.catalog import ONE_SHOT, ZERO_SHOT
-from archscore.estimators.predictor import DEFAULT_ESTIMATORS, PredictorError, PredictorModel, fit, prior_members
-from archscore.estimators.protocol import Protocol
+from archscore.estimators.predictor import PredictorError, PredictorModel, default_estimators, fit, prior_members
+from archscore.estimators.protocol import OneShotSettings, Protocol
 from archscore.estimators.spaces import DEFAULT_SPACE
 from archscore.estimators.spaces.base import Arch, EncodingError, SearchSpace, get_space
 from archscore.library import ProgressCallback
@@ -25,10 +26,12 @@ __all__ = ["Predictor", "PredictorError"]
 class Predictor:
     """Fit on labelled architectures, then rank any others of the space.
 
-    ``estimators``: the estimators whose scores are features (default
-    ``archscore.estimators.predictor.DEFAULT_ESTIMATORS``): zero-shot ones, and the one-shot ones
+    ``estimators``: the estimators whose scores are features: zero-shot ones, and the one-shot ones
     (``oneshot_acc``, ``oneshot_loss``) of the supernet ``protocol.oneshot`` names, whose checkpoint is in
-    ``supernet_dir`` (default: ARCHSCORE_SUPERNET_DIR's folder); ``encoding``: add the space's encoding
+    ``supernet_dir`` (default: ARCHSCORE_SUPERNET_DIR's folder) or built in; without ``protocol.oneshot``,
+    the newest complete supernet of the space there, else the built-in one, with the default one-shot
+    evaluation. Default: ``archscore.estimators.predictor.default_estimators``, the one-shot ones included
+    where the space has a supernet. ``encoding``: add the space's encoding
     features; ``prior``: the training-free ensemble the trees' predictions lean on while labels are few
     (``auto``: the space's built-in one where ``estimators`` hold its members; ``none``; or an
     ``ensemble:NAME``, its members added to the estimators); ``truth``: the ground-truth column (or
@@ -40,7 +43,7 @@ class Predictor:
     def __init__(
         self,
         space: str = DEFAULT_SPACE,
-        estimators: Sequence[str] = DEFAULT_ESTIMATORS,
+        estimators: Sequence[str] | None = None,
         truth: str | None = None,
         protocol: Protocol | Mapping[str, Any] | None = None,
         seed: int = 0,
@@ -53,9 +56,16 @@ class Predictor:
         supernet_dir: str | os.PathLike[str] | None = None,
     ):
         self.space: SearchSpace = get_space(space)
+        self.protocol = protocol if isinstance(protocol, Protocol) else Protocol.model_validate(dict(protocol or {}))
+        if supernet_dir is None:
+            from archscore.estimators.one_shot.registry import default_supernet_dir
+
+            supernet_dir = default_supernet_dir()
+        self.supernet_dir = supernet_dir
+        if estimators is None:
+            estimators = default_estimators(self.protocol.oneshot is not None or self._supernet() is not None)
         self.prior = prior_members(self.space.name, prior, estimators)
         estimators = [*estimators, *self.prior]
-        self.protocol = protocol if isinstance(protocol, Protocol) else Protocol.model_validate(dict(protocol or {}))
         unknown = [n for n in estimators if n not in ZERO_SHOT and n not in ONE_SHOT]
         if unknown:
             raise PredictorError(
@@ -67,19 +77,29 @@ class Predictor:
             )
         one_shot = [n for n in estimators if n in ONE_SHOT]
         if one_shot and self.protocol.oneshot is None:
-            raise PredictorError(
-                f"estimators: {', '.join(one_shot)}: a one-shot estimator needs protocol.oneshot (the supernet)"
-            )
+            checkpoint = self._supernet()
+            if checkpoint is None:
+                raise PredictorError(
+                    f"estimators: {', '.join(one_shot)}: a one-shot estimator needs a supernet: protocol.oneshot, or "
+                    f"a complete checkpoint of {self.space.name} in {self.supernet_dir}"
+                )
+            settings = OneShotSettings(supernet=checkpoint["sha256"], post_deiso=not self.protocol.per_member)
+            self.protocol = Protocol.model_validate({**self.protocol.model_dump(), "oneshot": settings.model_dump()})
         self.estimators = tuple(dict.fromkeys(estimators))
         self.truth = truth or (self.space.ground_truth_columns[0] if self.space.ground_truth_columns else None)
         self.seed, self.encoding = seed, encoding
         self.scores_file, self.device, self.jobs, self.progress = scores_file, device, jobs, progress
-        if supernet_dir is None and self.protocol.oneshot is not None:
-            from archscore.estimators.one_shot.registry import default_supernet_dir
-
-            supernet_dir = default_supernet_dir()
-        self.supernet_dir = supernet_dir
         self.model: PredictorModel | None = None
+
+    def _supernet(self) -> dict | None:
+        """The supernet one-shot features read without protocol.oneshot: the newest complete checkpoint of
+        the space in supernet_dir, else the built-in one; None where there is none."""
+        from archscore.estimators.one_shot.registry import CheckpointError, resolve
+
+        try:
+            return resolve(Path(self.supernet_dir), None, self.space.name)
+        except CheckpointError:
+            return None
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], **runtime: Any) -> Predictor:
@@ -137,29 +157,38 @@ class Predictor:
     def scores(self, archs: Sequence[Arch]) -> list[dict[str, float | None]]:
         """The feature estimators' scores of ``archs`` (parsed), as the service gives them: per isomorphism
         class, its representative's (from the score file where it holds them, scored otherwise and then
-        appended to it), except params and flops, which are the architecture's own."""
+        appended to it), except params and flops, which are the architecture's own. Zero-shot scores are
+        taken under the protocol without its one-shot settings, which do not change them, so the score file
+        shares them with zero-shot predictors and ``archscore score``."""
         from archscore.estimators.protocol import PER_ARCHITECTURE
 
-        own = [n for n in self.estimators if n in PER_ARCHITECTURE]
-        shared = [n for n in self.estimators if n not in PER_ARCHITECTURE]
         rows: list[dict[str, float | None]] = [{} for _ in archs]
-        if own:
-            for row, record in zip(rows, self._score(archs, own)):
-                row.update(record.scores)
-        if shared:
-            by_class = self._class_scores(archs, shared)
-            for row, arch in zip(rows, archs):
-                row.update(by_class[self._class_key(arch)])
+        zero_shot = self.protocol.model_copy(update={"oneshot": None})
+        for protocol, names in (
+            (zero_shot, [n for n in self.estimators if n in ZERO_SHOT]),
+            (self.protocol, [n for n in self.estimators if n in ONE_SHOT]),
+        ):
+            own = [n for n in names if n in PER_ARCHITECTURE]
+            shared = [n for n in names if n not in PER_ARCHITECTURE]
+            if own:
+                for row, record in zip(rows, self._score(archs, own, protocol)):
+                    row.update(record.scores)
+            if shared:
+                by_class = self._class_scores(archs, shared, protocol)
+                for row, arch in zip(rows, archs):
+                    row.update(by_class[self._class_key(arch)])
         return [{n: row[n] for n in self.estimators} for row in rows]
 
     def _class_key(self, arch: Arch) -> str:
         return self.space.to_string(arch) if self.protocol.per_member else self.space.canonical_key(arch)
 
-    def _class_scores(self, archs: Sequence[Arch], names: list[str]) -> dict[str, dict[str, float | None]]:
+    def _class_scores(
+        self, archs: Sequence[Arch], names: list[str], protocol: Protocol
+    ) -> dict[str, dict[str, float | None]]:
         from archscore.estimators.protocol import scored_arch
         from archscore.estimators.score_file import ScoreFile
 
-        cache = ScoreFile(self.scores_file, self.space.name, self.protocol.hash()) if self.scores_file else None
+        cache = ScoreFile(self.scores_file, self.space.name, protocol.hash()) if self.scores_file else None
         held: dict[str, dict[str, float | None]] = {}
         # the classes the file lacks scores of, by the names they lack: each group is scored for those only
         lacking: dict[tuple[str, ...], dict[str, Arch]] = {}
@@ -172,14 +201,14 @@ class Predictor:
             if missing:
                 lacking.setdefault(missing, {})[key] = scored_arch(self.space, arch, self.protocol.per_member)
         for missing, group in lacking.items():
-            records = self._score(list(group.values()), list(missing))
+            records = self._score(list(group.values()), list(missing), protocol)
             for key, record in zip(group, records):
                 held[key].update(record.scores)
             if cache:
                 cache.add([{"arch": r.arch, "canonical_key": k, "scores": r.scores} for k, r in zip(group, records)])
         return held
 
-    def _score(self, archs: Sequence[Arch], names: list[str]):
+    def _score(self, archs: Sequence[Arch], names: list[str], protocol: Protocol):
         from archscore.library import score
 
         if not archs:
@@ -188,7 +217,7 @@ class Predictor:
             [self.space.to_json(a) for a in archs],
             space=self.space.name,
             estimators=names,
-            protocol=self.protocol,
+            protocol=protocol,
             device=self.device,
             jobs=self.jobs,
             progress=self.progress,

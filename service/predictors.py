@@ -19,8 +19,16 @@ from archscore.contract import store
 from archscore.contract.records import PredictorRecord
 from archscore.contract.settings import Settings
 from archscore.estimators.catalog import ONE_SHOT, PREDICTOR_PREFIX, ZERO_SHOT
-from archscore.estimators.predictor import MIN_TRAIN, PredictorError, PredictorModel, fit, prior_members
-from archscore.estimators.spaces.base import FEATURES, get_space
+from archscore.estimators.one_shot.registry import CheckpointError, resolve
+from archscore.estimators.predictor import (
+    MIN_TRAIN,
+    PredictorError,
+    PredictorModel,
+    default_estimators,
+    fit,
+    prior_members,
+)
+from archscore.estimators.spaces.base import FEATURES, SUPERNET, SearchSpace, get_space
 from archscore.service import jobs
 from archscore.service.deps import Caller
 from archscore.service.errors import ApiError
@@ -40,19 +48,20 @@ async def start_predictor(
         space = get_space(body.space)
     except KeyError as exc:
         raise ApiError(422, "unknown search space", [("space", exc.args[0])]) from None
+    names = body.estimators if body.estimators is not None else await _default_estimators(body, space, settings, caller)
     problems = [
         (
             f"estimators[{i}]",
             f"{name!r} is not a zero-shot estimator (nor a one-shot one); a predictor reads their scores",
         )
-        for i, name in enumerate(body.estimators)
+        for i, name in enumerate(names)
         if name not in ZERO_SHOT and name not in ONE_SHOT
     ]
     if body.encoding and not space.has(FEATURES):
         problems.append(("encoding", f"search space {space.name} has no encoding features; set encoding to false"))
     prior: list[str] = []
     try:
-        prior = list(prior_members(space.name, body.prior, body.estimators))
+        prior = list(prior_members(space.name, body.prior, names))
     except PredictorError as exc:
         problems.append(("prior", str(exc).removeprefix("prior: ")))
     if problems:
@@ -61,7 +70,7 @@ async def start_predictor(
         body.archs if body.archs is not None else [space.to_json(a) for a in space.sample(body.train or 0, body.seed)]
     )
     given = {"truth": body.truth} if "truth" in body.model_fields_set else {}
-    estimators = list(dict.fromkeys([*body.estimators, *prior]))
+    estimators = list(dict.fromkeys([*names, *prior]))
     request = ScoreRequest(space=space.name, archs=archs, estimators=estimators, protocol=body.protocol, **given)
     valid = await validate(request, settings, redis, caller)
     if valid.truth is None:
@@ -99,6 +108,21 @@ async def start_predictor(
     pipe.hset(store.predictors_key(caller.owner), body.name, record.created)
     await pipe.execute()
     return record
+
+
+async def _default_estimators(body: PredictorRequest, space: SearchSpace, settings: Settings, caller: Caller):
+    """The features of a request that names none: archscore.estimators.predictor.default_estimators, the
+    one-shot ones included where a supernet of the space is at hand (protocol.oneshot.supernet, else the
+    newest complete one the caller sees, else the built-in one)."""
+    if body.protocol.oneshot.supernet is not None:
+        return list(default_estimators(True))
+    if not space.has(SUPERNET):
+        return list(default_estimators(False))
+    try:
+        await run_in_threadpool(resolve, settings.supernet_path, None, space.name, caller.checkpoints)
+    except CheckpointError:
+        return list(default_estimators(False))
+    return list(default_estimators(True))
 
 
 async def load_predictor(redis: Redis, name: str, caller: Caller) -> PredictorRecord:

@@ -88,7 +88,7 @@ class ApiOneShot(OneShotEvaluation):
     supernet: str | None = Field(
         default=None,
         description="checkpoint name or sha256 (a prefix of at least 8 hex digits; GET /v1/supernets); "
-        "default: the newest complete checkpoint",
+        "default: the newest complete checkpoint of the space, else the built-in one (GET /v1/supernets: builtin)",
     )
 
     def to_settings(self, sha256: str, per_member: bool = False) -> OneShotSettings:
@@ -275,12 +275,15 @@ class PredictorRequest(BaseModel):
             "items": {"anyOf": [{"type": "string"}, {"type": "integer"}, {"type": "array"}, {"type": "object"}]}
         },
     )
-    estimators: list[str] = Field(
-        default=list(DEFAULT_ESTIMATORS),
+    estimators: list[str] | None = Field(
+        default=None,
         min_length=1,
         max_length=64,
         description="the estimators whose scores are features: zero-shot ones, and one-shot ones (oneshot_acc, "
-        "oneshot_loss) of the supernet protocol.oneshot names",
+        "oneshot_loss) of the supernet protocol.oneshot names; default: "
+        + ", ".join(DEFAULT_ESTIMATORS)
+        + ", and oneshot_acc, oneshot_loss where the space has a supernet (protocol.oneshot.supernet, else the "
+        "newest complete one, else the built-in one)",
         # checked in service/predictors.py
         json_schema_extra={"items": {"type": "string", "enum": [*ZERO_SHOT, *ONE_SHOT]}},
     )

@@ -202,7 +202,12 @@ async def start_average(body: AverageRequest, settings: Settings, redis: Redis, 
 
 
 def _folder(checkpoint: dict, owner: str | None) -> str:
-    """The folder of a checkpoint as ``owner`` sees it (registry.list_checkpoints)."""
+    """The folder of a checkpoint as ``owner`` sees it (registry.list_checkpoints), relative to the supernet
+    directory; a built-in one has none there."""
+    if checkpoint["builtin"]:
+        raise CheckpointError(
+            f"{checkpoint['name']!r} is built into archscore: only checkpoints of the supernet directory average"
+        )
     return checkpoint["name"] if checkpoint["shared"] else folder_name(checkpoint["name"], owner)
 
 

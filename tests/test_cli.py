@@ -214,7 +214,7 @@ def test_supernet_train_resume_eval_average_and_list_from_the_command_line(tmp_p
     listed = run("supernet", "list", "--dir", str(root), "--json")
     assert listed.exit_code == 0, listed.output
     names = {c["name"]: c for c in json.loads(listed.stdout)}
-    assert set(names) == {"sn", "epoch1", "avg"}
+    assert set(names) == {"sn", "epoch1", "avg", "nb201-deiso"} and names["nb201-deiso"]["builtin"]
     assert names["sn"]["sha256"] == manifest["sha256"] and names["sn"]["epochs"] == 2
     assert [s["sha256"] for s in names["avg"]["averaged_from"]] == [names["epoch1"]["sha256"], manifest["sha256"]]
     table = run("supernet", "list", "--dir", str(root))

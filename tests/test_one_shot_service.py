@@ -16,6 +16,8 @@ from archscore.contract import store
 from archscore.contract.records import TrainingJob, TrainingStatus
 from archscore.estimators.one_shot.checkpoints import load_checkpoint
 from archscore.estimators.one_shot.evaluation import calibration_batches, score_arch, validation_batches
+from archscore.estimators.one_shot.registry import BUILTIN_DIR, builtin_supernet
+from archscore.estimators.predictor import DEFAULT_ESTIMATORS, DEFAULT_ONE_SHOT
 from archscore.estimators.protocol import Protocol
 from archscore.estimators.spaces import get_space
 from archscore.estimators.spaces.nb201 import has_conv_path
@@ -56,11 +58,20 @@ def in_process(folder, archs, post_deiso=True, bn_mode="train", num_batches=2, i
 
 
 def test_one_shot_scores_need_a_checkpoint(client, settings_env, tmp_path):
+    """Without a checkpoint named, the newest complete one of the space, else the built-in one (NB201's);
+    a space with neither is refused."""
     settings_env(supernet_dir=str(tmp_path))
-    resp = client.post("/v1/scores", json={"archs": cells(1, 1), "estimators": ["oneshot_acc"]})
+    nb301 = get_space("nb301")
+    resp = client.post(
+        "/v1/scores",
+        json={"space": "nb301", "archs": [nb301.to_json(nb301.sample(1, 0)[0])], "estimators": ["oneshot_acc"]},
+    )
     assert resp.status_code == 422
     (detail,) = resp.json()["error"]["details"]
     assert detail["field"] == "protocol.oneshot.supernet" and "no complete supernet checkpoint" in detail["reason"]
+    builtin = score(client, cells(1, 1), {"num_batches": 1})
+    assert builtin["protocol"]["oneshot"]["supernet"] == builtin_supernet("nb201")["sha256"]
+    assert builtin["results"][0]["scores"]["oneshot_acc"] is not None
     resp = client.post(
         "/v1/scores",
         json={"archs": cells(1, 1), "estimators": ["oneshot_acc"], "protocol": {"oneshot": {"supernet": "missing"}}},
@@ -76,7 +87,10 @@ def test_train_list_and_score_new_checkpoints_without_a_worker_restart(client, r
     sha_alpha = alpha["checkpoint"]["sha256"]
     assert load_checkpoint(supernet_dir / "alpha")[1]["sha256"] == sha_alpha
     listed = client.get("/v1/supernets").json()
-    assert [(c["name"], c["sha256"], c["complete"]) for c in listed] == [("alpha", sha_alpha, True)]
+    assert [(c["name"], c["sha256"], c["complete"], c["builtin"]) for c in listed] == [
+        ("alpha", sha_alpha, True, False),
+        ("nb201-deiso", builtin_supernet("nb201")["sha256"], True, True),  # after those of the folder
+    ]
 
     archs = cells(3, seed=31)
     loads = held.loads
@@ -168,6 +182,29 @@ def test_a_predictor_reads_one_shot_scores_of_the_supernet_its_protocol_names(cl
     assert job.status_code == 200, job.text
     job = job.json()
     assert job["status"] == "done" and all(0 <= r["scores"]["predictor:os"] <= 1 for r in job["results"]), job
+
+
+def test_a_predictor_naming_no_estimators_reads_the_built_in_supernet(client, settings_env, tmp_path):
+    """POST /v1/predictors without estimators, no checkpoint in the supernet folder: the default features,
+    the one-shot ones on the built-in NB201 supernet; on a space with no supernet at hand, the zero-shot
+    defaults only."""
+    settings_env(supernet_dir=str(tmp_path))
+    protocol = {"batch_size": 8, "oneshot": {"num_batches": 1}}
+    archs = cells(6, seed=35)
+    body = {"name": "defaults", "space": "nb201", "archs": archs, "prior": "none", "protocol": protocol}
+    posted = client.post("/v1/predictors", json=body)
+    assert posted.status_code == 202, posted.text
+    fitted = client.get("/v1/predictors/defaults", params={"wait": 120}).json()
+    assert fitted["status"] == "done", fitted
+    document = client.get("/v1/predictors/defaults/model").json()
+    assert tuple(document["estimators"]) == DEFAULT_ESTIMATORS + DEFAULT_ONE_SHOT
+    assert document["protocol"]["oneshot"]["supernet"] == builtin_supernet("nb201")["sha256"]
+    expected = in_process(BUILTIN_DIR / "nb201-deiso", archs, num_batches=1)
+    column = document["estimators"].index("oneshot_acc")
+    assert [row[column] for row in document["scores"]] == pytest.approx([e["oneshot_acc"] for e in expected])
+    nb301 = client.post("/v1/predictors", json={"name": "zero-shot", "space": "nb301", "train": 5, "prior": "none"})
+    assert nb301.status_code == 202 and tuple(nb301.json()["estimators"]) == DEFAULT_ESTIMATORS, nb301.text
+    assert client.delete("/v1/predictors/zero-shot").status_code == 200
 
 
 def test_training_requests_are_validated_and_resumable(client, supernet_dir):

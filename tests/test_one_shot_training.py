@@ -19,7 +19,15 @@ from archscore.estimators.one_shot.evaluation import (
     score_arch,
     validation_batches,
 )
-from archscore.estimators.one_shot.registry import CheckpointError, list_checkpoints, resolve, sha256_file
+from archscore.estimators.one_shot.registry import (
+    BUILTIN_DIR,
+    CheckpointError,
+    builtin_supernet,
+    folder_of,
+    list_checkpoints,
+    resolve,
+    sha256_file,
+)
 from archscore.estimators.one_shot.samplers import SAMPLERS
 from archscore.estimators.one_shot.split import VALIDATION_IMAGES, held_out, split
 from archscore.estimators.protocol import EVALUATION_IMAGES
@@ -177,7 +185,7 @@ def test_snapshots_keep_the_last_epochs_for_averaging(tmp_path):
     assert [p.name for p in kept] == ["epoch-0002", "epoch-0003"]
     assert load_checkpoint(kept[-1])[1]["sha256"] == final["sha256"]
     assert not (kept[0] / "optimizer.pt").exists()
-    assert [c["name"] for c in list_checkpoints(tmp_path)] == ["run"]  # snapshots are not listed
+    assert [c["name"] for c in list_checkpoints(tmp_path) if not c["builtin"]] == ["run"]  # snapshots are not listed
     average_checkpoints(kept, tmp_path / "avg")
     assert load_checkpoint(tmp_path / "avg")[1]["averaged_from"][0]["epochs"] == 2
 
@@ -201,14 +209,30 @@ def test_registry_lists_and_resolves_by_name_or_sha_prefix(trained, tmp_path):
     out, manifest, _ = trained
     root = out.parent
     listed = list_checkpoints(root)
-    assert [c["name"] for c in listed] == ["tiny"] and listed[0]["sha256"] == manifest["sha256"]
+    assert [c["name"] for c in listed] == ["tiny", "nb201-deiso"]  # the folder's, then the built-in one
+    assert listed[0]["sha256"] == manifest["sha256"] and [c["builtin"] for c in listed] == [False, True]
     assert resolve(root, "tiny")["sha256"] == manifest["sha256"]
     assert resolve(root, manifest["sha256"][:10])["name"] == "tiny"
     assert resolve(root, None)["name"] == "tiny"  # the newest complete one
     with pytest.raises(CheckpointError, match="no supernet checkpoint 'nope'"):
         resolve(root, "nope")
-    with pytest.raises(CheckpointError, match="no complete supernet"):
-        resolve(tmp_path, None)
+    with pytest.raises(CheckpointError, match="no complete supernet checkpoint of nb301"):
+        resolve(tmp_path, None, "nb301")
+
+
+def test_the_built_in_supernet_is_found_unless_a_folder_takes_its_name(trained, tmp_path):
+    builtin = resolve(tmp_path, None, "nb201")  # nothing in the folder: the built-in one
+    assert builtin == builtin_supernet("nb201") | {"shared": True} and builtin["name"] == "nb201-deiso"
+    assert builtin["complete"] and builtin["epochs"] == 250 and builtin["space"] == "nb201"
+    folder = folder_of(tmp_path, builtin["sha256"])
+    assert folder == BUILTIN_DIR / "nb201-deiso" and sha256_file(folder / "weights.pt") == builtin["sha256"]
+    net, manifest = load_checkpoint(folder)  # weights_only load, sha256 checked
+    assert manifest["sha256"] == builtin["sha256"] and sum(p.numel() for p in net.parameters()) > 0
+    assert resolve(tmp_path, builtin["sha256"][:8])["builtin"]
+    assert builtin_supernet("nb101") is None
+    _copy(trained[0], tmp_path / "nb201-deiso")  # a folder of the same name takes its place
+    (shadow,) = list_checkpoints(tmp_path)
+    assert not shadow["builtin"] and resolve(tmp_path, "nb201-deiso")["sha256"] == trained[1]["sha256"]
 
 
 def test_train_and_validation_splits_are_disjoint_and_fixed():

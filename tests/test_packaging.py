@@ -85,6 +85,8 @@ def test_wheel_holds_one_top_level_name_the_data_and_the_licence(wheel):
         "archscore/estimators/data/cifar10_subset.npz",
         "archscore/estimators/data/nb201_ground_truth.csv.gz",
         "archscore/service/static/dashboard.js",
+        "archscore/estimators/data/supernets/nb201-deiso/manifest.json",
+        "archscore/estimators/data/supernets/nb201-deiso/weights.pt",
     ):
         assert needed in names
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
@@ -133,6 +135,14 @@ def test_wheel_installs_beside_an_existing_torch_and_scores(wheel, tmp_path):
         env=env,
     )
     assert scored.returncode == 0 and scored.stdout.count('"device": "cpu"') == 2, scored.stderr
+    code = (  # the built-in supernet is found in the installed package (the supernet folder is empty)
+        "import archscore; from archscore.estimators.one_shot.registry import builtin_supernet; "
+        "oneshot = {'supernet': builtin_supernet('nb201')['sha256'], 'num_batches': 1}; "
+        "r = archscore.score([1234], space='nb201', estimators=['oneshot_acc'], protocol={'oneshot': oneshot}); "
+        "print(0 < r[0].scores['oneshot_acc'] <= 1)"
+    )
+    one_shot = subprocess.run([python, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert one_shot.returncode == 0 and one_shot.stdout.split() == ["True"], one_shot.stderr
     up = subprocess.run([str(cli), "up"], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert up.returncode == 2 and "pip install 'archscore[service]'" in up.stderr
 

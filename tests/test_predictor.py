@@ -15,8 +15,10 @@ from scipy.stats import kendalltau
 
 import archscore
 from archscore.estimators.catalog import POPULATION
+from archscore.estimators.one_shot.registry import builtin_supernet
 from archscore.estimators.predictor import (
     DEFAULT_ESTIMATORS,
+    DEFAULT_ONE_SHOT,
     PARAMS,
     PRIOR_LABELS,
     ROUNDS,
@@ -25,6 +27,7 @@ from archscore.estimators.predictor import (
     fit,
     prior_members,
 )
+from archscore.estimators.protocol import Protocol
 from archscore.estimators.spaces import get_space
 from archscore.estimators.truth import load_builtin
 
@@ -303,8 +306,8 @@ def test_cli_fit_reads_one_shot_scores_of_the_named_supernet(tmp_path, monkeypat
     library's on that checkpoint (the model's protocol names it by sha256), and `eval` scores the test cells
     on it too. Without a checkpoint the command says so and exits 2."""
     monkeypatch.setenv("ARCHSCORE_SUPERNET_DIR", str(tmp_path / "supernets"))
-    missing = run("predictor", "fit", "-e", "params,oneshot_acc", "--out", str(tmp_path / "x"))
-    assert missing.exit_code == 2 and "--supernet: no complete supernet checkpoint" in missing.stderr
+    missing = run("predictor", "fit", "--space", "nb301", "-e", "params,oneshot_acc", "--out", str(tmp_path / "x"))
+    assert missing.exit_code == 2 and "--supernet: no complete supernet checkpoint of nb301" in missing.stderr
     trained = run(
         "supernet", "train", "--out", str(tmp_path / "supernets" / "tiny"), "--network", "C=4", "--network", "N=1",
         "--batch-size", "100", "--epochs", "1", "--steps-per-epoch", "2",
@@ -326,8 +329,38 @@ def test_cli_fit_reads_one_shot_scores_of_the_named_supernet(tmp_path, monkeypat
     assert [row[1] for row in model.scores] == [r.scores["oneshot_acc"] for r in direct]
     evaluated = run("predictor", "eval", str(folder), "--test", "20", "--seed", "1")
     assert evaluated.exit_code == 0 and "oneshot_acc" in evaluated.stdout, evaluated.output
-    with pytest.raises(PredictorError, match="oneshot_acc: a one-shot estimator needs protocol.oneshot"):
-        archscore.Predictor("nb201", estimators=["params", "oneshot_acc"])
+    with pytest.raises(PredictorError, match="oneshot_acc: a one-shot estimator needs a supernet"):
+        archscore.Predictor("nb301", estimators=["params", "oneshot_acc"])
+    named = archscore.Predictor("nb201", estimators=["params", "oneshot_acc"])  # the newest complete one
+    assert named.protocol.oneshot is not None and named.protocol.oneshot.supernet == sha
+
+
+def test_default_features_add_the_one_shot_scores_of_the_built_in_supernet(tmp_path, monkeypatch):
+    """`predictor fit` naming no estimators, no checkpoint in the supernet folder: the ten zero-shot defaults
+    and oneshot_acc, oneshot_loss of the built-in NB201 supernet, stated on the way out. The score file keeps
+    the zero-shot scores under the protocol without the supernet, where `archscore score` finds them."""
+    monkeypatch.setenv("ARCHSCORE_SUPERNET_DIR", str(tmp_path / "empty"))
+    folder, file = tmp_path / "p", tmp_path / "scores.jsonl"
+    fitted = run(
+        "predictor", "fit", "--train", "6", "--seed", "2", "--prior", "none", "--batch-size", "8",
+        "--oneshot-num-batches", "1", "--scores", str(file), "--out", str(folder),
+    )  # fmt: skip
+    assert fitted.exit_code == 0, fitted.output
+    builtin = builtin_supernet("nb201")["sha256"]
+    assert f"one-shot ones of supernet {builtin[:16]}" in fitted.stdout and "oneshot_loss" in fitted.stdout
+    model = PredictorModel.load(folder)
+    assert (
+        model.estimators == DEFAULT_ESTIMATORS + DEFAULT_ONE_SHOT and model.protocol["oneshot"]["supernet"] == builtin
+    )
+    zero_shot = Protocol(batch_size=8).hash()
+    lines = [json.loads(line) for line in file.read_text().splitlines()]
+    assert {r["protocol_hash"] for r in lines if "zico" in r["scores"]} == {zero_shot}
+    assert {r["protocol_hash"] for r in lines if "oneshot_acc" in r["scores"]} == {Protocol(**model.protocol).hash()}
+    direct = archscore.score(model.train, "nb201", ["oneshot_acc", "oneshot_loss"], protocol=model.protocol)
+    assert [list(row[-2:]) for row in model.scores] == [
+        [r.scores["oneshot_acc"], r.scores["oneshot_loss"]] for r in direct
+    ]
+    assert archscore.Predictor("nb101").estimators == DEFAULT_ESTIMATORS  # no supernet of nb101 at hand
 
 
 @pytest.mark.parametrize(

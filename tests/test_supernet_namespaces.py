@@ -40,7 +40,8 @@ def _train(client: httpx.Client, name: str, seed: int, **extra) -> dict:
 
 
 def _listed(client: httpx.Client) -> dict[str, dict]:
-    return {c["name"]: c for c in client.get("/v1/supernets").json()}
+    """The checkpoints of the supernet folder a key sees (not the built-in ones)."""
+    return {c["name"]: c for c in client.get("/v1/supernets").json() if not c["builtin"]}
 
 
 def _one_shot(client: httpx.Client, supernet: str) -> httpx.Response:
@@ -91,6 +92,9 @@ def test_each_key_keeps_its_own_checkpoints_and_reads_the_shared_ones(test_redis
         assert averaged["name"] == "avg" and averaged["config"]["average_of"] == ["mine", "base"]
         assert [s["name"] for s in averaged["checkpoint"]["averaged_from"]] == ["mine", "base"]
         assert "avg" in _listed(key["a"]) and "avg" not in _listed(key["b"])
+        builtin = key["a"].post("/v1/supernets/average", json={"name": "x", "checkpoints": ["mine", "nb201-deiso"]})
+        assert "built into archscore" in _reason(builtin, "checkpoints[1]")
+        assert [c["shared"] for c in key["b"].get("/v1/supernets").json() if c["builtin"]] == [True]
 
         # a key's checkpoint of a shared name hides the shared one from that key only
         hiding = _train(key["b"], "base", seed=3)["checkpoint"]

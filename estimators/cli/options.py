@@ -222,8 +222,8 @@ SupernetOpt = Annotated[
     str | None,
     typer.Option(
         "--supernet",
-        help="checkpoint (name or sha256 prefix, in ARCHSCORE_SUPERNET_DIR) for oneshot_acc / oneshot_loss; "
-        "default: the newest complete one",
+        help="checkpoint (name or sha256 prefix, in ARCHSCORE_SUPERNET_DIR or built in) for oneshot_acc / "
+        "oneshot_loss; default: the newest complete one there, else the built-in one of the space",
     ),
 ]
 WeightsOpt = Annotated[

@@ -21,8 +21,15 @@ from archscore.estimators.cli.options import (
     oneshot_options,
     protocol_options,
 )
-from archscore.estimators.cli.prepare import check_data, oneshot_settings, select_archs, space_named
-from archscore.estimators.predictor import DEFAULT_ESTIMATORS, MIN_TRAIN, MODEL_FILE, PredictorError, PredictorModel
+from archscore.estimators.cli.prepare import check_data, oneshot_settings, select_archs, space_named, supernet_at_hand
+from archscore.estimators.predictor import (
+    DEFAULT_ESTIMATORS,
+    MIN_TRAIN,
+    MODEL_FILE,
+    PredictorError,
+    PredictorModel,
+    default_estimators,
+)
 from archscore.estimators.spaces import DEFAULT_SPACE
 from archscore.estimators.truth import TruthError, resolve_truth
 
@@ -34,12 +41,14 @@ app = typer.Typer(
 DEFAULT_DIR = Path(".archscore/predictors")
 
 FeaturesOpt = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--estimators",
         "-e",
         help="comma-separated estimators whose scores are features: zero-shot ones, and oneshot_acc / "
-        "oneshot_loss of the --supernet checkpoint",
+        "oneshot_loss of the --supernet checkpoint; default: " + ",".join(DEFAULT_ESTIMATORS) + ", and "
+        "oneshot_acc,oneshot_loss where the space has a supernet (--supernet, else the newest complete one, "
+        "else the built-in one)",
     ),
 ]
 PublishedOpt = Annotated[
@@ -69,7 +78,7 @@ def fit(
     ] = None,
     train: Annotated[int, typer.Option("--train", help="labelled architectures: a sample of this size", min=1)] = 100,
     seed: Annotated[int, typer.Option("--seed", help="seed of the training sample and of the trees")] = 0,
-    estimators: FeaturesOpt = ",".join(DEFAULT_ESTIMATORS),
+    estimators: FeaturesOpt = None,
     no_encoding: Annotated[bool, typer.Option("--no-encoding", help="leave out the space's encoding features")] = False,
     prior: Annotated[
         str,
@@ -93,7 +102,10 @@ def fit(
 
     try:
         sp = space_named(space)
-        names = [n.strip() for n in estimators.split(",") if n.strip()]
+        if estimators is None:
+            names = list(default_estimators(supernet is not None or supernet_at_hand(sp)))
+        else:
+            names = [n.strip() for n in estimators.split(",") if n.strip()]
         settings = oneshot_settings(sp, names, given(oneshot), supernet)
         built = given(protocol).build(Protocol, {"oneshot": "--supernet"}, oneshot=settings)
         check_data(built)
@@ -125,10 +137,12 @@ def fit(
     path = predictor.save(out_dir)
     model = predictor.model
     assert model is not None
+    used = model.protocol.get("oneshot")
+    of_supernet = f" (one-shot ones of supernet {used['supernet'][:16]}…)" if used else ""
     out.print(
         f"fitted on {len(model.train)} {sp.name} architectures ({column}, seed {seed}): "
-        f"{len(model.estimators)} scores + {len(model.encoding)} encoding features, prior "
-        f"{', '.join(model.prior) or 'none'}; written to {path}"
+        f"{len(model.estimators)} scores{of_supernet} + {len(model.encoding)} encoding features, prior "
+        f"{', '.join(model.prior) or 'none'}; written to {path}\nscores: {', '.join(model.estimators)}"
     )
 
 

@@ -121,6 +121,20 @@ def _checkpoint_sha256(space: SearchSpace, ref: str | None, option: str) -> str:
     return checkpoint["sha256"]
 
 
+def supernet_at_hand(space: SearchSpace) -> bool:
+    """Whether ``--supernet`` may be left out for ``space``: a complete checkpoint of it is in the service's
+    supernet folder, or one ships with archscore."""
+    from archscore.estimators.one_shot.registry import CheckpointError, default_supernet_dir, resolve
+
+    if not space.has(SUPERNET):
+        return False
+    try:
+        resolve(default_supernet_dir(), None, space.name)
+    except CheckpointError:
+        return False
+    return True
+
+
 def _check_output(path: Path | None) -> None:
     """Fail before any scoring when the output cannot be written."""
     if path is None:

@@ -245,7 +245,8 @@ def list_command(
     directory: Annotated[Path, typer.Option("--dir", help="folder holding checkpoint folders")] = DEFAULT_DIR,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
-    """Checkpoints under a folder (the service's ARCHSCORE_SUPERNET_DIR by default), newest first."""
+    """Checkpoints under a folder (the service's ARCHSCORE_SUPERNET_DIR by default), newest first, then those
+    built into archscore."""
     from rich.table import Table
 
     from archscore.estimators.one_shot.registry import list_checkpoints
@@ -263,6 +264,12 @@ def list_command(
         loss = "-" if c["train_loss"] is None else f"{c['train_loss']:.3f}"
         network = ", ".join(f"{k}={v}" for k, v in (c["network"] or {}).items() if k not in ("num_classes", "affine"))
         table.add_row(
-            c["name"], c["space"] or DEFAULT_SPACE, c["sha256"][:16], str(c["sampler"]), epochs, network, loss
+            c["name"] + (" (built in)" if c["builtin"] else ""),
+            c["space"] or DEFAULT_SPACE,
+            c["sha256"][:16],
+            str(c["sampler"]),
+            epochs,
+            network,
+            loss,
         )
     out.print(table)

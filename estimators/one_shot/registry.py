@@ -21,6 +21,12 @@ def default_supernet_dir() -> Path:
     )
 
 
+# Checkpoints that ship with archscore (package data, read only): listed and found beside those of the
+# supernet directory, under their folder names, unless a folder there takes the name. A built-in one is
+# the space's supernet when no other is named (:func:`resolve`, :func:`builtin_supernet`).
+BUILTIN_DIR = Path(__file__).resolve().parents[1] / "data" / "supernets"
+
+
 class CheckpointError(ValueError):
     """A checkpoint is missing, unreadable, ambiguous or does not match its manifest."""
 
@@ -40,11 +46,12 @@ def read_manifest(folder: Path) -> dict | None:
         return None
 
 
-def summary(name: str, manifest: dict) -> dict:
-    """What a listing shows of a checkpoint."""
+def summary(name: str, manifest: dict, builtin: bool = False) -> dict:
+    """What a listing shows of a checkpoint (``builtin``: one that ships with archscore)."""
     config = manifest.get("train_config", {})
     return {
         "name": name,
+        "builtin": builtin,
         "sha256": manifest["sha256"],
         "space": manifest.get("space"),
         "network": manifest.get("network"),
@@ -98,28 +105,47 @@ def seen_by(checkpoint: dict, owner: str | None) -> dict:
     }
 
 
-def list_checkpoints(root: Path, owner: str | None = None) -> list[dict]:
-    """The checkpoint folders directly under ``root``, newest first (:func:`seen_by`). With ``owner``, only
-    those it sees: its own, and the shared ones whose name it does not use itself."""
-    root = Path(root)
+def _checkpoints_in(root: Path, builtin: bool = False) -> list[dict]:
     found = []
     if root.is_dir():
         for folder in root.iterdir():
             manifest = read_manifest(folder) if folder.is_dir() else None
             if manifest and "sha256" in manifest:
-                found.append(summary(folder.name, manifest))
+                found.append(summary(folder.name, manifest, builtin))
+    return found
+
+
+def list_checkpoints(root: Path, owner: str | None = None) -> list[dict]:
+    """The checkpoint folders directly under ``root``, newest first, then the built-in ones whose names no
+    folder there takes (:func:`seen_by`; built-in ones are shared). With ``owner``, only those it sees: its
+    own, and the shared ones whose name it does not use itself."""
+    root = Path(root)
+    found = _checkpoints_in(root)
+    taken = {c["name"] for c in found}
+    found += [c for c in _checkpoints_in(BUILTIN_DIR, builtin=True) if c["name"] not in taken]
     if owner is not None:
         own = [c for c in found if owner and c["name"].startswith(f"{owner}{OWNER_MARK}")]
         taken = {name_seen_by(c["name"], owner) for c in own}
         found = own + [c for c in found if OWNER_MARK not in c["name"] and c["name"] not in taken]
     checkpoints = [seen_by(c, owner) for c in found]
-    return sorted(checkpoints, key=lambda c: (c["updated"] or 0, c["name"]), reverse=True)
+    return sorted(checkpoints, key=lambda c: (not c["builtin"], c["updated"] or 0, c["name"]), reverse=True)
+
+
+def builtin_supernet(space: str) -> dict | None:
+    """The built-in checkpoint of ``space`` (:func:`summary`), if archscore ships one."""
+    found = [c for c in _checkpoints_in(BUILTIN_DIR, builtin=True) if c["complete"] and c["space"] == space]
+    return sorted(found, key=lambda c: c["name"])[0] if found else None
+
+
+def checkpoint_folder(root: Path, checkpoint: dict) -> Path:
+    """The folder of a listed checkpoint (:func:`list_checkpoints` without owner: folder names)."""
+    return (BUILTIN_DIR if checkpoint["builtin"] else Path(root)) / checkpoint["name"]
 
 
 def resolve(root: Path, ref: str | None, space: str | None = None, owner: str | None = None) -> dict:
     """A checkpoint by folder name, full sha256 or a sha256 prefix of at least 8 hex digits; with no
-    ``ref``, the newest complete one (of ``space`` when given). With ``owner``, among those it sees
-    (:func:`list_checkpoints`)."""
+    ``ref``, the newest complete one (of ``space`` when given) under ``root``, else the built-in one. With
+    ``owner``, among those it sees (:func:`list_checkpoints`)."""
     checkpoints = list_checkpoints(root, owner)
     if ref is None:
         complete = [c for c in checkpoints if c["complete"] and space in (None, c["space"] or DEFAULT_SPACE)]
@@ -173,7 +199,7 @@ def folder_of(root: Path, sha256: str) -> Path:
     """The folder currently holding the checkpoint (or kept snapshot) with this exact sha256."""
     for c in list_checkpoints(root):
         if c["sha256"] == sha256:
-            return Path(root) / c["name"]
+            return checkpoint_folder(root, c)
     for snapshot in Path(root).glob(f"*/{SNAPSHOTS}/epoch-*"):
         if (read_manifest(snapshot) or {}).get("sha256") == sha256:
             return snapshot
