@@ -203,6 +203,11 @@ def test_a_supernet_trained_for_one_epoch_scores_oneshot_acc(stack):
     results = _finished(body)["results"]
     assert [r["arch"] for r in results] == archs
     assert all(0 <= r["scores"]["oneshot_acc"] <= 1 for r in results), results
+    builtin = [c for c in httpx.get(f"{API}/v1/supernets", timeout=10).json() if c["builtin"]]
+    assert [c["name"] for c in builtin] == ["nb201-deiso"], builtin  # the image holds its weights too
+    body["protocol"]["oneshot"]["supernet"] = "nb201-deiso"
+    results = _finished(body)["results"]
+    assert all(0 <= r["scores"]["oneshot_acc"] <= 1 for r in results), results
 
 
 @container
