@@ -92,14 +92,10 @@ class Predictor:
         self.model: PredictorModel | None = None
 
     def _supernet(self) -> dict | None:
-        """The supernet one-shot features read without protocol.oneshot: the newest complete checkpoint of
-        the space in supernet_dir, else the built-in one; None where there is none."""
-        from archscore.estimators.one_shot.registry import CheckpointError, resolve
+        """The supernet one-shot features read without protocol.oneshot (registry.unnamed_supernet)."""
+        from archscore.estimators.one_shot.registry import unnamed_supernet
 
-        try:
-            return resolve(Path(self.supernet_dir), None, self.space.name)
-        except CheckpointError:
-            return None
+        return unnamed_supernet(Path(self.supernet_dir), self.space.name)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], **runtime: Any) -> Predictor:

@@ -19,7 +19,7 @@ from archscore.contract import store
 from archscore.contract.records import PredictorRecord
 from archscore.contract.settings import Settings
 from archscore.estimators.catalog import ONE_SHOT, PREDICTOR_PREFIX, ZERO_SHOT
-from archscore.estimators.one_shot.registry import CheckpointError, resolve
+from archscore.estimators.one_shot.registry import unnamed_supernet
 from archscore.estimators.predictor import (
     MIN_TRAIN,
     PredictorError,
@@ -28,7 +28,7 @@ from archscore.estimators.predictor import (
     fit,
     prior_members,
 )
-from archscore.estimators.spaces.base import FEATURES, SUPERNET, SearchSpace, get_space
+from archscore.estimators.spaces.base import FEATURES, SearchSpace, get_space
 from archscore.service import jobs
 from archscore.service.deps import Caller
 from archscore.service.errors import ApiError
@@ -116,13 +116,8 @@ async def _default_estimators(body: PredictorRequest, space: SearchSpace, settin
     newest complete one the caller sees, else the built-in one)."""
     if body.protocol.oneshot.supernet is not None:
         return list(default_estimators(True))
-    if not space.has(SUPERNET):
-        return list(default_estimators(False))
-    try:
-        await run_in_threadpool(resolve, settings.supernet_path, None, space.name, caller.checkpoints)
-    except CheckpointError:
-        return list(default_estimators(False))
-    return list(default_estimators(True))
+    found = await run_in_threadpool(unnamed_supernet, settings.supernet_path, space.name, caller.checkpoints)
+    return list(default_estimators(found is not None))
 
 
 async def load_predictor(redis: Redis, name: str, caller: Caller) -> PredictorRecord:

@@ -122,17 +122,10 @@ def _checkpoint_sha256(space: SearchSpace, ref: str | None, option: str) -> str:
 
 
 def supernet_at_hand(space: SearchSpace) -> bool:
-    """Whether ``--supernet`` may be left out for ``space``: a complete checkpoint of it is in the service's
-    supernet folder, or one ships with archscore."""
-    from archscore.estimators.one_shot.registry import CheckpointError, default_supernet_dir, resolve
+    """Whether ``--supernet`` may be left out for ``space`` (registry.unnamed_supernet)."""
+    from archscore.estimators.one_shot.registry import default_supernet_dir, unnamed_supernet
 
-    if not space.has(SUPERNET):
-        return False
-    try:
-        resolve(default_supernet_dir(), None, space.name)
-    except CheckpointError:
-        return False
-    return True
+    return unnamed_supernet(default_supernet_dir(), space.name) is not None
 
 
 def _check_output(path: Path | None) -> None:

@@ -164,6 +164,15 @@ def resolve(root: Path, ref: str | None, space: str | None = None, owner: str | 
     return matches[0]
 
 
+def unnamed_supernet(root: Path, space: str, owner: str | None = None) -> dict | None:
+    """The checkpoint used for ``space`` when none is named (:func:`resolve` without ``ref``: the newest
+    complete one under ``root``, else the built-in one), or None where there is none."""
+    try:
+        return resolve(root, None, space, owner)
+    except CheckpointError:
+        return None
+
+
 def inside(root: Path, relative: str) -> Path:
     """``root / relative``, refused unless it resolves to a folder below ``root`` (no absolute paths,
     no '..', no links out)."""
