@@ -7,6 +7,7 @@ call; each also as a multiple of one forward pass of the same network on the sam
 Figures are medians over architectures of the per-architecture median over repeats.
 
     python benchmarks/zero_shot.py [--space all|nb201|...] [--cells 6] [--repeats 3] [--batch-sizes 64,128]
+                                   [--device cpu|cuda]
 
 With ``--extremes``, each space is measured instead on three architectures of a sample of ``--cells``
 (by FLOPs: the smallest, the median and the largest), one table each:
@@ -23,6 +24,7 @@ import time
 import torch
 
 from archscore.estimators.datasets import fixed_batches, load_embedded_cifar10
+from archscore.estimators.device import DEVICE_HELP, resolve_device
 from archscore.estimators.spaces import get_space, list_spaces
 from archscore.estimators.spaces.base import NETWORK
 from archscore.estimators.zero_shot.engine import score_module
@@ -34,18 +36,26 @@ MODERN = tuple(n for n, info in ZERO_SHOT.items() if n not in PAPER and info.mod
 
 
 def timed(fn, repeats: int) -> float:
+    """Median seconds of ``fn`` over ``repeats`` runs after one warm-up, GPU work included."""
+
+    def wait() -> None:
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+
     fn()  # warm-up
     samples = []
     for _ in range(repeats):
+        wait()
         start = time.perf_counter()
         fn()
+        wait()
         samples.append(time.perf_counter() - start)
     return statistics.median(samples)
 
 
 def bench_cell(space, arch, x, y, repeats: int) -> dict[str, float]:
     torch.manual_seed(0)
-    net = space.build_network(arch)
+    net = space.build_network(arch).to(x.device)
     net.train()
 
     def forward():
@@ -65,6 +75,12 @@ def bench_cell(space, arch, x, y, repeats: int) -> dict[str, float]:
     return times
 
 
+def describe(device: str) -> str:
+    if device == "cpu":
+        return f"cpu, {torch.get_num_threads()} threads"
+    return torch.cuda.get_device_name(torch.device(device))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cells", type=int, default=6)
@@ -72,17 +88,19 @@ def main() -> None:
     parser.add_argument("--batch-sizes", default="64,128")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--space", default="all", help="a space name, or all")
+    parser.add_argument("--device", default="cpu", help=DEVICE_HELP)
     parser.add_argument(
         "--extremes",
         action="store_true",
         help="the smallest, median and largest (by FLOPs) of the sample, each on its own",
     )
     args = parser.parse_args()
+    args.device = resolve_device(args.device)
 
     names = list_spaces() if args.space == "all" else [get_space(args.space).name]
     images = load_embedded_cifar10("train")
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.cells} architectures per space "
+        f"torch {torch.__version__}, {describe(args.device)}, {args.cells} architectures per space "
         f"(seed {args.seed}), medians over architectures of the median of {args.repeats} repeats"
     )
     for name in names:
@@ -112,6 +130,7 @@ def main() -> None:
 def bench_space(space, archs, images, args, title: str) -> None:
     for batch_size in (int(b) for b in args.batch_sizes.split(",")):
         ((x, y),) = fixed_batches(images, batch_size, 1, seed=20)
+        x, y = x.to(args.device), y.to(args.device)
         per_cell = [bench_cell(space, a, x, y, args.repeats) for a in archs]
         rows = [
             "forward",

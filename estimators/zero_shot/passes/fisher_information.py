@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from archscore.estimators.zero_shot.passes.cotangents import grads_along
 from archscore.estimators.zero_shot.passes.registry import PassInputs, register_pass
 
 FISHER_TENSORS = 128  # parameter tensors VKDNW reads one weight of: ondratybl/VKDNW, params_grad_len
@@ -97,9 +98,9 @@ def _jacobians_by_hooks(
     net: nn.Module, noise: torch.Tensor, owners: list[tuple[nn.Module, str]]
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-sample Jacobians of the logits by the chosen first weights, in eval mode where samples do not
-    interact: one forward, then per class one backward of the class's logit summed over the batch to the
-    owning modules' outputs (no weight gradient), each owner's per-sample factor times the output gradient
-    of its channel 0 summed over positions (and over the module's runs)."""
+    interact: one forward, then per class one backward (``cotangents``) of the class's logit summed over the
+    batch to the owning modules' outputs (no weight gradient), each owner's per-sample factor times the output
+    gradient of its channel 0 summed over positions (and over the module's runs)."""
     modules = {id(m): m for m, _ in owners}
     runs: dict[int, list[tuple[torch.Tensor, dict[str, torch.Tensor]]]] = {k: [] for k in modules}
     roles: dict[int, set[str]] = {}
@@ -122,10 +123,10 @@ def _jacobians_by_hooks(
             h.remove()
     recorded = [(k, i, out) for k, rs in runs.items() for i, (out, _) in enumerate(rs)]
     jac = torch.zeros(noise.shape[0], logits.shape[1], len(owners), dtype=torch.float64, device=noise.device)
-    for c in range(logits.shape[1]):
-        grads = torch.autograd.grad(
-            logits[:, c].sum(), [out for _, _, out in recorded], retain_graph=True, allow_unused=True
-        )
+    each_class = torch.zeros(logits.shape[1], *logits.shape, dtype=logits.dtype, device=logits.device)
+    each_class[torch.arange(logits.shape[1]), :, torch.arange(logits.shape[1])] = 1  # class c: Σ logits[:, c]
+    outputs = [out for _, _, out in recorded]
+    for c, grads in enumerate(grads_along(logits, outputs, each_class)):
         for (k, i, _), g in zip(recorded, grads):
             if g is None:
                 continue

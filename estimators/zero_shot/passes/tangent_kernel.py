@@ -1,10 +1,11 @@
 """``tangent_kernel`` (TE-NAS's trainability): the neural tangent kernel of the logits on the batch's first
-64 images, from one forward of those images and one backward per image."""
+64 images, from one forward of those images and one backward per image (``cotangents``)."""
 
 from __future__ import annotations
 
 import torch
 
+from archscore.estimators.zero_shot.passes.cotangents import grads_along
 from archscore.estimators.zero_shot.passes.registry import PassInputs, register_pass
 
 NTK_SAMPLES = 64  # images the kernel is taken on: VKDNW's Table 1 batch (TE-NAS's NB201 search: 72)
@@ -45,15 +46,15 @@ def tangent_kernel(inp: PassInputs) -> torch.Tensor | None:
         out = net(x.detach())
         size = sum(p.numel() for p in params)
         rows = torch.zeros(x.shape[0], size, dtype=out.dtype, device=out.device)
-        for i in range(x.shape[0]):
-            if not out.requires_grad:
-                break  # the output depends on no weight: every row is 0
-            grads = torch.autograd.grad(out[i].sum(), params, retain_graph=i + 1 < x.shape[0], allow_unused=True)
-            offset = 0
-            for p, g in zip(params, grads):
-                if g is not None:
-                    rows[i, offset : offset + p.numel()] = g.detach().reshape(-1)
-                offset += p.numel()
+        if out.requires_grad:  # else the output depends on no weight: every row is 0
+            each_image = torch.zeros(x.shape[0], *out.shape, dtype=out.dtype, device=out.device)
+            each_image[torch.arange(x.shape[0]), torch.arange(x.shape[0])] = 1  # image i: the sum of out[i]
+            for i, grads in enumerate(grads_along(out, params, each_image)):
+                offset = 0
+                for p, g in zip(params, grads):
+                    if g is not None:
+                        rows[i, offset : offset + p.numel()] = g.detach().reshape(-1)
+                    offset += p.numel()
     finally:
         for p, flag in zip(params, flags):
             p.requires_grad_(flag)

@@ -1,0 +1,46 @@
+"""Gradients of one output along many cotangents, for the passes that take one backward per image or per class
+(``tangent_kernel``, ``fisher_information``).
+
+On the CPU, one backward per cotangent. On a GPU, ``COTANGENTS_AT_ONCE`` of them in one backward
+(``torch.autograd.grad(..., is_grads_batched=True)``, a vmap over the backward graph): one small backward
+after another leaves most of a GPU idle, while on the CPU the batched form does the same arithmetic on
+larger tensors and took longer (docs/results/performance.md). Both give the gradients of the same graph,
+equal up to rounding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import torch
+
+COTANGENTS_AT_ONCE = 16  # cotangents per batched backward on a GPU (memory: this many gradient fields at once)
+
+
+def batched_on(device: torch.device) -> bool:
+    """Whether cotangents are batched on ``device``: on a GPU, not on the CPU."""
+    return device.type == "cuda"
+
+
+def grads_along(
+    output: torch.Tensor, inputs: Sequence[torch.Tensor], cotangents: torch.Tensor
+) -> Iterator[tuple[torch.Tensor | None, ...]]:
+    """For each cotangent v (``cotangents[k]``, of ``output``'s shape), in order: the gradients of ⟨v, output⟩
+    by ``inputs`` (None for one the output does not reach). The graph is freed after the last."""
+    count = cotangents.shape[0]
+    if not batched_on(output.device):
+        for k in range(count):
+            yield torch.autograd.grad(output, inputs, cotangents[k], retain_graph=k + 1 < count, allow_unused=True)
+        return
+    for start in range(0, count, COTANGENTS_AT_ONCE):
+        part = cotangents[start : start + COTANGENTS_AT_ONCE]
+        stacked = torch.autograd.grad(
+            output,
+            inputs,
+            part,
+            retain_graph=start + part.shape[0] < count,
+            allow_unused=True,
+            is_grads_batched=True,
+        )
+        for k in range(part.shape[0]):
+            yield tuple(None if g is None else g[k] for g in stacked)
