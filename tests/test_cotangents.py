@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 from helpers.proxies import InplaceCNN, proxy_batches, small_net
+from torch import nn
 
 from archscore.estimators.zero_shot.passes import cotangents
 from archscore.estimators.zero_shot.passes import fisher_information as fisher_pass
@@ -63,3 +64,39 @@ def test_each_cotangent_gets_its_own_gradient_and_an_unreached_weight_none(monke
         for i, (weight_grad, unreached) in enumerate(grads):
             assert unreached is None
             torch.testing.assert_close(weight_grad, torch.ones(2, 1) * x[i])
+
+
+class ReadsItemInBackward(torch.autograd.Function):
+    """A user's operation whose backward reads a Python number: vmap cannot batch it."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        return x * 2
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return grad * (2.0 if grad.abs().sum().item() >= 0 else 0.0)
+
+
+class WithUserOperation(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = InplaceCNN()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = ReadsItemInBackward.apply(self.inner.features(x))
+        return self.inner.head(features.mean((2, 3)))
+
+
+def test_a_backward_vmap_cannot_batch_falls_back_to_one_at_a_time(monkeypatch):
+    x, y, noise = proxy_batches()
+    torch.manual_seed(5)
+    net = WithUserOperation()
+    inputs = PassInputs(net, x, y, noise, 0, [])
+    one_at_a_time = tangent_kernel(inputs)
+    batched_everywhere(monkeypatch)
+    with pytest.raises(RuntimeError):  # the batched backward alone fails on this network
+        torch.autograd.grad(net(x).sum(1), list(net.parameters()), torch.eye(24)[:2], is_grads_batched=True)
+    batched = tangent_kernel(inputs)
+    assert one_at_a_time is not None and batched is not None
+    torch.testing.assert_close(batched, one_at_a_time, rtol=1e-6, atol=0)

@@ -26,21 +26,20 @@ def grads_along(
     output: torch.Tensor, inputs: Sequence[torch.Tensor], cotangents: torch.Tensor
 ) -> Iterator[tuple[torch.Tensor | None, ...]]:
     """For each cotangent v (``cotangents[k]``, of ``output``'s shape), in order: the gradients of ⟨v, output⟩
-    by ``inputs`` (None for one the output does not reach). The graph is freed after the last."""
-    count = cotangents.shape[0]
-    if not batched_on(output.device):
-        for k in range(count):
-            yield torch.autograd.grad(output, inputs, cotangents[k], retain_graph=k + 1 < count, allow_unused=True)
-        return
-    for start in range(0, count, COTANGENTS_AT_ONCE):
-        part = cotangents[start : start + COTANGENTS_AT_ONCE]
-        stacked = torch.autograd.grad(
-            output,
-            inputs,
-            part,
-            retain_graph=start + part.shape[0] < count,
-            allow_unused=True,
-            is_grads_batched=True,
-        )
+    by ``inputs`` (None for one the output does not reach). Batched where ``batched_on`` the output's device,
+    unless a batched backward fails (vmap refuses an operation, as a user's ``autograd.Function`` that reads
+    ``.item()``, or the GPU runs out of memory): then the rest one at a time, the last freeing the graph."""
+    count, done = cotangents.shape[0], 0
+    while batched_on(output.device) and done < count:
+        part = cotangents[done : done + COTANGENTS_AT_ONCE]
+        try:
+            stacked = torch.autograd.grad(
+                output, inputs, part, retain_graph=True, allow_unused=True, is_grads_batched=True
+            )
+        except RuntimeError:
+            break
         for k in range(part.shape[0]):
             yield tuple(None if g is None else g[k] for g in stacked)
+        done += part.shape[0]
+    for k in range(done, count):
+        yield torch.autograd.grad(output, inputs, cotangents[k], retain_graph=k + 1 < count, allow_unused=True)
