@@ -4,8 +4,8 @@
 On the CPU, one backward per cotangent. On a GPU, ``COTANGENTS_AT_ONCE`` of them in one backward
 (``torch.autograd.grad(..., is_grads_batched=True)``, a vmap over the backward graph): one small backward
 after another leaves most of a GPU idle, while on the CPU the batched form does the same arithmetic on
-larger tensors and took longer (docs/results/performance.md). Both give the gradients of the same graph,
-equal up to rounding.
+larger tensors and took longer (benchmarks/cotangents.py; benchmarks/results/cotangents_nb201_b64_cpu.txt).
+Both give the gradients of the same graph, equal up to rounding.
 """
 
 from __future__ import annotations
